@@ -1,0 +1,15 @@
+//! switchboard: runs large outbound AI phone-call campaigns on the Bland AI API.
+//!
+//! The binary (`src/main.rs`) only parses the command line and calls [`cli::run`]; everything
+//! else lives here, one module per component of `DESIGN.md`.
+#![forbid(unsafe_code)]
+
+pub mod bland;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod import;
+pub mod phone;
+pub mod sim;
+pub mod store;
+pub mod window;
