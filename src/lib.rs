@@ -11,5 +11,6 @@ pub mod config;
 pub mod import;
 pub mod phone;
 pub mod sim;
+pub mod secret;
 pub mod store;
 pub mod window;
