@@ -1,1 +1,553 @@
-//! (stub)
+//! The command line: clap definitions and the wiring from each subcommand to the library.
+//!
+//! No business logic lives here: a command loads the config, opens the store, calls one library
+//! function and prints its result, for people by default and as JSON with `--json`. Errors are
+//! sorted into bad input (exit 2: the operator must fix a file or an argument) and runtime
+//! failures (exit 1).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::Utc;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{CampaignSpec, ConfigError, DaemonConfig, daemon::SYSTEM_CONFIG_PATH};
+use crate::import::{ImportError, ImportOptions, ImportSummary};
+use crate::phone::PhoneNumber;
+use crate::store::{Saved, Store, StoreError};
+
+const ABOUT: &str = "Runs large outbound AI phone-call campaigns on the Bland AI API.";
+const LONG_ABOUT: &str = "\
+Runs large outbound AI phone-call campaigns on the Bland AI API.
+
+A campaign (campaign.toml) says what the agent says, when people may be called, how fast and
+how often to retry; recipient lists (CSV) become jobs in a SQLite database. The daemon
+(`serve`) dials them inside each recipient's local hours, under per-minute/hour/day caps, and
+follows every call to its outcome.
+
+Secrets never go on the command line: the API key comes from BLAND_API_KEY (or the file named
+by [bland] api_key_file), the webhook secret from BLAND_WEBHOOK_SECRET.
+
+Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input.";
+
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about = ABOUT, long_about = LONG_ABOUT)]
+pub struct Cli {
+    /// Daemon config file [default: /etc/switchboard/switchboard.toml when it exists, else
+    /// built-in defaults; see `switchboard config default`]
+    #[arg(long, global = true, env = "SWITCHBOARD_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// SQLite database [default: [store] path in the config, ./switchboard.db]
+    #[arg(long, global = true, env = "SWITCHBOARD_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, inspect and control campaigns
+    #[command(subcommand)]
+    Campaign(CampaignCommand),
+    /// Import recipients from a CSV file into a campaign
+    Import(ImportArgs),
+    /// The do-not-call list: numbers never dialled in any campaign
+    #[command(subcommand)]
+    Dnc(DncCommand),
+    /// Daemon configuration
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// A whole example campaign on a scratch database, with nothing to set up
+    Demo,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CampaignCommand {
+    /// Create a campaign from a spec file, or update it while it is still a draft; prints its id
+    Create {
+        /// The campaign spec (TOML); see config/campaign.example.toml
+        spec: PathBuf,
+    },
+    /// List campaigns with their state and job counts
+    List {
+        /// One JSON object per campaign, one per line
+        #[arg(long)]
+        json: bool,
+    },
+    /// A campaign's state and its jobs by state
+    Show {
+        id: String,
+        /// Print {"id", "name", "state", "counts": {state: n}}
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The campaign to add recipients to
+    pub id: String,
+    /// The CSV file (UTF-8 with or without BOM, or Latin-1/Windows-1252; `,` `;` tab or `|`)
+    pub file: PathBuf,
+    /// The column holding phone numbers [default: found by header: phone, phone_number,
+    /// Phone Number, number, mobile, cell, …]
+    #[arg(long, value_name = "COLUMN")]
+    pub phone_column: Option<String>,
+    /// The column holding IANA time zones [default: a column named timezone, time_zone or tz]
+    #[arg(long, value_name = "COLUMN")]
+    pub timezone_column: Option<String>,
+    /// Where to write rejected rows, with their line and reason [default: FILE.rejects.csv]
+    #[arg(long, value_name = "PATH")]
+    pub rejects: Option<PathBuf>,
+    /// Check the file and report what would happen, without storing anything
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The file's encoding (utf-8, latin1, windows-1252, utf-16le, …) [default: detected]
+    #[arg(long, value_name = "LABEL")]
+    pub encoding: Option<String>,
+    /// The delimiter: `,` `;` `|` or `tab` [default: sniffed from the header line]
+    #[arg(long, value_name = "CHAR")]
+    pub delimiter: Option<String>,
+    /// Also print the counts as one JSON object on the last line
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DncCommand {
+    /// Add numbers; queued jobs calling them in any campaign are suppressed at once
+    Add {
+        #[arg(required = true, value_name = "NUMBER")]
+        numbers: Vec<String>,
+        /// Why (kept with the number and shown on suppressed jobs)
+        #[arg(long, default_value = "operator request")]
+        reason: String,
+    },
+    /// Add every number in a CSV file's phone column
+    Import {
+        file: PathBuf,
+        #[arg(long, value_name = "COLUMN")]
+        phone_column: Option<String>,
+        #[arg(long, default_value = "imported list")]
+        reason: String,
+    },
+    /// List the numbers on the list
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the commented default daemon config
+    Default,
+}
+
+/// A failed command: bad input (exit 2) or a runtime failure (exit 1).
+#[derive(Debug)]
+pub struct Failure {
+    pub bad_input: bool,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    fn input(error: impl Into<anyhow::Error>) -> Self {
+        Self {
+            bad_input: true,
+            error: error.into(),
+        }
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        if self.bad_input {
+            ExitCode::from(2)
+        } else {
+            ExitCode::from(1)
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Self {
+            bad_input: false,
+            error,
+        }
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure::input(e)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        let bad_input = matches!(e, StoreError::NotFound(_) | StoreError::Conflict(_));
+        Self {
+            bad_input,
+            error: e.into(),
+        }
+    }
+}
+
+impl From<ImportError> for Failure {
+    fn from(e: ImportError) -> Self {
+        Self {
+            bad_input: e.is_bad_input(),
+            error: e.into(),
+        }
+    }
+}
+
+/// Runs one command line to completion.
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Config(ConfigCommand::Default) => {
+            print!("{}", crate::config::daemon::DEFAULT_CONFIG);
+            Ok(())
+        }
+        Command::Demo => demo(cli.config.as_deref()).await,
+        Command::Campaign(cmd) => {
+            let (config, store) = open(cli.config.as_deref(), cli.db.as_deref()).await?;
+            campaign(cmd, &config, &store).await
+        }
+        Command::Import(args) => {
+            let (config, store) = open(cli.config.as_deref(), cli.db.as_deref()).await?;
+            import(args, &config, &store).await
+        }
+        Command::Dnc(cmd) => {
+            let (_, store) = open(cli.config.as_deref(), cli.db.as_deref()).await?;
+            dnc(cmd, &store).await
+        }
+    }
+}
+
+/// The daemon config as the flags and the environment select it.
+pub fn load_config(path: Option<&Path>) -> Result<DaemonConfig, ConfigError> {
+    let system = Path::new(SYSTEM_CONFIG_PATH);
+    let path = path.or_else(|| system.exists().then_some(system));
+    DaemonConfig::load(path, std::env::vars())
+}
+
+async fn open(config: Option<&Path>, db: Option<&Path>) -> Result<(DaemonConfig, Store), Failure> {
+    let config = load_config(config)?;
+    let db = db.map_or_else(|| config.store.path.clone(), Path::to_path_buf);
+    let store = Store::open(&db).await?;
+    Ok((config, store))
+}
+
+/// Loads a campaign's stored spec, as the daemon will read it.
+async fn stored_spec(
+    store: &Store,
+    config: &DaemonConfig,
+    id: &str,
+) -> Result<CampaignSpec, Failure> {
+    let row = store.campaign(id).await?;
+    CampaignSpec::parse(
+        &format!("campaign `{id}` (stored spec)"),
+        &row.spec_toml,
+        &config.compliance(),
+    )
+    .map_err(Failure::input)
+}
+
+async fn campaign(
+    cmd: CampaignCommand,
+    config: &DaemonConfig,
+    store: &Store,
+) -> Result<(), Failure> {
+    match cmd {
+        CampaignCommand::Create { spec } => {
+            let text = std::fs::read_to_string(&spec)
+                .with_context(|| format!("{}: cannot read the campaign spec", spec.display()))
+                .map_err(Failure::input)?;
+            let parsed =
+                CampaignSpec::parse(&spec.display().to_string(), &text, &config.compliance())?;
+            let as_json = toml::from_str::<serde_json::Value>(&text)
+                .context("re-reading the spec as JSON")?;
+            let saved = store
+                .save_campaign(
+                    &parsed,
+                    &text,
+                    &as_json.to_string(),
+                    Utc::now().timestamp_millis(),
+                )
+                .await?;
+            match saved {
+                Saved::Created => eprintln!(
+                    "created campaign `{}` ({}) as a draft",
+                    parsed.id, parsed.name
+                ),
+                Saved::Updated => {
+                    eprintln!("updated draft campaign `{}` ({})", parsed.id, parsed.name)
+                }
+            }
+            println!("{}", parsed.id);
+            Ok(())
+        }
+        CampaignCommand::List { json } => {
+            let campaigns = store.campaigns().await?;
+            if !json {
+                println!(
+                    "{:<24} {:<10} {:>9} {:>9} {:>9} {:>9}  NAME",
+                    "ID", "STATE", "JOBS", "QUEUED", "DONE", "FAILED"
+                );
+            }
+            for c in campaigns {
+                let counts = store.job_counts(&c.id).await?;
+                let total: i64 = counts.values().sum();
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"id": c.id, "name": c.name, "state": c.state.as_str(), "counts": counts})
+                    );
+                } else {
+                    println!(
+                        "{:<24} {:<10} {:>9} {:>9} {:>9} {:>9}  {}",
+                        c.id,
+                        c.state.as_str(),
+                        total,
+                        counts["queued"],
+                        counts["done"],
+                        counts["failed"],
+                        c.name
+                    );
+                }
+            }
+            Ok(())
+        }
+        CampaignCommand::Show { id, json } => {
+            let c = store.campaign(&id).await?;
+            let counts = store.job_counts(&id).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"id": c.id, "name": c.name, "state": c.state.as_str(), "counts": counts})
+                );
+                return Ok(());
+            }
+            let total: i64 = counts.values().sum();
+            println!("campaign  {} ({})", c.id, c.name);
+            println!("state     {}", c.state);
+            if let Some(reason) = &c.paused_reason {
+                println!("paused    {reason}");
+            }
+            println!("created   {}", c.created_at.format("%Y-%m-%d %H:%M:%S UTC"));
+            println!("updated   {}", c.updated_at.format("%Y-%m-%d %H:%M:%S UTC"));
+            println!("jobs      {total}");
+            for state in crate::store::JOB_STATES {
+                println!("  {state:<12} {:>9}", counts[state]);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn parse_delimiter(text: &str) -> Result<u8, Failure> {
+    match text {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        s if s.len() == 1 && s.is_ascii() => Ok(s.as_bytes()[0]),
+        other => Err(Failure::input(anyhow::anyhow!(
+            "--delimiter `{other}`: expected one character (`,` `;` `|`) or `tab`"
+        ))),
+    }
+}
+
+async fn import(args: ImportArgs, config: &DaemonConfig, store: &Store) -> Result<(), Failure> {
+    let spec = stored_spec(store, config, &args.id).await?;
+    let encoding = match &args.encoding {
+        None => None,
+        Some(label) => Some(encoding_rs::Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| {
+            Failure::input(anyhow::anyhow!(
+                "--encoding `{label}` is not an encoding label (e.g. utf-8, latin1, windows-1252, utf-16le)"
+            ))
+        })?),
+    };
+    let delimiter = args.delimiter.as_deref().map(parse_delimiter).transpose()?;
+    let opts = ImportOptions {
+        phone_column: args.phone_column,
+        timezone_column: args.timezone_column,
+        rejects: args.rejects,
+        dry_run: args.dry_run,
+        encoding,
+        delimiter,
+        progress: std::io::stdout().is_terminal() && std::io::stderr().is_terminal(),
+    };
+    let summary = crate::import::import_file(store, &spec, &args.file, &opts, Utc::now()).await?;
+    for w in &summary.warnings {
+        eprintln!("warning: {w}");
+    }
+    print_import_summary(&args.file, &args.id, &summary);
+    if args.json {
+        let c = summary.counts;
+        println!(
+            "{}",
+            serde_json::json!({"accepted": c.accepted, "rejected": c.rejected, "duplicates": c.duplicates, "suppressed": c.suppressed})
+        );
+    }
+    Ok(())
+}
+
+fn print_import_summary(file: &Path, campaign: &str, s: &ImportSummary) {
+    let c = s.counts;
+    let head = if s.dry_run {
+        format!(
+            "dry run: {} would add to `{campaign}` (nothing was stored)",
+            file.display()
+        )
+    } else if let Some(id) = s.import_id {
+        format!(
+            "imported {} into `{campaign}` as import #{id}",
+            file.display()
+        )
+    } else {
+        format!(
+            "nothing changed: every number in {} is already in `{campaign}` or was rejected",
+            file.display()
+        )
+    };
+    println!("{head} in {:.2}s", s.elapsed.as_secs_f64());
+    if let Some(prev) = &s.previous {
+        println!(
+            "  note: this exact file was imported before, as import #{} ({}) on {}",
+            prev.id,
+            prev.file_name,
+            prev.created_at.format("%Y-%m-%d %H:%M UTC")
+        );
+    }
+    println!("  rows read   {:>9}", c.rows_read);
+    println!("  accepted    {:>9}", c.accepted);
+    match (&s.rejects_path, c.rejected) {
+        (Some(p), n) if n > 0 => println!(
+            "  rejected    {n:>9}  (lines and reasons in {})",
+            p.display()
+        ),
+        _ => println!("  rejected    {:>9}", c.rejected),
+    }
+    println!(
+        "  duplicates  {:>9}  (same number earlier in the file or already in the campaign)",
+        c.duplicates
+    );
+    println!(
+        "  suppressed  {:>9}  (on the do-not-call list; stored, never dialled)",
+        c.suppressed
+    );
+    let delimiter = match s.delimiter {
+        b'\t' => "tab".to_string(),
+        d => format!("'{}'", d as char),
+    };
+    println!(
+        "  read as {} with delimiter {delimiter}; phone column \"{}\"{}",
+        s.encoding,
+        s.phone_column,
+        s.timezone_column
+            .as_ref()
+            .map_or(String::new(), |t| format!("; time zone column \"{t}\""))
+    );
+}
+
+async fn demo(config: Option<&Path>) -> Result<(), Failure> {
+    let config = load_config(config)?;
+    let dir = std::env::temp_dir().join(format!("switchboard-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    println!(
+        "switchboard demo: the example campaign (config/campaign.example.toml) and its recipients"
+    );
+    println!(
+        "(config/recipients.example.csv) on a scratch database in {}\n",
+        dir.display()
+    );
+    let report = crate::demo::run(&dir, &config).await?;
+    println!("1. created campaign `{}`", report.campaign_id);
+    println!("2. imported the recipients:");
+    print_import_summary(
+        Path::new("recipients.csv"),
+        &report.campaign_id,
+        &report.import,
+    );
+    if !report.rejects.is_empty() {
+        println!("\n   the rejects report, line by line:");
+        for line in report.rejects.lines() {
+            println!("   | {line}");
+        }
+    }
+    println!("\n3. jobs by state:");
+    for (state, n) in &report.counts {
+        println!("   {state:<12} {n:>5}");
+    }
+    println!(
+        "\ndatabase kept at {} (inspect it with sqlite3)",
+        report.db.display()
+    );
+    Ok(())
+}
+
+async fn dnc(cmd: DncCommand, store: &Store) -> Result<(), Failure> {
+    let now = Utc::now().timestamp_millis();
+    match cmd {
+        DncCommand::Add { numbers, reason } => {
+            let mut phones = Vec::with_capacity(numbers.len());
+            for n in &numbers {
+                let p = PhoneNumber::parse(n)
+                    .map_err(|e| Failure::input(anyhow::anyhow!("`{n}` cannot be added: {e}")))?;
+                phones.push(p.as_str().to_string());
+            }
+            let added = store.dnc_add(&phones, &reason, now).await?;
+            println!(
+                "added {} number(s) to the do-not-call list ({} already there); {} queued job(s) suppressed",
+                added.added,
+                phones.len() as u64 - added.added,
+                added.jobs_suppressed
+            );
+            Ok(())
+        }
+        DncCommand::Import {
+            file,
+            phone_column,
+            reason,
+        } => {
+            let read = crate::import::read_numbers(&file, phone_column.as_deref())?;
+            for (line, why) in read.rejected.iter().take(20) {
+                eprintln!("{}:{line}: skipped: {why}", file.display());
+            }
+            if read.rejected.len() > 20 {
+                eprintln!("… and {} more skipped lines", read.rejected.len() - 20);
+            }
+            let added = store.dnc_add(&read.numbers, &reason, now).await?;
+            println!(
+                "added {} number(s) from {} to the do-not-call list ({} already there, {} line(s) skipped); {} queued job(s) suppressed",
+                added.added,
+                file.display(),
+                read.numbers.len() as u64 - added.added,
+                read.rejected.len(),
+                added.jobs_suppressed
+            );
+            Ok(())
+        }
+        DncCommand::List { json } => {
+            for e in store.dnc_list().await? {
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"phone": e.phone, "reason": e.reason, "added_at": e.added_at.to_rfc3339()})
+                    );
+                } else {
+                    println!(
+                        "{}\t{}\t{}",
+                        e.phone,
+                        e.added_at.format("%Y-%m-%d %H:%M UTC"),
+                        e.reason
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}

@@ -51,7 +51,9 @@ mod tests {
 
     #[test]
     fn manual_clock_moves_only_when_advanced_and_clones_share_time() {
-        let start = DateTime::parse_from_rfc3339("2026-03-08T06:00:00Z").unwrap().to_utc();
+        let start = DateTime::parse_from_rfc3339("2026-03-08T06:00:00Z")
+            .unwrap()
+            .to_utc();
         let clock = ManualClock::new(start);
         let twin = clock.clone();
         assert_eq!(clock.now(), start);

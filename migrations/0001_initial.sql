@@ -1,0 +1,93 @@
+-- switchboard schema v1: campaigns, their recipients as jobs, the attempts ledger, do-not-call
+-- suppression and imports. Times are INTEGER milliseconds since the Unix epoch (UTC), so range
+-- scans over the ledger are plain index range scans.
+
+CREATE TABLE campaigns (
+    id            TEXT PRIMARY KEY,
+    name          TEXT NOT NULL,
+    state         TEXT NOT NULL DEFAULT 'draft'
+                  CHECK (state IN ('draft', 'running', 'paused', 'completed', 'cancelled')),
+    spec_toml     TEXT NOT NULL,          -- the operator's file, as given
+    spec_json     TEXT NOT NULL,          -- the validated spec, as the daemon reads it
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    started_at    INTEGER,
+    finished_at   INTEGER,
+    paused_reason TEXT
+);
+
+CREATE TABLE imports (
+    id           INTEGER PRIMARY KEY,
+    campaign_id  TEXT NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+    file_name    TEXT NOT NULL,
+    file_sha256  TEXT NOT NULL,
+    rows_read    INTEGER NOT NULL,
+    accepted     INTEGER NOT NULL,
+    rejected     INTEGER NOT NULL,
+    duplicates   INTEGER NOT NULL,
+    suppressed   INTEGER NOT NULL,
+    created_at   INTEGER NOT NULL,
+    UNIQUE (campaign_id, file_sha256)
+);
+
+-- One row per recipient of a campaign. `state` follows the job state machine in DESIGN.md.
+CREATE TABLE jobs (
+    id               INTEGER PRIMARY KEY,
+    campaign_id      TEXT NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+    import_id        INTEGER REFERENCES imports (id),
+    phone            TEXT NOT NULL,                 -- E.164
+    source_line      INTEGER,                       -- physical line in the imported file
+    variables        TEXT NOT NULL DEFAULT '{}',    -- JSON object: every non-phone column
+    timezones        TEXT NOT NULL,                 -- effective zones, '|'-separated IANA names
+    zone_source      TEXT NOT NULL CHECK (zone_source IN ('column', 'area_code', 'default')),
+    number_zones     TEXT,                          -- zones inferred from the number ('|'), if any
+    state            TEXT NOT NULL DEFAULT 'queued'
+                     CHECK (state IN ('queued', 'dialing', 'in_call', 'retry_wait', 'done',
+                                      'failed', 'cancelled', 'suppressed')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  INTEGER NOT NULL DEFAULT 0,    -- due time; 0 = as soon as the window allows
+    outcome          TEXT,                          -- last attempt's outcome
+    reason           TEXT,                          -- why suppressed / failed
+    updated_at       INTEGER NOT NULL,
+    UNIQUE (campaign_id, phone)
+);
+-- The dispatcher claims due jobs through this index.
+CREATE INDEX jobs_due ON jobs (state, next_attempt_at);
+CREATE INDEX jobs_campaign_state ON jobs (campaign_id, state);
+
+-- The attempts ledger: one row per call we dial (or are about to dial). Caps are counted here.
+CREATE TABLE attempts (
+    id              TEXT PRIMARY KEY,               -- attempt UUID, also sent in call metadata
+    job_id          INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    campaign_id     TEXT NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+    phone           TEXT NOT NULL,
+    attempt_no      INTEGER NOT NULL,
+    state           TEXT NOT NULL DEFAULT 'dialing'
+                    CHECK (state IN ('dialing', 'in_call', 'ended', 'failed', 'not_sent')),
+    call_id         TEXT UNIQUE,
+    dialed_at       INTEGER NOT NULL,
+    ended_at        INTEGER,
+    outcome         TEXT CHECK (outcome IN ('human', 'voicemail', 'no_answer', 'busy', 'failed', 'unknown')),
+    answered_by     TEXT,
+    call_length     REAL,
+    price           REAL,
+    call_ended_by   TEXT,
+    error_message   TEXT,
+    summary         TEXT,
+    recording_url   TEXT,
+    transcript      TEXT,
+    analysis        TEXT,                           -- JSON
+    details         TEXT,                           -- raw call details JSON
+    UNIQUE (job_id, attempt_no)
+);
+CREATE INDEX attempts_dialed ON attempts (dialed_at);
+CREATE INDEX attempts_campaign_dialed ON attempts (campaign_id, dialed_at);
+CREATE INDEX attempts_phone_dialed ON attempts (phone, dialed_at);
+CREATE INDEX attempts_open ON attempts (state) WHERE state IN ('dialing', 'in_call');
+
+-- Do-not-call: numbers never dialled, in any campaign.
+CREATE TABLE dnc (
+    phone     TEXT PRIMARY KEY,                     -- E.164
+    reason    TEXT NOT NULL,
+    added_at  INTEGER NOT NULL
+);

@@ -1,0 +1,774 @@
+//! Campaign specs: the operator's `campaign.toml`, parsed and validated once into a
+//! [`CampaignSpec`]. Every check the spec can fail is made here, with the file, line, key and
+//! what was expected; the daemon later re-parses the stored text with the same code.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde::Deserialize;
+use serde_json::Value as Json;
+use toml::Spanned;
+
+use super::duration::parse_duration;
+use super::located::{ConfigError, SourceFile, did_you_mean};
+use crate::window::{Compliance, CronRuns, DialWindow, TimeRange, WeeklyHours, parse_weekdays};
+
+/// A campaign's id: a slug of lowercase letters, digits and `-`, at most 64 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CampaignId(String);
+
+impl CampaignId {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !s.starts_with('-')
+            && !s.ends_with('-');
+        if ok {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(format!(
+                "`{s}` is not a campaign id: use 1–64 lowercase letters, digits and '-' (e.g. spring-renewals)"
+            ))
+        }
+    }
+
+    /// The id a campaign gets when the spec names none: its name as a slug, so creating the same
+    /// spec twice addresses the same campaign.
+    pub fn from_name(name: &str) -> Option<Self> {
+        let mut slug = String::new();
+        for c in name.chars() {
+            if c.is_ascii_alphanumeric() {
+                slug.push(c.to_ascii_lowercase());
+            } else if !slug.is_empty() && !slug.ends_with('-') {
+                slug.push('-');
+            }
+        }
+        let slug = slug.trim_end_matches('-');
+        let slug = &slug[..slug.len().min(64)];
+        Self::parse(slug.trim_end_matches('-')).ok()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CampaignId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What became of one call, as the retry policy and the reports see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    Human,
+    Voicemail,
+    NoAnswer,
+    Busy,
+    Failed,
+    Unknown,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Human,
+        Outcome::Voicemail,
+        Outcome::NoAnswer,
+        Outcome::Busy,
+        Outcome::Failed,
+        Outcome::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Human => "human",
+            Outcome::Voicemail => "voicemail",
+            Outcome::NoAnswer => "no_answer",
+            Outcome::Busy => "busy",
+            Outcome::Failed => "failed",
+            Outcome::Unknown => "unknown",
+        }
+    }
+}
+
+impl FromStr for Outcome {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Outcome::ALL
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| {
+                format!("`{s}` is not an outcome (expected human, voicemail, no_answer, busy, failed or unknown)")
+            })
+    }
+}
+
+/// Which zones decide whether a recipient may be called now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZonePolicy {
+    /// The CSV column's zone when given, else the number's.
+    Column,
+    /// The number's zones (area code), else the column's.
+    AreaCode,
+    /// Open only when open in every plausible zone: the column's and the number's.
+    Strictest,
+}
+
+impl ZonePolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ZonePolicy::Column => "column",
+            ZonePolicy::AreaCode => "area_code",
+            ZonePolicy::Strictest => "strictest",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ScheduleSpec {
+    /// Default zone for recipients whose zone cannot be known.
+    pub timezone: Option<Tz>,
+    pub zone_policy: ZonePolicy,
+    pub hours: WeeklyHours,
+    pub blackout_dates: BTreeSet<NaiveDate>,
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+    pub cron: Option<CronRuns>,
+}
+
+/// Per-campaign caps; `None` leaves only the account's caps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub calls_per_minute: Option<u32>,
+    pub calls_per_hour: Option<u32>,
+    pub calls_per_day: Option<u32>,
+    pub max_concurrent: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetrySpec {
+    pub max_attempts: u32,
+    pub on: BTreeSet<Outcome>,
+    /// Before attempt 2, before attempt 3, …; the last repeats.
+    pub delays: Vec<Duration>,
+    pub last_attempt_voicemail_message: Option<String>,
+}
+
+impl Default for RetrySpec {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            on: [Outcome::Voicemail, Outcome::NoAnswer].into(),
+            delays: vec![Duration::hours(2), Duration::days(1)],
+            last_attempt_voicemail_message: None,
+        }
+    }
+}
+
+impl RetrySpec {
+    /// The delay before attempt number `next` (2 for the first retry).
+    pub fn delay_before(&self, next: u32) -> Duration {
+        let i = (next.saturating_sub(2) as usize).min(self.delays.len().saturating_sub(1));
+        self.delays.get(i).copied().unwrap_or_else(Duration::zero)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnalysisSpec {
+    pub goal: String,
+    pub questions: Vec<(String, String)>,
+}
+
+/// A validated campaign.
+#[derive(Debug, Clone)]
+pub struct CampaignSpec {
+    pub id: CampaignId,
+    pub name: String,
+    /// The `[call]` table as JSON, passed to `POST /v1/calls` after `{{placeholders}}` are filled.
+    pub call: serde_json::Map<String, Json>,
+    /// Every `{{placeholder}}` in `[call]`, lowercased and trimmed.
+    pub placeholders: BTreeSet<String>,
+    pub schedule: ScheduleSpec,
+    pub limits: Limits,
+    pub retry: RetrySpec,
+    pub analysis: Option<AnalysisSpec>,
+}
+
+/// Fields of Bland's send-call body that switchboard sets itself and a spec must not.
+const MANAGED_CALL_FIELDS: &[(&str, &str)] = &[
+    ("phone_number", "comes from each recipient's row"),
+    (
+        "metadata",
+        "carries switchboard's attempt id; put recipient data in the CSV instead",
+    ),
+    (
+        "webhook",
+        "is the daemon's [http] public_url + /webhooks/bland",
+    ),
+    (
+        "retry",
+        "switchboard retries by itself so that retries respect windows and caps: use [retry]",
+    ),
+    (
+        "start_time",
+        "switchboard decides when to dial: use [schedule]",
+    ),
+    ("request_data", "is filled from the recipient's CSV columns"),
+];
+
+/// Send-call fields Bland documents; a `[call]` key outside this list that looks like one of
+/// them is a typo, anything else passes through untouched.
+const KNOWN_CALL_FIELDS: &[&str] = &[
+    "task",
+    "pathway_id",
+    "pathway_version",
+    "start_node_id",
+    "voice",
+    "first_sentence",
+    "wait_for_greeting",
+    "model",
+    "temperature",
+    "language",
+    "timezone",
+    "voicemail_message",
+    "voicemail_action",
+    "max_duration",
+    "record",
+    "from",
+    "webhook_events",
+    "summary_prompt",
+    "analysis_prompt",
+    "analysis_schema",
+    "answered_by_enabled",
+    "keywords",
+    "tools",
+    "dynamic_data",
+    "interruption_threshold",
+    "transfer_phone_number",
+    "transfer_list",
+    "block_interruptions",
+    "noise_cancellation",
+    "background_track",
+    "pronunciation_guide",
+    "local_dialing",
+    "ignore_button_press",
+    "encrypted_key",
+    "citation_schema_id",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpec {
+    id: Option<Spanned<String>>,
+    name: Option<Spanned<String>>,
+    call: Option<Spanned<toml::Table>>,
+    #[serde(default)]
+    schedule: RawSchedule,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    retry: RawRetry,
+    analysis: Option<RawAnalysis>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSchedule {
+    timezone: Option<Spanned<String>>,
+    zone_policy: Option<Spanned<String>>,
+    hours: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    blackout_dates: Option<Vec<Spanned<toml::Value>>>,
+    start: Option<Spanned<toml::Value>>,
+    end: Option<Spanned<toml::Value>>,
+    cron: Option<Spanned<String>>,
+    run_for: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    calls_per_minute: Option<Spanned<i64>>,
+    calls_per_hour: Option<Spanned<i64>>,
+    calls_per_day: Option<Spanned<i64>>,
+    max_concurrent: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRetry {
+    max_attempts: Option<Spanned<i64>>,
+    on: Option<Vec<Spanned<String>>>,
+    delays: Option<Vec<Spanned<String>>>,
+    last_attempt_voicemail_message: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAnalysis {
+    goal: Option<String>,
+    #[serde(default)]
+    questions: Vec<Spanned<Vec<String>>>,
+}
+
+impl CampaignSpec {
+    /// Parses and validates a campaign spec. `file` names the file in error messages;
+    /// `compliance` is the daemon's guard, which no campaign window may go outside.
+    pub fn parse(file: &str, text: &str, compliance: &Compliance) -> Result<Self, ConfigError> {
+        let src = SourceFile::new(file, text);
+        let raw: RawSpec = toml::from_str(text).map_err(|e| src.from_toml(&e))?;
+
+        let name = match &raw.name {
+            Some(n) if !n.get_ref().trim().is_empty() => n.get_ref().trim().to_string(),
+            Some(n) => return Err(src.at(n.span(), "name", "must not be empty")),
+            None => {
+                return Err(src.key(
+                    "name",
+                    "is required: give the campaign a name (name = \"Spring renewals\")",
+                ));
+            }
+        };
+        let id = match &raw.id {
+            Some(id) => CampaignId::parse(id.get_ref()).map_err(|m| src.at(id.span(), "id", m))?,
+            None => CampaignId::from_name(&name).ok_or_else(|| {
+                src.key(
+                    "id",
+                    "cannot be made from the name (it has no letters or digits): set id = \"…\"",
+                )
+            })?,
+        };
+
+        let (call, placeholders) = parse_call(&src, raw.call)?;
+        let schedule = parse_schedule(&src, raw.schedule, compliance)?;
+        let limits = parse_limits(&src, raw.limits)?;
+        let retry = parse_retry(&src, raw.retry)?;
+        let analysis = match raw.analysis {
+            None => None,
+            Some(a) => Some(parse_analysis(&src, a)?),
+        };
+        Ok(CampaignSpec {
+            id,
+            name,
+            call,
+            placeholders,
+            schedule,
+            limits,
+            retry,
+            analysis,
+        })
+    }
+
+    /// The dialing window of this campaign under the daemon's compliance guard.
+    pub fn dial_window(&self, compliance: Compliance) -> DialWindow {
+        DialWindow {
+            hours: self.schedule.hours.clone(),
+            blackout_dates: self.schedule.blackout_dates.clone(),
+            start: self.schedule.start,
+            end: self.schedule.end,
+            cron: self.schedule.cron.clone(),
+            compliance,
+        }
+    }
+}
+
+fn parse_call(
+    src: &SourceFile,
+    call: Option<Spanned<toml::Table>>,
+) -> Result<(serde_json::Map<String, Json>, BTreeSet<String>), ConfigError> {
+    let Some(call) = call else {
+        return Err(src.key(
+            "call",
+            "is required: a [call] table with `task` (the prompt) or `pathway_id`",
+        ));
+    };
+    let span = call.span();
+    let table = call.into_inner();
+    for (key, why) in MANAGED_CALL_FIELDS {
+        if table.contains_key(*key) {
+            return Err(src.at(
+                span.clone(),
+                format!("call.{key}"),
+                format!("must not be set: it {why}"),
+            ));
+        }
+    }
+    for key in table.keys() {
+        if KNOWN_CALL_FIELDS.contains(&key.as_str()) {
+            continue;
+        }
+        let candidates = KNOWN_CALL_FIELDS
+            .iter()
+            .copied()
+            .chain(MANAGED_CALL_FIELDS.iter().map(|(k, _)| *k));
+        if let Some(best) = did_you_mean(key, candidates) {
+            return Err(src.at(
+                span.clone(),
+                format!("call.{key}"),
+                format!("unknown Bland field; did you mean `{best}`? (unknown fields that look like no documented one are passed through as given)"),
+            ));
+        }
+    }
+    let non_empty_str =
+        |k: &str| matches!(table.get(k), Some(toml::Value::String(s)) if !s.trim().is_empty());
+    match (non_empty_str("task"), non_empty_str("pathway_id")) {
+        (true, true) => {
+            return Err(src.at(
+                span,
+                "call",
+                "has both `task` and `pathway_id`: give exactly one",
+            ));
+        }
+        (false, false) => {
+            return Err(src.at(
+                span,
+                "call",
+                "needs `task` (the agent's prompt) or `pathway_id`, as a non-empty string",
+            ));
+        }
+        _ => {}
+    }
+    if let Some(v) = table.get("max_duration") {
+        let ok = match v {
+            toml::Value::Integer(i) => *i > 0,
+            toml::Value::Float(f) => *f > 0.0,
+            _ => false,
+        };
+        if !ok {
+            return Err(src.at(
+                span,
+                "call.max_duration",
+                "must be a positive number of minutes",
+            ));
+        }
+    }
+    if matches!(
+        table.get("answered_by_enabled"),
+        Some(toml::Value::Boolean(false))
+    ) {
+        return Err(src.at(
+            span,
+            "call.answered_by_enabled",
+            "cannot be false: voicemail detection drives the retry policy (remove the key)",
+        ));
+    }
+    let json: serde_json::Map<String, Json> = table
+        .into_iter()
+        .map(|(k, v)| (k, toml_to_json(v)))
+        .collect();
+    let mut placeholders = BTreeSet::new();
+    for v in json.values() {
+        collect_placeholders(v, &mut placeholders);
+    }
+    Ok((json, placeholders))
+}
+
+/// `{{ name }}` → `name` (lowercased, trimmed), for every string in the value.
+pub fn collect_placeholders(v: &Json, out: &mut BTreeSet<String>) {
+    match v {
+        Json::String(s) => {
+            let mut rest = s.as_str();
+            while let Some(open) = rest.find("{{") {
+                let after = &rest[open + 2..];
+                let Some(close) = after.find("}}") else { break };
+                let name = after[..close].trim().to_lowercase();
+                if !name.is_empty() {
+                    out.insert(name);
+                }
+                rest = &after[close + 2..];
+            }
+        }
+        Json::Array(items) => items.iter().for_each(|i| collect_placeholders(i, out)),
+        Json::Object(map) => map.values().for_each(|i| collect_placeholders(i, out)),
+        _ => {}
+    }
+}
+
+fn toml_to_json(v: toml::Value) -> Json {
+    match v {
+        toml::Value::String(s) => Json::String(s),
+        toml::Value::Integer(i) => Json::from(i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(f).map_or(Json::Null, Json::Number),
+        toml::Value::Boolean(b) => Json::Bool(b),
+        toml::Value::Datetime(d) => Json::String(d.to_string()),
+        toml::Value::Array(a) => Json::Array(a.into_iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => {
+            Json::Object(t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect())
+        }
+    }
+}
+
+/// An IANA zone name, with a suggestion when it is a near miss.
+pub fn parse_zone(name: &str) -> Result<Tz, String> {
+    name.trim().parse::<Tz>().map_err(|_| {
+        let mut m = format!("`{name}` is not an IANA time zone (e.g. America/New_York)");
+        if let Some(best) =
+            did_you_mean(name.trim(), chrono_tz::TZ_VARIANTS.iter().map(|z| z.name()))
+        {
+            m.push_str(&format!("; did you mean `{best}`?"));
+        }
+        m
+    })
+}
+
+fn parse_schedule(
+    src: &SourceFile,
+    raw: RawSchedule,
+    compliance: &Compliance,
+) -> Result<ScheduleSpec, ConfigError> {
+    let timezone = match &raw.timezone {
+        Some(z) => {
+            Some(parse_zone(z.get_ref()).map_err(|m| src.at(z.span(), "schedule.timezone", m))?)
+        }
+        None => None,
+    };
+    let zone_policy = match &raw.zone_policy {
+        None => ZonePolicy::Strictest,
+        Some(p) => {
+            match p.get_ref().as_str() {
+                "column" => ZonePolicy::Column,
+                "area_code" => ZonePolicy::AreaCode,
+                "strictest" => ZonePolicy::Strictest,
+                other => {
+                    return Err(src.at(
+                    p.span(),
+                    "schedule.zone_policy",
+                    format!("`{other}` is not a zone policy (expected column, area_code or strictest)"),
+                ));
+                }
+            }
+        }
+    };
+
+    let hours = match &raw.hours {
+        None => WeeklyHours::default(),
+        Some(entries) => {
+            for (days, ranges) in entries {
+                let key = format!("schedule.hours.\"{}\"", days.get_ref());
+                parse_weekdays(days.get_ref())
+                    .map_err(|e| src.at(days.span(), key.clone(), e.to_string()))?;
+                for range in ranges.get_ref().split(',') {
+                    range
+                        .trim()
+                        .parse::<TimeRange>()
+                        .map_err(|e| src.at(ranges.span(), key.clone(), e.to_string()))?;
+                }
+            }
+            let first = entries.keys().next().map(|k| k.span()).unwrap_or(0..0);
+            WeeklyHours::parse(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.get_ref().as_str(), v.get_ref().as_str())),
+            )
+            .map_err(|e| src.at(first, "schedule.hours", e.to_string()))?
+        }
+    };
+    if let Some((day, range)) = hours.outside(compliance.earliest, compliance.latest) {
+        let span = raw
+            .hours
+            .as_ref()
+            .and_then(|h| h.keys().next().map(|k| k.span()))
+            .unwrap_or(0..0);
+        return Err(src.at(
+            span,
+            "schedule.hours",
+            format!(
+                "{day} {}-{} goes outside the compliance hours {}-{} (recipient local time, daemon config [compliance]); no campaign may dial outside them",
+                range.start.format("%H:%M"),
+                range.end.format("%H:%M"),
+                compliance.earliest.format("%H:%M"),
+                compliance.latest.format("%H:%M"),
+            ),
+        ));
+    }
+
+    let mut blackout_dates = BTreeSet::new();
+    for d in raw.blackout_dates.iter().flatten() {
+        let text = match d.get_ref() {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Datetime(dt) => dt.to_string(),
+            other => other.to_string(),
+        };
+        let date = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
+            src.at(
+                d.span(),
+                "schedule.blackout_dates",
+                format!("`{text}` is not a date (expected YYYY-MM-DD)"),
+            )
+        })?;
+        blackout_dates.insert(date);
+    }
+
+    let instant = |v: &Option<Spanned<toml::Value>>,
+                   key: &str|
+     -> Result<Option<DateTime<Utc>>, ConfigError> {
+        let Some(v) = v else { return Ok(None) };
+        let text = match v.get_ref() {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Datetime(dt) => dt.to_string(),
+            other => other.to_string(),
+        };
+        DateTime::parse_from_rfc3339(text.trim()).map(|t| Some(t.to_utc())).map_err(|_| {
+            src.at(
+                v.span(),
+                key,
+                format!("`{text}` is not an instant with a UTC offset (expected e.g. 2026-12-01T09:00:00-05:00)"),
+            )
+        })
+    };
+    let start = instant(&raw.start, "schedule.start")?;
+    let end = instant(&raw.end, "schedule.end")?;
+    if let (Some(s), Some(e), Some(span)) = (start, end, raw.end.as_ref().map(|e| e.span()))
+        && e <= s
+    {
+        return Err(src.at(span, "schedule.end", "must be after schedule.start"));
+    }
+
+    let cron = match (&raw.cron, &raw.run_for) {
+        (None, None) => None,
+        (None, Some(r)) => {
+            return Err(src.at(
+                r.span(),
+                "schedule.run_for",
+                "only means something with schedule.cron",
+            ));
+        }
+        (Some(c), None) => {
+            return Err(src.at(
+                c.span(),
+                "schedule.cron",
+                "needs schedule.run_for: how long each run lasts (e.g. \"8h\")",
+            ));
+        }
+        (Some(c), Some(r)) => {
+            let run_for =
+                parse_duration(r.get_ref()).map_err(|m| src.at(r.span(), "schedule.run_for", m))?;
+            if run_for <= Duration::zero() {
+                return Err(src.at(r.span(), "schedule.run_for", "must be longer than zero"));
+            }
+            let Some(zone) = timezone else {
+                return Err(src.at(
+                    c.span(),
+                    "schedule.cron",
+                    "needs schedule.timezone: the zone the cron times are read in",
+                ));
+            };
+            Some(
+                CronRuns::parse(c.get_ref(), zone, run_for)
+                    .map_err(|e| src.at(c.span(), "schedule.cron", e.to_string()))?,
+            )
+        }
+    };
+
+    Ok(ScheduleSpec {
+        timezone,
+        zone_policy,
+        hours,
+        blackout_dates,
+        start,
+        end,
+        cron,
+    })
+}
+
+fn positive(
+    src: &SourceFile,
+    v: &Option<Spanned<i64>>,
+    key: &str,
+) -> Result<Option<u32>, ConfigError> {
+    match v {
+        None => Ok(None),
+        Some(n) => match u32::try_from(*n.get_ref()) {
+            Ok(x) if x > 0 => Ok(Some(x)),
+            _ => Err(src.at(
+                n.span(),
+                key,
+                format!("must be a whole number from 1 to {}", u32::MAX),
+            )),
+        },
+    }
+}
+
+fn parse_limits(src: &SourceFile, raw: RawLimits) -> Result<Limits, ConfigError> {
+    Ok(Limits {
+        calls_per_minute: positive(src, &raw.calls_per_minute, "limits.calls_per_minute")?,
+        calls_per_hour: positive(src, &raw.calls_per_hour, "limits.calls_per_hour")?,
+        calls_per_day: positive(src, &raw.calls_per_day, "limits.calls_per_day")?,
+        max_concurrent: positive(src, &raw.max_concurrent, "limits.max_concurrent")?,
+    })
+}
+
+fn parse_retry(src: &SourceFile, raw: RawRetry) -> Result<RetrySpec, ConfigError> {
+    let mut spec = RetrySpec::default();
+    if let Some(n) = positive(src, &raw.max_attempts, "retry.max_attempts")? {
+        spec.max_attempts = n;
+    }
+    if let Some(on) = raw.on {
+        spec.on.clear();
+        for o in on {
+            let outcome: Outcome = o
+                .get_ref()
+                .parse()
+                .map_err(|m| src.at(o.span(), "retry.on", m))?;
+            if outcome == Outcome::Human {
+                return Err(src.at(
+                    o.span(),
+                    "retry.on",
+                    "`human` cannot be retried: the person was reached",
+                ));
+            }
+            spec.on.insert(outcome);
+        }
+    }
+    if let Some(delays) = raw.delays {
+        if delays.is_empty() {
+            return Err(src.key(
+                "retry.delays",
+                "must list at least one delay (e.g. [\"2h\", \"1d\"])",
+            ));
+        }
+        spec.delays.clear();
+        for d in delays {
+            let delay =
+                parse_duration(d.get_ref()).map_err(|m| src.at(d.span(), "retry.delays", m))?;
+            if delay <= Duration::zero() {
+                return Err(src.at(d.span(), "retry.delays", "must be longer than zero"));
+            }
+            spec.delays.push(delay);
+        }
+    }
+    spec.last_attempt_voicemail_message = raw
+        .last_attempt_voicemail_message
+        .filter(|m| !m.trim().is_empty());
+    Ok(spec)
+}
+
+fn parse_analysis(src: &SourceFile, raw: RawAnalysis) -> Result<AnalysisSpec, ConfigError> {
+    let goal = raw.goal.unwrap_or_default();
+    if goal.trim().is_empty() {
+        return Err(src.key(
+            "analysis.goal",
+            "is required with [analysis]: what the analysis should find out",
+        ));
+    }
+    let mut questions = Vec::new();
+    for q in raw.questions {
+        match q.get_ref().as_slice() {
+            [question, kind] if !question.trim().is_empty() && !kind.trim().is_empty() => {
+                questions.push((question.clone(), kind.clone()));
+            }
+            _ => {
+                return Err(src.at(
+                    q.span(),
+                    "analysis.questions",
+                    "each question is [\"the question\", \"answer type\"], e.g. [\"Will they renew?\", \"boolean\"]",
+                ));
+            }
+        }
+    }
+    Ok(AnalysisSpec { goal, questions })
+}

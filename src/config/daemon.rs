@@ -1,0 +1,478 @@
+//! The daemon config: built-in defaults (`config/switchboard.toml`, embedded) → the operator's
+//! file → `SWITCHBOARD_<SECTION>__<KEY>` environment overrides, each layer overriding the one
+//! before key by key. Secrets are read from `BLAND_API_KEY` / `BLAND_WEBHOOK_SECRET` or the files
+//! the config names, and are held as [`Secret`]s.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono::{Duration, NaiveTime};
+use serde::Deserialize;
+
+use super::duration::parse_duration;
+use super::located::{ConfigError, SourceFile};
+use crate::secret::Secret;
+use crate::window::Compliance;
+
+/// The commented default config, as shipped.
+pub const DEFAULT_CONFIG: &str = include_str!("../../config/switchboard.toml");
+
+/// Where the config is read from when `--config` and `SWITCHBOARD_CONFIG` say nothing.
+pub const SYSTEM_CONFIG_PATH: &str = "/etc/switchboard/switchboard.toml";
+
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub bland: BlandSection,
+    pub account: AccountSection,
+    pub http: HttpSection,
+    pub compliance: ComplianceSection,
+    pub store: StoreSection,
+}
+
+#[derive(Debug, Clone)]
+pub struct BlandSection {
+    pub base_url: String,
+    pub api_key_file: Option<PathBuf>,
+    pub webhook_secret_file: Option<PathBuf>,
+    pub requests_per_minute: u32,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccountSection {
+    pub calls_per_minute: u32,
+    pub calls_per_hour: u32,
+    pub calls_per_day: u32,
+    pub max_concurrent: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpSection {
+    pub listen: SocketAddr,
+    pub public_url: Option<String>,
+    pub allow_unsigned_webhooks: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ComplianceSection {
+    pub earliest: NaiveTime,
+    pub latest: NaiveTime,
+    pub max_calls_per_number_per_day: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreSection {
+    pub path: PathBuf,
+}
+
+// Every field optional, so each layer says only what it changes.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    #[serde(default)]
+    bland: RawBland,
+    #[serde(default)]
+    account: RawAccount,
+    #[serde(default)]
+    http: RawHttp,
+    #[serde(default)]
+    compliance: RawCompliance,
+    #[serde(default)]
+    store: RawStore,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawBland {
+    base_url: Option<String>,
+    api_key_file: Option<PathBuf>,
+    webhook_secret_file: Option<PathBuf>,
+    requests_per_minute: Option<u32>,
+    connect_timeout: Option<String>,
+    request_timeout: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAccount {
+    calls_per_minute: Option<u32>,
+    calls_per_hour: Option<u32>,
+    calls_per_day: Option<u32>,
+    max_concurrent: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    listen: Option<String>,
+    public_url: Option<String>,
+    allow_unsigned_webhooks: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCompliance {
+    earliest: Option<String>,
+    latest: Option<String>,
+    max_calls_per_number_per_day: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    path: Option<PathBuf>,
+}
+
+macro_rules! overlay {
+    ($base:expr, $top:expr; $($section:ident . $($field:ident),+);+ $(;)?) => {
+        $( $( if $top.$section.$field.is_some() { $base.$section.$field = $top.$section.$field; } )+ )+
+    };
+}
+
+impl Raw {
+    fn overlay(&mut self, top: Raw) {
+        overlay!(self, top;
+            bland.base_url, api_key_file, webhook_secret_file, requests_per_minute, connect_timeout, request_timeout;
+            account.calls_per_minute, calls_per_hour, calls_per_day, max_concurrent;
+            http.listen, public_url, allow_unsigned_webhooks;
+            compliance.earliest, latest, max_calls_per_number_per_day;
+            store.path;
+        );
+    }
+}
+
+impl DaemonConfig {
+    /// The built-in defaults alone.
+    pub fn defaults() -> Self {
+        Self::load_layers(None, std::iter::empty()).expect("the embedded default config is valid")
+    }
+
+    /// Defaults, then the file at `path` (when given), then `SWITCHBOARD_<SECTION>__<KEY>`
+    /// variables from `env`.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let file = match path {
+            None => None,
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError {
+                    file: p.display().to_string(),
+                    line: None,
+                    key: None,
+                    message: format!("cannot read the config file: {e}"),
+                })?;
+                Some((p.display().to_string(), text))
+            }
+        };
+        Self::load_layers(file.as_ref().map(|(n, t)| (n.as_str(), t.as_str())), env)
+    }
+
+    fn load_layers(
+        file: Option<(&str, &str)>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let defaults = SourceFile::new("<built-in config>", DEFAULT_CONFIG);
+        let mut raw: Raw = toml::from_str(DEFAULT_CONFIG).map_err(|e| defaults.from_toml(&e))?;
+        let mut origin = "<built-in config>".to_string();
+        if let Some((name, text)) = file {
+            let src = SourceFile::new(name, text);
+            raw.overlay(toml::from_str(text).map_err(|e| src.from_toml(&e))?);
+            origin = name.to_string();
+        }
+        let env_toml = env_overrides(env);
+        if !env_toml.is_empty() {
+            let src = SourceFile::new("<SWITCHBOARD_* environment>", &env_toml);
+            raw.overlay(toml::from_str(&env_toml).map_err(|e| src.from_toml(&e))?);
+            origin.push_str(" + environment");
+        }
+        Self::validate(raw, &origin)
+    }
+
+    fn validate(raw: Raw, origin: &str) -> Result<Self, ConfigError> {
+        let err = |key: &str, message: String| ConfigError {
+            file: origin.to_string(),
+            line: None,
+            key: Some(key.to_string()),
+            message,
+        };
+        let required = |key: &str| err(key, "is required".into());
+        let dur = |key: &str, v: Option<String>| -> Result<Duration, ConfigError> {
+            let v = v.ok_or_else(|| required(key))?;
+            parse_duration(&v).map_err(|m| err(key, m))
+        };
+        let time = |key: &str, v: Option<String>| -> Result<NaiveTime, ConfigError> {
+            let v = v.ok_or_else(|| required(key))?;
+            NaiveTime::parse_from_str(v.trim(), "%H:%M")
+                .map_err(|_| err(key, format!("`{v}` is not a time of day (expected HH:MM)")))
+        };
+        let positive = |key: &str, v: Option<u32>| -> Result<u32, ConfigError> {
+            match v {
+                Some(n) if n > 0 => Ok(n),
+                Some(_) => Err(err(key, "must be at least 1".into())),
+                None => Err(required(key)),
+            }
+        };
+
+        let base_url = raw
+            .bland
+            .base_url
+            .ok_or_else(|| required("bland.base_url"))?;
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(err(
+                "bland.base_url",
+                format!("`{base_url}` is not an http(s) URL"),
+            ));
+        }
+        let listen_text = raw.http.listen.ok_or_else(|| required("http.listen"))?;
+        let listen = listen_text.parse().map_err(|_| {
+            err(
+                "http.listen",
+                format!("`{listen_text}` is not an address (expected e.g. 127.0.0.1:8080)"),
+            )
+        })?;
+        let public_url = raw.http.public_url.filter(|u| !u.trim().is_empty());
+        if let Some(u) = &public_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(err(
+                "http.public_url",
+                format!("`{u}` is not an http(s) URL"),
+            ));
+        }
+        let earliest = time("compliance.earliest", raw.compliance.earliest)?;
+        let latest = time("compliance.latest", raw.compliance.latest)?;
+        if latest <= earliest {
+            return Err(err(
+                "compliance.latest",
+                "must be after compliance.earliest".into(),
+            ));
+        }
+        Ok(DaemonConfig {
+            bland: BlandSection {
+                base_url: base_url.trim_end_matches('/').to_string(),
+                api_key_file: raw.bland.api_key_file,
+                webhook_secret_file: raw.bland.webhook_secret_file,
+                requests_per_minute: positive(
+                    "bland.requests_per_minute",
+                    raw.bland.requests_per_minute,
+                )?,
+                connect_timeout: dur("bland.connect_timeout", raw.bland.connect_timeout)?,
+                request_timeout: dur("bland.request_timeout", raw.bland.request_timeout)?,
+            },
+            account: AccountSection {
+                calls_per_minute: positive(
+                    "account.calls_per_minute",
+                    raw.account.calls_per_minute,
+                )?,
+                calls_per_hour: positive("account.calls_per_hour", raw.account.calls_per_hour)?,
+                calls_per_day: positive("account.calls_per_day", raw.account.calls_per_day)?,
+                max_concurrent: positive("account.max_concurrent", raw.account.max_concurrent)?,
+            },
+            http: HttpSection {
+                listen,
+                public_url,
+                allow_unsigned_webhooks: raw.http.allow_unsigned_webhooks.unwrap_or(false),
+            },
+            compliance: ComplianceSection {
+                earliest,
+                latest,
+                max_calls_per_number_per_day: positive(
+                    "compliance.max_calls_per_number_per_day",
+                    raw.compliance.max_calls_per_number_per_day,
+                )?,
+            },
+            store: StoreSection {
+                path: raw.store.path.ok_or_else(|| required("store.path"))?,
+            },
+        })
+    }
+
+    /// The compliance guard as the window module applies it.
+    pub fn compliance(&self) -> Compliance {
+        Compliance {
+            earliest: self.compliance.earliest,
+            latest: self.compliance.latest,
+        }
+    }
+
+    /// The Bland API key: `BLAND_API_KEY`, else the file `bland.api_key_file`, else none.
+    pub fn api_key(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Secret>, ConfigError> {
+        read_secret(
+            "BLAND_API_KEY",
+            self.bland.api_key_file.as_deref(),
+            "bland.api_key_file",
+            env,
+        )
+    }
+
+    /// The webhook signing secret: `BLAND_WEBHOOK_SECRET`, else `bland.webhook_secret_file`.
+    pub fn webhook_secret(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Secret>, ConfigError> {
+        read_secret(
+            "BLAND_WEBHOOK_SECRET",
+            self.bland.webhook_secret_file.as_deref(),
+            "bland.webhook_secret_file",
+            env,
+        )
+    }
+}
+
+fn read_secret(
+    var: &str,
+    file: Option<&Path>,
+    key: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<Secret>, ConfigError> {
+    if let Some(v) = env(var).filter(|v| !v.trim().is_empty()) {
+        return Ok(Some(Secret::new(v.trim())));
+    }
+    let Some(path) = file else { return Ok(None) };
+    // The error names the file, never its content.
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.display().to_string(),
+        line: None,
+        key: Some(key.to_string()),
+        message: format!("cannot read the secret file: {}", e.kind()),
+    })?;
+    let value = text.trim();
+    if value.is_empty() {
+        return Err(ConfigError {
+            file: path.display().to_string(),
+            line: None,
+            key: Some(key.to_string()),
+            message: "the secret file is empty".into(),
+        });
+    }
+    Ok(Some(Secret::new(value)))
+}
+
+/// `SWITCHBOARD_ACCOUNT__CALLS_PER_HOUR=5000` → `[account]\ncalls_per_hour = 5000`. A value that
+/// is not a TOML literal (a bare path, an address) is taken as a string.
+fn env_overrides(env: impl IntoIterator<Item = (String, String)>) -> String {
+    let mut sections: std::collections::BTreeMap<String, Vec<(String, String)>> =
+        Default::default();
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix("SWITCHBOARD_") else {
+            continue;
+        };
+        let Some((section, key)) = rest.split_once("__") else {
+            continue;
+        };
+        let literal = match toml::from_str::<toml::Table>(&format!("v = {value}")) {
+            Ok(_) => value,
+            Err(_) => toml::Value::String(value).to_string(),
+        };
+        sections
+            .entry(section.to_ascii_lowercase())
+            .or_default()
+            .push((key.to_ascii_lowercase(), literal));
+    }
+    let mut out = String::new();
+    for (section, keys) in sections {
+        out.push_str(&format!("[{section}]\n"));
+        for (k, v) in keys {
+            out.push_str(&format!("{k} = {v}\n"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_embedded_default_parses_to_the_documented_values() {
+        let c = DaemonConfig::defaults();
+        assert_eq!(c.bland.base_url, "https://api.bland.ai");
+        assert_eq!(c.bland.requests_per_minute, 100);
+        assert_eq!(c.account.calls_per_hour, 20000);
+        assert_eq!(c.account.max_concurrent, 10);
+        assert_eq!(
+            c.compliance.earliest,
+            NaiveTime::from_hms_opt(8, 0, 0).unwrap()
+        );
+        assert_eq!(
+            c.compliance.latest,
+            NaiveTime::from_hms_opt(21, 0, 0).unwrap()
+        );
+        assert_eq!(c.store.path, PathBuf::from("switchboard.db"));
+        assert!(c.http.public_url.is_none());
+    }
+
+    #[test]
+    fn a_file_overrides_only_the_keys_it_names_and_env_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[account]\ncalls_per_hour = 500\n[store]\npath = \"/tmp/x.db\"\n",
+        )
+        .unwrap();
+        let c = DaemonConfig::load(
+            Some(&path),
+            env(&[
+                ("SWITCHBOARD_ACCOUNT__CALLS_PER_HOUR", "300"),
+                ("SWITCHBOARD_HTTP__LISTEN", "127.0.0.1:9999"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.account.calls_per_hour, 300);
+        assert_eq!(c.account.calls_per_day, 100000);
+        assert_eq!(c.store.path, PathBuf::from("/tmp/x.db"));
+        assert_eq!(c.http.listen.port(), 9999);
+    }
+
+    #[test]
+    fn an_unknown_key_names_file_line_and_the_likely_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[account]\ncalls_per_hour = 5\ncals_per_day = 9\n").unwrap();
+        let e = DaemonConfig::load(Some(&path), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("c.toml:3:1"), "{e}");
+        assert!(e.contains("did you mean `calls_per_day`"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let e = DaemonConfig::load(None, env(&[("SWITCHBOARD_COMPLIANCE__LATEST", "25:00")]))
+            .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("compliance.latest"));
+        assert!(e.message.contains("`25:00` is not a time of day"), "{e}");
+    }
+
+    #[test]
+    fn secrets_come_from_env_first_then_file_and_errors_never_show_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("key");
+        std::fs::write(&key_file, "file-secret\n").unwrap();
+        let mut c = DaemonConfig::defaults();
+        c.bland.api_key_file = Some(key_file);
+        let from_env = c
+            .api_key(|v| (v == "BLAND_API_KEY").then(|| "env-secret".to_string()))
+            .unwrap();
+        assert_eq!(from_env.unwrap().expose(), "env-secret");
+        let from_file = c.api_key(|_| None).unwrap().unwrap();
+        assert_eq!(from_file.expose(), "file-secret");
+        assert_eq!(format!("{from_file:?}"), "[redacted]");
+        c.bland.webhook_secret_file = Some(dir.path().join("missing"));
+        let e = c.webhook_secret(|_| None).unwrap_err().to_string();
+        assert!(e.contains("missing") && e.contains("cannot read"), "{e}");
+    }
+}

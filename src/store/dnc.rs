@@ -1,0 +1,75 @@
+//! The do-not-call list: numbers never dialled in any campaign.
+
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::{Store, StoreError, from_millis};
+
+#[derive(Debug, Clone)]
+pub struct DncEntry {
+    pub phone: String,
+    pub reason: String,
+    pub added_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What adding numbers to the DNC list did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DncAdded {
+    /// Numbers new to the list.
+    pub added: u64,
+    /// Jobs (in any campaign) that were waiting to be called and are now suppressed.
+    pub jobs_suppressed: u64,
+}
+
+const ROWS_PER_STATEMENT: usize = 8000;
+
+impl Store {
+    /// Adds E.164 numbers to the list and, in the same transaction, suppresses every job that
+    /// would still call one of them.
+    pub async fn dnc_add(
+        &self,
+        phones: &[String],
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<DncAdded, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut out = DncAdded::default();
+        for chunk in phones.chunks(ROWS_PER_STATEMENT) {
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO dnc (phone, reason, added_at) ");
+            q.push_values(chunk, |mut b, p| {
+                b.push_bind(p).push_bind(reason).push_bind(now_ms);
+            });
+            q.push(" ON CONFLICT (phone) DO NOTHING");
+            out.added += q.build().execute(&mut *tx).await?.rows_affected();
+
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new("UPDATE jobs SET state = 'suppressed', reason = ");
+            q.push_bind(format!("do-not-call: {reason}"));
+            q.push(", updated_at = ").push_bind(now_ms);
+            q.push(" WHERE state IN ('queued', 'retry_wait') AND phone IN (");
+            let mut list = q.separated(", ");
+            for p in chunk {
+                list.push_bind(p);
+            }
+            q.push(")");
+            out.jobs_suppressed += q.build().execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    pub async fn dnc_list(&self) -> Result<Vec<DncEntry>, StoreError> {
+        sqlx::query("SELECT phone, reason, added_at FROM dnc ORDER BY added_at, phone")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| {
+                Ok(DncEntry {
+                    phone: r.try_get("phone")?,
+                    reason: r.try_get("reason")?,
+                    added_at: from_millis(r.try_get("added_at")?),
+                })
+            })
+            .collect()
+    }
+}
