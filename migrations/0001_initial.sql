@@ -51,9 +51,9 @@ CREATE TABLE jobs (
     updated_at       INTEGER NOT NULL,
     UNIQUE (campaign_id, phone)
 );
--- The dispatcher claims due jobs through this index.
-CREATE INDEX jobs_due ON jobs (state, next_attempt_at);
-CREATE INDEX jobs_campaign_state ON jobs (campaign_id, state);
+-- The dispatcher claims due jobs, campaign by campaign (for fairness), through this index; it
+-- also serves counts by state.
+CREATE INDEX jobs_due ON jobs (campaign_id, state, next_attempt_at);
 
 -- The attempts ledger: one row per call we dial (or are about to dial). Caps are counted here.
 CREATE TABLE attempts (
@@ -65,7 +65,10 @@ CREATE TABLE attempts (
     state           TEXT NOT NULL DEFAULT 'dialing'
                     CHECK (state IN ('dialing', 'in_call', 'ended', 'failed', 'not_sent')),
     call_id         TEXT UNIQUE,
-    dialed_at       INTEGER NOT NULL,
+    dialed_at       INTEGER NOT NULL,               -- committed as 'dialing' (before the POST)
+    expires_at      INTEGER NOT NULL,               -- holds a concurrency slot until then at most
+    sent_at         INTEGER,                        -- Bland accepted it (call_id known)
+    send_error      TEXT,                           -- last failed send, while unresolved
     ended_at        INTEGER,
     outcome         TEXT CHECK (outcome IN ('human', 'voicemail', 'no_answer', 'busy', 'failed', 'unknown')),
     answered_by     TEXT,
@@ -83,7 +86,7 @@ CREATE TABLE attempts (
 CREATE INDEX attempts_dialed ON attempts (dialed_at);
 CREATE INDEX attempts_campaign_dialed ON attempts (campaign_id, dialed_at);
 CREATE INDEX attempts_phone_dialed ON attempts (phone, dialed_at);
-CREATE INDEX attempts_open ON attempts (state) WHERE state IN ('dialing', 'in_call');
+CREATE INDEX attempts_open ON attempts (state, expires_at) WHERE state IN ('dialing', 'in_call');
 
 -- Do-not-call: numbers never dialled, in any campaign.
 CREATE TABLE dnc (

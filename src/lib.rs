@@ -14,4 +14,5 @@ pub mod phone;
 pub mod secret;
 pub mod sim;
 pub mod store;
+pub mod template;
 pub mod window;

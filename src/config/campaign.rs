@@ -772,3 +772,139 @@ fn parse_analysis(src: &SourceFile, raw: RawAnalysis) -> Result<AnalysisSpec, Co
     }
     Ok(AnalysisSpec { goal, questions })
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveTime, Weekday};
+
+    use super::*;
+
+    fn compliance() -> Compliance {
+        Compliance {
+            earliest: NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
+            latest: NaiveTime::from_hms_opt(21, 0, 0).unwrap(),
+        }
+    }
+
+    fn parse(text: &str) -> Result<CampaignSpec, ConfigError> {
+        CampaignSpec::parse("c.toml", text, &compliance())
+    }
+
+    #[test]
+    fn the_example_campaign_parses_into_every_section() {
+        let spec = parse(include_str!("../../config/campaign.example.toml")).unwrap();
+        assert_eq!(spec.id.as_str(), "spring-renewals");
+        assert_eq!(
+            spec.placeholders,
+            ["first_name", "policy"].map(String::from).into()
+        );
+        assert_eq!(spec.schedule.timezone, Some(chrono_tz::America::New_York));
+        assert_eq!(spec.schedule.zone_policy, ZonePolicy::Strictest);
+        let sat = spec.schedule.hours.ranges(Weekday::Sat);
+        assert_eq!(sat.len(), 1);
+        assert_eq!(sat[0].start, NaiveTime::from_hms_opt(10, 0, 0).unwrap());
+        assert!(spec.schedule.hours.ranges(Weekday::Sun).is_empty());
+        assert_eq!(spec.schedule.blackout_dates.len(), 2);
+        assert_eq!(
+            spec.schedule.start.unwrap().to_rfc3339(),
+            "2026-12-01T14:00:00+00:00"
+        );
+        assert_eq!(spec.limits.calls_per_hour, Some(1000));
+        assert_eq!(spec.retry.max_attempts, 3);
+        assert!(spec.retry.on.contains(&Outcome::Busy));
+        assert_eq!(spec.call["analysis_schema"]["wants_renewal"], "boolean");
+        assert_eq!(spec.analysis.unwrap().questions.len(), 2);
+    }
+
+    #[test]
+    fn defaults_fill_what_a_minimal_spec_leaves_out() {
+        let spec = parse("name = \"Hello World\"\n[call]\npathway_id = \"pw-1\"\n").unwrap();
+        assert_eq!(spec.id.as_str(), "hello-world");
+        assert_eq!(spec.retry, RetrySpec::default());
+        assert_eq!(spec.limits, Limits::default());
+        assert!(spec.schedule.cron.is_none());
+        assert!(spec.placeholders.is_empty());
+    }
+
+    #[test]
+    fn retry_delays_repeat_the_last_one() {
+        let r = RetrySpec::default();
+        assert_eq!(r.delay_before(2), Duration::hours(2));
+        assert_eq!(r.delay_before(3), Duration::days(1));
+        assert_eq!(r.delay_before(7), Duration::days(1));
+    }
+
+    #[test]
+    fn unknown_bland_fields_pass_through_but_near_misses_are_typos() {
+        let spec =
+            parse("name = \"T\"\n[call]\ntask = \"x\"\nbrand_new_bland_option = 7\n").unwrap();
+        assert_eq!(spec.call["brand_new_bland_option"], 7);
+        let e = parse("name = \"T\"\n[call]\ntask = \"x\"\nfirst_sentance = \"hi\"\n").unwrap_err();
+        assert!(
+            e.to_string().contains("did you mean `first_sentence`?"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn hours_errors_point_at_the_line_of_the_bad_entry() {
+        let e = parse("name = \"T\"\n[call]\ntask = \"x\"\n[schedule]\nhours = { sat = \"10:00-14:00\",\n  sun = \"12:00-11:00\" }\n")
+            .unwrap_err();
+        assert_eq!(e.line.map(|(l, _)| l), Some(6), "{e}");
+        assert_eq!(e.key.as_deref(), Some("schedule.hours.\"sun\""));
+    }
+
+    #[test]
+    fn a_window_may_not_start_before_or_end_after_the_compliance_hours() {
+        let base = "name = \"T\"\n[call]\ntask = \"x\"\n[schedule]\n";
+        assert!(
+            parse(&format!(
+                "{base}hours = {{ \"mon-fri\" = \"08:00-21:00\" }}\n"
+            ))
+            .is_ok()
+        );
+        let e = parse(&format!(
+            "{base}hours = {{ \"mon-fri\" = \"08:00-21:30\" }}\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.message
+                .contains("outside the compliance hours 08:00-21:00"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn start_and_end_need_offsets_and_order() {
+        let base = "name = \"T\"\n[call]\ntask = \"x\"\n[schedule]\n";
+        let e = parse(&format!("{base}start = \"2026-12-01T09:00:00\"\n")).unwrap_err();
+        assert!(e.message.contains("UTC offset"), "{e}");
+        let e = parse(&format!(
+            "{base}start = 2026-12-02T09:00:00-05:00\nend = \"2026-12-01T09:00:00-05:00\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("must be after schedule.start"), "{e}");
+    }
+
+    #[test]
+    fn placeholders_are_found_in_nested_strings_trimmed_and_lowercased() {
+        let mut out = BTreeSet::new();
+        collect_placeholders(
+            &serde_json::json!({"a": "Hi {{ First_Name }}, {{policy}}", "b": ["{{x}}"], "c": "{{unclosed"}),
+            &mut out,
+        );
+        assert_eq!(out, ["first_name", "policy", "x"].map(String::from).into());
+    }
+
+    #[test]
+    fn campaign_ids_are_slugs() {
+        assert!(CampaignId::parse("spring-2027").is_ok());
+        assert!(CampaignId::parse("Spring").is_err());
+        assert!(CampaignId::parse("-x").is_err());
+        assert_eq!(
+            CampaignId::from_name("  Ünïcode & Co. ").unwrap().as_str(),
+            "n-code-co"
+        );
+        assert!(CampaignId::from_name("!!!").is_none());
+    }
+}

@@ -46,7 +46,8 @@ impl Store {
                 QueryBuilder::new("UPDATE jobs SET state = 'suppressed', reason = ");
             q.push_bind(format!("do-not-call: {reason}"));
             q.push(", updated_at = ").push_bind(now_ms);
-            q.push(" WHERE state IN ('queued', 'retry_wait') AND phone IN (");
+            // Through the (campaign_id, phone) index, one campaign at a time.
+            q.push(" WHERE campaign_id IN (SELECT id FROM campaigns) AND state IN ('queued', 'retry_wait') AND phone IN (");
             let mut list = q.separated(", ");
             for p in chunk {
                 list.push_bind(p);
