@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod dispatcher;
 pub mod import;
 pub mod phone;
 pub mod secret;

@@ -66,3 +66,11 @@ impl std::str::FromStr for TimeRange {
         todo!()
     }
 }
+impl DialWindow {
+    pub fn is_open(&self, zones: &[Tz], at: DateTime<Utc>) -> bool {
+        todo!()
+    }
+    pub fn next_opening(&self, zones: &[Tz], from: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        todo!()
+    }
+}

@@ -7,6 +7,7 @@
 //! Times are stored as milliseconds since the Unix epoch.
 
 mod campaigns;
+mod dispatch;
 mod dnc;
 mod imports;
 
@@ -19,6 +20,7 @@ use sqlx::sqlite::{
 };
 
 pub use campaigns::{CampaignRow, CampaignState, JOB_STATES, Saved};
+pub use dispatch::{ClaimedJob, Deferral, NewAttempt, PendingAttempt};
 pub use dnc::{DncAdded, DncEntry};
 pub use imports::{ImportCounts, ImportRow, ImportSnapshot, ImportTx, NewJob, phone_key};
 

@@ -1,0 +1,207 @@
+//! Cap arithmetic over the dialing ledger: how many calls a campaign and the account may still
+//! place now, given the dials of the last minute, hour and day and the calls still open.
+//!
+//! The ledger is rebuilt from the attempts table when the daemon starts and then kept in step
+//! with every attempt it commits, so a restart never resets a cap and a tick costs no scan of
+//! a day of attempts. Windows are sliding: "per hour" means in the 60 minutes before now.
+
+use std::collections::{HashMap, VecDeque};
+
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 60 * MINUTE;
+const DAY: i64 = 24 * HOUR;
+
+/// Caps; `None` is no cap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Caps {
+    pub per_minute: Option<u32>,
+    pub per_hour: Option<u32>,
+    pub per_day: Option<u32>,
+    pub concurrent: Option<u32>,
+}
+
+/// Dials counted in each sliding window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Used {
+    pub minute: u32,
+    pub hour: u32,
+    pub day: u32,
+}
+
+impl Caps {
+    /// How many more calls fit now: the tightest cap's headroom (`u32::MAX` when uncapped).
+    pub fn allowance(&self, used: Used, open: u32) -> u32 {
+        [
+            self.per_minute.map(|c| c.saturating_sub(used.minute)),
+            self.per_hour.map(|c| c.saturating_sub(used.hour)),
+            self.per_day.map(|c| c.saturating_sub(used.day)),
+            self.concurrent.map(|c| c.saturating_sub(open)),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(u32::MAX)
+    }
+}
+
+/// Dial times (ms) of the last day, for the account and per campaign.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    account: VecDeque<i64>,
+    campaigns: HashMap<String, VecDeque<i64>>,
+}
+
+impl Ledger {
+    /// From the attempts table's dials, oldest first.
+    pub fn from_dials(dials: impl IntoIterator<Item = (String, i64)>) -> Self {
+        let mut ledger = Ledger::default();
+        for (campaign, at) in dials {
+            ledger.record(&campaign, at);
+        }
+        ledger
+    }
+
+    pub fn record(&mut self, campaign: &str, at: i64) {
+        insert_sorted(&mut self.account, at);
+        insert_sorted(self.campaigns.entry(campaign.to_string()).or_default(), at);
+    }
+
+    /// Dials in the windows ending at `now`, for one campaign or (None) the account.
+    pub fn used(&mut self, campaign: Option<&str>, now: i64) -> Used {
+        let times = match campaign {
+            None => &mut self.account,
+            Some(c) => match self.campaigns.get_mut(c) {
+                Some(t) => t,
+                None => return Used::default(),
+            },
+        };
+        while times.front().is_some_and(|t| *t <= now - DAY) {
+            times.pop_front();
+        }
+        let since = |window: i64| times.len() - times.partition_point(|t| *t <= now - window);
+        Used {
+            minute: since(MINUTE) as u32,
+            hour: since(HOUR) as u32,
+            day: times.len() as u32,
+        }
+    }
+}
+
+fn insert_sorted(times: &mut VecDeque<i64>, at: i64) {
+    // Dials arrive in time order; an out-of-order one (clock step) still lands in place.
+    let i = times.partition_point(|t| *t <= at);
+    times.insert(i, at);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tightest_cap_decides_and_no_caps_means_unlimited() {
+        let caps = Caps {
+            per_minute: Some(30),
+            per_hour: Some(100),
+            per_day: None,
+            concurrent: Some(10),
+        };
+        assert_eq!(
+            caps.allowance(
+                Used {
+                    minute: 5,
+                    hour: 95,
+                    day: 500
+                },
+                2
+            ),
+            5
+        );
+        assert_eq!(
+            caps.allowance(
+                Used {
+                    minute: 5,
+                    hour: 10,
+                    day: 500
+                },
+                9
+            ),
+            1
+        );
+        assert_eq!(
+            caps.allowance(
+                Used {
+                    minute: 40,
+                    hour: 10,
+                    day: 0
+                },
+                0
+            ),
+            0
+        );
+        assert_eq!(
+            Caps::default().allowance(
+                Used {
+                    minute: 9,
+                    hour: 9,
+                    day: 9
+                },
+                9
+            ),
+            u32::MAX
+        );
+    }
+
+    #[test]
+    fn windows_slide_and_old_dials_fall_out() {
+        let now = 10 * DAY;
+        let mut l = Ledger::from_dials([
+            ("a".to_string(), now - DAY - 1),
+            ("a".to_string(), now - DAY + 1),
+            ("a".to_string(), now - HOUR + 1),
+            ("b".to_string(), now - MINUTE),
+            ("a".to_string(), now - 1),
+        ]);
+        assert_eq!(
+            l.used(Some("a"), now),
+            Used {
+                minute: 1,
+                hour: 2,
+                day: 3
+            }
+        );
+        assert_eq!(
+            l.used(None, now),
+            Used {
+                minute: 1,
+                hour: 3,
+                day: 4
+            }
+        );
+        assert_eq!(
+            l.used(Some("b"), now + 1),
+            Used {
+                minute: 0,
+                hour: 1,
+                day: 1
+            }
+        );
+        assert_eq!(l.used(Some("zzz"), now), Used::default());
+        assert_eq!(
+            l.used(None, now + DAY),
+            Used {
+                minute: 0,
+                hour: 0,
+                day: 0
+            }
+        );
+    }
+
+    #[test]
+    fn a_dial_recorded_out_of_order_is_still_counted_in_its_window() {
+        let mut l = Ledger::default();
+        l.record("a", 1_000_000);
+        l.record("a", 900_000);
+        assert_eq!(l.used(Some("a"), 1_000_000).minute, 1);
+        assert_eq!(l.used(Some("a"), 1_000_000).hour, 2);
+    }
+}

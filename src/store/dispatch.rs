@@ -1,0 +1,467 @@
+//! The dispatcher's queries: claiming due jobs, committing attempts as `dialing` before the
+//! POST, recording what the POST returned, and the ledger the caps are counted from.
+//!
+//! Every transition is guarded by the state it expects (`… WHERE id = ? AND state = 'dialing'`)
+//! so a concurrent CLI command (cancel, DNC) or a webhook that got there first wins cleanly.
+
+use std::collections::HashMap;
+
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::{CampaignRow, Store, StoreError};
+
+/// A job the dispatcher has claimed (now `dialing`, no attempt row yet).
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub id: i64,
+    pub campaign_id: String,
+    pub phone: String,
+    pub variables: String,
+    pub timezones: String,
+    pub zone_source: String,
+    pub number_zones: Option<String>,
+    /// Attempts made before this one.
+    pub attempts: i64,
+}
+
+/// An attempt about to be sent: committed as `dialing` before the POST.
+#[derive(Debug, Clone)]
+pub struct NewAttempt {
+    pub id: String,
+    pub job_id: i64,
+    pub campaign_id: String,
+    pub phone: String,
+    pub attempt_no: i64,
+    pub expires_at: i64,
+}
+
+/// What to do with a claimed job that is not dialled now.
+#[derive(Debug, Clone)]
+pub enum Deferral {
+    /// Back to the queue until `at` (window closed, per-number cap, 429 …).
+    Requeue { job_id: i64, at: i64 },
+    /// On the do-not-call list.
+    Suppress { job_id: i64, reason: String },
+    /// Cannot ever be dialled (e.g. a placeholder without a value).
+    Fail { job_id: i64, reason: String },
+}
+
+/// An attempt still `dialing` with no send in progress: after a crash or an ambiguous failure.
+#[derive(Debug, Clone)]
+pub struct PendingAttempt {
+    pub id: String,
+    pub job_id: i64,
+    pub campaign_id: String,
+    pub phone: String,
+    pub attempt_no: i64,
+    pub dialed_at: i64,
+    pub variables: String,
+}
+
+impl Store {
+    pub async fn campaigns_in_state(&self, state: &str) -> Result<Vec<CampaignRow>, StoreError> {
+        let all = self.campaigns().await?;
+        Ok(all
+            .into_iter()
+            .filter(|c| c.state.as_str() == state)
+            .collect())
+    }
+
+    /// Retry waits that are due go back to the queue.
+    pub async fn release_due_retries(
+        &self,
+        campaign_id: &str,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE jobs SET state = 'queued', updated_at = ?3
+             WHERE campaign_id = ?1 AND state = 'retry_wait' AND next_attempt_at <= ?2",
+        )
+        .bind(campaign_id)
+        .bind(now_ms)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// Claims up to `limit` due jobs of one campaign, oldest due first, in one statement.
+    pub async fn claim_due(
+        &self,
+        campaign_id: &str,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "UPDATE jobs SET state = 'dialing', updated_at = ?2
+             WHERE id IN (SELECT id FROM jobs
+                          WHERE campaign_id = ?1 AND state = 'queued' AND next_attempt_at <= ?2
+                          ORDER BY next_attempt_at LIMIT ?3)
+             RETURNING id, campaign_id, phone, variables, timezones, zone_source, number_zones, attempts",
+        )
+        .bind(campaign_id)
+        .bind(now_ms)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(ClaimedJob {
+                    id: r.try_get("id")?,
+                    campaign_id: r.try_get("campaign_id")?,
+                    phone: r.try_get("phone")?,
+                    variables: r.try_get("variables")?,
+                    timezones: r.try_get("timezones")?,
+                    zone_source: r.try_get("zone_source")?,
+                    number_zones: r.try_get("number_zones")?,
+                    attempts: r.try_get("attempts")?,
+                })
+            })
+            .collect()
+    }
+
+    /// For claimed jobs: commits the attempts to dial (as `dialing`) and puts every other
+    /// claimed job where it belongs, in one transaction.
+    pub async fn commit_claims(
+        &self,
+        attempts: &[NewAttempt],
+        deferrals: &[Deferral],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in attempts.chunks(3000) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO attempts (id, job_id, campaign_id, phone, attempt_no, state, dialed_at, expires_at) ",
+            );
+            q.push_values(chunk, |mut b, a| {
+                b.push_bind(&a.id)
+                    .push_bind(a.job_id)
+                    .push_bind(&a.campaign_id)
+                    .push_bind(&a.phone)
+                    .push_bind(a.attempt_no)
+                    .push("'dialing'")
+                    .push_bind(now_ms)
+                    .push_bind(a.expires_at);
+            });
+            q.build().execute(&mut *tx).await?;
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "UPDATE jobs SET attempts = attempts + 1 WHERE state = 'dialing' AND id IN (",
+            );
+            let mut ids = q.separated(", ");
+            for a in chunk {
+                ids.push_bind(a.job_id);
+            }
+            q.push(")");
+            q.build().execute(&mut *tx).await?;
+        }
+        for d in deferrals {
+            match d {
+                Deferral::Requeue { job_id, at } => {
+                    sqlx::query(
+                        "UPDATE jobs SET state = 'queued', next_attempt_at = ?, updated_at = ? WHERE id = ? AND state = 'dialing'",
+                    )
+                    .bind(at)
+                    .bind(now_ms)
+                    .bind(job_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Deferral::Suppress { job_id, reason } => {
+                    sqlx::query(
+                        "UPDATE jobs SET state = 'suppressed', reason = ?, updated_at = ? WHERE id = ? AND state = 'dialing'",
+                    )
+                    .bind(reason)
+                    .bind(now_ms)
+                    .bind(job_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Deferral::Fail { job_id, reason } => {
+                    sqlx::query(
+                        "UPDATE jobs SET state = 'failed', reason = ?, updated_at = ? WHERE id = ? AND state = 'dialing'",
+                    )
+                    .bind(reason)
+                    .bind(now_ms)
+                    .bind(job_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Numbers among `phones` on the do-not-call list, with the reason.
+    pub async fn dnc_reasons(
+        &self,
+        phones: &[&str],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let mut out = HashMap::new();
+        for chunk in phones.chunks(5000) {
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new("SELECT phone, reason FROM dnc WHERE phone IN (");
+            let mut list = q.separated(", ");
+            for p in chunk {
+                list.push_bind(*p);
+            }
+            q.push(")");
+            for r in q.build().fetch_all(&self.pool).await? {
+                out.insert(r.try_get("phone")?, r.try_get("reason")?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Per number: the dial times (ms) since `since_ms`, across all campaigns, oldest first.
+    pub async fn recent_dials_by_number(
+        &self,
+        phones: &[&str],
+        since_ms: i64,
+    ) -> Result<HashMap<String, Vec<i64>>, StoreError> {
+        let mut out: HashMap<String, Vec<i64>> = HashMap::new();
+        for chunk in phones.chunks(5000) {
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new("SELECT phone, dialed_at FROM attempts WHERE dialed_at > ");
+            q.push_bind(since_ms);
+            q.push(" AND state != 'not_sent' AND phone IN (");
+            let mut list = q.separated(", ");
+            for p in chunk {
+                list.push_bind(*p);
+            }
+            q.push(") ORDER BY phone, dialed_at");
+            for r in q.build().fetch_all(&self.pool).await? {
+                out.entry(r.try_get("phone")?)
+                    .or_default()
+                    .push(r.try_get("dialed_at")?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every counted dial since `since_ms`: (campaign, time), oldest first — the caps' ledger.
+    pub async fn dials_since(&self, since_ms: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        sqlx::query("SELECT campaign_id, dialed_at FROM attempts WHERE dialed_at > ? AND state != 'not_sent' ORDER BY dialed_at")
+            .bind(since_ms)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| Ok((r.try_get("campaign_id")?, r.try_get("dialed_at")?)))
+            .collect()
+    }
+
+    /// Calls holding a concurrency slot now, per campaign.
+    pub async fn open_calls(&self, now_ms: i64) -> Result<HashMap<String, u32>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT campaign_id, COUNT(*) AS n FROM attempts
+             WHERE state IN ('dialing', 'in_call') AND expires_at > ? GROUP BY campaign_id",
+        )
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| Ok((r.try_get("campaign_id")?, r.try_get::<i64, _>("n")? as u32)))
+            .collect()
+    }
+
+    /// Bland accepted the call: remember its id. The attempt may already have an outcome (a
+    /// webhook can arrive before the send response), so only the id is unconditional.
+    pub async fn record_sent(
+        &self,
+        attempt_id: &str,
+        call_id: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE attempts SET call_id = COALESCE(call_id, ?2), sent_at = COALESCE(sent_at, ?3), send_error = NULL,
+                    state = CASE WHEN state = 'dialing' THEN 'in_call' ELSE state END
+             WHERE id = ?1",
+        )
+        .bind(attempt_id)
+        .bind(call_id)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE jobs SET state = 'in_call', updated_at = ?2
+             WHERE id = (SELECT job_id FROM attempts WHERE id = ?1) AND state = 'dialing'",
+        )
+        .bind(attempt_id)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Bland refused the call for good (400, …): the attempt and the job fail, with its words.
+    pub async fn record_rejected(
+        &self,
+        attempt_id: &str,
+        message: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE attempts SET state = 'failed', outcome = 'failed', error_message = ?2, ended_at = ?3
+             WHERE id = ?1 AND state = 'dialing'",
+        )
+        .bind(attempt_id)
+        .bind(message)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE jobs SET state = 'failed', outcome = 'failed', reason = ?2, updated_at = ?3
+             WHERE id = (SELECT job_id FROM attempts WHERE id = ?1) AND state = 'dialing'",
+        )
+        .bind(attempt_id)
+        .bind(message)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The call was certainly not placed (429, 401, connection refused): the attempt is void
+    /// and costs nothing, and the job waits in the queue until `retry_at`.
+    pub async fn record_not_sent(
+        &self,
+        attempt_id: &str,
+        why: &str,
+        retry_at: i64,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let voided = sqlx::query(
+            "UPDATE attempts SET state = 'not_sent', send_error = ?2, ended_at = ?3 WHERE id = ?1 AND state = 'dialing'",
+        )
+        .bind(attempt_id)
+        .bind(why)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        if voided.rows_affected() == 1 {
+            sqlx::query(
+                "UPDATE jobs SET state = 'queued', attempts = attempts - 1, next_attempt_at = ?2, updated_at = ?3
+                 WHERE id = (SELECT job_id FROM attempts WHERE id = ?1) AND state = 'dialing'",
+            )
+            .bind(attempt_id)
+            .bind(retry_at)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The send failed in a way that leaves it unknown whether Bland placed the call (5xx,
+    /// timeout): the attempt stays `dialing` until the reconciler has looked it up.
+    pub async fn record_send_unknown(&self, attempt_id: &str, why: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE attempts SET send_error = ? WHERE id = ? AND state = 'dialing'")
+            .bind(why)
+            .bind(attempt_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Attempts still `dialing` that were committed before `before_ms`.
+    pub async fn pending_attempts(
+        &self,
+        before_ms: i64,
+    ) -> Result<Vec<PendingAttempt>, StoreError> {
+        sqlx::query(
+            "SELECT a.id, a.job_id, a.campaign_id, a.phone, a.attempt_no, a.dialed_at, j.variables
+             FROM attempts a JOIN jobs j ON j.id = a.job_id
+             WHERE a.state = 'dialing' AND a.dialed_at < ? ORDER BY a.dialed_at",
+        )
+        .bind(before_ms)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| {
+            Ok(PendingAttempt {
+                id: r.try_get("id")?,
+                job_id: r.try_get("job_id")?,
+                campaign_id: r.try_get("campaign_id")?,
+                phone: r.try_get("phone")?,
+                attempt_no: r.try_get("attempt_no")?,
+                dialed_at: r.try_get("dialed_at")?,
+                variables: r.try_get("variables")?,
+            })
+        })
+        .collect()
+    }
+
+    /// Stops every running campaign (e.g. Bland refused the API key), with the reason shown by
+    /// `campaign show`.
+    pub async fn pause_all_running(&self, reason: &str, now_ms: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE campaigns SET state = 'paused', paused_reason = ?, updated_at = ? WHERE state = 'running'",
+        )
+        .bind(reason)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// Operator control: moves a campaign between states when it is in one of `from`.
+    pub async fn set_campaign_state(
+        &self,
+        id: &str,
+        from: &[&str],
+        to: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE campaigns SET state = ");
+        q.push_bind(to)
+            .push(", paused_reason = NULL, updated_at = ")
+            .push_bind(now_ms);
+        if to == "running" {
+            q.push(", started_at = COALESCE(started_at, ")
+                .push_bind(now_ms)
+                .push(")");
+        }
+        if to == "cancelled" || to == "completed" {
+            q.push(", finished_at = ").push_bind(now_ms);
+        }
+        q.push(" WHERE id = ").push_bind(id).push(" AND state IN (");
+        let mut list = q.separated(", ");
+        for f in from {
+            list.push_bind(*f);
+        }
+        q.push(")");
+        let mut tx = self.pool.begin().await?;
+        let changed = q.build().execute(&mut *tx).await?.rows_affected() == 1;
+        if changed && to == "cancelled" {
+            sqlx::query(
+                "UPDATE jobs SET state = 'cancelled', reason = 'campaign cancelled', updated_at = ?
+                 WHERE campaign_id = ? AND state IN ('queued', 'retry_wait')",
+            )
+            .bind(now_ms)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// Calls of a campaign that Bland may still be running (for `cancel --stop-active`).
+    pub async fn active_call_ids(&self, campaign_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT call_id FROM attempts WHERE campaign_id = ? AND state = 'in_call' AND call_id IS NOT NULL",
+        )
+        .bind(campaign_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
