@@ -68,6 +68,7 @@ CREATE TABLE attempts (
     dialed_at       INTEGER NOT NULL,               -- committed as 'dialing' (before the POST)
     expires_at      INTEGER NOT NULL,               -- holds a concurrency slot until then at most
     sent_at         INTEGER,                        -- Bland accepted it (call_id known)
+    poll_at         INTEGER,                        -- when the poller next asks Bland about it
     send_error      TEXT,                           -- last failed send, while unresolved
     ended_at        INTEGER,
     outcome         TEXT CHECK (outcome IN ('human', 'voicemail', 'no_answer', 'busy', 'failed', 'unknown')),
@@ -87,6 +88,7 @@ CREATE INDEX attempts_dialed ON attempts (dialed_at);
 CREATE INDEX attempts_campaign_dialed ON attempts (campaign_id, dialed_at);
 CREATE INDEX attempts_phone_dialed ON attempts (phone, dialed_at);
 CREATE INDEX attempts_open ON attempts (state, expires_at) WHERE state IN ('dialing', 'in_call');
+CREATE INDEX attempts_poll ON attempts (poll_at) WHERE poll_at IS NOT NULL;
 
 -- Do-not-call: numbers never dialled, in any campaign.
 CREATE TABLE dnc (
@@ -94,3 +96,15 @@ CREATE TABLE dnc (
     reason    TEXT NOT NULL,
     added_at  INTEGER NOT NULL
 );
+
+-- Every webhook delivery, as received (after its signature was checked), and whether it could be
+-- matched to an attempt. Applied in the same transaction it is stored in.
+CREATE TABLE webhook_inbox (
+    id           INTEGER PRIMARY KEY,
+    received_at  INTEGER NOT NULL,
+    call_id      TEXT,
+    attempt_id   TEXT,
+    body         TEXT NOT NULL,
+    result       TEXT NOT NULL          -- applied | updated | duplicate | not_final | unmatched
+);
+CREATE INDEX webhook_inbox_call ON webhook_inbox (call_id);

@@ -50,6 +50,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the daemon: dispatch calls, track outcomes, serve webhooks, health and metrics
+    Serve {
+        /// Listen here instead of [http] listen (e.g. 127.0.0.1:0 for any free port)
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+    },
     /// Create, inspect and control campaigns
     #[command(subcommand)]
     Campaign(CampaignCommand),
@@ -78,12 +84,25 @@ pub enum CampaignCommand {
         #[arg(long)]
         json: bool,
     },
-    /// A campaign's state and its jobs by state
+    /// A campaign's state, its jobs by state and by outcome
     Show {
         id: String,
-        /// Print {"id", "name", "state", "counts": {state: n}}
+        /// Print {"id", "name", "state", "counts": {state: n}, "outcomes": {outcome: n}, …}
         #[arg(long)]
         json: bool,
+    },
+    /// Start a draft campaign: the daemon begins dialing within a second
+    Start { id: String },
+    /// Stop claiming new calls (calls in progress finish)
+    Pause { id: String },
+    /// Continue a paused campaign
+    Resume { id: String },
+    /// Cancel for good: queued jobs are cancelled, calls in progress finish
+    Cancel {
+        id: String,
+        /// Also end the calls in progress, through Bland's stop endpoint (needs BLAND_API_KEY)
+        #[arg(long)]
+        stop_active: bool,
     },
 }
 
@@ -214,6 +233,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Demo => demo(cli.config.as_deref()).await,
+        Command::Serve { listen } => {
+            let (config, store) = open(cli.config.as_deref(), cli.db.as_deref()).await?;
+            serve(config, store, listen).await
+        }
         Command::Campaign(cmd) => {
             let (config, store) = open(cli.config.as_deref(), cli.db.as_deref()).await?;
             campaign(cmd, &config, &store).await
@@ -345,9 +368,40 @@ async fn campaign(
             for state in crate::store::JOB_STATES {
                 println!("  {state:<12} {:>9}", counts[state]);
             }
+            if !outcomes.is_empty() {
+                println!("jobs by last outcome");
+                for (o, n) in &outcomes {
+                    println!("  {o:<12} {n:>9}");
+                }
+            }
+            if dialled > 0 {
+                println!("calls     {dialled}");
+                for (o, n) in &calls {
+                    println!("  {o:<12} {n:>9}");
+                }
+                println!("answer rate {:.1}%   voicemail rate {:.1}%", rate("human") * 100.0, rate("voicemail") * 100.0);
+            }
             Ok(())
         }
     }
+}
+
+async fn stop_active_calls(config: &DaemonConfig, store: &Store, id: &str) -> Result<(), Failure> {
+    let key = config.api_key(|v| std::env::var(v).ok())?.ok_or_else(|| {
+        Failure::input(anyhow::anyhow!("--stop-active needs the Bland API key: set BLAND_API_KEY"))
+    })?;
+    let client = crate::bland::Client::new(crate::bland::BlandClientConfig::new(config.bland.base_url.clone(), key))
+        .context("building the Bland client")?;
+    let calls = store.active_call_ids(id).await?;
+    let mut stopped = 0;
+    for call_id in &calls {
+        match client.stop_call(call_id).await {
+            Ok(_) => stopped += 1,
+            Err(e) => eprintln!("warning: could not stop call {call_id}: {e}"),
+        }
+    }
+    println!("asked Bland to end {stopped} of {} call(s) in progress", calls.len());
+    Ok(())
 }
 
 fn parse_delimiter(text: &str) -> Result<u8, Failure> {
@@ -451,6 +505,61 @@ fn print_import_summary(file: &Path, campaign: &str, s: &ImportSummary) {
             .as_ref()
             .map_or(String::new(), |t| format!("; time zone column \"{t}\""))
     );
+}
+
+async fn serve(config: DaemonConfig, store: Store, listen: Option<std::net::SocketAddr>) -> Result<(), Failure> {
+    let env = |v: &str| std::env::var(v).ok();
+    let api_key = config.api_key(env)?.ok_or_else(|| {
+        Failure::input(anyhow::anyhow!(
+            "no Bland API key: set BLAND_API_KEY or [bland] api_key_file (for a dry run, start `switchboard sim` and point [bland] base_url at it)"
+        ))
+    })?;
+    let webhook_secret = config.webhook_secret(env)?;
+    let addr = listen.unwrap_or(config.http.listen);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    println!("switchboard listening on http://{}", listener.local_addr().context("local address")?);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: no new calls; finishing the sends in flight (a second signal exits at once)");
+        let _ = stop.send(true);
+        wait_for_signal().await;
+        tracing::warn!("second signal: exiting now; the next start reconciles what was in flight");
+        std::process::exit(130);
+    });
+    let clock: std::sync::Arc<dyn crate::clock::Clock> = std::sync::Arc::new(crate::clock::SystemClock);
+    let parts = crate::daemon::DaemonParts::new(config, store, clock, api_key, webhook_secret);
+    crate::daemon::serve(parts, listener, stopped).await?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn control(store: &Store, id: &str, from: &[&str], to: &str, verb: &str) -> Result<(), Failure> {
+    let now = Utc::now().timestamp_millis();
+    if store.set_campaign_state(id, from, to, now).await? {
+        println!("campaign `{id}` {verb}");
+        return Ok(());
+    }
+    let current = store.campaign(id).await?;
+    Err(Failure::input(anyhow::anyhow!(
+        "campaign `{id}` is {}: it can be {verb} only when {}",
+        current.state,
+        from.join(" or ")
+    )))
 }
 
 async fn demo(config: Option<&Path>) -> Result<(), Failure> {

@@ -113,3 +113,32 @@ pub fn decide(
         Err(e) => Decision::Fail(e.to_string()),
     }
 }
+
+/// Parsed campaign specs, re-read only when a campaign's row changed.
+#[derive(Debug)]
+pub struct PlanCache {
+    compliance: crate::window::Compliance,
+    plans: std::sync::Mutex<HashMap<String, (DateTime<Utc>, std::sync::Arc<CampaignPlan>)>>,
+}
+
+impl PlanCache {
+    pub fn new(compliance: crate::window::Compliance) -> Self {
+        Self { compliance, plans: Default::default() }
+    }
+
+    /// The plan of the campaign in `row`; `Err` is the spec's problem, for a log line.
+    pub fn get(&self, row: &crate::store::CampaignRow) -> Result<std::sync::Arc<CampaignPlan>, String> {
+        let mut plans = self.plans.lock().expect("plan cache poisoned");
+        if let Some((updated, plan)) = plans.get(&row.id)
+            && *updated == row.updated_at
+        {
+            return Ok(plan.clone());
+        }
+        let spec = CampaignSpec::parse(&format!("campaign `{}`", row.id), &row.spec_toml, &self.compliance)
+            .map_err(|e| e.to_string())?;
+        let window = spec.dial_window(self.compliance);
+        let plan = std::sync::Arc::new(CampaignPlan { spec, window });
+        plans.insert(row.id.clone(), (row.updated_at, plan.clone()));
+        Ok(plan)
+    }
+}

@@ -33,6 +33,8 @@ pub struct NewAttempt {
     pub phone: String,
     pub attempt_no: i64,
     pub expires_at: i64,
+    /// When the poller first asks Bland about it, if no webhook has settled it by then.
+    pub poll_at: i64,
 }
 
 /// What to do with a claimed job that is not dialled now.
@@ -56,6 +58,9 @@ pub struct PendingAttempt {
     pub attempt_no: i64,
     pub dialed_at: i64,
     pub variables: String,
+    pub timezones: String,
+    pub zone_source: String,
+    pub number_zones: Option<String>,
 }
 
 impl Store {
@@ -134,7 +139,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         for chunk in attempts.chunks(3000) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO attempts (id, job_id, campaign_id, phone, attempt_no, state, dialed_at, expires_at) ",
+                "INSERT INTO attempts (id, job_id, campaign_id, phone, attempt_no, state, dialed_at, expires_at, poll_at) ",
             );
             q.push_values(chunk, |mut b, a| {
                 b.push_bind(&a.id)
@@ -144,7 +149,8 @@ impl Store {
                     .push_bind(a.attempt_no)
                     .push("'dialing'")
                     .push_bind(now_ms)
-                    .push_bind(a.expires_at);
+                    .push_bind(a.expires_at)
+                    .push_bind(a.poll_at);
             });
             q.build().execute(&mut *tx).await?;
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
@@ -378,7 +384,8 @@ impl Store {
         before_ms: i64,
     ) -> Result<Vec<PendingAttempt>, StoreError> {
         sqlx::query(
-            "SELECT a.id, a.job_id, a.campaign_id, a.phone, a.attempt_no, a.dialed_at, j.variables
+            "SELECT a.id, a.job_id, a.campaign_id, a.phone, a.attempt_no, a.dialed_at, j.variables,
+                    j.timezones, j.zone_source, j.number_zones
              FROM attempts a JOIN jobs j ON j.id = a.job_id
              WHERE a.state = 'dialing' AND a.dialed_at < ? ORDER BY a.dialed_at",
         )
@@ -395,6 +402,9 @@ impl Store {
                 attempt_no: r.try_get("attempt_no")?,
                 dialed_at: r.try_get("dialed_at")?,
                 variables: r.try_get("variables")?,
+                timezones: r.try_get("timezones")?,
+                zone_source: r.try_get("zone_source")?,
+                number_zones: r.try_get("number_zones")?,
             })
         })
         .collect()

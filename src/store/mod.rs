@@ -10,6 +10,7 @@ mod campaigns;
 mod dispatch;
 mod dnc;
 mod imports;
+mod outcomes;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -22,6 +23,7 @@ use sqlx::sqlite::{
 pub use campaigns::{CampaignRow, CampaignState, JOB_STATES, Saved};
 pub use dispatch::{ClaimedJob, Deferral, NewAttempt, PendingAttempt};
 pub use dnc::{DncAdded, DncEntry};
+pub use outcomes::{Applied, Application, AttemptContext, JobTarget, OutcomeRecord, PollDue};
 pub use imports::{ImportCounts, ImportRow, ImportSnapshot, ImportTx, NewJob, phone_key};
 
 /// Errors at the store's boundary.

@@ -1,0 +1,369 @@
+//! Applying call outcomes: webhook deliveries and poll answers go through one transaction that
+//! stores the delivery, records the attempt's outcome once, and moves the job on. Applying the
+//! same details twice changes nothing; a late `answered_by` corrects an outcome recorded
+//! without one, and moves the job only while it has not gone on to another attempt.
+
+use sqlx::Row;
+
+use super::{Store, StoreError};
+
+/// What the store knows of an attempt when details about it arrive.
+#[derive(Debug, Clone)]
+pub struct AttemptContext {
+    pub attempt_id: String,
+    pub job_id: i64,
+    pub campaign_id: String,
+    pub attempt_no: i64,
+    pub state: String,
+    pub outcome: Option<String>,
+    pub answered_by: Option<String>,
+    pub call_id: Option<String>,
+    pub job_state: String,
+    pub job_attempts: i64,
+    pub timezones: String,
+    pub zone_source: String,
+    pub number_zones: Option<String>,
+}
+
+/// The attempt's fields, from the call details.
+#[derive(Debug, Clone, Default)]
+pub struct OutcomeRecord {
+    pub outcome: String,
+    pub answered_by: Option<String>,
+    pub call_length: Option<f64>,
+    pub price: Option<f64>,
+    pub summary: Option<String>,
+    pub call_ended_by: Option<String>,
+    pub error_message: Option<String>,
+    pub recording_url: Option<String>,
+    pub transcript: Option<String>,
+    pub analysis: Option<String>,
+    pub details: String,
+    pub ended_at: i64,
+    /// Ask Bland once more at this time (a late `answered_by`), or never.
+    pub recheck_at: Option<i64>,
+}
+
+/// Where the job goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobTarget {
+    Done,
+    Failed(String),
+    Retry(i64),
+}
+
+/// What the caller decided, given the [`AttemptContext`].
+#[derive(Debug, Clone)]
+pub enum Application {
+    /// The call is not over: only make sure its id is known, and ask again at `poll_at`.
+    NotFinal { poll_at: i64 },
+    /// The first outcome of this attempt.
+    Record { record: OutcomeRecord, job: JobTarget },
+    /// A correction of an outcome recorded without `answered_by`.
+    Update { record: OutcomeRecord, job: Option<JobTarget> },
+    /// Nothing new.
+    Duplicate { recheck_done: bool },
+}
+
+/// How a delivery ended, as stored in the inbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Applied,
+    Updated,
+    Duplicate,
+    NotFinal,
+    Unmatched,
+}
+
+impl Applied {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Applied::Applied => "applied",
+            Applied::Updated => "updated",
+            Applied::Duplicate => "duplicate",
+            Applied::NotFinal => "not_final",
+            Applied::Unmatched => "unmatched",
+        }
+    }
+}
+
+/// An attempt the poller should ask Bland about.
+#[derive(Debug, Clone)]
+pub struct PollDue {
+    pub attempt_id: String,
+    pub call_id: String,
+}
+
+impl Store {
+    /// Applies call details to the attempt found by `attempt_id` (from metadata) or `call_id`,
+    /// storing the delivery in the inbox when `inbox_body` is given — all in one transaction.
+    pub async fn apply_call_details(
+        &self,
+        attempt_id: Option<&str>,
+        call_id: &str,
+        inbox_body: Option<&str>,
+        now_ms: i64,
+        decide: impl FnOnce(&AttemptContext) -> Application,
+    ) -> Result<Applied, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row = sqlx::query(
+            "SELECT a.id, a.job_id, a.campaign_id, a.attempt_no, a.state, a.outcome, a.answered_by, a.call_id,
+                    j.state AS job_state, j.attempts AS job_attempts, j.timezones, j.zone_source, j.number_zones
+             FROM attempts a JOIN jobs j ON j.id = a.job_id
+             WHERE a.id = ?1 OR a.call_id = ?2 LIMIT 1",
+        )
+        .bind(attempt_id.unwrap_or(""))
+        .bind(call_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            if let Some(body) = inbox_body {
+                insert_inbox(&mut tx, now_ms, call_id, attempt_id, body, Applied::Unmatched).await?;
+            }
+            tx.commit().await?;
+            return Ok(Applied::Unmatched);
+        };
+        let ctx = AttemptContext {
+            attempt_id: row.try_get("id")?,
+            job_id: row.try_get("job_id")?,
+            campaign_id: row.try_get("campaign_id")?,
+            attempt_no: row.try_get("attempt_no")?,
+            state: row.try_get("state")?,
+            outcome: row.try_get("outcome")?,
+            answered_by: row.try_get("answered_by")?,
+            call_id: row.try_get("call_id")?,
+            job_state: row.try_get("job_state")?,
+            job_attempts: row.try_get("job_attempts")?,
+            timezones: row.try_get("timezones")?,
+            zone_source: row.try_get("zone_source")?,
+            number_zones: row.try_get("number_zones")?,
+        };
+        let result = match decide(&ctx) {
+            Application::NotFinal { poll_at } => {
+                sqlx::query(
+                    "UPDATE attempts SET call_id = COALESCE(call_id, ?2), poll_at = ?3,
+                            state = CASE WHEN state = 'dialing' THEN 'in_call' ELSE state END
+                     WHERE id = ?1 AND outcome IS NULL",
+                )
+                .bind(&ctx.attempt_id)
+                .bind(call_id)
+                .bind(poll_at)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE jobs SET state = 'in_call', updated_at = ?2 WHERE id = ?1 AND state = 'dialing'")
+                    .bind(ctx.job_id)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                Applied::NotFinal
+            }
+            Application::Record { record, job } => {
+                let done = write_attempt(&mut tx, &ctx.attempt_id, call_id, &record, "outcome IS NULL").await?;
+                if done {
+                    move_job(&mut tx, &ctx, &record.outcome, &job, &["dialing", "in_call"], now_ms).await?;
+                    Applied::Applied
+                } else {
+                    Applied::Duplicate
+                }
+            }
+            Application::Update { record, job } => {
+                let done = write_attempt(&mut tx, &ctx.attempt_id, call_id, &record, "answered_by IS NULL").await?;
+                if done {
+                    if let Some(job) = job {
+                        move_job(&mut tx, &ctx, &record.outcome, &job, &["done", "retry_wait", "failed"], now_ms).await?;
+                    }
+                    Applied::Updated
+                } else {
+                    Applied::Duplicate
+                }
+            }
+            Application::Duplicate { recheck_done } => {
+                if recheck_done {
+                    sqlx::query("UPDATE attempts SET poll_at = NULL WHERE id = ? AND outcome IS NOT NULL")
+                        .bind(&ctx.attempt_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Applied::Duplicate
+            }
+        };
+        if let Some(body) = inbox_body {
+            insert_inbox(&mut tx, now_ms, call_id, Some(&ctx.attempt_id), body, result).await?;
+        }
+        tx.commit().await?;
+        Ok(result)
+    }
+
+    /// Attempts whose poll time has come, oldest first.
+    pub async fn polls_due(&self, now_ms: i64, limit: u32) -> Result<Vec<PollDue>, StoreError> {
+        sqlx::query(
+            "SELECT id, call_id FROM attempts
+             WHERE poll_at IS NOT NULL AND poll_at <= ? AND call_id IS NOT NULL
+             ORDER BY poll_at LIMIT ?",
+        )
+        .bind(now_ms)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| Ok(PollDue { attempt_id: r.try_get("id")?, call_id: r.try_get("call_id")? }))
+        .collect()
+    }
+
+    /// Postpones an attempt's next poll (Bland could not be asked now).
+    pub async fn postpone_poll(&self, attempt_id: &str, poll_at: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE attempts SET poll_at = ? WHERE id = ?")
+            .bind(poll_at)
+            .bind(attempt_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Running campaigns none of whose jobs can progress any more become `completed`.
+    pub async fn complete_finished_campaigns(&self, now_ms: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "UPDATE campaigns SET state = 'completed', finished_at = ?1, updated_at = ?1
+             WHERE state = 'running'
+               AND EXISTS (SELECT 1 FROM jobs j WHERE j.campaign_id = campaigns.id)
+               AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.campaign_id = campaigns.id
+                               AND j.state IN ('queued', 'dialing', 'in_call', 'retry_wait'))
+             RETURNING id",
+        )
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Jobs of the campaign by last outcome (done or failed jobs, and jobs waiting to retry).
+    pub async fn outcome_counts(&self, campaign_id: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        sqlx::query(
+            "SELECT outcome, COUNT(*) AS n FROM jobs WHERE campaign_id = ? AND outcome IS NOT NULL
+             GROUP BY outcome ORDER BY outcome",
+        )
+        .bind(campaign_id)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| Ok((r.try_get("outcome")?, r.try_get("n")?)))
+        .collect()
+    }
+
+    /// Attempts of the campaign by outcome (every call, not only each job's last).
+    pub async fn attempt_outcome_counts(&self, campaign_id: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        sqlx::query(
+            "SELECT COALESCE(outcome, state) AS o, COUNT(*) AS n FROM attempts
+             WHERE campaign_id = ? AND state != 'not_sent' GROUP BY o ORDER BY o",
+        )
+        .bind(campaign_id)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| Ok((r.try_get("o")?, r.try_get("n")?)))
+        .collect()
+    }
+}
+
+async fn write_attempt(
+    tx: &mut sqlx::SqliteConnection,
+    attempt_id: &str,
+    call_id: &str,
+    r: &OutcomeRecord,
+    guard: &'static str,
+) -> Result<bool, StoreError> {
+    let sql = match guard {
+        "outcome IS NULL" => {
+            "UPDATE attempts SET state = 'ended', call_id = COALESCE(call_id, ?2), outcome = ?3, answered_by = ?4,
+                    call_length = ?5, price = ?6, summary = ?7, call_ended_by = ?8, error_message = ?9,
+                    recording_url = ?10, transcript = ?11, analysis = ?12, details = ?13, ended_at = ?14, poll_at = ?15
+             WHERE id = ?1 AND outcome IS NULL"
+        }
+        _ => {
+            "UPDATE attempts SET state = 'ended', call_id = COALESCE(call_id, ?2), outcome = ?3, answered_by = ?4,
+                    call_length = ?5, price = ?6, summary = ?7, call_ended_by = ?8, error_message = ?9,
+                    recording_url = ?10, transcript = ?11, analysis = ?12, details = ?13, ended_at = ?14, poll_at = ?15
+             WHERE id = ?1 AND answered_by IS NULL"
+        }
+    };
+    let done = sqlx::query(sql)
+        .bind(attempt_id)
+        .bind(call_id)
+        .bind(&r.outcome)
+        .bind(&r.answered_by)
+        .bind(r.call_length)
+        .bind(r.price)
+        .bind(&r.summary)
+        .bind(&r.call_ended_by)
+        .bind(&r.error_message)
+        .bind(&r.recording_url)
+        .bind(&r.transcript)
+        .bind(&r.analysis)
+        .bind(&r.details)
+        .bind(r.ended_at)
+        .bind(r.recheck_at)
+        .execute(&mut *tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Moves the job, but only while it is still on this attempt and in one of `from`.
+async fn move_job(
+    tx: &mut sqlx::SqliteConnection,
+    ctx: &AttemptContext,
+    outcome: &str,
+    job: &JobTarget,
+    from: &[&str],
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let (state, next_at, reason) = match job {
+        JobTarget::Done => ("done", None, None),
+        JobTarget::Failed(reason) => ("failed", None, Some(reason.as_str())),
+        JobTarget::Retry(at) => ("retry_wait", Some(*at), None),
+    };
+    let from_list = from.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "UPDATE jobs SET state = ?1, outcome = ?2, next_attempt_at = COALESCE(?3, next_attempt_at), reason = ?4,
+                updated_at = ?5
+         WHERE id = ?6 AND attempts = ?7 AND state IN ({from_list})"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(state)
+        .bind(outcome)
+        .bind(next_at)
+        .bind(reason)
+        .bind(now_ms)
+        .bind(ctx.job_id)
+        .bind(ctx.attempt_no)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+async fn insert_inbox(
+    tx: &mut sqlx::SqliteConnection,
+    now_ms: i64,
+    call_id: &str,
+    attempt_id: Option<&str>,
+    body: &str,
+    result: Applied,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO webhook_inbox (received_at, call_id, attempt_id, body, result) VALUES (?, ?, ?, ?, ?)")
+        .bind(now_ms)
+        .bind(call_id)
+        .bind(attempt_id)
+        .bind(body)
+        .bind(result.as_str())
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    /// The campaign an attempt with this call id belongs to.
+    pub async fn campaign_of_call(&self, call_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT campaign_id FROM attempts WHERE call_id = ?")
+            .bind(call_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+}

@@ -1,0 +1,83 @@
+//! A whole switchboard in the test process: a temp database, the Bland simulator on a loopback
+//! port, the dispatcher and the outcome tracker on an injected clock.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use switchboard::bland::{BlandClientConfig, Client, RetryPolicy};
+use switchboard::clock::{Clock, ManualClock};
+use switchboard::config::{CampaignSpec, DaemonConfig};
+use switchboard::dispatcher::engine::{Dispatcher, DispatcherConfig};
+use switchboard::import::{ImportOptions, import_file};
+use switchboard::outcomes::{Outcomes, OutcomesConfig};
+use switchboard::secret::Secret;
+use switchboard::sim::{SimConfig, SimHandle, Simulator};
+use switchboard::store::Store;
+use tempfile::TempDir;
+
+pub const API_KEY: &str = "sk-test-key";
+
+pub struct Harness {
+    pub dir: TempDir,
+    pub store: Store,
+    pub sim: SimHandle,
+    pub clock: ManualClock,
+    pub config: DaemonConfig,
+    pub dispatch_cfg: DispatcherConfig,
+}
+
+pub fn at(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339).unwrap().to_utc()
+}
+
+impl Harness {
+    /// A harness whose clock starts at `start`, with the simulator configured by `sim`.
+    pub async fn new(start: DateTime<Utc>, sim: SimConfig) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("h.db")).await.unwrap();
+        let sim = Simulator::start(SimConfig { api_key: Some(Secret::new(API_KEY)), ..sim }).await.unwrap();
+        let mut config = DaemonConfig::defaults();
+        config.bland.base_url = sim.base_url();
+        let mut dispatch_cfg = DispatcherConfig::from_daemon(&config);
+        dispatch_cfg.reconcile_after = Duration::zero();
+        Self { dir, store, sim, clock: ManualClock::new(start), config, dispatch_cfg }
+    }
+
+    pub fn client(&self, retry: RetryPolicy) -> Client {
+        let mut c = BlandClientConfig::new(self.sim.base_url(), Secret::new(API_KEY));
+        c.retry = retry;
+        Client::new(c).unwrap()
+    }
+
+    pub async fn dispatcher(&self) -> Dispatcher {
+        let clock: Arc<dyn Clock> = Arc::new(self.clock.clone());
+        Dispatcher::new(self.store.clone(), self.client(RetryPolicy::none()), clock, self.dispatch_cfg.clone())
+            .await
+            .unwrap()
+    }
+
+    pub fn outcomes(&self) -> Outcomes {
+        let clock: Arc<dyn Clock> = Arc::new(self.clock.clone());
+        let mut retry = RetryPolicy::default();
+        retry.min_delay = std::time::Duration::from_millis(1);
+        retry.max_delay = std::time::Duration::from_millis(5);
+        Outcomes::new(self.store.clone(), self.client(retry), clock, OutcomesConfig::from_daemon(&self.config))
+    }
+
+    /// Creates, fills and starts a campaign; returns its id.
+    pub async fn campaign(&self, text: &str, csv: &str) -> String {
+        let spec = CampaignSpec::parse("spec.toml", text, &self.config.compliance()).unwrap();
+        self.store.save_campaign(&spec, text, "{}", 0).await.unwrap();
+        let file = self.dir.path().join(format!("{}.csv", spec.id));
+        std::fs::write(&file, csv).unwrap();
+        import_file(&self.store, &spec, &file, &ImportOptions::default(), self.clock.now()).await.unwrap();
+        assert!(self.store.set_campaign_state(spec.id.as_str(), &["draft"], "running", 0).await.unwrap());
+        spec.id.to_string()
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
