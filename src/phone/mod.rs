@@ -1,0 +1,282 @@
+//! Phone numbers: turns what people type into a CSV cell into a validated E.164 number
+//! ([`PhoneNumber::parse`]), and a number into the IANA time zones it may ring in
+//! ([`PhoneNumber::time_zones`]).
+//!
+//! Raw text enters through `parse` (import, CLI) and leaves as a [`PhoneNumber`] holding the
+//! E.164 string, or as a [`PhoneError`] whose `Display` is a short reason for a rejects report.
+//! Stored numbers come back through [`PhoneNumber::from_stored`] unchecked. The module does no
+//! I/O: validity comes from the `phonenumber` crate's libphonenumber metadata, time zones from
+//! libphonenumber's prefix map embedded from `data/phone_timezones.tsv`.
+//!
+//! What is accepted follows the vendor's "Phone number formats" (`bland-api.md`): E.164, or a
+//! 10-digit US number in the usual national layouts (country code +1 assumed). A number with a
+//! country code but no '+', letters (no vanity-number conversion) and extensions are refused,
+//! each with its own reason. The `phonenumber` crate "parses" plenty of junk, so its validity
+//! check is always applied; for +1 numbers — nearly all of an import — that check is answered
+//! by the `nanp` submodule, which gives the crate's verdict much faster.
+
+mod nanp;
+mod zones;
+
+use std::cmp::Ordering;
+
+use chrono_tz::Tz;
+
+/// A valid phone number in E.164 form (`+14155552671`). Constructed only by
+/// [`PhoneNumber::parse`] (or from the DB).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct PhoneNumber(String);
+
+/// Why a text is not a phone number switchboard can call. `Display` is a short reason fit for
+/// a rejects report; the caller adds where (file, line, column).
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum PhoneError {
+    #[error("empty phone number")]
+    Empty,
+    #[error("has an extension (an AI call cannot dial one)")]
+    Extension,
+    #[error("contains letters")]
+    Letters,
+    #[error("contains {0:?}, which is not part of a phone number")]
+    UnexpectedCharacter(char),
+    #[error("'+' is only allowed at the start")]
+    MisplacedPlus,
+    #[error("country code without a leading '+'")]
+    CountryCodeWithoutPlus,
+    #[error("too few digits (a US number has 10, area code included)")]
+    TooShort,
+    #[error("too many digits for a phone number")]
+    TooLong,
+    #[error("unknown country code")]
+    UnknownCountryCode,
+    #[error("not a phone number")]
+    NotANumber,
+    #[error("not a valid number for its country/region")]
+    Invalid,
+}
+
+impl PhoneNumber {
+    /// Normalises `raw` to E.164, assuming the US (+1) when it has no '+', and checks that
+    /// libphonenumber considers the result a valid number.
+    pub fn parse(raw: &str) -> Result<PhoneNumber, PhoneError> {
+        let Scanned { plus, digits } = scan(raw)?;
+        let digits = digits.as_str();
+        match (plus, digits.len()) {
+            (_, 0) => Err(PhoneError::NotANumber),
+            (false, 10) => nanp(digits),
+            (false, n) if n > 10 => Err(PhoneError::CountryCodeWithoutPlus),
+            (false, _) => Err(PhoneError::TooShort),
+            // NANP numbers are always 10 digits after the +1. (libphonenumber also knows 7-digit
+            // Canadian 310-xxxx service numbers; they cannot be dialled from outside and their
+            // prefix would be read as the US area code 310, so they are refused too.)
+            (true, n) if digits.starts_with('1') => match n.cmp(&11) {
+                Ordering::Less => Err(PhoneError::TooShort),
+                Ordering::Equal => nanp(&digits[1..]),
+                Ordering::Greater => Err(PhoneError::TooLong),
+            },
+            (true, n) if n > MAX_DIGITS => Err(PhoneError::TooLong),
+            (true, _) => international(digits),
+        }
+    }
+
+    /// A number read back from the database, where only `parse` output is stored.
+    pub fn from_stored(e164: String) -> PhoneNumber {
+        PhoneNumber(e164)
+    }
+
+    /// The E.164 text, `+` and digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the number is in the North American Numbering Plan (country code 1).
+    pub fn is_nanp(&self) -> bool {
+        self.0.starts_with("+1")
+    }
+
+    /// libphonenumber's time zones for this number: those of the longest prefix its map knows
+    /// (the area code, or area code and exchange, for NANP; a prefix of the national number
+    /// elsewhere; at worst the country code, e.g. all 42 NANP zones for an 800 number); empty
+    /// when the data names none (libphonenumber's "Etc/Unknown").
+    ///
+    /// Unlike libphonenumber's `getTimeZonesForNumber`, mobile and other non-geographic numbers
+    /// are looked up by prefix too instead of falling back to the whole country code: that
+    /// fallback would give a Jamaican mobile all NANP zones, US ones included.
+    pub fn time_zones(&self) -> &'static [Tz] {
+        zones::for_digits(self.0.strip_prefix('+').unwrap_or(&self.0))
+    }
+}
+
+impl std::fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// E.164 allows at most 15 digits, country code included.
+const MAX_DIGITS: usize = 15;
+
+/// A 10-digit NANP national number (area code, exchange, line), checked by the crate's
+/// verdict for `+1` + `national`.
+fn nanp(national: &str) -> Result<PhoneNumber, PhoneError> {
+    if !nanp::is_valid(national.as_bytes()) {
+        return Err(PhoneError::Invalid);
+    }
+    let mut e164 = String::with_capacity(12);
+    e164.push_str("+1");
+    e164.push_str(national);
+    Ok(PhoneNumber(e164))
+}
+
+/// A number written with '+' and a country code other than 1: the crate parses and checks it.
+fn international(digits: &str) -> Result<PhoneNumber, PhoneError> {
+    use phonenumber::ParseError as P;
+    let mut plus = String::with_capacity(digits.len() + 1);
+    plus.push('+');
+    plus.push_str(digits);
+    let number = phonenumber::parse(None, &plus).map_err(|e| match e {
+        P::NoNumber => PhoneError::NotANumber,
+        P::InvalidCountryCode => PhoneError::UnknownCountryCode,
+        P::TooShortAfterIdd | P::TooShortNsn => PhoneError::TooShort,
+        P::TooLong => PhoneError::TooLong,
+        _ => PhoneError::Invalid,
+    })?;
+    if !phonenumber::is_valid(&number) {
+        return Err(PhoneError::Invalid);
+    }
+    let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
+    // A country code of 1 was routed to `nanp` before; the crate cannot turn other digits
+    // into one, but the NANP rules above must not be bypassed if it ever did.
+    if e164.starts_with("+1") {
+        return Err(PhoneError::Invalid);
+    }
+    Ok(PhoneNumber(e164))
+}
+
+/// The digits of a raw number and whether it started with '+'.
+struct Scanned {
+    plus: bool,
+    digits: Digits,
+}
+
+/// Up to `MAX_DIGITS + 2` ASCII digits, on the stack: anything longer is refused as too long
+/// before the buffer could overflow.
+struct Digits {
+    buf: [u8; MAX_DIGITS + 2],
+    len: usize,
+}
+
+impl Digits {
+    fn push(&mut self, d: u8) -> Result<(), PhoneError> {
+        *self.buf.get_mut(self.len).ok_or(PhoneError::TooLong)? = d;
+        self.len += 1;
+        Ok(())
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits are ever pushed.
+        std::str::from_utf8(&self.buf[..self.len]).expect("ASCII digits")
+    }
+}
+
+/// Reads `raw` into digits, skipping the punctuation people format numbers with, and refuses
+/// what cannot be a callable number (letters, extensions, a '+' after the first digit).
+/// Full-width digits and punctuation (as typed with East Asian input methods) count as their
+/// ASCII twins.
+fn scan(raw: &str) -> Result<Scanned, PhoneError> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(PhoneError::Empty);
+    }
+    let mut out = Scanned {
+        plus: false,
+        digits: Digits {
+            buf: [0; MAX_DIGITS + 2],
+            len: 0,
+        },
+    };
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        // ASCII first: almost every number is plain ASCII.
+        let (c, width) = if b.is_ascii() {
+            (char::from(b), 1)
+        } else {
+            let c = s[i..].chars().next().expect("i is on a char boundary");
+            (c, c.len_utf8())
+        };
+        match c {
+            '0'..='9' => out.digits.push(b)?,
+            '０'..='９' => out
+                .digits
+                .push(b'0' + (u32::from(c) - u32::from('０')) as u8)?,
+            '+' | '＋' if out.digits.len == 0 && !out.plus => out.plus = true,
+            '+' | '＋' => return Err(PhoneError::MisplacedPlus),
+            _ if is_separator(c) => {}
+            _ => return Err(refuse(&s[i..], out.digits.len > 0, c, s)),
+        }
+        i += width;
+    }
+    Ok(out)
+}
+
+/// Punctuation and spaces libphonenumber accepts inside a number (its VALID_PUNCTUATION,
+/// less 'x', which here always means an extension).
+fn is_separator(c: char) -> bool {
+    matches!(
+        c,
+        ' ' | '\t'
+            | '-'
+            | '.'
+            | '/'
+            | '('
+            | ')'
+            | '['
+            | ']'
+            | '~'
+            | '\u{00A0}' // no-break space
+            | '\u{00AD}' // soft hyphen
+            | '\u{200B}' // zero-width space
+            | '\u{2060}' // word joiner
+            | '\u{2212}' // minus sign
+            | '\u{2053}' // swung dash
+            | '\u{223C}' // tilde operator
+            | '\u{3000}' // ideographic space
+            | '\u{30FC}' // katakana-hiragana prolonged sound mark, used as a dash
+            | '（' | '）' | '［' | '］' | '－' | '．' | '／' | '～'
+    ) || ('\u{2010}'..='\u{2015}').contains(&c) // hyphens and dashes
+}
+
+/// The reason for refusing a number at `rest`, the first character that is neither a digit
+/// nor punctuation. An extension marker after some digits is reported as an extension, so the
+/// user learns what to remove; any other letter as letters.
+fn refuse(rest: &str, after_digits: bool, c: char, whole: &str) -> PhoneError {
+    if after_digits && is_extension(rest) {
+        PhoneError::Extension
+    } else if whole.chars().any(char::is_alphabetic) {
+        PhoneError::Letters
+    } else {
+        PhoneError::UnexpectedCharacter(c)
+    }
+}
+
+/// Whether `rest` is an extension: a marker (`ext`, `ext.`, `extension`, `x`, `#`, `;ext=`,
+/// …) followed by digits and nothing else.
+fn is_extension(rest: &str) -> bool {
+    const MARKERS: [&str; 7] = [";ext=", "extension", "extn", "ext", "x", "#", ","];
+    let lower = rest.to_lowercase();
+    MARKERS.iter().any(|m| {
+        lower.strip_prefix(m).is_some_and(|tail| {
+            let tail = tail.trim_start_matches(['.', ':', '=', ' ', '#', ',']);
+            !tail.is_empty()
+                && tail
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-'))
+                && tail.chars().any(|c| c.is_ascii_digit())
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests;
