@@ -346,13 +346,32 @@ async fn campaign(
             }
             Ok(())
         }
+        CampaignCommand::Start { id } => control(store, &id, &["draft"], "running", "started").await,
+        CampaignCommand::Pause { id } => control(store, &id, &["running"], "paused", "paused").await,
+        CampaignCommand::Resume { id } => control(store, &id, &["paused"], "running", "resumed").await,
+        CampaignCommand::Cancel { id, stop_active } => {
+            control(store, &id, &["draft", "running", "paused"], "cancelled", "cancelled").await?;
+            if stop_active {
+                stop_active_calls(config, store, &id).await?;
+            }
+            Ok(())
+        }
         CampaignCommand::Show { id, json } => {
             let c = store.campaign(&id).await?;
             let counts = store.job_counts(&id).await?;
+            let outcomes: std::collections::BTreeMap<String, i64> = store.outcome_counts(&id).await?.into_iter().collect();
+            let calls: std::collections::BTreeMap<String, i64> =
+                store.attempt_outcome_counts(&id).await?.into_iter().collect();
+            let dialled: i64 = calls.values().sum();
+            let rate = |k: &str| if dialled == 0 { 0.0 } else { calls.get(k).copied().unwrap_or(0) as f64 / dialled as f64 };
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({"id": c.id, "name": c.name, "state": c.state.as_str(), "counts": counts})
+                    serde_json::json!({
+                        "id": c.id, "name": c.name, "state": c.state.as_str(), "counts": counts,
+                        "outcomes": outcomes, "calls": calls,
+                        "answer_rate": rate("human"), "voicemail_rate": rate("voicemail"),
+                    })
                 );
                 return Ok(());
             }

@@ -321,7 +321,7 @@ impl CampaignSpec {
     /// `compliance` is the daemon's guard, which no campaign window may go outside.
     pub fn parse(file: &str, text: &str, compliance: &Compliance) -> Result<Self, ConfigError> {
         let src = SourceFile::new(file, text);
-        let raw: RawSpec = toml::from_str(text).map_err(|e| src.from_toml(&e))?;
+        let raw: RawSpec = toml::from_str(text).map_err(|e| src.toml_error(&e))?;
 
         let name = match &raw.name {
             Some(n) if !n.get_ref().trim().is_empty() => n.get_ref().trim().to_string(),

@@ -174,17 +174,17 @@ impl DaemonConfig {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
         let defaults = SourceFile::new("<built-in config>", DEFAULT_CONFIG);
-        let mut raw: Raw = toml::from_str(DEFAULT_CONFIG).map_err(|e| defaults.from_toml(&e))?;
+        let mut raw: Raw = toml::from_str(DEFAULT_CONFIG).map_err(|e| defaults.toml_error(&e))?;
         let mut origin = "<built-in config>".to_string();
         if let Some((name, text)) = file {
             let src = SourceFile::new(name, text);
-            raw.overlay(toml::from_str(text).map_err(|e| src.from_toml(&e))?);
+            raw.overlay(toml::from_str(text).map_err(|e| src.toml_error(&e))?);
             origin = name.to_string();
         }
         let env_toml = env_overrides(env);
         if !env_toml.is_empty() {
             let src = SourceFile::new("<SWITCHBOARD_* environment>", &env_toml);
-            raw.overlay(toml::from_str(&env_toml).map_err(|e| src.from_toml(&e))?);
+            raw.overlay(toml::from_str(&env_toml).map_err(|e| src.toml_error(&e))?);
             origin.push_str(" + environment");
         }
         Self::validate(raw, &origin)

@@ -76,7 +76,7 @@ impl<'a> SourceFile<'a> {
 
     /// A TOML syntax or shape error, rewritten to name the place and, for an unknown key, the
     /// key that was probably meant.
-    pub fn from_toml(&self, err: &toml::de::Error) -> ConfigError {
+    pub fn toml_error(&self, err: &toml::de::Error) -> ConfigError {
         let message = err.message().trim().to_string();
         let message = match unknown_field(&message) {
             Some((field, expected)) => {

@@ -287,14 +287,15 @@ fn numbers_outside_nanp_get_their_countrys_zones_and_no_us_zone() {
 }
 
 #[test]
-fn a_toll_free_number_gets_every_nanp_zone_from_the_country_code() {
+fn a_toll_free_number_has_no_known_zone() {
     // libphonenumber has no entry for 800 and its kin, only for country code 1: all 42 zones
-    // from Guam to Newfoundland. A "strictest" window over them is never open.
+    // from Guam to Newfoundland. That says nothing about the person (and a "strictest" window
+    // over them would never open), so it counts as unknown and the import falls back.
     for raw in ["+1 800 234 5678", "(888) 555-0100"] {
-        let z = PhoneNumber::parse(raw).unwrap().time_zones();
-        assert_eq!(z.len(), 42, "{raw}");
-        assert!(z.contains(&Tz::Pacific__Guam) && z.contains(&Tz::America__St_Johns));
+        assert!(PhoneNumber::parse(raw).unwrap().time_zones().is_empty(), "{raw}");
     }
+    // A single-zone country's country-wide entry is still an answer.
+    assert_eq!(PhoneNumber::parse("+44 20 7946 0958").unwrap().time_zones(), [Tz::Europe__London]);
 }
 
 #[test]

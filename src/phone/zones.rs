@@ -118,6 +118,7 @@ impl PrefixMap {
     fn longest_match(&self, digits: &[u8]) -> &[Tz] {
         let mut node = 0;
         let mut best = NO_ZONES;
+        let mut shortest = NO_ZONES;
         for &b in digits {
             let Some(d) = b.checked_sub(b'0').filter(|d| *d < 10) else {
                 break;
@@ -129,10 +130,18 @@ impl PrefixMap {
             node = child as usize;
             if self.nodes[node].zones != NO_ZONES {
                 best = self.nodes[node].zones;
+                if shortest == NO_ZONES {
+                    shortest = best;
+                }
             }
         }
         match best {
             NO_ZONES => &[],
+            // Only the country-wide entry matched and it names several zones (toll-free and
+            // other non-geographic numbers: all 42 NANP zones for +1 8XX). That says nothing
+            // about where the person is, so it counts as unknown: the import then falls back to
+            // a timezone column or the campaign's zone rather than a window that never opens.
+            set if set == shortest && self.zone_sets[set as usize].len() > 1 => &[],
             set => &self.zone_sets[set as usize],
         }
     }
@@ -187,10 +196,8 @@ mod tests {
         );
         assert_eq!(map.longest_match(b"18072231234"), [Tz::America__Winnipeg]);
         assert_eq!(map.longest_match(b"18072241234"), [Tz::America__Toronto]);
-        assert_eq!(
-            map.longest_match(b"18002231234"),
-            [Tz::America__New_York, Tz::America__Chicago]
-        );
+        // Only the country-wide, several-zone entry matches: unknown.
+        assert!(map.longest_match(b"18002231234").is_empty());
         assert!(map.longest_match(b"442071234567").is_empty());
         assert!(map.longest_match(b"").is_empty());
     }
