@@ -64,6 +64,8 @@ pub enum Command {
     /// The do-not-call list: numbers never dialled in any campaign
     #[command(subcommand)]
     Dnc(DncCommand),
+    /// Run the Bland API simulator (for dry runs, tests and benchmarks)
+    Sim(crate::sim::SimArgs),
     /// Daemon configuration
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -233,6 +235,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Demo => demo(cli.config.as_deref()).await,
+        Command::Sim(args) => crate::sim::run(args).await.map_err(Failure::from),
         Command::Serve { listen } => {
             let (config, store) = open(cli.config.as_deref(), cli.db.as_deref()).await?;
             serve(config, store, listen).await
@@ -346,11 +349,24 @@ async fn campaign(
             }
             Ok(())
         }
-        CampaignCommand::Start { id } => control(store, &id, &["draft"], "running", "started").await,
-        CampaignCommand::Pause { id } => control(store, &id, &["running"], "paused", "paused").await,
-        CampaignCommand::Resume { id } => control(store, &id, &["paused"], "running", "resumed").await,
+        CampaignCommand::Start { id } => {
+            control(store, &id, &["draft"], "running", "started").await
+        }
+        CampaignCommand::Pause { id } => {
+            control(store, &id, &["running"], "paused", "paused").await
+        }
+        CampaignCommand::Resume { id } => {
+            control(store, &id, &["paused"], "running", "resumed").await
+        }
         CampaignCommand::Cancel { id, stop_active } => {
-            control(store, &id, &["draft", "running", "paused"], "cancelled", "cancelled").await?;
+            control(
+                store,
+                &id,
+                &["draft", "running", "paused"],
+                "cancelled",
+                "cancelled",
+            )
+            .await?;
             if stop_active {
                 stop_active_calls(config, store, &id).await?;
             }
@@ -359,11 +375,21 @@ async fn campaign(
         CampaignCommand::Show { id, json } => {
             let c = store.campaign(&id).await?;
             let counts = store.job_counts(&id).await?;
-            let outcomes: std::collections::BTreeMap<String, i64> = store.outcome_counts(&id).await?.into_iter().collect();
-            let calls: std::collections::BTreeMap<String, i64> =
-                store.attempt_outcome_counts(&id).await?.into_iter().collect();
+            let outcomes: std::collections::BTreeMap<String, i64> =
+                store.outcome_counts(&id).await?.into_iter().collect();
+            let calls: std::collections::BTreeMap<String, i64> = store
+                .attempt_outcome_counts(&id)
+                .await?
+                .into_iter()
+                .collect();
             let dialled: i64 = calls.values().sum();
-            let rate = |k: &str| if dialled == 0 { 0.0 } else { calls.get(k).copied().unwrap_or(0) as f64 / dialled as f64 };
+            let rate = |k: &str| {
+                if dialled == 0 {
+                    0.0
+                } else {
+                    calls.get(k).copied().unwrap_or(0) as f64 / dialled as f64
+                }
+            };
             if json {
                 println!(
                     "{}",
@@ -398,7 +424,11 @@ async fn campaign(
                 for (o, n) in &calls {
                     println!("  {o:<12} {n:>9}");
                 }
-                println!("answer rate {:.1}%   voicemail rate {:.1}%", rate("human") * 100.0, rate("voicemail") * 100.0);
+                println!(
+                    "answer rate {:.1}%   voicemail rate {:.1}%",
+                    rate("human") * 100.0,
+                    rate("voicemail") * 100.0
+                );
             }
             Ok(())
         }
@@ -407,10 +437,15 @@ async fn campaign(
 
 async fn stop_active_calls(config: &DaemonConfig, store: &Store, id: &str) -> Result<(), Failure> {
     let key = config.api_key(|v| std::env::var(v).ok())?.ok_or_else(|| {
-        Failure::input(anyhow::anyhow!("--stop-active needs the Bland API key: set BLAND_API_KEY"))
+        Failure::input(anyhow::anyhow!(
+            "--stop-active needs the Bland API key: set BLAND_API_KEY"
+        ))
     })?;
-    let client = crate::bland::Client::new(crate::bland::BlandClientConfig::new(config.bland.base_url.clone(), key))
-        .context("building the Bland client")?;
+    let client = crate::bland::Client::new(crate::bland::BlandClientConfig::new(
+        config.bland.base_url.clone(),
+        key,
+    ))
+    .context("building the Bland client")?;
     let calls = store.active_call_ids(id).await?;
     let mut stopped = 0;
     for call_id in &calls {
@@ -419,7 +454,10 @@ async fn stop_active_calls(config: &DaemonConfig, store: &Store, id: &str) -> Re
             Err(e) => eprintln!("warning: could not stop call {call_id}: {e}"),
         }
     }
-    println!("asked Bland to end {stopped} of {} call(s) in progress", calls.len());
+    println!(
+        "asked Bland to end {stopped} of {} call(s) in progress",
+        calls.len()
+    );
     Ok(())
 }
 
@@ -526,7 +564,11 @@ fn print_import_summary(file: &Path, campaign: &str, s: &ImportSummary) {
     );
 }
 
-async fn serve(config: DaemonConfig, store: Store, listen: Option<std::net::SocketAddr>) -> Result<(), Failure> {
+async fn serve(
+    config: DaemonConfig,
+    store: Store,
+    listen: Option<std::net::SocketAddr>,
+) -> Result<(), Failure> {
     let env = |v: &str| std::env::var(v).ok();
     let api_key = config.api_key(env)?.ok_or_else(|| {
         Failure::input(anyhow::anyhow!(
@@ -538,17 +580,23 @@ async fn serve(config: DaemonConfig, store: Store, listen: Option<std::net::Sock
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    println!("switchboard listening on http://{}", listener.local_addr().context("local address")?);
+    println!(
+        "switchboard listening on http://{}",
+        listener.local_addr().context("local address")?
+    );
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
-        tracing::info!("shutting down: no new calls; finishing the sends in flight (a second signal exits at once)");
+        tracing::info!(
+            "shutting down: no new calls; finishing the sends in flight (a second signal exits at once)"
+        );
         let _ = stop.send(true);
         wait_for_signal().await;
         tracing::warn!("second signal: exiting now; the next start reconciles what was in flight");
         std::process::exit(130);
     });
-    let clock: std::sync::Arc<dyn crate::clock::Clock> = std::sync::Arc::new(crate::clock::SystemClock);
+    let clock: std::sync::Arc<dyn crate::clock::Clock> =
+        std::sync::Arc::new(crate::clock::SystemClock);
     let parts = crate::daemon::DaemonParts::new(config, store, clock, api_key, webhook_secret);
     crate::daemon::serve(parts, listener, stopped).await?;
     Ok(())
@@ -557,7 +605,8 @@ async fn serve(config: DaemonConfig, store: Store, listen: Option<std::net::Sock
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -567,7 +616,13 @@ async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-async fn control(store: &Store, id: &str, from: &[&str], to: &str, verb: &str) -> Result<(), Failure> {
+async fn control(
+    store: &Store,
+    id: &str,
+    from: &[&str],
+    to: &str,
+    verb: &str,
+) -> Result<(), Failure> {
     let now = Utc::now().timestamp_millis();
     if store.set_campaign_state(id, from, to, now).await? {
         println!("campaign `{id}` {verb}");

@@ -43,21 +43,48 @@ pub struct DaemonParts {
 
 impl DaemonParts {
     /// The usual parts for a config: real tuning, default retries.
-    pub fn new(config: DaemonConfig, store: Store, clock: Arc<dyn Clock>, api_key: Secret, webhook_secret: Option<Secret>) -> Self {
+    pub fn new(
+        config: DaemonConfig,
+        store: Store,
+        clock: Arc<dyn Clock>,
+        api_key: Secret,
+        webhook_secret: Option<Secret>,
+    ) -> Self {
         let dispatcher = DispatcherConfig::from_daemon(&config);
         let outcomes = OutcomesConfig::from_daemon(&config);
-        Self { config, store, clock, api_key, webhook_secret, dispatcher, outcomes, retry: RetryPolicy::default() }
+        Self {
+            config,
+            store,
+            clock,
+            api_key,
+            webhook_secret,
+            dispatcher,
+            outcomes,
+            retry: RetryPolicy::default(),
+        }
     }
 }
 
 /// Builds the two Bland clients, sharing one request budget (`requests_per_minute`).
 fn clients(parts: &DaemonParts) -> anyhow::Result<(Client, Client)> {
-    let rpm = NonZeroU32::new(parts.config.bland.requests_per_minute).context("requests_per_minute must be positive")?;
+    let rpm = NonZeroU32::new(parts.config.bland.requests_per_minute)
+        .context("requests_per_minute must be positive")?;
     let budget = Arc::new(RateLimiter::direct(Quota::per_minute(rpm)));
     let make = |retry: RetryPolicy| -> anyhow::Result<Client> {
-        let mut c = BlandClientConfig::new(parts.config.bland.base_url.clone(), parts.api_key.clone());
-        c.connect_timeout = parts.config.bland.connect_timeout.to_std().unwrap_or_default();
-        c.request_timeout = parts.config.bland.request_timeout.to_std().unwrap_or_default();
+        let mut c =
+            BlandClientConfig::new(parts.config.bland.base_url.clone(), parts.api_key.clone());
+        c.connect_timeout = parts
+            .config
+            .bland
+            .connect_timeout
+            .to_std()
+            .unwrap_or_default();
+        c.request_timeout = parts
+            .config
+            .bland
+            .request_timeout
+            .to_std()
+            .unwrap_or_default();
         c.retry = retry;
         c.rate_limiter = Some(budget.clone());
         Client::new(c).context("building the Bland client")
@@ -66,8 +93,15 @@ fn clients(parts: &DaemonParts) -> anyhow::Result<(Client, Client)> {
 }
 
 /// Runs the daemon on `listener` until `shutdown` turns true.
-pub async fn serve(parts: DaemonParts, listener: TcpListener, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-    let auth = match (&parts.webhook_secret, parts.config.http.allow_unsigned_webhooks) {
+pub async fn serve(
+    parts: DaemonParts,
+    listener: TcpListener,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let auth = match (
+        &parts.webhook_secret,
+        parts.config.http.allow_unsigned_webhooks,
+    ) {
         (Some(secret), _) => Some(WebhookAuth::Secret(secret.clone())),
         (None, true) => {
             tracing::warn!("accepting UNSIGNED webhooks ([http] allow_unsigned_webhooks = true)");
@@ -83,9 +117,20 @@ pub async fn serve(parts: DaemonParts, listener: TcpListener, shutdown: watch::R
     }
     let (send_client, api_client) = clients(&parts)?;
     let dispatcher = Arc::new(
-        Dispatcher::new(parts.store.clone(), send_client, parts.clock.clone(), parts.dispatcher.clone()).await?,
+        Dispatcher::new(
+            parts.store.clone(),
+            send_client,
+            parts.clock.clone(),
+            parts.dispatcher.clone(),
+        )
+        .await?,
     );
-    let outcomes = Arc::new(Outcomes::new(parts.store.clone(), api_client, parts.clock.clone(), parts.outcomes.clone()));
+    let outcomes = Arc::new(Outcomes::new(
+        parts.store.clone(),
+        api_client,
+        parts.clock.clone(),
+        parts.outcomes.clone(),
+    ));
 
     let mut app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -132,20 +177,32 @@ pub async fn serve(parts: DaemonParts, listener: TcpListener, shutdown: watch::R
 
 /// Prometheus text: jobs by campaign and state, attempts by outcome.
 async fn metrics(State(store): State<Store>) -> Result<String, (axum::http::StatusCode, String)> {
-    let err = |e: crate::store::StoreError| (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    let err = |e: crate::store::StoreError| {
+        (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    };
     let mut out = String::new();
-    out.push_str("# HELP switchboard_jobs Jobs by campaign and state.\n# TYPE switchboard_jobs gauge\n");
+    out.push_str(
+        "# HELP switchboard_jobs Jobs by campaign and state.\n# TYPE switchboard_jobs gauge\n",
+    );
     let campaigns = store.campaigns().await.map_err(err)?;
     for c in &campaigns {
         let counts = store.job_counts(&c.id).await.map_err(err)?;
         for state in JOB_STATES {
-            let _ = writeln!(out, "switchboard_jobs{{campaign=\"{}\",state=\"{state}\"}} {}", c.id, counts[state]);
+            let _ = writeln!(
+                out,
+                "switchboard_jobs{{campaign=\"{}\",state=\"{state}\"}} {}",
+                c.id, counts[state]
+            );
         }
     }
     out.push_str("# HELP switchboard_attempts Calls dialled by campaign and outcome.\n# TYPE switchboard_attempts gauge\n");
     for c in &campaigns {
         for (outcome, n) in store.attempt_outcome_counts(&c.id).await.map_err(err)? {
-            let _ = writeln!(out, "switchboard_attempts{{campaign=\"{}\",outcome=\"{outcome}\"}} {n}", c.id);
+            let _ = writeln!(
+                out,
+                "switchboard_attempts{{campaign=\"{}\",outcome=\"{outcome}\"}} {n}",
+                c.id
+            );
         }
     }
     Ok(out)

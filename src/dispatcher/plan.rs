@@ -34,23 +34,26 @@ pub struct CampaignPlan {
 }
 
 /// The zones a recipient must be inside their window in, by the campaign's policy.
+/// The zones come from the job's stored `timezones` (effective) and `number_zones` (inferred
+/// from the number).
 pub fn recipient_zones(
     policy: ZonePolicy,
-    job: &ClaimedJob,
+    timezones: &str,
+    number_zones: Option<&str>,
     cache: &mut HashMap<String, Vec<Tz>>,
 ) -> Vec<Tz> {
     let parse = |s: &str| -> Vec<Tz> { s.split('|').filter_map(|z| z.parse().ok()).collect() };
     let key = format!(
         "{}|{}#{}",
         policy.as_str(),
-        job.timezones,
-        job.number_zones.as_deref().unwrap_or("")
+        timezones,
+        number_zones.unwrap_or("")
     );
     cache
         .entry(key)
         .or_insert_with(|| {
-            let effective = parse(&job.timezones);
-            let number = job.number_zones.as_deref().map(parse).unwrap_or_default();
+            let effective = parse(timezones);
+            let number = number_zones.map(parse).unwrap_or_default();
             let mut zones = match policy {
                 ZonePolicy::Column => effective,
                 ZonePolicy::AreaCode if !number.is_empty() => number,
@@ -123,19 +126,29 @@ pub struct PlanCache {
 
 impl PlanCache {
     pub fn new(compliance: crate::window::Compliance) -> Self {
-        Self { compliance, plans: Default::default() }
+        Self {
+            compliance,
+            plans: Default::default(),
+        }
     }
 
     /// The plan of the campaign in `row`; `Err` is the spec's problem, for a log line.
-    pub fn get(&self, row: &crate::store::CampaignRow) -> Result<std::sync::Arc<CampaignPlan>, String> {
+    pub fn get(
+        &self,
+        row: &crate::store::CampaignRow,
+    ) -> Result<std::sync::Arc<CampaignPlan>, String> {
         let mut plans = self.plans.lock().expect("plan cache poisoned");
         if let Some((updated, plan)) = plans.get(&row.id)
             && *updated == row.updated_at
         {
             return Ok(plan.clone());
         }
-        let spec = CampaignSpec::parse(&format!("campaign `{}`", row.id), &row.spec_toml, &self.compliance)
-            .map_err(|e| e.to_string())?;
+        let spec = CampaignSpec::parse(
+            &format!("campaign `{}`", row.id),
+            &row.spec_toml,
+            &self.compliance,
+        )
+        .map_err(|e| e.to_string())?;
         let window = spec.dial_window(self.compliance);
         let plan = std::sync::Arc::new(CampaignPlan { spec, window });
         plans.insert(row.id.clone(), (row.updated_at, plan.clone()));

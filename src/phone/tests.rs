@@ -292,10 +292,16 @@ fn a_toll_free_number_has_no_known_zone() {
     // from Guam to Newfoundland. That says nothing about the person (and a "strictest" window
     // over them would never open), so it counts as unknown and the import falls back.
     for raw in ["+1 800 234 5678", "(888) 555-0100"] {
-        assert!(PhoneNumber::parse(raw).unwrap().time_zones().is_empty(), "{raw}");
+        assert!(
+            PhoneNumber::parse(raw).unwrap().time_zones().is_empty(),
+            "{raw}"
+        );
     }
     // A single-zone country's country-wide entry is still an answer.
-    assert_eq!(PhoneNumber::parse("+44 20 7946 0958").unwrap().time_zones(), [Tz::Europe__London]);
+    assert_eq!(
+        PhoneNumber::parse("+44 20 7946 0958").unwrap().time_zones(),
+        [Tz::Europe__London]
+    );
 }
 
 #[test]
