@@ -11,13 +11,18 @@
 //!   `[start, end)` when the recipient's clock shows a time in it, on a weekday with that range.
 //!   The guard is intersected with the hours, so no campaign can widen it.
 //! - DST: a spring-forward gap contains no wall-clock time, so nothing is dialled "in" it; a range
-//!   starting inside the gap opens at the first real instant after it. A range closes for good the
-//!   first time the clock reaches its end, so the repeated hour of a fall-back cannot reopen it
-//!   (the repeated hour is not counted twice); a range that spans the whole repeated hour stays open
-//!   through both passes, since the clock shows an allowed time throughout.
+//!   starting inside the gap opens at the first real instant after it. Every wall-clock time
+//!   counts once: in the repeated hour of a fall-back only the first pass can be dialled (the
+//!   second pass is closed even inside a range), matching cron, which fires once there too.
 //! - Blackout dates are the recipient's local dates; `start`/`end` are instants (`[start, end)`);
 //!   cron runs are instants `[fire, fire + run_for)`, fire times read in the campaign's zone.
 //! - A recipient with several plausible zones is open only when open in every one.
+//! - Without `[schedule] hours` a campaign dials every day 09:00-20:00 ([`WeeklyHours::default`]).
+//! - `next_opening` / `closes_at` look at most [`SEARCH_HORIZON_DAYS`] (two years) ahead, so every
+//!   call is bounded; beyond that a window counts as never opening / never closing.
+//!
+//! Cost per call (release build, `examples/window_speed.rs`): `is_open` ~35-160 ns,
+//! `next_opening` ~0.4-1.2 µs, `closes_at` ~1.5 µs; nothing is allocated per call.
 
 mod cron;
 mod dial;
