@@ -157,7 +157,8 @@ pub async fn run(dir: &Path, config: &DaemonConfig, recipients: usize, progress:
             .bind(&call.call_id)
             .fetch_optional(store.pool())
             .await?;
-        if recorded.flatten().as_deref() != Some(call.outcome.as_str()) {
+        let truth = serde_json::to_value(call.outcome)?;
+        if recorded.flatten().as_deref() != truth.as_str() {
             mismatches += 1;
         }
     }

@@ -567,19 +567,16 @@ fn parse_schedule(
             .map_err(|e| src.at(first, "schedule.hours", e.to_string()))?
         }
     };
-    if let Some((day, range)) = hours.outside(compliance.earliest, compliance.latest) {
-        let span = raw
-            .hours
-            .as_ref()
-            .and_then(|h| h.keys().next().map(|k| k.span()))
-            .unwrap_or(0..0);
+    // Only hours the spec wrote can be wrong; the default hours are cut by the guard anyway.
+    if let Some(written) = &raw.hours
+        && let Some((day, range)) = hours.outside(compliance.earliest, compliance.latest)
+    {
+        let span = written.keys().next().map(|k| k.span()).unwrap_or(0..0);
         return Err(src.at(
             span,
             "schedule.hours",
             format!(
-                "{day} {}-{} goes outside the compliance hours {}-{} (recipient local time, daemon config [compliance]); no campaign may dial outside them",
-                range.start.format("%H:%M"),
-                range.end.format("%H:%M"),
+                "{day} {range} goes outside the compliance hours {}-{} (recipient local time, daemon config [compliance]); no campaign may dial outside them",
                 compliance.earliest.format("%H:%M"),
                 compliance.latest.format("%H:%M"),
             ),
