@@ -782,7 +782,7 @@ async fn deliver_webhooks(
         _ = stop.notified() => {}
         _ = shutdown.changed() => return,
     }
-    let Some(first) = webhook_snapshot(&s, &call_id) else {
+    let Some(first) = webhook_snapshot(&s, &call_id, false) else {
         return;
     };
     if first.drop {
@@ -800,7 +800,7 @@ async fn deliver_webhooks(
             _ = tokio::time::sleep_until(at) => {}
             _ = shutdown.changed() => return,
         }
-        if let Some(late) = webhook_snapshot(&s, &call_id) {
+        if let Some(late) = webhook_snapshot(&s, &call_id, true) {
             post_webhook(&s, &call_id, &late.url, &late.body).await;
         }
     }
@@ -815,24 +815,28 @@ struct Snapshot {
     answered_by_at: Option<Instant>,
 }
 
-fn webhook_snapshot(s: &Shared, call_id: &str) -> Option<Snapshot> {
-    let now = Instant::now();
+/// The webhook body as of the call's end (`late`: as of when the late `answered_by` is known),
+/// whatever the time now, so a delivery task that runs late still sends what Bland would have.
+fn webhook_snapshot(s: &Shared, call_id: &str, late: bool) -> Option<Snapshot> {
     let table = lock(&s.state);
     let e = table.get(call_id)?;
     let end_s = e.rec.end_s();
-    let t = s.sim_secs(e.created, now).max(end_s);
-    let details = render(&e.rec, t, s.cfg.speed);
-    let answered_by_at = e
+    let delay = e
         .rec
         .plan
         .answered_by_delay_s
-        .filter(|_| details["answered_by"].is_null() && e.rec.final_state().answered_by.is_some())
-        .map(|delay| e.created + s.real(end_s + delay));
+        .filter(|_| e.rec.final_state().answered_by.is_some());
+    let t = match (late, delay) {
+        (true, Some(d)) => end_s + d,
+        _ => end_s,
+    };
+    let details = render(&e.rec, t, s.cfg.speed);
     let body = if s.cfg.event_webhooks {
+        let at = e.rec.created_at + chrono::Duration::from_std(s.real(t)).unwrap_or_default();
         json!({
             "event": "call.completed",
             "call_id": e.rec.plan.call_id,
-            "timestamp": details["end_at"].clone(),
+            "timestamp": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             "data": details,
         })
     } else {
@@ -843,7 +847,9 @@ fn webhook_snapshot(s: &Shared, call_id: &str) -> Option<Snapshot> {
         body: serde_json::to_vec(&body).expect("JSON values always serialise"),
         drop: e.rec.plan.drop_webhook,
         duplicate: e.rec.plan.duplicate_webhook,
-        answered_by_at,
+        answered_by_at: delay
+            .filter(|_| !late)
+            .map(|d| e.created + s.real(end_s + d)),
     })
 }
 
