@@ -640,29 +640,57 @@ async fn demo(config: Option<&Path>) -> Result<(), Failure> {
     let config = load_config(config)?;
     let dir = std::env::temp_dir().join(format!("switchboard-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    println!("switchboard demo: the example campaign (config/campaign.example.toml) with its recipients");
-    println!("(config/recipients.example.csv) and 300 more, dialled by the real daemon against the");
-    println!("built-in Bland simulator, on a clock running {}x real time.", crate::demo::SPEED);
+    println!(
+        "switchboard demo: the example campaign (config/campaign.example.toml) with its recipients"
+    );
+    println!(
+        "(config/recipients.example.csv) and 300 more, dialled by the real daemon against the"
+    );
+    println!(
+        "built-in Bland simulator, on a clock running {}x real time.",
+        crate::demo::SPEED
+    );
     println!("scratch directory: {}\n", dir.display());
     let report = crate::demo::run(&dir, &config, 300, |line| println!("  {line}")).await?;
     println!();
-    print_import_summary(Path::new("recipients.csv"), &report.campaign_id, &report.import);
+    print_import_summary(
+        Path::new("recipients.csv"),
+        &report.campaign_id,
+        &report.import,
+    );
     if !report.rejects.is_empty() {
         println!("\n  the rejects report:");
         for line in report.rejects.lines() {
             println!("  | {line}");
         }
     }
-    println!("\ncampaign `{}` is {} after {} of simulated time ({:.1}s real)", report.campaign_id, report.state,
-        crate::config::format_duration(report.simulated), report.real.as_secs_f64());
-    println!("  jobs by state:       {}", fmt_counts(report.counts.iter().map(|(k, v)| (k.as_str(), *v))));
-    println!("  jobs by outcome:     {}", fmt_counts(report.outcomes.iter().map(|(k, v)| (k.as_str(), *v))));
-    println!("  calls by outcome:    {}", fmt_counts(report.calls.iter().map(|(k, v)| (k.as_str(), *v))));
+    println!(
+        "\ncampaign `{}` is {} after {} of simulated time ({:.1}s real)",
+        report.campaign_id,
+        report.state,
+        crate::config::format_duration(report.simulated),
+        report.real.as_secs_f64()
+    );
+    println!(
+        "  jobs by state:       {}",
+        fmt_counts(report.counts.iter().map(|(k, v)| (k.as_str(), *v)))
+    );
+    println!(
+        "  jobs by outcome:     {}",
+        fmt_counts(report.outcomes.iter().map(|(k, v)| (k.as_str(), *v)))
+    );
+    println!(
+        "  calls by outcome:    {}",
+        fmt_counts(report.calls.iter().map(|(k, v)| (k.as_str(), *v)))
+    );
     println!(
         "  the simulator placed {} calls to {} numbers; outcomes in the database that differ from its record: {}",
         report.sim_calls, report.sim_numbers, report.mismatches
     );
-    println!("\ndatabase kept at {} (inspect it with sqlite3)", report.db.display());
+    println!(
+        "\ndatabase kept at {} (inspect it with sqlite3)",
+        report.db.display()
+    );
     if report.mismatches > 0 || report.state != "completed" {
         return Err(anyhow::anyhow!("the demo campaign did not finish cleanly").into());
     }
@@ -670,7 +698,11 @@ async fn demo(config: Option<&Path>) -> Result<(), Failure> {
 }
 
 fn fmt_counts<'a>(counts: impl Iterator<Item = (&'a str, i64)>) -> String {
-    counts.filter(|(_, n)| *n > 0).map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ")
+    counts
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn dnc(cmd: DncCommand, store: &Store) -> Result<(), Failure> {

@@ -56,7 +56,11 @@ pub struct ScaledClock {
 
 impl ScaledClock {
     pub fn new(start: DateTime<Utc>, factor: f64) -> Self {
-        Self { start, origin: std::time::Instant::now(), factor }
+        Self {
+            start,
+            origin: std::time::Instant::now(),
+            factor,
+        }
     }
 }
 

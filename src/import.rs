@@ -430,7 +430,8 @@ struct Parsed {
     timezone_column: Option<String>,
 }
 
-/// A reader that skips a BOM the prescan found.
+/// The file as UTF-8 with LF line ends: the BOM the prescan found skipped, other encodings
+/// decoded, CRLF turned into LF.
 fn open_decoded(path: &Path, scan: &Prescan) -> Result<Box<dyn Read + Send>, ImportError> {
     let file = File::open(path).map_err(read_error(path))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
@@ -439,14 +440,77 @@ fn open_decoded(path: &Path, scan: &Prescan) -> Result<Box<dyn Read + Send>, Imp
             .bom
             .min(reader.fill_buf().map_err(read_error(path))?.len());
         reader.consume(skip);
-        Ok(Box::new(reader))
+        Ok(Box::new(CrlfToLf::new(reader)))
     } else {
         let decoder = encoding_rs_io::DecodeReaderBytesBuilder::new()
             .encoding(Some(scan.encoding))
             .bom_override(scan.bom > 0)
             .strip_bom(true)
             .build(reader);
-        Ok(Box::new(BufReader::with_capacity(1 << 20, decoder)))
+        Ok(Box::new(CrlfToLf::new(BufReader::with_capacity(
+            1 << 20,
+            decoder,
+        ))))
+    }
+}
+
+/// Turns CRLF into LF as bytes stream through. The csv crate reports a record's line one too
+/// low after a CRLF (it ends the record at the CR and counts the LF with the next one); with
+/// plain LF its line numbers are the file's physical lines, which the rejects report promises.
+struct CrlfToLf<R> {
+    inner: R,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    pos: usize,
+    /// A CR at the end of the last chunk, not yet known to be followed by LF.
+    pending_cr: bool,
+    eof: bool,
+}
+
+impl<R: Read> CrlfToLf<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            input: vec![0; 1 << 16],
+            output: Vec::with_capacity(1 << 16),
+            pos: 0,
+            pending_cr: false,
+            eof: false,
+        }
+    }
+}
+
+impl<R: Read> Read for CrlfToLf<R> {
+    fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.output.len() {
+            if self.eof {
+                return Ok(0);
+            }
+            self.output.clear();
+            self.pos = 0;
+            let n = self.inner.read(&mut self.input)?;
+            if n == 0 {
+                self.eof = true;
+                if std::mem::take(&mut self.pending_cr) {
+                    self.output.push(b'\r');
+                }
+                continue;
+            }
+            for &b in &self.input[..n] {
+                if std::mem::take(&mut self.pending_cr) && b != b'\n' {
+                    self.output.push(b'\r');
+                }
+                if b == b'\r' {
+                    self.pending_cr = true;
+                } else {
+                    self.output.push(b);
+                }
+            }
+        }
+        let k = dst.len().min(self.output.len() - self.pos);
+        dst[..k].copy_from_slice(&self.output[self.pos..self.pos + k]);
+        self.pos += k;
+        Ok(k)
     }
 }
 
@@ -856,6 +920,31 @@ mod tests {
         assert_eq!(find_column(&h, "phone_number"), Some(1));
         assert_eq!(find_column(&h, "TIMEZONE"), Some(2));
         assert_eq!(find_column(&h, "email"), None);
+    }
+
+    #[test]
+    fn crlf_becomes_lf_across_chunk_boundaries_and_lone_crs_stay() {
+        let text = b"a\r\nb\rc\r\n\"q\r\nq\"\r";
+        // One byte at a time puts every CR at the end of a chunk.
+        struct Dribble<'a>(&'a [u8]);
+        impl Read for Dribble<'_> {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                let Some((b, rest)) = self.0.split_first() else {
+                    return Ok(0);
+                };
+                out[0] = *b;
+                self.0 = rest;
+                Ok(1)
+            }
+        }
+        for reader in [
+            Box::new(Dribble(text)) as Box<dyn Read>,
+            Box::new(&text[..]),
+        ] {
+            let mut out = Vec::new();
+            CrlfToLf::new(reader).read_to_end(&mut out).unwrap();
+            assert_eq!(out, b"a\nb\rc\n\"q\nq\"\r");
+        }
     }
 
     #[test]

@@ -101,7 +101,10 @@ async fn a_messy_export_imports_with_exact_counts_rejects_and_stored_values() {
         jobs[0].variables,
         serde_json::json!({"first_name": "Ada", "notes": "likes, commas", "tz": ""})
     );
-    assert_eq!(jobs[1].variables["notes"], "two\r\nlines");
+    assert_eq!(
+        jobs[1].variables["notes"], "two\nlines",
+        "line ends are normalised to LF"
+    );
 
     let rejects = rejects(&env.path("messy.rejects.csv"));
     assert_eq!(

@@ -45,8 +45,8 @@ pub struct ImportTx {
     import_id: i64,
 }
 
-// 8 bound columns a row; SQLite allows 32766 parameters a statement.
-const ROWS_PER_STATEMENT: usize = 4000;
+// 10 bound columns a row; SQLite allows 32766 parameters a statement.
+const ROWS_PER_STATEMENT: usize = 3000;
 
 impl Store {
     /// The most recent earlier import of a file with this content into the campaign.
