@@ -82,9 +82,11 @@ CREATE TABLE attempts (
     recording_url   TEXT,
     transcript      TEXT,
     analysis        TEXT,                           -- JSON
-    details         TEXT,                           -- raw call details JSON
-    UNIQUE (job_id, attempt_no)
+    details         TEXT                            -- raw call details JSON
 );
+-- One counted attempt per number; a send Bland certainly never took (429, 401, connection
+-- refused) is voided as 'not_sent' and its number is used again.
+CREATE UNIQUE INDEX attempts_job_no ON attempts (job_id, attempt_no) WHERE state != 'not_sent';
 CREATE INDEX attempts_dialed ON attempts (dialed_at);
 CREATE INDEX attempts_campaign_dialed ON attempts (campaign_id, dialed_at);
 CREATE INDEX attempts_phone_dialed ON attempts (phone, dialed_at);

@@ -382,7 +382,7 @@ async fn a_missing_variable_fails_the_job_and_filled_templates_reach_bland() {
 
 #[tokio::test]
 async fn sends_that_fail_with_5xx_are_looked_up_and_resent_under_the_same_attempt_never_twice() {
-    let h = Harness::new(
+    let mut h = Harness::new(
         at("2026-06-01T14:00:00Z"),
         SimConfig {
             fail_rate: 0.5,
@@ -391,6 +391,7 @@ async fn sends_that_fail_with_5xx_are_looked_up_and_resent_under_the_same_attemp
         },
     )
     .await;
+    h.dispatch_cfg.account = Caps::default(); // no concurrency cap: every call may go out
     let spec = "name = \"Flaky\"\n[call]\ntask = \"Hello\"\n[schedule]\nhours = { \"mon-sun\" = \"09:00-17:00\" }\n[retry]\nmax_attempts = 1\n";
     let csv: String = std::iter::once("phone\n".to_string())
         .chain((0..40).map(|i| format!("212-555-{:04}\n", 1000 + i)))

@@ -631,14 +631,18 @@ impl Dispatcher {
             .await?;
         for attempt in pending {
             match self.lookup(&attempt).await {
-                Ok(Some(call_id)) => {
+                Ok(Lookup::Found(call_id)) => {
                     self.store
                         .record_sent(&attempt.id, &call_id, now.timestamp_millis())
                         .await?;
                     info!(attempt_id = %attempt.id, %call_id, "reconciled: the call exists");
                     report.found += 1;
                 }
-                Ok(None) => {
+                Ok(Lookup::Unsure) => {
+                    warn!(attempt_id = %attempt.id, "cannot prove the attempt absent (the number has too many calls to list); not resending");
+                    report.left += 1;
+                }
+                Ok(Lookup::Absent) => {
                     if self.resend(&attempt, now).await? {
                         report.resent += 1;
                     } else {
@@ -654,24 +658,31 @@ impl Dispatcher {
         Ok(report)
     }
 
-    /// The call id of the attempt at Bland, if Bland has it.
-    async fn lookup(&self, attempt: &PendingAttempt) -> Result<Option<String>, BlandError> {
-        let dialed = DateTime::from_timestamp_millis(attempt.dialed_at).unwrap_or_default();
+    /// What Bland knows of the attempt: `Found(call_id)`, `Absent` only when the number's whole
+    /// call list was seen without it. No date filter: Bland's clock and ours may disagree, and
+    /// one number has few calls.
+    async fn lookup(&self, attempt: &PendingAttempt) -> Result<Lookup, BlandError> {
         let query = ListCallsQuery {
             to_number: Some(attempt.phone.clone()),
-            start_date: Some((dialed - Duration::days(1)).date_naive()),
-            end_date: Some((self.clock.now() + Duration::days(1)).date_naive()),
             limit: Some(1000),
+            ascending: Some(false),
             ..ListCallsQuery::default()
         };
         let calls = self.bland.list_calls(&query).await?;
-        Ok(calls
-            .calls
-            .into_iter()
-            .find(|c| {
-                c.metadata.get(ATTEMPT_KEY).and_then(Value::as_str) == Some(attempt.id.as_str())
-            })
-            .map(|c| c.call_id))
+        let found = calls.calls.iter().find(|c| {
+            c.metadata.get(ATTEMPT_KEY).and_then(Value::as_str) == Some(attempt.id.as_str())
+        });
+        Ok(match found {
+            Some(c) => Lookup::Found(c.call_id.clone()),
+            None if calls
+                .total_count
+                .is_some_and(|t| t as usize > calls.calls.len())
+                || calls.skipped > 0 =>
+            {
+                Lookup::Unsure
+            }
+            None => Lookup::Absent,
+        })
     }
 
     /// Sends a proven-absent attempt again, if its campaign still runs and its window is open;
@@ -764,6 +775,12 @@ impl Dispatcher {
             .await?;
         Ok(matches!(outcome, SendResult::Sent))
     }
+}
+
+enum Lookup {
+    Found(String),
+    Absent,
+    Unsure,
 }
 
 /// The send-call body for one attempt.

@@ -2,6 +2,8 @@
 //! config per test, and a runner for the real `switchboard` binary.
 #![allow(dead_code)]
 
+pub mod harness;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
