@@ -29,10 +29,7 @@ fn main() {
     // from the steady state.
     let start = Instant::now();
     let first = PhoneNumber::parse("+12015550123").map(|p| p.time_zones());
-    println!(
-        "first call (builds the tables): {:.1} ms, {first:?}",
-        start.elapsed().as_secs_f64() * 1e3
-    );
+    println!("first call (builds the tables): {:.1} ms, {first:?}", start.elapsed().as_secs_f64() * 1e3);
     let raw = sample_numbers(N);
 
     let start = Instant::now();
@@ -62,10 +59,7 @@ fn verify(n: usize) {
         let e164 = format!("+1{:010}", next() % 10_000_000_000);
         let ours = PhoneNumber::parse(&e164).is_ok();
         let theirs = phonenumber::parse(None, &e164).is_ok_and(|p| phonenumber::is_valid(&p));
-        assert_eq!(
-            ours, theirs,
-            "{e164}: parse says {ours}, the crate {theirs}"
-        );
+        assert_eq!(ours, theirs, "{e164}: parse says {ours}, the crate {theirs}");
         valid += usize::from(ours);
     }
     println!(

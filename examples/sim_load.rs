@@ -26,12 +26,7 @@ struct Args {
     #[arg(long)]
     url: Option<String>,
     /// API key to send
-    #[arg(
-        long,
-        env = "BLAND_API_KEY",
-        hide_env_values = true,
-        default_value = "load-test-key"
-    )]
+    #[arg(long, env = "BLAND_API_KEY", hide_env_values = true, default_value = "load-test-key")]
     key: String,
     /// Concurrent workers (each keeps one request in flight)
     #[arg(long, default_value_t = 64)]
@@ -74,9 +69,7 @@ async fn main() -> anyhow::Result<()> {
             (sim.base_url(), Some(sim))
         }
     };
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .build()?;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
     let url = format!("{base}/v1/calls");
 
     // Warm-up: open the connections, fault in the code paths.
@@ -88,10 +81,7 @@ async fn main() -> anyhow::Result<()> {
     let stats = run_workers(&http, &url, &args, deadline, 1_000_000).await;
     let elapsed = started.elapsed().as_secs_f64();
 
-    let mut all: Vec<u32> = stats
-        .iter()
-        .flat_map(|s| s.latencies_us.iter().copied())
-        .collect();
+    let mut all: Vec<u32> = stats.iter().flat_map(|s| s.latencies_us.iter().copied()).collect();
     all.sort_unstable();
     let ok: u64 = stats.iter().map(|s| s.ok).sum();
     let refused: u64 = stats.iter().map(|s| s.refused).sum();

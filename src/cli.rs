@@ -178,27 +178,17 @@ pub struct Failure {
 
 impl Failure {
     fn input(error: impl Into<anyhow::Error>) -> Self {
-        Self {
-            bad_input: true,
-            error: error.into(),
-        }
+        Self { bad_input: true, error: error.into() }
     }
 
     pub fn exit_code(&self) -> ExitCode {
-        if self.bad_input {
-            ExitCode::from(2)
-        } else {
-            ExitCode::from(1)
-        }
+        if self.bad_input { ExitCode::from(2) } else { ExitCode::from(1) }
     }
 }
 
 impl From<anyhow::Error> for Failure {
     fn from(error: anyhow::Error) -> Self {
-        Self {
-            bad_input: false,
-            error,
-        }
+        Self { bad_input: false, error }
     }
 }
 
@@ -211,19 +201,13 @@ impl From<ConfigError> for Failure {
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
         let bad_input = matches!(e, StoreError::NotFound(_) | StoreError::Conflict(_));
-        Self {
-            bad_input,
-            error: e.into(),
-        }
+        Self { bad_input, error: e.into() }
     }
 }
 
 impl From<ImportError> for Failure {
     fn from(e: ImportError) -> Self {
-        Self {
-            bad_input: e.is_bad_input(),
-            error: e.into(),
-        }
+        Self { bad_input: e.is_bad_input(), error: e.into() }
     }
 }
 
@@ -270,47 +254,24 @@ async fn open(config: Option<&Path>, db: Option<&Path>) -> Result<(DaemonConfig,
 }
 
 /// Loads a campaign's stored spec, as the daemon will read it.
-async fn stored_spec(
-    store: &Store,
-    config: &DaemonConfig,
-    id: &str,
-) -> Result<CampaignSpec, Failure> {
+async fn stored_spec(store: &Store, config: &DaemonConfig, id: &str) -> Result<CampaignSpec, Failure> {
     let row = store.campaign(id).await?;
-    CampaignSpec::parse(
-        &format!("campaign `{id}` (stored spec)"),
-        &row.spec_toml,
-        &config.compliance(),
-    )
-    .map_err(Failure::input)
+    CampaignSpec::parse(&format!("campaign `{id}` (stored spec)"), &row.spec_toml, &config.compliance())
+        .map_err(Failure::input)
 }
 
-async fn campaign(
-    cmd: CampaignCommand,
-    config: &DaemonConfig,
-    store: &Store,
-) -> Result<(), Failure> {
+async fn campaign(cmd: CampaignCommand, config: &DaemonConfig, store: &Store) -> Result<(), Failure> {
     match cmd {
         CampaignCommand::Create { spec } => {
             let text = std::fs::read_to_string(&spec)
                 .with_context(|| format!("{}: cannot read the campaign spec", spec.display()))
                 .map_err(Failure::input)?;
-            let parsed =
-                CampaignSpec::parse(&spec.display().to_string(), &text, &config.compliance())?;
-            let as_json = toml::from_str::<serde_json::Value>(&text)
-                .context("re-reading the spec as JSON")?;
-            let saved = store
-                .save_campaign(
-                    &parsed,
-                    &text,
-                    &as_json.to_string(),
-                    Utc::now().timestamp_millis(),
-                )
-                .await?;
+            let parsed = CampaignSpec::parse(&spec.display().to_string(), &text, &config.compliance())?;
+            let as_json = toml::from_str::<serde_json::Value>(&text).context("re-reading the spec as JSON")?;
+            let saved =
+                store.save_campaign(&parsed, &text, &as_json.to_string(), Utc::now().timestamp_millis()).await?;
             match saved {
-                Saved::Created => eprintln!(
-                    "created campaign `{}` ({}) as a draft",
-                    parsed.id, parsed.name
-                ),
+                Saved::Created => eprintln!("created campaign `{}` ({}) as a draft", parsed.id, parsed.name),
                 Saved::Updated => {
                     eprintln!("updated draft campaign `{}` ({})", parsed.id, parsed.name)
                 }
@@ -349,24 +310,11 @@ async fn campaign(
             }
             Ok(())
         }
-        CampaignCommand::Start { id } => {
-            control(store, &id, &["draft"], "running", "started").await
-        }
-        CampaignCommand::Pause { id } => {
-            control(store, &id, &["running"], "paused", "paused").await
-        }
-        CampaignCommand::Resume { id } => {
-            control(store, &id, &["paused"], "running", "resumed").await
-        }
+        CampaignCommand::Start { id } => control(store, &id, &["draft"], "running", "started").await,
+        CampaignCommand::Pause { id } => control(store, &id, &["running"], "paused", "paused").await,
+        CampaignCommand::Resume { id } => control(store, &id, &["paused"], "running", "resumed").await,
         CampaignCommand::Cancel { id, stop_active } => {
-            control(
-                store,
-                &id,
-                &["draft", "running", "paused"],
-                "cancelled",
-                "cancelled",
-            )
-            .await?;
+            control(store, &id, &["draft", "running", "paused"], "cancelled", "cancelled").await?;
             if stop_active {
                 stop_active_calls(config, store, &id).await?;
             }
@@ -377,18 +325,11 @@ async fn campaign(
             let counts = store.job_counts(&id).await?;
             let outcomes: std::collections::BTreeMap<String, i64> =
                 store.outcome_counts(&id).await?.into_iter().collect();
-            let calls: std::collections::BTreeMap<String, i64> = store
-                .attempt_outcome_counts(&id)
-                .await?
-                .into_iter()
-                .collect();
+            let calls: std::collections::BTreeMap<String, i64> =
+                store.attempt_outcome_counts(&id).await?.into_iter().collect();
             let dialled: i64 = calls.values().sum();
             let rate = |k: &str| {
-                if dialled == 0 {
-                    0.0
-                } else {
-                    calls.get(k).copied().unwrap_or(0) as f64 / dialled as f64
-                }
+                if dialled == 0 { 0.0 } else { calls.get(k).copied().unwrap_or(0) as f64 / dialled as f64 }
             };
             if json {
                 println!(
@@ -436,16 +377,11 @@ async fn campaign(
 }
 
 async fn stop_active_calls(config: &DaemonConfig, store: &Store, id: &str) -> Result<(), Failure> {
-    let key = config.api_key(|v| std::env::var(v).ok())?.ok_or_else(|| {
-        Failure::input(anyhow::anyhow!(
-            "--stop-active needs the Bland API key: set BLAND_API_KEY"
-        ))
-    })?;
-    let client = crate::bland::Client::new(crate::bland::BlandClientConfig::new(
-        config.bland.base_url.clone(),
-        key,
-    ))
-    .context("building the Bland client")?;
+    let key = config
+        .api_key(|v| std::env::var(v).ok())?
+        .ok_or_else(|| Failure::input(anyhow::anyhow!("--stop-active needs the Bland API key: set BLAND_API_KEY")))?;
+    let client = crate::bland::Client::new(crate::bland::BlandClientConfig::new(config.bland.base_url.clone(), key))
+        .context("building the Bland client")?;
     let calls = store.active_call_ids(id).await?;
     let mut stopped = 0;
     for call_id in &calls {
@@ -454,10 +390,7 @@ async fn stop_active_calls(config: &DaemonConfig, store: &Store, id: &str) -> Re
             Err(e) => eprintln!("warning: could not stop call {call_id}: {e}"),
         }
     }
-    println!(
-        "asked Bland to end {stopped} of {} call(s) in progress",
-        calls.len()
-    );
+    println!("asked Bland to end {stopped} of {} call(s) in progress", calls.len());
     Ok(())
 }
 
@@ -465,9 +398,9 @@ fn parse_delimiter(text: &str) -> Result<u8, Failure> {
     match text {
         "tab" | "\\t" | "\t" => Ok(b'\t'),
         s if s.len() == 1 && s.is_ascii() => Ok(s.as_bytes()[0]),
-        other => Err(Failure::input(anyhow::anyhow!(
-            "--delimiter `{other}`: expected one character (`,` `;` `|`) or `tab`"
-        ))),
+        other => {
+            Err(Failure::input(anyhow::anyhow!("--delimiter `{other}`: expected one character (`,` `;` `|`) or `tab`")))
+        }
     }
 }
 
@@ -509,20 +442,11 @@ async fn import(args: ImportArgs, config: &DaemonConfig, store: &Store) -> Resul
 fn print_import_summary(file: &Path, campaign: &str, s: &ImportSummary) {
     let c = s.counts;
     let head = if s.dry_run {
-        format!(
-            "dry run: {} would add to `{campaign}` (nothing was stored)",
-            file.display()
-        )
+        format!("dry run: {} would add to `{campaign}` (nothing was stored)", file.display())
     } else if let Some(id) = s.import_id {
-        format!(
-            "imported {} into `{campaign}` as import #{id}",
-            file.display()
-        )
+        format!("imported {} into `{campaign}` as import #{id}", file.display())
     } else {
-        format!(
-            "nothing changed: every number in {} is already in `{campaign}` or was rejected",
-            file.display()
-        )
+        format!("nothing changed: every number in {} is already in `{campaign}` or was rejected", file.display())
     };
     println!("{head} in {:.2}s", s.elapsed.as_secs_f64());
     if let Some(prev) = &s.previous {
@@ -536,20 +460,11 @@ fn print_import_summary(file: &Path, campaign: &str, s: &ImportSummary) {
     println!("  rows read   {:>9}", c.rows_read);
     println!("  accepted    {:>9}", c.accepted);
     match (&s.rejects_path, c.rejected) {
-        (Some(p), n) if n > 0 => println!(
-            "  rejected    {n:>9}  (lines and reasons in {})",
-            p.display()
-        ),
+        (Some(p), n) if n > 0 => println!("  rejected    {n:>9}  (lines and reasons in {})", p.display()),
         _ => println!("  rejected    {:>9}", c.rejected),
     }
-    println!(
-        "  duplicates  {:>9}  (same number earlier in the file or already in the campaign)",
-        c.duplicates
-    );
-    println!(
-        "  suppressed  {:>9}  (on the do-not-call list; stored, never dialled)",
-        c.suppressed
-    );
+    println!("  duplicates  {:>9}  (same number earlier in the file or already in the campaign)", c.duplicates);
+    println!("  suppressed  {:>9}  (on the do-not-call list; stored, never dialled)", c.suppressed);
     let delimiter = match s.delimiter {
         b'\t' => "tab".to_string(),
         d => format!("'{}'", d as char),
@@ -558,17 +473,11 @@ fn print_import_summary(file: &Path, campaign: &str, s: &ImportSummary) {
         "  read as {} with delimiter {delimiter}; phone column \"{}\"{}",
         s.encoding,
         s.phone_column,
-        s.timezone_column
-            .as_ref()
-            .map_or(String::new(), |t| format!("; time zone column \"{t}\""))
+        s.timezone_column.as_ref().map_or(String::new(), |t| format!("; time zone column \"{t}\""))
     );
 }
 
-async fn serve(
-    config: DaemonConfig,
-    store: Store,
-    listen: Option<std::net::SocketAddr>,
-) -> Result<(), Failure> {
+async fn serve(config: DaemonConfig, store: Store, listen: Option<std::net::SocketAddr>) -> Result<(), Failure> {
     let env = |v: &str| std::env::var(v).ok();
     let api_key = config.api_key(env)?.ok_or_else(|| {
         Failure::input(anyhow::anyhow!(
@@ -577,26 +486,18 @@ async fn serve(
     })?;
     let webhook_secret = config.webhook_secret(env)?;
     let addr = listen.unwrap_or(config.http.listen);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    println!(
-        "switchboard listening on http://{}",
-        listener.local_addr().context("local address")?
-    );
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    println!("switchboard listening on http://{}", listener.local_addr().context("local address")?);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
-        tracing::info!(
-            "shutting down: no new calls; finishing the sends in flight (a second signal exits at once)"
-        );
+        tracing::info!("shutting down: no new calls; finishing the sends in flight (a second signal exits at once)");
         let _ = stop.send(true);
         wait_for_signal().await;
         tracing::warn!("second signal: exiting now; the next start reconciles what was in flight");
         std::process::exit(130);
     });
-    let clock: std::sync::Arc<dyn crate::clock::Clock> =
-        std::sync::Arc::new(crate::clock::SystemClock);
+    let clock: std::sync::Arc<dyn crate::clock::Clock> = std::sync::Arc::new(crate::clock::SystemClock);
     let parts = crate::daemon::DaemonParts::new(config, store, clock, api_key, webhook_secret);
     crate::daemon::serve(parts, listener, stopped).await?;
     Ok(())
@@ -605,8 +506,8 @@ async fn serve(
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -616,13 +517,7 @@ async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-async fn control(
-    store: &Store,
-    id: &str,
-    from: &[&str],
-    to: &str,
-    verb: &str,
-) -> Result<(), Failure> {
+async fn control(store: &Store, id: &str, from: &[&str], to: &str, verb: &str) -> Result<(), Failure> {
     let now = Utc::now().timestamp_millis();
     if store.set_campaign_state(id, from, to, now).await? {
         println!("campaign `{id}` {verb}");
@@ -640,24 +535,13 @@ async fn demo(config: Option<&Path>) -> Result<(), Failure> {
     let config = load_config(config)?;
     let dir = std::env::temp_dir().join(format!("switchboard-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    println!(
-        "switchboard demo: the example campaign (config/campaign.example.toml) with its recipients"
-    );
-    println!(
-        "(config/recipients.example.csv) and 300 more, dialled by the real daemon against the"
-    );
-    println!(
-        "built-in Bland simulator, on a clock running {}x real time.",
-        crate::demo::SPEED
-    );
+    println!("switchboard demo: the example campaign (config/campaign.example.toml) with its recipients");
+    println!("(config/recipients.example.csv) and 300 more, dialled by the real daemon against the");
+    println!("built-in Bland simulator, on a clock running {}x real time.", crate::demo::SPEED);
     println!("scratch directory: {}\n", dir.display());
     let report = crate::demo::run(&dir, &config, 300, |line| println!("  {line}")).await?;
     println!();
-    print_import_summary(
-        Path::new("recipients.csv"),
-        &report.campaign_id,
-        &report.import,
-    );
+    print_import_summary(Path::new("recipients.csv"), &report.campaign_id, &report.import);
     if !report.rejects.is_empty() {
         println!("\n  the rejects report:");
         for line in report.rejects.lines() {
@@ -671,26 +555,14 @@ async fn demo(config: Option<&Path>) -> Result<(), Failure> {
         crate::config::format_duration(report.simulated),
         report.real.as_secs_f64()
     );
-    println!(
-        "  jobs by state:       {}",
-        fmt_counts(report.counts.iter().map(|(k, v)| (k.as_str(), *v)))
-    );
-    println!(
-        "  jobs by outcome:     {}",
-        fmt_counts(report.outcomes.iter().map(|(k, v)| (k.as_str(), *v)))
-    );
-    println!(
-        "  calls by outcome:    {}",
-        fmt_counts(report.calls.iter().map(|(k, v)| (k.as_str(), *v)))
-    );
+    println!("  jobs by state:       {}", fmt_counts(report.counts.iter().map(|(k, v)| (k.as_str(), *v))));
+    println!("  jobs by outcome:     {}", fmt_counts(report.outcomes.iter().map(|(k, v)| (k.as_str(), *v))));
+    println!("  calls by outcome:    {}", fmt_counts(report.calls.iter().map(|(k, v)| (k.as_str(), *v))));
     println!(
         "  the simulator placed {} calls to {} numbers; outcomes in the database that differ from its record: {}",
         report.sim_calls, report.sim_numbers, report.mismatches
     );
-    println!(
-        "\ndatabase kept at {} (inspect it with sqlite3)",
-        report.db.display()
-    );
+    println!("\ndatabase kept at {} (inspect it with sqlite3)", report.db.display());
     if report.mismatches > 0 || report.state != "completed" {
         return Err(anyhow::anyhow!("the demo campaign did not finish cleanly").into());
     }
@@ -698,11 +570,7 @@ async fn demo(config: Option<&Path>) -> Result<(), Failure> {
 }
 
 fn fmt_counts<'a>(counts: impl Iterator<Item = (&'a str, i64)>) -> String {
-    counts
-        .filter(|(_, n)| *n > 0)
-        .map(|(k, n)| format!("{k} {n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    counts.filter(|(_, n)| *n > 0).map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ")
 }
 
 async fn dnc(cmd: DncCommand, store: &Store) -> Result<(), Failure> {
@@ -711,8 +579,8 @@ async fn dnc(cmd: DncCommand, store: &Store) -> Result<(), Failure> {
         DncCommand::Add { numbers, reason } => {
             let mut phones = Vec::with_capacity(numbers.len());
             for n in &numbers {
-                let p = PhoneNumber::parse(n)
-                    .map_err(|e| Failure::input(anyhow::anyhow!("`{n}` cannot be added: {e}")))?;
+                let p =
+                    PhoneNumber::parse(n).map_err(|e| Failure::input(anyhow::anyhow!("`{n}` cannot be added: {e}")))?;
                 phones.push(p.as_str().to_string());
             }
             let added = store.dnc_add(&phones, &reason, now).await?;
@@ -724,11 +592,7 @@ async fn dnc(cmd: DncCommand, store: &Store) -> Result<(), Failure> {
             );
             Ok(())
         }
-        DncCommand::Import {
-            file,
-            phone_column,
-            reason,
-        } => {
+        DncCommand::Import { file, phone_column, reason } => {
             let read = crate::import::read_numbers(&file, phone_column.as_deref())?;
             for (line, why) in read.rejected.iter().take(20) {
                 eprintln!("{}:{line}: skipped: {why}", file.display());
@@ -755,12 +619,7 @@ async fn dnc(cmd: DncCommand, store: &Store) -> Result<(), Failure> {
                         serde_json::json!({"phone": e.phone, "reason": e.reason, "added_at": e.added_at.to_rfc3339()})
                     );
                 } else {
-                    println!(
-                        "{}\t{}\t{}",
-                        e.phone,
-                        e.added_at.format("%Y-%m-%d %H:%M UTC"),
-                        e.reason
-                    );
+                    println!("{}\t{}\t{}", e.phone, e.added_at.format("%Y-%m-%d %H:%M UTC"), e.reason);
                 }
             }
             Ok(())

@@ -45,21 +45,26 @@ impl Clock for ManualClock {
     }
 }
 
-/// A clock that starts at a chosen instant and runs `factor` times faster than real time: the
-/// demo runs a day of campaign in minutes with the same code paths as production.
+/// A clock that starts at a chosen instant, runs `factor` times faster than real time, and can
+/// skip idle stretches: the demo runs days of campaign in seconds through production code.
 #[derive(Debug, Clone)]
 pub struct ScaledClock {
     start: DateTime<Utc>,
     origin: std::time::Instant,
     factor: f64,
+    skipped_ms: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl ScaledClock {
     pub fn new(start: DateTime<Utc>, factor: f64) -> Self {
-        Self {
-            start,
-            origin: std::time::Instant::now(),
-            factor,
+        Self { start, origin: std::time::Instant::now(), factor, skipped_ms: Arc::default() }
+    }
+
+    /// Jumps forward to `to` (never backward); clones jump too.
+    pub fn skip_to(&self, to: DateTime<Utc>) {
+        let ahead = (to - self.now()).num_milliseconds();
+        if ahead > 0 {
+            self.skipped_ms.fetch_add(ahead, std::sync::atomic::Ordering::SeqCst);
         }
     }
 }
@@ -67,7 +72,8 @@ impl ScaledClock {
 impl Clock for ScaledClock {
     fn now(&self) -> DateTime<Utc> {
         let real = self.origin.elapsed().as_secs_f64() * self.factor;
-        self.start + Duration::microseconds((real * 1e6) as i64)
+        let skipped = self.skipped_ms.load(std::sync::atomic::Ordering::SeqCst);
+        self.start + Duration::microseconds((real * 1e6) as i64) + Duration::milliseconds(skipped)
     }
 }
 
@@ -77,9 +83,7 @@ mod tests {
 
     #[test]
     fn manual_clock_moves_only_when_advanced_and_clones_share_time() {
-        let start = DateTime::parse_from_rfc3339("2026-03-08T06:00:00Z")
-            .unwrap()
-            .to_utc();
+        let start = DateTime::parse_from_rfc3339("2026-03-08T06:00:00Z").unwrap().to_utc();
         let clock = ManualClock::new(start);
         let twin = clock.clone();
         assert_eq!(clock.now(), start);

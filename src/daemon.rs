@@ -52,39 +52,19 @@ impl DaemonParts {
     ) -> Self {
         let dispatcher = DispatcherConfig::from_daemon(&config);
         let outcomes = OutcomesConfig::from_daemon(&config);
-        Self {
-            config,
-            store,
-            clock,
-            api_key,
-            webhook_secret,
-            dispatcher,
-            outcomes,
-            retry: RetryPolicy::default(),
-        }
+        Self { config, store, clock, api_key, webhook_secret, dispatcher, outcomes, retry: RetryPolicy::default() }
     }
 }
 
 /// Builds the two Bland clients, sharing one request budget (`requests_per_minute`).
 fn clients(parts: &DaemonParts) -> anyhow::Result<(Client, Client)> {
-    let rpm = NonZeroU32::new(parts.config.bland.requests_per_minute)
-        .context("requests_per_minute must be positive")?;
+    let rpm =
+        NonZeroU32::new(parts.config.bland.requests_per_minute).context("requests_per_minute must be positive")?;
     let budget = Arc::new(RateLimiter::direct(Quota::per_minute(rpm)));
     let make = |retry: RetryPolicy| -> anyhow::Result<Client> {
-        let mut c =
-            BlandClientConfig::new(parts.config.bland.base_url.clone(), parts.api_key.clone());
-        c.connect_timeout = parts
-            .config
-            .bland
-            .connect_timeout
-            .to_std()
-            .unwrap_or_default();
-        c.request_timeout = parts
-            .config
-            .bland
-            .request_timeout
-            .to_std()
-            .unwrap_or_default();
+        let mut c = BlandClientConfig::new(parts.config.bland.base_url.clone(), parts.api_key.clone());
+        c.connect_timeout = parts.config.bland.connect_timeout.to_std().unwrap_or_default();
+        c.request_timeout = parts.config.bland.request_timeout.to_std().unwrap_or_default();
         c.retry = retry;
         c.rate_limiter = Some(budget.clone());
         Client::new(c).context("building the Bland client")
@@ -93,15 +73,8 @@ fn clients(parts: &DaemonParts) -> anyhow::Result<(Client, Client)> {
 }
 
 /// Runs the daemon on `listener` until `shutdown` turns true.
-pub async fn serve(
-    parts: DaemonParts,
-    listener: TcpListener,
-    shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    let auth = match (
-        &parts.webhook_secret,
-        parts.config.http.allow_unsigned_webhooks,
-    ) {
+pub async fn serve(parts: DaemonParts, listener: TcpListener, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let auth = match (&parts.webhook_secret, parts.config.http.allow_unsigned_webhooks) {
         (Some(secret), _) => Some(WebhookAuth::Secret(secret.clone())),
         (None, true) => {
             tracing::warn!("accepting UNSIGNED webhooks ([http] allow_unsigned_webhooks = true)");
@@ -117,20 +90,10 @@ pub async fn serve(
     }
     let (send_client, api_client) = clients(&parts)?;
     let dispatcher = Arc::new(
-        Dispatcher::new(
-            parts.store.clone(),
-            send_client,
-            parts.clock.clone(),
-            parts.dispatcher.clone(),
-        )
-        .await?,
+        Dispatcher::new(parts.store.clone(), send_client, parts.clock.clone(), parts.dispatcher.clone()).await?,
     );
-    let outcomes = Arc::new(Outcomes::new(
-        parts.store.clone(),
-        api_client,
-        parts.clock.clone(),
-        parts.outcomes.clone(),
-    ));
+    let outcomes =
+        Arc::new(Outcomes::new(parts.store.clone(), api_client, parts.clock.clone(), parts.outcomes.clone()));
 
     let mut app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -177,32 +140,22 @@ pub async fn serve(
 
 /// Prometheus text: jobs by campaign and state, attempts by outcome.
 async fn metrics(State(store): State<Store>) -> Result<String, (axum::http::StatusCode, String)> {
-    let err = |e: crate::store::StoreError| {
-        (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-    };
+    let err = |e: crate::store::StoreError| (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
     let mut out = String::new();
-    out.push_str(
-        "# HELP switchboard_jobs Jobs by campaign and state.\n# TYPE switchboard_jobs gauge\n",
-    );
+    out.push_str("# HELP switchboard_jobs Jobs by campaign and state.\n# TYPE switchboard_jobs gauge\n");
     let campaigns = store.campaigns().await.map_err(err)?;
     for c in &campaigns {
         let counts = store.job_counts(&c.id).await.map_err(err)?;
         for state in JOB_STATES {
-            let _ = writeln!(
-                out,
-                "switchboard_jobs{{campaign=\"{}\",state=\"{state}\"}} {}",
-                c.id, counts[state]
-            );
+            let _ = writeln!(out, "switchboard_jobs{{campaign=\"{}\",state=\"{state}\"}} {}", c.id, counts[state]);
         }
     }
-    out.push_str("# HELP switchboard_attempts Calls dialled by campaign and outcome.\n# TYPE switchboard_attempts gauge\n");
+    out.push_str(
+        "# HELP switchboard_attempts Calls dialled by campaign and outcome.\n# TYPE switchboard_attempts gauge\n",
+    );
     for c in &campaigns {
         for (outcome, n) in store.attempt_outcome_counts(&c.id).await.map_err(err)? {
-            let _ = writeln!(
-                out,
-                "switchboard_attempts{{campaign=\"{}\",outcome=\"{outcome}\"}} {n}",
-                c.id
-            );
+            let _ = writeln!(out, "switchboard_attempts{{campaign=\"{}\",outcome=\"{outcome}\"}} {n}", c.id);
         }
     }
     Ok(out)

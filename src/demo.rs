@@ -28,7 +28,7 @@ pub const EXAMPLE_CAMPAIGN: &str = include_str!("../config/campaign.example.toml
 pub const EXAMPLE_RECIPIENTS: &str = include_str!("../config/recipients.example.csv");
 
 /// Simulated seconds per real second.
-pub const SPEED: f64 = 600.0;
+pub const SPEED: f64 = 3000.0;
 
 /// The example campaign with a schedule that starts when the demo's clock does and retries
 /// that fit in a demo.
@@ -41,19 +41,13 @@ fn demo_spec() -> String {
 }
 
 /// Valid numbers in area codes across the US zones (and Hawaii and Alaska).
-const AREAS: &[&str] = &[
-    "212", "617", "305", "312", "713", "303", "602", "415", "206", "808", "907",
-];
+const AREAS: &[&str] = &["212", "617", "305", "312", "713", "303", "602", "415", "206", "808", "907"];
 
 fn demo_recipients(extra: usize) -> String {
     let mut csv = EXAMPLE_RECIPIENTS.to_string();
     for i in 0..extra {
         let area = AREAS[i % AREAS.len()];
-        csv.push_str(&format!(
-            "Guest{i},Demo,{area}-555-{:04},P-{:04},\n",
-            1000 + i,
-            2000 + i
-        ));
+        csv.push_str(&format!("Guest{i},Demo,{area}-555-{:04},P-{:04},\n", 1000 + i, 2000 + i));
     }
     csv
 }
@@ -90,9 +84,7 @@ pub async fn run(
     let webhook_secret = Secret::new("demo-webhook-secret");
 
     // A Tuesday, 09:00 in New York: every US zone opens during the demo's day.
-    let start: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-12-01T14:00:00Z")
-        .expect("valid")
-        .to_utc();
+    let start: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-12-01T14:00:00Z").expect("valid").to_utc();
     let clock = ScaledClock::new(start, SPEED);
     let sim = Simulator::start(SimConfig {
         api_key: Some(api_key.clone()),
@@ -109,56 +101,35 @@ pub async fn run(
     .await?;
 
     let spec_text = demo_spec();
-    let spec = CampaignSpec::parse(
-        "campaign.example.toml (demo schedule)",
-        &spec_text,
-        &config.compliance(),
-    )?;
+    let spec = CampaignSpec::parse("campaign.example.toml (demo schedule)", &spec_text, &config.compliance())?;
     let json = toml::from_str::<serde_json::Value>(&spec_text)?.to_string();
-    store
-        .save_campaign(&spec, &spec_text, &json, clock.now().timestamp_millis())
-        .await?;
+    store.save_campaign(&spec, &spec_text, &json, clock.now().timestamp_millis()).await?;
     let csv = dir.join("recipients.csv");
     std::fs::write(&csv, demo_recipients(recipients)).context("writing the demo recipients")?;
     let import = import_file(&store, &spec, &csv, &ImportOptions::default(), clock.now()).await?;
     let rejects = match &import.rejects_path {
-        Some(p) => {
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
-        }
+        Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
         None => String::new(),
     };
-    progress(&format!(
-        "imported {} recipients; starting the daemon against the simulator",
-        import.counts.accepted
-    ));
+    progress(&format!("imported {} recipients; starting the daemon against the simulator", import.counts.accepted));
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let mut daemon_config = config.clone();
     daemon_config.bland.base_url = sim.base_url();
     daemon_config.http.public_url = Some(format!("http://{}", listener.local_addr()?));
     daemon_config.account.calls_per_minute = 600;
+    // Bland's request budget is kept in real time; the demo's clock runs SPEED times faster.
+    daemon_config.bland.requests_per_minute = (100.0 * SPEED) as u32;
+    let fast = clock.clone();
     let clock: Arc<dyn Clock> = Arc::new(clock);
-    let mut parts = DaemonParts::new(
-        daemon_config,
-        store.clone(),
-        clock.clone(),
-        api_key,
-        Some(webhook_secret),
-    );
+    let mut parts = DaemonParts::new(daemon_config, store.clone(), clock.clone(), api_key, Some(webhook_secret));
     parts.dispatcher.reconcile_after = chrono::Duration::seconds(60);
     parts.outcomes.tick = StdDuration::from_millis(50);
     parts.dispatcher.idle_tick = StdDuration::from_millis(50);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let daemon = tokio::spawn(serve(parts, listener, stopped));
 
-    store
-        .set_campaign_state(
-            spec.id.as_str(),
-            &["draft"],
-            "running",
-            clock.now().timestamp_millis(),
-        )
-        .await?;
+    store.set_campaign_state(spec.id.as_str(), &["draft"], "running", clock.now().timestamp_millis()).await?;
     let deadline = Instant::now() + StdDuration::from_secs(300);
     let mut last = String::new();
     let state = loop {
@@ -166,10 +137,7 @@ pub async fn run(
         let counts = store.job_counts(spec.id.as_str()).await?;
         let line = format!(
             "{}  queued {}  in call {}  retry wait {}  done {}  failed {}",
-            clock
-                .now()
-                .with_timezone(&chrono_tz::America::New_York)
-                .format("%a %H:%M New York"),
+            clock.now().with_timezone(&chrono_tz::America::New_York).format("%a %H:%M New York"),
             counts["queued"],
             counts["in_call"] + counts["dialing"],
             counts["retry_wait"],
@@ -183,6 +151,11 @@ pub async fn run(
         if row.state.as_str() != "running" || Instant::now() > deadline {
             break row.state.to_string();
         }
+        // Nights and retry delays with nothing in flight: skip ahead to the next due job.
+        let idle = store.campaign_idle_until(spec.id.as_str(), clock.now().timestamp_millis()).await?;
+        if let Some(next) = idle {
+            fast.skip_to(DateTime::from_timestamp_millis(next).unwrap_or_default());
+        }
         tokio::time::sleep(StdDuration::from_millis(250)).await;
     };
     let _ = stop.send(true);
@@ -193,21 +166,16 @@ pub async fn run(
     let truth = sim.calls();
     let mut mismatches = 0;
     for call in &truth {
-        let recorded: Option<Option<String>> =
-            sqlx::query_scalar("SELECT outcome FROM attempts WHERE call_id = ?")
-                .bind(&call.call_id)
-                .fetch_optional(store.pool())
-                .await?;
+        let recorded: Option<Option<String>> = sqlx::query_scalar("SELECT outcome FROM attempts WHERE call_id = ?")
+            .bind(&call.call_id)
+            .fetch_optional(store.pool())
+            .await?;
         let truth = serde_json::to_value(call.outcome)?;
         if recorded.flatten().as_deref() != truth.as_str() {
             mismatches += 1;
         }
     }
-    let sim_numbers = truth
-        .iter()
-        .map(|c| c.phone_number.clone())
-        .collect::<std::collections::HashSet<_>>()
-        .len();
+    let sim_numbers = truth.iter().map(|c| c.phone_number.clone()).collect::<std::collections::HashSet<_>>().len();
     let report = DemoReport {
         db,
         campaign_id: spec.id.to_string(),

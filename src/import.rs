@@ -96,11 +96,7 @@ pub enum ImportError {
     #[error("{path}:1: {message}")]
     Columns { path: String, message: String },
     #[error("{path}:{line}: {message}")]
-    Csv {
-        path: String,
-        line: u64,
-        message: String,
-    },
+    Csv { path: String, line: u64, message: String },
     #[error("{path}: cannot write the rejects report: {source}")]
     Rejects { path: String, source: io::Error },
     #[error("campaign `{campaign}` is {state}: recipients can no longer be added")]
@@ -137,26 +133,16 @@ pub async fn import_file(
     let started = Instant::now();
     let campaign = store.campaign(spec.id.as_str()).await?;
     if matches!(campaign.state, crate::store::CampaignState::Cancelled) {
-        return Err(ImportError::CampaignClosed {
-            campaign: campaign.id,
-            state: campaign.state.to_string(),
-        });
+        return Err(ImportError::CampaignClosed { campaign: campaign.id, state: campaign.state.to_string() });
     }
     let display = path.display().to_string();
     let scan = {
         let path = path.to_path_buf();
         let opts = opts.clone();
-        tokio::task::spawn_blocking(move || prescan(&path, &opts))
-            .await
-            .expect("prescan thread panicked")?
+        tokio::task::spawn_blocking(move || prescan(&path, &opts)).await.expect("prescan thread panicked")?
     };
-    let previous = store
-        .previous_import(spec.id.as_str(), &scan.sha256)
-        .await?;
-    let rejects_path = opts
-        .rejects
-        .clone()
-        .unwrap_or_else(|| default_rejects_path(path));
+    let previous = store.previous_import(spec.id.as_str(), &scan.sha256).await?;
+    let rejects_path = opts.rejects.clone().unwrap_or_else(|| default_rejects_path(path));
     let write_rejects = !opts.dry_run || opts.rejects.is_some();
 
     // A dry run reads a snapshot without the write lock; a real import reads it inside the
@@ -165,17 +151,8 @@ pub async fn import_file(
     let snapshot = if opts.dry_run {
         store.import_snapshot(spec.id.as_str()).await?
     } else {
-        let file_name = path
-            .file_name()
-            .map_or(display.clone(), |n| n.to_string_lossy().into_owned());
-        let mut t = store
-            .begin_import(
-                spec.id.as_str(),
-                &file_name,
-                &scan.sha256,
-                now.timestamp_millis(),
-            )
-            .await?;
+        let file_name = path.file_name().map_or(display.clone(), |n| n.to_string_lossy().into_owned());
+        let mut t = store.begin_import(spec.id.as_str(), &file_name, &scan.sha256, now.timestamp_millis()).await?;
         let snap = t.snapshot().await?;
         tx = Some(t);
         snap
@@ -188,9 +165,7 @@ pub async fn import_file(
         let opts = opts.clone();
         let tmp_rejects = write_rejects.then(|| temp_path_for(&rejects_path));
         let scan = scan.clone();
-        tokio::task::spawn_blocking(move || {
-            parse_file(&path, &scan, &opts, ctx, tmp_rejects, sender)
-        })
+        tokio::task::spawn_blocking(move || parse_file(&path, &scan, &opts, ctx, tmp_rejects, sender))
     };
 
     let now_ms = now.timestamp_millis();
@@ -242,10 +217,8 @@ pub async fn import_file(
     };
     let rejects_path = match tmp_rejects {
         Some(tmp) => {
-            std::fs::rename(&tmp, &rejects_path).map_err(|source| ImportError::Rejects {
-                path: rejects_path.display().to_string(),
-                source,
-            })?;
+            std::fs::rename(&tmp, &rejects_path)
+                .map_err(|source| ImportError::Rejects { path: rejects_path.display().to_string(), source })?;
             Some(rejects_path)
         }
         None => None,
@@ -267,16 +240,12 @@ pub async fn import_file(
 
 /// `list.csv` → `list.rejects.csv`, beside it.
 pub fn default_rejects_path(path: &Path) -> PathBuf {
-    let stem = path
-        .file_stem()
-        .map_or_else(|| "import".into(), |s| s.to_string_lossy().into_owned());
+    let stem = path.file_stem().map_or_else(|| "import".into(), |s| s.to_string_lossy().into_owned());
     path.with_file_name(format!("{stem}.rejects.csv"))
 }
 
 fn temp_path_for(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map_or_else(|| "rejects".into(), |s| s.to_string_lossy().into_owned());
+    let name = path.file_name().map_or_else(|| "rejects".into(), |s| s.to_string_lossy().into_owned());
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
@@ -292,10 +261,7 @@ struct Prescan {
 }
 
 fn read_error(path: &Path) -> impl Fn(io::Error) -> ImportError + '_ {
-    move |source| ImportError::Read {
-        path: path.display().to_string(),
-        source,
-    }
+    move |source| ImportError::Read { path: path.display().to_string(), source }
 }
 
 fn prescan(path: &Path, opts: &ImportOptions) -> Result<Prescan, ImportError> {
@@ -338,19 +304,15 @@ fn prescan(path: &Path, opts: &ImportOptions) -> Result<Prescan, ImportError> {
         return Err(ImportError::Empty { path: display });
     }
     let (bom_encoding, bom) = Encoding::for_bom(&head).map_or((None, 0), |(e, n)| (Some(e), n));
-    let is_utf16 =
-        matches!(bom_encoding, Some(e) if e == encoding_rs::UTF_16LE || e == encoding_rs::UTF_16BE);
+    let is_utf16 = matches!(bom_encoding, Some(e) if e == encoding_rs::UTF_16LE || e == encoding_rs::UTF_16BE);
     if !is_utf16 && head.contains(&0) {
         return Err(ImportError::NotCsv {
             path: display,
             why: "it holds binary data (NUL bytes); export the sheet as CSV first".into(),
         });
     }
-    let encoding = opts.encoding.or(bom_encoding).unwrap_or(if utf8_ok {
-        encoding_rs::UTF_8
-    } else {
-        encoding_rs::WINDOWS_1252
-    });
+    let encoding =
+        opts.encoding.or(bom_encoding).unwrap_or(if utf8_ok { encoding_rs::UTF_8 } else { encoding_rs::WINDOWS_1252 });
     let (text, _, _) = encoding.decode(&head);
     let delimiter = opts.delimiter.unwrap_or_else(|| sniff_delimiter(&text));
     let sha256 = hex::encode(hasher.finalize());
@@ -358,11 +320,7 @@ fn prescan(path: &Path, opts: &ImportOptions) -> Result<Prescan, ImportError> {
         sha256,
         size,
         encoding,
-        bom: if opts.encoding.is_some() && bom_encoding != opts.encoding {
-            0
-        } else {
-            bom
-        },
+        bom: if opts.encoding.is_some() && bom_encoding != opts.encoding { 0 } else { bom },
         delimiter,
     })
 }
@@ -385,20 +343,13 @@ fn sniff_delimiter(text: &str) -> u8 {
             _ => {}
         }
     }
-    let (best, n) = counts
-        .iter()
-        .enumerate()
-        .max_by_key(|(i, n)| (**n, usize::MAX - i))
-        .unwrap();
+    let (best, n) = counts.iter().enumerate().max_by_key(|(i, n)| (**n, usize::MAX - i)).unwrap();
     if *n == 0 { b',' } else { candidates[best] }
 }
 
 /// Header text as compared with the known names: lowercase, letters and digits only.
 fn header_key(h: &str) -> String {
-    h.chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
+    h.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
 }
 
 fn find_column(headers: &[String], wanted: &str) -> Option<usize> {
@@ -415,11 +366,7 @@ struct RowContext {
 
 impl RowContext {
     fn new(spec: &CampaignSpec, snapshot: ImportSnapshot) -> Self {
-        Self {
-            snapshot,
-            default_zone: spec.schedule.timezone,
-            placeholders: spec.placeholders.clone(),
-        }
+        Self { snapshot, default_zone: spec.schedule.timezone, placeholders: spec.placeholders.clone() }
     }
 }
 
@@ -436,9 +383,7 @@ fn open_decoded(path: &Path, scan: &Prescan) -> Result<Box<dyn Read + Send>, Imp
     let file = File::open(path).map_err(read_error(path))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     if scan.encoding == encoding_rs::UTF_8 {
-        let skip = scan
-            .bom
-            .min(reader.fill_buf().map_err(read_error(path))?.len());
+        let skip = scan.bom.min(reader.fill_buf().map_err(read_error(path))?.len());
         reader.consume(skip);
         Ok(Box::new(CrlfToLf::new(reader)))
     } else {
@@ -447,10 +392,7 @@ fn open_decoded(path: &Path, scan: &Prescan) -> Result<Box<dyn Read + Send>, Imp
             .bom_override(scan.bom > 0)
             .strip_bom(true)
             .build(reader);
-        Ok(Box::new(CrlfToLf::new(BufReader::with_capacity(
-            1 << 20,
-            decoder,
-        ))))
+        Ok(Box::new(CrlfToLf::new(BufReader::with_capacity(1 << 20, decoder))))
     }
 }
 
@@ -526,36 +468,18 @@ fn parse_file(
     let mut csv = open_csv(path, scan)?;
     let mut record = csv::StringRecord::new();
     let headers = read_header(&mut csv, &mut record, &display)?;
-    let phone_idx = phone_column(
-        &headers,
-        &record,
-        opts.phone_column.as_deref(),
-        scan.delimiter,
-        &display,
-    )?;
+    let phone_idx = phone_column(&headers, &record, opts.phone_column.as_deref(), scan.delimiter, &display)?;
     let tz_idx = match &opts.timezone_column {
-        Some(c) => Some(
-            find_column(&headers, c).ok_or_else(|| ImportError::Columns {
-                path: display.clone(),
-                message: format!(
-                    "no column `{c}` (--timezone-column); the header has: {}",
-                    headers.join(", ")
-                ),
-            })?,
-        ),
-        None => headers
-            .iter()
-            .position(|h| TIMEZONE_HEADERS.contains(&header_key(h).as_str())),
+        Some(c) => Some(find_column(&headers, c).ok_or_else(|| ImportError::Columns {
+            path: display.clone(),
+            message: format!("no column `{c}` (--timezone-column); the header has: {}", headers.join(", ")),
+        })?),
+        None => headers.iter().position(|h| TIMEZONE_HEADERS.contains(&header_key(h).as_str())),
     };
 
     let mut warnings = Vec::new();
     let columns: BTreeSet<String> = headers.iter().map(|h| h.trim().to_lowercase()).collect();
-    let missing: Vec<&str> = ctx
-        .placeholders
-        .iter()
-        .filter(|p| !columns.contains(*p))
-        .map(String::as_str)
-        .collect();
+    let missing: Vec<&str> = ctx.placeholders.iter().filter(|p| !columns.contains(*p)).map(String::as_str).collect();
     if !missing.is_empty() {
         warnings.push(format!(
             "the campaign's [call] uses {} that no column of this file provides: {} (those recipients will fail at dispatch unless another import provides them)",
@@ -567,13 +491,9 @@ fn parse_file(
     let mut rejects = match &tmp_rejects {
         None => None,
         Some(p) => {
-            let file = File::create(p).map_err(|source| ImportError::Rejects {
-                path: p.display().to_string(),
-                source,
-            })?;
-            let mut w = csv::WriterBuilder::new()
-                .flexible(true)
-                .from_writer(io::BufWriter::new(file));
+            let file =
+                File::create(p).map_err(|source| ImportError::Rejects { path: p.display().to_string(), source })?;
+            let mut w = csv::WriterBuilder::new().flexible(true).from_writer(io::BufWriter::new(file));
             let mut head = vec!["line".to_string(), "reason".to_string()];
             head.extend(headers.iter().cloned());
             w.write_record(&head).map_err(|e| rejects_error(p, e))?;
@@ -588,10 +508,7 @@ fn parse_file(
     let mut var_buf = String::new();
     let started = Instant::now();
 
-    while csv
-        .read_record(&mut record)
-        .map_err(|e| csv_error(e, &display))?
-    {
+    while csv.read_record(&mut record).map_err(|e| csv_error(e, &display))? {
         let line = record.position().map_or(0, |p| p.line());
         counts.rows_read += 1;
         match check_row(&record, &headers, phone_idx, tz_idx, &ctx, &mut var_buf) {
@@ -643,10 +560,7 @@ fn parse_file(
         let _ = sender.blocking_send(chunk);
     }
     if let Some((p, mut w)) = rejects {
-        w.flush().map_err(|source| ImportError::Rejects {
-            path: p.display().to_string(),
-            source,
-        })?;
+        w.flush().map_err(|source| ImportError::Rejects { path: p.display().to_string(), source })?;
     }
     if let Some(bar) = progress {
         bar.finish_and_clear();
@@ -671,7 +585,9 @@ fn open_csv(path: &Path, scan: &Prescan) -> Result<csv::Reader<Box<dyn Read + Se
 
 fn csv_error(e: csv::Error, display: &str) -> ImportError {
     match e.kind() {
-        csv::ErrorKind::Io(_) => ImportError::Read { path: display.to_string(), source: io::Error::other(e.to_string()) },
+        csv::ErrorKind::Io(_) => {
+            ImportError::Read { path: display.to_string(), source: io::Error::other(e.to_string()) }
+        }
         csv::ErrorKind::Utf8 { pos, .. } => ImportError::Csv {
             path: display.to_string(),
             line: pos.as_ref().map_or(0, |p| p.line()),
@@ -692,9 +608,7 @@ fn read_header(
     display: &str,
 ) -> Result<Vec<String>, ImportError> {
     if !csv.read_record(record).map_err(|e| csv_error(e, display))? {
-        return Err(ImportError::Empty {
-            path: display.to_string(),
-        });
+        return Err(ImportError::Empty { path: display.to_string() });
     }
     Ok(record.iter().map(|h| h.trim().to_string()).collect())
 }
@@ -710,23 +624,14 @@ fn phone_column(
     if let Some(c) = named {
         return find_column(headers, c).ok_or_else(|| ImportError::Columns {
             path: display.to_string(),
-            message: format!(
-                "no column `{c}` (--phone-column); the header has: {}",
-                headers.join(", ")
-            ),
+            message: format!("no column `{c}` (--phone-column); the header has: {}", headers.join(", ")),
         });
     }
-    if let Some(i) = PHONE_HEADERS
-        .iter()
-        .find_map(|want| headers.iter().position(|h| header_key(h) == *want))
-    {
+    if let Some(i) = PHONE_HEADERS.iter().find_map(|want| headers.iter().position(|h| header_key(h) == *want)) {
         return Ok(i);
     }
     if headers.len() < 2 {
-        let first_line = header_record
-            .iter()
-            .collect::<Vec<_>>()
-            .join(&(delimiter as char).to_string());
+        let first_line = header_record.iter().collect::<Vec<_>>().join(&(delimiter as char).to_string());
         let shown: String = first_line.chars().take(120).collect();
         return Err(ImportError::NotCsv {
             path: display.to_string(),
@@ -737,10 +642,7 @@ fn phone_column(
     }
     Err(ImportError::Columns {
         path: display.to_string(),
-        message: format!(
-            "no phone column: the header has {}; name it with --phone-column",
-            headers.join(", ")
-        ),
+        message: format!("no phone column: the header has {}; name it with --phone-column", headers.join(", ")),
     })
 }
 
@@ -755,28 +657,16 @@ pub struct NumberList {
 
 /// Reads every number of a CSV file's phone column (same detection and normalisation as an
 /// import). Numbers only: a list of millions fits in memory.
-pub fn read_numbers(
-    path: &Path,
-    phone_column_name: Option<&str>,
-) -> Result<NumberList, ImportError> {
+pub fn read_numbers(path: &Path, phone_column_name: Option<&str>) -> Result<NumberList, ImportError> {
     let display = path.display().to_string();
     let scan = prescan(path, &ImportOptions::default())?;
     let mut csv = open_csv(path, &scan)?;
     let mut record = csv::StringRecord::new();
     let headers = read_header(&mut csv, &mut record, &display)?;
-    let idx = phone_column(
-        &headers,
-        &record,
-        phone_column_name,
-        scan.delimiter,
-        &display,
-    )?;
+    let idx = phone_column(&headers, &record, phone_column_name, scan.delimiter, &display)?;
     let mut out = NumberList::default();
     let mut seen = std::collections::HashSet::new();
-    while csv
-        .read_record(&mut record)
-        .map_err(|e| csv_error(e, &display))?
-    {
+    while csv.read_record(&mut record).map_err(|e| csv_error(e, &display))? {
         let line = record.position().map_or(0, |p| p.line());
         match record.get(idx).map(PhoneNumber::parse) {
             Some(Ok(p)) => {
@@ -785,31 +675,21 @@ pub fn read_numbers(
                 }
             }
             Some(Err(e)) => out.rejected.push((line, e.to_string())),
-            None => out
-                .rejected
-                .push((line, format!("the row has no field {}", idx + 1))),
+            None => out.rejected.push((line, format!("the row has no field {}", idx + 1))),
         }
     }
     Ok(out)
 }
 
 fn rejects_error(path: &Path, e: csv::Error) -> ImportError {
-    ImportError::Rejects {
-        path: path.display().to_string(),
-        source: io::Error::other(e.to_string()),
-    }
+    ImportError::Rejects { path: path.display().to_string(), source: io::Error::other(e.to_string()) }
 }
 
 fn progress_bar(size: u64) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(size),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
+    let bar = indicatif::ProgressBar::with_draw_target(Some(size), indicatif::ProgressDrawTarget::stderr());
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:30} {percent:>3}% {bytes}/{total_bytes} {msg} eta {eta}",
-        )
-        .expect("valid progress template"),
+        indicatif::ProgressStyle::with_template("{bar:30} {percent:>3}% {bytes}/{total_bytes} {msg} eta {eta}")
+            .expect("valid progress template"),
     );
     bar
 }
@@ -825,20 +705,13 @@ fn check_row(
     var_buf: &mut String,
 ) -> Result<NewJob, String> {
     if record.len() != headers.len() {
-        return Err(format!(
-            "the row has {} fields, the header has {}",
-            record.len(),
-            headers.len()
-        ));
+        return Err(format!("the row has {} fields, the header has {}", record.len(), headers.len()));
     }
     let raw_phone = &record[phone_idx];
-    let phone =
-        PhoneNumber::parse(raw_phone).map_err(|e| format!("{}: {e}", headers[phone_idx]))?;
+    let phone = PhoneNumber::parse(raw_phone).map_err(|e| format!("{}: {e}", headers[phone_idx]))?;
     let number_zones = phone.time_zones();
     let column_zone = match tz_idx.map(|i| record[i].trim()) {
-        Some(z) if !z.is_empty() => {
-            Some(parse_zone(z).map_err(|m| format!("{}: {m}", headers[tz_idx.unwrap()]))?)
-        }
+        Some(z) if !z.is_empty() => Some(parse_zone(z).map_err(|m| format!("{}: {m}", headers[tz_idx.unwrap()]))?),
         _ => None,
     };
     let (timezones, zone_source) = if let Some(z) = column_zone {
@@ -913,10 +786,7 @@ mod tests {
 
     #[test]
     fn headers_match_without_case_spaces_or_punctuation() {
-        let h: Vec<String> = ["Name", " Phone Number ", "Time_Zone"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let h: Vec<String> = ["Name", " Phone Number ", "Time_Zone"].iter().map(|s| s.to_string()).collect();
         assert_eq!(find_column(&h, "phone_number"), Some(1));
         assert_eq!(find_column(&h, "TIMEZONE"), Some(2));
         assert_eq!(find_column(&h, "email"), None);
@@ -937,10 +807,7 @@ mod tests {
                 Ok(1)
             }
         }
-        for reader in [
-            Box::new(Dribble(text)) as Box<dyn Read>,
-            Box::new(&text[..]),
-        ] {
+        for reader in [Box::new(Dribble(text)) as Box<dyn Read>, Box::new(&text[..])] {
             let mut out = Vec::new();
             CrlfToLf::new(reader).read_to_end(&mut out).unwrap();
             assert_eq!(out, b"a\nb\rc\n\"q\nq\"\r");
@@ -949,9 +816,6 @@ mod tests {
 
     #[test]
     fn the_rejects_report_sits_beside_the_file() {
-        assert_eq!(
-            default_rejects_path(Path::new("/x/list.csv")),
-            PathBuf::from("/x/list.rejects.csv")
-        );
+        assert_eq!(default_rejects_path(Path::new("/x/list.csv")), PathBuf::from("/x/list.rejects.csv"));
     }
 }

@@ -41,12 +41,7 @@ impl Variables {
 
     /// The variables as Bland's `request_data` object (original values, normalised keys).
     pub fn to_request_data(&self) -> Value {
-        Value::Object(
-            self.0
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect(),
-        )
+        Value::Object(self.0.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
     }
 }
 
@@ -62,10 +57,7 @@ pub fn fill(text: &str, vars: &Variables, field: &str) -> Result<String, Templat
         match vars.get(name).map(str::trim) {
             Some(v) if !v.is_empty() => out.push_str(v),
             _ => {
-                return Err(TemplateError::Missing(
-                    name.to_lowercase(),
-                    field.to_string(),
-                ));
+                return Err(TemplateError::Missing(name.to_lowercase(), field.to_string()));
             }
         }
         rest = &after[close + 2..];
@@ -75,24 +67,16 @@ pub fn fill(text: &str, vars: &Variables, field: &str) -> Result<String, Templat
 }
 
 /// The `[call]` table with every string (at any depth) filled.
-pub fn fill_call(
-    call: &Map<String, Value>,
-    vars: &Variables,
-) -> Result<Map<String, Value>, TemplateError> {
-    call.iter()
-        .map(|(k, v)| Ok((k.clone(), fill_value(v, vars, k)?)))
-        .collect()
+pub fn fill_call(call: &Map<String, Value>, vars: &Variables) -> Result<Map<String, Value>, TemplateError> {
+    call.iter().map(|(k, v)| Ok((k.clone(), fill_value(v, vars, k)?))).collect()
 }
 
 fn fill_value(v: &Value, vars: &Variables, field: &str) -> Result<Value, TemplateError> {
     Ok(match v {
         Value::String(s) if s.contains("{{") => Value::String(fill(s, vars, field)?),
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|i| fill_value(i, vars, field))
-                .collect::<Result<_, _>>()?,
-        ),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|i| fill_value(i, vars, field)).collect::<Result<_, _>>()?)
+        }
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, i)| Ok((k.clone(), fill_value(i, vars, field)?)))
@@ -112,24 +96,15 @@ mod tests {
 
     #[test]
     fn placeholders_match_case_insensitively_and_ignore_spaces() {
-        assert_eq!(
-            fill("Hi {{first_name}}, {{ POLICY }}!", &vars(), "task").unwrap(),
-            "Hi Ada, P-1!"
-        );
+        assert_eq!(fill("Hi {{first_name}}, {{ POLICY }}!", &vars(), "task").unwrap(), "Hi Ada, P-1!");
         assert_eq!(fill("n={{n}}", &vars(), "task").unwrap(), "n=5");
-        assert_eq!(
-            fill("no placeholders {here}", &vars(), "task").unwrap(),
-            "no placeholders {here}"
-        );
+        assert_eq!(fill("no placeholders {here}", &vars(), "task").unwrap(), "no placeholders {here}");
     }
 
     #[test]
     fn a_missing_or_empty_variable_is_an_error_naming_it_and_the_field() {
         let e = fill("Hi {{last_name}}", &vars(), "first_sentence").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "the recipient has no value for `{{last_name}}` (used in call.first_sentence)"
-        );
+        assert_eq!(e.to_string(), "the recipient has no value for `{{last_name}}` (used in call.first_sentence)");
         assert!(fill("{{empty}}", &vars(), "task").is_err());
     }
 

@@ -8,8 +8,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use switchboard::bland::{
-    AnalyzeRequest, AnsweredBy, BlandClientConfig, BlandError, CallStatus, Client, ListCallsQuery,
-    QueueStatus, RetryPolicy, SendCallRequest, TransientKind, parse_webhook,
+    AnalyzeRequest, AnsweredBy, BlandClientConfig, BlandError, CallStatus, Client, ListCallsQuery, QueueStatus,
+    RetryPolicy, SendCallRequest, TransientKind, parse_webhook,
 };
 use switchboard::secret::Secret;
 use switchboard::sim::{OutcomeMix, SimConfig, Simulator, WebhookRecorder};
@@ -104,25 +104,15 @@ async fn send_call_posts_the_typed_body_with_both_keys_and_reads_the_vendor_succ
         .mount(&server)
         .await;
 
-    let resp = client(&server.uri())
-        .send_call(&send_request())
-        .await
-        .unwrap();
+    let resp = client(&server.uri()).send_call(&send_request()).await.unwrap();
 
     assert_eq!(resp.call_id, "9d404c1b-6a23-4426-953a-a52c392ff8f1");
     assert_eq!(resp.batch_id, None);
     assert_eq!(resp.message.as_deref(), Some("Call successfully queued."));
-    let sent: Value =
-        serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
-    assert_eq!(
-        sent["metadata"],
-        json!({"switchboard": {"attempt_id": "a-1"}})
-    );
+    let sent: Value = serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
+    assert_eq!(sent["metadata"], json!({"switchboard": {"attempt_id": "a-1"}}));
     assert_eq!(sent["webhook"], "https://hooks.example/bland");
-    assert_eq!(
-        sent["temperature"], "0.9",
-        "unknown fields pass through untouched"
-    );
+    assert_eq!(sent["temperature"], "0.9", "unknown fields pass through untouched");
     assert_eq!(sent["background_track"], "office");
     assert_eq!(sent["pronunciation_guide"][0]["word"], "Acme");
     assert_eq!(sent["max_duration"], 5.0);
@@ -136,10 +126,7 @@ async fn send_call_reads_the_simple_success_without_message_or_batch() {
         .respond_with(json_response(200, fixture("send_call_success_simple.json")))
         .mount(&server)
         .await;
-    let resp = client(&server.uri())
-        .send_call(&send_request())
-        .await
-        .unwrap();
+    let resp = client(&server.uri()).send_call(&send_request()).await.unwrap();
     assert_eq!(resp.call_id, "9d404c1b-6a23-4426-953a-a52c392ff8f1");
     assert_eq!(resp.message, None);
 }
@@ -149,21 +136,13 @@ async fn a_validation_error_is_permanent_keeps_blands_errors_and_is_not_retried(
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/calls"))
-        .respond_with(json_response(
-            400,
-            fixture("send_call_validation_error.json"),
-        ))
+        .respond_with(json_response(400, fixture("send_call_validation_error.json")))
         .mount(&server)
         .await;
 
-    let err = client(&server.uri())
-        .send_call(&send_request())
-        .await
-        .unwrap_err();
+    let err = client(&server.uri()).send_call(&send_request()).await.unwrap_err();
 
-    let BlandError::Permanent { status, body, .. } = &err else {
-        panic!("expected permanent, got {err:?}")
-    };
+    let BlandError::Permanent { status, body, .. } = &err else { panic!("expected permanent, got {err:?}") };
     assert_eq!(*status, 400);
     assert_eq!(body.message.as_deref(), Some("Invalid parameters"));
     assert_eq!(
@@ -189,19 +168,11 @@ async fn the_code_and_details_error_shape_is_kept() {
         .respond_with(json_response(400, fixture("error_code_details.json")))
         .mount(&server)
         .await;
-    let err = client(&server.uri())
-        .send_call(&send_request())
-        .await
-        .unwrap_err();
-    let BlandError::Permanent { body, .. } = &err else {
-        panic!("expected permanent, got {err:?}")
-    };
+    let err = client(&server.uri()).send_call(&send_request()).await.unwrap_err();
+    let BlandError::Permanent { body, .. } = &err else { panic!("expected permanent, got {err:?}") };
     assert_eq!(body.code.as_deref(), Some("invalid_parameter"));
     assert_eq!(body.message.as_deref(), Some("Invalid phone number format"));
-    assert_eq!(
-        body.details.as_ref().unwrap()["expected"],
-        "E.164 format (e.g., +15551234567)"
-    );
+    assert_eq!(body.details.as_ref().unwrap()["expected"], "E.164 format (e.g., +15551234567)");
 }
 
 #[tokio::test]
@@ -231,16 +202,10 @@ async fn call_details_in_the_current_shape_are_read_field_by_field() {
     assert_eq!(d.transcripts[2].user, "agent-action");
     assert_eq!(d.transcripts[0].id.as_deref(), Some("101"));
     assert_eq!(d.analysis, Some(json!({"wants_renewal": true})));
-    assert_eq!(
-        d.started_at.unwrap().to_rfc3339(),
-        "2026-03-09T14:00:09+00:00"
-    );
+    assert_eq!(d.started_at.unwrap().to_rfc3339(), "2026-03-09T14:00:09+00:00");
     let raw = json_fixture("call_details_new.json");
     assert_eq!(d.metadata, raw["metadata"], "metadata is kept verbatim");
-    assert_eq!(
-        d.raw, raw,
-        "the raw answer, unknown fields included, is kept"
-    );
+    assert_eq!(d.raw, raw, "the raw answer, unknown fields included, is kept");
     assert!(d.is_final());
 }
 
@@ -263,10 +228,7 @@ async fn call_details_in_the_older_shape_are_read_too() {
     assert_eq!(d.status, Some(CallStatus::Completed));
     assert_eq!(d.transcripts.len(), 2);
     assert_eq!(d.transcripts[1].user, "human");
-    assert_eq!(
-        d.transcripts[1].text,
-        "Hi, I need someone to fix my leaking faucet."
-    );
+    assert_eq!(d.transcripts[1].text, "Hi, I need someone to fix my leaking faucet.");
     assert!(d.transcripts[0].created_at.is_some());
     assert!(d.updated_at.is_some());
     assert_eq!(d.metadata, Value::Null);
@@ -300,10 +262,7 @@ async fn list_calls_sends_the_filters_and_reads_the_current_shape() {
     assert_eq!(list.count, 2);
     assert_eq!(list.calls[0].answered_by, Some(AnsweredBy::Voicemail));
     assert_eq!(list.calls[0].queue_status, Some(QueueStatus::Complete));
-    assert_eq!(
-        list.calls[1].call_id, "48213",
-        "a numeric id becomes a string"
-    );
+    assert_eq!(list.calls[1].call_id, "48213", "a numeric id becomes a string");
     assert_eq!(list.calls[1].call_length_minutes, None);
     assert!(list.calls[1].created_at.is_some());
     assert!(!list.calls[1].is_final());
@@ -317,10 +276,7 @@ async fn list_calls_reads_the_older_shape() {
         .respond_with(json_response(200, fixture("list_calls_old.json")))
         .mount(&server)
         .await;
-    let list = client(&server.uri())
-        .list_calls(&ListCallsQuery::default())
-        .await
-        .unwrap();
+    let list = client(&server.uri()).list_calls(&ListCallsQuery::default()).await.unwrap();
     assert_eq!(list.total_count, Some(42));
     assert_eq!(list.count, 1);
     assert_eq!(list.calls[0].to.as_deref(), Some("+15551234567"));
@@ -341,17 +297,11 @@ async fn a_401_is_permanent_says_what_to_check_and_never_shows_the_key() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/v1/me"))
-        .respond_with(json_response(
-            401,
-            r#"{"status":"error","message":"Invalid API key"}"#.into(),
-        ))
+        .respond_with(json_response(401, r#"{"status":"error","message":"Invalid API key"}"#.into()))
         .mount(&server)
         .await;
     let err = client(&server.uri()).me().await.unwrap_err();
-    assert!(
-        matches!(err, BlandError::Permanent { status: 401, .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, BlandError::Permanent { status: 401, .. }), "{err:?}");
     assert!(err.to_string().contains("BLAND_API_KEY"), "{err}");
     assert_eq!(request_count(&server).await, 1, "a 401 is not retried");
     assert_no_secret(&err);
@@ -377,18 +327,14 @@ async fn a_429_with_an_http_date_is_read_as_the_wait_until_then() {
     let at = chrono::Utc::now() + chrono::Duration::hours(1);
     Mock::given(method("GET"))
         .and(path("/v1/calls/x"))
-        .respond_with(ResponseTemplate::new(429).insert_header(
-            "Retry-After",
-            at.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
-        ))
+        .respond_with(
+            ResponseTemplate::new(429).insert_header("Retry-After", at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()),
+        )
         .mount(&server)
         .await;
     let err = client(&server.uri()).call_details("x").await.unwrap_err();
     let wait = err.retry_after().expect("a wait from the date");
-    assert!(
-        wait > Duration::from_secs(3500) && wait <= Duration::from_secs(3600),
-        "{wait:?}"
-    );
+    assert!(wait > Duration::from_secs(3500) && wait <= Duration::from_secs(3600), "{wait:?}");
 }
 
 #[tokio::test]
@@ -415,22 +361,9 @@ async fn a_429_without_retry_after_is_retried_with_backoff_until_it_passes() {
 #[tokio::test]
 async fn a_429_that_never_passes_ends_as_rate_limited_after_the_attempt_budget() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/me"))
-        .respond_with(ResponseTemplate::new(429))
-        .mount(&server)
-        .await;
+    Mock::given(method("GET")).and(path("/v1/me")).respond_with(ResponseTemplate::new(429)).mount(&server).await;
     let err = client(&server.uri()).me().await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            BlandError::RateLimited {
-                retry_after: None,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, BlandError::RateLimited { retry_after: None, .. }), "{err:?}");
     assert_eq!(request_count(&server).await, 3);
 }
 
@@ -448,10 +381,7 @@ async fn send_call_is_retried_after_a_429_because_the_call_was_not_placed() {
         .respond_with(json_response(200, fixture("send_call_success.json")))
         .mount(&server)
         .await;
-    let resp = client(&server.uri())
-        .send_call(&send_request())
-        .await
-        .unwrap();
+    let resp = client(&server.uri()).send_call(&send_request()).await.unwrap();
     assert_eq!(resp.call_id, "9d404c1b-6a23-4426-953a-a52c392ff8f1");
     assert_eq!(request_count(&server).await, 2);
 }
@@ -461,10 +391,7 @@ async fn a_500_then_success_on_a_get_is_retried() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/v1/calls/9d404c1b-6a23-4426-953a-a52c392ff8f1"))
-        .respond_with(json_response(
-            500,
-            r#"{"status":"error","message":"Internal server error."}"#.into(),
-        ))
+        .respond_with(json_response(500, r#"{"status":"error","message":"Internal server error."}"#.into()))
         .up_to_n_times(1)
         .mount(&server)
         .await;
@@ -473,10 +400,7 @@ async fn a_500_then_success_on_a_get_is_retried() {
         .respond_with(json_response(200, fixture("call_details_old.json")))
         .mount(&server)
         .await;
-    let d = client(&server.uri())
-        .call_details("9d404c1b-6a23-4426-953a-a52c392ff8f1")
-        .await
-        .unwrap();
+    let d = client(&server.uri()).call_details("9d404c1b-6a23-4426-953a-a52c392ff8f1").await.unwrap();
     assert_eq!(d.status, Some(CallStatus::Completed));
     assert_eq!(request_count(&server).await, 2);
 }
@@ -486,34 +410,14 @@ async fn send_call_is_not_retried_on_a_500_and_says_the_call_may_exist() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/calls"))
-        .respond_with(json_response(
-            500,
-            r#"{"status":"error","message":"Internal server error."}"#.into(),
-        ))
+        .respond_with(json_response(500, r#"{"status":"error","message":"Internal server error."}"#.into()))
         .mount(&server)
         .await;
-    let err = client(&server.uri())
-        .send_call(&send_request())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            BlandError::Transient {
-                kind: TransientKind::Server,
-                status: Some(500),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    let err = client(&server.uri()).send_call(&send_request()).await.unwrap_err();
+    assert!(matches!(err, BlandError::Transient { kind: TransientKind::Server, status: Some(500), .. }), "{err:?}");
     assert!(err.is_retryable());
     assert!(err.is_ambiguous_send());
-    assert_eq!(
-        request_count(&server).await,
-        1,
-        "a 500 on send is never re-sent"
-    );
+    assert_eq!(request_count(&server).await, 1, "a 500 on send is never re-sent");
     assert_no_secret(&err);
 }
 
@@ -522,28 +426,13 @@ async fn send_call_is_not_retried_after_a_timeout() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/calls"))
-        .respond_with(
-            json_response(200, fixture("send_call_success.json")).set_delay(Duration::from_secs(3)),
-        )
+        .respond_with(json_response(200, fixture("send_call_success.json")).set_delay(Duration::from_secs(3)))
         .mount(&server)
         .await;
     let mut c = config(&server.uri());
     c.request_timeout = Duration::from_millis(300);
-    let err = Client::new(c)
-        .unwrap()
-        .send_call(&send_request())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            BlandError::Transient {
-                kind: TransientKind::Timeout,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    let err = Client::new(c).unwrap().send_call(&send_request()).await.unwrap_err();
+    assert!(matches!(err, BlandError::Transient { kind: TransientKind::Timeout, .. }), "{err:?}");
     assert!(err.is_ambiguous_send());
     assert_eq!(request_count(&server).await, 1);
     assert_no_secret(&err);
@@ -556,20 +445,8 @@ async fn send_call_retries_a_refused_connection_and_reports_it_as_not_placed() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let err = client(&format!("http://127.0.0.1:{port}"))
-        .send_call(&send_request())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            BlandError::Transient {
-                kind: TransientKind::Connect,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    let err = client(&format!("http://127.0.0.1:{port}")).send_call(&send_request()).await.unwrap_err();
+    assert!(matches!(err, BlandError::Transient { kind: TransientKind::Connect, .. }), "{err:?}");
     assert!(!err.is_ambiguous_send());
     assert_no_secret(&err);
 }
@@ -582,10 +459,7 @@ async fn a_success_that_is_not_json_is_a_decode_error_and_ambiguous_for_send() {
         .respond_with(ResponseTemplate::new(200).set_body_string("<html>ok</html>"))
         .mount(&server)
         .await;
-    let err = client(&server.uri())
-        .send_call(&send_request())
-        .await
-        .unwrap_err();
+    let err = client(&server.uri()).send_call(&send_request()).await.unwrap_err();
     assert!(matches!(err, BlandError::Decode { .. }), "{err:?}");
     assert!(err.is_ambiguous_send());
 }
@@ -657,10 +531,7 @@ async fn every_request_waits_for_the_shared_rate_budget() {
     first.me().await.unwrap();
     let blocked = tokio::time::timeout(Duration::from_millis(300), second.me()).await;
 
-    assert!(
-        blocked.is_err(),
-        "the second client shares the spent budget and waits"
-    );
+    assert!(blocked.is_err(), "the second client shares the spent budget and waits");
     assert_eq!(request_count(&server).await, 1);
 }
 
@@ -676,13 +547,7 @@ async fn simulator(speed: f64) -> switchboard::sim::SimHandle {
         webhook_secret: Some(Secret::new(HOOK_SECRET)),
         seed: 42,
         speed,
-        mix: OutcomeMix {
-            human: 1.0,
-            voicemail: 0.0,
-            no_answer: 0.0,
-            busy: 0.0,
-            failed: 0.0,
-        },
+        mix: OutcomeMix { human: 1.0, voicemail: 0.0, no_answer: 0.0, busy: 0.0, failed: 0.0 },
         requests_per_minute: 0,
         max_concurrent: 0,
         ..SimConfig::default()
@@ -718,20 +583,10 @@ async fn the_simulator_accepts_a_send_and_answers_details_and_lists_with_metadat
 
     let sent = c.send_call(&req).await.unwrap();
     let details = c.call_details(&sent.call_id).await.unwrap();
-    let list = c
-        .list_calls(&ListCallsQuery {
-            to_number: Some("+12223334444".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let other = c
-        .list_calls(&ListCallsQuery {
-            to_number: Some("+13334445555".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let list =
+        c.list_calls(&ListCallsQuery { to_number: Some("+12223334444".into()), ..Default::default() }).await.unwrap();
+    let other =
+        c.list_calls(&ListCallsQuery { to_number: Some("+13334445555".into()), ..Default::default() }).await.unwrap();
 
     assert_eq!(details.call_id, sent.call_id);
     assert_eq!(details.metadata, metadata);
@@ -751,14 +606,8 @@ async fn the_simulator_accepts_a_send_and_answers_details_and_lists_with_metadat
 #[tokio::test]
 async fn the_simulator_refuses_a_wrong_key_with_401() {
     let sim = simulator(60.0).await;
-    let err = sim_client(&sim.base_url(), "sk-wrong")
-        .send_call(&send_request())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, BlandError::Permanent { status: 401, .. }),
-        "{err:?}"
-    );
+    let err = sim_client(&sim.base_url(), "sk-wrong").send_call(&send_request()).await.unwrap_err();
+    assert!(matches!(err, BlandError::Permanent { status: 401, .. }), "{err:?}");
     assert!(!err.to_string().contains("sk-wrong"));
     assert!(sim.sends().is_empty());
     sim.shutdown().await;
@@ -769,21 +618,12 @@ async fn the_simulator_refuses_a_bad_number_with_blands_400_shape() {
     let sim = simulator(60.0).await;
     let mut req = send_request();
     req.phone_number = "2223334444 ext. 123".into();
-    let err = sim_client(&sim.base_url(), SIM_KEY)
-        .send_call(&req)
-        .await
-        .unwrap_err();
-    let BlandError::Permanent { status, body, .. } = &err else {
-        panic!("expected permanent, got {err:?}")
-    };
+    let err = sim_client(&sim.base_url(), SIM_KEY).send_call(&req).await.unwrap_err();
+    let BlandError::Permanent { status, body, .. } = &err else { panic!("expected permanent, got {err:?}") };
     assert_eq!(*status, 400);
     assert_eq!(body.message.as_deref(), Some("Invalid parameters"));
     assert_eq!(body.errors.len(), 1);
-    assert!(
-        body.errors[0].starts_with("Invalid phone number"),
-        "{:?}",
-        body.errors
-    );
+    assert!(body.errors[0].starts_with("Invalid phone number"), "{:?}", body.errors);
     assert!(sim.sends().is_empty());
     sim.shutdown().await;
 }
@@ -798,10 +638,7 @@ async fn the_simulator_posts_signed_details_to_the_webhook_when_the_call_ends() 
     req.answered_by_enabled = Some(true);
 
     let sent = c.send_call(&req).await.unwrap();
-    let hook = hooks
-        .next(Duration::from_secs(10))
-        .await
-        .expect("a webhook within 10 s");
+    let hook = hooks.next(Duration::from_secs(10)).await.expect("a webhook within 10 s");
 
     assert_eq!(hook.path, "/webhooks/bland");
     assert_eq!(hook.content_type.as_deref(), Some("application/json"));

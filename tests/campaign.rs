@@ -22,16 +22,7 @@ fn creating_a_campaign_prints_its_id_and_show_json_reports_zero_counts_for_every
     assert_eq!(v["name"], "Test campaign");
     assert_eq!(v["state"], "draft");
     let counts = v["counts"].as_object().unwrap();
-    for state in [
-        "queued",
-        "dialing",
-        "in_call",
-        "retry_wait",
-        "done",
-        "failed",
-        "cancelled",
-        "suppressed",
-    ] {
+    for state in ["queued", "dialing", "in_call", "retry_wait", "done", "failed", "cancelled", "suppressed"] {
         assert_eq!(counts[state], 0, "{state}");
     }
     assert_eq!(counts.len(), 8);
@@ -48,11 +39,7 @@ fn an_id_is_made_from_the_name_when_absent_and_recreating_a_draft_updates_it() {
     assert_eq!(first.stdout.trim(), "spring-renewals-2027");
     assert!(first.stderr.contains("created"), "{}", first.stderr);
     assert_eq!(second.code, 0);
-    assert!(
-        second.stderr.contains("updated draft campaign"),
-        "{}",
-        second.stderr
-    );
+    assert!(second.stderr.contains("updated draft campaign"), "{}", second.stderr);
     let list = env.ok(["campaign", "list", "--json"]);
     assert_eq!(list.stdout.lines().count(), 1);
 }
@@ -62,20 +49,12 @@ async fn a_started_campaign_cannot_be_redefined() {
     let env = TestEnv::new();
     let id = env.campaign(SPEC);
     let store = env.store().await;
-    sqlx::query("UPDATE campaigns SET state = 'running' WHERE id = ?")
-        .bind(&id)
-        .execute(store.pool())
-        .await
-        .unwrap();
+    sqlx::query("UPDATE campaigns SET state = 'running' WHERE id = ?").bind(&id).execute(store.pool()).await.unwrap();
 
     let again = create(&env, SPEC);
 
     assert_eq!(again.code, 2);
-    assert!(
-        again.stderr.contains("is running, not draft"),
-        "{}",
-        again.stderr
-    );
+    assert!(again.stderr.contains("is running, not draft"), "{}", again.stderr);
 }
 
 #[test]
@@ -83,76 +62,33 @@ fn spec_mistakes_are_refused_with_exit_2_naming_file_line_key_and_expectation() 
     let env = TestEnv::new();
     let base = "name = \"T\"\n[call]\ntask = \"hi\"\n";
     let cases: Vec<(String, &str)> = vec![
-        (
-            format!("nmae = \"x\"\n{base}"),
-            "spec.toml:1:1: unknown key `nmae`; did you mean `name`?",
-        ),
-        (
-            format!("{base}[schedule]\nhours = {{ \"mon-fri\" = \"09:00-25:00\" }}\n"),
-            "spec.toml:5:",
-        ),
-        (
-            format!("{base}[schedule]\nhours = {{ \"funday\" = \"09:00-17:00\" }}\n"),
-            "`schedule.hours.\"funday\"`",
-        ),
+        (format!("nmae = \"x\"\n{base}"), "spec.toml:1:1: unknown key `nmae`; did you mean `name`?"),
+        (format!("{base}[schedule]\nhours = {{ \"mon-fri\" = \"09:00-25:00\" }}\n"), "spec.toml:5:"),
+        (format!("{base}[schedule]\nhours = {{ \"funday\" = \"09:00-17:00\" }}\n"), "`schedule.hours.\"funday\"`"),
         (
             format!("{base}[schedule]\nhours = {{ sat = \"07:00-12:00\" }}\n"),
             "outside the compliance hours 08:00-21:00",
         ),
-        (
-            format!("{base}[schedule]\ntimezone = \"America/New_Yrok\"\n"),
-            "did you mean `America/New_York`?",
-        ),
-        (
-            "name = \"T\"\n[call]\ntask = \"hi\"\npathway_id = \"p\"\n".into(),
-            "has both `task` and `pathway_id`",
-        ),
-        (
-            "name = \"T\"\n[call]\nvoice = \"maya\"\n".into(),
-            "needs `task` (the agent's prompt) or `pathway_id`",
-        ),
-        (
-            format!("{base}[retry]\ndelays = [\"2 hours\"]\n"),
-            "`retry.delays`",
-        ),
-        (
-            format!("{base}[schedule]\ntimezone = \"UTC\"\ncron = \"0 9 * *\"\nrun_for = \"8h\"\n"),
-            "`schedule.cron`",
-        ),
-        (
-            format!("{base}[schedule]\ncron = \"0 9 * * 1-5\"\n"),
-            "needs schedule.run_for",
-        ),
+        (format!("{base}[schedule]\ntimezone = \"America/New_Yrok\"\n"), "did you mean `America/New_York`?"),
+        ("name = \"T\"\n[call]\ntask = \"hi\"\npathway_id = \"p\"\n".into(), "has both `task` and `pathway_id`"),
+        ("name = \"T\"\n[call]\nvoice = \"maya\"\n".into(), "needs `task` (the agent's prompt) or `pathway_id`"),
+        (format!("{base}[retry]\ndelays = [\"2 hours\"]\n"), "`retry.delays`"),
+        (format!("{base}[schedule]\ntimezone = \"UTC\"\ncron = \"0 9 * *\"\nrun_for = \"8h\"\n"), "`schedule.cron`"),
+        (format!("{base}[schedule]\ncron = \"0 9 * * 1-5\"\n"), "needs schedule.run_for"),
         (
             format!("{base}[limits]\ncalls_per_hour = 0\n"),
             "spec.toml:5:18: `limits.calls_per_hour`: must be a whole number",
         ),
-        (
-            "name = \"T\"\n[call]\ntsak = \"hi\"\ntask = \"x\"\n".into(),
-            "did you mean `task`?",
-        ),
-        (
-            "name = \"T\"\n[call]\ntask = \"hi\"\nphone_number = \"+1\"\n".into(),
-            "`call.phone_number`: must not be set",
-        ),
-        (
-            format!("{base}[retry]\non = [\"human\"]\n"),
-            "`human` cannot be retried",
-        ),
+        ("name = \"T\"\n[call]\ntsak = \"hi\"\ntask = \"x\"\n".into(), "did you mean `task`?"),
+        ("name = \"T\"\n[call]\ntask = \"hi\"\nphone_number = \"+1\"\n".into(), "`call.phone_number`: must not be set"),
+        (format!("{base}[retry]\non = [\"human\"]\n"), "`human` cannot be retried"),
     ];
     for (spec, expected) in cases {
         let run = create(&env, &spec);
         assert_eq!(run.code, 2, "spec:\n{spec}\nstderr: {}", run.stderr);
-        assert!(
-            run.stderr.contains(expected),
-            "spec:\n{spec}\nexpected `{expected}` in: {}",
-            run.stderr
-        );
+        assert!(run.stderr.contains(expected), "spec:\n{spec}\nexpected `{expected}` in: {}", run.stderr);
     }
-    assert!(
-        env.ok(["campaign", "list", "--json"]).stdout.is_empty(),
-        "no bad spec was stored"
-    );
+    assert!(env.ok(["campaign", "list", "--json"]).stdout.is_empty(), "no bad spec was stored");
 }
 
 #[test]
@@ -180,12 +116,7 @@ fn the_default_config_is_printed_commented_and_parses() {
 fn help_never_shows_secret_values_from_the_environment() {
     let env = TestEnv::new();
 
-    let out = env
-        .command()
-        .env("BLAND_API_KEY", "sk-very-secret")
-        .args(["--help"])
-        .output()
-        .unwrap();
+    let out = env.command().env("BLAND_API_KEY", "sk-very-secret").args(["--help"]).output().unwrap();
 
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("BLAND_API_KEY"));

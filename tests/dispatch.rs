@@ -14,11 +14,7 @@ use switchboard::dispatcher::ledger::Caps;
 use switchboard::sim::SimConfig;
 
 fn open_sim() -> SimConfig {
-    SimConfig {
-        requests_per_minute: 0,
-        max_concurrent: 0,
-        ..SimConfig::default()
-    }
+    SimConfig { requests_per_minute: 0, max_concurrent: 0, ..SimConfig::default() }
 }
 
 /// Numbers whose area codes put them in many zones (and one in two).
@@ -57,25 +53,17 @@ async fn dials(h: &Harness) -> Vec<Dial> {
     .unwrap()
     .into_iter()
     .map(|r| {
-        let mut zones: Vec<Tz> =
-            r.get::<String, _>("timezones").split('|').map(|z| z.parse().unwrap()).collect();
+        let mut zones: Vec<Tz> = r.get::<String, _>("timezones").split('|').map(|z| z.parse().unwrap()).collect();
         if let Some(n) = r.get::<Option<String>, _>("number_zones") {
             zones.extend(n.split('|').map(|z| z.parse::<Tz>().unwrap()));
         }
-        Dial {
-            at: DateTime::from_timestamp_millis(r.get("dialed_at")).unwrap(),
-            zones,
-            attempt: r.get("id"),
-        }
+        Dial { at: DateTime::from_timestamp_millis(r.get("dialed_at")).unwrap(), zones, attempt: r.get("id") }
     })
     .collect()
 }
 
 async fn count(h: &Harness, sql: &str) -> i64 {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
-        .fetch_one(h.store.pool())
-        .await
-        .unwrap()
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(h.store.pool()).await.unwrap()
 }
 
 #[tokio::test]
@@ -104,11 +92,7 @@ async fn no_call_is_placed_outside_the_recipients_window_across_the_spring_forwa
     }
 
     let dials = dials(&h).await;
-    assert_eq!(
-        dials.len(),
-        70,
-        "every recipient was reached within the week"
-    );
+    assert_eq!(dials.len(), 70, "every recipient was reached within the week");
     for d in &dials {
         for zone in &d.zones {
             let local = d.at.with_timezone(zone);
@@ -123,33 +107,16 @@ async fn no_call_is_placed_outside_the_recipients_window_across_the_spring_forwa
                 "attempt {} dialled at {local} ({zone}), outside its window",
                 d.attempt
             );
-            assert_ne!(
-                local.date_naive().to_string(),
-                "2026-03-09",
-                "dialled on a blackout date"
-            );
+            assert_ne!(local.date_naive().to_string(), "2026-03-09", "dialled on a blackout date");
         }
     }
     // The simulator saw exactly the attempts the ledger holds, each once.
-    let sent: Vec<String> = h
-        .sim
-        .sends()
-        .iter()
-        .map(|s| {
-            s.metadata["switchboard_attempt_id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let sent: Vec<String> =
+        h.sim.sends().iter().map(|s| s.metadata["switchboard_attempt_id"].as_str().unwrap().to_string()).collect();
     let unique: HashSet<&String> = sent.iter().collect();
     assert_eq!((sent.len(), unique.len()), (70, 70));
     assert_eq!(
-        count(
-            &h,
-            &format!("SELECT COUNT(*) FROM jobs WHERE campaign_id = '{id}' AND state = 'in_call'")
-        )
-        .await,
+        count(&h, &format!("SELECT COUNT(*) FROM jobs WHERE campaign_id = '{id}' AND state = 'in_call'")).await,
         70
     );
 }
@@ -167,8 +134,7 @@ async fn a_recipient_with_two_plausible_zones_is_called_only_when_open_in_both()
         hours = { "mon-sun" = "09:00-17:00" }
     "#;
     // A New York number whose CSV says Los Angeles: plausible zones are both.
-    h.campaign(spec, "phone,timezone\n212-555-0100,America/Los_Angeles\n")
-        .await;
+    h.campaign(spec, "phone,timezone\n212-555-0100,America/Los_Angeles\n").await;
     let dispatcher = h.dispatcher().await;
 
     let mut first = None;
@@ -199,9 +165,8 @@ async fn hourly_caps_hold_across_a_restart_in_the_middle_of_the_hour_and_are_use
         [retry]
         max_attempts = 1
     "#;
-    let csv: String = std::iter::once("phone\n".to_string())
-        .chain((0..60).map(|i| format!("212-555-{:04}\n", 1000 + i)))
-        .collect();
+    let csv: String =
+        std::iter::once("phone\n".to_string()).chain((0..60).map(|i| format!("212-555-{:04}\n", 1000 + i))).collect();
     h.campaign(spec, &csv).await;
 
     let first = h.dispatcher().await;
@@ -218,56 +183,34 @@ async fn hourly_caps_hold_across_a_restart_in_the_middle_of_the_hour_and_are_use
 
     let times: Vec<DateTime<Utc>> = dials(&h).await.into_iter().map(|d| d.at).collect();
     for (i, t) in times.iter().enumerate() {
-        let in_hour = times[..=i]
-            .iter()
-            .filter(|u| **u > *t - Duration::hours(1))
-            .count();
+        let in_hour = times[..=i].iter().filter(|u| **u > *t - Duration::hours(1)).count();
         assert!(in_hour <= 10, "{in_hour} calls in the hour ending {t}");
     }
     // With a backlog the cap is used: 10 in each of the 5 hours plus the opening of the sixth.
-    assert!(
-        times.len() >= 50,
-        "only {} calls in 5.5 hours under a cap of 10/h",
-        times.len()
-    );
+    assert!(times.len() >= 50, "only {} calls in 5.5 hours under a cap of 10/h", times.len());
 }
 
 #[tokio::test]
 async fn a_429_storm_burns_no_attempt_and_holds_the_whole_account_back() {
     let h = Harness::new(at("2026-06-01T14:00:00Z"), open_sim()).await;
     let spec = "name = \"Storm\"\n[call]\ntask = \"Hello\"\n[schedule]\nhours = { \"mon-sun\" = \"09:00-17:00\" }\n";
-    h.campaign(spec, "phone\n212-555-0100\n212-555-0101\n212-555-0102\n")
-        .await;
+    h.campaign(spec, "phone\n212-555-0100\n212-555-0101\n212-555-0102\n").await;
     let dispatcher = h.dispatcher().await;
-    h.sim
-        .start_rate_limit_storm(std::time::Duration::from_millis(300));
+    h.sim.start_rate_limit_storm(std::time::Duration::from_millis(300));
 
     let stormy = dispatcher.step().await.unwrap();
     let again = dispatcher.step().await.unwrap();
 
     assert_eq!(stormy.not_sent, 3, "{stormy:?}");
-    assert_eq!(
-        again.claimed, 0,
-        "no request goes out before the account's backoff ends"
-    );
-    assert_eq!(
-        count(&h, "SELECT SUM(attempts) FROM jobs").await,
-        0,
-        "no attempt was burned"
-    );
-    assert_eq!(
-        count(&h, "SELECT COUNT(*) FROM jobs WHERE state = 'queued'").await,
-        3
-    );
+    assert_eq!(again.claimed, 0, "no request goes out before the account's backoff ends");
+    assert_eq!(count(&h, "SELECT SUM(attempts) FROM jobs").await, 0, "no attempt was burned");
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM jobs WHERE state = 'queued'").await, 3);
     assert!(h.sim.sends().is_empty());
 
     // After the storm (real time for the simulator, injected time for us) every call goes out once.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while h.sim.sends().len() < 3 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the dispatcher never recovered from the storm"
-        );
+        assert!(std::time::Instant::now() < deadline, "the dispatcher never recovered from the storm");
         h.clock.advance(Duration::seconds(5));
         dispatcher.step().await.unwrap();
         tokio::task::yield_now().await;
@@ -278,21 +221,16 @@ async fn a_429_storm_burns_no_attempt_and_holds_the_whole_account_back() {
 #[tokio::test]
 async fn a_small_campaign_is_not_starved_by_a_large_one() {
     let mut h = Harness::new(at("2026-06-01T14:00:00Z"), open_sim()).await;
-    h.dispatch_cfg.account = Caps {
-        per_minute: Some(10),
-        ..Caps::default()
-    };
+    h.dispatch_cfg.account = Caps { per_minute: Some(10), ..Caps::default() };
     let spec = |name: &str| {
         format!(
             "name = \"{name}\"\n[call]\ntask = \"Hello\"\n[schedule]\nhours = {{ \"mon-sun\" = \"09:00-17:00\" }}\n"
         )
     };
-    let big: String = std::iter::once("phone\n".to_string())
-        .chain((0..500).map(|i| format!("212-555-{:04}\n", 1000 + i)))
-        .collect();
-    let small: String = std::iter::once("phone\n".to_string())
-        .chain((0..10).map(|i| format!("312-555-{:04}\n", 1000 + i)))
-        .collect();
+    let big: String =
+        std::iter::once("phone\n".to_string()).chain((0..500).map(|i| format!("212-555-{:04}\n", 1000 + i))).collect();
+    let small: String =
+        std::iter::once("phone\n".to_string()).chain((0..10).map(|i| format!("312-555-{:04}\n", 1000 + i))).collect();
     let big_id = h.campaign(&spec("Big"), &big).await;
     let small_id = h.campaign(&spec("Small"), &small).await;
     let dispatcher = h.dispatcher().await;
@@ -313,11 +251,7 @@ async fn a_small_campaign_is_not_starved_by_a_large_one() {
                 .unwrap()
         }
     };
-    assert_eq!(
-        per_campaign(&small_id).await,
-        10,
-        "the small campaign got its fair share"
-    );
+    assert_eq!(per_campaign(&small_id).await, 10, "the small campaign got its fair share");
     assert_eq!(per_campaign(&big_id).await, 10);
 }
 
@@ -325,8 +259,7 @@ async fn a_small_campaign_is_not_starved_by_a_large_one() {
 async fn a_number_added_to_dnc_after_import_is_never_dialled() {
     let h = Harness::new(at("2026-06-01T14:00:00Z"), open_sim()).await;
     let spec = "name = \"DNC\"\n[call]\ntask = \"Hello\"\n[schedule]\nhours = { \"mon-sun\" = \"09:00-17:00\" }\n";
-    h.campaign(spec, "phone\n212-555-0100\n212-555-0101\n")
-        .await;
+    h.campaign(spec, "phone\n212-555-0100\n212-555-0101\n").await;
     // Straight into the table, as a concurrent CLI would, bypassing the bulk suppression.
     sqlx::query("INSERT INTO dnc (phone, reason, added_at) VALUES ('+12125550101', 'asked', 0)")
         .execute(h.store.pool())
@@ -356,11 +289,7 @@ async fn a_missing_variable_fails_the_job_and_filled_templates_reach_bland() {
         [schedule]
         hours = { "mon-sun" = "09:00-17:00" }
     "#;
-    h.campaign(
-        spec,
-        "first_name,policy,phone\nAda,P-1,212-555-0100\n,P-2,212-555-0101\n",
-    )
-    .await;
+    h.campaign(spec, "first_name,policy,phone\nAda,P-1,212-555-0100\n,P-2,212-555-0101\n").await;
     let dispatcher = h.dispatcher().await;
 
     dispatcher.step().await.unwrap();
@@ -382,20 +311,11 @@ async fn a_missing_variable_fails_the_job_and_filled_templates_reach_bland() {
 
 #[tokio::test]
 async fn sends_that_fail_with_5xx_are_looked_up_and_resent_under_the_same_attempt_never_twice() {
-    let mut h = Harness::new(
-        at("2026-06-01T14:00:00Z"),
-        SimConfig {
-            fail_rate: 0.5,
-            seed: 7,
-            ..open_sim()
-        },
-    )
-    .await;
+    let mut h = Harness::new(at("2026-06-01T14:00:00Z"), SimConfig { fail_rate: 0.5, seed: 7, ..open_sim() }).await;
     h.dispatch_cfg.account = Caps::default(); // no concurrency cap: every call may go out
     let spec = "name = \"Flaky\"\n[call]\ntask = \"Hello\"\n[schedule]\nhours = { \"mon-sun\" = \"09:00-17:00\" }\n[retry]\nmax_attempts = 1\n";
-    let csv: String = std::iter::once("phone\n".to_string())
-        .chain((0..40).map(|i| format!("212-555-{:04}\n", 1000 + i)))
-        .collect();
+    let csv: String =
+        std::iter::once("phone\n".to_string()).chain((0..40).map(|i| format!("212-555-{:04}\n", 1000 + i))).collect();
     h.campaign(spec, &csv).await;
     let dispatcher = h.dispatcher().await;
 
@@ -408,27 +328,10 @@ async fn sends_that_fail_with_5xx_are_looked_up_and_resent_under_the_same_attemp
     let sends = h.sim.sends();
     let mut per_attempt: HashMap<String, usize> = HashMap::new();
     for s in &sends {
-        *per_attempt
-            .entry(
-                s.metadata["switchboard_attempt_id"]
-                    .as_str()
-                    .unwrap()
-                    .to_string(),
-            )
-            .or_default() += 1;
+        *per_attempt.entry(s.metadata["switchboard_attempt_id"].as_str().unwrap().to_string()).or_default() += 1;
     }
-    assert!(
-        per_attempt.values().all(|n| *n == 1),
-        "an attempt reached Bland twice"
-    );
+    assert!(per_attempt.values().all(|n| *n == 1), "an attempt reached Bland twice");
     let per_number: HashSet<&str> = sends.iter().map(|s| s.phone_number.as_str()).collect();
-    assert_eq!(
-        (sends.len(), per_number.len()),
-        (40, 40),
-        "every recipient was called exactly once"
-    );
-    assert_eq!(
-        count(&h, "SELECT COUNT(*) FROM attempts WHERE state = 'dialing'").await,
-        0
-    );
+    assert_eq!((sends.len(), per_number.len()), (40, 40), "every recipient was called exactly once");
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM attempts WHERE state = 'dialing'").await, 0);
 }

@@ -52,14 +52,8 @@ async fn jobs(env: &TestEnv) -> Vec<Job> {
 }
 
 fn rejects(path: &std::path::Path) -> Vec<Vec<String>> {
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_path(path)
-        .unwrap();
-    r.records()
-        .map(|rec| rec.unwrap().iter().map(str::to_string).collect())
-        .collect()
+    let mut r = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_path(path).unwrap();
+    r.records().map(|rec| rec.unwrap().iter().map(str::to_string).collect()).collect()
 }
 
 #[tokio::test]
@@ -71,22 +65,10 @@ async fn a_messy_export_imports_with_exact_counts_rejects_and_stored_values() {
     let run = env.ok(["import", &id, path_str(&file), "--json"]);
 
     let summary = run.last_json();
-    assert_eq!(
-        summary,
-        serde_json::json!({"accepted": 4, "rejected": 5, "duplicates": 1, "suppressed": 0})
-    );
+    assert_eq!(summary, serde_json::json!({"accepted": 4, "rejected": 5, "duplicates": 1, "suppressed": 0}));
     let jobs = jobs(&env).await;
-    let stored: Vec<(&str, &str, &str, i64)> = jobs
-        .iter()
-        .map(|j| {
-            (
-                j.phone.as_str(),
-                j.timezones.as_str(),
-                j.zone_source.as_str(),
-                j.line,
-            )
-        })
-        .collect();
+    let stored: Vec<(&str, &str, &str, i64)> =
+        jobs.iter().map(|j| (j.phone.as_str(), j.timezones.as_str(), j.zone_source.as_str(), j.line)).collect();
     assert_eq!(
         stored,
         vec![
@@ -97,49 +79,22 @@ async fn a_messy_export_imports_with_exact_counts_rejects_and_stored_values() {
         ]
     );
     assert!(jobs.iter().all(|j| j.state == "queued"));
-    assert_eq!(
-        jobs[0].variables,
-        serde_json::json!({"first_name": "Ada", "notes": "likes, commas", "tz": ""})
-    );
-    assert_eq!(
-        jobs[1].variables["notes"], "two\nlines",
-        "line ends are normalised to LF"
-    );
+    assert_eq!(jobs[0].variables, serde_json::json!({"first_name": "Ada", "notes": "likes, commas", "tz": ""}));
+    assert_eq!(jobs[1].variables["notes"], "two\nlines", "line ends are normalised to LF");
 
     let rejects = rejects(&env.path("messy.rejects.csv"));
-    assert_eq!(
-        rejects[0],
-        vec![
-            "line",
-            "reason",
-            "first_name",
-            "Phone Number",
-            "notes",
-            "tz"
-        ]
-    );
+    assert_eq!(rejects[0], vec!["line", "reason", "first_name", "Phone Number", "notes", "tz"]);
     let lines: Vec<&str> = rejects[1..].iter().map(|r| r[0].as_str()).collect();
     assert_eq!(lines, vec!["6", "8", "9", "10", "12"]);
     let reason = |i: usize| rejects[i][1].to_lowercase();
-    assert!(
-        reason(1).starts_with("phone number: ") && reason(1).contains("extension"),
-        "{}",
-        reason(1)
-    );
+    assert!(reason(1).starts_with("phone number: ") && reason(1).contains("extension"), "{}", reason(1));
     assert!(reason(2).starts_with("phone number: "), "{}", reason(2));
-    assert_eq!(
-        rejects[3][1],
-        "tz: `Mars/Base` is not an IANA time zone (e.g. America/New_York)"
-    );
+    assert_eq!(rejects[3][1], "tz: `Mars/Base` is not an IANA time zone (e.g. America/New_York)");
     assert_eq!(rejects[4][1], "the row has 3 fields, the header has 4");
     assert!(reason(5).contains("'+'"), "{}", reason(5));
     assert_eq!(rejects[1][2..], ["Di", "212 555 0147 ext. 12", "", ""]);
     assert_eq!(rejects[4][2..], ["Ha", "(312) 555-0162", "ragged"]);
-    assert!(
-        run.stdout.contains("accepted            4"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.contains("accepted            4"), "{}", run.stdout);
 }
 
 #[tokio::test]
@@ -154,16 +109,9 @@ async fn latin1_with_semicolons_is_detected_and_decoded() {
     let run = env.ok(["import", &id, path_str(&file), "--json"]);
 
     assert_eq!(run.last_json()["accepted"], 2);
-    assert!(
-        run.stdout.contains("windows-1252") && run.stdout.contains("delimiter ';'"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.contains("windows-1252") && run.stdout.contains("delimiter ';'"), "{}", run.stdout);
     let jobs = jobs(&env).await;
-    assert_eq!(
-        jobs[0].variables,
-        serde_json::json!({"first_name": "José", "ville": "Málaga"})
-    );
+    assert_eq!(jobs[0].variables, serde_json::json!({"first_name": "José", "ville": "Málaga"}));
     assert_eq!(jobs[1].variables["ville"], "Köln");
 }
 
@@ -171,33 +119,15 @@ async fn latin1_with_semicolons_is_detected_and_decoded() {
 async fn tab_files_with_named_columns_and_a_missing_placeholder_warn_but_import() {
     let env = TestEnv::new();
     let id = env.campaign(SPEC);
-    let file = env.write(
-        "tabs.tsv",
-        "Name\tCell Phone\tZone\nAl\t2015550131\tAmerica/Chicago\n",
-    );
+    let file = env.write("tabs.tsv", "Name\tCell Phone\tZone\nAl\t2015550131\tAmerica/Chicago\n");
 
-    let run = env.ok([
-        "import",
-        &id,
-        path_str(&file),
-        "--phone-column",
-        "cell phone",
-        "--timezone-column",
-        "ZONE",
-        "--json",
-    ]);
+    let run =
+        env.ok(["import", &id, path_str(&file), "--phone-column", "cell phone", "--timezone-column", "ZONE", "--json"]);
 
     assert_eq!(run.last_json()["accepted"], 1);
-    assert!(
-        run.stderr.contains("warning:") && run.stderr.contains("{{first_name}}"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("warning:") && run.stderr.contains("{{first_name}}"), "{}", run.stderr);
     let jobs = jobs(&env).await;
-    assert_eq!(
-        (jobs[0].timezones.as_str(), jobs[0].zone_source.as_str()),
-        ("America/Chicago", "column")
-    );
+    assert_eq!((jobs[0].timezones.as_str(), jobs[0].zone_source.as_str()), ("America/Chicago", "column"));
 }
 
 #[tokio::test]
@@ -209,16 +139,9 @@ async fn importing_the_same_file_again_changes_nothing_and_says_so() {
 
     let again = env.ok(["import", &id, path_str(&file), "--json"]);
 
-    assert_eq!(
-        again.last_json(),
-        serde_json::json!({"accepted": 0, "rejected": 5, "duplicates": 5, "suppressed": 0})
-    );
+    assert_eq!(again.last_json(), serde_json::json!({"accepted": 0, "rejected": 5, "duplicates": 5, "suppressed": 0}));
     assert!(again.stdout.contains("nothing changed"), "{}", again.stdout);
-    assert!(
-        again.stdout.contains("imported before, as import #1"),
-        "{}",
-        again.stdout
-    );
+    assert!(again.stdout.contains("imported before, as import #1"), "{}", again.stdout);
     let store = env.store().await;
     let (jobs, imports): (i64, i64) =
         sqlx::query_as("SELECT (SELECT COUNT(*) FROM jobs), (SELECT COUNT(*) FROM imports)")
@@ -236,74 +159,37 @@ async fn a_dry_run_reports_the_same_counts_and_stores_nothing() {
 
     let run = env.ok(["import", &id, path_str(&file), "--dry-run", "--json"]);
 
-    assert_eq!(
-        run.last_json(),
-        serde_json::json!({"accepted": 4, "rejected": 5, "duplicates": 1, "suppressed": 0})
-    );
+    assert_eq!(run.last_json(), serde_json::json!({"accepted": 4, "rejected": 5, "duplicates": 1, "suppressed": 0}));
     assert!(jobs(&env).await.is_empty());
-    assert!(
-        !env.path("messy.rejects.csv").exists(),
-        "a dry run writes no report unless asked"
-    );
+    assert!(!env.path("messy.rejects.csv").exists(), "a dry run writes no report unless asked");
 }
 
 #[tokio::test]
 async fn numbers_on_the_dnc_list_are_stored_suppressed_and_later_additions_suppress_queued_jobs() {
     let env = TestEnv::new();
     let id = env.campaign(SPEC);
-    env.ok([
-        "dnc",
-        "add",
-        "415.555.2671",
-        "--reason",
-        "asked not to be called",
-    ]);
+    env.ok(["dnc", "add", "415.555.2671", "--reason", "asked not to be called"]);
     let file = env.write("messy.csv", MESSY);
 
     let run = env.ok(["import", &id, path_str(&file), "--json"]);
 
-    assert_eq!(
-        run.last_json(),
-        serde_json::json!({"accepted": 3, "rejected": 5, "duplicates": 1, "suppressed": 1})
-    );
-    let bob = jobs(&env)
-        .await
-        .into_iter()
-        .find(|j| j.phone == "+14155552671")
-        .unwrap();
+    assert_eq!(run.last_json(), serde_json::json!({"accepted": 3, "rejected": 5, "duplicates": 1, "suppressed": 1}));
+    let bob = jobs(&env).await.into_iter().find(|j| j.phone == "+14155552671").unwrap();
     assert_eq!(bob.state, "suppressed");
-    assert_eq!(
-        bob.reason.as_deref(),
-        Some("do-not-call: asked not to be called")
-    );
+    assert_eq!(bob.reason.as_deref(), Some("do-not-call: asked not to be called"));
 
     let added = env.ok(["dnc", "add", "+1 201 555 0123"]);
-    assert!(
-        added.stdout.contains("1 queued job(s) suppressed"),
-        "{}",
-        added.stdout
-    );
-    let ada = jobs(&env)
-        .await
-        .into_iter()
-        .find(|j| j.phone == "+12015550123")
-        .unwrap();
+    assert!(added.stdout.contains("1 queued job(s) suppressed"), "{}", added.stdout);
+    let ada = jobs(&env).await.into_iter().find(|j| j.phone == "+12015550123").unwrap();
     assert_eq!(ada.state, "suppressed");
     let list = env.ok(["dnc", "list"]);
-    assert!(
-        list.stdout.contains("+14155552671") && list.stdout.contains("+12015550123"),
-        "{}",
-        list.stdout
-    );
+    assert!(list.stdout.contains("+14155552671") && list.stdout.contains("+12015550123"), "{}", list.stdout);
 }
 
 #[tokio::test]
 async fn dnc_import_reads_a_csv_phone_column_and_skips_bad_lines() {
     let env = TestEnv::new();
-    let file = env.write(
-        "dnc.csv",
-        "mobile,note\n201-555-0123,a\nnope,b\n(201) 555-0123,dup\n",
-    );
+    let file = env.write("dnc.csv", "mobile,note\n201-555-0123,a\nnope,b\n(201) 555-0123,dup\n");
 
     let run = env.ok(["dnc", "import", path_str(&file)]);
 
@@ -316,40 +202,20 @@ async fn files_that_are_not_csv_or_have_no_phone_column_fail_with_exit_2_and_imp
     let env = TestEnv::new();
     let id = env.campaign(SPEC);
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        (
-            "sheet.xlsx",
-            b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00".to_vec(),
-            "not a CSV file",
-        ),
-        (
-            "nophone.csv",
-            b"name,email\nAda,ada@example.com\n".to_vec(),
-            "no phone column: the header has name, email",
-        ),
+        ("sheet.xlsx", b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00".to_vec(), "not a CSV file"),
+        ("nophone.csv", b"name,email\nAda,ada@example.com\n".to_vec(), "no phone column: the header has name, email"),
         ("empty.csv", Vec::new(), "the file is empty"),
-        (
-            "words.txt",
-            b"Dear team, please call everyone\n".to_vec(),
-            "phone column",
-        ),
+        ("words.txt", b"Dear team, please call everyone\n".to_vec(), "phone column"),
     ];
     for (name, bytes, expected) in cases {
         let file = env.write(name, bytes);
         let run = env.run(["import", &id, path_str(&file)]);
         assert_eq!(run.code, 2, "{name}: {}", run.stderr);
-        assert!(
-            run.stderr.contains(expected) && run.stderr.contains(name),
-            "{name}: {}",
-            run.stderr
-        );
+        assert!(run.stderr.contains(expected) && run.stderr.contains(name), "{name}: {}", run.stderr);
     }
     let missing = env.run(["import", &id, path_str(&env.path("missing.csv"))]);
     assert_eq!(missing.code, 2);
-    assert!(
-        missing.stderr.contains("missing.csv: cannot read"),
-        "{}",
-        missing.stderr
-    );
+    assert!(missing.stderr.contains("missing.csv: cannot read"), "{}", missing.stderr);
     assert!(jobs(&env).await.is_empty());
     assert!(!env.path("nophone.rejects.csv").exists());
 }
@@ -370,20 +236,10 @@ async fn a_fatal_error_deep_in_the_file_rolls_back_every_row_already_written() {
     let run = env.run(["import", &id, path_str(&file), "--encoding", "utf-8"]);
 
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("broken.csv:8003") && run.stderr.contains("--encoding latin1"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        jobs(&env).await.is_empty(),
-        "an import lands whole or not at all"
-    );
+    assert!(run.stderr.contains("broken.csv:8003") && run.stderr.contains("--encoding latin1"), "{}", run.stderr);
+    assert!(jobs(&env).await.is_empty(), "an import lands whole or not at all");
     let store = env.store().await;
-    let imports: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM imports")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
+    let imports: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM imports").fetch_one(store.pool()).await.unwrap();
     assert_eq!(imports, 0);
     assert!(!env.path("broken.rejects.csv").exists());
 }
@@ -394,11 +250,7 @@ async fn an_import_succeeds_while_another_process_keeps_writing_to_the_database(
     let id = env.campaign(SPEC);
     let mut text = String::from("phone,first_name\n");
     for i in 0..20_000u32 {
-        text.push_str(&format!(
-            "+1201555{:04},n{i}\n+1212555{:04},m{i}\n",
-            i % 10000,
-            i % 10000
-        ));
+        text.push_str(&format!("+1201555{:04},n{i}\n+1212555{:04},m{i}\n", i % 10000, i % 10000));
     }
     let file = env.write("big.csv", text);
     // Stands in for the daemon: its own connections, writing in short transactions throughout.
@@ -421,12 +273,7 @@ async fn an_import_succeeds_while_another_process_keeps_writing_to_the_database(
         })
     };
 
-    let args = [
-        "import".to_string(),
-        id.clone(),
-        path_str(&file).to_string(),
-        "--json".to_string(),
-    ];
+    let args = ["import".to_string(), id.clone(), path_str(&file).to_string(), "--json".to_string()];
     let run = {
         let env_cmd = env.command();
         tokio::task::spawn_blocking(move || {
@@ -440,11 +287,7 @@ async fn an_import_succeeds_while_another_process_keeps_writing_to_the_database(
     let writes = writer.await.unwrap();
 
     let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(summary["accepted"], 20_000);
     assert_eq!(summary["duplicates"], 20_000);

@@ -21,8 +21,8 @@ use serde_json::Value;
 
 use super::errors::{BlandError, TransientKind, classify_response};
 use super::types::{
-    Account, AnalyzeRequest, AnalyzeResponse, BatchAnalyzeResponse, CallDetails, ListCallsQuery,
-    ListCallsResponse, SendCallRequest, SendCallResponse, StopResponse,
+    Account, AnalyzeRequest, AnalyzeResponse, BatchAnalyzeResponse, CallDetails, ListCallsQuery, ListCallsResponse,
+    SendCallRequest, SendCallResponse, StopResponse,
 };
 use crate::secret::Secret;
 
@@ -60,10 +60,7 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// One attempt, no retries.
     pub fn none() -> Self {
-        Self {
-            max_attempts: 1,
-            ..Self::default()
-        }
+        Self { max_attempts: 1, ..Self::default() }
     }
 
     fn backoff(&self) -> ExponentialBuilder {
@@ -73,11 +70,7 @@ impl RetryPolicy {
             .with_factor(2.0)
             .with_max_times(self.max_attempts.saturating_sub(1) as usize)
             .with_total_delay(self.max_elapsed);
-        if self.jitter {
-            builder.with_jitter()
-        } else {
-            builder
-        }
+        if self.jitter { builder.with_jitter() } else { builder }
     }
 
     /// The wait before the next attempt: backon's delay capped at `max_delay`, stretched to a
@@ -142,9 +135,7 @@ impl fmt::Debug for BlandClientConfig {
 /// Why a client could not be built (bad configuration).
 #[derive(Debug, thiserror::Error)]
 pub enum ClientBuildError {
-    #[error(
-        "[bland] base_url `{url}` is not a usable http(s) URL: {reason} (expected e.g. https://api.bland.ai)"
-    )]
+    #[error("[bland] base_url `{url}` is not a usable http(s) URL: {reason} (expected e.g. https://api.bland.ai)")]
     BaseUrl { url: String, reason: String },
     #[error(
         "the Bland {which} contains characters not allowed in an HTTP header (check for a stray newline in the key file)"
@@ -188,13 +179,7 @@ impl RetryOn {
             Self::AnyRetryable => err.is_retryable(),
             Self::NotActedOn => {
                 matches!(err, BlandError::RateLimited { .. })
-                    || matches!(
-                        err,
-                        BlandError::Transient {
-                            kind: TransientKind::Connect,
-                            ..
-                        }
-                    )
+                    || matches!(err, BlandError::Transient { kind: TransientKind::Connect, .. })
             }
         }
     }
@@ -214,12 +199,7 @@ impl Client {
             .timeout(config.request_timeout)
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self {
-            http,
-            base,
-            retry: config.retry,
-            limiter: config.rate_limiter,
-        })
+        Ok(Self { http, base, retry: config.retry, limiter: config.rate_limiter })
     }
 
     pub fn base_url(&self) -> &Url {
@@ -230,29 +210,20 @@ impl Client {
     /// returned at once — check [`BlandError::is_ambiguous_send`] before sending again.
     pub async fn send_call(&self, req: &SendCallRequest) -> Result<SendCallResponse, BlandError> {
         const OP: &str = "send call";
-        let body = serde_json::to_vec(req).map_err(|e| BlandError::Decode {
-            op: OP,
-            detail: format!("cannot encode the request: {e}"),
-        })?;
+        let body = serde_json::to_vec(req)
+            .map_err(|e| BlandError::Decode { op: OP, detail: format!("cannot encode the request: {e}") })?;
         let url = self.url(&["v1", "calls"]);
         let value = self
-            .with_retry(OP, RetryOn::NotActedOn, || {
-                self.attempt(OP, Method::POST, url.clone(), Some(body.clone()))
-            })
+            .with_retry(OP, RetryOn::NotActedOn, || self.attempt(OP, Method::POST, url.clone(), Some(body.clone())))
             .await?;
         match SendCallResponse::from_value(&value) {
             Some(resp) => Ok(resp),
-            None if value.get("status").and_then(Value::as_str) == Some("error") => {
-                Err(BlandError::Permanent {
-                    op: OP,
-                    status: 200,
-                    body: super::errors::ApiErrorBody::parse(value.to_string().as_bytes()),
-                })
-            }
-            None => Err(BlandError::Decode {
+            None if value.get("status").and_then(Value::as_str) == Some("error") => Err(BlandError::Permanent {
                 op: OP,
-                detail: "success answer without a call_id".into(),
+                status: 200,
+                body: super::errors::ApiErrorBody::parse(value.to_string().as_bytes()),
             }),
+            None => Err(BlandError::Decode { op: OP, detail: "success answer without a call_id".into() }),
         }
     }
 
@@ -265,10 +236,7 @@ impl Client {
     }
 
     /// `GET /v1/calls` with filters.
-    pub async fn list_calls(
-        &self,
-        query: &ListCallsQuery,
-    ) -> Result<ListCallsResponse, BlandError> {
+    pub async fn list_calls(&self, query: &ListCallsQuery) -> Result<ListCallsResponse, BlandError> {
         const OP: &str = "list calls";
         let mut url = self.url(&["v1", "calls"]);
         {
@@ -281,8 +249,7 @@ impl Client {
             }
         }
         let value = self.get(OP, url).await?;
-        ListCallsResponse::from_value(&value)
-            .map_err(|detail| BlandError::Decode { op: OP, detail })
+        ListCallsResponse::from_value(&value).map_err(|detail| BlandError::Decode { op: OP, detail })
     }
 
     /// `POST /v1/calls/{call_id}/stop`.
@@ -302,11 +269,7 @@ impl Client {
     }
 
     /// `POST /v1/calls/{call_id}/analyze`.
-    pub async fn analyze_call(
-        &self,
-        call_id: &str,
-        req: &AnalyzeRequest,
-    ) -> Result<AnalyzeResponse, BlandError> {
+    pub async fn analyze_call(&self, call_id: &str, req: &AnalyzeRequest) -> Result<AnalyzeResponse, BlandError> {
         const OP: &str = "analyze call";
         let url = self.url(&["v1", "calls", call_id, "analyze"]);
         let body = encode(OP, req)?;
@@ -324,8 +287,7 @@ impl Client {
         let url = self.url(&["v1", "batches", batch_id, "analyze"]);
         let body = encode(OP, req)?;
         let value = self.post_idempotent(OP, url, Some(body)).await?;
-        BatchAnalyzeResponse::from_value(value)
-            .map_err(|detail| BlandError::Decode { op: OP, detail })
+        BatchAnalyzeResponse::from_value(value).map_err(|detail| BlandError::Decode { op: OP, detail })
     }
 
     /// `GET /v1/me`: account status and balance (pre-flight check of the key).
@@ -339,38 +301,19 @@ impl Client {
 
     fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
-        url.path_segments_mut()
-            .expect("checked to be a base URL at construction")
-            .pop_if_empty()
-            .extend(segments);
+        url.path_segments_mut().expect("checked to be a base URL at construction").pop_if_empty().extend(segments);
         url
     }
 
     async fn get(&self, op: &'static str, url: Url) -> Result<Value, BlandError> {
-        self.with_retry(op, RetryOn::AnyRetryable, || {
-            self.attempt(op, Method::GET, url.clone(), None)
-        })
-        .await
+        self.with_retry(op, RetryOn::AnyRetryable, || self.attempt(op, Method::GET, url.clone(), None)).await
     }
 
-    async fn post_idempotent(
-        &self,
-        op: &'static str,
-        url: Url,
-        body: Option<Vec<u8>>,
-    ) -> Result<Value, BlandError> {
-        self.with_retry(op, RetryOn::AnyRetryable, || {
-            self.attempt(op, Method::POST, url.clone(), body.clone())
-        })
-        .await
+    async fn post_idempotent(&self, op: &'static str, url: Url, body: Option<Vec<u8>>) -> Result<Value, BlandError> {
+        self.with_retry(op, RetryOn::AnyRetryable, || self.attempt(op, Method::POST, url.clone(), body.clone())).await
     }
 
-    async fn with_retry<F, Fut>(
-        &self,
-        op: &'static str,
-        on: RetryOn,
-        attempt: F,
-    ) -> Result<Value, BlandError>
+    async fn with_retry<F, Fut>(&self, op: &'static str, on: RetryOn, attempt: F) -> Result<Value, BlandError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Value, BlandError>>,
@@ -400,56 +343,30 @@ impl Client {
         }
         let mut req = self.http.request(method, url);
         if let Some(body) = body {
-            req = req
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body);
+            req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| BlandError::from_transport(op, e))?;
+        let resp = req.send().await.map_err(|e| BlandError::from_transport(op, e))?;
         let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| BlandError::from_transport(op, e))?;
+        let retry_after = resp.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let bytes = resp.bytes().await.map_err(|e| BlandError::from_transport(op, e))?;
         tracing::debug!(op, status, "Bland answered");
         if !(200..300).contains(&status) {
-            return Err(classify_response(
-                op,
-                status,
-                retry_after.as_deref(),
-                &bytes,
-                chrono::Utc::now(),
-            ));
+            return Err(classify_response(op, status, retry_after.as_deref(), &bytes, chrono::Utc::now()));
         }
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Null);
         }
-        serde_json::from_slice(&bytes).map_err(|e| BlandError::Decode {
-            op,
-            detail: format!("answer is not JSON: {e}"),
-        })
+        serde_json::from_slice(&bytes)
+            .map_err(|e| BlandError::Decode { op, detail: format!("answer is not JSON: {e}") })
     }
 }
 
 fn encode(op: &'static str, req: &impl serde::Serialize) -> Result<Vec<u8>, BlandError> {
-    serde_json::to_vec(req).map_err(|e| BlandError::Decode {
-        op,
-        detail: format!("cannot encode the request: {e}"),
-    })
+    serde_json::to_vec(req).map_err(|e| BlandError::Decode { op, detail: format!("cannot encode the request: {e}") })
 }
 
 fn parse_base_url(raw: &str) -> Result<Url, ClientBuildError> {
-    let bad = |reason: &str| ClientBuildError::BaseUrl {
-        url: raw.to_string(),
-        reason: reason.to_string(),
-    };
+    let bad = |reason: &str| ClientBuildError::BaseUrl { url: raw.to_string(), reason: reason.to_string() };
     let url = Url::parse(raw.trim()).map_err(|e| bad(&e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(bad("the scheme must be http or https"));
@@ -464,8 +381,7 @@ fn parse_base_url(raw: &str) -> Result<Url, ClientBuildError> {
 }
 
 fn secret_header(secret: &Secret, which: &'static str) -> Result<HeaderValue, ClientBuildError> {
-    let mut value = HeaderValue::from_str(secret.expose().trim())
-        .map_err(|_| ClientBuildError::BadSecret { which })?;
+    let mut value = HeaderValue::from_str(secret.expose().trim()).map_err(|_| ClientBuildError::BadSecret { which })?;
     // Keeps the value out of hyper's and reqwest's debug output.
     value.set_sensitive(true);
     Ok(value)
@@ -487,10 +403,7 @@ mod tests {
     }
 
     fn rate_limited(retry_after: Option<Duration>) -> BlandError {
-        BlandError::RateLimited {
-            op: "x",
-            retry_after,
-        }
+        BlandError::RateLimited { op: "x", retry_after }
     }
 
     #[test]
@@ -498,14 +411,8 @@ mod tests {
         let p = policy();
         let d = Some(Duration::from_millis(10));
         assert_eq!(p.next_delay(&rate_limited(None), d), d);
-        assert_eq!(
-            p.next_delay(&rate_limited(Some(Duration::from_secs(2))), d),
-            Some(Duration::from_secs(2))
-        );
-        assert_eq!(
-            p.next_delay(&rate_limited(Some(Duration::from_secs(60))), d),
-            None
-        );
+        assert_eq!(p.next_delay(&rate_limited(Some(Duration::from_secs(2))), d), Some(Duration::from_secs(2)));
+        assert_eq!(p.next_delay(&rate_limited(Some(Duration::from_secs(60))), d), None);
         assert_eq!(p.next_delay(&rate_limited(None), None), None);
         assert_eq!(
             p.next_delay(&rate_limited(None), Some(Duration::from_secs(9))),
@@ -516,12 +423,7 @@ mod tests {
 
     #[test]
     fn send_retries_only_what_certainly_had_no_effect() {
-        let transient = |kind| BlandError::Transient {
-            op: "send call",
-            kind,
-            status: None,
-            detail: String::new(),
-        };
+        let transient = |kind| BlandError::Transient { op: "send call", kind, status: None, detail: String::new() };
         assert!(RetryOn::NotActedOn.allows(&rate_limited(None)));
         assert!(RetryOn::NotActedOn.allows(&transient(TransientKind::Connect)));
         assert!(!RetryOn::NotActedOn.allows(&transient(TransientKind::Timeout)));
@@ -537,19 +439,9 @@ mod tests {
         let mut config = BlandClientConfig::new("http://127.0.0.1:9/", Secret::new("k"));
         config.retry = policy();
         let client = Client::new(config).unwrap();
-        assert_eq!(
-            client.url(&["v1", "calls", "a/b c"]).as_str(),
-            "http://127.0.0.1:9/v1/calls/a%2Fb%20c"
-        );
-        let client = Client::new(BlandClientConfig::new(
-            "https://proxy.example/bland",
-            Secret::new("k"),
-        ))
-        .unwrap();
-        assert_eq!(
-            client.url(&["v1", "me"]).as_str(),
-            "https://proxy.example/bland/v1/me"
-        );
+        assert_eq!(client.url(&["v1", "calls", "a/b c"]).as_str(), "http://127.0.0.1:9/v1/calls/a%2Fb%20c");
+        let client = Client::new(BlandClientConfig::new("https://proxy.example/bland", Secret::new("k"))).unwrap();
+        assert_eq!(client.url(&["v1", "me"]).as_str(), "https://proxy.example/bland/v1/me");
     }
 
     #[test]

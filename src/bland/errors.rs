@@ -56,10 +56,7 @@ impl ApiErrorBody {
             _ => {
                 let text = String::from_utf8_lossy(body);
                 let text = text.trim();
-                ApiErrorBody {
-                    message: (!text.is_empty()).then(|| shorten(text, 200)),
-                    ..Default::default()
-                }
+                ApiErrorBody { message: (!text.is_empty()).then(|| shorten(text, 200)), ..Default::default() }
             }
         }
     }
@@ -80,11 +77,7 @@ impl fmt::Display for ApiErrorBody {
         if let Some(details) = &self.details {
             parts.push(format!("details: {details}"));
         }
-        if parts.is_empty() {
-            f.write_str("no error message in the response")
-        } else {
-            f.write_str(&parts.join(" "))
-        }
+        if parts.is_empty() { f.write_str("no error message in the response") } else { f.write_str(&parts.join(" ")) }
     }
 }
 
@@ -107,26 +100,14 @@ pub enum BlandError {
     /// Bland refused the request and will refuse it again: 400 (its messages kept), 401, 403,
     /// 404 and any other 4xx except 408 and 429.
     #[error("Bland refused {op} (HTTP {status}): {body}{hint}", hint = permanent_hint(*.status))]
-    Permanent {
-        op: &'static str,
-        status: u16,
-        body: ApiErrorBody,
-    },
+    Permanent { op: &'static str, status: u16, body: ApiErrorBody },
     /// 429: the account's rate or concurrency limit. `retry_after` is Bland's `Retry-After`, when
     /// it sent one. The request was not acted on.
     #[error("Bland rate-limited {op} (HTTP 429){}", retry_after_text(*.retry_after))]
-    RateLimited {
-        op: &'static str,
-        retry_after: Option<Duration>,
-    },
+    RateLimited { op: &'static str, retry_after: Option<Duration> },
     /// A failure that may pass later: 5xx, 408, timeouts, connection errors.
     #[error("{op} failed transiently ({kind:?}{}): {detail}", status.map(|s| format!(", HTTP {s}")).unwrap_or_default())]
-    Transient {
-        op: &'static str,
-        kind: TransientKind,
-        status: Option<u16>,
-        detail: String,
-    },
+    Transient { op: &'static str, kind: TransientKind, status: Option<u16>, detail: String },
     /// Bland answered success with a body this client cannot read.
     #[error("cannot read Bland's answer to {op}: {detail}")]
     Decode { op: &'static str, detail: String },
@@ -205,12 +186,7 @@ impl BlandError {
         } else {
             TransientKind::Other
         };
-        Self::Transient {
-            op,
-            kind,
-            status: None,
-            detail: error_chain(&err.without_url()),
-        }
+        Self::Transient { op, kind, status: None, detail: error_chain(&err.without_url()) }
     }
 }
 
@@ -235,25 +211,14 @@ pub fn classify_response(
     now: DateTime<Utc>,
 ) -> BlandError {
     match status {
-        429 => BlandError::RateLimited {
-            op,
-            retry_after: retry_after.and_then(|v| parse_retry_after(v, now)),
-        },
+        429 => BlandError::RateLimited { op, retry_after: retry_after.and_then(|v| parse_retry_after(v, now)) },
         408 | 500..=599 => BlandError::Transient {
             op,
-            kind: if status == 408 {
-                TransientKind::Timeout
-            } else {
-                TransientKind::Server
-            },
+            kind: if status == 408 { TransientKind::Timeout } else { TransientKind::Server },
             status: Some(status),
             detail: ApiErrorBody::parse(body).to_string(),
         },
-        _ => BlandError::Permanent {
-            op,
-            status,
-            body: ApiErrorBody::parse(body),
-        },
+        _ => BlandError::Permanent { op, status, body: ApiErrorBody::parse(body) },
     }
 }
 
@@ -287,29 +252,15 @@ mod tests {
     use super::*;
 
     fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2015-10-21T07:27:00Z")
-            .unwrap()
-            .to_utc()
+        DateTime::parse_from_rfc3339("2015-10-21T07:27:00Z").unwrap().to_utc()
     }
 
     #[test]
     fn retry_after_is_read_as_seconds_or_as_an_http_date() {
-        assert_eq!(
-            parse_retry_after("120", now()),
-            Some(Duration::from_secs(120))
-        );
-        assert_eq!(
-            parse_retry_after(" 1.5 ", now()),
-            Some(Duration::from_millis(1500))
-        );
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now()),
-            Some(Duration::from_secs(60))
-        );
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now()),
-            Some(Duration::ZERO)
-        );
+        assert_eq!(parse_retry_after("120", now()), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after(" 1.5 ", now()), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now()), Some(Duration::from_secs(60)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now()), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now()), None);
         assert_eq!(parse_retry_after("-3", now()), None);
     }
@@ -325,10 +276,7 @@ mod tests {
         assert_eq!(body.message.as_deref(), Some("Invalid parameters"));
         assert_eq!(body.errors.len(), 2);
         let text = err.to_string();
-        assert!(
-            text.contains("Missing required parameter: phone_number."),
-            "{text}"
-        );
+        assert!(text.contains("Missing required parameter: phone_number."), "{text}");
         assert!(text.contains("Task must be a string."), "{text}");
         assert!(!err.is_retryable());
     }
@@ -371,20 +319,12 @@ mod tests {
 
     #[test]
     fn only_a_connect_error_on_send_is_certainly_not_placed() {
-        let mk = |kind| BlandError::Transient {
-            op: "send call",
-            kind,
-            status: None,
-            detail: String::new(),
-        };
+        let mk = |kind| BlandError::Transient { op: "send call", kind, status: None, detail: String::new() };
         assert!(!mk(TransientKind::Connect).is_ambiguous_send());
         assert!(mk(TransientKind::Connect).certainly_not_acted_on());
         assert!(mk(TransientKind::Timeout).is_ambiguous_send());
         assert!(mk(TransientKind::Other).is_ambiguous_send());
-        let decode = BlandError::Decode {
-            op: "send call",
-            detail: String::new(),
-        };
+        let decode = BlandError::Decode { op: "send call", detail: String::new() };
         assert!(decode.is_ambiguous_send());
     }
 }

@@ -19,7 +19,7 @@ pub use client::{BlandClientConfig, Client, ClientBuildError, RetryPolicy};
 pub use errors::{ApiErrorBody, BlandError, TransientKind, classify_response, parse_retry_after};
 pub use signature::{SIGNATURE_HEADER, sign, verify_signature};
 pub use types::{
-    Account, AnalyzeRequest, AnalyzeResponse, AnsweredBy, BatchAnalyzeResponse, CallDetails,
-    CallStatus, ListCallsQuery, ListCallsResponse, QueueStatus, SendCallFieldError,
-    SendCallRequest, SendCallResponse, StopResponse, TranscriptEntry, parse_time, parse_webhook,
+    Account, AnalyzeRequest, AnalyzeResponse, AnsweredBy, BatchAnalyzeResponse, CallDetails, CallStatus,
+    ListCallsQuery, ListCallsResponse, QueueStatus, SendCallFieldError, SendCallRequest, SendCallResponse,
+    StopResponse, TranscriptEntry, parse_time, parse_webhook,
 };

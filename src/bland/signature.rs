@@ -47,10 +47,7 @@ mod tests {
     fn signature_matches_the_rfc_4231_test_vector() {
         // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
         let sig = sign(&Secret::new("Jefe"), b"what do ya want for nothing?");
-        assert_eq!(
-            sig,
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
+        assert_eq!(sig, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     }
 
     #[test]
@@ -62,11 +59,7 @@ mod tests {
         assert!(verify_signature(&secret, body, &sig.to_uppercase()));
         assert!(verify_signature(&secret, body, &format!(" sha256={sig}\n")));
         assert!(!verify_signature(&Secret::new("other"), body, &sig));
-        assert!(!verify_signature(
-            &secret,
-            br#"{"call_id":"abc","completed":false}"#,
-            &sig
-        ));
+        assert!(!verify_signature(&secret, br#"{"call_id":"abc","completed":false}"#, &sig));
         assert!(!verify_signature(&secret, body, "not hex"));
         assert!(!verify_signature(&secret, body, &sig[..32]));
         assert!(!verify_signature(&secret, body, ""));

@@ -143,16 +143,10 @@ impl SendCallRequest {
 }
 
 fn field_error(field: &str, problem: &str) -> SendCallFieldError {
-    SendCallFieldError {
-        field: field.to_string(),
-        problem: problem.to_string(),
-    }
+    SendCallFieldError { field: field.to_string(), problem: problem.to_string() }
 }
 
-fn take_string(
-    map: &mut Map<String, Value>,
-    key: &'static str,
-) -> Result<Option<String>, SendCallFieldError> {
+fn take_string(map: &mut Map<String, Value>, key: &'static str) -> Result<Option<String>, SendCallFieldError> {
     match map.remove(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -160,10 +154,7 @@ fn take_string(
     }
 }
 
-fn take_bool(
-    map: &mut Map<String, Value>,
-    key: &'static str,
-) -> Result<Option<bool>, SendCallFieldError> {
+fn take_bool(map: &mut Map<String, Value>, key: &'static str) -> Result<Option<bool>, SendCallFieldError> {
     match map.remove(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(b)),
@@ -171,15 +162,10 @@ fn take_bool(
     }
 }
 
-fn take_number(
-    map: &mut Map<String, Value>,
-    key: &'static str,
-) -> Result<Option<f64>, SendCallFieldError> {
+fn take_number(map: &mut Map<String, Value>, key: &'static str) -> Result<Option<f64>, SendCallFieldError> {
     match map.remove(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => lenient_f64(&v)
-            .map(Some)
-            .ok_or_else(|| field_error(key, "must be a number")),
+        Some(v) => lenient_f64(&v).map(Some).ok_or_else(|| field_error(key, "must be a number")),
     }
 }
 
@@ -251,10 +237,7 @@ impl CallStatus {
 
     /// Whether the call is over (whatever became of it).
     pub fn is_terminal(&self) -> bool {
-        matches!(
-            self,
-            Self::Completed | Self::Failed | Self::Busy | Self::NoAnswer | Self::Canceled
-        )
+        matches!(self, Self::Completed | Self::Failed | Self::Busy | Self::NoAnswer | Self::Canceled)
     }
 }
 
@@ -306,10 +289,7 @@ impl QueueStatus {
 
     /// One of the `*_error` states: the call failed (or never went out).
     pub fn is_error(&self) -> bool {
-        matches!(
-            self,
-            Self::PreQueueError | Self::QueueError | Self::CallError | Self::CompleteError
-        )
+        matches!(self, Self::PreQueueError | Self::QueueError | Self::CallError | Self::CompleteError)
     }
 }
 
@@ -426,23 +406,18 @@ impl CallDetails {
         let Some(map) = raw.as_object() else {
             return Err(format!("expected a JSON object, got {}", json_kind(&raw)));
         };
-        let call_id = get_str(map, "call_id")
-            .or_else(|| get_str(map, "c_id"))
-            .ok_or("neither call_id nor c_id is present")?;
-        let call_length_minutes = get_f64(map, "call_length")
-            .or_else(|| get_f64(map, "duration").map(|secs| secs / 60.0));
+        let call_id =
+            get_str(map, "call_id").or_else(|| get_str(map, "c_id")).ok_or("neither call_id nor c_id is present")?;
+        let call_length_minutes =
+            get_f64(map, "call_length").or_else(|| get_f64(map, "duration").map(|secs| secs / 60.0));
         let transcripts = match (map.get("transcripts"), map.get("transcript")) {
-            (Some(Value::Array(items)), _)
-            | (None | Some(Value::Null), Some(Value::Array(items))) => {
+            (Some(Value::Array(items)), _) | (None | Some(Value::Null), Some(Value::Array(items))) => {
                 items.iter().filter_map(transcript_entry).collect()
             }
             _ => Vec::new(),
         };
-        let concatenated_transcript = get_str(map, "concatenated_transcript").or_else(|| {
-            map.get("transcript")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        });
+        let concatenated_transcript = get_str(map, "concatenated_transcript")
+            .or_else(|| map.get("transcript").and_then(Value::as_str).map(str::to_string));
         Ok(Self {
             c_id: get_str(map, "c_id"),
             batch_id: get_str(map, "batch_id"),
@@ -481,8 +456,7 @@ impl CallDetails {
 
     /// The call's length in seconds: `corrected_duration`, else `call_length` converted.
     pub fn duration_secs(&self) -> Option<f64> {
-        self.corrected_duration_secs
-            .or(self.call_length_minutes.map(|m| m * 60.0))
+        self.corrected_duration_secs.or(self.call_length_minutes.map(|m| m * 60.0))
     }
 
     /// Whether the call is over. `completed` is Bland's most current flag; a terminal `status`
@@ -493,10 +467,7 @@ impl CallDetails {
             return true;
         }
         if self.status.as_ref().is_some_and(CallStatus::is_terminal)
-            || self
-                .queue_status
-                .as_ref()
-                .is_some_and(QueueStatus::is_error)
+            || self.queue_status.as_ref().is_some_and(QueueStatus::is_error)
         {
             return true;
         }
@@ -510,9 +481,7 @@ fn transcript_entry(v: &Value) -> Option<TranscriptEntry> {
         id: get_str(map, "id"),
         created_at: get_time(map, "created_at").or_else(|| get_time(map, "timestamp")),
         text: get_str(map, "text").unwrap_or_default(),
-        user: get_str(map, "user")
-            .or_else(|| get_str(map, "speaker"))
-            .unwrap_or_default(),
+        user: get_str(map, "user").or_else(|| get_str(map, "speaker")).unwrap_or_default(),
     })
 }
 
@@ -521,19 +490,13 @@ fn transcript_entry(v: &Value) -> Option<TranscriptEntry> {
 /// object is read as call details, with the top-level `call_id` and `event` filled in when `data`
 /// lacks them.
 pub fn parse_webhook(body: &[u8]) -> Result<CallDetails, String> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| format!("webhook body is not JSON: {e}"))?;
-    let is_event = value.get("event").is_some_and(|e| e.is_string())
-        && value.get("data").is_some_and(Value::is_object);
+    let value: Value = serde_json::from_slice(body).map_err(|e| format!("webhook body is not JSON: {e}"))?;
+    let is_event = value.get("event").is_some_and(|e| e.is_string()) && value.get("data").is_some_and(Value::is_object);
     if !is_event {
         return CallDetails::from_value(value);
     }
-    let Value::Object(mut outer) = value else {
-        unreachable!("checked above")
-    };
-    let Some(Value::Object(mut data)) = outer.remove("data") else {
-        unreachable!("checked above")
-    };
+    let Value::Object(mut outer) = value else { unreachable!("checked above") };
+    let Some(Value::Object(mut data)) = outer.remove("data") else { unreachable!("checked above") };
     for key in ["call_id", "event", "batch_id"] {
         if !data.contains_key(key)
             && let Some(v) = outer.get(key)
@@ -547,10 +510,7 @@ pub fn parse_webhook(body: &[u8]) -> Result<CallDetails, String> {
         data.insert("updated_at".into(), ts.clone());
     }
     let mut details = CallDetails::from_value(Value::Object(data))?;
-    outer.insert(
-        "data".into(),
-        std::mem::replace(&mut details.raw, Value::Null),
-    );
+    outer.insert("data".into(), std::mem::replace(&mut details.raw, Value::Null));
     // Keep the event envelope as received, so storage holds what Bland sent.
     details.raw = Value::Object(outer);
     Ok(details)
@@ -647,17 +607,8 @@ impl ListCallsResponse {
             }
         }
         let map = v.as_object();
-        let total_count = map.and_then(|m| {
-            get_f64(m, "total_count")
-                .or_else(|| get_f64(m, "total"))
-                .map(|n| n as u64)
-        });
-        Ok(Self {
-            total_count,
-            count: calls.len(),
-            calls,
-            skipped,
-        })
+        let total_count = map.and_then(|m| get_f64(m, "total_count").or_else(|| get_f64(m, "total")).map(|n| n as u64));
+        Ok(Self { total_count, count: calls.len(), calls, skipped })
     }
 }
 
@@ -729,11 +680,7 @@ impl BatchAnalyzeResponse {
                     if let Some(m) = item.as_object()
                         && let Some(id) = get_str(m, "call_id")
                     {
-                        let list = m
-                            .get("answers")
-                            .and_then(Value::as_array)
-                            .cloned()
-                            .unwrap_or_default();
+                        let list = m.get("answers").and_then(Value::as_array).cloned().unwrap_or_default();
                         answers.insert(id, list);
                     }
                 }
@@ -887,9 +834,7 @@ mod tests {
             "metadata": {"campaign": "spring", "attempt": "table"},
             "phone_number": "+19999999999",
         });
-        let Value::Object(call) = call else {
-            unreachable!()
-        };
+        let Value::Object(call) = call else { unreachable!() };
         let req = SendCallRequest::from_call_table(
             call,
             "+12223334444",
@@ -898,50 +843,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(req.phone_number, "+12223334444");
-        assert_eq!(
-            req.webhook.as_deref(),
-            Some("https://me.example/webhooks/bland")
-        );
-        assert_eq!(
-            req.metadata,
-            json!({"campaign": "spring", "attempt": "a-1"})
-        );
+        assert_eq!(req.webhook.as_deref(), Some("https://me.example/webhooks/bland"));
+        assert_eq!(req.metadata, json!({"campaign": "spring", "attempt": "a-1"}));
         let body = serde_json::to_value(&req).unwrap();
         assert_eq!(body["temperature"], "0.9");
         assert_eq!(body["tools"], json!([{"name": "x"}]));
         assert_eq!(body["max_duration"], 5.0);
         assert_eq!(body["voice"], "maya");
-        assert!(
-            body.get("pathway_id").is_none(),
-            "absent fields are not sent as null"
-        );
+        assert!(body.get("pathway_id").is_none(), "absent fields are not sent as null");
     }
 
     #[test]
     fn a_call_field_of_the_wrong_type_is_named() {
-        let Value::Object(call) = json!({"task": "t", "voice": 7}) else {
-            unreachable!()
-        };
-        let err =
-            SendCallRequest::from_call_table(call, "+12223334444", Value::Null, None).unwrap_err();
+        let Value::Object(call) = json!({"task": "t", "voice": 7}) else { unreachable!() };
+        let err = SendCallRequest::from_call_table(call, "+12223334444", Value::Null, None).unwrap_err();
         assert_eq!(err.to_string(), "call.voice: must be a string");
     }
 
     #[test]
     fn request_data_from_the_recipient_is_added_over_the_table() {
-        let Value::Object(call) = json!({"task": "t", "request_data": {"a": 1, "b": 1}}) else {
-            unreachable!()
-        };
-        let Value::Object(own) = json!({"b": 2}) else {
-            unreachable!()
-        };
-        let req = SendCallRequest::from_call_table(call, "+1", Value::Null, None)
-            .unwrap()
-            .with_request_data(own);
-        assert_eq!(
-            Value::Object(req.request_data.unwrap()),
-            json!({"a": 1, "b": 2})
-        );
+        let Value::Object(call) = json!({"task": "t", "request_data": {"a": 1, "b": 1}}) else { unreachable!() };
+        let Value::Object(own) = json!({"b": 2}) else { unreachable!() };
+        let req = SendCallRequest::from_call_table(call, "+1", Value::Null, None).unwrap().with_request_data(own);
+        assert_eq!(Value::Object(req.request_data.unwrap()), json!({"a": 1, "b": 2}));
     }
 
     #[test]
@@ -953,10 +877,7 @@ mod tests {
         assert_eq!(CallStatus::parse("NO_ANSWER"), CallStatus::NoAnswer);
         assert_eq!(CallStatus::parse("cancelled"), CallStatus::Canceled);
         assert_eq!(CallStatus::parse("in-progress"), CallStatus::InProgress);
-        assert_eq!(
-            CallStatus::parse("transferring"),
-            CallStatus::Other("transferring".into())
-        );
+        assert_eq!(CallStatus::parse("transferring"), CallStatus::Other("transferring".into()));
         assert_eq!(AnsweredBy::parse("no-answer"), AnsweredBy::NoAnswer);
     }
 
@@ -989,26 +910,17 @@ mod tests {
     #[test]
     fn completed_wins_over_a_disagreeing_queue_status() {
         let d = |v: Value| CallDetails::from_value(v).unwrap();
-        assert!(
-            d(json!({"call_id": "x", "completed": true, "queue_status": "started"})).is_final()
-        );
-        assert!(
-            !d(json!({"call_id": "x", "completed": false, "queue_status": "complete"})).is_final()
-        );
+        assert!(d(json!({"call_id": "x", "completed": true, "queue_status": "started"})).is_final());
+        assert!(!d(json!({"call_id": "x", "completed": false, "queue_status": "complete"})).is_final());
         assert!(d(json!({"call_id": "x", "queue_status": "completed"})).is_final());
-        assert!(
-            d(json!({"call_id": "x", "completed": false, "queue_status": "queue_error"}))
-                .is_final()
-        );
+        assert!(d(json!({"call_id": "x", "completed": false, "queue_status": "queue_error"})).is_final());
         assert!(d(json!({"call_id": "x", "completed": false, "status": "busy"})).is_final());
         assert!(!d(json!({"call_id": "x", "status": "in-progress"})).is_final());
     }
 
     #[test]
     fn times_are_read_in_the_formats_bland_uses() {
-        let want = DateTime::parse_from_rfc3339("2024-01-01T12:00:00Z")
-            .unwrap()
-            .to_utc();
+        let want = DateTime::parse_from_rfc3339("2024-01-01T12:00:00Z").unwrap().to_utc();
         assert_eq!(parse_time("2024-01-01T12:00:00Z"), Some(want));
         assert_eq!(parse_time("2024-01-01T12:00:00.000Z"), Some(want));
         assert_eq!(parse_time("2024-01-01 07:00:00-05:00"), Some(want));
@@ -1032,8 +944,7 @@ mod tests {
 
     #[test]
     fn a_plain_details_webhook_is_read_as_call_details() {
-        let d =
-            parse_webhook(br#"{"call_id":"a","completed":true,"metadata":{"k":[1,2]}}"#).unwrap();
+        let d = parse_webhook(br#"{"call_id":"a","completed":true,"metadata":{"k":[1,2]}}"#).unwrap();
         assert_eq!(d.call_id, "a");
         assert_eq!(d.event, None);
         assert_eq!(d.metadata, json!({"k": [1, 2]}));

@@ -24,8 +24,7 @@ impl CampaignId {
     pub fn parse(s: &str) -> Result<Self, String> {
         let ok = !s.is_empty()
             && s.len() <= 64
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !s.starts_with('-')
             && !s.ends_with('-');
         if ok {
@@ -76,14 +75,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 6] = [
-        Outcome::Human,
-        Outcome::Voicemail,
-        Outcome::NoAnswer,
-        Outcome::Busy,
-        Outcome::Failed,
-        Outcome::Unknown,
-    ];
+    pub const ALL: [Outcome; 6] =
+        [Outcome::Human, Outcome::Voicemail, Outcome::NoAnswer, Outcome::Busy, Outcome::Failed, Outcome::Unknown];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -100,12 +93,9 @@ impl Outcome {
 impl FromStr for Outcome {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Outcome::ALL
-            .into_iter()
-            .find(|o| o.as_str() == s)
-            .ok_or_else(|| {
-                format!("`{s}` is not an outcome (expected human, voicemail, no_answer, busy, failed or unknown)")
-            })
+        Outcome::ALL.into_iter().find(|o| o.as_str() == s).ok_or_else(|| {
+            format!("`{s}` is not an outcome (expected human, voicemail, no_answer, busy, failed or unknown)")
+        })
     }
 }
 
@@ -203,22 +193,10 @@ pub struct CampaignSpec {
 /// Fields of Bland's send-call body that switchboard sets itself and a spec must not.
 const MANAGED_CALL_FIELDS: &[(&str, &str)] = &[
     ("phone_number", "comes from each recipient's row"),
-    (
-        "metadata",
-        "carries switchboard's attempt id; put recipient data in the CSV instead",
-    ),
-    (
-        "webhook",
-        "is the daemon's [http] public_url + /webhooks/bland",
-    ),
-    (
-        "retry",
-        "switchboard retries by itself so that retries respect windows and caps: use [retry]",
-    ),
-    (
-        "start_time",
-        "switchboard decides when to dial: use [schedule]",
-    ),
+    ("metadata", "carries switchboard's attempt id; put recipient data in the CSV instead"),
+    ("webhook", "is the daemon's [http] public_url + /webhooks/bland"),
+    ("retry", "switchboard retries by itself so that retries respect windows and caps: use [retry]"),
+    ("start_time", "switchboard decides when to dial: use [schedule]"),
     ("request_data", "is filled from the recipient's CSV columns"),
 ];
 
@@ -327,19 +305,13 @@ impl CampaignSpec {
             Some(n) if !n.get_ref().trim().is_empty() => n.get_ref().trim().to_string(),
             Some(n) => return Err(src.at(n.span(), "name", "must not be empty")),
             None => {
-                return Err(src.key(
-                    "name",
-                    "is required: give the campaign a name (name = \"Spring renewals\")",
-                ));
+                return Err(src.key("name", "is required: give the campaign a name (name = \"Spring renewals\")"));
             }
         };
         let id = match &raw.id {
             Some(id) => CampaignId::parse(id.get_ref()).map_err(|m| src.at(id.span(), "id", m))?,
             None => CampaignId::from_name(&name).ok_or_else(|| {
-                src.key(
-                    "id",
-                    "cannot be made from the name (it has no letters or digits): set id = \"…\"",
-                )
+                src.key("id", "cannot be made from the name (it has no letters or digits): set id = \"…\"")
             })?,
         };
 
@@ -351,16 +323,7 @@ impl CampaignSpec {
             None => None,
             Some(a) => Some(parse_analysis(&src, a)?),
         };
-        Ok(CampaignSpec {
-            id,
-            name,
-            call,
-            placeholders,
-            schedule,
-            limits,
-            retry,
-            analysis,
-        })
+        Ok(CampaignSpec { id, name, call, placeholders, schedule, limits, retry, analysis })
     }
 
     /// The dialing window of this campaign under the daemon's compliance guard.
@@ -381,30 +344,20 @@ fn parse_call(
     call: Option<Spanned<toml::Table>>,
 ) -> Result<(serde_json::Map<String, Json>, BTreeSet<String>), ConfigError> {
     let Some(call) = call else {
-        return Err(src.key(
-            "call",
-            "is required: a [call] table with `task` (the prompt) or `pathway_id`",
-        ));
+        return Err(src.key("call", "is required: a [call] table with `task` (the prompt) or `pathway_id`"));
     };
     let span = call.span();
     let table = call.into_inner();
     for (key, why) in MANAGED_CALL_FIELDS {
         if table.contains_key(*key) {
-            return Err(src.at(
-                span.clone(),
-                format!("call.{key}"),
-                format!("must not be set: it {why}"),
-            ));
+            return Err(src.at(span.clone(), format!("call.{key}"), format!("must not be set: it {why}")));
         }
     }
     for key in table.keys() {
         if KNOWN_CALL_FIELDS.contains(&key.as_str()) {
             continue;
         }
-        let candidates = KNOWN_CALL_FIELDS
-            .iter()
-            .copied()
-            .chain(MANAGED_CALL_FIELDS.iter().map(|(k, _)| *k));
+        let candidates = KNOWN_CALL_FIELDS.iter().copied().chain(MANAGED_CALL_FIELDS.iter().map(|(k, _)| *k));
         if let Some(best) = did_you_mean(key, candidates) {
             return Err(src.at(
                 span.clone(),
@@ -413,15 +366,10 @@ fn parse_call(
             ));
         }
     }
-    let non_empty_str =
-        |k: &str| matches!(table.get(k), Some(toml::Value::String(s)) if !s.trim().is_empty());
+    let non_empty_str = |k: &str| matches!(table.get(k), Some(toml::Value::String(s)) if !s.trim().is_empty());
     match (non_empty_str("task"), non_empty_str("pathway_id")) {
         (true, true) => {
-            return Err(src.at(
-                span,
-                "call",
-                "has both `task` and `pathway_id`: give exactly one",
-            ));
+            return Err(src.at(span, "call", "has both `task` and `pathway_id`: give exactly one"));
         }
         (false, false) => {
             return Err(src.at(
@@ -439,27 +387,17 @@ fn parse_call(
             _ => false,
         };
         if !ok {
-            return Err(src.at(
-                span,
-                "call.max_duration",
-                "must be a positive number of minutes",
-            ));
+            return Err(src.at(span, "call.max_duration", "must be a positive number of minutes"));
         }
     }
-    if matches!(
-        table.get("answered_by_enabled"),
-        Some(toml::Value::Boolean(false))
-    ) {
+    if matches!(table.get("answered_by_enabled"), Some(toml::Value::Boolean(false))) {
         return Err(src.at(
             span,
             "call.answered_by_enabled",
             "cannot be false: voicemail detection drives the retry policy (remove the key)",
         ));
     }
-    let json: serde_json::Map<String, Json> = table
-        .into_iter()
-        .map(|(k, v)| (k, toml_to_json(v)))
-        .collect();
+    let json: serde_json::Map<String, Json> = table.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect();
     let mut placeholders = BTreeSet::new();
     for v in json.values() {
         collect_placeholders(v, &mut placeholders);
@@ -496,9 +434,7 @@ fn toml_to_json(v: toml::Value) -> Json {
         toml::Value::Boolean(b) => Json::Bool(b),
         toml::Value::Datetime(d) => Json::String(d.to_string()),
         toml::Value::Array(a) => Json::Array(a.into_iter().map(toml_to_json).collect()),
-        toml::Value::Table(t) => {
-            Json::Object(t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect())
-        }
+        toml::Value::Table(t) => Json::Object(t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect()),
     }
 }
 
@@ -506,42 +442,32 @@ fn toml_to_json(v: toml::Value) -> Json {
 pub fn parse_zone(name: &str) -> Result<Tz, String> {
     name.trim().parse::<Tz>().map_err(|_| {
         let mut m = format!("`{name}` is not an IANA time zone (e.g. America/New_York)");
-        if let Some(best) =
-            did_you_mean(name.trim(), chrono_tz::TZ_VARIANTS.iter().map(|z| z.name()))
-        {
+        if let Some(best) = did_you_mean(name.trim(), chrono_tz::TZ_VARIANTS.iter().map(|z| z.name())) {
             m.push_str(&format!("; did you mean `{best}`?"));
         }
         m
     })
 }
 
-fn parse_schedule(
-    src: &SourceFile,
-    raw: RawSchedule,
-    compliance: &Compliance,
-) -> Result<ScheduleSpec, ConfigError> {
+fn parse_schedule(src: &SourceFile, raw: RawSchedule, compliance: &Compliance) -> Result<ScheduleSpec, ConfigError> {
     let timezone = match &raw.timezone {
-        Some(z) => {
-            Some(parse_zone(z.get_ref()).map_err(|m| src.at(z.span(), "schedule.timezone", m))?)
-        }
+        Some(z) => Some(parse_zone(z.get_ref()).map_err(|m| src.at(z.span(), "schedule.timezone", m))?),
         None => None,
     };
     let zone_policy = match &raw.zone_policy {
         None => ZonePolicy::Strictest,
-        Some(p) => {
-            match p.get_ref().as_str() {
-                "column" => ZonePolicy::Column,
-                "area_code" => ZonePolicy::AreaCode,
-                "strictest" => ZonePolicy::Strictest,
-                other => {
-                    return Err(src.at(
+        Some(p) => match p.get_ref().as_str() {
+            "column" => ZonePolicy::Column,
+            "area_code" => ZonePolicy::AreaCode,
+            "strictest" => ZonePolicy::Strictest,
+            other => {
+                return Err(src.at(
                     p.span(),
                     "schedule.zone_policy",
                     format!("`{other}` is not a zone policy (expected column, area_code or strictest)"),
                 ));
-                }
             }
-        }
+        },
     };
 
     let hours = match &raw.hours {
@@ -549,22 +475,14 @@ fn parse_schedule(
         Some(entries) => {
             for (days, ranges) in entries {
                 let key = format!("schedule.hours.\"{}\"", days.get_ref());
-                parse_weekdays(days.get_ref())
-                    .map_err(|e| src.at(days.span(), key.clone(), e.to_string()))?;
+                parse_weekdays(days.get_ref()).map_err(|e| src.at(days.span(), key.clone(), e.to_string()))?;
                 for range in ranges.get_ref().split(',') {
-                    range
-                        .trim()
-                        .parse::<TimeRange>()
-                        .map_err(|e| src.at(ranges.span(), key.clone(), e.to_string()))?;
+                    range.trim().parse::<TimeRange>().map_err(|e| src.at(ranges.span(), key.clone(), e.to_string()))?;
                 }
             }
             let first = entries.keys().next().map(|k| k.span()).unwrap_or(0..0);
-            WeeklyHours::parse(
-                entries
-                    .iter()
-                    .map(|(k, v)| (k.get_ref().as_str(), v.get_ref().as_str())),
-            )
-            .map_err(|e| src.at(first, "schedule.hours", e.to_string()))?
+            WeeklyHours::parse(entries.iter().map(|(k, v)| (k.get_ref().as_str(), v.get_ref().as_str())))
+                .map_err(|e| src.at(first, "schedule.hours", e.to_string()))?
         }
     };
     // Only hours the spec wrote can be wrong; the default hours are cut by the guard anyway.
@@ -591,18 +509,12 @@ fn parse_schedule(
             other => other.to_string(),
         };
         let date = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
-            src.at(
-                d.span(),
-                "schedule.blackout_dates",
-                format!("`{text}` is not a date (expected YYYY-MM-DD)"),
-            )
+            src.at(d.span(), "schedule.blackout_dates", format!("`{text}` is not a date (expected YYYY-MM-DD)"))
         })?;
         blackout_dates.insert(date);
     }
 
-    let instant = |v: &Option<Spanned<toml::Value>>,
-                   key: &str|
-     -> Result<Option<DateTime<Utc>>, ConfigError> {
+    let instant = |v: &Option<Spanned<toml::Value>>, key: &str| -> Result<Option<DateTime<Utc>>, ConfigError> {
         let Some(v) = v else { return Ok(None) };
         let text = match v.get_ref() {
             toml::Value::String(s) => s.clone(),
@@ -628,11 +540,7 @@ fn parse_schedule(
     let cron = match (&raw.cron, &raw.run_for) {
         (None, None) => None,
         (None, Some(r)) => {
-            return Err(src.at(
-                r.span(),
-                "schedule.run_for",
-                "only means something with schedule.cron",
-            ));
+            return Err(src.at(r.span(), "schedule.run_for", "only means something with schedule.cron"));
         }
         (Some(c), None) => {
             return Err(src.at(
@@ -642,8 +550,7 @@ fn parse_schedule(
             ));
         }
         (Some(c), Some(r)) => {
-            let run_for =
-                parse_duration(r.get_ref()).map_err(|m| src.at(r.span(), "schedule.run_for", m))?;
+            let run_for = parse_duration(r.get_ref()).map_err(|m| src.at(r.span(), "schedule.run_for", m))?;
             if run_for <= Duration::zero() {
                 return Err(src.at(r.span(), "schedule.run_for", "must be longer than zero"));
             }
@@ -661,31 +568,15 @@ fn parse_schedule(
         }
     };
 
-    Ok(ScheduleSpec {
-        timezone,
-        zone_policy,
-        hours,
-        blackout_dates,
-        start,
-        end,
-        cron,
-    })
+    Ok(ScheduleSpec { timezone, zone_policy, hours, blackout_dates, start, end, cron })
 }
 
-fn positive(
-    src: &SourceFile,
-    v: &Option<Spanned<i64>>,
-    key: &str,
-) -> Result<Option<u32>, ConfigError> {
+fn positive(src: &SourceFile, v: &Option<Spanned<i64>>, key: &str) -> Result<Option<u32>, ConfigError> {
     match v {
         None => Ok(None),
         Some(n) => match u32::try_from(*n.get_ref()) {
             Ok(x) if x > 0 => Ok(Some(x)),
-            _ => Err(src.at(
-                n.span(),
-                key,
-                format!("must be a whole number from 1 to {}", u32::MAX),
-            )),
+            _ => Err(src.at(n.span(), key, format!("must be a whole number from 1 to {}", u32::MAX))),
         },
     }
 }
@@ -707,50 +598,34 @@ fn parse_retry(src: &SourceFile, raw: RawRetry) -> Result<RetrySpec, ConfigError
     if let Some(on) = raw.on {
         spec.on.clear();
         for o in on {
-            let outcome: Outcome = o
-                .get_ref()
-                .parse()
-                .map_err(|m| src.at(o.span(), "retry.on", m))?;
+            let outcome: Outcome = o.get_ref().parse().map_err(|m| src.at(o.span(), "retry.on", m))?;
             if outcome == Outcome::Human {
-                return Err(src.at(
-                    o.span(),
-                    "retry.on",
-                    "`human` cannot be retried: the person was reached",
-                ));
+                return Err(src.at(o.span(), "retry.on", "`human` cannot be retried: the person was reached"));
             }
             spec.on.insert(outcome);
         }
     }
     if let Some(delays) = raw.delays {
         if delays.is_empty() {
-            return Err(src.key(
-                "retry.delays",
-                "must list at least one delay (e.g. [\"2h\", \"1d\"])",
-            ));
+            return Err(src.key("retry.delays", "must list at least one delay (e.g. [\"2h\", \"1d\"])"));
         }
         spec.delays.clear();
         for d in delays {
-            let delay =
-                parse_duration(d.get_ref()).map_err(|m| src.at(d.span(), "retry.delays", m))?;
+            let delay = parse_duration(d.get_ref()).map_err(|m| src.at(d.span(), "retry.delays", m))?;
             if delay <= Duration::zero() {
                 return Err(src.at(d.span(), "retry.delays", "must be longer than zero"));
             }
             spec.delays.push(delay);
         }
     }
-    spec.last_attempt_voicemail_message = raw
-        .last_attempt_voicemail_message
-        .filter(|m| !m.trim().is_empty());
+    spec.last_attempt_voicemail_message = raw.last_attempt_voicemail_message.filter(|m| !m.trim().is_empty());
     Ok(spec)
 }
 
 fn parse_analysis(src: &SourceFile, raw: RawAnalysis) -> Result<AnalysisSpec, ConfigError> {
     let goal = raw.goal.unwrap_or_default();
     if goal.trim().is_empty() {
-        return Err(src.key(
-            "analysis.goal",
-            "is required with [analysis]: what the analysis should find out",
-        ));
+        return Err(src.key("analysis.goal", "is required with [analysis]: what the analysis should find out"));
     }
     let mut questions = Vec::new();
     for q in raw.questions {
@@ -791,10 +666,7 @@ mod tests {
     fn the_example_campaign_parses_into_every_section() {
         let spec = parse(include_str!("../../config/campaign.example.toml")).unwrap();
         assert_eq!(spec.id.as_str(), "spring-renewals");
-        assert_eq!(
-            spec.placeholders,
-            ["first_name", "policy"].map(String::from).into()
-        );
+        assert_eq!(spec.placeholders, ["first_name", "policy"].map(String::from).into());
         assert_eq!(spec.schedule.timezone, Some(chrono_tz::America::New_York));
         assert_eq!(spec.schedule.zone_policy, ZonePolicy::Strictest);
         let sat = spec.schedule.hours.ranges(Weekday::Sat);
@@ -802,10 +674,7 @@ mod tests {
         assert_eq!(sat[0].start, NaiveTime::from_hms_opt(10, 0, 0).unwrap());
         assert!(spec.schedule.hours.ranges(Weekday::Sun).is_empty());
         assert_eq!(spec.schedule.blackout_dates.len(), 2);
-        assert_eq!(
-            spec.schedule.start.unwrap().to_rfc3339(),
-            "2026-12-01T14:00:00+00:00"
-        );
+        assert_eq!(spec.schedule.start.unwrap().to_rfc3339(), "2026-12-01T14:00:00+00:00");
         assert_eq!(spec.limits.calls_per_hour, Some(1000));
         assert_eq!(spec.retry.max_attempts, 3);
         assert!(spec.retry.on.contains(&Outcome::Busy));
@@ -833,14 +702,10 @@ mod tests {
 
     #[test]
     fn unknown_bland_fields_pass_through_but_near_misses_are_typos() {
-        let spec =
-            parse("name = \"T\"\n[call]\ntask = \"x\"\nbrand_new_bland_option = 7\n").unwrap();
+        let spec = parse("name = \"T\"\n[call]\ntask = \"x\"\nbrand_new_bland_option = 7\n").unwrap();
         assert_eq!(spec.call["brand_new_bland_option"], 7);
         let e = parse("name = \"T\"\n[call]\ntask = \"x\"\nfirst_sentance = \"hi\"\n").unwrap_err();
-        assert!(
-            e.to_string().contains("did you mean `first_sentence`?"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("did you mean `first_sentence`?"), "{e}");
     }
 
     #[test]
@@ -854,21 +719,9 @@ mod tests {
     #[test]
     fn a_window_may_not_start_before_or_end_after_the_compliance_hours() {
         let base = "name = \"T\"\n[call]\ntask = \"x\"\n[schedule]\n";
-        assert!(
-            parse(&format!(
-                "{base}hours = {{ \"mon-fri\" = \"08:00-21:00\" }}\n"
-            ))
-            .is_ok()
-        );
-        let e = parse(&format!(
-            "{base}hours = {{ \"mon-fri\" = \"08:00-21:30\" }}\n"
-        ))
-        .unwrap_err();
-        assert!(
-            e.message
-                .contains("outside the compliance hours 08:00-21:00"),
-            "{e}"
-        );
+        assert!(parse(&format!("{base}hours = {{ \"mon-fri\" = \"08:00-21:00\" }}\n")).is_ok());
+        let e = parse(&format!("{base}hours = {{ \"mon-fri\" = \"08:00-21:30\" }}\n")).unwrap_err();
+        assert!(e.message.contains("outside the compliance hours 08:00-21:00"), "{e}");
     }
 
     #[test]
@@ -876,10 +729,8 @@ mod tests {
         let base = "name = \"T\"\n[call]\ntask = \"x\"\n[schedule]\n";
         let e = parse(&format!("{base}start = \"2026-12-01T09:00:00\"\n")).unwrap_err();
         assert!(e.message.contains("UTC offset"), "{e}");
-        let e = parse(&format!(
-            "{base}start = 2026-12-02T09:00:00-05:00\nend = \"2026-12-01T09:00:00-05:00\"\n"
-        ))
-        .unwrap_err();
+        let e = parse(&format!("{base}start = 2026-12-02T09:00:00-05:00\nend = \"2026-12-01T09:00:00-05:00\"\n"))
+            .unwrap_err();
         assert!(e.message.contains("must be after schedule.start"), "{e}");
     }
 
@@ -898,10 +749,7 @@ mod tests {
         assert!(CampaignId::parse("spring-2027").is_ok());
         assert!(CampaignId::parse("Spring").is_err());
         assert!(CampaignId::parse("-x").is_err());
-        assert_eq!(
-            CampaignId::from_name("  Ünïcode & Co. ").unwrap().as_str(),
-            "n-code-co"
-        );
+        assert_eq!(CampaignId::from_name("  Ünïcode & Co. ").unwrap().as_str(), "n-code-co");
         assert!(CampaignId::from_name("!!!").is_none());
     }
 }

@@ -150,10 +150,7 @@ impl DaemonConfig {
 
     /// Defaults, then the file at `path` (when given), then `SWITCHBOARD_<SECTION>__<KEY>`
     /// variables from `env`.
-    pub fn load(
-        path: Option<&Path>,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
+    pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
         let file = match path {
             None => None,
             Some(p) => {
@@ -215,57 +212,36 @@ impl DaemonConfig {
             }
         };
 
-        let base_url = raw
-            .bland
-            .base_url
-            .ok_or_else(|| required("bland.base_url"))?;
+        let base_url = raw.bland.base_url.ok_or_else(|| required("bland.base_url"))?;
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(err(
-                "bland.base_url",
-                format!("`{base_url}` is not an http(s) URL"),
-            ));
+            return Err(err("bland.base_url", format!("`{base_url}` is not an http(s) URL")));
         }
         let listen_text = raw.http.listen.ok_or_else(|| required("http.listen"))?;
         let listen = listen_text.parse().map_err(|_| {
-            err(
-                "http.listen",
-                format!("`{listen_text}` is not an address (expected e.g. 127.0.0.1:8080)"),
-            )
+            err("http.listen", format!("`{listen_text}` is not an address (expected e.g. 127.0.0.1:8080)"))
         })?;
         let public_url = raw.http.public_url.filter(|u| !u.trim().is_empty());
         if let Some(u) = &public_url
             && !(u.starts_with("http://") || u.starts_with("https://"))
         {
-            return Err(err(
-                "http.public_url",
-                format!("`{u}` is not an http(s) URL"),
-            ));
+            return Err(err("http.public_url", format!("`{u}` is not an http(s) URL")));
         }
         let earliest = time("compliance.earliest", raw.compliance.earliest)?;
         let latest = time("compliance.latest", raw.compliance.latest)?;
         if latest <= earliest {
-            return Err(err(
-                "compliance.latest",
-                "must be after compliance.earliest".into(),
-            ));
+            return Err(err("compliance.latest", "must be after compliance.earliest".into()));
         }
         Ok(DaemonConfig {
             bland: BlandSection {
                 base_url: base_url.trim_end_matches('/').to_string(),
                 api_key_file: raw.bland.api_key_file,
                 webhook_secret_file: raw.bland.webhook_secret_file,
-                requests_per_minute: positive(
-                    "bland.requests_per_minute",
-                    raw.bland.requests_per_minute,
-                )?,
+                requests_per_minute: positive("bland.requests_per_minute", raw.bland.requests_per_minute)?,
                 connect_timeout: dur("bland.connect_timeout", raw.bland.connect_timeout)?,
                 request_timeout: dur("bland.request_timeout", raw.bland.request_timeout)?,
             },
             account: AccountSection {
-                calls_per_minute: positive(
-                    "account.calls_per_minute",
-                    raw.account.calls_per_minute,
-                )?,
+                calls_per_minute: positive("account.calls_per_minute", raw.account.calls_per_minute)?,
                 calls_per_hour: positive("account.calls_per_hour", raw.account.calls_per_hour)?,
                 calls_per_day: positive("account.calls_per_day", raw.account.calls_per_day)?,
                 max_concurrent: positive("account.max_concurrent", raw.account.max_concurrent)?,
@@ -283,44 +259,23 @@ impl DaemonConfig {
                     raw.compliance.max_calls_per_number_per_day,
                 )?,
             },
-            store: StoreSection {
-                path: raw.store.path.ok_or_else(|| required("store.path"))?,
-            },
+            store: StoreSection { path: raw.store.path.ok_or_else(|| required("store.path"))? },
         })
     }
 
     /// The compliance guard as the window module applies it.
     pub fn compliance(&self) -> Compliance {
-        Compliance {
-            earliest: self.compliance.earliest,
-            latest: self.compliance.latest,
-        }
+        Compliance { earliest: self.compliance.earliest, latest: self.compliance.latest }
     }
 
     /// The Bland API key: `BLAND_API_KEY`, else the file `bland.api_key_file`, else none.
-    pub fn api_key(
-        &self,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Option<Secret>, ConfigError> {
-        read_secret(
-            "BLAND_API_KEY",
-            self.bland.api_key_file.as_deref(),
-            "bland.api_key_file",
-            env,
-        )
+    pub fn api_key(&self, env: impl Fn(&str) -> Option<String>) -> Result<Option<Secret>, ConfigError> {
+        read_secret("BLAND_API_KEY", self.bland.api_key_file.as_deref(), "bland.api_key_file", env)
     }
 
     /// The webhook signing secret: `BLAND_WEBHOOK_SECRET`, else `bland.webhook_secret_file`.
-    pub fn webhook_secret(
-        &self,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Option<Secret>, ConfigError> {
-        read_secret(
-            "BLAND_WEBHOOK_SECRET",
-            self.bland.webhook_secret_file.as_deref(),
-            "bland.webhook_secret_file",
-            env,
-        )
+    pub fn webhook_secret(&self, env: impl Fn(&str) -> Option<String>) -> Result<Option<Secret>, ConfigError> {
+        read_secret("BLAND_WEBHOOK_SECRET", self.bland.webhook_secret_file.as_deref(), "bland.webhook_secret_file", env)
     }
 }
 
@@ -356,8 +311,7 @@ fn read_secret(
 /// `SWITCHBOARD_ACCOUNT__CALLS_PER_HOUR=5000` → `[account]\ncalls_per_hour = 5000`. A value that
 /// is not a TOML literal (a bare path, an address) is taken as a string.
 fn env_overrides(env: impl IntoIterator<Item = (String, String)>) -> String {
-    let mut sections: std::collections::BTreeMap<String, Vec<(String, String)>> =
-        Default::default();
+    let mut sections: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
     for (name, value) in env {
         let Some(rest) = name.strip_prefix("SWITCHBOARD_") else {
             continue;
@@ -369,10 +323,7 @@ fn env_overrides(env: impl IntoIterator<Item = (String, String)>) -> String {
             Ok(_) => value,
             Err(_) => toml::Value::String(value).to_string(),
         };
-        sections
-            .entry(section.to_ascii_lowercase())
-            .or_default()
-            .push((key.to_ascii_lowercase(), literal));
+        sections.entry(section.to_ascii_lowercase()).or_default().push((key.to_ascii_lowercase(), literal));
     }
     let mut out = String::new();
     for (section, keys) in sections {
@@ -389,10 +340,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -402,14 +350,8 @@ mod tests {
         assert_eq!(c.bland.requests_per_minute, 100);
         assert_eq!(c.account.calls_per_hour, 20000);
         assert_eq!(c.account.max_concurrent, 10);
-        assert_eq!(
-            c.compliance.earliest,
-            NaiveTime::from_hms_opt(8, 0, 0).unwrap()
-        );
-        assert_eq!(
-            c.compliance.latest,
-            NaiveTime::from_hms_opt(21, 0, 0).unwrap()
-        );
+        assert_eq!(c.compliance.earliest, NaiveTime::from_hms_opt(8, 0, 0).unwrap());
+        assert_eq!(c.compliance.latest, NaiveTime::from_hms_opt(21, 0, 0).unwrap());
         assert_eq!(c.store.path, PathBuf::from("switchboard.db"));
         assert!(c.http.public_url.is_none());
     }
@@ -418,17 +360,10 @@ mod tests {
     fn a_file_overrides_only_the_keys_it_names_and_env_overrides_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        std::fs::write(
-            &path,
-            "[account]\ncalls_per_hour = 500\n[store]\npath = \"/tmp/x.db\"\n",
-        )
-        .unwrap();
+        std::fs::write(&path, "[account]\ncalls_per_hour = 500\n[store]\npath = \"/tmp/x.db\"\n").unwrap();
         let c = DaemonConfig::load(
             Some(&path),
-            env(&[
-                ("SWITCHBOARD_ACCOUNT__CALLS_PER_HOUR", "300"),
-                ("SWITCHBOARD_HTTP__LISTEN", "127.0.0.1:9999"),
-            ]),
+            env(&[("SWITCHBOARD_ACCOUNT__CALLS_PER_HOUR", "300"), ("SWITCHBOARD_HTTP__LISTEN", "127.0.0.1:9999")]),
         )
         .unwrap();
         assert_eq!(c.account.calls_per_hour, 300);
@@ -442,17 +377,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
         std::fs::write(&path, "[account]\ncalls_per_hour = 5\ncals_per_day = 9\n").unwrap();
-        let e = DaemonConfig::load(Some(&path), env(&[]))
-            .unwrap_err()
-            .to_string();
+        let e = DaemonConfig::load(Some(&path), env(&[])).unwrap_err().to_string();
         assert!(e.contains("c.toml:3:1"), "{e}");
         assert!(e.contains("did you mean `calls_per_day`"), "{e}");
     }
 
     #[test]
     fn bad_values_name_the_key() {
-        let e = DaemonConfig::load(None, env(&[("SWITCHBOARD_COMPLIANCE__LATEST", "25:00")]))
-            .unwrap_err();
+        let e = DaemonConfig::load(None, env(&[("SWITCHBOARD_COMPLIANCE__LATEST", "25:00")])).unwrap_err();
         assert_eq!(e.key.as_deref(), Some("compliance.latest"));
         assert!(e.message.contains("`25:00` is not a time of day"), "{e}");
     }
@@ -464,9 +396,7 @@ mod tests {
         std::fs::write(&key_file, "file-secret\n").unwrap();
         let mut c = DaemonConfig::defaults();
         c.bland.api_key_file = Some(key_file);
-        let from_env = c
-            .api_key(|v| (v == "BLAND_API_KEY").then(|| "env-secret".to_string()))
-            .unwrap();
+        let from_env = c.api_key(|v| (v == "BLAND_API_KEY").then(|| "env-secret".to_string())).unwrap();
         assert_eq!(from_env.unwrap().expose(), "env-secret");
         let from_file = c.api_key(|_| None).unwrap().unwrap();
         assert_eq!(from_file.expose(), "file-secret");

@@ -14,19 +14,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::zero();
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
         if digits == 0 {
             return Err(format!("`{text}` is not a duration: {expected}"));
         }
-        let n: i64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("`{text}`: number too large"))?;
+        let n: i64 = rest[..digits].parse().map_err(|_| format!("`{text}`: number too large"))?;
         rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let part = match unit {
@@ -39,9 +33,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "" => return Err(format!("`{text}` has no unit: {expected}")),
             other => return Err(format!("`{text}`: unknown unit `{other}`; {expected}")),
         };
-        total = part
-            .and_then(|p| total.checked_add(&p))
-            .ok_or_else(|| format!("`{text}` is too long"))?;
+        total = part.and_then(|p| total.checked_add(&p)).ok_or_else(|| format!("`{text}` is too long"))?;
     }
     Ok(total)
 }
@@ -57,14 +49,9 @@ pub fn format_duration(d: Duration) -> String {
         out.push('-');
         ms = -ms;
     }
-    for (unit, size) in [
-        ("w", 604_800_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ] {
+    for (unit, size) in
+        [("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)]
+    {
         if ms >= size {
             out.push_str(&format!("{}{unit}", ms / size));
             ms %= size;
@@ -90,16 +77,8 @@ mod tests {
     #[test]
     fn bare_numbers_unknown_units_and_junk_are_refused_with_the_text() {
         assert!(parse_duration("30").unwrap_err().contains("no unit"));
-        assert!(
-            parse_duration("2y")
-                .unwrap_err()
-                .contains("unknown unit `y`")
-        );
-        assert!(
-            parse_duration("h")
-                .unwrap_err()
-                .contains("`h` is not a duration")
-        );
+        assert!(parse_duration("2y").unwrap_err().contains("unknown unit `y`"));
+        assert!(parse_duration("h").unwrap_err().contains("`h` is not a duration"));
         assert!(parse_duration("").is_err());
         assert!(parse_duration("-2h").is_err());
     }

@@ -50,12 +50,7 @@ impl<'a> SourceFile<'a> {
     }
 
     /// An error at a span of the file, for the given key.
-    pub fn at(
-        &self,
-        span: Range<usize>,
-        key: impl Into<String>,
-        message: impl Into<String>,
-    ) -> ConfigError {
+    pub fn at(&self, span: Range<usize>, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
         ConfigError {
             file: self.name.to_string(),
             line: Some(self.line_col(span.start)),
@@ -66,12 +61,7 @@ impl<'a> SourceFile<'a> {
 
     /// An error about a key whose place in the file is not known (a missing key, say).
     pub fn key(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-        ConfigError {
-            file: self.name.to_string(),
-            line: None,
-            key: Some(key.into()),
-            message: message.into(),
-        }
+        ConfigError { file: self.name.to_string(), line: None, key: Some(key.into()), message: message.into() }
     }
 
     /// A TOML syntax or shape error, rewritten to name the place and, for an unknown key, the
@@ -101,19 +91,11 @@ impl<'a> SourceFile<'a> {
 }
 
 /// The closest candidate to `word`, if one is close enough to be a likely typo.
-pub fn did_you_mean<'c>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'c str>,
-) -> Option<&'c str> {
+pub fn did_you_mean<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
     let word = word.to_ascii_lowercase();
     candidates
         .into_iter()
-        .map(|c| {
-            (
-                strsim::damerau_levenshtein(&word, &c.to_ascii_lowercase()),
-                c,
-            )
-        })
+        .map(|c| (strsim::damerau_levenshtein(&word, &c.to_ascii_lowercase()), c))
         .filter(|(d, c)| *d <= 2.max(c.len() / 4) && *d < c.len())
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
@@ -123,12 +105,7 @@ pub fn did_you_mean<'c>(
 fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
     let rest = message.strip_prefix("unknown field `")?;
     let (field, rest) = rest.split_once('`')?;
-    let expected = rest
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_string)
-        .collect();
+    let expected = rest.split('`').skip(1).step_by(2).map(str::to_string).collect();
     Some((field.to_string(), expected))
 }
 

@@ -10,9 +10,7 @@ pub mod daemon;
 mod duration;
 mod located;
 
-pub use campaign::{
-    AnalysisSpec, CampaignId, CampaignSpec, Limits, Outcome, RetrySpec, ScheduleSpec, ZonePolicy,
-};
+pub use campaign::{AnalysisSpec, CampaignId, CampaignSpec, Limits, Outcome, RetrySpec, ScheduleSpec, ZonePolicy};
 pub use daemon::DaemonConfig;
 pub use duration::{format_duration, parse_duration};
 pub use located::ConfigError;

@@ -27,9 +27,7 @@ use super::plan::{CampaignPlan, Decision, NumberFacts, PlanCache, decide, recipi
 use crate::bland::{BlandError, Client, ListCallsQuery, SendCallRequest};
 use crate::clock::Clock;
 use crate::config::DaemonConfig;
-use crate::store::{
-    CampaignRow, ClaimedJob, Deferral, NewAttempt, PendingAttempt, Store, StoreError,
-};
+use crate::store::{CampaignRow, ClaimedJob, Deferral, NewAttempt, PendingAttempt, Store, StoreError};
 use crate::template::{Variables, fill_call};
 use crate::window::Compliance;
 
@@ -74,11 +72,7 @@ impl DispatcherConfig {
             },
             compliance: config.compliance(),
             max_calls_per_number_per_day: config.compliance.max_calls_per_number_per_day,
-            webhook_url: config
-                .http
-                .public_url
-                .as_ref()
-                .map(|u| format!("{}/webhooks/bland", u.trim_end_matches('/'))),
+            webhook_url: config.http.public_url.as_ref().map(|u| format!("{}/webhooks/bland", u.trim_end_matches('/'))),
             batch: 500,
             send_concurrency: 64,
             slot_margin: Duration::minutes(5),
@@ -189,17 +183,7 @@ impl Dispatcher {
         let since = clock.now() - Duration::days(1);
         let ledger = Ledger::from_dials(store.dials_since(since.timestamp_millis()).await?);
         let plans = Arc::new(PlanCache::new(cfg.compliance));
-        Ok(Self {
-            store,
-            bland,
-            clock,
-            cfg,
-            plans,
-            state: Mutex::new(State {
-                ledger,
-                ..State::default()
-            }),
-        })
+        Ok(Self { store, bland, clock, cfg, plans, state: Mutex::new(State { ledger, ..State::default() }) })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -233,10 +217,7 @@ impl Dispatcher {
     }
 
     /// The plan of a running campaign (re-read when its spec changed) and its pacer.
-    fn plan_for(
-        &self,
-        row: &CampaignRow,
-    ) -> Result<(Arc<CampaignPlan>, Option<Arc<Pacer>>), String> {
+    fn plan_for(&self, row: &CampaignRow) -> Result<(Arc<CampaignPlan>, Option<Arc<Pacer>>), String> {
         let plan = self.plans.get(row)?;
         let mut state = self.lock();
         let key = (row.id.clone(), row.updated_at);
@@ -249,10 +230,7 @@ impl Dispatcher {
                 // A burst of a tenth of a minute's calls: smooth, but not one at a time.
                 let burst = NonZeroU32::new((per_minute.get() / 10).max(1)).expect("at least one");
                 let quota = Quota::per_minute(per_minute).allow_burst(burst);
-                Some(Arc::new(RateLimiter::direct_with_clock(
-                    quota,
-                    PacingClock(self.clock.clone()),
-                )))
+                Some(Arc::new(RateLimiter::direct_with_clock(quota, PacingClock(self.clock.clone()))))
             }
             _ => None,
         };
@@ -298,9 +276,7 @@ impl Dispatcher {
                 Ok(p) => p,
                 Err(e) => {
                     warn!(campaign_id = %row.id, error = %e, "cannot read the campaign's spec; pausing it");
-                    self.store
-                        .set_campaign_state(&row.id, &["running"], "paused", now_ms)
-                        .await?;
+                    self.store.set_campaign_state(&row.id, &["running"], "paused", now_ms).await?;
                     continue;
                 }
             };
@@ -313,10 +289,8 @@ impl Dispatcher {
                 concurrent: plan.spec.limits.max_concurrent,
             };
             let used = self.lock().ledger.used(Some(&row.id), now_ms);
-            let mut room = caps
-                .allowance(used, open.get(&row.id).copied().unwrap_or(0))
-                .min(fair_share)
-                .min(self.cfg.batch);
+            let mut room =
+                caps.allowance(used, open.get(&row.id).copied().unwrap_or(0)).min(fair_share).min(self.cfg.batch);
             if let Some(pacer) = &pacer {
                 let mut permitted = 0;
                 while permitted < room && pacer.check().is_ok() {
@@ -351,16 +325,8 @@ impl Dispatcher {
         let now_ms = now.timestamp_millis();
         let phones: Vec<&str> = claimed.iter().map(|j| j.phone.as_str()).collect();
         let dnc = self.store.dnc_reasons(&phones).await?;
-        let recent = self
-            .store
-            .recent_dials_by_number(&phones, (now - Duration::days(1)).timestamp_millis())
-            .await?;
-        let max_minutes = plan
-            .spec
-            .call
-            .get("max_duration")
-            .and_then(Value::as_f64)
-            .unwrap_or(30.0);
+        let recent = self.store.recent_dials_by_number(&phones, (now - Duration::days(1)).timestamp_millis()).await?;
+        let max_minutes = plan.spec.call.get("max_duration").and_then(Value::as_f64).unwrap_or(30.0);
         let max_ms = (max_minutes * 60_000.0) as i64;
         let expires_at = now_ms + max_ms + self.cfg.slot_margin.num_milliseconds();
         let poll_at = now_ms + max_ms + self.cfg.poll_margin.num_milliseconds();
@@ -383,18 +349,8 @@ impl Dispatcher {
             };
             let mut dials = recent.get(&job.phone).cloned().unwrap_or_default();
             dials.extend(dialled_now.get(job.phone.as_str()).into_iter().flatten());
-            let facts = NumberFacts {
-                dnc_reason: dnc.get(&job.phone).map(String::as_str),
-                recent_dials: &dials,
-            };
-            match decide(
-                job,
-                plan,
-                &zones,
-                &facts,
-                self.cfg.max_calls_per_number_per_day,
-                now,
-            ) {
+            let facts = NumberFacts { dnc_reason: dnc.get(&job.phone).map(String::as_str), recent_dials: &dials };
+            match decide(job, plan, &zones, &facts, self.cfg.max_calls_per_number_per_day, now) {
                 Decision::Dial { call, request_data } => {
                     let attempt_id = uuid::Uuid::new_v4().to_string();
                     let metadata = json!({
@@ -402,13 +358,7 @@ impl Dispatcher {
                         "switchboard_campaign_id": job.campaign_id,
                         "switchboard_job_id": job.id,
                     });
-                    match build_request(
-                        call,
-                        request_data,
-                        &job.phone,
-                        metadata,
-                        self.cfg.webhook_url.clone(),
-                    ) {
+                    match build_request(call, request_data, &job.phone, metadata, self.cfg.webhook_url.clone()) {
                         Ok(request) => {
                             attempts.push(NewAttempt {
                                 id: attempt_id.clone(),
@@ -419,53 +369,32 @@ impl Dispatcher {
                                 expires_at,
                                 poll_at,
                             });
-                            dialled_now
-                                .entry(job.phone.as_str())
-                                .or_default()
-                                .push(now_ms);
-                            sends.push(Send {
-                                attempt_id,
-                                campaign_id: job.campaign_id.clone(),
-                                request,
-                            });
+                            dialled_now.entry(job.phone.as_str()).or_default().push(now_ms);
+                            sends.push(Send { attempt_id, campaign_id: job.campaign_id.clone(), request });
                         }
                         Err(reason) => {
                             report.failed += 1;
-                            deferrals.push(Deferral::Fail {
-                                job_id: job.id,
-                                reason,
-                            });
+                            deferrals.push(Deferral::Fail { job_id: job.id, reason });
                         }
                     }
                 }
                 Decision::Requeue(at) => {
                     report.deferred += 1;
-                    deferrals.push(Deferral::Requeue {
-                        job_id: job.id,
-                        at: at.timestamp_millis(),
-                    });
+                    deferrals.push(Deferral::Requeue { job_id: job.id, at: at.timestamp_millis() });
                 }
                 Decision::Suppress(reason) => {
                     report.deferred += 1;
-                    deferrals.push(Deferral::Suppress {
-                        job_id: job.id,
-                        reason,
-                    });
+                    deferrals.push(Deferral::Suppress { job_id: job.id, reason });
                 }
                 Decision::Fail(reason) => {
                     report.failed += 1;
                     info!(campaign_id = %job.campaign_id, job_id = job.id, %reason, "job failed before dialing");
-                    deferrals.push(Deferral::Fail {
-                        job_id: job.id,
-                        reason,
-                    });
+                    deferrals.push(Deferral::Fail { job_id: job.id, reason });
                 }
             }
         }
         // The attempts are durable before any of them is sent.
-        self.store
-            .commit_claims(&attempts, &deferrals, now_ms)
-            .await?;
+        self.store.commit_claims(&attempts, &deferrals, now_ms).await?;
         let mut state = self.lock();
         for a in &attempts {
             state.ledger.record(&a.campaign_id, now_ms);
@@ -481,11 +410,7 @@ impl Dispatcher {
         let permits = Arc::new(Semaphore::new(self.cfg.send_concurrency));
         let mut tasks = JoinSet::new();
         for send in sends {
-            let permit = permits
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("semaphore open");
+            let permit = permits.clone().acquire_owned().await.expect("semaphore open");
             let bland = self.bland.clone();
             tasks.spawn(async move {
                 let result = bland.send_call(&send.request).await;
@@ -495,10 +420,7 @@ impl Dispatcher {
         }
         while let Some(joined) = tasks.join_next().await {
             let (send, result) = joined.expect("send task panicked");
-            match self
-                .record_send(&send.attempt_id, &send.campaign_id, result)
-                .await?
-            {
+            match self.record_send(&send.attempt_id, &send.campaign_id, result).await? {
                 SendResult::Sent => report.sent += 1,
                 SendResult::NotSent => report.not_sent += 1,
                 SendResult::Failed => report.failed += 1,
@@ -520,9 +442,7 @@ impl Dispatcher {
         let err = match result {
             Ok(resp) => {
                 self.lock().consecutive_429 = 0;
-                self.store
-                    .record_sent(attempt_id, &resp.call_id, now_ms)
-                    .await?;
+                self.store.record_sent(attempt_id, &resp.call_id, now_ms).await?;
                 info!(campaign_id, attempt_id, call_id = %resp.call_id, "call placed");
                 return Ok(SendResult::Sent);
             }
@@ -540,26 +460,14 @@ impl Dispatcher {
                     // One slowdown for the whole account, however many sends saw the 429.
                     if state.not_before.is_none_or(|t| t < resume) {
                         state.not_before = Some(resume);
-                        warn!(
-                            wait_ms = wait.num_milliseconds(),
-                            "Bland answered 429: the account slows down"
-                        );
+                        warn!(wait_ms = wait.num_milliseconds(), "Bland answered 429: the account slows down");
                     }
                     state.not_before.unwrap_or(resume)
                 };
-                self.store
-                    .record_not_sent(
-                        attempt_id,
-                        &err.to_string(),
-                        resume.timestamp_millis(),
-                        now_ms,
-                    )
-                    .await?;
+                self.store.record_not_sent(attempt_id, &err.to_string(), resume.timestamp_millis(), now_ms).await?;
                 Ok(SendResult::NotSent)
             }
-            BlandError::Permanent {
-                status: 401 | 403, ..
-            } => {
+            BlandError::Permanent { status: 401 | 403, .. } => {
                 let first = {
                     let mut state = self.lock();
                     !std::mem::replace(&mut state.key_refused, true)
@@ -567,40 +475,26 @@ impl Dispatcher {
                 let reason = format!("Bland refused the API key: {err}");
                 let paused = self.store.pause_all_running(&reason, now_ms).await?;
                 if first || paused > 0 {
-                    tracing::error!(
-                        campaigns_paused = paused,
-                        "{reason}; every campaign on this key is paused"
-                    );
+                    tracing::error!(campaigns_paused = paused, "{reason}; every campaign on this key is paused");
                 }
-                self.store
-                    .record_not_sent(attempt_id, &err.to_string(), now_ms, now_ms)
-                    .await?;
+                self.store.record_not_sent(attempt_id, &err.to_string(), now_ms, now_ms).await?;
                 Ok(SendResult::NotSent)
             }
             BlandError::Permanent { .. } => {
                 info!(campaign_id, attempt_id, error = %err, "Bland rejected the call");
-                self.store
-                    .record_rejected(attempt_id, &err.to_string(), now_ms)
-                    .await?;
+                self.store.record_rejected(attempt_id, &err.to_string(), now_ms).await?;
                 Ok(SendResult::Failed)
             }
             e if e.certainly_not_acted_on() => {
                 let wait = self.backoff(1);
                 self.store
-                    .record_not_sent(
-                        attempt_id,
-                        &err.to_string(),
-                        (now + wait).timestamp_millis(),
-                        now_ms,
-                    )
+                    .record_not_sent(attempt_id, &err.to_string(), (now + wait).timestamp_millis(), now_ms)
                     .await?;
                 Ok(SendResult::NotSent)
             }
             _ => {
                 warn!(campaign_id, attempt_id, error = %err, "send failed ambiguously; will look the call up before any resend");
-                self.store
-                    .record_send_unknown(attempt_id, &err.to_string())
-                    .await?;
+                self.store.record_send_unknown(attempt_id, &err.to_string()).await?;
                 Ok(SendResult::Unknown)
             }
         }
@@ -611,11 +505,7 @@ impl Dispatcher {
         let capped = exp.min(self.cfg.max_backoff);
         // Full jitter on the upper half, so many daemons (or restarts) do not retry in lockstep.
         let half = capped.num_milliseconds() / 2;
-        let jitter = if half > 0 {
-            rand::random_range(0..=half)
-        } else {
-            0
-        };
+        let jitter = if half > 0 { rand::random_range(0..=half) } else { 0 };
         Duration::milliseconds(half + jitter)
     }
 
@@ -625,16 +515,11 @@ impl Dispatcher {
     pub async fn reconcile(&self) -> Result<ReconcileReport, StoreError> {
         let now = self.clock.now();
         let mut report = ReconcileReport::default();
-        let pending = self
-            .store
-            .pending_attempts((now - self.cfg.reconcile_after).timestamp_millis())
-            .await?;
+        let pending = self.store.pending_attempts((now - self.cfg.reconcile_after).timestamp_millis()).await?;
         for attempt in pending {
             match self.lookup(&attempt).await {
                 Ok(Lookup::Found(call_id)) => {
-                    self.store
-                        .record_sent(&attempt.id, &call_id, now.timestamp_millis())
-                        .await?;
+                    self.store.record_sent(&attempt.id, &call_id, now.timestamp_millis()).await?;
                     info!(attempt_id = %attempt.id, %call_id, "reconciled: the call exists");
                     report.found += 1;
                 }
@@ -669,16 +554,13 @@ impl Dispatcher {
             ..ListCallsQuery::default()
         };
         let calls = self.bland.list_calls(&query).await?;
-        let found = calls.calls.iter().find(|c| {
-            c.metadata.get(ATTEMPT_KEY).and_then(Value::as_str) == Some(attempt.id.as_str())
-        });
+        let found = calls
+            .calls
+            .iter()
+            .find(|c| c.metadata.get(ATTEMPT_KEY).and_then(Value::as_str) == Some(attempt.id.as_str()));
         Ok(match found {
             Some(c) => Lookup::Found(c.call_id.clone()),
-            None if calls
-                .total_count
-                .is_some_and(|t| t as usize > calls.calls.len())
-                || calls.skipped > 0 =>
-            {
+            None if calls.total_count.is_some_and(|t| t as usize > calls.calls.len()) || calls.skipped > 0 => {
                 Lookup::Unsure
             }
             None => Lookup::Absent,
@@ -687,23 +569,14 @@ impl Dispatcher {
 
     /// Sends a proven-absent attempt again, if its campaign still runs and its window is open;
     /// otherwise voids it (nothing was placed) and requeues the job.
-    async fn resend(
-        &self,
-        attempt: &PendingAttempt,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    async fn resend(&self, attempt: &PendingAttempt, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let now_ms = now.timestamp_millis();
         let row = self.store.campaign(&attempt.campaign_id).await?;
         let plan = match (row.state.as_str(), self.plan_for(&row)) {
             ("running", Ok((plan, _))) => plan,
             _ => {
                 self.store
-                    .record_not_sent(
-                        &attempt.id,
-                        "not placed; campaign no longer running",
-                        now_ms,
-                        now_ms,
-                    )
+                    .record_not_sent(&attempt.id, "not placed; campaign no longer running", now_ms, now_ms)
                     .await?;
                 return Ok(false);
             }
@@ -728,10 +601,7 @@ impl Dispatcher {
             )
         };
         if !plan.window.is_open(&zones, now) {
-            let at = plan
-                .window
-                .next_opening(&zones, now)
-                .unwrap_or(now + Duration::days(365));
+            let at = plan.window.next_opening(&zones, now).unwrap_or(now + Duration::days(365));
             self.store
                 .record_not_sent(
                     &attempt.id,
@@ -743,36 +613,24 @@ impl Dispatcher {
             return Ok(false);
         }
         let vars = Variables::from_json(&job.variables);
-        let request = fill_call(&plan.spec.call, &vars)
-            .map_err(|e| e.to_string())
-            .and_then(|call| {
-                let metadata = json!({
-                    ATTEMPT_KEY: attempt.id,
-                    "switchboard_campaign_id": attempt.campaign_id,
-                    "switchboard_job_id": attempt.job_id,
-                });
-                build_request(
-                    call,
-                    vars.to_request_data(),
-                    &attempt.phone,
-                    metadata,
-                    self.cfg.webhook_url.clone(),
-                )
+        let request = fill_call(&plan.spec.call, &vars).map_err(|e| e.to_string()).and_then(|call| {
+            let metadata = json!({
+                ATTEMPT_KEY: attempt.id,
+                "switchboard_campaign_id": attempt.campaign_id,
+                "switchboard_job_id": attempt.job_id,
             });
+            build_request(call, vars.to_request_data(), &attempt.phone, metadata, self.cfg.webhook_url.clone())
+        });
         let request = match request {
             Ok(r) => r,
             Err(reason) => {
-                self.store
-                    .record_rejected(&attempt.id, &reason, now_ms)
-                    .await?;
+                self.store.record_rejected(&attempt.id, &reason, now_ms).await?;
                 return Ok(false);
             }
         };
         info!(attempt_id = %attempt.id, "reconciled: not at Bland; sending again under the same attempt id");
         let result = self.bland.send_call(&request).await;
-        let outcome = self
-            .record_send(&attempt.id, &attempt.campaign_id, result)
-            .await?;
+        let outcome = self.record_send(&attempt.id, &attempt.campaign_id, result).await?;
         Ok(matches!(outcome, SendResult::Sent))
     }
 }
@@ -791,8 +649,7 @@ fn build_request(
     metadata: Value,
     webhook: Option<String>,
 ) -> Result<SendCallRequest, String> {
-    let mut req = SendCallRequest::from_call_table(call, phone, metadata, webhook)
-        .map_err(|e| e.to_string())?;
+    let mut req = SendCallRequest::from_call_table(call, phone, metadata, webhook).map_err(|e| e.to_string())?;
     if let Value::Object(data) = request_data {
         req = req.with_request_data(data);
     }

@@ -79,11 +79,7 @@ impl Ledger {
             times.pop_front();
         }
         let since = |window: i64| times.len() - times.partition_point(|t| *t <= now - window);
-        Used {
-            minute: since(MINUTE) as u32,
-            hour: since(HOUR) as u32,
-            day: times.len() as u32,
-        }
+        Used { minute: since(MINUTE) as u32, hour: since(HOUR) as u32, day: times.len() as u32 }
     }
 }
 
@@ -99,56 +95,11 @@ mod tests {
 
     #[test]
     fn the_tightest_cap_decides_and_no_caps_means_unlimited() {
-        let caps = Caps {
-            per_minute: Some(30),
-            per_hour: Some(100),
-            per_day: None,
-            concurrent: Some(10),
-        };
-        assert_eq!(
-            caps.allowance(
-                Used {
-                    minute: 5,
-                    hour: 95,
-                    day: 500
-                },
-                2
-            ),
-            5
-        );
-        assert_eq!(
-            caps.allowance(
-                Used {
-                    minute: 5,
-                    hour: 10,
-                    day: 500
-                },
-                9
-            ),
-            1
-        );
-        assert_eq!(
-            caps.allowance(
-                Used {
-                    minute: 40,
-                    hour: 10,
-                    day: 0
-                },
-                0
-            ),
-            0
-        );
-        assert_eq!(
-            Caps::default().allowance(
-                Used {
-                    minute: 9,
-                    hour: 9,
-                    day: 9
-                },
-                9
-            ),
-            u32::MAX
-        );
+        let caps = Caps { per_minute: Some(30), per_hour: Some(100), per_day: None, concurrent: Some(10) };
+        assert_eq!(caps.allowance(Used { minute: 5, hour: 95, day: 500 }, 2), 5);
+        assert_eq!(caps.allowance(Used { minute: 5, hour: 10, day: 500 }, 9), 1);
+        assert_eq!(caps.allowance(Used { minute: 40, hour: 10, day: 0 }, 0), 0);
+        assert_eq!(Caps::default().allowance(Used { minute: 9, hour: 9, day: 9 }, 9), u32::MAX);
     }
 
     #[test]
@@ -161,39 +112,11 @@ mod tests {
             ("b".to_string(), now - MINUTE),
             ("a".to_string(), now - 1),
         ]);
-        assert_eq!(
-            l.used(Some("a"), now),
-            Used {
-                minute: 1,
-                hour: 2,
-                day: 3
-            }
-        );
-        assert_eq!(
-            l.used(None, now),
-            Used {
-                minute: 1,
-                hour: 3,
-                day: 4
-            }
-        );
-        assert_eq!(
-            l.used(Some("b"), now + 1),
-            Used {
-                minute: 0,
-                hour: 1,
-                day: 1
-            }
-        );
+        assert_eq!(l.used(Some("a"), now), Used { minute: 1, hour: 2, day: 3 });
+        assert_eq!(l.used(None, now), Used { minute: 1, hour: 3, day: 4 });
+        assert_eq!(l.used(Some("b"), now + 1), Used { minute: 0, hour: 1, day: 1 });
         assert_eq!(l.used(Some("zzz"), now), Used::default());
-        assert_eq!(
-            l.used(None, now + DAY),
-            Used {
-                minute: 0,
-                hour: 0,
-                day: 0
-            }
-        );
+        assert_eq!(l.used(None, now + DAY), Used { minute: 0, hour: 0, day: 0 });
     }
 
     #[test]

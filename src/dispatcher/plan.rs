@@ -43,12 +43,7 @@ pub fn recipient_zones(
     cache: &mut HashMap<String, Vec<Tz>>,
 ) -> Vec<Tz> {
     let parse = |s: &str| -> Vec<Tz> { s.split('|').filter_map(|z| z.parse().ok()).collect() };
-    let key = format!(
-        "{}|{}#{}",
-        policy.as_str(),
-        timezones,
-        number_zones.unwrap_or("")
-    );
+    let key = format!("{}|{}#{}", policy.as_str(), timezones, number_zones.unwrap_or(""));
     cache
         .entry(key)
         .or_insert_with(|| {
@@ -90,9 +85,7 @@ pub fn decide(
     if !plan.window.is_open(zones, now) {
         return match plan.window.next_opening(zones, now) {
             Some(at) => Decision::Requeue(at),
-            None => Decision::Fail(
-                "the campaign's schedule has no opening left for this recipient".into(),
-            ),
+            None => Decision::Fail("the campaign's schedule has no opening left for this recipient".into()),
         };
     }
     if facts.recent_dials.len() as u32 >= max_calls_per_number_per_day {
@@ -109,10 +102,7 @@ pub fn decide(
         call.insert("voicemail_message".into(), Value::String(msg.clone()));
     }
     match fill_call(&call, &vars) {
-        Ok(call) => Decision::Dial {
-            call,
-            request_data: vars.to_request_data(),
-        },
+        Ok(call) => Decision::Dial { call, request_data: vars.to_request_data() },
         Err(e) => Decision::Fail(e.to_string()),
     }
 }
@@ -126,29 +116,19 @@ pub struct PlanCache {
 
 impl PlanCache {
     pub fn new(compliance: crate::window::Compliance) -> Self {
-        Self {
-            compliance,
-            plans: Default::default(),
-        }
+        Self { compliance, plans: Default::default() }
     }
 
     /// The plan of the campaign in `row`; `Err` is the spec's problem, for a log line.
-    pub fn get(
-        &self,
-        row: &crate::store::CampaignRow,
-    ) -> Result<std::sync::Arc<CampaignPlan>, String> {
+    pub fn get(&self, row: &crate::store::CampaignRow) -> Result<std::sync::Arc<CampaignPlan>, String> {
         let mut plans = self.plans.lock().expect("plan cache poisoned");
         if let Some((updated, plan)) = plans.get(&row.id)
             && *updated == row.updated_at
         {
             return Ok(plan.clone());
         }
-        let spec = CampaignSpec::parse(
-            &format!("campaign `{}`", row.id),
-            &row.spec_toml,
-            &self.compliance,
-        )
-        .map_err(|e| e.to_string())?;
+        let spec = CampaignSpec::parse(&format!("campaign `{}`", row.id), &row.spec_toml, &self.compliance)
+            .map_err(|e| e.to_string())?;
         let window = spec.dial_window(self.compliance);
         let plan = std::sync::Arc::new(CampaignPlan { spec, window });
         plans.insert(row.id.clone(), (row.updated_at, plan.clone()));

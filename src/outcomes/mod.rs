@@ -25,17 +25,13 @@ use serde_json::Value;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::bland::{
-    BlandError, CallDetails, Client, SIGNATURE_HEADER, parse_webhook, verify_signature,
-};
+use crate::bland::{BlandError, CallDetails, Client, SIGNATURE_HEADER, parse_webhook, verify_signature};
 use crate::clock::Clock;
 use crate::config::Outcome;
 use crate::dispatcher::engine::ATTEMPT_KEY;
 use crate::dispatcher::plan::{CampaignPlan, PlanCache, recipient_zones};
 use crate::secret::Secret;
-use crate::store::{
-    Application, Applied, AttemptContext, JobTarget, OutcomeRecord, Store, StoreError,
-};
+use crate::store::{Application, Applied, AttemptContext, JobTarget, OutcomeRecord, Store, StoreError};
 use policy::{Next, classify, next_step};
 
 /// Largest webhook body accepted (Bland's call details with a long transcript fit easily).
@@ -87,29 +83,14 @@ pub struct Outcomes {
 impl Outcomes {
     pub fn new(store: Store, bland: Client, clock: Arc<dyn Clock>, cfg: OutcomesConfig) -> Self {
         let plans = PlanCache::new(cfg.compliance);
-        Self {
-            store,
-            bland,
-            clock,
-            cfg,
-            plans,
-            zones: Mutex::default(),
-        }
+        Self { store, bland, clock, cfg, plans, zones: Mutex::default() }
     }
 
     /// Applies call details from a webhook (`inbox_body` = the raw body, stored) or a poll.
-    pub async fn apply(
-        &self,
-        details: &CallDetails,
-        inbox_body: Option<&str>,
-    ) -> Result<Applied, StoreError> {
+    pub async fn apply(&self, details: &CallDetails, inbox_body: Option<&str>) -> Result<Applied, StoreError> {
         let now = self.clock.now();
         let attempt_id = details.metadata.get(ATTEMPT_KEY).and_then(Value::as_str);
-        let campaign_id = match details
-            .metadata
-            .get("switchboard_campaign_id")
-            .and_then(Value::as_str)
-        {
+        let campaign_id = match details.metadata.get("switchboard_campaign_id").and_then(Value::as_str) {
             Some(c) => Some(c.to_string()),
             None => self.store.campaign_of_call(&details.call_id).await?,
         };
@@ -124,13 +105,9 @@ impl Outcomes {
         let from_poll = inbox_body.is_none();
         let applied = self
             .store
-            .apply_call_details(
-                attempt_id,
-                &details.call_id,
-                inbox_body,
-                now.timestamp_millis(),
-                |ctx| self.decide(ctx, details, plan.as_deref(), now, from_poll),
-            )
+            .apply_call_details(attempt_id, &details.call_id, inbox_body, now.timestamp_millis(), |ctx| {
+                self.decide(ctx, details, plan.as_deref(), now, from_poll)
+            })
             .await?;
         match applied {
             Applied::Applied | Applied::Updated => {
@@ -155,13 +132,9 @@ impl Outcomes {
         let now_ms = now.timestamp_millis();
         let Some(outcome) = classify(details) else {
             return if ctx.outcome.is_none() {
-                Application::NotFinal {
-                    poll_at: (now + self.cfg.poll_interval).timestamp_millis(),
-                }
+                Application::NotFinal { poll_at: (now + self.cfg.poll_interval).timestamp_millis() }
             } else {
-                Application::Duplicate {
-                    recheck_done: false,
-                }
+                Application::Duplicate { recheck_done: false }
             };
         };
         let record = |recheck: bool| OutcomeRecord {
@@ -181,21 +154,13 @@ impl Outcomes {
         };
         let target = || self.job_target(ctx, outcome, details, plan, now);
         match &ctx.outcome {
-            None => Application::Record {
-                record: record(details.answered_by.is_none()),
-                job: target(),
-            },
+            None => Application::Record { record: record(details.answered_by.is_none()), job: target() },
             Some(previous) if ctx.answered_by.is_none() && details.answered_by.is_some() => {
                 let still_on_attempt = ctx.job_attempts == ctx.attempt_no;
                 let job = (previous != outcome.as_str() && still_on_attempt).then(target);
-                Application::Update {
-                    record: record(false),
-                    job,
-                }
+                Application::Update { record: record(false), job }
             }
-            Some(_) => Application::Duplicate {
-                recheck_done: from_poll,
-            },
+            Some(_) => Application::Duplicate { recheck_done: from_poll },
         }
     }
 
@@ -212,29 +177,13 @@ impl Outcomes {
         };
         let zones = {
             let mut cache = self.zones.lock().expect("zone cache poisoned");
-            recipient_zones(
-                plan.spec.schedule.zone_policy,
-                &ctx.timezones,
-                ctx.number_zones.as_deref(),
-                &mut cache,
-            )
+            recipient_zones(plan.spec.schedule.zone_policy, &ctx.timezones, ctx.number_zones.as_deref(), &mut cache)
         };
-        match next_step(
-            &plan.spec.retry,
-            outcome,
-            ctx.attempt_no as u32,
-            &plan.window,
-            &zones,
-            now,
-        ) {
+        match next_step(&plan.spec.retry, outcome, ctx.attempt_no as u32, &plan.window, &zones, now) {
             Next::Done => JobTarget::Done,
             Next::Failed => JobTarget::Failed(format!(
                 "call failed{}",
-                details
-                    .error_message
-                    .as_deref()
-                    .map(|e| format!(": {e}"))
-                    .unwrap_or_default()
+                details.error_message.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
             )),
             Next::Retry(at) => JobTarget::Retry(at.timestamp_millis()),
         }
@@ -245,42 +194,28 @@ impl Outcomes {
     pub async fn poll_once(&self) -> Result<PollReport, StoreError> {
         let now = self.clock.now();
         let mut report = PollReport::default();
-        for due in self
-            .store
-            .polls_due(now.timestamp_millis(), self.cfg.poll_batch)
-            .await?
-        {
+        for due in self.store.polls_due(now.timestamp_millis(), self.cfg.poll_batch).await? {
             report.polled += 1;
             match self.bland.call_details(&due.call_id).await {
                 Ok(details) => {
-                    if matches!(
-                        self.apply(&details, None).await?,
-                        Applied::Applied | Applied::Updated
-                    ) {
+                    if matches!(self.apply(&details, None).await?, Applied::Applied | Applied::Updated) {
                         report.settled += 1;
                     }
                 }
                 Err(e) => {
                     report.errors += 1;
                     let wait = match &e {
-                        BlandError::RateLimited {
-                            retry_after: Some(d),
-                            ..
-                        } => Duration::from_std(*d).unwrap_or(self.cfg.poll_interval),
+                        BlandError::RateLimited { retry_after: Some(d), .. } => {
+                            Duration::from_std(*d).unwrap_or(self.cfg.poll_interval)
+                        }
                         _ => self.cfg.poll_interval,
                     };
                     warn!(call_id = %due.call_id, error = %e, "cannot poll the call now");
-                    self.store
-                        .postpone_poll(&due.attempt_id, (now + wait).timestamp_millis())
-                        .await?;
+                    self.store.postpone_poll(&due.attempt_id, (now + wait).timestamp_millis()).await?;
                 }
             }
         }
-        for id in self
-            .store
-            .complete_finished_campaigns(now.timestamp_millis())
-            .await?
-        {
+        for id in self.store.complete_finished_campaigns(now.timestamp_millis()).await? {
             info!(campaign_id = %id, "campaign completed: no job can progress any more");
             report.completed_campaigns += 1;
         }
@@ -311,24 +246,13 @@ impl Outcomes {
 }
 
 fn transcript(details: &CallDetails) -> Option<String> {
-    if let Some(t) = details
-        .concatenated_transcript
-        .as_ref()
-        .filter(|t| !t.trim().is_empty())
-    {
+    if let Some(t) = details.concatenated_transcript.as_ref().filter(|t| !t.trim().is_empty()) {
         return Some(t.clone());
     }
     if details.transcripts.is_empty() {
         return None;
     }
-    Some(
-        details
-            .transcripts
-            .iter()
-            .map(|t| format!("{}: {}", t.user, t.text))
-            .collect::<Vec<_>>()
-            .join("\n"),
-    )
+    Some(details.transcripts.iter().map(|t| format!("{}: {}", t.user, t.text)).collect::<Vec<_>>().join("\n"))
 }
 
 /// How the webhook receiver checks signatures.
@@ -363,11 +287,7 @@ async fn receive_webhook(
         let valid = signature.is_some_and(|s| verify_signature(secret, &body, s));
         if !valid {
             // Never log the body: it is unauthenticated and may hold personal data.
-            warn!(
-                signed = signature.is_some(),
-                bytes = body.len(),
-                "webhook refused: missing or wrong signature"
-            );
+            warn!(signed = signature.is_some(), bytes = body.len(), "webhook refused: missing or wrong signature");
             return (StatusCode::UNAUTHORIZED, "invalid signature\n");
         }
     }

@@ -29,19 +29,11 @@ pub fn classify(details: &CallDetails) -> Option<Outcome> {
         return Some(Outcome::Failed);
     }
     let conversation = !details.transcripts.is_empty()
-        || details
-            .concatenated_transcript
-            .as_deref()
-            .is_some_and(|t| !t.trim().is_empty());
+        || details.concatenated_transcript.as_deref().is_some_and(|t| !t.trim().is_empty());
     if details.answered_by.is_none() && conversation {
         return Some(Outcome::Human);
     }
-    if details
-        .error_message
-        .as_deref()
-        .is_some_and(|e| !e.trim().is_empty())
-        && !conversation
-    {
+    if details.error_message.as_deref().is_some_and(|e| !e.trim().is_empty()) && !conversation {
         return Some(Outcome::Failed);
     }
     Some(Outcome::Unknown)
@@ -72,11 +64,7 @@ pub fn next_step(
     }
     let wanted = retry.on.contains(&outcome) && attempt_no < retry.max_attempts;
     if !wanted {
-        return if outcome == Outcome::Failed {
-            Next::Failed
-        } else {
-            Next::Done
-        };
+        return if outcome == Outcome::Failed { Next::Failed } else { Next::Done };
     }
     let due = ended + retry.delay_before(attempt_no + 1).max(Duration::zero());
     match window.next_opening(zones, due) {
@@ -104,11 +92,7 @@ mod tests {
 
     #[test]
     fn answered_by_decides_first() {
-        let d = |a: &str| {
-            details(
-                json!({"call_id": "c", "completed": true, "answered_by": a, "status": "completed"}),
-            )
-        };
+        let d = |a: &str| details(json!({"call_id": "c", "completed": true, "answered_by": a, "status": "completed"}));
         assert_eq!(classify(&d("human")), Some(Outcome::Human));
         assert_eq!(classify(&d("voicemail")), Some(Outcome::Voicemail));
         assert_eq!(classify(&d("no-answer")), Some(Outcome::NoAnswer));
@@ -120,9 +104,8 @@ mod tests {
         assert_eq!(classify(&busy), Some(Outcome::Busy));
         let na = details(json!({"call_id": "c", "completed": true, "status": "no-answer"}));
         assert_eq!(classify(&na), Some(Outcome::NoAnswer));
-        let failed = details(
-            json!({"call_id": "c", "completed": true, "status": "failed", "error_message": "carrier"}),
-        );
+        let failed =
+            details(json!({"call_id": "c", "completed": true, "status": "failed", "error_message": "carrier"}));
         assert_eq!(classify(&failed), Some(Outcome::Failed));
         let qerr = details(json!({"call_id": "c", "queue_status": "call_error"}));
         assert_eq!(classify(&qerr), Some(Outcome::Failed));
@@ -130,25 +113,20 @@ mod tests {
 
     #[test]
     fn a_conversation_without_answered_by_is_human_and_silence_is_unknown() {
-        let talk = details(
-            json!({"call_id": "c", "completed": true, "status": "completed",
-            "transcripts": [{"id": 1, "text": "hello", "user": "user"}]}),
-        );
+        let talk = details(json!({"call_id": "c", "completed": true, "status": "completed",
+            "transcripts": [{"id": 1, "text": "hello", "user": "user"}]}));
         assert_eq!(classify(&talk), Some(Outcome::Human));
         let silent = details(json!({"call_id": "c", "completed": true, "status": "completed"}));
         assert_eq!(classify(&silent), Some(Outcome::Unknown));
-        let unknown = details(
-            json!({"call_id": "c", "completed": true, "answered_by": "unknown",
-            "transcripts": [{"id": 1, "text": "hello", "user": "user"}]}),
-        );
+        let unknown = details(json!({"call_id": "c", "completed": true, "answered_by": "unknown",
+            "transcripts": [{"id": 1, "text": "hello", "user": "user"}]}));
         assert_eq!(classify(&unknown), Some(Outcome::Unknown));
     }
 
     #[test]
     fn a_call_still_running_has_no_outcome() {
-        let live = details(
-            json!({"call_id": "c", "completed": false, "status": "in-progress", "queue_status": "started"}),
-        );
+        let live =
+            details(json!({"call_id": "c", "completed": false, "status": "in-progress", "queue_status": "started"}));
         assert_eq!(classify(&live), None);
     }
 }

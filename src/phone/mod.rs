@@ -188,13 +188,7 @@ fn scan(raw: &str) -> Result<Scanned, PhoneError> {
     if s.is_empty() {
         return Err(PhoneError::Empty);
     }
-    let mut out = Scanned {
-        plus: false,
-        digits: Digits {
-            buf: [0; MAX_DIGITS + 2],
-            len: 0,
-        },
-    };
+    let mut out = Scanned { plus: false, digits: Digits { buf: [0; MAX_DIGITS + 2], len: 0 } };
     let bytes = s.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -208,9 +202,7 @@ fn scan(raw: &str) -> Result<Scanned, PhoneError> {
         };
         match c {
             '0'..='9' => out.digits.push(b)?,
-            '０'..='９' => out
-                .digits
-                .push(b'0' + (u32::from(c) - u32::from('０')) as u8)?,
+            '０'..='９' => out.digits.push(b'0' + (u32::from(c) - u32::from('０')) as u8)?,
             '+' | '＋' if out.digits.len == 0 && !out.plus => out.plus = true,
             '+' | '＋' => return Err(PhoneError::MisplacedPlus),
             _ if is_separator(c) => {}
@@ -270,9 +262,7 @@ fn is_extension(rest: &str) -> bool {
         lower.strip_prefix(m).is_some_and(|tail| {
             let tail = tail.trim_start_matches(['.', ':', '=', ' ', '#', ',']);
             !tail.is_empty()
-                && tail
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-'))
+                && tail.chars().all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-'))
                 && tail.chars().any(|c| c.is_ascii_digit())
         })
     })

@@ -26,9 +26,7 @@ pub(super) fn is_valid(national: &[u8]) -> bool {
     match std::str::from_utf8(national) {
         // The crate strips a leading national prefix '1' (and never validates a 0) before
         // it matches; those rare numbers take its own path rather than a re-implementation.
-        Ok(n) if n.len() == usize::from(LEN) && matches!(n.as_bytes()[0], b'2'..=b'9') => {
-            REGIONS.is_valid(n)
-        }
+        Ok(n) if n.len() == usize::from(LEN) && matches!(n.as_bytes()[0], b'2'..=b'9') => REGIONS.is_valid(n),
         _ => crate_verdict(national),
     }
 }
@@ -99,9 +97,7 @@ impl Nanp {
 impl Region {
     /// `validator::number_type(meta, national) != Type::Unknown`.
     fn is_valid(&self, national: &str) -> bool {
-        self.valid
-            .as_ref()
-            .is_some_and(|v| v.general.is_match(national) && v.any_type.is_match(national))
+        self.valid.as_ref().is_some_and(|v| v.general.is_match(national) && v.any_type.is_match(national))
     }
 }
 

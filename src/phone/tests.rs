@@ -60,12 +60,7 @@ fn every_documented_us_layout_normalises_to_the_same_e164_number() {
 
 #[test]
 fn the_vendors_literal_examples_with_area_code_222_are_invalid_because_222_is_unassigned() {
-    for raw in [
-        "+12223334444",
-        "2223334444",
-        "+1 (222) 333-4444",
-        "222-333-4444",
-    ] {
+    for raw in ["+12223334444", "2223334444", "+1 (222) 333-4444", "222-333-4444"] {
         assert_eq!(refused(raw), PhoneError::Invalid, "{raw:?}");
     }
 }
@@ -86,29 +81,15 @@ fn an_empty_cell_is_refused_as_empty() {
 
 #[test]
 fn a_country_code_without_a_plus_is_refused_as_the_vendor_requires() {
-    for raw in [
-        "12015550123",
-        "552223334444",
-        "1 (201) 555-0123",
-        "442079460000",
-    ] {
+    for raw in ["12015550123", "552223334444", "1 (201) 555-0123", "442079460000"] {
         assert_eq!(refused(raw), PhoneError::CountryCodeWithoutPlus, "{raw:?}");
     }
-    assert_eq!(
-        PhoneError::CountryCodeWithoutPlus.to_string(),
-        "country code without a leading '+'"
-    );
+    assert_eq!(PhoneError::CountryCodeWithoutPlus.to_string(), "country code without a leading '+'");
 }
 
 #[test]
 fn letters_are_refused_without_vanity_conversion() {
-    for raw in [
-        "1-800-FLOWERS",
-        "201-555-CALL",
-        "call me",
-        "tel:+12015550123",
-        "201-555-0123 xyz",
-    ] {
+    for raw in ["1-800-FLOWERS", "201-555-CALL", "call me", "tel:+12015550123", "201-555-0123 xyz"] {
         assert_eq!(refused(raw), PhoneError::Letters, "{raw:?}");
     }
     assert_eq!(PhoneError::Letters.to_string(), "contains letters");
@@ -131,10 +112,7 @@ fn extensions_are_refused_because_an_ai_call_cannot_dial_them() {
     ] {
         assert_eq!(refused(raw), PhoneError::Extension, "{raw:?}");
     }
-    assert_eq!(
-        PhoneError::Extension.to_string(),
-        "has an extension (an AI call cannot dial one)"
-    );
+    assert_eq!(PhoneError::Extension.to_string(), "has an extension (an AI call cannot dial one)");
 }
 
 #[test]
@@ -157,14 +135,8 @@ fn canadas_seven_digit_service_numbers_are_refused_though_libphonenumber_knows_t
 
 #[test]
 fn odd_characters_and_misplaced_plus_signs_are_refused_with_a_reason() {
-    assert_eq!(
-        refused("201*555*0123"),
-        PhoneError::UnexpectedCharacter('*')
-    );
-    assert_eq!(
-        refused("201*555*0123").to_string(),
-        "contains '*', which is not part of a phone number"
-    );
+    assert_eq!(refused("201*555*0123"), PhoneError::UnexpectedCharacter('*'));
+    assert_eq!(refused("201*555*0123").to_string(), "contains '*', which is not part of a phone number");
     assert_eq!(refused("201 555 0123 +1"), PhoneError::MisplacedPlus);
     assert_eq!(refused("++12015550123"), PhoneError::MisplacedPlus);
     assert_eq!(refused("(---)"), PhoneError::NotANumber);
@@ -174,21 +146,12 @@ fn odd_characters_and_misplaced_plus_signs_are_refused_with_a_reason() {
 #[test]
 fn numbers_invalid_for_their_region_are_refused() {
     // An exchange cannot start with 0 or 1; an area code cannot start with 0 or 1.
-    for raw in [
-        "+1 201 055 0123",
-        "201 155 0123",
-        "101 555 0123",
-        "001 555 0123",
-        "+1 999 555 0123",
-    ] {
+    for raw in ["+1 201 055 0123", "201 155 0123", "101 555 0123", "001 555 0123", "+1 999 555 0123"] {
         assert_eq!(refused(raw), PhoneError::Invalid, "{raw:?}");
     }
     assert_eq!(refused("+44 111 123 4567"), PhoneError::Invalid);
     assert_eq!(refused("+999 1234 5678"), PhoneError::UnknownCountryCode);
-    assert_eq!(
-        PhoneError::Invalid.to_string(),
-        "not a valid number for its country/region"
-    );
+    assert_eq!(PhoneError::Invalid.to_string(), "not a valid number for its country/region");
 }
 
 #[test]
@@ -211,18 +174,9 @@ fn a_us_area_code_maps_to_its_zone() {
 
 #[test]
 fn an_area_code_spanning_zones_keeps_all_of_them() {
-    assert_eq!(
-        zone_names("+1 605 555 0100"),
-        ["America/Denver", "America/North_Dakota/Center"]
-    );
-    assert_eq!(
-        zone_names("+1 907 555 0100"),
-        ["America/Adak", "America/Anchorage"]
-    );
-    assert_eq!(
-        zone_names("+1 775 555 0100"),
-        ["America/Boise", "America/Los_Angeles"]
-    );
+    assert_eq!(zone_names("+1 605 555 0100"), ["America/Denver", "America/North_Dakota/Center"]);
+    assert_eq!(zone_names("+1 907 555 0100"), ["America/Adak", "America/Anchorage"]);
+    assert_eq!(zone_names("+1 775 555 0100"), ["America/Boise", "America/Los_Angeles"]);
 }
 
 #[test]
@@ -241,19 +195,10 @@ fn canadian_and_caribbean_nanp_numbers_get_their_own_zones_and_no_us_zone() {
     assert_eq!(zone_names("+1 876 523 0123"), ["America/Jamaica"]);
     assert_eq!(zone_names("+1 876 210 1234"), ["America/Jamaica"]);
     assert_eq!(zone_names("+1 787 234 5678"), ["America/Puerto_Rico"]);
-    for raw in [
-        "+1 416 555 0100",
-        "+1 876 210 1234",
-        "+1 242 359 1234",
-        "+1 787 234 5678",
-    ] {
+    for raw in ["+1 416 555 0100", "+1 876 210 1234", "+1 242 359 1234", "+1 787 234 5678"] {
         let p = PhoneNumber::parse(raw).unwrap();
         assert!(p.is_nanp());
-        assert!(
-            !p.time_zones().iter().any(|z| US_ZONES.contains(z)),
-            "{raw}: {:?}",
-            p.time_zones()
-        );
+        assert!(!p.time_zones().iter().any(|z| US_ZONES.contains(z)), "{raw}: {:?}", p.time_zones());
     }
 }
 
@@ -264,25 +209,13 @@ fn numbers_outside_nanp_get_their_countrys_zones_and_no_us_zone() {
     assert_eq!(zone_names("+91 22 2778 2222"), ["Asia/Calcutta"]);
     assert_eq!(zone_names("+49 30 901820"), ["Europe/Berlin"]);
     // A UK mobile can be anywhere on the British Isles' clocks.
-    assert_eq!(
-        zone_names("+44 7400 123456"),
-        ["Europe/Guernsey", "Europe/Isle_of_Man", "Europe/London"]
-    );
+    assert_eq!(zone_names("+44 7400 123456"), ["Europe/Guernsey", "Europe/Isle_of_Man", "Europe/London"]);
     // Corrected in the generator: upstream says America/Chicago.
     assert_eq!(zone_names("+505 2222 3333"), ["America/Managua"]);
-    for raw in [
-        "+442079460000",
-        "+7 495 123 4567",
-        "+52 55 1234 5678",
-        "+505 2222 3333",
-    ] {
+    for raw in ["+442079460000", "+7 495 123 4567", "+52 55 1234 5678", "+505 2222 3333"] {
         let p = PhoneNumber::parse(raw).unwrap();
         assert!(!p.time_zones().is_empty(), "{raw}");
-        assert!(
-            !p.time_zones().iter().any(|z| US_ZONES.contains(z)),
-            "{raw}: {:?}",
-            p.time_zones()
-        );
+        assert!(!p.time_zones().iter().any(|z| US_ZONES.contains(z)), "{raw}: {:?}", p.time_zones());
     }
 }
 
@@ -292,16 +225,10 @@ fn a_toll_free_number_has_no_known_zone() {
     // from Guam to Newfoundland. That says nothing about the person (and a "strictest" window
     // over them would never open), so it counts as unknown and the import falls back.
     for raw in ["+1 800 234 5678", "(888) 555-0100"] {
-        assert!(
-            PhoneNumber::parse(raw).unwrap().time_zones().is_empty(),
-            "{raw}"
-        );
+        assert!(PhoneNumber::parse(raw).unwrap().time_zones().is_empty(), "{raw}");
     }
     // A single-zone country's country-wide entry is still an answer.
-    assert_eq!(
-        PhoneNumber::parse("+44 20 7946 0958").unwrap().time_zones(),
-        [Tz::Europe__London]
-    );
+    assert_eq!(PhoneNumber::parse("+44 20 7946 0958").unwrap().time_zones(), [Tz::Europe__London]);
 }
 
 #[test]
@@ -339,18 +266,12 @@ impl Rng {
         self.0
     }
     fn digits(&mut self, n: usize) -> String {
-        (0..n)
-            .map(|_| char::from(b'0' + (self.next() % 10) as u8))
-            .collect()
+        (0..n).map(|_| char::from(b'0' + (self.next() % 10) as u8)).collect()
     }
 }
 
 fn assert_fast_path_agrees(national: &str) {
-    assert_eq!(
-        nanp::is_valid(national.as_bytes()),
-        nanp::crate_verdict(national.as_bytes()),
-        "+1{national}"
-    );
+    assert_eq!(nanp::is_valid(national.as_bytes()), nanp::crate_verdict(national.as_bytes()), "+1{national}");
 }
 
 #[test]
@@ -364,10 +285,7 @@ fn the_fast_path_agrees_with_the_crate_on_random_numbers() {
         valid += usize::from(nanp::crate_verdict(national.as_bytes()));
     }
     // Both outcomes were exercised, not just one.
-    assert!(
-        valid > 1000 && valid < total - 1000,
-        "{valid} of {total} valid"
-    );
+    assert!(valid > 1000 && valid < total - 1000, "{valid} of {total} valid");
 }
 
 #[test]
@@ -409,12 +327,7 @@ fn the_fast_path_agrees_with_the_crate_around_every_nanp_example_and_zone_prefix
             d.uan(),
             d.voicemail(),
         ];
-        examples.extend(
-            all.into_iter()
-                .flatten()
-                .filter_map(|d| d.example())
-                .map(str::to_string),
-        );
+        examples.extend(all.into_iter().flatten().filter_map(|d| d.example()).map(str::to_string));
     }
     assert!(examples.len() > 100, "{} examples", examples.len());
     for ex in examples.iter().filter(|e| e.len() == 10) {

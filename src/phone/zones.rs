@@ -25,12 +25,7 @@ pub(super) fn for_digits(digits: &str) -> &'static [Tz] {
 /// The +1 prefixes of the data (`1`, `1201`, `1807223`, …), for tests elsewhere in `phone`.
 #[cfg(test)]
 pub(super) fn nanp_prefixes_for_tests() -> Vec<String> {
-    let mut prefixes: Vec<String> = MAP
-        .entries()
-        .into_iter()
-        .map(|(p, _)| p)
-        .filter(|p| p.starts_with('1'))
-        .collect();
+    let mut prefixes: Vec<String> = MAP.entries().into_iter().map(|(p, _)| p).filter(|p| p.starts_with('1')).collect();
     prefixes.sort();
     prefixes
 }
@@ -46,10 +41,7 @@ struct Node {
 
 impl Node {
     const fn empty() -> Node {
-        Node {
-            children: [0; 10],
-            zones: NO_ZONES,
-        }
+        Node { children: [0; 10], zones: NO_ZONES }
     }
 }
 
@@ -62,31 +54,22 @@ impl PrefixMap {
     /// Parses the embedded file. A malformed line is a defect of the shipped data (a unit test
     /// loads it), so it panics with the line number rather than returning an error.
     fn parse(text: &str) -> PrefixMap {
-        let mut map = PrefixMap {
-            nodes: vec![Node::empty()],
-            zone_sets: Vec::new(),
-        };
+        let mut map = PrefixMap { nodes: vec![Node::empty()], zone_sets: Vec::new() };
         let mut set_index = std::collections::HashMap::<&str, u32>::new();
         for (i, line) in text.lines().enumerate() {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let bad = |what: &str| -> ! {
-                panic!("data/phone_timezones.tsv line {}: {what}: {line:?}", i + 1)
-            };
-            let Some((prefix, zones)) = line.split_once('\t') else {
-                bad("expected PREFIX<TAB>ZONES")
-            };
+            let bad = |what: &str| -> ! { panic!("data/phone_timezones.tsv line {}: {what}: {line:?}", i + 1) };
+            let Some((prefix, zones)) = line.split_once('\t') else { bad("expected PREFIX<TAB>ZONES") };
             if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
                 bad("the prefix is not all digits");
             }
             let next_set = map.zone_sets.len() as u32;
             let set = *set_index.entry(zones).or_insert(next_set);
             if set == next_set {
-                let parsed: Box<[Tz]> = zones
-                    .split('&')
-                    .map(|z| z.parse::<Tz>().unwrap_or_else(|_| bad("unknown time zone")))
-                    .collect();
+                let parsed: Box<[Tz]> =
+                    zones.split('&').map(|z| z.parse::<Tz>().unwrap_or_else(|_| bad("unknown time zone"))).collect();
                 map.zone_sets.push(parsed);
             }
             let node = map.insert(prefix.as_bytes());
@@ -153,10 +136,7 @@ impl PrefixMap {
         let mut stack = vec![(0usize, String::new())];
         while let Some((node, prefix)) = stack.pop() {
             if self.nodes[node].zones != NO_ZONES {
-                out.push((
-                    prefix.clone(),
-                    &*self.zone_sets[self.nodes[node].zones as usize],
-                ));
+                out.push((prefix.clone(), &*self.zone_sets[self.nodes[node].zones as usize]));
             }
             for (d, &child) in self.nodes[node].children.iter().enumerate() {
                 if child != 0 {
@@ -175,17 +155,11 @@ mod tests {
     #[test]
     fn the_embedded_data_loads_and_holds_every_country_not_only_nanp() {
         let entries = MAP.entries();
-        let data_lines = DATA
-            .lines()
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .count();
+        let data_lines = DATA.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).count();
         assert_eq!(entries.len(), data_lines);
         assert!(entries.len() > 3000, "{} prefixes", entries.len());
         for cc in ["1", "44", "61", "91", "49", "7", "55", "86", "81"] {
-            assert!(
-                entries.iter().any(|(p, _)| p == cc),
-                "no entry for country code {cc}"
-            );
+            assert!(entries.iter().any(|(p, _)| p == cc), "no entry for country code {cc}");
         }
     }
 
@@ -204,9 +178,7 @@ mod tests {
 
     #[test]
     fn identical_zone_lists_are_stored_once() {
-        let map = PrefixMap::parse(
-            "1201\tAmerica/New_York\n1202\tAmerica/New_York\n1205\tAmerica/Chicago\n",
-        );
+        let map = PrefixMap::parse("1201\tAmerica/New_York\n1202\tAmerica/New_York\n1205\tAmerica/Chicago\n");
         assert_eq!(map.zone_sets.len(), 2);
     }
 
@@ -250,10 +222,6 @@ mod tests {
             }
         }
         // The check itself can fail: NANP prefixes do name these zones.
-        assert!(
-            entries
-                .iter()
-                .any(|(p, z)| p == "1212" && z.contains(&Tz::America__New_York))
-        );
+        assert!(entries.iter().any(|(p, z)| p == "1212" && z.contains(&Tz::America__New_York)));
     }
 }

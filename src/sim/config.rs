@@ -100,13 +100,7 @@ pub struct OutcomeMix {
 
 impl Default for OutcomeMix {
     fn default() -> Self {
-        Self {
-            human: 0.6,
-            voicemail: 0.2,
-            no_answer: 0.1,
-            busy: 0.05,
-            failed: 0.05,
-        }
+        Self { human: 0.6, voicemail: 0.2, no_answer: 0.1, busy: 0.05, failed: 0.05 }
     }
 }
 
@@ -250,27 +244,13 @@ fn parse_secret(s: &str) -> Result<Secret, String> {
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
-    let x: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number; expected a rate between 0 and 1"))?;
-    if (0.0..=1.0).contains(&x) {
-        Ok(x)
-    } else {
-        Err(format!("{x} is outside 0..=1"))
-    }
+    let x: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a number; expected a rate between 0 and 1"))?;
+    if (0.0..=1.0).contains(&x) { Ok(x) } else { Err(format!("{x} is outside 0..=1")) }
 }
 
 fn parse_speed(s: &str) -> Result<f64, String> {
-    let x: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number"))?;
-    if x.is_finite() && x > 0.0 {
-        Ok(x)
-    } else {
-        Err(format!("{x} must be positive"))
-    }
+    let x: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if x.is_finite() && x > 0.0 { Ok(x) } else { Err(format!("{x} must be positive")) }
 }
 
 /// `250ms`, `2s`, `1.5s`, `3m`, `1h`; `0` alone is allowed.
@@ -283,9 +263,7 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .ok_or_else(|| format!("`{s}` has no unit; write e.g. 250ms, 2s, 3m"))?;
     let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration; write e.g. 250ms, 2s, 3m"))?;
+    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration; write e.g. 250ms, 2s, 3m"))?;
     let secs = match unit.trim() {
         "ms" => n / 1000.0,
         "s" => n,
@@ -297,13 +275,8 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn parse_storm(s: &str) -> Result<StormWindow, String> {
-    let (after, length) = s
-        .split_once(':')
-        .ok_or_else(|| format!("`{s}`: expected AFTER:FOR, e.g. 30s:10s"))?;
-    Ok(StormWindow {
-        after: parse_duration(after)?,
-        length: parse_duration(length)?,
-    })
+    let (after, length) = s.split_once(':').ok_or_else(|| format!("`{s}`: expected AFTER:FOR, e.g. 30s:10s"))?;
+    Ok(StormWindow { after: parse_duration(after)?, length: parse_duration(length)? })
 }
 
 #[cfg(test)]
@@ -357,13 +330,7 @@ mod tests {
         assert_eq!(c.speed, 600.0);
         assert_eq!(c.mix.voicemail, 0.5);
         assert_eq!(c.latency, Duration::from_millis(25));
-        assert_eq!(
-            c.storms[1],
-            StormWindow {
-                after: Duration::from_secs(120),
-                length: Duration::from_millis(1500)
-            }
-        );
+        assert_eq!(c.storms[1], StormWindow { after: Duration::from_secs(120), length: Duration::from_millis(1500) });
         assert_eq!(c.requests_per_minute, 0);
         assert_eq!(c.api_key.unwrap().expose(), "k-123");
     }

@@ -100,10 +100,7 @@ mod tests {
         for i in 0..3 {
             assert!(l.admit_request(t0 + Duration::from_secs(i)).is_ok());
         }
-        assert_eq!(
-            l.admit_request(t0 + Duration::from_secs(10)),
-            Err(Duration::from_secs(50))
-        );
+        assert_eq!(l.admit_request(t0 + Duration::from_secs(10)), Err(Duration::from_secs(50)));
         assert!(l.admit_request(t0 + Duration::from_secs(60)).is_ok());
         assert!(l.admit_request(t0 + Duration::from_secs(60)).is_err());
     }

@@ -88,15 +88,9 @@ pub enum SimError {
     #[error(transparent)]
     Config(#[from] SimConfigError),
     #[error("cannot listen on {addr}: {source} (is another simulator already running there?)")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     #[error("cannot open the send log {path}: {source}")]
-    Log {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
+    Log { path: std::path::PathBuf, source: std::io::Error },
     #[error("cannot build the webhook HTTP client: {0}")]
     Http(#[from] reqwest::Error),
 }
@@ -111,14 +105,8 @@ impl Simulator {
         config.validate()?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
-            .map_err(|source| SimError::Bind {
-                addr: config.listen,
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| SimError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+            .map_err(|source| SimError::Bind { addr: config.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Bind { addr: config.listen, source })?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (log_tx, log_task) = match &config.log {
             Some(path) => {
@@ -127,10 +115,7 @@ impl Simulator {
                     .create(true)
                     .append(true)
                     .open(path)
-                    .map_err(|source| SimError::Log {
-                        path: path.clone(),
-                        source,
-                    })?;
+                    .map_err(|source| SimError::Log { path: path.clone(), source })?;
                 let (tx, rx) = mpsc::unbounded_channel();
                 let path = path.clone();
                 let stop = shutdown_rx.clone();
@@ -154,13 +139,7 @@ impl Simulator {
                 .await
         });
         tracing::info!(%addr, "Bland simulator listening");
-        Ok(SimHandle {
-            addr,
-            shared,
-            shutdown_tx,
-            server,
-            log_task,
-        })
+        Ok(SimHandle { addr, shared, shutdown_tx, server, log_task })
     }
 }
 
@@ -175,9 +154,7 @@ pub struct SimHandle {
 
 impl std::fmt::Debug for SimHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimHandle")
-            .field("addr", &self.addr)
-            .finish_non_exhaustive()
+        f.debug_struct("SimHandle").field("addr", &self.addr).finish_non_exhaustive()
     }
 }
 

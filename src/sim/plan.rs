@@ -108,15 +108,8 @@ pub(crate) struct Plan {
 }
 
 /// Decides a call. `nth` counts earlier calls to the same number in this run.
-pub(crate) fn plan_call(
-    cfg: &SimConfig,
-    to: &str,
-    nth: u64,
-    max_duration_min: f64,
-    answered_by_enabled: bool,
-) -> Plan {
-    let mut rng =
-        Rng::new(cfg.seed ^ fnv1a(to.as_bytes()) ^ nth.wrapping_mul(0xA24B_AED4_963E_E407));
+pub(crate) fn plan_call(cfg: &SimConfig, to: &str, nth: u64, max_duration_min: f64, answered_by_enabled: bool) -> Plan {
+    let mut rng = Rng::new(cfg.seed ^ fnv1a(to.as_bytes()) ^ nth.wrapping_mul(0xA24B_AED4_963E_E407));
     let mut id = [0u8; 16];
     id[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
     id[8..].copy_from_slice(&rng.next_u64().to_le_bytes());
@@ -241,15 +234,7 @@ impl CallRecord {
         };
         // Bland bills per minute with a floor for every dispatched call, failed ones too.
         let price = ((talk_s / 60.0 * 0.09).max(0.015) * 10_000.0).round() / 10_000.0;
-        Final {
-            end_s,
-            connected: connect.is_some(),
-            talk_s,
-            status,
-            queue_status,
-            answered_by,
-            price,
-        }
+        Final { end_s, connected: connect.is_some(), talk_s, status, queue_status, answered_by, price }
     }
 }
 
@@ -260,8 +245,7 @@ fn ts(t: DateTime<Utc>) -> Value {
 /// The call-details JSON at `t` simulated seconds after the send. Timestamps are real instants:
 /// `created_at` plus simulated seconds divided by `speed`.
 pub(crate) fn render(rec: &CallRecord, t: f64, speed: f64) -> Value {
-    let wall =
-        |s: f64| rec.created_at + chrono::Duration::microseconds((s / speed * 1_000_000.0) as i64);
+    let wall = |s: f64| rec.created_at + chrono::Duration::microseconds((s / speed * 1_000_000.0) as i64);
     let fin = rec.final_state();
     let mut request = rec.request_map();
     let done = t >= fin.end_s;
@@ -279,20 +263,10 @@ pub(crate) fn render(rec: &CallRecord, t: f64, speed: f64) -> Value {
         (true, _) => fin.answered_by,
     };
     let human = done && fin.connected && rec.plan.outcome == SimOutcome::Human;
-    let transcripts = if done {
-        transcript(rec, &request, &fin, &wall)
-    } else {
-        Vec::new()
-    };
+    let transcripts = if done { transcript(rec, &request, &fin, &wall) } else { Vec::new() };
     let concatenated: Vec<String> = transcripts
         .iter()
-        .map(|t| {
-            format!(
-                "{}: {}",
-                t["user"].as_str().unwrap_or(""),
-                t["text"].as_str().unwrap_or("")
-            )
-        })
+        .map(|t| format!("{}: {}", t["user"].as_str().unwrap_or(""), t["text"].as_str().unwrap_or("")))
         .collect();
     let mut v = json!({
         "call_id": rec.plan.call_id,
@@ -337,42 +311,23 @@ pub(crate) fn render(rec: &CallRecord, t: f64, speed: f64) -> Value {
     if done {
         let m = v.as_object_mut().expect("built as an object");
         m.insert("call_length".into(), json!(fin.call_length_minutes()));
-        m.insert(
-            "corrected_duration".into(),
-            json!(fin.talk_s.round() as u64),
-        );
+        m.insert("corrected_duration".into(), json!(fin.talk_s.round() as u64));
         m.insert("price".into(), json!(fin.price));
-        let ended_by = match (
-            fin.connected,
-            rec.stopped_at_s.is_some(),
-            rec.plan.ended_by_user,
-        ) {
+        let ended_by = match (fin.connected, rec.stopped_at_s.is_some(), rec.plan.ended_by_user) {
             (false, _, _) => Value::Null,
             (true, true, _) | (true, false, false) => json!("ASSISTANT"),
             (true, false, true) => json!("USER"),
         };
         m.insert("call_ended_by".into(), ended_by);
         if fin.status == "failed" {
-            m.insert(
-                "error_message".into(),
-                json!("Simulated carrier failure: the call could not be connected."),
-            );
+            m.insert("error_message".into(), json!("Simulated carrier failure: the call could not be connected."));
         }
         if rec.record && fin.connected {
-            m.insert(
-                "recording_url".into(),
-                json!(format!(
-                    "https://sim.invalid/recordings/{}.mp3",
-                    rec.plan.call_id
-                )),
-            );
+            m.insert("recording_url".into(), json!(format!("https://sim.invalid/recordings/{}.mp3", rec.plan.call_id)));
         }
         m.insert("summary".into(), json!(summary(rec, &fin)));
         if let Some(Value::Object(schema)) = request.get("analysis_schema") {
-            m.insert(
-                "analysis".into(),
-                analysis(schema, human, rec.plan.answer_seed),
-            );
+            m.insert("analysis".into(), analysis(schema, human, rec.plan.answer_seed));
         }
     }
     v
@@ -381,13 +336,8 @@ pub(crate) fn render(rec: &CallRecord, t: f64, speed: f64) -> Value {
 fn summary(rec: &CallRecord, fin: &Final) -> String {
     match (fin.status, rec.plan.outcome) {
         ("canceled", _) => "The call was cancelled before anyone answered.".into(),
-        ("completed", SimOutcome::Voicemail) => {
-            "The call reached voicemail and the agent left a message.".into()
-        }
-        ("completed", _) => format!(
-            "The agent spoke with the person for {:.0} seconds.",
-            fin.talk_s
-        ),
+        ("completed", SimOutcome::Voicemail) => "The call reached voicemail and the agent left a message.".into(),
+        ("completed", _) => format!("The agent spoke with the person for {:.0} seconds.", fin.talk_s),
         ("no-answer", _) => "Nobody answered the call.".into(),
         ("busy", _) => "The line was busy.".into(),
         _ => "The call failed before it connected.".into(),
@@ -403,31 +353,15 @@ fn transcript(
     let Some(connect) = rec.plan.connect_s.filter(|_| fin.connected) else {
         return Vec::new();
     };
-    let text = |key: &str, default: &str| {
-        request
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or(default)
-            .to_string()
-    };
+    let text = |key: &str, default: &str| request.get(key).and_then(Value::as_str).unwrap_or(default).to_string();
     let lines: Vec<(&str, String)> = match rec.plan.outcome {
-        SimOutcome::Voicemail => vec![(
-            "assistant",
-            text(
-                "voicemail_message",
-                "Hello, sorry we missed you. Please call us back.",
-            ),
-        )],
+        SimOutcome::Voicemail => {
+            vec![("assistant", text("voicemail_message", "Hello, sorry we missed you. Please call us back."))]
+        }
         _ => vec![
-            (
-                "assistant",
-                text("first_sentence", "Hello, this is an AI assistant calling."),
-            ),
+            ("assistant", text("first_sentence", "Hello, this is an AI assistant calling.")),
             ("user", "Hi, who is this?".into()),
-            (
-                "assistant",
-                "I'm calling on behalf of the company about your account.".into(),
-            ),
+            ("assistant", "I'm calling on behalf of the company about your account.".into()),
             ("user", "Okay, go ahead.".into()),
         ],
     };
@@ -453,11 +387,7 @@ fn analysis(schema: &Map<String, Value>, human: bool, seed: u64) -> Value {
         .iter()
         .map(|(name, ty)| {
             let ty = ty.as_str().unwrap_or("string");
-            let v = if human {
-                answer(ty, name, &mut rng)
-            } else {
-                Value::Null
-            };
+            let v = if human { answer(ty, name, &mut rng) } else { Value::Null };
             (name.clone(), v)
         })
         .collect();
@@ -492,12 +422,8 @@ mod tests {
             plan,
             to: "+12223334444".into(),
             from: "+14155550100".into(),
-            created_at: DateTime::parse_from_rfc3339("2026-03-08T12:00:00Z")
-                .unwrap()
-                .to_utc(),
-            request: serde_json::to_vec(&json!({"metadata": {"attempt": "a-1"}}))
-                .unwrap()
-                .into_boxed_slice(),
+            created_at: DateTime::parse_from_rfc3339("2026-03-08T12:00:00Z").unwrap().to_utc(),
+            request: serde_json::to_vec(&json!({"metadata": {"attempt": "a-1"}})).unwrap().into_boxed_slice(),
             webhook: None,
             answered_by_enabled,
             max_duration_min: 30.0,
@@ -515,10 +441,7 @@ mod tests {
         let c = plan_call(&cfg(), "+12223334444", 1, 30.0, true);
         assert_ne!(a.call_id, c.call_id);
         let other_seed = SimConfig { seed: 1, ..cfg() };
-        assert_ne!(
-            a.call_id,
-            plan_call(&other_seed, "+12223334444", 0, 30.0, true).call_id
-        );
+        assert_ne!(a.call_id, plan_call(&other_seed, "+12223334444", 0, 30.0, true).call_id);
     }
 
     #[test]
@@ -535,19 +458,10 @@ mod tests {
         assert!((share(SimOutcome::NoAnswer) - 0.1).abs() < 0.02);
         assert!((share(SimOutcome::Failed) - 0.05).abs() < 0.02);
         let only_busy = SimConfig {
-            mix: OutcomeMix {
-                human: 0.0,
-                voicemail: 0.0,
-                no_answer: 0.0,
-                busy: 1.0,
-                failed: 0.0,
-            },
+            mix: OutcomeMix { human: 0.0, voicemail: 0.0, no_answer: 0.0, busy: 1.0, failed: 0.0 },
             ..cfg()
         };
-        assert_eq!(
-            plan_call(&only_busy, "+12223334444", 0, 30.0, false).outcome,
-            SimOutcome::Busy
-        );
+        assert_eq!(plan_call(&only_busy, "+12223334444", 0, 30.0, false).outcome, SimOutcome::Busy);
     }
 
     #[test]

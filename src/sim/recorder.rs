@@ -50,14 +50,8 @@ impl WebhookRecorder {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let state = Arc::new(RecorderState {
-            status: AtomicU16::new(200),
-            all: Mutex::new(Vec::new()),
-            tx,
-        });
-        let app = Router::new()
-            .route("/{*path}", post(record))
-            .with_state(state.clone());
+        let state = Arc::new(RecorderState { status: AtomicU16::new(200), all: Mutex::new(Vec::new()), tx });
+        let app = Router::new().route("/{*path}", post(record)).with_state(state.clone());
         let (stop, mut stopped) = watch::channel(false);
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)
@@ -66,12 +60,7 @@ impl WebhookRecorder {
                 })
                 .await;
         });
-        Ok(Self {
-            addr,
-            state,
-            rx,
-            stop,
-        })
+        Ok(Self { addr, state, rx, stop })
     }
 
     /// A URL on this receiver; any path is accepted and recorded.
@@ -86,19 +75,12 @@ impl WebhookRecorder {
 
     /// The next delivery not yet taken, waiting at most `within`.
     pub async fn next(&mut self, within: Duration) -> Option<RecordedWebhook> {
-        tokio::time::timeout(within, self.rx.recv())
-            .await
-            .ok()
-            .flatten()
+        tokio::time::timeout(within, self.rx.recv()).await.ok().flatten()
     }
 
     /// Every delivery so far, in arrival order.
     pub fn received(&self) -> Vec<RecordedWebhook> {
-        self.state
-            .all
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.state.all.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn shutdown(&self) {
@@ -118,23 +100,14 @@ async fn record(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
-    let text = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let hook = RecordedWebhook {
         path: uri.path().to_string(),
         signature: text("x-webhook-signature"),
         content_type: text("content-type"),
         body: body.to_vec(),
     };
-    state
-        .all
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(hook.clone());
+    state.all.lock().unwrap_or_else(|p| p.into_inner()).push(hook.clone());
     let _ = state.tx.send(hook);
     StatusCode::from_u16(state.status.load(Ordering::Relaxed)).unwrap_or(StatusCode::OK)
 }

@@ -94,11 +94,7 @@ impl Shared {
         shutdown: watch::Receiver<bool>,
     ) -> Result<Self, reqwest::Error> {
         let base_instant = Instant::now();
-        let storms = cfg
-            .storms
-            .iter()
-            .map(|w| (base_instant + w.after, base_instant + w.after + w.length))
-            .collect();
+        let storms = cfg.storms.iter().map(|w| (base_instant + w.after, base_instant + w.after + w.length)).collect();
         let limits = Limits::new(cfg.requests_per_minute, cfg.max_concurrent);
         let http = reqwest::Client::builder()
             .timeout(cfg.webhook_timeout)
@@ -119,9 +115,7 @@ impl Shared {
     }
 
     fn wall(&self, at: Instant) -> DateTime<Utc> {
-        self.base_wall
-            + chrono::Duration::from_std(at.saturating_duration_since(self.base_instant))
-                .unwrap_or_default()
+        self.base_wall + chrono::Duration::from_std(at.saturating_duration_since(self.base_instant)).unwrap_or_default()
     }
 
     fn sim_secs(&self, created: Instant, now: Instant) -> f64 {
@@ -142,11 +136,7 @@ impl Shared {
         if !self.cfg.latency.is_zero() {
             tokio::time::sleep(self.cfg.latency).await;
         }
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .trim();
+        let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("").trim();
         let authorised = match &self.cfg.api_key {
             Some(key) => given == key.expose(),
             None => !given.is_empty(),
@@ -160,11 +150,7 @@ impl Shared {
         let now = Instant::now();
         let storm_left = {
             let storms = lock(&self.storms);
-            storms
-                .iter()
-                .filter(|(from, to)| *from <= now && now < *to)
-                .map(|(_, to)| *to - now)
-                .max()
+            storms.iter().filter(|(from, to)| *from <= now && now < *to).map(|(_, to)| *to - now).max()
         };
         if let Some(left) = storm_left {
             return Err(self.too_many(left, "Rate limit exceeded. Please slow down."));
@@ -172,10 +158,7 @@ impl Shared {
         if let Some(limits) = &self.limits {
             let admitted = lock(limits).admit_request(now);
             if let Err(wait) = admitted {
-                return Err(self.too_many(
-                    wait,
-                    "Rate limit exceeded: too many requests per minute for this API key.",
-                ));
+                return Err(self.too_many(wait, "Rate limit exceeded: too many requests per minute for this API key."));
             }
         }
         if inject_failure && self.fail_draw() {
@@ -193,15 +176,9 @@ impl Shared {
     }
 
     fn too_many(&self, wait: Duration, message: &str) -> Response {
-        let mut resp = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            json!({"status": "error", "message": message}),
-        );
+        let mut resp = error(StatusCode::TOO_MANY_REQUESTS, json!({"status": "error", "message": message}));
         if self.cfg.retry_after_header {
-            resp.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(retry_after_secs(wait)),
-            );
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs(wait)));
         }
         resp
     }
@@ -219,8 +196,7 @@ impl Shared {
             answered_by: fin.answered_by.map(str::to_string),
             call_length_minutes: fin.call_length_minutes(),
             price: fin.price,
-            ends_at: e.rec.created_at
-                + chrono::Duration::from_std(self.real(fin.end_s)).unwrap_or_default(),
+            ends_at: e.rec.created_at + chrono::Duration::from_std(self.real(fin.end_s)).unwrap_or_default(),
             completed: t >= fin.end_s,
             stopped: e.rec.stopped_at_s.is_some(),
             webhook: e.rec.webhook.clone(),
@@ -265,24 +241,15 @@ fn error(status: StatusCode, body: Value) -> Response {
 }
 
 fn internal_error() -> Response {
-    error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        json!({"status": "error", "message": "Internal server error."}),
-    )
+    error(StatusCode::INTERNAL_SERVER_ERROR, json!({"status": "error", "message": "Internal server error."}))
 }
 
 fn invalid(errors: Vec<String>) -> Response {
-    error(
-        StatusCode::BAD_REQUEST,
-        json!({"status": "error", "message": "Invalid parameters", "errors": errors}),
-    )
+    error(StatusCode::BAD_REQUEST, json!({"status": "error", "message": "Invalid parameters", "errors": errors}))
 }
 
 fn not_found(message: &str) -> Response {
-    error(
-        StatusCode::NOT_FOUND,
-        json!({"status": "error", "message": message}),
-    )
+    error(StatusCode::NOT_FOUND, json!({"status": "error", "message": message}))
 }
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -327,28 +294,15 @@ async fn send_call(State(s): Shr, headers: HeaderMap, body: Bytes) -> Response {
     if let Some(limits) = limits.as_deref_mut()
         && let Err(wait) = limits.check_call(now)
     {
-        return s.too_many(
-            wait,
-            "Rate limit exceeded: too many concurrent calls for this account.",
-        );
+        return s.too_many(wait, "Rate limit exceeded: too many concurrent calls for this account.");
     }
     let byot = headers.contains_key("encrypted_key");
-    let from = parsed
-        .get("from")
-        .and_then(Value::as_str)
-        .unwrap_or(DEFAULT_FROM)
-        .to_string();
+    let from = parsed.get("from").and_then(Value::as_str).unwrap_or(DEFAULT_FROM).to_string();
     let (call_id, planned_end, stop, webhook, sent) = {
         let mut table = lock(&s.state);
         let nth = table.by_number.get(&valid.to).map_or(0, Vec::len) as u64;
         let seq = table.calls.len();
-        let plan = plan_call(
-            &s.cfg,
-            &valid.to,
-            nth,
-            valid.max_duration,
-            valid.answered_by_enabled,
-        );
+        let plan = plan_call(&s.cfg, &valid.to, nth, valid.max_duration, valid.answered_by_enabled);
         let call_id = plan.call_id.clone();
         let planned_end = now + s.real(plan.end_s);
         let stop = valid.webhook.as_ref().map(|_| Arc::new(Notify::new()));
@@ -395,12 +349,7 @@ async fn send_call(State(s): Shr, headers: HeaderMap, body: Bytes) -> Response {
         let _ = log.send(sent);
     }
     if let (Some(_), Some(stop)) = (webhook, stop) {
-        tokio::spawn(deliver_webhooks(
-            s.clone(),
-            call_id.clone(),
-            planned_end,
-            stop,
-        ));
+        tokio::spawn(deliver_webhooks(s.clone(), call_id.clone(), planned_end, stop));
     }
     if fail {
         return internal_error();
@@ -433,11 +382,7 @@ async fn call_details(State(s): Shr, headers: HeaderMap, UrlPath(id): UrlPath<St
     }
 }
 
-async fn list_calls(
-    State(s): Shr,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
+async fn list_calls(State(s): Shr, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
     if let Err(resp) = s.gate(&headers, true).await {
         return resp;
     }
@@ -448,11 +393,9 @@ async fn list_calls(
     let now = Instant::now();
     let table = lock(&s.state);
     let candidates: Vec<&Entry> = match &filter.to_number {
-        Some(n) => table
-            .by_number
-            .get(n)
-            .map(|seqs| seqs.iter().map(|&i| &*table.calls[i]).collect())
-            .unwrap_or_default(),
+        Some(n) => {
+            table.by_number.get(n).map(|seqs| seqs.iter().map(|&i| &*table.calls[i]).collect()).unwrap_or_default()
+        }
         None => table.calls.iter().map(|e| &**e).collect(),
     };
     let mut matched: Vec<Value> = candidates
@@ -509,11 +452,7 @@ struct ListFilter {
 impl ListFilter {
     fn parse(q: &HashMap<String, String>) -> Result<Self, Vec<String>> {
         let mut errors = Vec::new();
-        let text = |k: &str| {
-            q.get(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let text = |k: &str| q.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let mut parse_as = |k: &str, what: &str, ok: &dyn Fn(&str) -> bool| -> Option<String> {
             let v = text(k)?;
             if ok(&v) {
@@ -577,10 +516,7 @@ impl ListFilter {
             && self.end_date.is_none_or(|d| day <= d)
             && self.created_on.is_none_or(|d| day == d)
             && self.completed.is_none_or(|c| v["completed"] == c)
-            && self
-                .answered_by
-                .as_ref()
-                .is_none_or(|a| v["answered_by"].as_str() == Some(a.as_str()))
+            && self.answered_by.as_ref().is_none_or(|a| v["answered_by"].as_str() == Some(a.as_str()))
             && self.duration_gt.is_none_or(|x| length > x)
             && self.duration_lt.is_none_or(|x| length < x)
     }
@@ -632,11 +568,7 @@ async fn stop_all(State(s): Shr, headers: HeaderMap) -> Response {
     let slots: Vec<(Instant, u64)> = {
         let mut table = lock(&s.state);
         let s = &*s;
-        table
-            .calls
-            .iter_mut()
-            .filter_map(|e| stop_entry(s, e, now))
-            .collect()
+        table.calls.iter_mut().filter_map(|e| stop_entry(s, e, now)).collect()
     };
     free_slots(&s, &slots);
     axum::Json(json!({
@@ -649,8 +581,7 @@ async fn stop_all(State(s): Shr, headers: HeaderMap) -> Response {
 
 /// The questions of an analyze body (`goal` is checked but the simulator's answers ignore it).
 fn parse_analyze(body: &[u8]) -> Result<Vec<(String, String)>, Vec<String>> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|_| vec!["Request body must be valid JSON.".into()])?;
+    let v: Value = serde_json::from_slice(body).map_err(|_| vec!["Request body must be valid JSON.".into()])?;
     let mut errors = Vec::new();
     if !v.get("goal").is_some_and(Value::is_string) {
         errors.push("Missing required parameter: goal.".into());
@@ -664,26 +595,16 @@ fn parse_analyze(body: &[u8]) -> Result<Vec<(String, String)>, Vec<String>> {
                         questions.push((text.clone(), ty.clone()));
                     }
                     Some([Value::String(text)]) => questions.push((text.clone(), "string".into())),
-                    _ => errors
-                        .push("Each question must be an array of [question, answer type].".into()),
+                    _ => errors.push("Each question must be an array of [question, answer type].".into()),
                 }
             }
         }
         _ => errors.push("Missing required parameter: questions.".into()),
     }
-    if errors.is_empty() {
-        Ok(questions)
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(questions) } else { Err(errors) }
 }
 
-async fn analyze_call(
-    State(s): Shr,
-    headers: HeaderMap,
-    UrlPath(id): UrlPath<String>,
-    body: Bytes,
-) -> Response {
+async fn analyze_call(State(s): Shr, headers: HeaderMap, UrlPath(id): UrlPath<String>, body: Bytes) -> Response {
     if let Err(resp) = s.gate(&headers, true).await {
         return resp;
     }
@@ -724,12 +645,7 @@ async fn analyze_call(
     .into_response()
 }
 
-async fn analyze_batch(
-    State(s): Shr,
-    headers: HeaderMap,
-    UrlPath(_id): UrlPath<String>,
-    body: Bytes,
-) -> Response {
+async fn analyze_batch(State(s): Shr, headers: HeaderMap, UrlPath(_id): UrlPath<String>, body: Bytes) -> Response {
     if let Err(resp) = s.gate(&headers, true).await {
         return resp;
     }
@@ -770,12 +686,7 @@ async fn me(State(s): Shr, headers: HeaderMap) -> Response {
 
 /// Waits for the call to end (or be stopped), then POSTs its details: once, twice (duplicate),
 /// or not at all (dropped); with late `answered_by`, once more when it becomes known.
-async fn deliver_webhooks(
-    s: Arc<Shared>,
-    call_id: String,
-    planned_end: Instant,
-    stop: Arc<Notify>,
-) {
+async fn deliver_webhooks(s: Arc<Shared>, call_id: String, planned_end: Instant, stop: Arc<Notify>) {
     let mut shutdown = s.shutdown.clone();
     tokio::select! {
         _ = tokio::time::sleep_until(planned_end) => {}
@@ -821,11 +732,7 @@ fn webhook_snapshot(s: &Shared, call_id: &str, late: bool) -> Option<Snapshot> {
     let table = lock(&s.state);
     let e = table.get(call_id)?;
     let end_s = e.rec.end_s();
-    let delay = e
-        .rec
-        .plan
-        .answered_by_delay_s
-        .filter(|_| e.rec.final_state().answered_by.is_some());
+    let delay = e.rec.plan.answered_by_delay_s.filter(|_| e.rec.final_state().answered_by.is_some());
     let t = match (late, delay) {
         (true, Some(d)) => end_s + d,
         _ => end_s,
@@ -847,9 +754,7 @@ fn webhook_snapshot(s: &Shared, call_id: &str, late: bool) -> Option<Snapshot> {
         body: serde_json::to_vec(&body).expect("JSON values always serialise"),
         drop: e.rec.plan.drop_webhook,
         duplicate: e.rec.plan.duplicate_webhook,
-        answered_by_at: delay
-            .filter(|_| !late)
-            .map(|d| e.created + s.real(end_s + d)),
+        answered_by_at: delay.filter(|_| !late).map(|d| e.created + s.real(end_s + d)),
     })
 }
 
@@ -858,11 +763,7 @@ async fn post_webhook(s: &Shared, call_id: &str, url: &str, body: &[u8]) {
     let signature = s.cfg.webhook_secret.as_ref().map(|k| sign(k, body));
     let mut shutdown = s.shutdown.clone();
     for (attempt, backoff_ms) in [(1, 200u64), (2, 1000), (3, 0)] {
-        let mut req = s
-            .http
-            .post(url)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(body.to_vec());
+        let mut req = s.http.post(url).header(header::CONTENT_TYPE, "application/json").body(body.to_vec());
         if let Some(sig) = &signature {
             req = req.header(SIGNATURE_HEADER, sig);
         }
@@ -909,10 +810,7 @@ pub(crate) async fn write_log(
     mut rx: mpsc::UnboundedReceiver<SentCall>,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let mut dirty = false;
@@ -958,8 +856,7 @@ mod tests {
 
     #[test]
     fn analyze_bodies_need_a_goal_and_question_pairs() {
-        let q =
-            parse_analyze(br#"{"goal":"g","questions":[["Renew?","boolean"],["Why?"]]}"#).unwrap();
+        let q = parse_analyze(br#"{"goal":"g","questions":[["Renew?","boolean"],["Why?"]]}"#).unwrap();
         assert_eq!(q[1], ("Why?".to_string(), "string".to_string()));
         let errors = parse_analyze(br#"{"questions":[[1,2]]}"#).unwrap_err();
         assert_eq!(errors.len(), 2, "{errors:?}");
@@ -967,14 +864,10 @@ mod tests {
 
     #[test]
     fn list_filters_are_parsed_once_and_bad_ones_named() {
-        let q: HashMap<String, String> = [
-            ("to_number", "222-333-4444"),
-            ("completed", "true"),
-            ("limit", "5"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        let q: HashMap<String, String> = [("to_number", "222-333-4444"), ("completed", "true"), ("limit", "5")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let f = ListFilter::parse(&q).unwrap();
         assert_eq!(f.to_number.as_deref(), Some("+12223334444"));
         assert_eq!(f.completed, Some(true));
@@ -983,9 +876,7 @@ mod tests {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let Err(errors) = ListFilter::parse(&bad) else {
-            panic!("expected errors")
-        };
+        let Err(errors) = ListFilter::parse(&bad) else { panic!("expected errors") };
         assert_eq!(errors.len(), 2);
     }
 }

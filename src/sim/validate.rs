@@ -112,14 +112,7 @@ pub(crate) fn validate_send(body: &Value) -> Result<ValidSend, Vec<String>> {
         errors.push("Request data must be an object.".into());
     }
     match (to, errors.is_empty()) {
-        (Some(to), true) => Ok(ValidSend {
-            to,
-            webhook,
-            answered_by_enabled,
-            max_duration,
-            record,
-            metadata,
-        }),
+        (Some(to), true) => Ok(ValidSend { to, webhook, answered_by_enabled, max_duration, record, metadata }),
         _ => Err(errors),
     }
 }
@@ -127,9 +120,7 @@ pub(crate) fn validate_send(body: &Value) -> Result<ValidSend, Vec<String>> {
 fn phone_or_error(raw: &str, errors: &mut Vec<String>) -> Option<String> {
     let phone = normalise_phone(raw);
     if phone.is_none() {
-        errors.push(format!(
-            "Invalid phone number: {raw}. Use E.164 format, e.g. +12223334444."
-        ));
+        errors.push(format!("Invalid phone number: {raw}. Use E.164 format, e.g. +12223334444."));
     }
     phone
 }
@@ -154,9 +145,7 @@ fn number(v: &Value) -> Option<f64> {
 }
 
 fn is_http_url(s: &str) -> bool {
-    reqwest::Url::parse(s)
-        .map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-        .unwrap_or(false)
+    reqwest::Url::parse(s).map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()).unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -177,16 +166,9 @@ mod tests {
         ] {
             assert_eq!(normalise_phone(raw).as_deref(), Some(want), "{raw}");
         }
-        for raw in [
-            "12223334444",
-            "552223334444",
-            "222333444a",
-            "2223334444 ext. 123",
-            "+1222333444",
-            "+0123456789",
-            "",
-            "+",
-        ] {
+        for raw in
+            ["12223334444", "552223334444", "222333444a", "2223334444 ext. 123", "+1222333444", "+0123456789", "", "+"]
+        {
             assert_eq!(normalise_phone(raw), None, "{raw}");
         }
     }
@@ -194,13 +176,7 @@ mod tests {
     #[test]
     fn an_empty_body_gets_blands_two_missing_parameter_messages() {
         let errors = validate_send(&json!({})).unwrap_err();
-        assert_eq!(
-            errors,
-            vec![
-                "Missing required parameter: phone_number.",
-                "Missing required parameter: task."
-            ]
-        );
+        assert_eq!(errors, vec!["Missing required parameter: phone_number.", "Missing required parameter: task."]);
     }
 
     #[test]

@@ -9,16 +9,8 @@ use super::{Store, StoreError, from_millis};
 use crate::config::CampaignSpec;
 
 /// Every job state, in the order reports list them.
-pub const JOB_STATES: [&str; 8] = [
-    "queued",
-    "dialing",
-    "in_call",
-    "retry_wait",
-    "done",
-    "failed",
-    "cancelled",
-    "suppressed",
-];
+pub const JOB_STATES: [&str; 8] =
+    ["queued", "dialing", "in_call", "retry_wait", "done", "failed", "cancelled", "suppressed"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CampaignState {
@@ -48,9 +40,7 @@ impl CampaignState {
             "completed" => CampaignState::Completed,
             "cancelled" => CampaignState::Cancelled,
             other => {
-                return Err(StoreError::Conflict(format!(
-                    "unknown campaign state `{other}` in the database"
-                )));
+                return Err(StoreError::Conflict(format!("unknown campaign state `{other}` in the database")));
             }
         })
     }
@@ -145,45 +135,30 @@ impl Store {
     }
 
     pub async fn campaign(&self, id: &str) -> Result<CampaignRow, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            campaign_columns!(),
-            " FROM campaigns WHERE id = ?"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| {
-            StoreError::NotFound(format!(
-                "no campaign `{id}` (see `switchboard campaign list`)"
-            ))
-        })?;
+        let row = sqlx::query(concat!("SELECT ", campaign_columns!(), " FROM campaigns WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no campaign `{id}` (see `switchboard campaign list`)")))?;
         row_to_campaign(row)
     }
 
     pub async fn campaigns(&self) -> Result<Vec<CampaignRow>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            campaign_columns!(),
-            " FROM campaigns ORDER BY created_at, id"
-        ))
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(row_to_campaign)
-        .collect()
+        sqlx::query(concat!("SELECT ", campaign_columns!(), " FROM campaigns ORDER BY created_at, id"))
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(row_to_campaign)
+            .collect()
     }
 
     /// Jobs of the campaign by state; every state is present, zero when it has none.
     pub async fn job_counts(&self, campaign_id: &str) -> Result<BTreeMap<String, i64>, StoreError> {
-        let mut counts: BTreeMap<String, i64> =
-            JOB_STATES.iter().map(|s| (s.to_string(), 0)).collect();
-        let rows = sqlx::query(
-            "SELECT state, COUNT(*) AS n FROM jobs WHERE campaign_id = ? GROUP BY state",
-        )
-        .bind(campaign_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let mut counts: BTreeMap<String, i64> = JOB_STATES.iter().map(|s| (s.to_string(), 0)).collect();
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM jobs WHERE campaign_id = ? GROUP BY state")
+            .bind(campaign_id)
+            .fetch_all(&self.pool)
+            .await?;
         for row in rows {
             counts.insert(row.try_get("state")?, row.try_get("n")?);
         }

@@ -66,18 +66,11 @@ pub struct PendingAttempt {
 impl Store {
     pub async fn campaigns_in_state(&self, state: &str) -> Result<Vec<CampaignRow>, StoreError> {
         let all = self.campaigns().await?;
-        Ok(all
-            .into_iter()
-            .filter(|c| c.state.as_str() == state)
-            .collect())
+        Ok(all.into_iter().filter(|c| c.state.as_str() == state).collect())
     }
 
     /// Retry waits that are due go back to the queue.
-    pub async fn release_due_retries(
-        &self,
-        campaign_id: &str,
-        now_ms: i64,
-    ) -> Result<u64, StoreError> {
+    pub async fn release_due_retries(&self, campaign_id: &str, now_ms: i64) -> Result<u64, StoreError> {
         Ok(sqlx::query(
             "UPDATE jobs SET state = 'queued', updated_at = ?3
              WHERE campaign_id = ?1 AND state = 'retry_wait' AND next_attempt_at <= ?2",
@@ -91,12 +84,7 @@ impl Store {
     }
 
     /// Claims up to `limit` due jobs of one campaign, oldest due first, in one statement.
-    pub async fn claim_due(
-        &self,
-        campaign_id: &str,
-        now_ms: i64,
-        limit: u32,
-    ) -> Result<Vec<ClaimedJob>, StoreError> {
+    pub async fn claim_due(&self, campaign_id: &str, now_ms: i64, limit: u32) -> Result<Vec<ClaimedJob>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -153,9 +141,8 @@ impl Store {
                     .push_bind(a.poll_at);
             });
             q.build().execute(&mut *tx).await?;
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "UPDATE jobs SET attempts = attempts + 1 WHERE state = 'dialing' AND id IN (",
-            );
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new("UPDATE jobs SET attempts = attempts + 1 WHERE state = 'dialing' AND id IN (");
             let mut ids = q.separated(", ");
             for a in chunk {
                 ids.push_bind(a.job_id);
@@ -202,14 +189,10 @@ impl Store {
     }
 
     /// Numbers among `phones` on the do-not-call list, with the reason.
-    pub async fn dnc_reasons(
-        &self,
-        phones: &[&str],
-    ) -> Result<HashMap<String, String>, StoreError> {
+    pub async fn dnc_reasons(&self, phones: &[&str]) -> Result<HashMap<String, String>, StoreError> {
         let mut out = HashMap::new();
         for chunk in phones.chunks(5000) {
-            let mut q: QueryBuilder<Sqlite> =
-                QueryBuilder::new("SELECT phone, reason FROM dnc WHERE phone IN (");
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT phone, reason FROM dnc WHERE phone IN (");
             let mut list = q.separated(", ");
             for p in chunk {
                 list.push_bind(*p);
@@ -240,9 +223,7 @@ impl Store {
             }
             q.push(") ORDER BY phone, dialed_at");
             for r in q.build().fetch_all(&self.pool).await? {
-                out.entry(r.try_get("phone")?)
-                    .or_default()
-                    .push(r.try_get("dialed_at")?);
+                out.entry(r.try_get("phone")?).or_default().push(r.try_get("dialed_at")?);
             }
         }
         Ok(out)
@@ -268,19 +249,12 @@ impl Store {
         .bind(now_ms)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|r| Ok((r.try_get("campaign_id")?, r.try_get::<i64, _>("n")? as u32)))
-            .collect()
+        rows.into_iter().map(|r| Ok((r.try_get("campaign_id")?, r.try_get::<i64, _>("n")? as u32))).collect()
     }
 
     /// Bland accepted the call: remember its id. The attempt may already have an outcome (a
     /// webhook can arrive before the send response), so only the id is unconditional.
-    pub async fn record_sent(
-        &self,
-        attempt_id: &str,
-        call_id: &str,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
+    pub async fn record_sent(&self, attempt_id: &str, call_id: &str, now_ms: i64) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE attempts SET call_id = COALESCE(call_id, ?2), sent_at = COALESCE(sent_at, ?3), send_error = NULL,
@@ -305,12 +279,7 @@ impl Store {
     }
 
     /// Bland refused the call for good (400, …): the attempt and the job fail, with its words.
-    pub async fn record_rejected(
-        &self,
-        attempt_id: &str,
-        message: &str,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
+    pub async fn record_rejected(&self, attempt_id: &str, message: &str, now_ms: i64) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE attempts SET state = 'failed', outcome = 'failed', error_message = ?2, ended_at = ?3
@@ -379,10 +348,7 @@ impl Store {
     }
 
     /// Attempts still `dialing` that were committed before `before_ms`.
-    pub async fn pending_attempts(
-        &self,
-        before_ms: i64,
-    ) -> Result<Vec<PendingAttempt>, StoreError> {
+    pub async fn pending_attempts(&self, before_ms: i64) -> Result<Vec<PendingAttempt>, StoreError> {
         sqlx::query(
             "SELECT a.id, a.job_id, a.campaign_id, a.phone, a.attempt_no, a.dialed_at, j.variables,
                     j.timezones, j.zone_source, j.number_zones
@@ -424,21 +390,11 @@ impl Store {
     }
 
     /// Operator control: moves a campaign between states when it is in one of `from`.
-    pub async fn set_campaign_state(
-        &self,
-        id: &str,
-        from: &[&str],
-        to: &str,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
+    pub async fn set_campaign_state(&self, id: &str, from: &[&str], to: &str, now_ms: i64) -> Result<bool, StoreError> {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE campaigns SET state = ");
-        q.push_bind(to)
-            .push(", paused_reason = NULL, updated_at = ")
-            .push_bind(now_ms);
+        q.push_bind(to).push(", paused_reason = NULL, updated_at = ").push_bind(now_ms);
         if to == "running" {
-            q.push(", started_at = COALESCE(started_at, ")
-                .push_bind(now_ms)
-                .push(")");
+            q.push(", started_at = COALESCE(started_at, ").push_bind(now_ms).push(")");
         }
         if to == "cancelled" || to == "completed" {
             q.push(", finished_at = ").push_bind(now_ms);
@@ -463,6 +419,31 @@ impl Store {
         }
         tx.commit().await?;
         Ok(changed)
+    }
+
+    /// When the campaign next has something to do: `None` while calls are open or jobs are
+    /// due now, else the earliest due time of a waiting job.
+    pub async fn campaign_idle_until(&self, campaign_id: &str, now_ms: i64) -> Result<Option<i64>, StoreError> {
+        let open: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE campaign_id = ? AND state IN ('dialing', 'in_call')")
+                .bind(campaign_id)
+                .fetch_one(&self.pool)
+                .await?;
+        let polls: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM attempts WHERE campaign_id = ? AND poll_at IS NOT NULL")
+                .bind(campaign_id)
+                .fetch_one(&self.pool)
+                .await?;
+        if open > 0 || polls > 0 {
+            return Ok(None);
+        }
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(next_attempt_at) FROM jobs WHERE campaign_id = ? AND state IN ('queued', 'retry_wait')",
+        )
+        .bind(campaign_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(next.filter(|t| *t > now_ms))
     }
 
     /// Calls of a campaign that Bland may still be running (for `cancel --stop-active`).

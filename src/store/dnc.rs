@@ -25,29 +25,24 @@ const ROWS_PER_STATEMENT: usize = 8000;
 impl Store {
     /// Adds E.164 numbers to the list and, in the same transaction, suppresses every job that
     /// would still call one of them.
-    pub async fn dnc_add(
-        &self,
-        phones: &[String],
-        reason: &str,
-        now_ms: i64,
-    ) -> Result<DncAdded, StoreError> {
+    pub async fn dnc_add(&self, phones: &[String], reason: &str, now_ms: i64) -> Result<DncAdded, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut out = DncAdded::default();
         for chunk in phones.chunks(ROWS_PER_STATEMENT) {
-            let mut q: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT INTO dnc (phone, reason, added_at) ");
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO dnc (phone, reason, added_at) ");
             q.push_values(chunk, |mut b, p| {
                 b.push_bind(p).push_bind(reason).push_bind(now_ms);
             });
             q.push(" ON CONFLICT (phone) DO NOTHING");
             out.added += q.build().execute(&mut *tx).await?.rows_affected();
 
-            let mut q: QueryBuilder<Sqlite> =
-                QueryBuilder::new("UPDATE jobs SET state = 'suppressed', reason = ");
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE jobs SET state = 'suppressed', reason = ");
             q.push_bind(format!("do-not-call: {reason}"));
             q.push(", updated_at = ").push_bind(now_ms);
             // Through the (campaign_id, phone) index, one campaign at a time.
-            q.push(" WHERE campaign_id IN (SELECT id FROM campaigns) AND state IN ('queued', 'retry_wait') AND phone IN (");
+            q.push(
+                " WHERE campaign_id IN (SELECT id FROM campaigns) AND state IN ('queued', 'retry_wait') AND phone IN (",
+            );
             let mut list = q.separated(", ");
             for p in chunk {
                 list.push_bind(p);

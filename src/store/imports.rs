@@ -50,11 +50,7 @@ const ROWS_PER_STATEMENT: usize = 3000;
 
 impl Store {
     /// The most recent earlier import of a file with this content into the campaign.
-    pub async fn previous_import(
-        &self,
-        campaign_id: &str,
-        sha256: &str,
-    ) -> Result<Option<ImportRow>, StoreError> {
+    pub async fn previous_import(&self, campaign_id: &str, sha256: &str) -> Result<Option<ImportRow>, StoreError> {
         let row = sqlx::query(
             "SELECT id, file_name, accepted, created_at FROM imports
              WHERE campaign_id = ? AND file_sha256 = ? ORDER BY id DESC LIMIT 1",
@@ -95,11 +91,7 @@ impl Store {
         .bind(now_ms)
         .fetch_one(&mut *tx)
         .await?;
-        Ok(ImportTx {
-            tx,
-            campaign_id: campaign_id.to_string(),
-            import_id,
-        })
+        Ok(ImportTx { tx, campaign_id: campaign_id.to_string(), import_id })
     }
 }
 
@@ -111,10 +103,7 @@ pub struct ImportSnapshot {
     pub dnc: HashMap<u64, String>,
 }
 
-async fn load_snapshot(
-    conn: &mut SqliteConnection,
-    campaign_id: &str,
-) -> Result<ImportSnapshot, StoreError> {
+async fn load_snapshot(conn: &mut SqliteConnection, campaign_id: &str) -> Result<ImportSnapshot, StoreError> {
     let mut snap = ImportSnapshot::default();
     let rows = sqlx::query("SELECT phone, source_line FROM jobs WHERE campaign_id = ?")
         .bind(campaign_id)
@@ -123,16 +112,10 @@ async fn load_snapshot(
     snap.existing.reserve(rows.len());
     for r in rows {
         if let Some(k) = phone_key(r.try_get("phone")?) {
-            snap.existing.insert(
-                k,
-                r.try_get::<Option<i64>, _>("source_line")?.unwrap_or(0) as u64,
-            );
+            snap.existing.insert(k, r.try_get::<Option<i64>, _>("source_line")?.unwrap_or(0) as u64);
         }
     }
-    for r in sqlx::query("SELECT phone, reason FROM dnc")
-        .fetch_all(&mut *conn)
-        .await?
-    {
+    for r in sqlx::query("SELECT phone, reason FROM dnc").fetch_all(&mut *conn).await? {
         if let Some(k) = phone_key(r.try_get("phone")?) {
             snap.dnc.insert(k, r.try_get("reason")?);
         }
@@ -173,11 +156,7 @@ impl ImportTx {
                     .push_bind(&j.timezones)
                     .push_bind(j.zone_source)
                     .push_bind(&j.number_zones)
-                    .push(if j.suppressed.is_some() {
-                        "'suppressed'"
-                    } else {
-                        "'queued'"
-                    })
+                    .push(if j.suppressed.is_some() { "'suppressed'" } else { "'queued'" })
                     .push_bind(&j.suppressed)
                     .push_bind(now_ms);
             });

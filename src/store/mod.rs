@@ -16,9 +16,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub use campaigns::{CampaignRow, CampaignState, JOB_STATES, Saved};
 pub use dispatch::{ClaimedJob, Deferral, NewAttempt, PendingAttempt};
@@ -51,10 +49,7 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
-        let open_err = |source| StoreError::Open {
-            path: path.display().to_string(),
-            source,
-        };
+        let open_err = |source| StoreError::Open { path: path.display().to_string(), source };
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(open_err)?
             .filename(path)
@@ -67,11 +62,7 @@ impl Store {
             // index at random, and this keeps that in memory without growing past it.
             .pragma("cache_size", "-65536")
             .pragma("temp_store", "memory");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(open_err)?;
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(open_err)?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Store { pool })
     }

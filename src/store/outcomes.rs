@@ -58,15 +58,9 @@ pub enum Application {
     /// The call is not over: only make sure its id is known, and ask again at `poll_at`.
     NotFinal { poll_at: i64 },
     /// The first outcome of this attempt.
-    Record {
-        record: OutcomeRecord,
-        job: JobTarget,
-    },
+    Record { record: OutcomeRecord, job: JobTarget },
     /// A correction of an outcome recorded without `answered_by`.
-    Update {
-        record: OutcomeRecord,
-        job: Option<JobTarget>,
-    },
+    Update { record: OutcomeRecord, job: Option<JobTarget> },
     /// Nothing new.
     Duplicate { recheck_done: bool },
 }
@@ -124,15 +118,7 @@ impl Store {
         .await?;
         let Some(row) = row else {
             if let Some(body) = inbox_body {
-                insert_inbox(
-                    &mut tx,
-                    now_ms,
-                    call_id,
-                    attempt_id,
-                    body,
-                    Applied::Unmatched,
-                )
-                .await?;
+                insert_inbox(&mut tx, now_ms, call_id, attempt_id, body, Applied::Unmatched).await?;
             }
             tx.commit().await?;
             return Ok(Applied::Unmatched);
@@ -172,49 +158,20 @@ impl Store {
                 Applied::NotFinal
             }
             Application::Record { record, job } => {
-                let done = write_attempt(
-                    &mut tx,
-                    &ctx.attempt_id,
-                    call_id,
-                    &record,
-                    "outcome IS NULL",
-                )
-                .await?;
+                let done = write_attempt(&mut tx, &ctx.attempt_id, call_id, &record, "outcome IS NULL").await?;
                 if done {
-                    move_job(
-                        &mut tx,
-                        &ctx,
-                        &record.outcome,
-                        &job,
-                        &["dialing", "in_call"],
-                        now_ms,
-                    )
-                    .await?;
+                    move_job(&mut tx, &ctx, &record.outcome, &job, &["dialing", "in_call"], now_ms).await?;
                     Applied::Applied
                 } else {
                     Applied::Duplicate
                 }
             }
             Application::Update { record, job } => {
-                let done = write_attempt(
-                    &mut tx,
-                    &ctx.attempt_id,
-                    call_id,
-                    &record,
-                    "answered_by IS NULL",
-                )
-                .await?;
+                let done = write_attempt(&mut tx, &ctx.attempt_id, call_id, &record, "answered_by IS NULL").await?;
                 if done {
                     if let Some(job) = job {
-                        move_job(
-                            &mut tx,
-                            &ctx,
-                            &record.outcome,
-                            &job,
-                            &["done", "retry_wait", "failed"],
-                            now_ms,
-                        )
-                        .await?;
+                        move_job(&mut tx, &ctx, &record.outcome, &job, &["done", "retry_wait", "failed"], now_ms)
+                            .await?;
                     }
                     Applied::Updated
                 } else {
@@ -223,26 +180,16 @@ impl Store {
             }
             Application::Duplicate { recheck_done } => {
                 if recheck_done {
-                    sqlx::query(
-                        "UPDATE attempts SET poll_at = NULL WHERE id = ? AND outcome IS NOT NULL",
-                    )
-                    .bind(&ctx.attempt_id)
-                    .execute(&mut *tx)
-                    .await?;
+                    sqlx::query("UPDATE attempts SET poll_at = NULL WHERE id = ? AND outcome IS NOT NULL")
+                        .bind(&ctx.attempt_id)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 Applied::Duplicate
             }
         };
         if let Some(body) = inbox_body {
-            insert_inbox(
-                &mut tx,
-                now_ms,
-                call_id,
-                Some(&ctx.attempt_id),
-                body,
-                result,
-            )
-            .await?;
+            insert_inbox(&mut tx, now_ms, call_id, Some(&ctx.attempt_id), body, result).await?;
         }
         tx.commit().await?;
         Ok(result)
@@ -260,12 +207,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?
         .into_iter()
-        .map(|r| {
-            Ok(PollDue {
-                attempt_id: r.try_get("id")?,
-                call_id: r.try_get("call_id")?,
-            })
-        })
+        .map(|r| Ok(PollDue { attempt_id: r.try_get("id")?, call_id: r.try_get("call_id")? }))
         .collect()
     }
 
@@ -280,10 +222,7 @@ impl Store {
     }
 
     /// Running campaigns none of whose jobs can progress any more become `completed`.
-    pub async fn complete_finished_campaigns(
-        &self,
-        now_ms: i64,
-    ) -> Result<Vec<String>, StoreError> {
+    pub async fn complete_finished_campaigns(&self, now_ms: i64) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
             "UPDATE campaigns SET state = 'completed', finished_at = ?1, updated_at = ?1
              WHERE state = 'running'
@@ -298,10 +237,7 @@ impl Store {
     }
 
     /// Jobs of the campaign by last outcome (done or failed jobs, and jobs waiting to retry).
-    pub async fn outcome_counts(
-        &self,
-        campaign_id: &str,
-    ) -> Result<Vec<(String, i64)>, StoreError> {
+    pub async fn outcome_counts(&self, campaign_id: &str) -> Result<Vec<(String, i64)>, StoreError> {
         sqlx::query(
             "SELECT outcome, COUNT(*) AS n FROM jobs WHERE campaign_id = ? AND outcome IS NOT NULL
              GROUP BY outcome ORDER BY outcome",
@@ -315,10 +251,7 @@ impl Store {
     }
 
     /// Attempts of the campaign by outcome (every call, not only each job's last).
-    pub async fn attempt_outcome_counts(
-        &self,
-        campaign_id: &str,
-    ) -> Result<Vec<(String, i64)>, StoreError> {
+    pub async fn attempt_outcome_counts(&self, campaign_id: &str) -> Result<Vec<(String, i64)>, StoreError> {
         sqlx::query(
             "SELECT COALESCE(outcome, state) AS o, COUNT(*) AS n FROM attempts
              WHERE campaign_id = ? AND state != 'not_sent' GROUP BY o ORDER BY o",
@@ -388,11 +321,7 @@ async fn move_job(
         JobTarget::Failed(reason) => ("failed", None, Some(reason.as_str())),
         JobTarget::Retry(at) => ("retry_wait", Some(*at), None),
     };
-    let from_list = from
-        .iter()
-        .map(|s| format!("'{s}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let from_list = from.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
     let sql = format!(
         "UPDATE jobs SET state = ?1, outcome = ?2, next_attempt_at = COALESCE(?3, next_attempt_at), reason = ?4,
                 updated_at = ?5
@@ -433,11 +362,9 @@ async fn insert_inbox(
 impl Store {
     /// The campaign an attempt with this call id belongs to.
     pub async fn campaign_of_call(&self, call_id: &str) -> Result<Option<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT campaign_id FROM attempts WHERE call_id = ?")
-                .bind(call_id)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT campaign_id FROM attempts WHERE call_id = ?")
+            .bind(call_id)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 }

@@ -27,24 +27,9 @@ struct FieldSpec {
     names: &'static [(&'static str, u32)],
 }
 
-const MINUTE: FieldSpec = FieldSpec {
-    name: "minute",
-    min: 0,
-    max: 59,
-    names: &[],
-};
-const HOUR: FieldSpec = FieldSpec {
-    name: "hour",
-    min: 0,
-    max: 23,
-    names: &[],
-};
-const DAY_OF_MONTH: FieldSpec = FieldSpec {
-    name: "day-of-month",
-    min: 1,
-    max: 31,
-    names: &[],
-};
+const MINUTE: FieldSpec = FieldSpec { name: "minute", min: 0, max: 59, names: &[] };
+const HOUR: FieldSpec = FieldSpec { name: "hour", min: 0, max: 23, names: &[] };
+const DAY_OF_MONTH: FieldSpec = FieldSpec { name: "day-of-month", min: 1, max: 31, names: &[] };
 const MONTH: FieldSpec = FieldSpec {
     name: "month",
     min: 1,
@@ -109,12 +94,7 @@ struct Field {
 }
 
 fn field_error(expr: &str, spec: &FieldSpec, text: &str, problem: String) -> WindowError {
-    WindowError::CronField {
-        expr: expr.to_owned(),
-        field: spec.name,
-        text: text.to_owned(),
-        problem,
-    }
+    WindowError::CronField { expr: expr.to_owned(), field: spec.name, text: text.to_owned(), problem }
 }
 
 fn parse_field(expr: &str, spec: &FieldSpec, text: &str) -> Result<Field, WindowError> {
@@ -145,16 +125,9 @@ fn parse_field(expr: &str, spec: &FieldSpec, text: &str) -> Result<Field, Window
         };
         let (base, step) = match item.split_once('/') {
             Some((base, step)) => {
-                let step = step
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|s| (1..=spec.max.max(1)).contains(s))
-                    .ok_or_else(|| {
-                        err(format!(
-                            "has a bad step (expected a whole number from 1 to {})",
-                            spec.max.max(1)
-                        ))
-                    })?;
+                let step = step.parse::<u32>().ok().filter(|s| (1..=spec.max.max(1)).contains(s)).ok_or_else(|| {
+                    err(format!("has a bad step (expected a whole number from 1 to {})", spec.max.max(1)))
+                })?;
                 (base, Some(step))
             }
             None => (item, None),
@@ -191,10 +164,7 @@ fn parse_field(expr: &str, spec: &FieldSpec, text: &str) -> Result<Field, Window
     if spec.name == DAY_OF_WEEK.name && bits & (1 << 7) != 0 {
         bits = (bits & !(1 << 7)) | 1; // 7 is Sunday too
     }
-    Ok(Field {
-        bits,
-        star: text.starts_with('*'),
-    })
+    Ok(Field { bits, star: text.starts_with('*') })
 }
 
 /// Writes a bit set as the crate reads it: `*` when full, else runs like `1-5,9`, each value
@@ -256,10 +226,7 @@ pub fn translate_cron(expr: &str) -> Result<Vec<String>, WindowError> {
     let source = expand_macro(trimmed)?.unwrap_or(trimmed);
     let parts: Vec<&str> = source.split_whitespace().collect();
     if parts.len() != 5 {
-        return Err(WindowError::CronFieldCount {
-            expr: trimmed.to_owned(),
-            found: parts.len(),
-        });
+        return Err(WindowError::CronFieldCount { expr: trimmed.to_owned(), found: parts.len() });
     }
     let minute = parse_field(trimmed, &MINUTE, parts[0])?;
     let hour = parse_field(trimmed, &HOUR, parts[1])?;
@@ -326,12 +293,7 @@ impl CronRuns {
         if schedules.iter().all(|s| s.after(&origin).next().is_none()) {
             return Err(WindowError::CronNever(expr.to_owned()));
         }
-        Ok(CronRuns {
-            expr: expr.to_owned(),
-            zone,
-            run_for,
-            schedules,
-        })
+        Ok(CronRuns { expr: expr.to_owned(), zone, run_for, schedules })
     }
 
     /// The expression as written.
@@ -352,11 +314,7 @@ impl CronRuns {
     /// The first fire on the wall clock strictly after `local`.
     fn next_fire_local(&self, local: NaiveDateTime) -> Option<NaiveDateTime> {
         let carrier = local.and_utc();
-        self.schedules
-            .iter()
-            .filter_map(|s| s.after(&carrier).next())
-            .map(|d| d.naive_utc())
-            .min()
+        self.schedules.iter().filter_map(|s| s.after(&carrier).next()).map(|d| d.naive_utc()).min()
     }
 
     /// The first run start strictly after `after`.
@@ -380,40 +338,26 @@ impl CronRuns {
         // In the second pass of a repeated hour, fires later on the wall clock than `at`'s
         // reading may have started earlier in time; look that far ahead.
         let fell_back = offset_secs(self.zone, at - REPEAT_MARGIN) > offset_secs(self.zone, at);
-        let local = wall(self.zone, at)
-            .with_nanosecond(0)
-            .expect("0 ns is valid")
+        let local = wall(self.zone, at).with_nanosecond(0).expect("0 ns is valid")
             + Duration::seconds(1)
-            + if fell_back {
-                REPEAT_MARGIN
-            } else {
-                Duration::zero()
-            };
+            + if fell_back { REPEAT_MARGIN } else { Duration::zero() };
         let carrier = local.and_utc();
         self.schedules
             .iter()
             .filter_map(|s| {
-                s.after(&carrier)
-                    .rev()
-                    .map(|d| earliest(self.zone, d.naive_utc()))
-                    .find(|&start| start <= at)
+                s.after(&carrier).rev().map(|d| earliest(self.zone, d.naive_utc())).find(|&start| start <= at)
             })
             .max()
     }
 
     /// Whether a run is going on at `at`.
     pub fn is_running(&self, at: DateTime<Utc>) -> bool {
-        self.next_start_after(at - self.run_for)
-            .is_some_and(|s| s <= at)
+        self.next_start_after(at - self.run_for).is_some_and(|s| s <= at)
     }
 
     /// `at` when a run is going on then, else the start of the next run.
     pub fn next_running(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        if self.is_running(at) {
-            Some(at)
-        } else {
-            self.next_start_after(at)
-        }
+        if self.is_running(at) { Some(at) } else { self.next_start_after(at) }
     }
 
     /// The first instant at or after `at` with no run going on, or `until` if that comes first.
@@ -486,10 +430,7 @@ mod tests {
         assert_eq!(one("5/20 8-17 * * *"), "0 5,25,45 8-17 * * *");
         assert_eq!(one("0,30 9-11,14 * * *"), "0 0,30 9-11,14 * * *");
         assert_eq!(one("0 */6 * * *"), "0 0 0,6,12,18 * * *");
-        assert_eq!(
-            one("0 9 */2 * *"),
-            "0 0 9 1,3,5,7,9,11,13,15,17,19,21,23,25,27,29,31 * *"
-        );
+        assert_eq!(one("0 9 */2 * *"), "0 0 9 1,3,5,7,9,11,13,15,17,19,21,23,25,27,29,31 * *");
         assert_eq!(one("0 9 1 jan,jul *"), "0 0 9 1 1,7 *");
         assert_eq!(one("0 9 1 mar-may *"), "0 0 9 1 3-5 *");
         assert_eq!(one("0-59 * * * *"), "0 * * * * *");
@@ -523,31 +464,16 @@ mod tests {
             translate_cron("0 9 * *").unwrap_err().to_string(),
             "cron `0 9 * *`: expected 5 fields (minute hour day-of-month month day-of-week), found 4"
         );
-        assert!(matches!(
-            translate_cron("0 0 9 * * 1"),
-            Err(WindowError::CronFieldCount { found: 6, .. })
-        ));
-        assert!(matches!(
-            translate_cron(""),
-            Err(WindowError::CronFieldCount { found: 0, .. })
-        ));
+        assert!(matches!(translate_cron("0 0 9 * * 1"), Err(WindowError::CronFieldCount { found: 6, .. })));
+        assert!(matches!(translate_cron(""), Err(WindowError::CronFieldCount { found: 0, .. })));
     }
 
     #[test]
     fn bad_fields_name_the_field_the_text_and_the_allowed_values() {
         let msg = |e: &str| translate_cron(e).unwrap_err().to_string();
-        assert_eq!(
-            msg("61 9 * * *"),
-            "cron `61 9 * * *`: `61` in the minute field is out of range (expected 0-59)"
-        );
-        assert_eq!(
-            msg("0 24 * * *"),
-            "cron `0 24 * * *`: `24` in the hour field is out of range (expected 0-23)"
-        );
-        assert_eq!(
-            msg("0 9 0 * *"),
-            "cron `0 9 0 * *`: `0` in the day-of-month field is out of range (expected 1-31)"
-        );
+        assert_eq!(msg("61 9 * * *"), "cron `61 9 * * *`: `61` in the minute field is out of range (expected 0-59)");
+        assert_eq!(msg("0 24 * * *"), "cron `0 24 * * *`: `24` in the hour field is out of range (expected 0-23)");
+        assert_eq!(msg("0 9 0 * *"), "cron `0 9 0 * *`: `0` in the day-of-month field is out of range (expected 1-31)");
         assert_eq!(
             msg("0 9 * 13 *"),
             "cron `0 9 * 13 *`: `13` in the month field is out of range (expected 1-12 or jan-dec)"
@@ -570,12 +496,7 @@ mod tests {
 
     #[test]
     fn every_translation_is_accepted_by_the_cron_crate() {
-        for e in [
-            "0 9 * * mon-fri",
-            "*/7 3-22/3 1,15,31 feb-nov/2 fri-tue",
-            "0 9 1 * 0",
-            "@monthly",
-        ] {
+        for e in ["0 9 * * mon-fri", "*/7 3-22/3 1,15,31 feb-nov/2 fri-tue", "0 9 1 * 0", "@monthly"] {
             for s in translate_cron(e).unwrap() {
                 cron::Schedule::from_str(&s).unwrap_or_else(|err| panic!("{e} → {s}: {err}"));
             }
@@ -590,14 +511,8 @@ mod tests {
     fn runs_start_at_fire_times_in_the_campaign_zone_and_last_run_for() {
         let runs = CronRuns::parse("0 9 * * mon-fri", New_York, Duration::hours(8)).unwrap();
         // Fri 2026-03-06 09:00 EST = 14:00 UTC; next is Mon 2026-03-09 09:00 EDT = 13:00 UTC.
-        assert_eq!(
-            runs.next_start_after(utc("2026-03-06T12:00:00Z")),
-            Some(utc("2026-03-06T14:00:00Z"))
-        );
-        assert_eq!(
-            runs.next_start_after(utc("2026-03-06T14:00:00Z")),
-            Some(utc("2026-03-09T13:00:00Z"))
-        );
+        assert_eq!(runs.next_start_after(utc("2026-03-06T12:00:00Z")), Some(utc("2026-03-06T14:00:00Z")));
+        assert_eq!(runs.next_start_after(utc("2026-03-06T14:00:00Z")), Some(utc("2026-03-09T13:00:00Z")));
         assert!(runs.is_running(utc("2026-03-06T14:00:00Z")));
         assert!(runs.is_running(utc("2026-03-06T21:59:59Z")));
         assert!(!runs.is_running(utc("2026-03-06T22:00:00Z")));
@@ -606,14 +521,8 @@ mod tests {
             runs.stops_at(utc("2026-03-06T15:00:00Z"), utc("2027-01-01T00:00:00Z")),
             utc("2026-03-06T22:00:00Z")
         );
-        assert_eq!(
-            runs.next_running(utc("2026-03-07T15:00:00Z")),
-            Some(utc("2026-03-09T13:00:00Z"))
-        );
-        assert_eq!(
-            runs.last_start_at_or_before(utc("2026-03-08T00:00:00Z")),
-            Some(utc("2026-03-06T14:00:00Z"))
-        );
+        assert_eq!(runs.next_running(utc("2026-03-07T15:00:00Z")), Some(utc("2026-03-09T13:00:00Z")));
+        assert_eq!(runs.last_start_at_or_before(utc("2026-03-08T00:00:00Z")), Some(utc("2026-03-06T14:00:00Z")));
     }
 
     #[test]
@@ -623,54 +532,30 @@ mod tests {
         assert_eq!(runs.stops_at(utc("2026-06-01T10:15:00Z"), until), until);
         let runs = CronRuns::parse("0 9,10 * * *", New_York, Duration::minutes(60)).unwrap();
         // 09:00 EDT = 13:00 UTC; the 10:00 run starts as the 09:00 one ends.
-        assert_eq!(
-            runs.stops_at(utc("2026-06-01T13:30:00Z"), until),
-            utc("2026-06-01T15:00:00Z")
-        );
+        assert_eq!(runs.stops_at(utc("2026-06-01T13:30:00Z"), until), utc("2026-06-01T15:00:00Z"));
     }
 
     #[test]
     fn a_fire_time_skipped_by_spring_forward_fires_right_after_the_gap() {
         let runs = CronRuns::parse("30 2 * * *", New_York, Duration::hours(1)).unwrap();
-        assert_eq!(
-            runs.next_start_after(utc("2026-03-08T00:00:00Z")),
-            Some(utc("2026-03-08T07:00:00Z"))
-        );
-        assert_eq!(
-            runs.next_start_after(utc("2026-03-08T07:00:00Z")),
-            Some(utc("2026-03-09T06:30:00Z"))
-        );
+        assert_eq!(runs.next_start_after(utc("2026-03-08T00:00:00Z")), Some(utc("2026-03-08T07:00:00Z")));
+        assert_eq!(runs.next_start_after(utc("2026-03-08T07:00:00Z")), Some(utc("2026-03-09T06:30:00Z")));
     }
 
     #[test]
     fn a_fire_time_repeated_by_fall_back_fires_once() {
         let runs = CronRuns::parse("30 1 * * *", New_York, Duration::minutes(10)).unwrap();
         // 01:30 EDT = 05:30 UTC; the repeated 01:30 EST (06:30 UTC) does not fire.
-        assert_eq!(
-            runs.next_start_after(utc("2026-11-01T00:00:00Z")),
-            Some(utc("2026-11-01T05:30:00Z"))
-        );
-        assert_eq!(
-            runs.next_start_after(utc("2026-11-01T05:30:00Z")),
-            Some(utc("2026-11-02T06:30:00Z"))
-        );
+        assert_eq!(runs.next_start_after(utc("2026-11-01T00:00:00Z")), Some(utc("2026-11-01T05:30:00Z")));
+        assert_eq!(runs.next_start_after(utc("2026-11-01T05:30:00Z")), Some(utc("2026-11-02T06:30:00Z")));
         assert!(!runs.is_running(utc("2026-11-01T06:35:00Z")));
-        assert_eq!(
-            runs.last_start_at_or_before(utc("2026-11-01T06:35:00Z")),
-            Some(utc("2026-11-01T05:30:00Z"))
-        );
+        assert_eq!(runs.last_start_at_or_before(utc("2026-11-01T06:35:00Z")), Some(utc("2026-11-01T05:30:00Z")));
         let every = CronRuns::parse("*/20 * * * *", New_York, Duration::minutes(5)).unwrap();
         // At 01:10 EST (second pass) the last start was 01:40 EDT = 05:40 UTC: the repeated
         // 01:00, 01:20, 01:40 do not fire again; the next start is 02:00 EST = 07:00 UTC.
-        assert_eq!(
-            every.last_start_at_or_before(utc("2026-11-01T06:10:00Z")),
-            Some(utc("2026-11-01T05:40:00Z"))
-        );
+        assert_eq!(every.last_start_at_or_before(utc("2026-11-01T06:10:00Z")), Some(utc("2026-11-01T05:40:00Z")));
         assert!(!every.is_running(utc("2026-11-01T06:04:59Z")));
-        assert_eq!(
-            every.next_start_after(utc("2026-11-01T05:40:00Z")),
-            Some(utc("2026-11-01T07:00:00Z"))
-        );
+        assert_eq!(every.next_start_after(utc("2026-11-01T05:40:00Z")), Some(utc("2026-11-01T07:00:00Z")));
     }
 
     #[test]
@@ -679,13 +564,7 @@ mod tests {
             CronRuns::parse("0 9 30 2 *", New_York, Duration::hours(1)).unwrap_err(),
             WindowError::CronNever("0 9 30 2 *".into())
         );
-        assert!(matches!(
-            CronRuns::parse("0 9 * * *", New_York, Duration::zero()),
-            Err(WindowError::RunFor(_))
-        ));
-        assert!(
-            CronRuns::parse("0 9 30 2 mon", New_York, Duration::hours(1)).is_ok(),
-            "Mondays still fire"
-        );
+        assert!(matches!(CronRuns::parse("0 9 * * *", New_York, Duration::zero()), Err(WindowError::RunFor(_))));
+        assert!(CronRuns::parse("0 9 30 2 mon", New_York, Duration::hours(1)).is_ok(), "Mondays still fire");
     }
 }

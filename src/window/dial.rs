@@ -50,14 +50,7 @@ pub struct DialWindow {
 impl DialWindow {
     /// A window with these hours under this guard, and no blackouts, start, end or cron.
     pub fn new(hours: WeeklyHours, compliance: Compliance) -> Self {
-        DialWindow {
-            hours,
-            blackout_dates: BTreeSet::new(),
-            start: None,
-            end: None,
-            cron: None,
-            compliance,
-        }
+        DialWindow { hours, blackout_dates: BTreeSet::new(), start: None, end: None, cron: None, compliance }
     }
 
     /// Open at `at` for a recipient whose plausible zones are `zones`: open only when open in
@@ -150,10 +143,7 @@ impl DialWindow {
     }
 
     fn guard(&self) -> (u32, u32) {
-        (
-            self.compliance.earliest.num_seconds_from_midnight(),
-            end_of_day_secs(self.compliance.latest),
-        )
+        (self.compliance.earliest.num_seconds_from_midnight(), end_of_day_secs(self.compliance.latest))
     }
 
     fn blacked_out(&self, date: NaiveDate) -> bool {
@@ -175,12 +165,7 @@ impl DialWindow {
     /// The earliest instant `>= t` (and `<= limit`) at which the zone is open. The zone opens
     /// only where the clock first reaches a span's start (the end of the gap for a skipped
     /// start) or where a fall-back's repeated stretch ends, so those are the only candidates.
-    fn zone_next_open(
-        &self,
-        zone: Tz,
-        t: DateTime<Utc>,
-        limit: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
+    fn zone_next_open(&self, zone: Tz, t: DateTime<Utc>, limit: DateTime<Utc>) -> Option<DateTime<Utc>> {
         if self.zone_open(zone, t) {
             return Some(t);
         }
@@ -196,10 +181,8 @@ impl DialWindow {
                     let back = offset_secs(zone, tr - Duration::seconds(1)) - offset_secs(zone, tr);
                     (back > 0).then(|| tr + Duration::seconds(i64::from(back)))
                 });
-                let candidates = self
-                    .spans(date.weekday())
-                    .map(|(start, _)| earliest_on(zone, date, start))
-                    .chain(repeat_ends);
+                let candidates =
+                    self.spans(date.weekday()).map(|(start, _)| earliest_on(zone, date, start)).chain(repeat_ends);
                 for x in candidates {
                     if x > t && best.is_none_or(|b| x < b) && self.zone_open(zone, x) {
                         best = Some(x);
@@ -272,10 +255,7 @@ mod tests {
 
     /// A guard that allows the whole day, to reach the DST hours around 01:00-03:00.
     fn all_day() -> Compliance {
-        Compliance {
-            earliest: NaiveTime::MIN,
-            latest: NaiveTime::MIN,
-        }
+        Compliance { earliest: NaiveTime::MIN, latest: NaiveTime::MIN }
     }
 
     use chrono::TimeZone;
@@ -288,19 +268,10 @@ mod tests {
         assert!(w.is_open(&ny, local(New_York, "2026-06-01T19:59:59")));
         assert!(!w.is_open(&ny, local(New_York, "2026-06-01T08:59:59")));
         assert!(!w.is_open(&ny, local(New_York, "2026-06-01T20:00:00")));
-        assert!(
-            w.is_open(&ny, local(New_York, "2026-06-06T13:00:00")),
-            "Saturday"
-        );
+        assert!(w.is_open(&ny, local(New_York, "2026-06-06T13:00:00")), "Saturday");
         assert!(!w.is_open(&ny, local(New_York, "2026-06-06T14:00:00")));
-        assert!(
-            !w.is_open(&ny, local(New_York, "2026-06-07T12:00:00")),
-            "Sunday"
-        );
-        assert!(
-            !w.is_open(&[Los_Angeles], local(New_York, "2026-06-01T10:00:00")),
-            "07:00 in LA"
-        );
+        assert!(!w.is_open(&ny, local(New_York, "2026-06-07T12:00:00")), "Sunday");
+        assert!(!w.is_open(&[Los_Angeles], local(New_York, "2026-06-01T10:00:00")), "07:00 in LA");
     }
 
     #[test]
@@ -347,10 +318,7 @@ mod tests {
         assert!(w.is_open(&[Los_Angeles], at));
         w.blackout_dates.insert("2026-12-24".parse().unwrap());
         assert!(!w.is_open(&[Los_Angeles], at));
-        assert_eq!(
-            w.next_opening(&[Los_Angeles], at),
-            Some(local(Los_Angeles, "2026-12-26T09:00:00"))
-        );
+        assert_eq!(w.next_opening(&[Los_Angeles], at), Some(local(Los_Angeles, "2026-12-26T09:00:00")));
         assert_eq!(
             w.closes_at(&[Los_Angeles], local(Los_Angeles, "2026-12-23T19:00:00")),
             Some(local(Los_Angeles, "2026-12-23T20:00:00"))
@@ -365,28 +333,15 @@ mod tests {
         let ny = [New_York];
         assert!(!w.is_open(&ny, utc("2026-06-01T15:29:59Z")));
         assert!(w.is_open(&ny, utc("2026-06-01T15:30:00Z")));
-        assert_eq!(
-            w.next_opening(&ny, utc("2026-05-01T00:00:00Z")),
-            Some(utc("2026-06-01T15:30:00Z"))
-        );
+        assert_eq!(w.next_opening(&ny, utc("2026-05-01T00:00:00Z")), Some(utc("2026-06-01T15:30:00Z")));
         assert!(w.is_open(&ny, utc("2026-06-03T13:59:59Z")));
         assert!(!w.is_open(&ny, utc("2026-06-03T14:00:00Z")));
-        assert_eq!(
-            w.closes_at(&ny, utc("2026-06-03T13:00:00Z")),
-            Some(utc("2026-06-03T14:00:00Z"))
-        );
-        assert_eq!(
-            w.next_opening(&ny, utc("2026-06-03T14:00:00Z")),
-            None,
-            "past the end"
-        );
+        assert_eq!(w.closes_at(&ny, utc("2026-06-03T13:00:00Z")), Some(utc("2026-06-03T14:00:00Z")));
+        assert_eq!(w.next_opening(&ny, utc("2026-06-03T14:00:00Z")), None, "past the end");
         // A start far in the future is still found: the horizon counts from the start.
         w.start = Some(utc("2029-06-01T15:30:00Z"));
         w.end = None;
-        assert_eq!(
-            w.next_opening(&ny, utc("2026-01-01T00:00:00Z")),
-            Some(utc("2029-06-01T15:30:00Z"))
-        );
+        assert_eq!(w.next_opening(&ny, utc("2026-01-01T00:00:00Z")), Some(utc("2029-06-01T15:30:00Z")));
     }
 
     #[test]
@@ -399,10 +354,7 @@ mod tests {
         let closed = DialWindow::new(WeeklyHours::closed(), Compliance::default());
         assert_eq!(closed.next_opening(&[New_York], at), None);
         // Hours that lie wholly outside the guard never open either.
-        assert_eq!(
-            window(&[("mon-sun", "21:00-23:00")]).next_opening(&[New_York], at),
-            None
-        );
+        assert_eq!(window(&[("mon-sun", "21:00-23:00")]).next_opening(&[New_York], at), None);
     }
 
     #[test]
@@ -420,18 +372,12 @@ mod tests {
             Some(local(New_York, "2026-06-08T09:00:00")),
             "Friday evening → Monday"
         );
-        assert_eq!(
-            w.closes_at(&ny, noonish),
-            Some(local(New_York, "2026-06-05T12:00:00"))
-        );
+        assert_eq!(w.closes_at(&ny, noonish), Some(local(New_York, "2026-06-05T12:00:00")));
     }
 
     #[test]
     fn closes_at_follows_hours_through_midnight_and_is_none_when_never_closing() {
-        let mut w = DialWindow::new(
-            hours(&[("sat", "20:00-24:00"), ("sun", "00:00-02:00")]),
-            all_day(),
-        );
+        let mut w = DialWindow::new(hours(&[("sat", "20:00-24:00"), ("sun", "00:00-02:00")]), all_day());
         let ny = [New_York];
         assert_eq!(
             w.closes_at(&ny, local(New_York, "2026-06-06T22:00:00")),
@@ -446,19 +392,12 @@ mod tests {
         let at = utc("2026-06-01T00:00:00Z");
         assert_eq!(always.closes_at(&[Phoenix], at), None);
         always.end = Some(utc("2027-06-01T00:00:00Z"));
-        assert_eq!(
-            always.closes_at(&[Phoenix], at),
-            Some(utc("2027-06-01T00:00:00Z"))
-        );
+        assert_eq!(always.closes_at(&[Phoenix], at), Some(utc("2027-06-01T00:00:00Z")));
         // An end beyond the search horizon is not looked for.
         always.end = Some(utc("2030-01-01T00:00:00Z"));
         assert_eq!(always.closes_at(&[Phoenix], at), None);
         let closed_at = local(New_York, "2026-06-06T19:00:00");
-        assert_eq!(
-            w.closes_at(&ny, closed_at),
-            Some(closed_at),
-            "already closed"
-        );
+        assert_eq!(w.closes_at(&ny, closed_at), Some(closed_at), "already closed");
     }
 
     const US_DST: [Tz; 3] = [New_York, Chicago, Los_Angeles];
@@ -472,27 +411,11 @@ mod tests {
             let sun_open = local(zone, "2026-03-08T09:00:00");
             // Standard time on Saturday, daylight time on Sunday: an hour less in between.
             assert_eq!(sun_open - sat_open, Duration::hours(23), "{zone}");
-            assert_eq!(
-                w.next_opening(&z, local(zone, "2026-03-07T20:00:00")),
-                Some(sun_open),
-                "{zone}"
-            );
-            assert_eq!(
-                w.next_opening(&z, local(zone, "2026-03-08T01:00:00")),
-                Some(sun_open),
-                "{zone}"
-            );
+            assert_eq!(w.next_opening(&z, local(zone, "2026-03-07T20:00:00")), Some(sun_open), "{zone}");
+            assert_eq!(w.next_opening(&z, local(zone, "2026-03-08T01:00:00")), Some(sun_open), "{zone}");
             assert!(!w.is_open(&z, sun_open - Duration::seconds(1)), "{zone}");
-            assert_eq!(
-                w.closes_at(&z, sun_open),
-                Some(local(zone, "2026-03-08T20:00:00")),
-                "{zone}"
-            );
-            assert_eq!(
-                w.closes_at(&z, sat_open),
-                Some(local(zone, "2026-03-07T20:00:00")),
-                "{zone}"
-            );
+            assert_eq!(w.closes_at(&z, sun_open), Some(local(zone, "2026-03-08T20:00:00")), "{zone}");
+            assert_eq!(w.closes_at(&z, sat_open), Some(local(zone, "2026-03-07T20:00:00")), "{zone}");
         }
     }
 
@@ -507,22 +430,11 @@ mod tests {
         ] {
             let z = [zone];
             let gap_end = utc(gap_end);
-            assert_eq!(
-                w.next_opening(&z, local(zone, "2026-03-08T00:00:00")),
-                Some(gap_end),
-                "{zone}"
-            );
-            assert!(
-                !w.is_open(&z, gap_end - Duration::seconds(1)),
-                "{zone}: 01:59:59 local"
-            );
+            assert_eq!(w.next_opening(&z, local(zone, "2026-03-08T00:00:00")), Some(gap_end), "{zone}");
+            assert!(!w.is_open(&z, gap_end - Duration::seconds(1)), "{zone}: 01:59:59 local");
             assert!(w.is_open(&z, gap_end), "{zone}: 03:00 local");
             // Two real hours, 03:00-05:00, not two and a half.
-            assert_eq!(
-                w.closes_at(&z, gap_end),
-                Some(gap_end + Duration::hours(2)),
-                "{zone}"
-            );
+            assert_eq!(w.closes_at(&z, gap_end), Some(gap_end + Duration::hours(2)), "{zone}");
         }
     }
 
@@ -549,21 +461,9 @@ mod tests {
             let sat_open = local(zone, "2026-10-31T09:00:00");
             let sun_open = local(zone, "2026-11-01T09:00:00");
             assert_eq!(sun_open - sat_open, Duration::hours(25), "{zone}");
-            assert_eq!(
-                w.next_opening(&z, local(zone, "2026-10-31T20:00:00")),
-                Some(sun_open),
-                "{zone}"
-            );
-            assert_eq!(
-                w.closes_at(&z, sun_open),
-                Some(local(zone, "2026-11-01T20:00:00")),
-                "{zone}"
-            );
-            assert_eq!(
-                w.closes_at(&z, sun_open).unwrap() - sun_open,
-                Duration::hours(11),
-                "{zone}"
-            );
+            assert_eq!(w.next_opening(&z, local(zone, "2026-10-31T20:00:00")), Some(sun_open), "{zone}");
+            assert_eq!(w.closes_at(&z, sun_open), Some(local(zone, "2026-11-01T20:00:00")), "{zone}");
+            assert_eq!(w.closes_at(&z, sun_open).unwrap() - sun_open, Duration::hours(11), "{zone}");
         }
     }
 
@@ -576,71 +476,30 @@ mod tests {
         let second_pass = utc("2026-11-01T06:15:00Z"); // 01:15 EST
         assert!(w.is_open(&ny, first_pass));
         assert!(!w.is_open(&ny, second_pass));
-        assert_eq!(
-            w.closes_at(&ny, utc("2026-11-01T04:00:00Z")),
-            Some(utc("2026-11-01T06:00:00Z"))
-        );
-        assert_eq!(
-            w.next_opening(&ny, second_pass),
-            Some(utc("2026-11-01T07:00:00Z")),
-            "02:00 EST"
-        );
-        assert_eq!(
-            w.closes_at(&ny, utc("2026-11-01T07:00:00Z")),
-            Some(utc("2026-11-01T08:00:00Z"))
-        );
+        assert_eq!(w.closes_at(&ny, utc("2026-11-01T04:00:00Z")), Some(utc("2026-11-01T06:00:00Z")));
+        assert_eq!(w.next_opening(&ny, second_pass), Some(utc("2026-11-01T07:00:00Z")), "02:00 EST");
+        assert_eq!(w.closes_at(&ny, utc("2026-11-01T07:00:00Z")), Some(utc("2026-11-01T08:00:00Z")));
 
         // A range ending inside the repeated hour closes at its first 01:30 and stays closed.
         let w = DialWindow::new(hours(&[("sun", "00:00-01:30")]), all_day());
-        assert_eq!(
-            w.closes_at(&ny, utc("2026-11-01T04:00:00Z")),
-            Some(utc("2026-11-01T05:30:00Z"))
-        );
-        assert_eq!(
-            w.next_opening(&ny, utc("2026-11-01T05:30:00Z")),
-            Some(local(New_York, "2026-11-08T00:00:00"))
-        );
+        assert_eq!(w.closes_at(&ny, utc("2026-11-01T04:00:00Z")), Some(utc("2026-11-01T05:30:00Z")));
+        assert_eq!(w.next_opening(&ny, utc("2026-11-01T05:30:00Z")), Some(local(New_York, "2026-11-08T00:00:00")));
         // A range starting inside it opens once, at the first 01:30.
         let w = DialWindow::new(hours(&[("sun", "01:30-03:00")]), all_day());
-        assert_eq!(
-            w.next_opening(&ny, utc("2026-11-01T04:00:00Z")),
-            Some(utc("2026-11-01T05:30:00Z"))
-        );
-        assert_eq!(
-            w.closes_at(&ny, utc("2026-11-01T05:30:00Z")),
-            Some(utc("2026-11-01T06:00:00Z"))
-        );
-        assert_eq!(
-            w.next_opening(&ny, utc("2026-11-01T06:00:00Z")),
-            Some(utc("2026-11-01T07:00:00Z"))
-        );
+        assert_eq!(w.next_opening(&ny, utc("2026-11-01T04:00:00Z")), Some(utc("2026-11-01T05:30:00Z")));
+        assert_eq!(w.closes_at(&ny, utc("2026-11-01T05:30:00Z")), Some(utc("2026-11-01T06:00:00Z")));
+        assert_eq!(w.next_opening(&ny, utc("2026-11-01T06:00:00Z")), Some(utc("2026-11-01T07:00:00Z")));
     }
 
     #[test]
     fn zones_without_dst_keep_their_utc_times_across_the_us_transitions() {
         let w = window(&[("mon-sun", "09:00-20:00")]);
         for (zone, opens, closes) in [(Phoenix, 16, 3), (Honolulu, 19, 6)] {
-            for day in [
-                "2026-03-07",
-                "2026-03-08",
-                "2026-03-09",
-                "2026-10-31",
-                "2026-11-01",
-                "2026-11-02",
-            ] {
+            for day in ["2026-03-07", "2026-03-08", "2026-03-09", "2026-10-31", "2026-11-01", "2026-11-02"] {
                 let d: NaiveDate = day.parse().unwrap();
                 let open = d.and_hms_opt(opens, 0, 0).unwrap().and_utc();
-                let close = d
-                    .succ_opt()
-                    .unwrap()
-                    .and_hms_opt(closes, 0, 0)
-                    .unwrap()
-                    .and_utc();
-                assert_eq!(
-                    w.next_opening(&[zone], open - Duration::hours(5)),
-                    Some(open),
-                    "{zone} {day}"
-                );
+                let close = d.succ_opt().unwrap().and_hms_opt(closes, 0, 0).unwrap().and_utc();
+                assert_eq!(w.next_opening(&[zone], open - Duration::hours(5)), Some(open), "{zone} {day}");
                 assert_eq!(w.closes_at(&[zone], open), Some(close), "{zone} {day}");
             }
         }
@@ -653,50 +512,20 @@ mod tests {
         // Summer: 09:00 PDT = 12:00 EDT = 16:00 UTC; 20:00 EDT = 00:00 UTC.
         assert!(!w.is_open(&both, utc("2026-06-01T15:59:59Z")));
         assert!(w.is_open(&[New_York], utc("2026-06-01T15:59:59Z")));
-        assert_eq!(
-            w.next_opening(&both, utc("2026-06-01T13:00:00Z")),
-            Some(utc("2026-06-01T16:00:00Z"))
-        );
-        assert_eq!(
-            w.closes_at(&both, utc("2026-06-01T16:00:00Z")),
-            Some(utc("2026-06-02T00:00:00Z"))
-        );
+        assert_eq!(w.next_opening(&both, utc("2026-06-01T13:00:00Z")), Some(utc("2026-06-01T16:00:00Z")));
+        assert_eq!(w.closes_at(&both, utc("2026-06-01T16:00:00Z")), Some(utc("2026-06-02T00:00:00Z")));
         // The zone order does not matter.
         let rev = [Los_Angeles, New_York];
-        assert_eq!(
-            w.next_opening(&rev, utc("2026-06-01T13:00:00Z")),
-            Some(utc("2026-06-01T16:00:00Z"))
-        );
+        assert_eq!(w.next_opening(&rev, utc("2026-06-01T13:00:00Z")), Some(utc("2026-06-01T16:00:00Z")));
         // Spring-forward weekend: Saturday in standard time, Monday in daylight time; Sunday closed.
-        assert!(
-            w.is_open(&both, utc("2026-03-07T00:00:00Z")),
-            "Friday 19:00 EST / 16:00 PST"
-        );
-        assert_eq!(
-            w.next_opening(&both, utc("2026-03-07T05:00:00Z")),
-            Some(utc("2026-03-07T17:00:00Z"))
-        );
-        assert_eq!(
-            w.closes_at(&both, utc("2026-03-07T17:00:00Z")),
-            Some(utc("2026-03-08T01:00:00Z"))
-        );
-        assert_eq!(
-            w.next_opening(&both, utc("2026-03-08T01:00:00Z")),
-            Some(utc("2026-03-09T16:00:00Z"))
-        );
+        assert!(w.is_open(&both, utc("2026-03-07T00:00:00Z")), "Friday 19:00 EST / 16:00 PST");
+        assert_eq!(w.next_opening(&both, utc("2026-03-07T05:00:00Z")), Some(utc("2026-03-07T17:00:00Z")));
+        assert_eq!(w.closes_at(&both, utc("2026-03-07T17:00:00Z")), Some(utc("2026-03-08T01:00:00Z")));
+        assert_eq!(w.next_opening(&both, utc("2026-03-08T01:00:00Z")), Some(utc("2026-03-09T16:00:00Z")));
         // Fall-back weekend: Saturday in daylight time, Monday in standard time.
-        assert_eq!(
-            w.next_opening(&both, utc("2026-10-31T00:00:00Z")),
-            Some(utc("2026-10-31T16:00:00Z"))
-        );
-        assert_eq!(
-            w.next_opening(&both, utc("2026-11-01T00:00:00Z")),
-            Some(utc("2026-11-02T17:00:00Z"))
-        );
-        assert_eq!(
-            w.closes_at(&both, utc("2026-11-02T17:00:00Z")),
-            Some(utc("2026-11-03T01:00:00Z"))
-        );
+        assert_eq!(w.next_opening(&both, utc("2026-10-31T00:00:00Z")), Some(utc("2026-10-31T16:00:00Z")));
+        assert_eq!(w.next_opening(&both, utc("2026-11-01T00:00:00Z")), Some(utc("2026-11-02T17:00:00Z")));
+        assert_eq!(w.closes_at(&both, utc("2026-11-02T17:00:00Z")), Some(utc("2026-11-03T01:00:00Z")));
         // Hours that never overlap across the two zones never open.
         let short = window(&[("mon-sun", "09:00-10:00")]);
         assert_eq!(short.next_opening(&both, utc("2026-06-01T00:00:00Z")), None);
@@ -707,30 +536,12 @@ mod tests {
         let mut w = window(&[("mon-sun", "09:00-20:00")]);
         w.cron = Some(CronRuns::parse("0 9 * * mon-fri", New_York, Duration::hours(8)).unwrap());
         // Run 09:00-17:00 EDT = 13:00-21:00 UTC; LA opens 09:00 PDT = 16:00 UTC.
-        assert_eq!(
-            w.next_opening(&[New_York], utc("2026-06-01T00:00:00Z")),
-            Some(utc("2026-06-01T13:00:00Z"))
-        );
-        assert_eq!(
-            w.closes_at(&[New_York], utc("2026-06-01T13:00:00Z")),
-            Some(utc("2026-06-01T21:00:00Z"))
-        );
-        assert_eq!(
-            w.next_opening(&[Los_Angeles], utc("2026-06-01T00:00:00Z")),
-            Some(utc("2026-06-01T16:00:00Z"))
-        );
-        assert_eq!(
-            w.closes_at(&[Los_Angeles], utc("2026-06-01T16:00:00Z")),
-            Some(utc("2026-06-01T21:00:00Z"))
-        );
-        assert!(
-            !w.is_open(&[New_York], utc("2026-06-06T15:00:00Z")),
-            "no run on Saturday"
-        );
-        assert_eq!(
-            w.next_opening(&[New_York], utc("2026-06-05T21:00:00Z")),
-            Some(utc("2026-06-08T13:00:00Z"))
-        );
+        assert_eq!(w.next_opening(&[New_York], utc("2026-06-01T00:00:00Z")), Some(utc("2026-06-01T13:00:00Z")));
+        assert_eq!(w.closes_at(&[New_York], utc("2026-06-01T13:00:00Z")), Some(utc("2026-06-01T21:00:00Z")));
+        assert_eq!(w.next_opening(&[Los_Angeles], utc("2026-06-01T00:00:00Z")), Some(utc("2026-06-01T16:00:00Z")));
+        assert_eq!(w.closes_at(&[Los_Angeles], utc("2026-06-01T16:00:00Z")), Some(utc("2026-06-01T21:00:00Z")));
+        assert!(!w.is_open(&[New_York], utc("2026-06-06T15:00:00Z")), "no run on Saturday");
+        assert_eq!(w.next_opening(&[New_York], utc("2026-06-05T21:00:00Z")), Some(utc("2026-06-08T13:00:00Z")));
     }
 
     mod property {
@@ -753,14 +564,8 @@ mod tests {
             Asia::Kolkata,
             America::Havana,
         ];
-        const CRONS: [&str; 6] = [
-            "0 9 * * mon-fri",
-            "*/30 * * * *",
-            "0 1,2,3 * * *",
-            "30 2 * * *",
-            "15 */2 * * sat,sun",
-            "0 10 1,15 * tue",
-        ];
+        const CRONS: [&str; 6] =
+            ["0 9 * * mon-fri", "*/30 * * * *", "0 1,2,3 * * *", "30 2 * * *", "15 */2 * * sat,sun", "0 10 1,15 * tue"];
 
         /// Range edges, half of them in the small hours where DST transitions happen.
         fn random_edge(rng: &mut StdRng) -> u32 {
@@ -778,15 +583,11 @@ mod tests {
                 if rng.random_bool(0.2) {
                     continue;
                 }
-                let mut edges: Vec<u32> = (0..2 * rng.random_range(1..=2))
-                    .map(|_| random_edge(rng))
-                    .collect();
+                let mut edges: Vec<u32> = (0..2 * rng.random_range(1..=2)).map(|_| random_edge(rng)).collect();
                 edges.sort_unstable();
                 edges.dedup();
-                let ranges: Vec<TimeRange> = edges
-                    .chunks(2)
-                    .filter_map(|c| TimeRange::from_secs(c[0], *c.get(1)?))
-                    .collect();
+                let ranges: Vec<TimeRange> =
+                    edges.chunks(2).filter_map(|c| TimeRange::from_secs(c[0], *c.get(1)?)).collect();
                 let day = Weekday::try_from(day as u8).unwrap();
                 hours.set(day, &ranges).unwrap();
             }
@@ -800,8 +601,7 @@ mod tests {
             };
             let mut w = DialWindow::new(hours, compliance);
             for _ in 0..rng.random_range(0..4) {
-                let d = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()
-                    + Duration::days(rng.random_range(0..365));
+                let d = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() + Duration::days(rng.random_range(0..365));
                 w.blackout_dates.insert(d);
             }
             let base = utc("2026-01-01T00:00:00Z");
@@ -841,9 +641,7 @@ mod tests {
                     + Duration::seconds(rng.random_range(-36 * 3600..36 * 3600))
                     + nanos
             } else {
-                utc("2026-01-01T00:00:00Z")
-                    + Duration::seconds(rng.random_range(0..365 * 86_400))
-                    + nanos
+                utc("2026-01-01T00:00:00Z") + Duration::seconds(rng.random_range(0..365 * 86_400)) + nanos
             }
         }
 
@@ -852,13 +650,7 @@ mod tests {
         fn samples(from: DateTime<Utc>, to: DateTime<Utc>) -> impl Iterator<Item = DateTime<Utc>> {
             let dense_until = from + Duration::days(3);
             std::iter::successors(Some(from), move |&t| {
-                Some(
-                    t + if t < dense_until {
-                        Duration::minutes(1)
-                    } else {
-                        Duration::minutes(17)
-                    },
-                )
+                Some(t + if t < dense_until { Duration::minutes(1) } else { Duration::minutes(17) })
             })
             .take_while(move |&t| t < to)
         }
@@ -870,34 +662,20 @@ mod tests {
             for case in 0..400 {
                 let w = random_window(&mut rng);
                 let n_zones = rng.random_range(1..=3);
-                let zones: Vec<Tz> = (0..n_zones)
-                    .map(|_| ZONES[rng.random_range(0..ZONES.len())])
-                    .collect();
+                let zones: Vec<Tz> = (0..n_zones).map(|_| ZONES[rng.random_range(0..ZONES.len())]).collect();
                 let from = random_instant(&mut rng, &zones);
                 let ctx = || format!("case {case}: zones {zones:?} from {from} window {w:?}");
                 match w.next_opening(&zones, from) {
                     Some(t) => {
                         opened += 1;
                         assert!(t >= from, "{}", ctx());
-                        assert!(
-                            w.is_open(&zones, t),
-                            "not open at next_opening {t}; {}",
-                            ctx()
-                        );
+                        assert!(w.is_open(&zones, t), "not open at next_opening {t}; {}", ctx());
                         if t - from >= Duration::seconds(1) {
                             let just_before = t - Duration::seconds(1);
-                            assert!(
-                                !w.is_open(&zones, just_before),
-                                "open at {just_before}, before {t}; {}",
-                                ctx()
-                            );
+                            assert!(!w.is_open(&zones, just_before), "open at {just_before}, before {t}; {}", ctx());
                         }
                         for s in samples(from, t) {
-                            assert!(
-                                !w.is_open(&zones, s),
-                                "open at {s}, before next_opening {t}; {}",
-                                ctx()
-                            );
+                            assert!(!w.is_open(&zones, s), "open at {s}, before next_opening {t}; {}", ctx());
                         }
                         match w.closes_at(&zones, t) {
                             Some(c) => {
@@ -913,20 +691,12 @@ mod tests {
                                     );
                                 }
                                 for s in samples(t, c) {
-                                    assert!(
-                                        w.is_open(&zones, s),
-                                        "closed at {s}, before closes_at {c}; {}",
-                                        ctx()
-                                    );
+                                    assert!(w.is_open(&zones, s), "closed at {s}, before closes_at {c}; {}", ctx());
                                 }
                             }
                             None => {
                                 for s in samples(t, t + Duration::days(30)) {
-                                    assert!(
-                                        w.is_open(&zones, s),
-                                        "closed at {s} but closes_at is None; {}",
-                                        ctx()
-                                    );
+                                    assert!(w.is_open(&zones, s), "closed at {s} but closes_at is None; {}", ctx());
                                 }
                             }
                         }
@@ -934,20 +704,13 @@ mod tests {
                     None => {
                         never += 1;
                         for s in samples(from, from + Duration::days(60)) {
-                            assert!(
-                                !w.is_open(&zones, s),
-                                "open at {s} but next_opening is None; {}",
-                                ctx()
-                            );
+                            assert!(!w.is_open(&zones, s), "open at {s} but next_opening is None; {}", ctx());
                         }
                     }
                 }
             }
             // The generator must exercise every branch, or the test proves little.
-            assert!(
-                opened > 200 && never > 10 && closed > 150,
-                "{opened} {never} {closed}"
-            );
+            assert!(opened > 200 && never > 10 && closed > 150, "{opened} {never} {closed}");
         }
     }
 }

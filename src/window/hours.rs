@@ -30,10 +30,7 @@ impl TimeRange {
             return None;
         }
         let time = |s: u32| NaiveTime::from_num_seconds_from_midnight_opt(s % DAY_SECS, 0);
-        Some(TimeRange {
-            start: time(start_secs)?,
-            end: time(end_secs)?,
-        })
+        Some(TimeRange { start: time(start_secs)?, end: time(end_secs)? })
     }
 
     /// Seconds after midnight at which the range opens.
@@ -107,15 +104,8 @@ impl FromStr for TimeRange {
     }
 }
 
-const WEEK: [Weekday; 7] = [
-    Weekday::Mon,
-    Weekday::Tue,
-    Weekday::Wed,
-    Weekday::Thu,
-    Weekday::Fri,
-    Weekday::Sat,
-    Weekday::Sun,
-];
+const WEEK: [Weekday; 7] =
+    [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun];
 
 /// The lower-case three-letter name used in messages and `Display`.
 pub(crate) fn short_name(day: Weekday) -> &'static str {
@@ -142,9 +132,7 @@ pub fn parse_weekdays(key: &str) -> Result<Vec<Weekday>, WindowError> {
     let mut days = Vec::with_capacity(7);
     for item in key.split(',') {
         let item = item.trim();
-        let day = |name: &str| {
-            weekday_from_name(name.trim()).ok_or_else(|| WindowError::BadWeekday(item.to_owned()))
-        };
+        let day = |name: &str| weekday_from_name(name.trim()).ok_or_else(|| WindowError::BadWeekday(item.to_owned()));
         let (first, last) = match item.split_once('-') {
             Some((a, b)) => (day(a)?, day(b)?),
             None => (day(item)?, day(item)?),
@@ -176,35 +164,27 @@ impl Default for WeeklyHours {
     /// guard still applies on top of it.
     fn default() -> Self {
         let range = TimeRange::from_secs(9 * 3600, 20 * 3600).expect("09:00 is before 20:00");
-        WeeklyHours {
-            days: std::array::from_fn(|_| vec![range]),
-        }
+        WeeklyHours { days: std::array::from_fn(|_| vec![range]) }
     }
 }
 
 impl WeeklyHours {
     /// No hours at all: a window that never opens.
     pub fn closed() -> Self {
-        WeeklyHours {
-            days: Default::default(),
-        }
+        WeeklyHours { days: Default::default() }
     }
 
     /// Keys are weekday sets (see [`parse_weekdays`]), values one or more ranges
     /// `"09:00-12:00, 13:00-17:00"`. Days not named are closed. A day given twice, or two
     /// overlapping ranges, is an error; ranges that touch (`09:00-12:00, 12:00-13:00`) are merged.
-    pub fn parse<'a>(
-        entries: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Result<Self, WindowError> {
+    pub fn parse<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, WindowError> {
         let mut hours = WeeklyHours::closed();
         let mut given = [false; 7];
         for (key, value) in entries {
             let days = parse_weekdays(key)?;
             let ranges = parse_ranges(value)?;
             if ranges.is_empty() {
-                return Err(WindowError::NoRanges {
-                    key: key.trim().to_owned(),
-                });
+                return Err(WindowError::NoRanges { key: key.trim().to_owned() });
             }
             for day in days {
                 let i = day.num_days_from_monday() as usize;
@@ -236,15 +216,9 @@ impl WeeklyHours {
     /// The first range (Monday first) that is not inside `[earliest, latest]`, the compliance
     /// hours, if any. `latest` = `00:00` means the end of the day.
     pub fn outside(&self, earliest: NaiveTime, latest: NaiveTime) -> Option<(Weekday, TimeRange)> {
-        let (lo, hi) = (
-            earliest.num_seconds_from_midnight(),
-            end_of_day_secs(latest),
-        );
+        let (lo, hi) = (earliest.num_seconds_from_midnight(), end_of_day_secs(latest));
         WEEK.iter().find_map(|&day| {
-            self.ranges(day)
-                .iter()
-                .find(|r| r.start_secs() < lo || r.end_secs() > hi)
-                .map(|r| (day, *r))
+            self.ranges(day).iter().find(|r| r.start_secs() < lo || r.end_secs() > hi).map(|r| (day, *r))
         })
     }
 }
@@ -266,10 +240,7 @@ fn normalise(mut ranges: Vec<TimeRange>) -> Result<Vec<TimeRange>, WindowError> 
     for r in ranges {
         match out.last_mut() {
             Some(prev) if r.start_secs() < prev.end_secs() => {
-                return Err(WindowError::Overlap {
-                    first: prev.to_string(),
-                    second: r.to_string(),
-                });
+                return Err(WindowError::Overlap { first: prev.to_string(), second: r.to_string() });
             }
             Some(prev) if r.start_secs() == prev.end_secs() => prev.end = r.end,
             _ => out.push(r),
@@ -341,22 +312,9 @@ mod tests {
     #[test]
     fn bad_times_name_the_offending_text() {
         let e = "09:00-25:00".parse::<TimeRange>().unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "`25:00` is not a time of day (expected HH:MM, 00:00–24:00)"
-        );
-        for bad in [
-            "9-17:00",
-            "09:0-10:00",
-            "09:60-10:00",
-            "24:30-24:40",
-            "a:00-10:00",
-            "-1:00-2:00",
-        ] {
-            assert!(
-                matches!(bad.parse::<TimeRange>(), Err(WindowError::BadTime(_))),
-                "{bad}"
-            );
+        assert_eq!(e.to_string(), "`25:00` is not a time of day (expected HH:MM, 00:00–24:00)");
+        for bad in ["9-17:00", "09:0-10:00", "09:60-10:00", "24:30-24:40", "a:00-10:00", "-1:00-2:00"] {
+            assert!(matches!(bad.parse::<TimeRange>(), Err(WindowError::BadTime(_))), "{bad}");
         }
         assert_eq!(
             "0900".parse::<TimeRange>().unwrap_err().to_string(),
@@ -367,42 +325,21 @@ mod tests {
     #[test]
     fn a_range_must_end_after_it_starts() {
         let e = "9:00-8:00".parse::<TimeRange>().unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "`9:00-8:00`: the end must be after the start"
-        );
-        assert!(matches!(
-            "10:00-10:00".parse::<TimeRange>(),
-            Err(WindowError::EmptyRange(_))
-        ));
-        assert!(matches!(
-            "24:00-24:00".parse::<TimeRange>(),
-            Err(WindowError::EmptyRange(_))
-        ));
+        assert_eq!(e.to_string(), "`9:00-8:00`: the end must be after the start");
+        assert!(matches!("10:00-10:00".parse::<TimeRange>(), Err(WindowError::EmptyRange(_))));
+        assert!(matches!("24:00-24:00".parse::<TimeRange>(), Err(WindowError::EmptyRange(_))));
     }
 
     #[test]
     fn weekday_sets_accept_ranges_lists_full_names_and_any_case() {
         use Weekday::*;
-        assert_eq!(
-            parse_weekdays("mon-fri").unwrap(),
-            vec![Mon, Tue, Wed, Thu, Fri]
-        );
+        assert_eq!(parse_weekdays("mon-fri").unwrap(), vec![Mon, Tue, Wed, Thu, Fri]);
         assert_eq!(parse_weekdays("sat").unwrap(), vec![Sat]);
-        assert_eq!(
-            parse_weekdays("Mon, WED ,fri").unwrap(),
-            vec![Mon, Wed, Fri]
-        );
+        assert_eq!(parse_weekdays("Mon, WED ,fri").unwrap(), vec![Mon, Wed, Fri]);
         assert_eq!(parse_weekdays("fri-mon").unwrap(), vec![Fri, Sat, Sun, Mon]);
-        assert_eq!(
-            parse_weekdays("Tuesday-Thursday").unwrap(),
-            vec![Tue, Wed, Thu]
-        );
+        assert_eq!(parse_weekdays("Tuesday-Thursday").unwrap(), vec![Tue, Wed, Thu]);
         assert_eq!(parse_weekdays("sun-sat").unwrap().len(), 7);
-        assert_eq!(
-            parse_weekdays("mon-tue,sat-sun").unwrap(),
-            vec![Mon, Tue, Sat, Sun]
-        );
+        assert_eq!(parse_weekdays("mon-tue,sat-sun").unwrap(), vec![Mon, Tue, Sat, Sun]);
     }
 
     #[test]
@@ -411,51 +348,25 @@ mod tests {
             parse_weekdays("funday").unwrap_err().to_string(),
             "`funday` is not a weekday (expected mon, tue, wed, thu, fri, sat, sun or a range like mon-fri)"
         );
-        assert_eq!(
-            parse_weekdays("mon-xyz").unwrap_err(),
-            WindowError::BadWeekday("mon-xyz".into())
-        );
-        assert_eq!(
-            parse_weekdays("").unwrap_err(),
-            WindowError::BadWeekday("".into())
-        );
-        assert_eq!(
-            parse_weekdays("sat,sat").unwrap_err().to_string(),
-            "`sat` is given twice"
-        );
-        assert_eq!(
-            parse_weekdays("mon-fri,wednesday").unwrap_err(),
-            WindowError::DayTwice("wed".into())
-        );
+        assert_eq!(parse_weekdays("mon-xyz").unwrap_err(), WindowError::BadWeekday("mon-xyz".into()));
+        assert_eq!(parse_weekdays("").unwrap_err(), WindowError::BadWeekday("".into()));
+        assert_eq!(parse_weekdays("sat,sat").unwrap_err().to_string(), "`sat` is given twice");
+        assert_eq!(parse_weekdays("mon-fri,wednesday").unwrap_err(), WindowError::DayTwice("wed".into()));
     }
 
     #[test]
     fn weekly_hours_parse_several_ranges_per_day_and_leave_other_days_closed() {
-        let h = WeeklyHours::parse([
-            ("mon-fri", "13:00-17:00, 09:00-12:00"),
-            ("sat", "10:00-14:00"),
-        ])
-        .unwrap();
-        let expect: Vec<TimeRange> = vec![
-            "09:00-12:00".parse().unwrap(),
-            "13:00-17:00".parse().unwrap(),
-        ];
+        let h = WeeklyHours::parse([("mon-fri", "13:00-17:00, 09:00-12:00"), ("sat", "10:00-14:00")]).unwrap();
+        let expect: Vec<TimeRange> = vec!["09:00-12:00".parse().unwrap(), "13:00-17:00".parse().unwrap()];
         assert_eq!(h.ranges(Weekday::Wed), &expect[..]);
-        assert_eq!(
-            h.ranges(Weekday::Sat),
-            &["10:00-14:00".parse().unwrap()][..]
-        );
+        assert_eq!(h.ranges(Weekday::Sat), &["10:00-14:00".parse().unwrap()][..]);
         assert!(h.ranges(Weekday::Sun).is_empty());
-        assert_eq!(
-            h.to_string(),
-            "mon-fri 09:00-12:00, 13:00-17:00; sat 10:00-14:00"
-        );
+        assert_eq!(h.to_string(), "mon-fri 09:00-12:00, 13:00-17:00; sat 10:00-14:00");
     }
 
     #[test]
     fn a_day_given_under_two_keys_is_an_error() {
-        let e = WeeklyHours::parse([("mon-fri", "09:00-17:00"), ("fri-sat", "10:00-12:00")])
-            .unwrap_err();
+        let e = WeeklyHours::parse([("mon-fri", "09:00-17:00"), ("fri-sat", "10:00-12:00")]).unwrap_err();
         assert_eq!(e.to_string(), "`fri` is given twice");
     }
 
@@ -464,10 +375,7 @@ mod tests {
         let e = WeeklyHours::parse([("mon", "09:00-12:00, 11:00-13:00")]).unwrap_err();
         assert_eq!(e.to_string(), "`09:00-12:00` and `11:00-13:00` overlap");
         let h = WeeklyHours::parse([("mon", "12:00-13:00,09:00-12:00")]).unwrap();
-        assert_eq!(
-            h.ranges(Weekday::Mon),
-            &["09:00-13:00".parse().unwrap()][..]
-        );
+        assert_eq!(h.ranges(Weekday::Mon), &["09:00-13:00".parse().unwrap()][..]);
     }
 
     #[test]
@@ -491,21 +399,11 @@ mod tests {
     #[test]
     fn outside_finds_the_first_range_beyond_the_compliance_hours() {
         let h = WeeklyHours::parse([("mon-fri", "09:00-20:00"), ("sat", "07:30-12:00")]).unwrap();
-        assert_eq!(
-            h.outside(t(8, 0), t(21, 0)),
-            Some((Weekday::Sat, "07:30-12:00".parse().unwrap()))
-        );
+        assert_eq!(h.outside(t(8, 0), t(21, 0)), Some((Weekday::Sat, "07:30-12:00".parse().unwrap())));
         assert_eq!(h.outside(t(7, 0), t(21, 0)), None);
-        assert_eq!(
-            h.outside(t(7, 0), t(19, 59)).map(|x| x.0),
-            Some(Weekday::Mon)
-        );
+        assert_eq!(h.outside(t(7, 0), t(19, 59)).map(|x| x.0), Some(Weekday::Mon));
         let late = WeeklyHours::parse([("sun", "20:00-24:00")]).unwrap();
         assert!(late.outside(t(8, 0), t(21, 0)).is_some());
-        assert_eq!(
-            late.outside(t(8, 0), t(0, 0)),
-            None,
-            "00:00 as latest is the end of the day"
-        );
+        assert_eq!(late.outside(t(8, 0), t(0, 0)), None, "00:00 as latest is the end of the day");
     }
 }

@@ -43,32 +43,19 @@ pub enum WindowError {
     BadRange(String),
     #[error("`{0}`: the end must be after the start")]
     EmptyRange(String),
-    #[error(
-        "`{0}` is not a weekday (expected mon, tue, wed, thu, fri, sat, sun or a range like mon-fri)"
-    )]
+    #[error("`{0}` is not a weekday (expected mon, tue, wed, thu, fri, sat, sun or a range like mon-fri)")]
     BadWeekday(String),
     #[error("`{0}` is given twice")]
     DayTwice(String),
-    #[error(
-        "`{key}` has no time ranges (expected e.g. \"09:00-17:00\"; leave a day out to keep it closed)"
-    )]
+    #[error("`{key}` has no time ranges (expected e.g. \"09:00-17:00\"; leave a day out to keep it closed)")]
     NoRanges { key: String },
     #[error("`{first}` and `{second}` overlap")]
     Overlap { first: String, second: String },
-    #[error(
-        "cron `{expr}`: expected 5 fields (minute hour day-of-month month day-of-week), found {found}"
-    )]
+    #[error("cron `{expr}`: expected 5 fields (minute hour day-of-month month day-of-week), found {found}")]
     CronFieldCount { expr: String, found: usize },
     #[error("cron `{expr}`: `{text}` in the {field} field {problem}")]
-    CronField {
-        expr: String,
-        field: &'static str,
-        text: String,
-        problem: String,
-    },
-    #[error(
-        "cron `{0}` is not a schedule (expected 5 fields, or @yearly, @monthly, @weekly, @daily or @hourly)"
-    )]
+    CronField { expr: String, field: &'static str, text: String, problem: String },
+    #[error("cron `{0}` is not a schedule (expected 5 fields, or @yearly, @monthly, @weekly, @daily or @hourly)")]
     CronMacro(String),
     #[error("cron `{0}` never fires (no date matches it)")]
     CronNever(String),

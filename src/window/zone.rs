@@ -14,9 +14,7 @@ pub(crate) fn wall(zone: Tz, at: DateTime<Utc>) -> NaiveDateTime {
 
 /// UTC offset in seconds in force at `at`.
 pub(crate) fn offset_secs(zone: Tz, at: DateTime<Utc>) -> i32 {
-    zone.offset_from_utc_datetime(&at.naive_utc())
-        .fix()
-        .local_minus_utc()
+    zone.offset_from_utc_datetime(&at.naive_utc()).fix().local_minus_utc()
 }
 
 /// The first instant at which the wall clock reads `local` — or, when `local` is skipped by a
@@ -27,10 +25,7 @@ pub(crate) fn earliest(zone: Tz, local: NaiveDateTime) -> DateTime<Utc> {
 
 /// Every instant at which the wall clock reads `local`: the first, and for a time repeated by
 /// fall-back the second; a skipped time gives the first instant after the gap.
-pub(crate) fn resolutions(
-    zone: Tz,
-    local: NaiveDateTime,
-) -> (DateTime<Utc>, Option<DateTime<Utc>>) {
+pub(crate) fn resolutions(zone: Tz, local: NaiveDateTime) -> (DateTime<Utc>, Option<DateTime<Utc>>) {
     match zone.from_local_datetime(&local) {
         LocalResult::Single(x) => (x.to_utc(), None),
         LocalResult::Ambiguous(a, b) => {
@@ -48,8 +43,7 @@ pub(crate) fn earliest_on(zone: Tz, date: NaiveDate, secs: u32) -> DateTime<Utc>
 
 /// `date` + `secs` as a naive date-time; `secs` up to 86 400 (the next midnight).
 pub(crate) fn at_secs(date: NaiveDate, secs: u32) -> NaiveDateTime {
-    date.and_hms_opt(0, 0, 0).expect("midnight exists")
-        + Duration::seconds(i64::from(secs.min(DAY_SECS)))
+    date.and_hms_opt(0, 0, 0).expect("midnight exists") + Duration::seconds(i64::from(secs.min(DAY_SECS)))
 }
 
 /// The first instant whose wall-clock reading is at or after `local`, for a `local` inside a
@@ -76,8 +70,7 @@ fn gap_end(zone: Tz, local: NaiveDateTime) -> DateTime<Utc> {
         }
         step = step * 2;
     };
-    let reads_at_least =
-        |ts: i64| DateTime::from_timestamp(ts, 0).is_some_and(|x| wall(zone, x) >= local);
+    let reads_at_least = |ts: i64| DateTime::from_timestamp(ts, 0).is_some_and(|x| wall(zone, x) >= local);
     let (mut lo, mut hi) = (lo, hi);
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
@@ -93,11 +86,7 @@ fn gap_end(zone: Tz, local: NaiveDateTime) -> DateTime<Utc> {
 /// The instant in `(from, to)` at which the UTC offset changes, when the offsets at `from` and
 /// just before `to` differ. Assumes at most one transition in the span (true for any one day in
 /// tzdb's current rules).
-pub(crate) fn transition_in(
-    zone: Tz,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Option<DateTime<Utc>> {
+pub(crate) fn transition_in(zone: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let before = offset_secs(zone, from);
     let (mut lo, mut hi) = (from.timestamp(), to.timestamp() - 1);
     if hi <= lo || offset_secs(zone, DateTime::from_timestamp(hi, 0)?) == before {
@@ -129,22 +118,10 @@ mod tests {
     #[test]
     fn a_skipped_wall_time_resolves_to_the_end_of_the_gap() {
         // 2026-03-08 02:00 EST → 03:00 EDT, at 07:00 UTC.
-        assert_eq!(
-            earliest(New_York, naive("2026-03-08T02:30:00")),
-            utc("2026-03-08T07:00:00Z")
-        );
-        assert_eq!(
-            earliest(New_York, naive("2026-03-08T02:00:00")),
-            utc("2026-03-08T07:00:00Z")
-        );
-        assert_eq!(
-            earliest(New_York, naive("2026-03-08T03:00:00")),
-            utc("2026-03-08T07:00:00Z")
-        );
-        assert_eq!(
-            earliest(New_York, naive("2026-03-08T01:59:59")),
-            utc("2026-03-08T06:59:59Z")
-        );
+        assert_eq!(earliest(New_York, naive("2026-03-08T02:30:00")), utc("2026-03-08T07:00:00Z"));
+        assert_eq!(earliest(New_York, naive("2026-03-08T02:00:00")), utc("2026-03-08T07:00:00Z"));
+        assert_eq!(earliest(New_York, naive("2026-03-08T03:00:00")), utc("2026-03-08T07:00:00Z"));
+        assert_eq!(earliest(New_York, naive("2026-03-08T01:59:59")), utc("2026-03-08T06:59:59Z"));
     }
 
     #[test]
@@ -153,31 +130,19 @@ mod tests {
         let (a, b) = resolutions(New_York, naive("2026-11-01T01:30:00"));
         assert_eq!(a, utc("2026-11-01T05:30:00Z"));
         assert_eq!(b, Some(utc("2026-11-01T06:30:00Z")));
-        assert_eq!(
-            resolutions(New_York, naive("2026-11-01T02:00:00")),
-            (utc("2026-11-01T07:00:00Z"), None)
-        );
+        assert_eq!(resolutions(New_York, naive("2026-11-01T02:00:00")), (utc("2026-11-01T07:00:00Z"), None));
     }
 
     #[test]
     fn transitions_are_found_to_the_second_and_only_when_the_offset_changes() {
         let day = |d: &str| {
             let d: NaiveDate = d.parse().unwrap();
-            (
-                earliest_on(Los_Angeles, d, 0),
-                earliest_on(Los_Angeles, d, DAY_SECS),
-            )
+            (earliest_on(Los_Angeles, d, 0), earliest_on(Los_Angeles, d, DAY_SECS))
         };
         let (a, b) = day("2026-03-08");
-        assert_eq!(
-            transition_in(Los_Angeles, a, b),
-            Some(utc("2026-03-08T10:00:00Z"))
-        );
+        assert_eq!(transition_in(Los_Angeles, a, b), Some(utc("2026-03-08T10:00:00Z")));
         let (a, b) = day("2026-11-01");
-        assert_eq!(
-            transition_in(Los_Angeles, a, b),
-            Some(utc("2026-11-01T09:00:00Z"))
-        );
+        assert_eq!(transition_in(Los_Angeles, a, b), Some(utc("2026-11-01T09:00:00Z")));
         let (a, b) = day("2026-11-02");
         assert_eq!(transition_in(Los_Angeles, a, b), None);
     }

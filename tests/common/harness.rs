@@ -36,24 +36,12 @@ impl Harness {
     pub async fn new(start: DateTime<Utc>, sim: SimConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("h.db")).await.unwrap();
-        let sim = Simulator::start(SimConfig {
-            api_key: Some(Secret::new(API_KEY)),
-            ..sim
-        })
-        .await
-        .unwrap();
+        let sim = Simulator::start(SimConfig { api_key: Some(Secret::new(API_KEY)), ..sim }).await.unwrap();
         let mut config = DaemonConfig::defaults();
         config.bland.base_url = sim.base_url();
         let mut dispatch_cfg = DispatcherConfig::from_daemon(&config);
         dispatch_cfg.reconcile_after = Duration::zero();
-        Self {
-            dir,
-            store,
-            sim,
-            clock: ManualClock::new(start),
-            config,
-            dispatch_cfg,
-        }
+        Self { dir, store, sim, clock: ManualClock::new(start), config, dispatch_cfg }
     }
 
     pub fn client(&self, retry: RetryPolicy) -> Client {
@@ -64,14 +52,9 @@ impl Harness {
 
     pub async fn dispatcher(&self) -> Dispatcher {
         let clock: Arc<dyn Clock> = Arc::new(self.clock.clone());
-        Dispatcher::new(
-            self.store.clone(),
-            self.client(RetryPolicy::none()),
-            clock,
-            self.dispatch_cfg.clone(),
-        )
-        .await
-        .unwrap()
+        Dispatcher::new(self.store.clone(), self.client(RetryPolicy::none()), clock, self.dispatch_cfg.clone())
+            .await
+            .unwrap()
     }
 
     pub fn outcomes(&self) -> Outcomes {
@@ -79,38 +62,17 @@ impl Harness {
         let mut retry = RetryPolicy::default();
         retry.min_delay = std::time::Duration::from_millis(1);
         retry.max_delay = std::time::Duration::from_millis(5);
-        Outcomes::new(
-            self.store.clone(),
-            self.client(retry),
-            clock,
-            OutcomesConfig::from_daemon(&self.config),
-        )
+        Outcomes::new(self.store.clone(), self.client(retry), clock, OutcomesConfig::from_daemon(&self.config))
     }
 
     /// Creates, fills and starts a campaign; returns its id.
     pub async fn campaign(&self, text: &str, csv: &str) -> String {
         let spec = CampaignSpec::parse("spec.toml", text, &self.config.compliance()).unwrap();
-        self.store
-            .save_campaign(&spec, text, "{}", 0)
-            .await
-            .unwrap();
+        self.store.save_campaign(&spec, text, "{}", 0).await.unwrap();
         let file = self.dir.path().join(format!("{}.csv", spec.id));
         std::fs::write(&file, csv).unwrap();
-        import_file(
-            &self.store,
-            &spec,
-            &file,
-            &ImportOptions::default(),
-            self.clock.now(),
-        )
-        .await
-        .unwrap();
-        assert!(
-            self.store
-                .set_campaign_state(spec.id.as_str(), &["draft"], "running", 0)
-                .await
-                .unwrap()
-        );
+        import_file(&self.store, &spec, &file, &ImportOptions::default(), self.clock.now()).await.unwrap();
+        assert!(self.store.set_campaign_state(spec.id.as_str(), &["draft"], "running", 0).await.unwrap());
         spec.id.to_string()
     }
 

@@ -36,8 +36,7 @@ impl Run {
     /// The JSON object on the last line of stdout.
     pub fn last_json(&self) -> serde_json::Value {
         let line = self.stdout.lines().last().unwrap_or_default();
-        serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("last line `{line}` is not JSON: {e}\n{}", self.stderr))
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("last line `{line}` is not JSON: {e}\n{}", self.stderr))
     }
 }
 
@@ -46,11 +45,7 @@ impl TestEnv {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("test.db");
         let config = dir.path().join("switchboard.toml");
-        std::fs::write(
-            &config,
-            format!("[store]\npath = {:?}\n", db.display().to_string()),
-        )
-        .unwrap();
+        std::fs::write(&config, format!("[store]\npath = {:?}\n", db.display().to_string())).unwrap();
         Self { dir, db, config }
     }
 
@@ -95,21 +90,14 @@ impl TestEnv {
         S: AsRef<std::ffi::OsStr>,
     {
         let r = self.run(args);
-        assert_eq!(
-            r.code, 0,
-            "expected success\nstdout:\n{}\nstderr:\n{}",
-            r.stdout, r.stderr
-        );
+        assert_eq!(r.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
         r
     }
 
     /// Creates the campaign in `spec` and returns its id.
     pub fn campaign(&self, spec: &str) -> String {
         let path = self.write("campaign.toml", spec);
-        self.ok(["campaign", "create", path.to_str().unwrap()])
-            .stdout
-            .trim()
-            .to_string()
+        self.ok(["campaign", "create", path.to_str().unwrap()]).stdout.trim().to_string()
     }
 
     pub async fn store(&self) -> Store {
