@@ -4,15 +4,20 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use switchboard::cli::{Cli, run};
+use switchboard::cli::{Cli, Command, run};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The daemon and the simulator log each state change; one-shot commands only warnings.
+    let default = match cli.command {
+        Command::Serve { .. } | Command::Sim(_) => "warn,switchboard=info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,switchboard=info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
         )
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
