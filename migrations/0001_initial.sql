@@ -49,9 +49,11 @@ CREATE TABLE jobs (
     next_attempt_at  INTEGER NOT NULL DEFAULT 0,    -- due time; 0 = as soon as the window allows
     outcome          TEXT,                          -- last attempt's outcome
     reason           TEXT,                          -- why suppressed / failed
-    updated_at       INTEGER NOT NULL,
-    UNIQUE (campaign_id, phone)
+    updated_at       INTEGER NOT NULL
 );
+-- No UNIQUE (campaign_id, phone): an import dedupes against the campaign's numbers inside its
+-- own write transaction (BEGIN IMMEDIATE, so no other writer can interleave), and the random
+-- inserts into such an index were most of an import's cost (see BENCHMARKS.md).
 -- The dispatcher claims due jobs, campaign by campaign (for fairness), through this index; it
 -- also serves counts by state.
 CREATE INDEX jobs_due ON jobs (campaign_id, state, next_attempt_at);

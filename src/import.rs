@@ -757,7 +757,9 @@ fn check_row(
         variables: var_buf.clone(),
         timezones,
         zone_source,
-        number_zones: (!number_zones.is_empty()).then(|| join_zones(number_zones)),
+        // Stored only when it adds something: the dispatcher reads a missing value as "the same
+        // as timezones", and a million rows are 16+ bytes smaller each.
+        number_zones: (!number_zones.is_empty() && zone_source != "area_code").then(|| join_zones(number_zones)),
         suppressed: None,
     })
 }

@@ -293,3 +293,42 @@ async fn an_import_succeeds_while_another_process_keeps_writing_to_the_database(
     assert_eq!(summary["duplicates"], 20_000);
     assert!(writes > 0);
 }
+
+#[tokio::test]
+async fn two_imports_of_overlapping_files_at_once_store_each_number_once() {
+    let env = TestEnv::new();
+    let id = env.campaign(SPEC);
+    let file = |name: &str, from: u32| {
+        let mut text = String::from("phone,first_name\n");
+        for i in from..from + 3000 {
+            text.push_str(&format!("+1201555{i:04},n{i}\n"));
+        }
+        env.write(name, text)
+    };
+    let (a, b) = (file("a.csv", 0), file("b.csv", 1500));
+
+    let runs: Vec<_> = [a, b]
+        .into_iter()
+        .map(|f| {
+            let mut cmd = env.command();
+            cmd.args(["import", &id, path_str(&f), "--json"]);
+            std::thread::spawn(move || cmd.output().unwrap())
+        })
+        .collect();
+    let outputs: Vec<_> = runs.into_iter().map(|t| t.join().unwrap()).collect();
+
+    let mut accepted = 0;
+    let mut duplicates = 0;
+    for out in &outputs {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        accepted += v["accepted"].as_u64().unwrap();
+        duplicates += v["duplicates"].as_u64().unwrap();
+    }
+    assert_eq!((accepted, duplicates), (4500, 1500));
+    let store = env.store().await;
+    let (rows, distinct): (i64, i64) =
+        sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT phone) FROM jobs").fetch_one(store.pool()).await.unwrap();
+    assert_eq!((rows, distinct), (4500, 4500));
+}

@@ -139,8 +139,8 @@ impl ImportTx {
         load_snapshot(&mut self.tx, &self.campaign_id).await
     }
 
-    /// Stores jobs. The caller has removed duplicates; a row that still collides with the
-    /// unique (campaign, phone) index is an error, not a silent skip.
+    /// Stores jobs. The caller has removed duplicates against [`ImportTx::snapshot`], which
+    /// nothing can change before this transaction commits.
     pub async fn insert(&mut self, jobs: &[NewJob], now_ms: i64) -> Result<(), StoreError> {
         for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
