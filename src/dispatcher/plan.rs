@@ -107,11 +107,14 @@ pub fn decide(
     }
 }
 
+type CachedPlan = (DateTime<Utc>, std::sync::Arc<CampaignPlan>);
+
 /// Parsed campaign specs, re-read only when a campaign's row changed.
 #[derive(Debug)]
 pub struct PlanCache {
     compliance: crate::window::Compliance,
-    plans: std::sync::Mutex<HashMap<String, (DateTime<Utc>, std::sync::Arc<CampaignPlan>)>>,
+    /// Campaign id → (the row's `updated_at` the plan was read at, the plan).
+    plans: std::sync::Mutex<HashMap<String, CachedPlan>>,
 }
 
 impl PlanCache {

@@ -59,9 +59,11 @@ impl Harness {
 
     pub fn outcomes(&self) -> Outcomes {
         let clock: Arc<dyn Clock> = Arc::new(self.clock.clone());
-        let mut retry = RetryPolicy::default();
-        retry.min_delay = std::time::Duration::from_millis(1);
-        retry.max_delay = std::time::Duration::from_millis(5);
+        let retry = RetryPolicy {
+            min_delay: std::time::Duration::from_millis(1),
+            max_delay: std::time::Duration::from_millis(5),
+            ..RetryPolicy::default()
+        };
         Outcomes::new(self.store.clone(), self.client(retry), clock, OutcomesConfig::from_daemon(&self.config))
     }
 
