@@ -28,7 +28,6 @@ use crate::bland::{BlandError, Client, ListCallsQuery, SendCallRequest};
 use crate::clock::Clock;
 use crate::config::DaemonConfig;
 use crate::store::{CampaignRow, ClaimedJob, Deferral, NewAttempt, PendingAttempt, Store, StoreError};
-use crate::template::{Variables, fill_call};
 use crate::window::Compliance;
 
 /// The metadata key that carries switchboard's attempt id through Bland and back.
@@ -338,26 +337,14 @@ impl Dispatcher {
         // own dials too so the per-number cap holds within a step.
         let mut dialled_now: HashMap<&str, Vec<i64>> = HashMap::new();
         for job in &claimed {
-            let zones = {
-                let mut state = self.lock();
-                recipient_zones(
-                    plan.spec.schedule.zone_policy,
-                    &job.timezones,
-                    job.number_zones.as_deref(),
-                    &mut state.zones,
-                )
-            };
+            let zones = self.zones(plan, &job.timezones, job.number_zones.as_deref());
             let mut dials = recent.get(&job.phone).cloned().unwrap_or_default();
             dials.extend(dialled_now.get(job.phone.as_str()).into_iter().flatten());
             let facts = NumberFacts { dnc_reason: dnc.get(&job.phone).map(String::as_str), recent_dials: &dials };
             match decide(job, plan, &zones, &facts, self.cfg.max_calls_per_number_per_day, now) {
                 Decision::Dial { call, request_data } => {
                     let attempt_id = uuid::Uuid::new_v4().to_string();
-                    let metadata = json!({
-                        ATTEMPT_KEY: attempt_id,
-                        "switchboard_campaign_id": job.campaign_id,
-                        "switchboard_job_id": job.id,
-                    });
+                    let metadata = attempt_metadata(&attempt_id, &job.campaign_id, job.id);
                     match build_request(call, request_data, &job.phone, metadata, self.cfg.webhook_url.clone()) {
                         Ok(request) => {
                             attempts.push(NewAttempt {
@@ -500,6 +487,12 @@ impl Dispatcher {
         }
     }
 
+    /// The recipient's zones under the campaign's policy (cached by their text).
+    fn zones(&self, plan: &CampaignPlan, timezones: &str, number_zones: Option<&str>) -> Vec<Tz> {
+        let mut state = self.lock();
+        recipient_zones(plan.spec.schedule.zone_policy, timezones, number_zones, &mut state.zones)
+    }
+
     fn backoff(&self, consecutive: u32) -> Duration {
         let exp = self.cfg.min_backoff * 2i32.saturating_pow(consecutive.saturating_sub(1).min(16));
         let capped = exp.min(self.cfg.max_backoff);
@@ -591,36 +584,40 @@ impl Dispatcher {
             number_zones: attempt.number_zones.clone(),
             attempts: attempt.attempt_no - 1,
         };
-        let zones = {
-            let mut state = self.lock();
-            recipient_zones(
-                plan.spec.schedule.zone_policy,
-                &job.timezones,
-                job.number_zones.as_deref(),
-                &mut state.zones,
-            )
-        };
-        if !plan.window.is_open(&zones, now) {
-            let at = plan.window.next_opening(&zones, now).unwrap_or(now + Duration::days(365));
-            self.store
-                .record_not_sent(
-                    &attempt.id,
-                    "not placed; the window closed before it could be re-sent",
-                    at.timestamp_millis(),
-                    now_ms,
-                )
-                .await?;
-            return Ok(false);
+        // The same checks as a first send: the window may have closed, the number may have
+        // joined the DNC list. The attempt itself is one of the number's recent dials; it is not
+        // counted against itself.
+        let zones = self.zones(&plan, &job.timezones, job.number_zones.as_deref());
+        let phones = [attempt.phone.as_str()];
+        let dnc = self.store.dnc_reasons(&phones).await?;
+        let mut dials = self
+            .store
+            .recent_dials_by_number(&phones, (now - Duration::days(1)).timestamp_millis())
+            .await?
+            .remove(&attempt.phone)
+            .unwrap_or_default();
+        if let Some(i) = dials.iter().position(|t| *t == attempt.dialed_at) {
+            dials.remove(i);
         }
-        let vars = Variables::from_json(&job.variables);
-        let request = fill_call(&plan.spec.call, &vars).map_err(|e| e.to_string()).and_then(|call| {
-            let metadata = json!({
-                ATTEMPT_KEY: attempt.id,
-                "switchboard_campaign_id": attempt.campaign_id,
-                "switchboard_job_id": attempt.job_id,
-            });
-            build_request(call, vars.to_request_data(), &attempt.phone, metadata, self.cfg.webhook_url.clone())
-        });
+        let facts = NumberFacts { dnc_reason: dnc.get(&attempt.phone).map(String::as_str), recent_dials: &dials };
+        let request = match decide(&job, &plan, &zones, &facts, self.cfg.max_calls_per_number_per_day, now) {
+            Decision::Dial { call, request_data } => {
+                let metadata = attempt_metadata(&attempt.id, &attempt.campaign_id, attempt.job_id);
+                build_request(call, request_data, &attempt.phone, metadata, self.cfg.webhook_url.clone())
+            }
+            Decision::Requeue(at) => {
+                self.store
+                    .record_not_sent(
+                        &attempt.id,
+                        "not placed; not dialable now, re-sent later",
+                        at.timestamp_millis(),
+                        now_ms,
+                    )
+                    .await?;
+                return Ok(false);
+            }
+            Decision::Suppress(reason) | Decision::Fail(reason) => Err(reason),
+        };
         let request = match request {
             Ok(r) => r,
             Err(reason) => {
@@ -639,6 +636,15 @@ enum Lookup {
     Found(String),
     Absent,
     Unsure,
+}
+
+/// What travels in the call's `metadata` and comes back in webhooks and call lists.
+fn attempt_metadata(attempt_id: &str, campaign_id: &str, job_id: i64) -> Value {
+    json!({
+        ATTEMPT_KEY: attempt_id,
+        "switchboard_campaign_id": campaign_id,
+        "switchboard_job_id": job_id,
+    })
 }
 
 /// The send-call body for one attempt.

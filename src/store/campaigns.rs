@@ -98,34 +98,26 @@ impl Store {
         spec_json: &str,
         now_ms: i64,
     ) -> Result<Saved, StoreError> {
-        let inserted = sqlx::query(
+        // One statement: insert, or update only while draft; RETURNING tells which happened.
+        let created_at: Option<i64> = sqlx::query_scalar(
             "INSERT INTO campaigns (id, name, state, spec_toml, spec_json, created_at, updated_at)
              VALUES (?1, ?2, 'draft', ?3, ?4, ?5, ?5)
-             ON CONFLICT (id) DO NOTHING",
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, spec_toml = excluded.spec_toml,
+                 spec_json = excluded.spec_json, updated_at = excluded.updated_at
+             WHERE campaigns.state = 'draft'
+             RETURNING created_at",
         )
         .bind(spec.id.as_str())
         .bind(&spec.name)
         .bind(spec_toml)
         .bind(spec_json)
         .bind(now_ms)
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        if inserted.rows_affected() == 1 {
-            return Ok(Saved::Created);
-        }
-        let updated = sqlx::query(
-            "UPDATE campaigns SET name = ?2, spec_toml = ?3, spec_json = ?4, updated_at = ?5
-             WHERE id = ?1 AND state = 'draft'",
-        )
-        .bind(spec.id.as_str())
-        .bind(&spec.name)
-        .bind(spec_toml)
-        .bind(spec_json)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?;
-        if updated.rows_affected() == 1 {
-            return Ok(Saved::Updated);
+        match created_at {
+            Some(t) if t == now_ms => return Ok(Saved::Created),
+            Some(_) => return Ok(Saved::Updated),
+            None => {}
         }
         let current = self.campaign(spec.id.as_str()).await?;
         Err(StoreError::Conflict(format!(
