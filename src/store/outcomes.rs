@@ -170,8 +170,11 @@ impl Store {
                 let done = write_attempt(&mut tx, &ctx.attempt_id, call_id, &record, "answered_by IS NULL").await?;
                 if done {
                     if let Some(job) = job {
-                        move_job(&mut tx, &ctx, &record.outcome, &job, &["done", "retry_wait", "failed"], now_ms)
-                            .await?;
+                        // `queued`: a retry released but not claimed yet is still on this
+                        // attempt (claiming commits the next one); `dialing` is not, as its
+                        // call is about to be placed.
+                        let from = ["done", "retry_wait", "failed", "queued"];
+                        move_job(&mut tx, &ctx, &record.outcome, &job, &from, now_ms).await?;
                     }
                     Applied::Updated
                 } else {
