@@ -222,8 +222,7 @@ mod tests {
 
     #[test]
     fn delays_are_taken_in_order_and_the_last_one_repeats_for_later_attempts() {
-        let (retry, window) =
-            campaign("max_attempts = 5\non = [\"no_answer\"]\ndelays = [\"1h\", \"3h\"]", "");
+        let (retry, window) = campaign("max_attempts = 5\non = [\"no_answer\"]\ndelays = [\"1h\", \"3h\"]", "");
         let ended = at("2026-06-02T13:00:00Z"); // 09:00 EDT: every delay below stays inside the day
         let after = |attempt_no| next_step(&retry, Outcome::NoAnswer, attempt_no, &window, &[New_York], ended);
         assert_eq!(after(1), Next::Retry(ended + Duration::hours(1)));
