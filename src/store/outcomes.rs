@@ -170,8 +170,11 @@ impl Store {
                 let done = write_attempt(&mut tx, &ctx.attempt_id, call_id, &record, "answered_by IS NULL").await?;
                 if done {
                     if let Some(job) = job {
-                        move_job(&mut tx, &ctx, &record.outcome, &job, &["done", "retry_wait", "failed"], now_ms)
-                            .await?;
+                        // `queued`: a retry released but not claimed yet is still on this
+                        // attempt (claiming commits the next one); `dialing` is not, as its
+                        // call is about to be placed.
+                        let from = ["done", "retry_wait", "failed", "queued"];
+                        move_job(&mut tx, &ctx, &record.outcome, &job, &from, now_ms).await?;
                     }
                     Applied::Updated
                 } else {
@@ -221,7 +224,10 @@ impl Store {
         Ok(())
     }
 
-    /// Running campaigns none of whose jobs can progress any more become `completed`.
+    /// Running campaigns none of whose jobs can progress any more become `completed`. A call
+    /// still due a poll (an outcome recorded without `answered_by`, rechecked after the grace)
+    /// may yet send its job back to `retry_wait`, so it holds the campaign open too. (`+` keeps
+    /// that lookup on the small partial index of pending polls, not on the campaign's attempts.)
     pub async fn complete_finished_campaigns(&self, now_ms: i64) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
             "UPDATE campaigns SET state = 'completed', finished_at = ?1, updated_at = ?1
@@ -229,6 +235,8 @@ impl Store {
                AND EXISTS (SELECT 1 FROM jobs j WHERE j.campaign_id = campaigns.id)
                AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.campaign_id = campaigns.id
                                AND j.state IN ('queued', 'dialing', 'in_call', 'retry_wait'))
+               AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.poll_at IS NOT NULL
+                               AND +a.campaign_id = campaigns.id AND a.call_id IS NOT NULL)
              RETURNING id",
         )
         .bind(now_ms)

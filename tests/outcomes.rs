@@ -1,0 +1,821 @@
+//! Outcome tracking end to end: the signed webhook receiver (duplicates, out-of-order and late
+//! `answered_by` deliveries, forged and malformed ones, both payload shapes), the poller when the
+//! receiver is down, and whole campaigns against the Bland simulator whose database must equal
+//! the simulator's own record, call for call.
+//!
+//! switchboard runs on the harness's manual clock; the simulator runs in real time (times its
+//! `speed`). Where one waits for the other, it polls with a deadline.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::Duration;
+use common::harness::{Harness, at};
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use sqlx::Row;
+use switchboard::dispatcher::engine::Dispatcher;
+use switchboard::outcomes::{Outcomes, WEBHOOK_BODY_LIMIT, WebhookAuth, webhook_router};
+use switchboard::secret::Secret;
+use switchboard::sim::SimConfig;
+use switchboard::store::NewAttempt;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+const WEBHOOK_SECRET: &str = "whsec-outcome-tests";
+
+/// A simulator without request or concurrency limits that signs its webhooks.
+fn sim(config: SimConfig) -> SimConfig {
+    SimConfig { requests_per_minute: 0, max_concurrent: 0, webhook_secret: Some(Secret::new(WEBHOOK_SECRET)), ..config }
+}
+
+/// Hex HMAC-SHA256 of `body`, computed here rather than with switchboard's own signer.
+fn signature_with(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn signature(body: &[u8]) -> String {
+    signature_with(WEBHOOK_SECRET, body)
+}
+
+/// The daemon's webhook receiver, served on a loopback port.
+struct Receiver {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Receiver {
+    async fn start(outcomes: Arc<Outcomes>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = webhook_router(outcomes, WebhookAuth::Secret(Secret::new(WEBHOOK_SECRET)));
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await
+        });
+        Self { addr, stop, task }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/webhooks/bland", self.addr)
+    }
+
+    /// Stops accepting and closes the port (connections in progress finish first).
+    async fn shut_down(self) {
+        self.stop.send(true).unwrap();
+        tokio::time::timeout(StdDuration::from_secs(10), self.task)
+            .await
+            .expect("the receiver did not stop within 10 s")
+            .unwrap()
+            .unwrap();
+    }
+
+    /// POSTs `body` with `signature` (none: no header); returns the status.
+    async fn post_signed_as(&self, body: &[u8], signature: Option<&str>) -> u16 {
+        let mut req =
+            reqwest::Client::new().post(self.url()).header("content-type", "application/json").body(body.to_vec());
+        if let Some(sig) = signature {
+            req = req.header("X-Webhook-Signature", sig);
+        }
+        req.send().await.unwrap().status().as_u16()
+    }
+
+    async fn post(&self, body: &Value) -> u16 {
+        let bytes = serde_json::to_vec(body).unwrap();
+        self.post_signed_as(&bytes, Some(&signature(&bytes))).await
+    }
+}
+
+/// Polls `ready` until it holds; fails the test with `what` at `deadline`.
+async fn wait_for(deadline: Instant, what: &str, mut ready: impl FnMut() -> bool) {
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(StdDuration::from_millis(5)).await;
+    }
+}
+
+// -------------------------------------------------------------------------------------------
+// Crafted deliveries against calls the dispatcher placed at the simulator (which sends no
+// webhooks of its own here: the dispatcher gives it no webhook URL).
+
+const RECIPIENT: &str = "first_name,phone\nAda,212-555-0100\n";
+
+fn spec(retry: &str) -> String {
+    format!(
+        "name = \"Webhooks\"\n[call]\ntask = \"Hello {{{{first_name}}}}\"\nmax_duration = 1\n\
+         [schedule]\ntimezone = \"America/New_York\"\nhours = {{ \"mon-sun\" = \"09:00-20:00\" }}\n\
+         [retry]\n{retry}\n"
+    )
+}
+
+/// One call in flight, a receiver for its webhooks, and what is needed to craft them.
+struct OneCall {
+    h: Harness,
+    dispatcher: Dispatcher,
+    outcomes: Arc<Outcomes>,
+    receiver: Receiver,
+    campaign: String,
+    attempt_id: String,
+    call_id: String,
+}
+
+/// A Tuesday, 10:00 in New York.
+const TUESDAY_10: &str = "2026-06-02T14:00:00Z";
+
+async fn one_call(retry: &str) -> OneCall {
+    let h = Harness::new(at(TUESDAY_10), sim(SimConfig::default())).await;
+    let campaign = h.campaign(&spec(retry), RECIPIENT).await;
+    let outcomes = Arc::new(h.outcomes());
+    let receiver = Receiver::start(outcomes.clone()).await;
+    let dispatcher = h.dispatcher().await;
+    assert_eq!(dispatcher.step().await.unwrap().sent, 1);
+    let (attempt_id, call_id) = attempts(&h).await.into_iter().map(|a| (a.id, a.call_id.unwrap())).next().unwrap();
+    OneCall { h, dispatcher, outcomes, receiver, campaign, attempt_id, call_id }
+}
+
+impl OneCall {
+    /// Final call details for this attempt, as Bland posts them; `fields` override.
+    fn details(&self, fields: Value) -> Value {
+        details(&self.call_id, &self.attempt_id, &self.campaign, fields)
+    }
+}
+
+fn details(call_id: &str, attempt_id: &str, campaign: &str, fields: Value) -> Value {
+    let mut v = json!({
+        "call_id": call_id,
+        "c_id": call_id,
+        "to": "+12125550100",
+        "from": "+14155550199",
+        "metadata": {"switchboard_attempt_id": attempt_id, "switchboard_campaign_id": campaign},
+        "completed": true,
+        "queue_status": "complete",
+        "status": "completed",
+        "answered_by": null,
+        "call_length": 0.75,
+        "price": 0.0675,
+        "summary": "A call.",
+        "transcripts": [],
+    });
+    for (k, val) in fields.as_object().unwrap() {
+        v[k] = val.clone();
+    }
+    v
+}
+
+/// A conversation: a person, by the transcript, whatever `answered_by` says.
+fn conversation() -> Value {
+    json!([
+        {"id": 1, "created_at": "2026-06-02T14:00:10Z", "text": "Hi, this is Maya.", "user": "assistant"},
+        {"id": 2, "created_at": "2026-06-02T14:00:12Z", "text": "Hello?", "user": "user"},
+    ])
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct JobRow {
+    state: String,
+    attempts: i64,
+    outcome: Option<String>,
+    next_attempt_at: i64,
+    updated_at: i64,
+}
+
+/// The only job of the test's database.
+async fn the_job(h: &Harness) -> JobRow {
+    let r = sqlx::query("SELECT state, attempts, outcome, next_attempt_at, updated_at FROM jobs")
+        .fetch_one(h.store.pool())
+        .await
+        .unwrap();
+    JobRow {
+        state: r.get("state"),
+        attempts: r.get("attempts"),
+        outcome: r.get("outcome"),
+        next_attempt_at: r.get("next_attempt_at"),
+        updated_at: r.get("updated_at"),
+    }
+}
+
+#[derive(Debug, Clone)]
+struct AttemptRow {
+    id: String,
+    job_id: i64,
+    attempt_no: i64,
+    state: String,
+    call_id: Option<String>,
+    outcome: Option<String>,
+    answered_by: Option<String>,
+    price: Option<f64>,
+    call_length: Option<f64>,
+    dialed_at: i64,
+    sent_at: Option<i64>,
+    poll_at: Option<i64>,
+}
+
+/// Every attempt that reached (or may have reached) Bland, by job and number.
+async fn attempts(h: &Harness) -> Vec<AttemptRow> {
+    sqlx::query(
+        "SELECT id, job_id, attempt_no, state, call_id, outcome, answered_by, price, call_length, dialed_at,
+                sent_at, poll_at
+         FROM attempts WHERE state != 'not_sent' ORDER BY job_id, attempt_no",
+    )
+    .fetch_all(h.store.pool())
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|r| AttemptRow {
+        id: r.get("id"),
+        job_id: r.get("job_id"),
+        attempt_no: r.get("attempt_no"),
+        state: r.get("state"),
+        call_id: r.get("call_id"),
+        outcome: r.get("outcome"),
+        answered_by: r.get("answered_by"),
+        price: r.get("price"),
+        call_length: r.get("call_length"),
+        dialed_at: r.get("dialed_at"),
+        sent_at: r.get("sent_at"),
+        poll_at: r.get("poll_at"),
+    })
+    .collect()
+}
+
+async fn attempt(h: &Harness, id: &str) -> AttemptRow {
+    attempts(h).await.into_iter().find(|a| a.id == id).expect("attempt exists")
+}
+
+/// The inbox in arrival order: (call id, attempt id, result, body).
+async fn inbox(h: &Harness) -> Vec<(Option<String>, Option<String>, String, String)> {
+    sqlx::query_as("SELECT call_id, attempt_id, result, body FROM webhook_inbox ORDER BY id")
+        .fetch_all(h.store.pool())
+        .await
+        .unwrap()
+}
+
+async fn inbox_results(h: &Harness) -> Vec<String> {
+    inbox(h).await.into_iter().map(|(_, _, result, _)| result).collect()
+}
+
+async fn campaign_state(h: &Harness, id: &str) -> String {
+    h.store.campaign(id).await.unwrap().state.as_str().to_string()
+}
+
+fn ms(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+const RETRY_VOICEMAIL: &str = "max_attempts = 3\non = [\"voicemail\"]\ndelays = [\"10m\"]";
+
+#[tokio::test]
+async fn a_duplicate_delivery_answers_200_is_kept_in_the_inbox_and_changes_nothing() {
+    let t = one_call(RETRY_VOICEMAIL).await;
+    let voicemail = t.details(json!({"answered_by": "voicemail", "summary": "Reached voicemail."}));
+    let first_at = t.h.now();
+
+    assert_eq!(t.receiver.post(&voicemail).await, 200);
+    let after_first = t.the_job().await;
+    assert_eq!(after_first.state, "retry_wait");
+    assert_eq!(after_first.next_attempt_at, ms(first_at + Duration::minutes(10)));
+
+    t.h.clock.advance(Duration::minutes(1));
+    assert_eq!(t.receiver.post(&voicemail).await, 200);
+
+    assert_eq!(t.the_job().await, after_first, "the duplicate moved the job again");
+    let a = attempt(&t.h, &t.attempt_id).await;
+    assert_eq!(
+        (a.state.as_str(), a.outcome.as_deref(), a.answered_by.as_deref()),
+        ("ended", Some("voicemail"), Some("voicemail"))
+    );
+    let ended_at: i64 = sqlx::query_scalar("SELECT ended_at FROM attempts WHERE id = ?")
+        .bind(&t.attempt_id)
+        .fetch_one(t.h.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(ended_at, ms(first_at), "the outcome was recorded once, at the first delivery");
+    let stored = inbox(&t.h).await;
+    assert_eq!(stored.len(), 2, "both deliveries are in the inbox");
+    for (call_id, attempt_id, _, body) in &stored {
+        assert_eq!(call_id.as_deref(), Some(t.call_id.as_str()));
+        assert_eq!(attempt_id.as_deref(), Some(t.attempt_id.as_str()));
+        assert_eq!(serde_json::from_str::<Value>(body).unwrap(), voicemail);
+    }
+    assert_eq!(inbox_results(&t.h).await, ["applied", "duplicate"]);
+
+    // The retry goes out; the same delivery once more, while attempt 2 is in call, changes
+    // nothing either.
+    t.h.clock.advance(Duration::minutes(10));
+    assert_eq!(t.dispatcher.step().await.unwrap().sent, 1);
+    let in_call = t.the_job().await;
+    assert_eq!((in_call.state.as_str(), in_call.attempts), ("in_call", 2));
+    assert_eq!(t.receiver.post(&voicemail).await, 200);
+    assert_eq!(t.the_job().await, in_call);
+    assert_eq!(attempts(&t.h).await.len(), 2);
+    assert_eq!(t.h.sim.sends().len(), 2, "no extra call was placed");
+}
+
+impl OneCall {
+    async fn the_job(&self) -> JobRow {
+        the_job(&self.h).await
+    }
+}
+
+#[tokio::test]
+async fn a_webhook_that_arrives_before_the_send_response_is_matched_by_attempt_id_and_kept() {
+    let h = Harness::new(at(TUESDAY_10), sim(SimConfig::default())).await;
+    let campaign = h.campaign(&spec(RETRY_VOICEMAIL), RECIPIENT).await;
+    let outcomes = Arc::new(h.outcomes());
+    let receiver = Receiver::start(outcomes.clone()).await;
+    // What the dispatcher does before its POST: claim the job and commit a `dialing` attempt.
+    let now = ms(h.now());
+    let claimed = h.store.claim_due(&campaign, now, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let attempt_id = uuid::Uuid::new_v4().to_string();
+    let new = NewAttempt {
+        id: attempt_id.clone(),
+        job_id: claimed[0].id,
+        campaign_id: campaign.clone(),
+        phone: claimed[0].phone.clone(),
+        attempt_no: 1,
+        expires_at: now + 8 * 60_000,
+        poll_at: now + 3 * 60_000,
+    };
+    h.store.commit_claims(&[new], &[], now).await.unwrap();
+    assert_eq!(attempt(&h, &attempt_id).await.state, "dialing");
+
+    // Bland's webhook beats its own send response: the call id is not known here yet.
+    h.clock.advance(Duration::seconds(20));
+    let human =
+        details("call-early", &attempt_id, &campaign, json!({"answered_by": "human", "transcripts": conversation()}));
+    assert_eq!(receiver.post(&human).await, 200);
+
+    let a = attempt(&h, &attempt_id).await;
+    assert_eq!(
+        (a.state.as_str(), a.call_id.as_deref(), a.outcome.as_deref()),
+        ("ended", Some("call-early"), Some("human"))
+    );
+    let job = the_job(&h).await;
+    assert_eq!((job.state.as_str(), job.outcome.as_deref(), job.attempts), ("done", Some("human"), 1));
+    assert_eq!(inbox_results(&h).await, ["applied"]);
+
+    // Then the send response is recorded: it adds the send time and keeps the outcome.
+    h.clock.advance(Duration::seconds(1));
+    h.store.record_sent(&attempt_id, "call-early", ms(h.now())).await.unwrap();
+    let a = attempt(&h, &attempt_id).await;
+    assert_eq!(
+        (a.state.as_str(), a.call_id.as_deref(), a.outcome.as_deref()),
+        ("ended", Some("call-early"), Some("human"))
+    );
+    assert_eq!(a.sent_at, Some(ms(h.now())));
+    assert_eq!(the_job(&h).await, job, "recording the send moved the finished job");
+}
+
+#[tokio::test]
+async fn a_late_answered_by_corrects_the_outcome_and_schedules_exactly_one_retry() {
+    let t = one_call(RETRY_VOICEMAIL).await;
+    // The first delivery has no answered_by yet; the agent's voicemail greeting reads as a
+    // conversation, so it counts as a person reached.
+    let early = t.details(json!({"transcripts": conversation()}));
+    assert_eq!(t.receiver.post(&early).await, 200);
+    let a = attempt(&t.h, &t.attempt_id).await;
+    assert_eq!((a.outcome.as_deref(), a.answered_by.as_deref()), (Some("human"), None));
+    assert!(a.poll_at.is_some(), "a recheck of answered_by is scheduled");
+    assert_eq!(t.the_job().await.state, "done");
+
+    t.h.clock.advance(Duration::seconds(40));
+    let late = t.details(json!({"answered_by": "voicemail", "transcripts": conversation()}));
+    assert_eq!(t.receiver.post(&late).await, 200);
+    let a = attempt(&t.h, &t.attempt_id).await;
+    assert_eq!(
+        (a.outcome.as_deref(), a.answered_by.as_deref(), a.poll_at),
+        (Some("voicemail"), Some("voicemail"), None)
+    );
+    let retrying = t.the_job().await;
+    assert_eq!((retrying.state.as_str(), retrying.outcome.as_deref()), ("retry_wait", Some("voicemail")));
+    assert_eq!(retrying.next_attempt_at, ms(t.h.now() + Duration::minutes(10)));
+
+    // The late delivery again, and another late one that disagrees: no second retry, no change.
+    t.h.clock.advance(Duration::seconds(30));
+    assert_eq!(t.receiver.post(&late).await, 200);
+    let other = t.details(json!({"answered_by": "human", "transcripts": conversation()}));
+    assert_eq!(t.receiver.post(&other).await, 200);
+    assert_eq!(t.the_job().await, retrying);
+    assert_eq!(attempt(&t.h, &t.attempt_id).await.outcome.as_deref(), Some("voicemail"));
+    assert_eq!(inbox_results(&t.h).await, ["applied", "updated", "duplicate", "duplicate"]);
+}
+
+const RETRY_UNKNOWN: &str = "max_attempts = 3\non = [\"voicemail\", \"unknown\"]\ndelays = [\"10m\"]";
+
+#[tokio::test]
+async fn a_late_answered_by_human_ends_a_job_that_was_waiting_to_retry() {
+    let t = one_call(RETRY_UNKNOWN).await;
+    // Silence and no answered_by: unknown, which this campaign retries.
+    assert_eq!(t.receiver.post(&t.details(json!({}))).await, 200);
+    assert_eq!(t.the_job().await.state, "retry_wait");
+    assert_eq!(attempt(&t.h, &t.attempt_id).await.outcome.as_deref(), Some("unknown"));
+
+    t.h.clock.advance(Duration::seconds(50));
+    assert_eq!(t.receiver.post(&t.details(json!({"answered_by": "human"}))).await, 200);
+    let job = t.the_job().await;
+    assert_eq!((job.state.as_str(), job.outcome.as_deref()), ("done", Some("human")));
+
+    // Past the retry's due time nothing is dialled.
+    t.h.clock.advance(Duration::minutes(15));
+    t.dispatcher.step().await.unwrap();
+    assert_eq!(t.h.sim.sends().len(), 1);
+}
+
+#[tokio::test]
+async fn a_late_answered_by_human_ends_a_job_whose_retry_was_released_but_not_dialled() {
+    let t = one_call(RETRY_UNKNOWN).await;
+    assert_eq!(t.receiver.post(&t.details(json!({}))).await, 200);
+    // The retry falls due and is released to the queue, but no slot is free to dial it yet.
+    t.h.clock.advance(Duration::minutes(11));
+    assert_eq!(t.h.store.release_due_retries(&t.campaign, ms(t.h.now())).await.unwrap(), 1);
+    assert_eq!(t.the_job().await.state, "queued");
+
+    assert_eq!(t.receiver.post(&t.details(json!({"answered_by": "human"}))).await, 200);
+    let job = t.the_job().await;
+    assert_eq!((job.state.as_str(), job.outcome.as_deref(), job.attempts), ("done", Some("human"), 1));
+    t.dispatcher.step().await.unwrap();
+    assert_eq!(t.h.sim.sends().len(), 1, "the person reached was called again");
+}
+
+#[tokio::test]
+async fn a_late_answered_by_after_the_job_moved_on_corrects_only_the_old_attempt() {
+    let t = one_call(RETRY_UNKNOWN).await;
+    assert_eq!(t.receiver.post(&t.details(json!({}))).await, 200);
+    t.h.clock.advance(Duration::minutes(11));
+    assert_eq!(t.dispatcher.step().await.unwrap().sent, 1);
+    let second = t.the_job().await;
+    assert_eq!((second.state.as_str(), second.attempts), ("in_call", 2));
+
+    assert_eq!(t.receiver.post(&t.details(json!({"answered_by": "voicemail"}))).await, 200);
+
+    let a = attempt(&t.h, &t.attempt_id).await;
+    assert_eq!((a.outcome.as_deref(), a.answered_by.as_deref()), (Some("voicemail"), Some("voicemail")));
+    assert_eq!(t.the_job().await, second, "attempt 1's correction moved the job off attempt 2");
+}
+
+#[tokio::test]
+async fn a_campaign_is_not_completed_while_an_outcome_may_still_get_its_answered_by() {
+    let t = one_call(RETRY_VOICEMAIL).await;
+    assert_eq!(t.receiver.post(&t.details(json!({"transcripts": conversation()}))).await, 200);
+    assert_eq!(t.the_job().await.state, "done");
+
+    t.outcomes.poll_once().await.unwrap();
+    assert_eq!(campaign_state(&t.h, &t.campaign).await, "running", "completed before answered_by could arrive");
+
+    // answered_by arrives and confirms the person: now nothing can change any more.
+    t.h.clock.advance(Duration::seconds(30));
+    let confirmed = t.details(json!({"answered_by": "human", "transcripts": conversation()}));
+    assert_eq!(t.receiver.post(&confirmed).await, 200);
+    t.outcomes.poll_once().await.unwrap();
+    assert_eq!(campaign_state(&t.h, &t.campaign).await, "completed");
+}
+
+#[tokio::test]
+async fn forged_unsigned_malformed_and_oversize_webhooks_are_refused_and_nothing_is_stored() {
+    let t = one_call(RETRY_VOICEMAIL).await;
+    let body = serde_json::to_vec(&t.details(json!({"answered_by": "voicemail"}))).unwrap();
+    let r = &t.receiver;
+
+    assert_eq!(r.post_signed_as(&body, Some(&signature_with("not-the-secret", &body))).await, 401, "forged");
+    let mut tampered = body.clone();
+    let i = tampered.len() - 2;
+    tampered[i] = b' ';
+    assert_eq!(r.post_signed_as(&tampered, Some(&signature(&body))).await, 401, "tampered body");
+    assert_eq!(r.post_signed_as(&body, None).await, 401, "unsigned");
+    assert_eq!(r.post_signed_as(&body, Some("")).await, 401, "empty signature");
+    assert_eq!(r.post_signed_as(&body, Some("not hex at all")).await, 401, "garbage signature");
+
+    let malformed = br#"{"call_id": "x", "completed": tr"#;
+    assert_eq!(r.post_signed_as(malformed, Some(&signature(malformed))).await, 400, "malformed JSON");
+    let no_call = br#"{"completed": true, "status": "completed"}"#;
+    assert_eq!(r.post_signed_as(no_call, Some(&signature(no_call))).await, 400, "no call id");
+    let huge = serde_json::to_vec(&t.details(json!({"summary": "x".repeat(WEBHOOK_BODY_LIMIT)}))).unwrap();
+    assert_eq!(r.post_signed_as(&huge, Some(&signature(&huge))).await, 413, "oversize");
+
+    assert!(inbox(&t.h).await.is_empty(), "a refused delivery was stored");
+    let a = attempt(&t.h, &t.attempt_id).await;
+    assert_eq!((a.state.as_str(), a.outcome), ("in_call", None));
+    assert_eq!(t.the_job().await.state, "in_call");
+
+    // The genuine delivery still gets through.
+    assert_eq!(r.post_signed_as(&body, Some(&signature(&body))).await, 200);
+    assert_eq!(attempt(&t.h, &t.attempt_id).await.outcome.as_deref(), Some("voicemail"));
+}
+
+#[tokio::test]
+async fn plain_and_event_shaped_webhooks_are_both_applied_and_unknown_calls_are_kept() {
+    let h = Harness::new(at(TUESDAY_10), sim(SimConfig::default())).await;
+    let campaign = h.campaign(&spec(RETRY_VOICEMAIL), "first_name,phone\nAda,212-555-0100\nBob,212-555-0101\n").await;
+    let outcomes = Arc::new(h.outcomes());
+    let receiver = Receiver::start(outcomes).await;
+    assert_eq!(h.dispatcher().await.step().await.unwrap().sent, 2);
+    let placed = attempts(&h).await;
+    let (plain, event) = (&placed[0], &placed[1]);
+
+    let busy = details(plain.call_id.as_deref().unwrap(), &plain.id, &campaign, json!({"status": "busy"}));
+    assert_eq!(receiver.post(&busy).await, 200);
+    // The event shape: the call id only on the envelope, the details under `data`.
+    let mut data = details(
+        event.call_id.as_deref().unwrap(),
+        &event.id,
+        &campaign,
+        json!({"status": "no-answer", "answered_by": "no-answer", "price": 0.015}),
+    );
+    data.as_object_mut().unwrap().remove("call_id");
+    data.as_object_mut().unwrap().remove("c_id");
+    let envelope =
+        json!({"event": "call.completed", "call_id": event.call_id, "timestamp": "2026-06-02T14:01:00Z", "data": data});
+    assert_eq!(receiver.post(&envelope).await, 200);
+    // A signed delivery for a call switchboard never placed is kept, not applied.
+    let stranger = json!({"call_id": "not-ours", "completed": true, "status": "completed"});
+    assert_eq!(receiver.post(&stranger).await, 200);
+
+    let now = attempts(&h).await;
+    assert_eq!(now[0].outcome.as_deref(), Some("busy"));
+    assert_eq!(
+        (now[1].outcome.as_deref(), now[1].answered_by.as_deref(), now[1].price),
+        (Some("no_answer"), Some("no-answer"), Some(0.015))
+    );
+    let stored = inbox(&h).await;
+    let results: Vec<&str> = stored.iter().map(|(_, _, r, _)| r.as_str()).collect();
+    assert_eq!(results, ["applied", "applied", "unmatched"]);
+    assert_eq!(stored[1].0.as_deref(), event.call_id.as_deref());
+    assert_eq!(serde_json::from_str::<Value>(&stored[1].3).unwrap(), envelope, "the envelope is stored as received");
+    assert_eq!((stored[2].0.as_deref(), stored[2].1.as_deref()), (Some("not-ours"), None));
+    // The attempt's raw details keep the envelope too.
+    let raw: String = sqlx::query_scalar("SELECT details FROM attempts WHERE id = ?")
+        .bind(&event.id)
+        .fetch_one(h.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&raw).unwrap()["event"], "call.completed");
+}
+
+// -------------------------------------------------------------------------------------------
+// Whole campaigns against the simulator, webhooks and all.
+
+/// Recipients in New York (area code 212), one a line.
+fn new_yorkers(n: usize) -> String {
+    std::iter::once("first_name,phone\n".to_string())
+        .chain((0..n).map(|i| format!("R{i},212-555-{:04}\n", 1000 + i)))
+        .collect()
+}
+
+/// Drives a running campaign on the manual clock: a dispatcher step, a poller round, then —
+/// the simulator living in real time — a wait until every call placed so far has ended at the
+/// simulator with its final answered_by, then one minute on. Returns when the campaign is
+/// completed, or as soon as the inbox holds `until_delivered` webhook deliveries.
+async fn drive(
+    h: &Harness,
+    dispatcher: &Dispatcher,
+    outcomes: &Outcomes,
+    campaign: &str,
+    until_delivered: Option<usize>,
+) {
+    let deadline = Instant::now() + StdDuration::from_secs(60);
+    loop {
+        dispatcher.step().await.unwrap();
+        outcomes.poll_once().await.unwrap();
+        if campaign_state(h, campaign).await == "completed" {
+            return;
+        }
+        if let Some(n) = until_delivered
+            && inbox(h).await.len() >= n
+        {
+            return;
+        }
+        wait_for(deadline, "the simulator's calls to end", || {
+            h.sim.calls().iter().all(|c| c.completed && c.details["answered_by"] == json!(c.answered_by))
+        })
+        .await;
+        h.clock.advance(Duration::minutes(1));
+        assert!(Instant::now() < deadline, "the campaign did not complete within 60 s (now {})", h.now());
+    }
+}
+
+/// Every call the simulator placed is in the database with the simulator's outcome, price,
+/// length and answered_by, and the database holds no other call.
+async fn assert_db_matches_the_simulator(h: &Harness) -> Vec<AttemptRow> {
+    let rows = attempts(h).await;
+    let truth = h.sim.calls();
+    assert_eq!(rows.len(), truth.len(), "calls in the database vs calls the simulator placed");
+    let by_call: HashMap<&str, &AttemptRow> =
+        rows.iter().map(|a| (a.call_id.as_deref().expect("every call has an id"), a)).collect();
+    for call in &truth {
+        let row = by_call
+            .get(call.call_id.as_str())
+            .unwrap_or_else(|| panic!("call {} is not in the database", call.call_id));
+        let outcome = serde_json::to_value(call.outcome).unwrap();
+        assert_eq!(row.outcome.as_deref(), outcome.as_str(), "outcome of call {}", call.call_id);
+        assert_eq!(row.answered_by, call.answered_by, "answered_by of call {}", call.call_id);
+        assert_eq!(row.price, Some(call.price), "price of call {}", call.call_id);
+        assert_eq!(row.call_length, Some(call.call_length_minutes), "length of call {}", call.call_id);
+        assert_eq!(row.state, "ended");
+        assert_eq!(call.metadata["switchboard_attempt_id"], row.id.as_str());
+    }
+    rows
+}
+
+/// The simulator counts a delivery when it has read the 200, which the receiver sends after
+/// its commit; a duplicate may still be on its way when the campaign completes, so this waits
+/// (with a deadline) for the two counts to meet.
+async fn assert_every_acknowledged_delivery_is_in_the_inbox(h: &Harness) {
+    let deadline = Instant::now() + StdDuration::from_secs(10);
+    loop {
+        let acknowledged: u32 = h.sim.calls().iter().map(|c| c.webhook_deliveries).sum();
+        let stored = inbox(h).await.len() as u32;
+        if stored == acknowledged {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{acknowledged} deliveries acknowledged, {stored} in the inbox");
+        tokio::time::sleep(StdDuration::from_millis(5)).await;
+    }
+}
+
+const WHOLE_RETRY: &str = "max_attempts = 3\non = [\"voicemail\", \"no_answer\", \"busy\"]\n\
+                           delays = [\"10m\", \"30m\"]\nlast_attempt_voicemail_message = \"Last try, {{first_name}}.\"";
+
+fn whole_spec(retry: &str) -> String {
+    format!(
+        "name = \"Whole\"\n[call]\ntask = \"Hello {{{{first_name}}}}\"\nmax_duration = 1\n\
+         voicemail_message = \"Please call back.\"\n\
+         [schedule]\ntimezone = \"America/New_York\"\nhours = {{ \"mon-sun\" = \"08:00-21:00\" }}\n\
+         [retry]\n{retry}\n"
+    )
+}
+
+#[tokio::test]
+async fn a_whole_campaign_with_duplicate_late_and_lost_webhooks_ends_equal_to_the_simulators_record() {
+    let config = SimConfig {
+        seed: 11,
+        speed: 3000.0,
+        duplicate_webhook_rate: 0.3,
+        late_answered_by_rate: 0.4,
+        drop_webhook_rate: 0.2,
+        mix: switchboard::sim::OutcomeMix { human: 0.4, voicemail: 0.3, no_answer: 0.1, busy: 0.1, failed: 0.1 },
+        ..SimConfig::default()
+    };
+    let mut h = Harness::new(at("2026-06-02T13:00:00Z"), sim(config)).await;
+    let campaign = h.campaign(&whole_spec(WHOLE_RETRY), &new_yorkers(40)).await;
+    let outcomes = Arc::new(h.outcomes());
+    let receiver = Receiver::start(outcomes.clone()).await;
+    h.dispatch_cfg.webhook_url = Some(receiver.url());
+    let dispatcher = h.dispatcher().await;
+
+    drive(&h, &dispatcher, &outcomes, &campaign, None).await;
+
+    let rows = assert_db_matches_the_simulator(&h).await;
+    let truth = h.sim.calls();
+    // The scenario really had every kind of delivery trouble.
+    let results = inbox_results(&h).await;
+    assert!(results.iter().any(|r| r == "duplicate"), "no duplicate delivery: {results:?}");
+    assert!(results.iter().any(|r| r == "updated"), "no late answered_by: {results:?}");
+    let dropped: Vec<&str> = truth.iter().filter(|c| c.webhook_dropped).map(|c| c.call_id.as_str()).collect();
+    assert!(!dropped.is_empty(), "no webhook was dropped");
+    let delivered: HashSet<String> = inbox(&h).await.into_iter().filter_map(|(c, _, _, _)| c).collect();
+    assert!(dropped.iter().all(|c| !delivered.contains(*c)), "a dropped webhook reached the inbox");
+    assert_every_acknowledged_delivery_is_in_the_inbox(&h).await;
+
+    // Per job: attempts within the limit, retries only when the policy wanted them and not
+    // before their delay, and the final state the policy gives the last outcome.
+    let spec =
+        switchboard::config::CampaignSpec::parse("w.toml", &whole_spec(WHOLE_RETRY), &h.config.compliance()).unwrap();
+    let retry = &spec.retry;
+    let jobs: Vec<(i64, String, i64, Option<String>)> =
+        sqlx::query_as("SELECT id, state, attempts, outcome FROM jobs").fetch_all(h.store.pool()).await.unwrap();
+    assert_eq!(jobs.len(), 40);
+    let mut by_job: BTreeMap<i64, Vec<&AttemptRow>> = BTreeMap::new();
+    for a in &rows {
+        by_job.entry(a.job_id).or_default().push(a);
+    }
+    let mut retried = 0;
+    for (id, state, n, outcome) in &jobs {
+        let tries = &by_job[id];
+        assert_eq!(tries.len() as i64, *n, "job {id}: attempts column vs attempt rows");
+        assert!(*n >= 1 && *n <= i64::from(retry.max_attempts), "job {id} has {n} attempts");
+        for (i, a) in tries.iter().enumerate() {
+            assert_eq!(a.attempt_no, i as i64 + 1);
+        }
+        for pair in tries.windows(2) {
+            let o: switchboard::config::Outcome = pair[0].outcome.as_deref().unwrap().parse().unwrap();
+            assert!(retry.on.contains(&o), "job {id} was retried after {o:?}");
+            let delay = retry.delay_before(pair[1].attempt_no as u32);
+            assert!(pair[1].dialed_at - pair[0].dialed_at >= delay.num_milliseconds(), "job {id} retried early");
+            retried += 1;
+        }
+        let last = tries.last().unwrap();
+        assert_eq!(outcome, &last.outcome, "job {id}: its outcome is its last attempt's");
+        let o: switchboard::config::Outcome = last.outcome.as_deref().unwrap().parse().unwrap();
+        let expected = match o {
+            switchboard::config::Outcome::Human => "done",
+            switchboard::config::Outcome::Failed => "failed",
+            o if retry.on.contains(&o) => {
+                assert_eq!(*n, i64::from(retry.max_attempts), "job {id} stopped retrying {o:?} early");
+                "done"
+            }
+            _ => "done",
+        };
+        assert_eq!(state, expected, "job {id} after {o:?} on attempt {n}");
+    }
+    assert!(retried > 0, "no job was retried");
+    // The last attempt carries the last-attempt voicemail message, the others the usual one.
+    let attempt_no: HashMap<&str, i64> = rows.iter().map(|a| (a.id.as_str(), a.attempt_no)).collect();
+    for send in h.sim.sends() {
+        let no = attempt_no[send.metadata["switchboard_attempt_id"].as_str().unwrap()];
+        let expected = if no == i64::from(retry.max_attempts) { "Last try, " } else { "Please call back." };
+        let message = send.request["voicemail_message"].as_str().unwrap();
+        assert!(message.starts_with(expected), "attempt {no} left `{message}`");
+    }
+    receiver.shut_down().await;
+}
+
+#[tokio::test]
+async fn with_the_receiver_down_for_part_of_a_campaign_the_poller_recovers_every_outcome() {
+    let config = SimConfig { seed: 5, speed: 3000.0, late_answered_by_rate: 0.3, ..SimConfig::default() };
+    let mut h = Harness::new(at("2026-06-02T13:00:00Z"), sim(config)).await;
+    let retry = "max_attempts = 2\non = [\"voicemail\", \"no_answer\", \"busy\"]\ndelays = [\"5m\"]";
+    let campaign = h.campaign(&whole_spec(retry), &new_yorkers(30)).await;
+    let outcomes = Arc::new(h.outcomes());
+    let receiver = Receiver::start(outcomes.clone()).await;
+    h.dispatch_cfg.webhook_url = Some(receiver.url());
+    let dispatcher = h.dispatcher().await;
+
+    drive(&h, &dispatcher, &outcomes, &campaign, Some(10)).await;
+    receiver.shut_down().await;
+    drive(&h, &dispatcher, &outcomes, &campaign, None).await;
+
+    assert_db_matches_the_simulator(&h).await;
+    let truth = h.sim.calls();
+    let missed = truth.iter().filter(|c| c.webhook_deliveries == 0).count();
+    let received = truth.iter().filter(|c| c.webhook_deliveries > 0).count();
+    assert!(missed >= 10, "only {missed} calls found the receiver down");
+    assert!(received >= 5, "only {received} calls reached the receiver while it was up");
+    assert_every_acknowledged_delivery_is_in_the_inbox(&h).await;
+}
+
+#[tokio::test]
+async fn campaign_show_json_reports_states_outcomes_calls_and_rates_as_the_database_and_simulator_have_them() {
+    let config = SimConfig { seed: 3, speed: 3000.0, event_webhooks: true, ..SimConfig::default() };
+    let mut h = Harness::new(at("2026-06-02T13:00:00Z"), sim(config)).await;
+    let retry = "max_attempts = 2\non = [\"voicemail\", \"no_answer\"]\ndelays = [\"5m\"]";
+    let campaign = h.campaign(&whole_spec(retry), &new_yorkers(20)).await;
+    let outcomes = Arc::new(h.outcomes());
+    let receiver = Receiver::start(outcomes.clone()).await;
+    h.dispatch_cfg.webhook_url = Some(receiver.url());
+    let dispatcher = h.dispatcher().await;
+    drive(&h, &dispatcher, &outcomes, &campaign, None).await;
+    receiver.shut_down().await;
+
+    let db = h.dir.path().join("h.db");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["--db", db.to_str().unwrap(), "campaign", "show", &campaign, "--json"])
+        .env("SWITCHBOARD_CONFIG", "/dev/null")
+        .env_remove("SWITCHBOARD_DB")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let shown: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+
+    assert_eq!(shown["id"], campaign.as_str());
+    assert_eq!(shown["state"], "completed");
+    let by_state: Vec<(String, i64)> =
+        sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetch_all(h.store.pool()).await.unwrap();
+    let counts = shown["counts"].as_object().unwrap();
+    assert_eq!(counts.values().map(|v| v.as_i64().unwrap()).sum::<i64>(), 20);
+    for (state, n) in &by_state {
+        assert_eq!(counts[state], *n, "jobs {state}");
+    }
+    let by_outcome: Vec<(String, i64)> =
+        sqlx::query_as("SELECT outcome, COUNT(*) FROM jobs GROUP BY outcome").fetch_all(h.store.pool()).await.unwrap();
+    let shown_outcomes = shown["outcomes"].as_object().unwrap();
+    assert_eq!(shown_outcomes.len(), by_outcome.len());
+    for (outcome, n) in &by_outcome {
+        assert_eq!(shown_outcomes[outcome], *n, "jobs by outcome {outcome}");
+    }
+    // Calls by outcome and the rates, against the simulator's record.
+    let truth = h.sim.calls();
+    let mut calls: BTreeMap<String, i64> = BTreeMap::new();
+    for c in &truth {
+        *calls.entry(serde_json::to_value(c.outcome).unwrap().as_str().unwrap().to_string()).or_default() += 1;
+    }
+    assert_eq!(shown["calls"], json!(calls));
+    let rate = |o: &str| calls.get(o).copied().unwrap_or(0) as f64 / truth.len() as f64;
+    assert!((shown["answer_rate"].as_f64().unwrap() - rate("human")).abs() < 1e-9, "{shown}");
+    assert!((shown["voicemail_rate"].as_f64().unwrap() - rate("voicemail")).abs() < 1e-9, "{shown}");
+    assert!(rate("human") > 0.0 && rate("voicemail") > 0.0, "the mix should have both: {calls:?}");
+}
