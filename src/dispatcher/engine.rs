@@ -9,7 +9,7 @@
 //! is answered or times out) and returns. Nothing holds a database transaction across an HTTP
 //! request: claim and commit, then call, then record.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
@@ -33,6 +33,10 @@ use crate::window::Compliance;
 
 /// The metadata key that carries switchboard's attempt id through Bland and back.
 pub const ATTEMPT_KEY: &str = "switchboard_attempt_id";
+
+/// How often a batch in progress re-reads which campaigns still run (control takes effect
+/// within a second).
+const RECHECK_STATES: StdDuration = StdDuration::from_millis(200);
 
 /// Tuning of the dispatcher; [`DispatcherConfig::from_daemon`] takes it from the daemon config.
 #[derive(Debug, Clone)]
@@ -146,6 +150,8 @@ struct State {
     rotation: usize,
     /// The API key was refused; logged once, campaigns paused.
     key_refused: bool,
+    /// The daemon's shutdown signal, while [`Dispatcher::run`] runs.
+    shutdown: Option<watch::Receiver<bool>>,
 }
 
 /// One send to make.
@@ -192,6 +198,7 @@ impl Dispatcher {
 
     /// Runs until `shutdown` turns true; the step in progress completes first.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+        self.lock().shutdown = Some(shutdown.clone());
         loop {
             if *shutdown.borrow() {
                 break;
@@ -409,8 +416,26 @@ impl Dispatcher {
         }
         let permits = Arc::new(Semaphore::new(self.cfg.send_concurrency));
         let mut tasks = JoinSet::new();
+        // A batch can take seconds to send. An operator's pause or cancel, or a shutdown, must
+        // stop the calls not placed yet within a second, so the campaigns' states are re-read
+        // while the batch goes out; a send no longer wanted is voided (nothing was placed).
+        let mut running: Option<HashSet<String>> = None;
+        let mut checked = std::time::Instant::now();
         for send in sends {
             let permit = permits.clone().acquire_owned().await.expect("semaphore open");
+            if checked.elapsed() >= RECHECK_STATES {
+                running = Some(self.store.campaigns_in_state("running").await?.into_iter().map(|c| c.id).collect());
+                checked = std::time::Instant::now();
+            }
+            let stopping = self.lock().shutdown.as_ref().is_some_and(|s| *s.borrow());
+            let stopped = running.as_ref().is_some_and(|r| !r.contains(&send.campaign_id));
+            if stopping || stopped {
+                let why = if stopping { "the daemon is shutting down" } else { "the campaign stopped running" };
+                let now_ms = self.clock.now().timestamp_millis();
+                self.store.record_not_sent(&send.attempt_id, &format!("not placed: {why}"), now_ms, now_ms).await?;
+                report.not_sent += 1;
+                continue;
+            }
             let bland = self.bland.clone();
             tasks.spawn(async move {
                 let result = bland.send_call(&send.request).await;

@@ -304,7 +304,8 @@ impl Store {
     }
 
     /// The call was certainly not placed (429, 401, connection refused): the attempt is void
-    /// and costs nothing, and the job waits in the queue until `retry_at`.
+    /// and costs nothing, and the job waits in the queue until `retry_at` (or is cancelled, if
+    /// its campaign was meanwhile).
     pub async fn record_not_sent(
         &self,
         attempt_id: &str,
@@ -328,6 +329,17 @@ impl Store {
             )
             .bind(attempt_id)
             .bind(retry_at)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+            // Cancelled while the send was pending: the job is cancelled, not left queued in a
+            // campaign that will never run again.
+            sqlx::query(
+                "UPDATE jobs SET state = 'cancelled', reason = 'campaign cancelled', updated_at = ?2
+                 WHERE id = (SELECT job_id FROM attempts WHERE id = ?1) AND state = 'queued'
+                   AND campaign_id IN (SELECT id FROM campaigns WHERE state = 'cancelled')",
+            )
+            .bind(attempt_id)
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;
