@@ -38,6 +38,12 @@ pub const ATTEMPT_KEY: &str = "switchboard_attempt_id";
 /// within a second).
 const RECHECK_STATES: StdDuration = StdDuration::from_millis(200);
 
+/// How long a count of the open calls is used (kept up to date with this daemon's dials).
+const OPEN_RECOUNT: Duration = Duration::seconds(1);
+
+/// Most placed calls recorded in one transaction.
+const RECORD_BATCH: usize = 256;
+
 /// Tuning of the dispatcher; [`DispatcherConfig::from_daemon`] takes it from the daemon config.
 #[derive(Debug, Clone)]
 pub struct DispatcherConfig {
@@ -152,6 +158,18 @@ struct State {
     key_refused: bool,
     /// The daemon's shutdown signal, while [`Dispatcher::run`] runs.
     shutdown: Option<watch::Receiver<bool>>,
+    /// Calls holding a concurrency slot, per campaign, as last counted in the DB plus the
+    /// attempts committed since.
+    open: Option<OpenCalls>,
+}
+
+/// Counting open calls scans every open attempt (a hundred thousand at a high rate), too much
+/// for every step; so the count is redone every [`OPEN_RECOUNT`] and kept up to date in between
+/// with this daemon's own dials. Calls that end meanwhile are still counted until the next
+/// recount: a slot is reused up to a second late, never given twice.
+struct OpenCalls {
+    counted_at: DateTime<Utc>,
+    per_campaign: HashMap<String, u32>,
 }
 
 /// One send to make.
@@ -246,6 +264,19 @@ impl Dispatcher {
         Ok((plan, pacer))
     }
 
+    /// Calls holding a concurrency slot now, per campaign (see [`OpenCalls`]).
+    async fn open_calls(&self, now: DateTime<Utc>) -> Result<HashMap<String, u32>, StoreError> {
+        if let Some(open) = &self.lock().open
+            && open.counted_at <= now
+            && now - open.counted_at < OPEN_RECOUNT
+        {
+            return Ok(open.per_campaign.clone());
+        }
+        let per_campaign = self.store.open_calls(now.timestamp_millis()).await?;
+        self.lock().open = Some(OpenCalls { counted_at: now, per_campaign: per_campaign.clone() });
+        Ok(per_campaign)
+    }
+
     /// One round: claim, decide, commit, send, record.
     pub async fn step(&self) -> Result<StepReport, StoreError> {
         let now = self.clock.now();
@@ -258,7 +289,7 @@ impl Dispatcher {
         if campaigns.is_empty() {
             return Ok(report);
         }
-        let open = self.store.open_calls(now_ms).await?;
+        let open = self.open_calls(now).await?;
         let open_total: u32 = open.values().sum();
         let mut account_left = {
             let mut state = self.lock();
@@ -359,7 +390,7 @@ impl Dispatcher {
             let facts = NumberFacts { dnc_reason: dnc.get(&job.phone).map(String::as_str), recent_dials: &dials };
             match decide(job, plan, &zones, &facts, self.cfg.max_calls_per_number_per_day, now) {
                 Decision::Dial { call, request_data } => {
-                    let attempt_id = uuid::Uuid::new_v4().to_string();
+                    let attempt_id = uuid::Uuid::now_v7().to_string();
                     let metadata = json!({
                         ATTEMPT_KEY: attempt_id,
                         "switchboard_campaign_id": job.campaign_id,
@@ -405,6 +436,9 @@ impl Dispatcher {
         let mut state = self.lock();
         for a in &attempts {
             state.ledger.record(&a.campaign_id, now_ms);
+            if let Some(open) = &mut state.open {
+                *open.per_campaign.entry(a.campaign_id.clone()).or_default() += 1;
+            }
         }
         Ok(sends)
     }
@@ -443,14 +477,49 @@ impl Dispatcher {
                 (send, result)
             });
         }
-        while let Some(joined) = tasks.join_next().await {
+        // Placed calls are recorded together, in one transaction per batch of answers at hand;
+        // the rare failures one by one.
+        let mut placed: Vec<(Send, String)> = Vec::new();
+        loop {
+            let joined = match tasks.try_join_next() {
+                Some(j) => j,
+                None => {
+                    self.record_placed(&mut placed, report).await?;
+                    match tasks.join_next().await {
+                        Some(j) => j,
+                        None => break,
+                    }
+                }
+            };
             let (send, result) = joined.expect("send task panicked");
-            match self.record_send(&send.attempt_id, &send.campaign_id, result).await? {
-                SendResult::Sent => report.sent += 1,
-                SendResult::NotSent => report.not_sent += 1,
-                SendResult::Failed => report.failed += 1,
-                SendResult::Unknown => report.unknown += 1,
+            match result {
+                Ok(resp) => placed.push((send, resp.call_id)),
+                Err(e) => match self.record_send(&send.attempt_id, &send.campaign_id, Err(e)).await? {
+                    SendResult::Sent => report.sent += 1,
+                    SendResult::NotSent => report.not_sent += 1,
+                    SendResult::Failed => report.failed += 1,
+                    SendResult::Unknown => report.unknown += 1,
+                },
             }
+            if placed.len() >= RECORD_BATCH {
+                self.record_placed(&mut placed, report).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records calls Bland accepted (and empties `placed`).
+    async fn record_placed(&self, placed: &mut Vec<(Send, String)>, report: &mut StepReport) -> Result<(), StoreError> {
+        if placed.is_empty() {
+            return Ok(());
+        }
+        self.lock().consecutive_429 = 0;
+        let ids: Vec<(&str, &str)> =
+            placed.iter().map(|(s, call_id)| (s.attempt_id.as_str(), call_id.as_str())).collect();
+        self.store.record_sent_many(&ids, self.clock.now().timestamp_millis()).await?;
+        for (send, call_id) in placed.drain(..) {
+            info!(campaign_id = %send.campaign_id, attempt_id = %send.attempt_id, %call_id, "call placed");
+            report.sent += 1;
         }
         Ok(())
     }
