@@ -73,7 +73,8 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut signed: Vec<(Vec<u8>, String)> = Vec::with_capacity(rows.len());
     for (i, r) in rows.iter().enumerate() {
-        let body = call_details(i, r.try_get("id")?, r.try_get("call_id")?, r.try_get("campaign_id")?, r.try_get("phone")?);
+        let body =
+            call_details(i, r.try_get("id")?, r.try_get("call_id")?, r.try_get("campaign_id")?, r.try_get("phone")?);
         let bytes = serde_json::to_vec(&body)?;
         let sig = sign(&secret, &bytes);
         signed.push((bytes, sig));

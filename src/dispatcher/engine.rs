@@ -9,7 +9,7 @@
 //! is answered or times out) and returns. Nothing holds a database transaction across an HTTP
 //! request: claim and commit, then call, then record.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
@@ -32,6 +32,16 @@ use crate::window::Compliance;
 
 /// The metadata key that carries switchboard's attempt id through Bland and back.
 pub const ATTEMPT_KEY: &str = "switchboard_attempt_id";
+
+/// How often a batch in progress re-reads which campaigns still run (control takes effect
+/// within a second).
+const RECHECK_STATES: StdDuration = StdDuration::from_millis(200);
+
+/// How long a count of the open calls is used (kept up to date with this daemon's dials).
+const OPEN_RECOUNT: Duration = Duration::seconds(1);
+
+/// Most placed calls recorded in one transaction.
+const RECORD_BATCH: usize = 256;
 
 /// Tuning of the dispatcher; [`DispatcherConfig::from_daemon`] takes it from the daemon config.
 #[derive(Debug, Clone)]
@@ -145,6 +155,20 @@ struct State {
     rotation: usize,
     /// The API key was refused; logged once, campaigns paused.
     key_refused: bool,
+    /// The daemon's shutdown signal, while [`Dispatcher::run`] runs.
+    shutdown: Option<watch::Receiver<bool>>,
+    /// Calls holding a concurrency slot, per campaign, as last counted in the DB plus the
+    /// attempts committed since.
+    open: Option<OpenCalls>,
+}
+
+/// Counting open calls scans every open attempt (a hundred thousand at a high rate), too much
+/// for every step; so the count is redone every [`OPEN_RECOUNT`] and kept up to date in between
+/// with this daemon's own dials. Calls that end meanwhile are still counted until the next
+/// recount: a slot is reused up to a second late, never given twice.
+struct OpenCalls {
+    counted_at: DateTime<Utc>,
+    per_campaign: HashMap<String, u32>,
 }
 
 /// One send to make.
@@ -191,6 +215,7 @@ impl Dispatcher {
 
     /// Runs until `shutdown` turns true; the step in progress completes first.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+        self.lock().shutdown = Some(shutdown.clone());
         loop {
             if *shutdown.borrow() {
                 break;
@@ -238,6 +263,19 @@ impl Dispatcher {
         Ok((plan, pacer))
     }
 
+    /// Calls holding a concurrency slot now, per campaign (see [`OpenCalls`]).
+    async fn open_calls(&self, now: DateTime<Utc>) -> Result<HashMap<String, u32>, StoreError> {
+        if let Some(open) = &self.lock().open
+            && open.counted_at <= now
+            && now - open.counted_at < OPEN_RECOUNT
+        {
+            return Ok(open.per_campaign.clone());
+        }
+        let per_campaign = self.store.open_calls(now.timestamp_millis()).await?;
+        self.lock().open = Some(OpenCalls { counted_at: now, per_campaign: per_campaign.clone() });
+        Ok(per_campaign)
+    }
+
     /// One round: claim, decide, commit, send, record.
     pub async fn step(&self) -> Result<StepReport, StoreError> {
         let now = self.clock.now();
@@ -250,7 +288,7 @@ impl Dispatcher {
         if campaigns.is_empty() {
             return Ok(report);
         }
-        let open = self.store.open_calls(now_ms).await?;
+        let open = self.open_calls(now).await?;
         let open_total: u32 = open.values().sum();
         let mut account_left = {
             let mut state = self.lock();
@@ -343,7 +381,9 @@ impl Dispatcher {
             let facts = NumberFacts { dnc_reason: dnc.get(&job.phone).map(String::as_str), recent_dials: &dials };
             match decide(job, plan, &zones, &facts, self.cfg.max_calls_per_number_per_day, now) {
                 Decision::Dial { call, request_data } => {
-                    let attempt_id = uuid::Uuid::new_v4().to_string();
+                    // Time-ordered (v7): attempts are inserted at the end of their primary key's
+                    // index instead of all over it.
+                    let attempt_id = uuid::Uuid::now_v7().to_string();
                     let metadata = attempt_metadata(&attempt_id, &job.campaign_id, job.id);
                     match build_request(call, request_data, &job.phone, metadata, self.cfg.webhook_url.clone()) {
                         Ok(request) => {
@@ -385,6 +425,9 @@ impl Dispatcher {
         let mut state = self.lock();
         for a in &attempts {
             state.ledger.record(&a.campaign_id, now_ms);
+            if let Some(open) = &mut state.open {
+                *open.per_campaign.entry(a.campaign_id.clone()).or_default() += 1;
+            }
         }
         Ok(sends)
     }
@@ -396,8 +439,26 @@ impl Dispatcher {
         }
         let permits = Arc::new(Semaphore::new(self.cfg.send_concurrency));
         let mut tasks = JoinSet::new();
+        // A batch can take seconds to send. An operator's pause or cancel, or a shutdown, must
+        // stop the calls not placed yet within a second, so the campaigns' states are re-read
+        // while the batch goes out; a send no longer wanted is voided (nothing was placed).
+        let mut running: Option<HashSet<String>> = None;
+        let mut checked = std::time::Instant::now();
         for send in sends {
             let permit = permits.clone().acquire_owned().await.expect("semaphore open");
+            if checked.elapsed() >= RECHECK_STATES {
+                running = Some(self.store.campaigns_in_state("running").await?.into_iter().map(|c| c.id).collect());
+                checked = std::time::Instant::now();
+            }
+            let stopping = self.lock().shutdown.as_ref().is_some_and(|s| *s.borrow());
+            let stopped = running.as_ref().is_some_and(|r| !r.contains(&send.campaign_id));
+            if stopping || stopped {
+                let why = if stopping { "the daemon is shutting down" } else { "the campaign stopped running" };
+                let now_ms = self.clock.now().timestamp_millis();
+                self.store.record_not_sent(&send.attempt_id, &format!("not placed: {why}"), now_ms, now_ms).await?;
+                report.not_sent += 1;
+                continue;
+            }
             let bland = self.bland.clone();
             tasks.spawn(async move {
                 let result = bland.send_call(&send.request).await;
@@ -405,14 +466,49 @@ impl Dispatcher {
                 (send, result)
             });
         }
-        while let Some(joined) = tasks.join_next().await {
+        // Placed calls are recorded together, in one transaction per batch of answers at hand;
+        // the rare failures one by one.
+        let mut placed: Vec<(Send, String)> = Vec::new();
+        loop {
+            let joined = match tasks.try_join_next() {
+                Some(j) => j,
+                None => {
+                    self.record_placed(&mut placed, report).await?;
+                    match tasks.join_next().await {
+                        Some(j) => j,
+                        None => break,
+                    }
+                }
+            };
             let (send, result) = joined.expect("send task panicked");
-            match self.record_send(&send.attempt_id, &send.campaign_id, result).await? {
-                SendResult::Sent => report.sent += 1,
-                SendResult::NotSent => report.not_sent += 1,
-                SendResult::Failed => report.failed += 1,
-                SendResult::Unknown => report.unknown += 1,
+            match result {
+                Ok(resp) => placed.push((send, resp.call_id)),
+                Err(e) => match self.record_send(&send.attempt_id, &send.campaign_id, Err(e)).await? {
+                    SendResult::Sent => report.sent += 1,
+                    SendResult::NotSent => report.not_sent += 1,
+                    SendResult::Failed => report.failed += 1,
+                    SendResult::Unknown => report.unknown += 1,
+                },
             }
+            if placed.len() >= RECORD_BATCH {
+                self.record_placed(&mut placed, report).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records calls Bland accepted (and empties `placed`).
+    async fn record_placed(&self, placed: &mut Vec<(Send, String)>, report: &mut StepReport) -> Result<(), StoreError> {
+        if placed.is_empty() {
+            return Ok(());
+        }
+        self.lock().consecutive_429 = 0;
+        let ids: Vec<(&str, &str)> =
+            placed.iter().map(|(s, call_id)| (s.attempt_id.as_str(), call_id.as_str())).collect();
+        self.store.record_sent_many(&ids, self.clock.now().timestamp_millis()).await?;
+        for (send, call_id) in placed.drain(..) {
+            info!(campaign_id = %send.campaign_id, attempt_id = %send.attempt_id, %call_id, "call placed");
+            report.sent += 1;
         }
         Ok(())
     }

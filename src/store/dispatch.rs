@@ -255,25 +255,43 @@ impl Store {
     /// Bland accepted the call: remember its id. The attempt may already have an outcome (a
     /// webhook can arrive before the send response), so only the id is unconditional.
     pub async fn record_sent(&self, attempt_id: &str, call_id: &str, now_ms: i64) -> Result<(), StoreError> {
+        self.record_sent_many(&[(attempt_id, call_id)], now_ms).await
+    }
+
+    /// [`record_sent`](Self::record_sent) for many calls (attempt id, call id) in one
+    /// transaction: at thousands of calls a second, one commit per call would be the bottleneck.
+    pub async fn record_sent_many(&self, sent: &[(&str, &str)], now_ms: i64) -> Result<(), StoreError> {
+        if sent.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE attempts SET call_id = COALESCE(call_id, ?2), sent_at = COALESCE(sent_at, ?3), send_error = NULL,
-                    state = CASE WHEN state = 'dialing' THEN 'in_call' ELSE state END
-             WHERE id = ?1",
-        )
-        .bind(attempt_id)
-        .bind(call_id)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE jobs SET state = 'in_call', updated_at = ?2
-             WHERE id = (SELECT job_id FROM attempts WHERE id = ?1) AND state = 'dialing'",
-        )
-        .bind(attempt_id)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
+        for chunk in sent.chunks(1000) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("WITH sent (id, call_id) AS (VALUES ");
+            let mut rows = q.separated(", ");
+            for (attempt_id, call_id) in chunk {
+                rows.push("(").push_bind_unseparated(*attempt_id).push_unseparated(", ");
+                rows.push_bind_unseparated(*call_id).push_unseparated(")");
+            }
+            q.push(
+                ") UPDATE attempts SET call_id = COALESCE(attempts.call_id, sent.call_id),
+                        sent_at = COALESCE(sent_at, ",
+            )
+            .push_bind(now_ms)
+            .push(
+                "), send_error = NULL,
+                        state = CASE WHEN state = 'dialing' THEN 'in_call' ELSE state END
+                 FROM sent WHERE attempts.id = sent.id",
+            );
+            q.build().execute(&mut *tx).await?;
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE jobs SET state = 'in_call', updated_at = ");
+            q.push_bind(now_ms).push(" WHERE state = 'dialing' AND id IN (SELECT job_id FROM attempts WHERE id IN (");
+            let mut ids = q.separated(", ");
+            for (attempt_id, _) in chunk {
+                ids.push_bind(*attempt_id);
+            }
+            q.push("))");
+            q.build().execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -304,7 +322,8 @@ impl Store {
     }
 
     /// The call was certainly not placed (429, 401, connection refused): the attempt is void
-    /// and costs nothing, and the job waits in the queue until `retry_at`.
+    /// and costs nothing, and the job waits in the queue until `retry_at` (or is cancelled, if
+    /// its campaign was meanwhile).
     pub async fn record_not_sent(
         &self,
         attempt_id: &str,
@@ -328,6 +347,17 @@ impl Store {
             )
             .bind(attempt_id)
             .bind(retry_at)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+            // Cancelled while the send was pending: the job is cancelled, not left queued in a
+            // campaign that will never run again.
+            sqlx::query(
+                "UPDATE jobs SET state = 'cancelled', reason = 'campaign cancelled', updated_at = ?2
+                 WHERE id = (SELECT job_id FROM attempts WHERE id = ?1) AND state = 'queued'
+                   AND campaign_id IN (SELECT id FROM campaigns WHERE state = 'cancelled')",
+            )
+            .bind(attempt_id)
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;

@@ -1,0 +1,560 @@
+//! The real `switchboard serve` binary against the Bland simulator running in the test process,
+//! in wall-clock time: `kill -9` in the middle of dispatch and a restart, operator control
+//! latency (pause, resume, cancel from the CLI while the daemon dials), SIGTERM with sends in
+//! flight, and secrets at the process boundary.
+//!
+//! Wall-clock time means the campaign's hours must be open now: every recipient carries a
+//! `timezone` column naming the fixed-offset zone where it is about noon while the test runs, and
+//! the campaign uses `zone_policy = "column"`. Every wait polls a condition under a deadline.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Timelike, Utc};
+use common::TestEnv;
+use switchboard::secret::Secret;
+use switchboard::sim::{SentCall, SimConfig, SimHandle, Simulator};
+use switchboard::store::Store;
+
+const API_KEY: &str = "sk-daemon-test-3f9a1c77e2";
+const WEBHOOK_SECRET: &str = "whsec-daemon-test-b81d04aa9";
+
+/// A fixed-offset zone (`Etc/GMT±N`) where the local time is between 12:00 and 13:00 now, so a
+/// campaign open 08:00–21:00 stays open for hours whatever time the test runs.
+fn noon_zone() -> String {
+    let mut offset = 12 - Utc::now().hour() as i32;
+    if offset < -12 {
+        offset += 24;
+    }
+    if offset > 14 {
+        offset -= 24;
+    }
+    // POSIX sign convention: Etc/GMT+5 is five hours *behind* UTC.
+    match offset {
+        0 => "Etc/GMT".to_string(),
+        o => format!("Etc/GMT{:+}", -o),
+    }
+}
+
+/// `n` recipients with unique valid US numbers, all in the zone where it is noon.
+fn recipients(n: usize) -> String {
+    let zone = noon_zone();
+    let mut csv = String::from("first_name,phone,timezone\n");
+    for i in 0..n {
+        let area = ["212", "312", "415"][i % 3];
+        csv.push_str(&format!("R{i},{area}-555-{:04},{zone}\n", 1000 + i / 3));
+    }
+    csv
+}
+
+/// A campaign open all day every day (the compliance guard still applies: 08:00–21:00).
+fn spec(id: &str, extra: &str) -> String {
+    format!(
+        r#"
+id = "{id}"
+name = "Daemon test {id}"
+[call]
+task = "Hello {{{{first_name}}}}, this is a test call."
+[schedule]
+zone_policy = "column"
+hours = {{ "mon-sun" = "08:00-21:00" }}
+[retry]
+max_attempts = 1
+{extra}
+"#
+    )
+}
+
+/// The daemon config: the simulator as Bland, caps far out of the way unless `extra` says
+/// otherwise, short timeouts so an ambiguous send is known quickly.
+fn write_config(env: &TestEnv, sim: &SimHandle, extra: &str) {
+    let text = format!(
+        r#"
+[store]
+path = {db:?}
+[bland]
+base_url = "{url}"
+requests_per_minute = 1000000
+connect_timeout = "2s"
+request_timeout = "5s"
+[account]
+calls_per_minute = 1000000
+calls_per_hour = 10000000
+calls_per_day = 100000000
+max_concurrent = 1000000
+{extra}
+"#,
+        db = env.db.display().to_string(),
+        url = sim.base_url(),
+    );
+    std::fs::write(&env.config, text).unwrap();
+}
+
+/// Creates the campaign, imports `n` recipients and starts it, all through the CLI.
+fn launch(env: &TestEnv, id: &str, extra_spec: &str, n: usize) {
+    assert_eq!(env.campaign(&spec(id, extra_spec)), id);
+    let csv = env.write(&format!("{id}.csv"), recipients(n));
+    let imported = env.ok(["import", id, common::path_str(&csv), "--json"]).last_json();
+    assert_eq!(imported["accepted"], n as u64, "every recipient is importable");
+    env.ok(["campaign", "start", id]);
+}
+
+fn sim_config(latency_ms: u64) -> SimConfig {
+    SimConfig {
+        api_key: Some(Secret::new(API_KEY)),
+        webhook_secret: Some(Secret::new(WEBHOOK_SECRET)),
+        requests_per_minute: 0,
+        max_concurrent: 0,
+        speed: 600.0,
+        latency: Duration::from_millis(latency_ms),
+        ..SimConfig::default()
+    }
+}
+
+/// A running `switchboard serve`; killed on drop so a failing test leaves no process behind.
+struct Daemon {
+    child: Child,
+    addr: String,
+    log: std::path::PathBuf,
+}
+
+impl Daemon {
+    /// Starts `serve` with the API key and webhook secret in its environment and waits for its
+    /// `switchboard listening on http://ADDR` line.
+    fn start(env: &TestEnv, listen: &str, log_name: &str) -> Self {
+        Self::start_with(env, listen, log_name, API_KEY, "warn,switchboard=info")
+    }
+
+    fn start_with(env: &TestEnv, listen: &str, log_name: &str, key: &str, rust_log: &str) -> Self {
+        let log = env.path(log_name);
+        let mut child = env
+            .command()
+            .args(["serve", "--listen", listen])
+            .env("BLAND_API_KEY", key)
+            .env("BLAND_WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .env("RUST_LOG", rust_log)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start switchboard serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let out_log = env.path(&format!("{log_name}.stdout"));
+        std::thread::spawn(move || {
+            let mut kept = String::new();
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line.clone());
+                kept.push_str(&line);
+                kept.push('\n');
+                let _ = std::fs::write(&out_log, &kept);
+            }
+        });
+        let first = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("serve printed no listening line; its log:\n{}", std::fs::read_to_string(&log).unwrap_or_default())
+        });
+        let addr = first
+            .strip_prefix("switchboard listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line from serve: {first}"))
+            .to_string();
+        Self { child, addr, log }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    fn sigterm(&self) {
+        let status = std::process::Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().unwrap();
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits for the process to exit, at most `within`.
+    fn exit_within(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops it gracefully and insists on a clean exit.
+    fn stop(mut self) {
+        self.sigterm();
+        let status = self.exit_within(Duration::from_secs(30)).expect("serve exits after SIGTERM");
+        assert!(status.success(), "serve exited with {status}; log:\n{}", self.stderr());
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Polls `probe` until it yields a value; panics with `what` after `within`.
+async fn wait_for<T>(what: &str, within: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {within:?} waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn scalar(store: &Store, sql: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(store.pool()).await.unwrap()
+}
+
+/// Jobs of a campaign in `state`.
+async fn jobs_in(store: &Store, campaign: &str, state: &str) -> i64 {
+    scalar(store, &format!("SELECT COUNT(*) FROM jobs WHERE campaign_id = '{campaign}' AND state = '{state}'")).await
+}
+
+fn attempt_id(s: &SentCall) -> String {
+    s.metadata["switchboard_attempt_id"].as_str().expect("every send carries its attempt id").to_string()
+}
+
+/// The DB's counted attempts (every state but `not_sent`): attempt id → call id.
+async fn counted_attempts(store: &Store) -> HashMap<String, Option<String>> {
+    sqlx::query_as::<_, (String, Option<String>)>("SELECT id, call_id FROM attempts WHERE state != 'not_sent'")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+/// Every send the simulator took carries a distinct attempt id, and the DB's counted attempts
+/// are exactly those sends, with the same call ids. Returns the sends per number.
+async fn assert_db_matches_sim(store: &Store, sim: &SimHandle) -> HashMap<String, usize> {
+    let sends = sim.sends();
+    let mut per_attempt: HashMap<String, usize> = HashMap::new();
+    let mut per_number: HashMap<String, usize> = HashMap::new();
+    for s in &sends {
+        *per_attempt.entry(attempt_id(s)).or_default() += 1;
+        *per_number.entry(s.phone_number.clone()).or_default() += 1;
+    }
+    let twice: Vec<_> = per_attempt.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "attempts that reached Bland more than once: {twice:?}");
+
+    let db = counted_attempts(store).await;
+    let sim_view: HashMap<String, Option<String>> =
+        sends.iter().map(|s| (attempt_id(s), Some(s.call_id.clone()))).collect();
+    let only_db: Vec<_> = db.keys().filter(|k| !sim_view.contains_key(*k)).collect();
+    let only_sim: Vec<_> = sim_view.keys().filter(|k| !db.contains_key(*k)).collect();
+    assert!(only_db.is_empty() && only_sim.is_empty(), "DB-only attempts {only_db:?}; Bland-only sends {only_sim:?}");
+    assert_eq!(db, sim_view, "every attempt records the call id Bland gave it");
+    per_number
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_mid_dispatch_and_restarted_dials_every_number_exactly_once() {
+    // Sends take 200 ms and one in ten fails with a 500 (half of those after the call was
+    // placed), so the kill finds sends in flight and sends whose fate only Bland knows.
+    let sim = Simulator::start(SimConfig { fail_rate: 0.1, seed: 42, ..sim_config(200) }).await.unwrap();
+    let env = TestEnv::new();
+    write_config(&env, &sim, "");
+    // 25 calls/s with a burst of 150: steady dispatch, a handful of sends in flight at any time.
+    launch(&env, "kill9", "[limits]\ncalls_per_minute = 1500", 300);
+    let store = env.store().await;
+
+    let mut daemon = Daemon::start(&env, "127.0.0.1:0", "serve-1.log");
+    let sent_before = wait_for("the daemon is well into the campaign", Duration::from_secs(30), async || {
+        let n = sim.sends().len();
+        (n >= 180).then_some(n)
+    })
+    .await;
+    daemon.kill9();
+    let at_kill = sim.sends().len();
+    assert!(at_kill < 300, "the whole campaign went out before the kill ({at_kill}); nothing was tested");
+    let dialing = scalar(&store, "SELECT COUNT(*) FROM attempts WHERE state = 'dialing'").await;
+    assert!(dialing > 0, "the kill left no attempt whose fate is unknown");
+    eprintln!("kill -9 after {sent_before} sends ({at_kill} by the time it died); {dialing} attempts left dialing");
+
+    let restarted = Daemon::start(&env, "127.0.0.1:0", "serve-2.log");
+    // Attempts left `dialing` are looked up only after `reconcile_after` (30 s), as a send of the
+    // dead process could still be landing at Bland.
+    wait_for("every job was dialled and every attempt settled", Duration::from_secs(120), async || {
+        let open = scalar(&store, "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'dialing')").await
+            + scalar(&store, "SELECT COUNT(*) FROM attempts WHERE state = 'dialing'").await;
+        (open == 0).then_some(())
+    })
+    .await;
+    let log = restarted.stderr();
+    restarted.stop();
+
+    let per_number = assert_db_matches_sim(&store, &sim).await;
+    assert_eq!(per_number.len(), 300, "every number was dialled");
+    let again: Vec<_> = per_number.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(again.is_empty(), "numbers dialled more than once with max_attempts = 1: {again:?}");
+    assert_eq!(jobs_in(&store, "kill9", "in_call").await, 300, "every job is on its one call");
+    assert!(log.contains("reconciled"), "the restarted daemon reconciled what the kill left:\n{log}");
+}
+
+/// Sends accepted after `t`, and the latest of them.
+fn sends_after(sim: &SimHandle, t: DateTime<Utc>) -> (usize, Option<DateTime<Utc>>) {
+    let late: Vec<DateTime<Utc>> = sim.sends().into_iter().map(|s| s.at).filter(|at| *at > t).collect();
+    (late.len(), late.into_iter().max())
+}
+
+/// Watches for `window` after `since` and asserts no send reached Bland and no attempt was
+/// committed later than one second after `since`. Returns how long after `since` the last call
+/// was placed, if any was.
+async fn assert_quiet_after(
+    sim: &SimHandle,
+    store: &Store,
+    since: DateTime<Utc>,
+    window: Duration,
+    what: &str,
+) -> Option<i64> {
+    let until = Instant::now() + window;
+    while Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let limit = since + chrono::Duration::seconds(1);
+    let (late, last) = sends_after(sim, limit);
+    assert_eq!(late, 0, "{late} call(s) placed more than 1 s after {what} (last at {last:?}, {what} at {since})");
+    let committed = scalar(store, &format!("SELECT COUNT(*) FROM attempts WHERE dialed_at > {}", ms(limit))).await;
+    assert_eq!(committed, 0, "attempts committed more than 1 s after {what}");
+    sends_after(sim, since).1.map(|t| ms(t) - ms(since))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_resume_and_cancel_from_the_cli_take_effect_in_the_running_daemon_within_a_second() {
+    let sim = Simulator::start(sim_config(100)).await.unwrap();
+    let env = TestEnv::new();
+    write_config(&env, &sim, "");
+    // 10 calls/s after a burst of 60.
+    launch(&env, "ctl", "[limits]\ncalls_per_minute = 600", 400);
+    let store = env.store().await;
+    let daemon = Daemon::start(&env, "127.0.0.1:0", "serve.log");
+    wait_for("dispatch is past its first burst", Duration::from_secs(30), async || {
+        (sim.sends().len() >= 70).then_some(())
+    })
+    .await;
+
+    // Pause: nothing new within a second of the command's return.
+    let asked = Utc::now();
+    env.ok(["campaign", "pause", "ctl"]);
+    let paused = Utc::now();
+    let pause_tail = assert_quiet_after(&sim, &store, paused, Duration::from_millis(1500), "pause").await;
+    let count_paused = sim.sends().len();
+
+    // Resume: dialing again within a second.
+    env.ok(["campaign", "resume", "ctl"]);
+    let resumed = Utc::now();
+    let first = wait_for("dispatch resumes", Duration::from_secs(1), async || {
+        let sends = sim.sends();
+        (sends.len() > count_paused).then(|| sends[count_paused].at)
+    })
+    .await;
+    let resume_delay = ms(first) - ms(resumed);
+
+    // Cancel while dialing: queued jobs are cancelled at once, nothing new goes out.
+    wait_for("dispatch is steady again", Duration::from_secs(10), async || {
+        (sim.sends().len() >= count_paused + 70).then_some(())
+    })
+    .await;
+    env.ok(["campaign", "cancel", "ctl"]);
+    let cancelled = Utc::now();
+    assert_eq!(jobs_in(&store, "ctl", "queued").await, 0, "cancel leaves no job queued");
+    let cancel_tail = assert_quiet_after(&sim, &store, cancelled, Duration::from_millis(1500), "cancel").await;
+    wait_for("the sends in flight at the cancel are recorded", Duration::from_secs(10), async || {
+        (jobs_in(&store, "ctl", "dialing").await == 0).then_some(())
+    })
+    .await;
+    assert_eq!(jobs_in(&store, "ctl", "queued").await, 0, "no job went back to the queue of a cancelled campaign");
+    let cancelled_jobs = jobs_in(&store, "ctl", "cancelled").await;
+    assert!(cancelled_jobs > 0, "the cancel caught queued jobs");
+    daemon.stop();
+    let per_number = assert_db_matches_sim(&store, &sim).await;
+    assert_eq!(per_number.len() as i64 + cancelled_jobs, 400, "every job was dialled once or cancelled");
+    eprintln!(
+        "control latency: pause command took {} ms, last call after it returned: {pause_tail:?} ms; \
+         first call {resume_delay} ms after resume returned; last call after cancel returned: {cancel_tail:?} ms",
+        ms(paused) - ms(asked)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_takes_effect_within_a_second_even_in_the_middle_of_a_large_uncapped_batch() {
+    // No caps: a step claims a whole batch (hundreds of jobs) and sends it 64 at a time, 250 ms
+    // per send, which takes seconds; the pause must not wait for the batch.
+    let sim = Simulator::start(sim_config(250)).await.unwrap();
+    let env = TestEnv::new();
+    write_config(&env, &sim, "");
+    launch(&env, "big", "", 2000);
+    let store = env.store().await;
+    let daemon = Daemon::start(&env, "127.0.0.1:0", "serve.log");
+    wait_for("the first wave of sends is in", Duration::from_secs(30), async || {
+        (sim.sends().len() >= 64).then_some(())
+    })
+    .await;
+
+    env.ok(["campaign", "pause", "big"]);
+    let paused = Utc::now();
+    let tail = assert_quiet_after(&sim, &store, paused, Duration::from_millis(1500), "pause").await;
+    wait_for("nothing is left dialing", Duration::from_secs(10), async || {
+        (jobs_in(&store, "big", "dialing").await == 0).then_some(())
+    })
+    .await;
+    daemon.stop();
+    let per_number = assert_db_matches_sim(&store, &sim).await;
+    let queued = jobs_in(&store, "big", "queued").await;
+    assert_eq!(per_number.len() as i64 + queued, 2000, "every job was dialled once or is queued again");
+    assert_eq!(scalar(&store, "SELECT SUM(attempts) FROM jobs WHERE state = 'queued'").await, 0, "nothing burned");
+    eprintln!("mid-batch pause: last call {tail:?} ms after the command returned; {queued} jobs back in the queue");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_sends_in_flight_exits_0_promptly_and_the_next_start_carries_on_without_duplicates() {
+    let sim = Simulator::start(sim_config(300)).await.unwrap();
+    let env = TestEnv::new();
+    write_config(&env, &sim, "");
+    launch(&env, "term", "", 1000);
+    let store = env.store().await;
+    let mut daemon = Daemon::start(&env, "127.0.0.1:0", "serve-1.log");
+    wait_for("sends are going out", Duration::from_secs(30), async || (sim.sends().len() >= 32).then_some(())).await;
+
+    let asked = Instant::now();
+    daemon.sigterm();
+    let status = daemon.exit_within(Duration::from_secs(10)).expect("serve exits within 10 s of SIGTERM");
+    let took = asked.elapsed();
+    assert!(status.success(), "serve exited with {status}; log:\n{}", daemon.stderr());
+    let after_term = sim.sends().len();
+    assert!(after_term < 1000, "the campaign finished before the signal; nothing was tested");
+    assert_eq!(
+        scalar(&store, "SELECT COUNT(*) FROM attempts WHERE state = 'dialing'").await,
+        0,
+        "a graceful stop leaves no send unanswered"
+    );
+    assert_db_matches_sim(&store, &sim).await;
+
+    let restarted = Daemon::start(&env, "127.0.0.1:0", "serve-2.log");
+    wait_for("every job was dialled", Duration::from_secs(60), async || {
+        let open = scalar(&store, "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'dialing')").await
+            + scalar(&store, "SELECT COUNT(*) FROM attempts WHERE state = 'dialing'").await;
+        (open == 0).then_some(())
+    })
+    .await;
+    restarted.stop();
+    let per_number = assert_db_matches_sim(&store, &sim).await;
+    assert_eq!(per_number.len(), 1000);
+    assert!(per_number.values().all(|n| *n == 1), "a number was dialled twice");
+    eprintln!("SIGTERM: exit 0 after {} ms with {after_term} of 1000 sent", took.as_millis());
+}
+
+/// Runs a one-shot command and gives it `within` to finish.
+fn run_bounded(mut cmd: std::process::Command, within: Duration) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    let mut child =
+        cmd.stdout(std::fs::File::create(&out).unwrap()).stderr(std::fs::File::create(&err).unwrap()).spawn().unwrap();
+    let deadline = Instant::now() + within;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the command did not finish within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    (status.code().unwrap_or(-1), std::fs::read_to_string(out).unwrap(), std::fs::read_to_string(err).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_without_an_api_key_exits_2_and_a_running_daemon_never_prints_its_secrets() {
+    let sim = Simulator::start(sim_config(0)).await.unwrap();
+    let env = TestEnv::new();
+
+    // No key: refused at once, with what to do.
+    write_config(&env, &sim, "");
+    let mut cmd = env.command();
+    cmd.args(["serve", "--listen", "127.0.0.1:0"]);
+    let (code, stdout, stderr) = run_bounded(cmd, Duration::from_secs(20));
+    assert_eq!(code, 2, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stderr.contains("BLAND_API_KEY"), "the message names the variable to set: {stderr}");
+    assert!(!stdout.contains("listening"), "it never started listening: {stdout}");
+
+    // With the key and secret, at debug level, signed webhooks flowing in: neither is printed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    write_config(&env, &sim, &format!("[http]\npublic_url = \"http://127.0.0.1:{port}\""));
+    launch(&env, "secrets", "", 5);
+    let store = env.store().await;
+    let daemon = Daemon::start_with(&env, &format!("127.0.0.1:{port}"), "serve-ok.log", API_KEY, "debug");
+    assert_eq!(daemon.addr, format!("127.0.0.1:{port}"), "the daemon listens where Bland will post");
+    wait_for("the calls' outcomes arrived by webhook", Duration::from_secs(30), async || {
+        (scalar(&store, "SELECT COUNT(*) FROM webhook_inbox WHERE result = 'applied'").await >= 5).then_some(())
+    })
+    .await;
+    let ok_log = daemon.stderr();
+    daemon.stop();
+    assert!(ok_log.contains("call placed") && ok_log.contains("DEBUG"), "the log was verbose:\n{ok_log}");
+
+    // A key Bland refuses: the campaigns pause with one clear error, and that key is not printed
+    // either (an error echoing the request is where a key would leak).
+    const WRONG_KEY: &str = "sk-wrong-key-5e6f7a8b9c";
+    write_config(&env, &sim, "");
+    launch(&env, "refused", "", 3);
+    let daemon = Daemon::start_with(&env, "127.0.0.1:0", "serve-refused.log", WRONG_KEY, "debug");
+    let reason = wait_for("the campaign is paused for the refused key", Duration::from_secs(30), async || {
+        sqlx::query_scalar::<_, Option<String>>("SELECT paused_reason FROM campaigns WHERE id = 'refused'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    })
+    .await;
+    assert!(reason.contains("API key"), "{reason}");
+    let refused_log = daemon.stderr();
+    daemon.stop();
+
+    let outputs = [
+        ("serve log", ok_log),
+        ("serve stdout", std::fs::read_to_string(env.path("serve-ok.log.stdout")).unwrap()),
+        ("refused serve log", refused_log),
+        ("refused serve stdout", std::fs::read_to_string(env.path("serve-refused.log.stdout")).unwrap()),
+        ("paused reason", reason),
+    ];
+    for (what, text) in &outputs {
+        for secret in [API_KEY, WEBHOOK_SECRET, WRONG_KEY] {
+            assert!(!text.contains(secret), "the {what} contains a secret:\n{text}");
+        }
+    }
+    assert_eq!(
+        outputs[2].1.matches("every campaign on this key is paused").count(),
+        1,
+        "one clear error for a refused key, not one per call"
+    );
+}
