@@ -26,6 +26,8 @@ CREATE TABLE imports (
     rejected     INTEGER NOT NULL,
     duplicates   INTEGER NOT NULL,
     suppressed   INTEGER NOT NULL,
+    -- The file's columns other than the phone, in order: the names of its jobs' `variables`.
+    columns      TEXT NOT NULL DEFAULT '[]',
     created_at   INTEGER NOT NULL
 );
 -- An import of bytes seen before is noticed (and said); it still runs, and changes nothing.
@@ -38,7 +40,9 @@ CREATE TABLE jobs (
     import_id        INTEGER REFERENCES imports (id),
     phone            TEXT NOT NULL,                 -- E.164
     source_line      INTEGER,                       -- physical line in the imported file
-    variables        TEXT NOT NULL DEFAULT '{}',    -- JSON object: every non-phone column
+    -- Every non-phone column: a JSON array of values named by its import's `columns` (a million
+    -- rows do not repeat the names), or a JSON object of name → value for a job from elsewhere.
+    variables        TEXT NOT NULL DEFAULT '{}',
     timezones        TEXT NOT NULL,                 -- effective zones, '|'-separated IANA names
     zone_source      TEXT NOT NULL CHECK (zone_source IN ('column', 'area_code', 'default')),
     number_zones     TEXT,                          -- zones inferred from the number ('|'), if any
@@ -92,7 +96,7 @@ CREATE UNIQUE INDEX attempts_job_no ON attempts (job_id, attempt_no) WHERE state
 CREATE INDEX attempts_dialed ON attempts (dialed_at);
 CREATE INDEX attempts_campaign_dialed ON attempts (campaign_id, dialed_at);
 CREATE INDEX attempts_phone_dialed ON attempts (phone, dialed_at);
-CREATE INDEX attempts_open ON attempts (state, expires_at) WHERE state IN ('dialing', 'in_call');
+CREATE INDEX attempts_open ON attempts (state, expires_at, campaign_id) WHERE state IN ('dialing', 'in_call');
 CREATE INDEX attempts_poll ON attempts (poll_at) WHERE poll_at IS NOT NULL;
 
 -- Do-not-call: numbers never dialled, in any campaign.

@@ -207,7 +207,7 @@ pub async fn import_file(
 
     let counts = parsed.counts;
     let import_id = match tx {
-        Some(t) if counts.accepted + counts.suppressed > 0 => Some(t.commit(counts).await?),
+        Some(t) if counts.accepted + counts.suppressed > 0 => Some(t.commit(counts, &parsed.variable_columns).await?),
         // Nothing new: leave no trace of this run but the report.
         Some(t) => {
             t.rollback().await?;
@@ -375,6 +375,8 @@ struct Parsed {
     warnings: Vec<String>,
     phone_column: String,
     timezone_column: Option<String>,
+    /// The columns other than the phone, in order: the names of the stored variables.
+    variable_columns: Vec<String>,
 }
 
 /// The file as UTF-8 with LF line ends: the BOM the prescan found skipped, other encodings
@@ -571,6 +573,7 @@ fn parse_file(
         warnings,
         phone_column: headers[phone_idx].clone(),
         timezone_column: tz_idx.map(|i| headers[i].clone()),
+        variable_columns: headers.iter().enumerate().filter(|(i, _)| *i != phone_idx).map(|(_, h)| h.clone()).collect(),
     })
 }
 
@@ -735,22 +738,19 @@ fn check_row(
             }
         }
     };
+    // The values only, in column order: the names are stored once, with the import.
     var_buf.clear();
-    var_buf.push('{');
-    let mut first = true;
-    for (i, (h, v)) in headers.iter().zip(record.iter()).enumerate() {
+    var_buf.push('[');
+    for (i, v) in record.iter().enumerate() {
         if i == phone_idx {
             continue;
         }
-        if !first {
+        if var_buf.len() > 1 {
             var_buf.push(',');
         }
-        first = false;
-        push_json_str(var_buf, h);
-        var_buf.push(':');
         push_json_str(var_buf, v);
     }
-    var_buf.push('}');
+    var_buf.push(']');
     Ok(NewJob {
         phone: phone.as_str().to_string(),
         source_line: 0,
@@ -769,8 +769,14 @@ fn join_zones(zones: &[Tz]) -> String {
 }
 
 fn push_json_str(out: &mut String, s: &str) {
-    // serde_json's escaping, without building a Value per field.
-    out.push_str(&serde_json::to_string(s).expect("a string serialises"));
+    // serde_json's escaping, without building a Value per field; plain text (most fields) as is.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(s).expect("a string serialises"));
+    }
 }
 
 #[cfg(test)]

@@ -19,11 +19,29 @@ pub enum TemplateError {
 }
 
 impl Variables {
-    /// From the JSON object stored with the job; non-string values are used as their JSON text.
+    /// From a job's stored variables: a JSON array of values named by `names` (a JSON array:
+    /// its import's columns), or without names a JSON object. Non-string values are used as
+    /// their JSON text.
+    pub fn from_stored(values: &str, names: Option<&str>) -> Self {
+        match names {
+            Some(names) => {
+                let names: Vec<String> = serde_json::from_str(names).unwrap_or_default();
+                let values: Vec<Value> = serde_json::from_str(values).unwrap_or_default();
+                Self::from_pairs(names.into_iter().zip(values))
+            }
+            None => Self::from_json(values),
+        }
+    }
+
+    /// From a JSON object of name → value.
     pub fn from_json(json: &str) -> Self {
         let map: Map<String, Value> = serde_json::from_str(json).unwrap_or_default();
+        Self::from_pairs(map.into_iter())
+    }
+
+    fn from_pairs(pairs: impl Iterator<Item = (String, Value)>) -> Self {
         Self(
-            map.into_iter()
+            pairs
                 .map(|(k, v)| {
                     let v = match v {
                         Value::String(s) => s,
@@ -92,6 +110,13 @@ mod tests {
 
     fn vars() -> Variables {
         Variables::from_json(r#"{" First_Name ": "Ada", "policy": "P-1", "empty": "  ", "n": 5}"#)
+    }
+
+    #[test]
+    fn values_stored_as_an_array_are_named_by_the_import_columns() {
+        let stored = Variables::from_stored(r#"["Ada","P-1","  ",5]"#, Some(r#"[" First_Name ","policy","empty","n"]"#));
+        assert_eq!(stored, vars());
+        assert_eq!(Variables::from_stored(r#"{"policy": "P-1"}"#, None).get("Policy"), Some("P-1"));
     }
 
     #[test]

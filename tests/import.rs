@@ -33,7 +33,8 @@ struct Job {
 async fn jobs(env: &TestEnv) -> Vec<Job> {
     let store = env.store().await;
     let rows = sqlx::query(
-        "SELECT phone, timezones, zone_source, state, source_line, variables, reason FROM jobs ORDER BY source_line",
+        "SELECT phone, timezones, zone_source, state, source_line, variables, reason, i.columns
+         FROM jobs j JOIN imports i ON i.id = j.import_id ORDER BY source_line",
     )
     .fetch_all(store.pool())
     .await
@@ -45,7 +46,13 @@ async fn jobs(env: &TestEnv) -> Vec<Job> {
             zone_source: r.get("zone_source"),
             state: r.get("state"),
             line: r.get("source_line"),
-            variables: serde_json::from_str(r.get::<&str, _>("variables")).unwrap(),
+            // Stored as an array of values, named by the import's columns.
+            variables: {
+                let names: Vec<String> = serde_json::from_str(r.get("columns")).unwrap();
+                let values: Vec<serde_json::Value> = serde_json::from_str(r.get("variables")).unwrap();
+                assert_eq!(names.len(), values.len(), "one value per column");
+                names.into_iter().zip(values).collect::<serde_json::Map<_, _>>().into()
+            },
             reason: r.get("reason"),
         })
         .collect()

@@ -675,6 +675,7 @@ impl Dispatcher {
             campaign_id: attempt.campaign_id.clone(),
             phone: attempt.phone.clone(),
             variables: attempt.variables.clone(),
+            variable_names: attempt.variable_names.clone(),
             timezones: attempt.timezones.clone(),
             zone_source: attempt.zone_source.clone(),
             number_zones: attempt.number_zones.clone(),

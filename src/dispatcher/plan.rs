@@ -93,7 +93,7 @@ pub fn decide(
         let oldest = DateTime::from_timestamp_millis(facts.recent_dials[i]).unwrap_or(now);
         return Decision::Requeue((oldest + Duration::days(1)).max(now + Duration::seconds(1)));
     }
-    let vars = Variables::from_json(&job.variables);
+    let vars = Variables::from_stored(&job.variables, job.variable_names.as_deref());
     let mut call = plan.spec.call.clone();
     let next_attempt = job.attempts as u32 + 1;
     if next_attempt >= plan.spec.retry.max_attempts

@@ -17,6 +17,8 @@ pub struct ClaimedJob {
     pub campaign_id: String,
     pub phone: String,
     pub variables: String,
+    /// The names of `variables` when it is an array of values (its import's columns).
+    pub variable_names: Option<String>,
     pub timezones: String,
     pub zone_source: String,
     pub number_zones: Option<String>,
@@ -58,6 +60,7 @@ pub struct PendingAttempt {
     pub attempt_no: i64,
     pub dialed_at: i64,
     pub variables: String,
+    pub variable_names: Option<String>,
     pub timezones: String,
     pub zone_source: String,
     pub number_zones: Option<String>,
@@ -93,7 +96,8 @@ impl Store {
              WHERE id IN (SELECT id FROM jobs
                           WHERE campaign_id = ?1 AND state = 'queued' AND next_attempt_at <= ?2
                           ORDER BY next_attempt_at LIMIT ?3)
-             RETURNING id, campaign_id, phone, variables, timezones, zone_source, number_zones, attempts",
+             RETURNING id, campaign_id, phone, variables, timezones, zone_source, number_zones, attempts,
+                       (SELECT columns FROM imports WHERE imports.id = jobs.import_id) AS variable_names",
         )
         .bind(campaign_id)
         .bind(now_ms)
@@ -107,6 +111,7 @@ impl Store {
                     campaign_id: r.try_get("campaign_id")?,
                     phone: r.try_get("phone")?,
                     variables: r.try_get("variables")?,
+                    variable_names: r.try_get("variable_names")?,
                     timezones: r.try_get("timezones")?,
                     zone_source: r.try_get("zone_source")?,
                     number_zones: r.try_get("number_zones")?,
@@ -381,8 +386,8 @@ impl Store {
     pub async fn pending_attempts(&self, before_ms: i64) -> Result<Vec<PendingAttempt>, StoreError> {
         sqlx::query(
             "SELECT a.id, a.job_id, a.campaign_id, a.phone, a.attempt_no, a.dialed_at, j.variables,
-                    j.timezones, j.zone_source, j.number_zones
-             FROM attempts a JOIN jobs j ON j.id = a.job_id
+                    j.timezones, j.zone_source, j.number_zones, i.columns AS variable_names
+             FROM attempts a JOIN jobs j ON j.id = a.job_id LEFT JOIN imports i ON i.id = j.import_id
              WHERE a.state = 'dialing' AND a.dialed_at < ? ORDER BY a.dialed_at",
         )
         .bind(before_ms)
@@ -398,6 +403,7 @@ impl Store {
                 attempt_no: r.try_get("attempt_no")?,
                 dialed_at: r.try_get("dialed_at")?,
                 variables: r.try_get("variables")?,
+                variable_names: r.try_get("variable_names")?,
                 timezones: r.try_get("timezones")?,
                 zone_source: r.try_get("zone_source")?,
                 number_zones: r.try_get("number_zones")?,

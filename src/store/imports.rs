@@ -176,9 +176,11 @@ impl ImportTx {
     }
 
     /// Records the counts and commits: the import lands whole.
-    pub async fn commit(mut self, counts: ImportCounts) -> Result<i64, StoreError> {
+    /// `columns` names the stored jobs' variables (their values are arrays in this order).
+    pub async fn commit(mut self, counts: ImportCounts, columns: &[String]) -> Result<i64, StoreError> {
         sqlx::query(
-            "UPDATE imports SET rows_read = ?, accepted = ?, rejected = ?, duplicates = ?, suppressed = ?
+            "UPDATE imports SET rows_read = ?, accepted = ?, rejected = ?, duplicates = ?, suppressed = ?,
+                                columns = ?
              WHERE id = ?",
         )
         .bind(counts.rows_read as i64)
@@ -186,6 +188,7 @@ impl ImportTx {
         .bind(counts.rejected as i64)
         .bind(counts.duplicates as i64)
         .bind(counts.suppressed as i64)
+        .bind(serde_json::to_string(columns).expect("strings serialise"))
         .bind(self.import_id)
         .execute(&mut *self.tx)
         .await?;
