@@ -172,7 +172,7 @@ pub async fn import_file(
     let mut store_error = None;
     while let Some(chunk) = receiver.recv().await {
         if let Some(t) = tx.as_mut()
-            && let Err(e) = t.insert(&chunk, now_ms).await
+            && let Err(e) = t.insert(chunk, now_ms).await
         {
             store_error = Some(e);
             break;

@@ -114,7 +114,8 @@ mod tests {
 
     #[test]
     fn values_stored_as_an_array_are_named_by_the_import_columns() {
-        let stored = Variables::from_stored(r#"["Ada","P-1","  ",5]"#, Some(r#"[" First_Name ","policy","empty","n"]"#));
+        let stored =
+            Variables::from_stored(r#"["Ada","P-1","  ",5]"#, Some(r#"[" First_Name ","policy","empty","n"]"#));
         assert_eq!(stored, vars());
         assert_eq!(Variables::from_stored(r#"{"policy": "P-1"}"#, None).get("Policy"), Some("P-1"));
     }
