@@ -329,6 +329,29 @@ impl OneCall {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_the_same_delivery_written_together_is_applied_once_and_stored_every_time() {
+    // Concurrent deliveries are written in shared transactions (group commit); within one, a
+    // delivery must see the ones before it.
+    let t = one_call(RETRY_VOICEMAIL).await;
+    let voicemail = t.details(json!({"answered_by": "voicemail", "summary": "Reached voicemail."}));
+    let receiver = Arc::new(t.receiver);
+    let mut posts = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        let (receiver, body) = (receiver.clone(), voicemail.clone());
+        posts.spawn(async move { receiver.post(&body).await });
+    }
+    let statuses: Vec<u16> = posts.join_all().await;
+    assert!(statuses.iter().all(|s| *s == 200), "every delivery is acknowledged: {statuses:?}");
+    let results = inbox_results(&t.h).await;
+    assert_eq!(results.len(), 40, "every delivery is in the inbox");
+    assert_eq!(results.iter().filter(|r| *r == "applied").count(), 1, "{results:?}");
+    assert_eq!(results.iter().filter(|r| *r == "duplicate").count(), 39, "{results:?}");
+    let job = the_job(&t.h).await;
+    assert_eq!((job.state.as_str(), job.attempts), ("retry_wait", 1), "one retry is scheduled, once");
+    assert_eq!(job.next_attempt_at, ms(t.h.now() + Duration::minutes(10)));
+}
+
 #[tokio::test]
 async fn a_webhook_that_arrives_before_the_send_response_is_matched_by_attempt_id_and_kept() {
     let h = Harness::new(at(TUESDAY_10), sim(SimConfig::default())).await;

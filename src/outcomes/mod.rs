@@ -22,7 +22,7 @@ use axum::routing::post;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use serde_json::Value;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tracing::{info, warn};
 
 use crate::bland::{BlandError, CallDetails, Client, SIGNATURE_HEADER, parse_webhook, verify_signature};
@@ -31,7 +31,7 @@ use crate::config::Outcome;
 use crate::dispatcher::engine::ATTEMPT_KEY;
 use crate::dispatcher::plan::{CampaignPlan, PlanCache, recipient_zones};
 use crate::secret::Secret;
-use crate::store::{Application, Applied, AttemptContext, JobTarget, OutcomeRecord, Store, StoreError};
+use crate::store::{Application, Applied, AttemptContext, Delivery, JobTarget, OutcomeRecord, Store, StoreError};
 use policy::{Next, classify, next_step};
 
 /// Largest webhook body accepted (Bland's call details with a long transcript fit easily).
@@ -78,18 +78,38 @@ pub struct Outcomes {
     cfg: OutcomesConfig,
     plans: PlanCache,
     zones: Mutex<HashMap<String, Vec<Tz>>>,
+    /// Deliveries waiting to be written, and the turn to write them (see [`Outcomes::apply`]).
+    queue: Mutex<Vec<Queued>>,
+    writer: tokio::sync::Mutex<()>,
+}
+
+/// A delivery waiting for the writer, with everything deciding its application needs.
+struct Queued {
+    details: CallDetails,
+    inbox_body: Option<String>,
+    plan: Option<Arc<CampaignPlan>>,
+    now: DateTime<Utc>,
+    reply: oneshot::Sender<Result<Applied, StoreError>>,
 }
 
 impl Outcomes {
     pub fn new(store: Store, bland: Client, clock: Arc<dyn Clock>, cfg: OutcomesConfig) -> Self {
         let plans = PlanCache::new(cfg.compliance);
-        Self { store, bland, clock, cfg, plans, zones: Mutex::default() }
+        Self {
+            store,
+            bland,
+            clock,
+            cfg,
+            plans,
+            zones: Mutex::default(),
+            queue: Mutex::default(),
+            writer: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// Applies call details from a webhook (`inbox_body` = the raw body, stored) or a poll.
     pub async fn apply(&self, details: &CallDetails, inbox_body: Option<&str>) -> Result<Applied, StoreError> {
         let now = self.clock.now();
-        let attempt_id = details.metadata.get(ATTEMPT_KEY).and_then(Value::as_str);
         let campaign_id = match details.metadata.get("switchboard_campaign_id").and_then(Value::as_str) {
             Some(c) => Some(c.to_string()),
             None => self.store.campaign_of_call(&details.call_id).await?,
@@ -102,13 +122,26 @@ impl Outcomes {
             },
             None => None,
         };
-        let from_poll = inbox_body.is_none();
-        let applied = self
-            .store
-            .apply_call_details(attempt_id, &details.call_id, inbox_body, now.timestamp_millis(), |ctx| {
-                self.decide(ctx, details, plan.as_deref(), now, from_poll)
-            })
-            .await?;
+        // Group commit: the delivery joins the queue, and whoever gets the writer's turn writes
+        // everything queued in one transaction. Under load one commit serves dozens of
+        // webhooks; alone, a delivery is written at once. Each delivery is still stored in the
+        // inbox and applied in the same transaction, in arrival order.
+        let (reply, mut result) = oneshot::channel();
+        let queued = Queued { details: details.clone(), inbox_body: inbox_body.map(str::to_string), plan, now, reply };
+        self.queue.lock().expect("outcome queue poisoned").push(queued);
+        let turn = self.writer.lock().await;
+        let mut written = result.try_recv();
+        if matches!(written, Err(oneshot::error::TryRecvError::Empty)) {
+            let batch = std::mem::take(&mut *self.queue.lock().expect("outcome queue poisoned"));
+            self.write(batch).await;
+            written = result.try_recv();
+        }
+        drop(turn);
+        let applied = match written {
+            Ok(applied) => applied?,
+            // The writer holding it was cancelled before its commit: nothing of it was stored.
+            Err(_) => return Err(StoreError::Conflict("the delivery was not written; deliver it again".into())),
+        };
         match applied {
             Applied::Applied | Applied::Updated => {
                 info!(call_id = %details.call_id, outcome = ?classify(details).map(Outcome::as_str), result = applied.as_str(), "outcome recorded")
@@ -119,6 +152,42 @@ impl Outcomes {
             _ => {}
         }
         Ok(applied)
+    }
+
+    /// Writes queued deliveries in one transaction and answers each. If that transaction
+    /// fails, each is written on its own, so one bad delivery cannot fail the others.
+    async fn write(&self, batch: Vec<Queued>) {
+        if batch.is_empty() {
+            return;
+        }
+        let deliveries: Vec<Delivery> = batch.iter().map(Queued::delivery).collect();
+        let together = self
+            .store
+            .apply_call_details_many(&deliveries, |i, ctx| {
+                let q = &batch[i];
+                self.decide(ctx, &q.details, q.plan.as_deref(), q.now, q.inbox_body.is_none())
+            })
+            .await;
+        drop(deliveries);
+        match together {
+            Ok(applied) => {
+                for (q, a) in batch.into_iter().zip(applied) {
+                    let _ = q.reply.send(Ok(a));
+                }
+            }
+            Err(e) => {
+                warn!(deliveries = batch.len(), error = %e, "writing call details together failed; writing them one by one");
+                for q in batch {
+                    let one = self
+                        .store
+                        .apply_call_details(q.delivery(), |ctx| {
+                            self.decide(ctx, &q.details, q.plan.as_deref(), q.now, q.inbox_body.is_none())
+                        })
+                        .await;
+                    let _ = q.reply.send(one);
+                }
+            }
+        }
     }
 
     fn decide(
@@ -267,6 +336,17 @@ pub enum WebhookAuth {
 struct WebhookState {
     outcomes: Arc<Outcomes>,
     auth: WebhookAuth,
+}
+
+impl Queued {
+    fn delivery(&self) -> Delivery<'_> {
+        Delivery {
+            attempt_id: self.details.metadata.get(ATTEMPT_KEY).and_then(Value::as_str),
+            call_id: &self.details.call_id,
+            inbox_body: self.inbox_body.as_deref(),
+            now_ms: self.now.timestamp_millis(),
+        }
+    }
 }
 
 /// `POST /webhooks/bland`.

@@ -22,7 +22,7 @@ pub use campaigns::{CampaignRow, CampaignState, JOB_STATES, Saved};
 pub use dispatch::{ClaimedJob, Deferral, NewAttempt, PendingAttempt};
 pub use dnc::{DncAdded, DncEntry};
 pub use imports::{ImportCounts, ImportRow, ImportSnapshot, ImportTx, NewJob, phone_key};
-pub use outcomes::{Application, Applied, AttemptContext, JobTarget, OutcomeRecord, PollDue};
+pub use outcomes::{Application, Applied, AttemptContext, Delivery, JobTarget, OutcomeRecord, PollDue};
 
 /// Errors at the store's boundary.
 #[derive(Debug, thiserror::Error)]

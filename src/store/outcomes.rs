@@ -99,105 +99,141 @@ impl Store {
     /// storing the delivery in the inbox when `inbox_body` is given — all in one transaction.
     pub async fn apply_call_details(
         &self,
-        attempt_id: Option<&str>,
-        call_id: &str,
-        inbox_body: Option<&str>,
-        now_ms: i64,
+        delivery: Delivery<'_>,
         decide: impl FnOnce(&AttemptContext) -> Application,
     ) -> Result<Applied, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let row = sqlx::query(
-            "SELECT a.id, a.job_id, a.campaign_id, a.attempt_no, a.state, a.outcome, a.answered_by, a.call_id,
-                    j.state AS job_state, j.attempts AS job_attempts, j.timezones, j.zone_source, j.number_zones
-             FROM attempts a JOIN jobs j ON j.id = a.job_id
-             WHERE a.id = ?1 OR a.call_id = ?2 LIMIT 1",
-        )
-        .bind(attempt_id.unwrap_or(""))
-        .bind(call_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            if let Some(body) = inbox_body {
-                insert_inbox(&mut tx, now_ms, call_id, attempt_id, body, Applied::Unmatched).await?;
-            }
-            tx.commit().await?;
-            return Ok(Applied::Unmatched);
-        };
-        let ctx = AttemptContext {
-            attempt_id: row.try_get("id")?,
-            job_id: row.try_get("job_id")?,
-            campaign_id: row.try_get("campaign_id")?,
-            attempt_no: row.try_get("attempt_no")?,
-            state: row.try_get("state")?,
-            outcome: row.try_get("outcome")?,
-            answered_by: row.try_get("answered_by")?,
-            call_id: row.try_get("call_id")?,
-            job_state: row.try_get("job_state")?,
-            job_attempts: row.try_get("job_attempts")?,
-            timezones: row.try_get("timezones")?,
-            zone_source: row.try_get("zone_source")?,
-            number_zones: row.try_get("number_zones")?,
-        };
-        let result = match decide(&ctx) {
-            Application::NotFinal { poll_at } => {
-                sqlx::query(
-                    "UPDATE attempts SET call_id = COALESCE(call_id, ?2), poll_at = ?3,
-                            state = CASE WHEN state = 'dialing' THEN 'in_call' ELSE state END
-                     WHERE id = ?1 AND outcome IS NULL",
-                )
-                .bind(&ctx.attempt_id)
-                .bind(call_id)
-                .bind(poll_at)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("UPDATE jobs SET state = 'in_call', updated_at = ?2 WHERE id = ?1 AND state = 'dialing'")
-                    .bind(ctx.job_id)
-                    .bind(now_ms)
-                    .execute(&mut *tx)
-                    .await?;
-                Applied::NotFinal
-            }
-            Application::Record { record, job } => {
-                let done = write_attempt(&mut tx, &ctx.attempt_id, call_id, &record, "outcome IS NULL").await?;
-                if done {
-                    move_job(&mut tx, &ctx, &record.outcome, &job, &["dialing", "in_call"], now_ms).await?;
-                    Applied::Applied
-                } else {
-                    Applied::Duplicate
-                }
-            }
-            Application::Update { record, job } => {
-                let done = write_attempt(&mut tx, &ctx.attempt_id, call_id, &record, "answered_by IS NULL").await?;
-                if done {
-                    if let Some(job) = job {
-                        // `queued`: a retry released but not claimed yet is still on this
-                        // attempt (claiming commits the next one); `dialing` is not, as its
-                        // call is about to be placed.
-                        let from = ["done", "retry_wait", "failed", "queued"];
-                        move_job(&mut tx, &ctx, &record.outcome, &job, &from, now_ms).await?;
-                    }
-                    Applied::Updated
-                } else {
-                    Applied::Duplicate
-                }
-            }
-            Application::Duplicate { recheck_done } => {
-                if recheck_done {
-                    sqlx::query("UPDATE attempts SET poll_at = NULL WHERE id = ? AND outcome IS NOT NULL")
-                        .bind(&ctx.attempt_id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Applied::Duplicate
-            }
-        };
-        if let Some(body) = inbox_body {
-            insert_inbox(&mut tx, now_ms, call_id, Some(&ctx.attempt_id), body, result).await?;
-        }
+        let applied = apply_delivery(&mut tx, &delivery, decide).await?;
         tx.commit().await?;
-        Ok(result)
+        Ok(applied)
     }
 
+    /// [`apply_call_details`](Self::apply_call_details) for many deliveries, in order, in one
+    /// transaction (one commit for all: at thousands of webhooks a second the commits are the
+    /// cost). `decide` gets each delivery's index. All are applied or, on an error, none.
+    pub async fn apply_call_details_many(
+        &self,
+        deliveries: &[Delivery<'_>],
+        mut decide: impl FnMut(usize, &AttemptContext) -> Application,
+    ) -> Result<Vec<Applied>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut applied = Vec::with_capacity(deliveries.len());
+        for (i, d) in deliveries.iter().enumerate() {
+            applied.push(apply_delivery(&mut tx, d, |ctx| decide(i, ctx)).await?);
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
+}
+
+/// One delivery of call details to apply.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    /// The attempt id from the call's metadata, if it carried one.
+    pub attempt_id: Option<&'a str>,
+    pub call_id: &'a str,
+    /// The webhook's raw body, stored in the inbox; `None` for a poll.
+    pub inbox_body: Option<&'a str>,
+    pub now_ms: i64,
+}
+
+async fn apply_delivery(
+    tx: &mut sqlx::SqliteConnection,
+    d: &Delivery<'_>,
+    decide: impl FnOnce(&AttemptContext) -> Application,
+) -> Result<Applied, StoreError> {
+    let Delivery { attempt_id, call_id, inbox_body, now_ms } = *d;
+    let row = sqlx::query(
+        "SELECT a.id, a.job_id, a.campaign_id, a.attempt_no, a.state, a.outcome, a.answered_by, a.call_id,
+                j.state AS job_state, j.attempts AS job_attempts, j.timezones, j.zone_source, j.number_zones
+         FROM attempts a JOIN jobs j ON j.id = a.job_id
+         WHERE a.id = ?1 OR a.call_id = ?2 LIMIT 1",
+    )
+    .bind(attempt_id.unwrap_or(""))
+    .bind(call_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        if let Some(body) = inbox_body {
+            insert_inbox(tx, now_ms, call_id, attempt_id, body, Applied::Unmatched).await?;
+        }
+        return Ok(Applied::Unmatched);
+    };
+    let ctx = AttemptContext {
+        attempt_id: row.try_get("id")?,
+        job_id: row.try_get("job_id")?,
+        campaign_id: row.try_get("campaign_id")?,
+        attempt_no: row.try_get("attempt_no")?,
+        state: row.try_get("state")?,
+        outcome: row.try_get("outcome")?,
+        answered_by: row.try_get("answered_by")?,
+        call_id: row.try_get("call_id")?,
+        job_state: row.try_get("job_state")?,
+        job_attempts: row.try_get("job_attempts")?,
+        timezones: row.try_get("timezones")?,
+        zone_source: row.try_get("zone_source")?,
+        number_zones: row.try_get("number_zones")?,
+    };
+    let result = match decide(&ctx) {
+        Application::NotFinal { poll_at } => {
+            sqlx::query(
+                "UPDATE attempts SET call_id = COALESCE(call_id, ?2), poll_at = ?3,
+                        state = CASE WHEN state = 'dialing' THEN 'in_call' ELSE state END
+                 WHERE id = ?1 AND outcome IS NULL",
+            )
+            .bind(&ctx.attempt_id)
+            .bind(call_id)
+            .bind(poll_at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE jobs SET state = 'in_call', updated_at = ?2 WHERE id = ?1 AND state = 'dialing'")
+                .bind(ctx.job_id)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            Applied::NotFinal
+        }
+        Application::Record { record, job } => {
+            let done = write_attempt(tx, &ctx.attempt_id, call_id, &record, "outcome IS NULL").await?;
+            if done {
+                move_job(tx, &ctx, &record.outcome, &job, &["dialing", "in_call"], now_ms).await?;
+                Applied::Applied
+            } else {
+                Applied::Duplicate
+            }
+        }
+        Application::Update { record, job } => {
+            let done = write_attempt(tx, &ctx.attempt_id, call_id, &record, "answered_by IS NULL").await?;
+            if done {
+                if let Some(job) = job {
+                    // `queued`: a retry released but not claimed yet is still on this
+                    // attempt (claiming commits the next one); `dialing` is not, as its
+                    // call is about to be placed.
+                    let from = ["done", "retry_wait", "failed", "queued"];
+                    move_job(tx, &ctx, &record.outcome, &job, &from, now_ms).await?;
+                }
+                Applied::Updated
+            } else {
+                Applied::Duplicate
+            }
+        }
+        Application::Duplicate { recheck_done } => {
+            if recheck_done {
+                sqlx::query("UPDATE attempts SET poll_at = NULL WHERE id = ? AND outcome IS NOT NULL")
+                    .bind(&ctx.attempt_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Applied::Duplicate
+        }
+    };
+    if let Some(body) = inbox_body {
+        insert_inbox(tx, now_ms, call_id, Some(&ctx.attempt_id), body, result).await?;
+    }
+    Ok(result)
+}
+
+impl Store {
     /// Attempts whose poll time has come, oldest first.
     pub async fn polls_due(&self, now_ms: i64, limit: u32) -> Result<Vec<PollDue>, StoreError> {
         sqlx::query(
