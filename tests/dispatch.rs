@@ -69,21 +69,36 @@ async fn count(h: &Harness, sql: &str) -> i64 {
 #[tokio::test]
 async fn no_call_is_placed_outside_the_recipients_window_across_the_spring_forward_weekend() {
     // Saturday noon UTC before the US spring-forward (Sunday 2026-03-08), through Wednesday.
-    let h = Harness::new(at("2026-03-07T12:00:00Z"), open_sim()).await;
-    let spec = r#"
+    calls_stay_inside_every_window_for_five_days("2026-03-07T12:00:00Z", "2026-03-09").await;
+}
+
+#[tokio::test]
+async fn no_call_is_placed_outside_the_recipients_window_across_the_fall_back_weekend() {
+    // Saturday noon UTC before the US fall-back (Sunday 2026-11-01), through Wednesday.
+    calls_stay_inside_every_window_for_five_days("2026-10-31T12:00:00Z", "2026-11-02").await;
+}
+
+/// Seventy recipients across seven US zones (Arizona and Hawaii without DST), weekday and
+/// weekend hours, a blackout Monday, a cap that spreads the calls over the days: every call
+/// lands inside its recipient's local hours, each recipient once.
+async fn calls_stay_inside_every_window_for_five_days(start: &str, blackout: &str) {
+    let h = Harness::new(at(start), open_sim()).await;
+    let spec = format!(
+        r#"
         name = "DST week"
         [call]
-        task = "Hello {{first_name}}"
+        task = "Hello {{{{first_name}}}}"
         max_duration = 1
         [schedule]
-        hours = { "mon-fri" = "09:00-20:00", "sat-sun" = "10:00-14:00" }
-        blackout_dates = ["2026-03-09"]
+        hours = {{ "mon-fri" = "09:00-20:00", "sat-sun" = "10:00-14:00" }}
+        blackout_dates = ["{blackout}"]
         [limits]
         calls_per_hour = 6
         [retry]
         max_attempts = 1
-    "#;
-    let id = h.campaign(spec, &recipients(70)).await;
+    "#
+    );
+    let id = h.campaign(&spec, &recipients(70)).await;
     let dispatcher = h.dispatcher().await;
 
     for _ in 0..(5 * 24 * 12) {
@@ -107,7 +122,7 @@ async fn no_call_is_placed_outside_the_recipients_window_across_the_spring_forwa
                 "attempt {} dialled at {local} ({zone}), outside its window",
                 d.attempt
             );
-            assert_ne!(local.date_naive().to_string(), "2026-03-09", "dialled on a blackout date");
+            assert_ne!(local.date_naive().to_string(), blackout, "dialled on a blackout date");
         }
     }
     // The simulator saw exactly the attempts the ledger holds, each once.
@@ -188,6 +203,67 @@ async fn hourly_caps_hold_across_a_restart_in_the_middle_of_the_hour_and_are_use
     }
     // With a backlog the cap is used: 10 in each of the 5 hours plus the opening of the sixth.
     assert!(times.len() >= 50, "only {} calls in 5.5 hours under a cap of 10/h", times.len());
+}
+
+#[tokio::test]
+async fn concurrent_calls_are_capped_and_a_call_without_an_outcome_frees_its_slot_after_max_duration() {
+    // The simulator sends no webhooks here (no public URL) and nothing polls: no call ever
+    // reports an end, so only the slot's expiry (max_duration + margin) can free it.
+    let mut h = Harness::new(at("2026-06-01T14:00:00Z"), open_sim()).await;
+    h.dispatch_cfg.account = Caps { concurrent: Some(3), ..Caps::default() };
+    let margin = h.dispatch_cfg.slot_margin;
+    let spec = "name = \"Slots\"\n[call]\ntask = \"Hello\"\nmax_duration = 2\n\
+                [schedule]\nhours = { \"mon-sun\" = \"09:00-20:00\" }\n[retry]\nmax_attempts = 1\n";
+    let csv: String =
+        std::iter::once("phone\n".to_string()).chain((0..8).map(|i| format!("212-555-{:04}\n", 1000 + i))).collect();
+    h.campaign(spec, &csv).await;
+    let dispatcher = h.dispatcher().await;
+    let start = h.now();
+
+    assert_eq!(dispatcher.step().await.unwrap().sent, 3, "the first three fill the slots");
+    // Until max_duration + margin has passed, no slot frees.
+    let expiry = Duration::minutes(2) + margin;
+    while h.now() + Duration::seconds(30) < start + expiry {
+        h.clock.advance(Duration::seconds(30));
+        assert_eq!(dispatcher.step().await.unwrap().sent, 0, "a fourth call at {}", h.now());
+    }
+    h.clock.advance(Duration::seconds(30));
+    assert_eq!(dispatcher.step().await.unwrap().sent, 3, "the expired slots are reused");
+    assert_eq!(h.sim.sends().len(), 6);
+}
+
+#[tokio::test]
+async fn one_number_in_two_campaigns_is_called_no_more_than_the_daily_per_number_cap() {
+    let mut h = Harness::new(at("2026-06-01T14:00:00Z"), open_sim()).await;
+    h.dispatch_cfg.max_calls_per_number_per_day = 1;
+    let spec = |name: &str| {
+        format!(
+            "name = \"{name}\"\n[call]\ntask = \"Hello\"\n[schedule]\nhours = {{ \"mon-sun\" = \"08:00-21:00\" }}\n\
+             [retry]\nmax_attempts = 1\n"
+        )
+    };
+    // The same person in two campaigns (written two ways), and one other number.
+    h.campaign(&spec("Renewals"), "phone\n212-555-0100\n").await;
+    h.campaign(&spec("Survey"), "phone\n(212) 555-0100\n312-555-0100\n").await;
+    let dispatcher = h.dispatcher().await;
+
+    for _ in 0..(30 * 6) {
+        dispatcher.step().await.unwrap();
+        h.clock.advance(Duration::minutes(10));
+    }
+
+    let sends = h.sim.sends();
+    assert_eq!(sends.len(), 3, "each job is dialled once in the end");
+    assert_eq!(sends.iter().filter(|s| s.phone_number == "+12125550100").count(), 2);
+    // When, on switchboard's clock, the shared number was dialled.
+    let shared: Vec<i64> =
+        sqlx::query_scalar("SELECT dialed_at FROM attempts WHERE phone = '+12125550100' ORDER BY dialed_at")
+            .fetch_all(h.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(shared.len(), 2);
+    let gap = Duration::milliseconds(shared[1] - shared[0]);
+    assert!(gap >= Duration::hours(24), "the shared number was called twice within {gap}");
 }
 
 #[tokio::test]
