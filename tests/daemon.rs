@@ -474,6 +474,49 @@ async fn sigterm_with_sends_in_flight_exits_0_promptly_and_the_next_start_carrie
     eprintln!("SIGTERM: exit 0 after {} ms with {after_term} of 1000 sent", took.as_millis());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_exits_at_once_and_the_next_start_reconciles_what_was_in_flight() {
+    // Every send takes 4 s at the simulator: a graceful stop would wait for them.
+    let sim = Simulator::start(sim_config(4000)).await.unwrap();
+    let env = TestEnv::new();
+    write_config(&env, &sim, "");
+    launch(&env, "twice", "", 40);
+    let store = env.store().await;
+    let mut daemon = Daemon::start(&env, "127.0.0.1:0", "serve-1.log");
+    wait_for("sends are in flight", Duration::from_secs(30), async || {
+        (scalar(&store, "SELECT COUNT(*) FROM attempts WHERE state = 'dialing'").await > 0).then_some(())
+    })
+    .await;
+
+    daemon.sigterm();
+    wait_for("the daemon acknowledged the first signal", Duration::from_secs(10), async || {
+        daemon.stderr().contains("shutting down").then_some(())
+    })
+    .await;
+    let asked = Instant::now();
+    daemon.sigterm();
+    let status = daemon.exit_within(Duration::from_secs(10)).expect("serve exits after a second signal");
+    let took = asked.elapsed();
+    assert_eq!(status.code(), Some(130), "log:\n{}", daemon.stderr());
+    assert!(took < Duration::from_secs(2), "the second signal took {took:?}: it waited for the 4 s sends");
+    assert!(daemon.stderr().contains("second signal"));
+
+    // The next start reconciles the sends the exit cut short, then finishes: each number once.
+    let restarted = Daemon::start(&env, "127.0.0.1:0", "serve-2.log");
+    wait_for("every job was dialled and every attempt settled", Duration::from_secs(120), async || {
+        let open = scalar(&store, "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'dialing')").await
+            + scalar(&store, "SELECT COUNT(*) FROM attempts WHERE state = 'dialing'").await;
+        (open == 0).then_some(())
+    })
+    .await;
+    let log = restarted.stderr();
+    restarted.stop();
+    let per_number = assert_db_matches_sim(&store, &sim).await;
+    assert_eq!(per_number.len(), 40);
+    assert!(per_number.values().all(|n| *n == 1), "a number was dialled twice: {per_number:?}");
+    assert!(log.contains("reconciled"), "the restarted daemon reconciled what the exit left:\n{log}");
+}
+
 /// Runs a one-shot command and gives it `within` to finish.
 fn run_bounded(mut cmd: std::process::Command, within: Duration) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();

@@ -9,6 +9,7 @@
 //! is answered or times out) and returns. Nothing holds a database transaction across an HTTP
 //! request: claim and commit, then call, then record.
 
+use futures_util::{StreamExt, stream};
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
@@ -450,7 +451,7 @@ impl Dispatcher {
                 running = Some(self.store.campaigns_in_state("running").await?.into_iter().map(|c| c.id).collect());
                 checked = std::time::Instant::now();
             }
-            let stopping = self.lock().shutdown.as_ref().is_some_and(|s| *s.borrow());
+            let stopping = self.stopping();
             let stopped = running.as_ref().is_some_and(|r| !r.contains(&send.campaign_id));
             if stopping || stopped {
                 let why = if stopping { "the daemon is shutting down" } else { "the campaign stopped running" };
@@ -601,35 +602,55 @@ impl Dispatcher {
     /// Settles attempts left `dialing` (a crash, an ambiguous send): each is looked up at Bland
     /// by number and date and matched on its attempt id; only one proven absent is sent again,
     /// under the same id.
+    ///
+    /// Attempts are settled concurrently (as many at once as sends), so a restart after a crash
+    /// with hundreds of sends in flight is not a queue of lookups one by one; on shutdown, the
+    /// ones not started yet are left for the next start.
     pub async fn reconcile(&self) -> Result<ReconcileReport, StoreError> {
         let now = self.clock.now();
-        let mut report = ReconcileReport::default();
         let pending = self.store.pending_attempts((now - self.cfg.reconcile_after).timestamp_millis()).await?;
-        for attempt in pending {
-            match self.lookup(&attempt).await {
-                Ok(Lookup::Found(call_id)) => {
-                    self.store.record_sent(&attempt.id, &call_id, now.timestamp_millis()).await?;
-                    info!(attempt_id = %attempt.id, %call_id, "reconciled: the call exists");
-                    report.found += 1;
-                }
-                Ok(Lookup::Unsure) => {
-                    warn!(attempt_id = %attempt.id, "cannot prove the attempt absent (the number has too many calls to list); not resending");
-                    report.left += 1;
-                }
-                Ok(Lookup::Absent) => {
-                    if self.resend(&attempt, now).await? {
-                        report.resent += 1;
-                    } else {
-                        report.left += 1;
-                    }
-                }
-                Err(e) => {
-                    warn!(attempt_id = %attempt.id, error = %e, "cannot look the attempt up yet");
-                    report.left += 1;
-                }
+        let settled: Vec<Result<Settled, StoreError>> = stream::iter(pending)
+            .map(|attempt| self.reconcile_one(attempt, now))
+            .buffer_unordered(self.cfg.send_concurrency.max(1))
+            .collect()
+            .await;
+        let mut report = ReconcileReport::default();
+        for s in settled {
+            match s? {
+                Settled::Found => report.found += 1,
+                Settled::Resent => report.resent += 1,
+                Settled::Left => report.left += 1,
             }
         }
         Ok(report)
+    }
+
+    async fn reconcile_one(&self, attempt: PendingAttempt, now: DateTime<Utc>) -> Result<Settled, StoreError> {
+        if self.stopping() {
+            return Ok(Settled::Left);
+        }
+        Ok(match self.lookup(&attempt).await {
+            Ok(Lookup::Found(call_id)) => {
+                self.store.record_sent(&attempt.id, &call_id, now.timestamp_millis()).await?;
+                info!(attempt_id = %attempt.id, %call_id, "reconciled: the call exists");
+                Settled::Found
+            }
+            Ok(Lookup::Unsure) => {
+                warn!(attempt_id = %attempt.id, "cannot prove the attempt absent (the number has too many calls to list); not resending");
+                Settled::Left
+            }
+            Ok(Lookup::Absent) if self.resend(&attempt, now).await? => Settled::Resent,
+            Ok(Lookup::Absent) => Settled::Left,
+            Err(e) => {
+                warn!(attempt_id = %attempt.id, error = %e, "cannot look the attempt up yet");
+                Settled::Left
+            }
+        })
+    }
+
+    /// Whether the daemon is shutting down (see [`Dispatcher::run`]).
+    fn stopping(&self) -> bool {
+        self.lock().shutdown.as_ref().is_some_and(|s| *s.borrow())
     }
 
     /// What Bland knows of the attempt: `Found(call_id)`, `Absent` only when the number's whole
@@ -733,6 +754,13 @@ enum Lookup {
     Found(String),
     Absent,
     Unsure,
+}
+
+/// What reconciling one attempt did.
+enum Settled {
+    Found,
+    Resent,
+    Left,
 }
 
 /// What travels in the call's `metadata` and comes back in webhooks and call lists.
