@@ -72,21 +72,29 @@ fn clients(parts: &DaemonParts) -> anyhow::Result<(Client, Client)> {
     Ok((make(RetryPolicy::none())?, make(parts.retry.clone())?))
 }
 
-/// Runs the daemon on `listener` until `shutdown` turns true.
-pub async fn serve(parts: DaemonParts, listener: TcpListener, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-    let auth = match (&parts.webhook_secret, parts.config.http.allow_unsigned_webhooks) {
+/// How the webhook receiver checks deliveries; `None`: no receiver. Bland is told to post
+/// webhooks only when `[http] public_url` is set, and then a receiver without a secret to check
+/// signatures with is refused unless the operator explicitly allows unsigned webhooks.
+pub fn webhook_auth(secret: Option<&Secret>, config: &DaemonConfig) -> anyhow::Result<Option<WebhookAuth>> {
+    let auth = match (secret, config.http.allow_unsigned_webhooks) {
         (Some(secret), _) => Some(WebhookAuth::Secret(secret.clone())),
-        (None, true) => {
-            tracing::warn!("accepting UNSIGNED webhooks ([http] allow_unsigned_webhooks = true)");
-            Some(WebhookAuth::Unsigned)
-        }
+        (None, true) => Some(WebhookAuth::Unsigned),
         (None, false) => None,
     };
-    if auth.is_none() && parts.config.http.public_url.is_some() {
+    if auth.is_none() && config.http.public_url.is_some() {
         anyhow::bail!(
             "[http] public_url is set but there is no webhook secret to check Bland's signatures with: \
              set BLAND_WEBHOOK_SECRET (or [bland] webhook_secret_file), or set [http] allow_unsigned_webhooks = true"
         );
+    }
+    Ok(auth)
+}
+
+/// Runs the daemon on `listener` until `shutdown` turns true.
+pub async fn serve(parts: DaemonParts, listener: TcpListener, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let auth = webhook_auth(parts.webhook_secret.as_ref(), &parts.config)?;
+    if matches!(auth, Some(WebhookAuth::Unsigned)) {
+        tracing::warn!("accepting UNSIGNED webhooks ([http] allow_unsigned_webhooks = true)");
     }
     let (send_client, api_client) = clients(&parts)?;
     let dispatcher = Arc::new(

@@ -131,12 +131,18 @@ impl Daemon {
     }
 
     fn start_with(env: &TestEnv, listen: &str, log_name: &str, key: &str, rust_log: &str) -> Self {
+        Self::spawn(env, listen, log_name, key, Some(WEBHOOK_SECRET), rust_log)
+    }
+
+    fn spawn(env: &TestEnv, listen: &str, log_name: &str, key: &str, secret: Option<&str>, rust_log: &str) -> Self {
         let log = env.path(log_name);
-        let mut child = env
-            .command()
+        let mut cmd = env.command();
+        if let Some(secret) = secret {
+            cmd.env("BLAND_WEBHOOK_SECRET", secret);
+        }
+        let mut child = cmd
             .args(["serve", "--listen", listen])
             .env("BLAND_API_KEY", key)
-            .env("BLAND_WEBHOOK_SECRET", WEBHOOK_SECRET)
             .env("RUST_LOG", rust_log)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -550,6 +556,21 @@ async fn serve_without_an_api_key_exits_2_and_a_running_daemon_never_prints_its_
     assert_eq!(code, 2, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stderr.contains("BLAND_API_KEY"), "the message names the variable to set: {stderr}");
     assert!(!stdout.contains("listening"), "it never started listening: {stdout}");
+
+    // Bland told to post webhooks, but no secret to check their signatures with: refused too,
+    // unless unsigned webhooks are explicitly allowed.
+    write_config(&env, &sim, "[http]\npublic_url = \"http://127.0.0.1:9\"");
+    let mut cmd = env.command();
+    cmd.args(["serve", "--listen", "127.0.0.1:0"]).env("BLAND_API_KEY", API_KEY);
+    let (code, stdout, stderr) = run_bounded(cmd, Duration::from_secs(20));
+    assert_eq!(code, 2, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stderr.contains("BLAND_WEBHOOK_SECRET") && stderr.contains("allow_unsigned_webhooks"), "{stderr}");
+    assert!(!stdout.contains("listening"), "it never started listening: {stdout}");
+    write_config(&env, &sim, "[http]\npublic_url = \"http://127.0.0.1:9\"\nallow_unsigned_webhooks = true");
+    let daemon = Daemon::spawn(&env, "127.0.0.1:0", "serve-unsigned.log", API_KEY, None, "warn");
+    daemon.stop();
+    let unsigned_log = std::fs::read_to_string(env.path("serve-unsigned.log")).unwrap();
+    assert!(unsigned_log.contains("UNSIGNED"), "it warns that it accepts unsigned webhooks:\n{unsigned_log}");
 
     // With the key and secret, at debug level, signed webhooks flowing in: neither is printed.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
