@@ -11,9 +11,13 @@
 //! cargo run --release --example sim_load -- serve --requests-per-minute 0 --max-concurrent 0
 //! ```
 
+#[path = "support/latency.rs"]
+mod latency;
+
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use latency::Latencies;
 use switchboard::secret::Secret;
 use switchboard::sim::{SimArgs, SimConfig, Simulator};
 
@@ -81,27 +85,16 @@ async fn main() -> anyhow::Result<()> {
     let stats = run_workers(&http, &url, &args, deadline, 1_000_000).await;
     let elapsed = started.elapsed().as_secs_f64();
 
-    let mut all: Vec<u32> = stats.iter().flat_map(|s| s.latencies_us.iter().copied()).collect();
-    all.sort_unstable();
+    let all = Latencies::new(stats.iter().flat_map(|s| s.latencies_us.iter().copied()).collect());
     let ok: u64 = stats.iter().map(|s| s.ok).sum();
     let refused: u64 = stats.iter().map(|s| s.refused).sum();
     let failed: u64 = stats.iter().map(|s| s.failed).sum();
-    let pct = |p: f64| -> f64 {
-        if all.is_empty() {
-            return 0.0;
-        }
-        let i = ((all.len() as f64 * p).ceil() as usize).clamp(1, all.len()) - 1;
-        f64::from(all[i]) / 1000.0
-    };
     println!(
-        "target {url}\nworkers {} for {elapsed:.1}s\nrequests {} (200: {ok}, non-2xx: {refused}, transport errors: {failed})\nthroughput {:.0} req/s\nlatency ms p50 {:.2} p90 {:.2} p99 {:.2} max {:.2}",
+        "target {url}\nworkers {} for {elapsed:.1}s\nrequests {} (200: {ok}, non-2xx: {refused}, transport errors: {failed})\nthroughput {:.0} req/s\nlatency ms {}",
         args.concurrency,
         all.len(),
         all.len() as f64 / elapsed,
-        pct(0.50),
-        pct(0.90),
-        pct(0.99),
-        all.last().map_or(0.0, |m| f64::from(*m) / 1000.0),
+        all.summary(),
     );
     if let Some(sim) = sim {
         println!("simulator accepted {} calls", sim.sends().len());

@@ -14,11 +14,15 @@
 //! cargo run --release --example webhook_bench -- --db DB --url http://127.0.0.1:8080/webhooks/bland
 //! ```
 
+#[path = "support/latency.rs"]
+mod latency;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use clap::Parser;
+use latency::Latencies;
 use serde_json::json;
 use sqlx::Row;
 use switchboard::bland::{BlandClientConfig, Client, SIGNATURE_HEADER, sign};
@@ -152,28 +156,21 @@ async fn main() -> anyhow::Result<()> {
             (latencies_us, refused)
         }));
     }
-    let mut all = Vec::with_capacity(bodies.len());
+    let mut micros = Vec::with_capacity(bodies.len());
     let mut refused = 0;
     for t in tasks {
         let (l, r) = t.await?;
-        all.extend(l);
+        micros.extend(l);
         refused += r;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    all.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        let i = ((all.len() as f64 * p).ceil() as usize).clamp(1, all.len()) - 1;
-        f64::from(all[i]) / 1000.0
-    };
+    let all = Latencies::new(micros);
     println!(
-        "workers {} for {elapsed:.1}s\ndeliveries {} (refused or failed: {refused})\nthroughput {:.0} webhooks/s\nlatency ms p50 {:.2} p90 {:.2} p99 {:.2} max {:.2}",
+        "workers {} for {elapsed:.1}s\ndeliveries {} (refused or failed: {refused})\nthroughput {:.0} webhooks/s\nlatency ms {}",
         args.concurrency,
         all.len(),
         all.len() as f64 / elapsed,
-        pct(0.50),
-        pct(0.90),
-        pct(0.99),
-        f64::from(*all.last().unwrap_or(&0)) / 1000.0,
+        all.summary(),
     );
 
     // Everything acknowledged is stored and applied exactly once.

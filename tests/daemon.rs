@@ -307,24 +307,45 @@ async fn a_daemon_killed_mid_dispatch_and_restarted_dials_every_number_exactly_o
     assert!(dialing > 0, "the kill left no attempt whose fate is unknown");
     eprintln!("kill -9 after {sent_before} sends ({at_kill} by the time it died); {dialing} attempts left dialing");
 
-    let restarted = Daemon::start(&env, "127.0.0.1:0", "serve-2.log");
     // Attempts left `dialing` are looked up only after `reconcile_after` (30 s), as a send of the
     // dead process could still be landing at Bland.
-    wait_for("every job was dialled and every attempt settled", Duration::from_secs(120), async || {
-        let open = scalar(&store, "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'dialing')").await
-            + scalar(&store, "SELECT COUNT(*) FROM attempts WHERE state = 'dialing'").await;
-        (open == 0).then_some(())
-    })
-    .await;
-    let log = restarted.stderr();
-    restarted.stop();
-
-    let per_number = assert_db_matches_sim(&store, &sim).await;
-    assert_eq!(per_number.len(), 300, "every number was dialled");
-    let again: Vec<_> = per_number.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(again.is_empty(), "numbers dialled more than once with max_attempts = 1: {again:?}");
+    let log = restart_and_finish(&env, &store, &sim, 300).await;
     assert_eq!(jobs_in(&store, "kill9", "in_call").await, 300, "every job is on its one call");
     assert!(log.contains("reconciled"), "the restarted daemon reconciled what the kill left:\n{log}");
+}
+
+/// Starts the daemon again and lets it finish the campaign: every one of the `n` numbers dialled
+/// exactly once, the database equal to the simulator's record. Returns the daemon's log.
+async fn restart_and_finish(env: &TestEnv, store: &Store, sim: &SimHandle, n: usize) -> String {
+    let restarted = Daemon::start(env, "127.0.0.1:0", "serve-2.log");
+    let deadline = Instant::now() + Duration::from_secs(150);
+    loop {
+        let open = scalar(store, "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'dialing')").await
+            + scalar(store, "SELECT COUNT(*) FROM attempts WHERE state = 'dialing'").await;
+        if open == 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            let left: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+                "SELECT id, send_error, dialed_at FROM attempts WHERE state = 'dialing' ORDER BY dialed_at",
+            )
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+            panic!(
+                "after 150 s, {open} jobs or attempts are still open; attempts dialing: {left:?}\nlog:\n{}",
+                restarted.stderr()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = restarted.stderr();
+    restarted.stop();
+    let per_number = assert_db_matches_sim(store, sim).await;
+    assert_eq!(per_number.len(), n, "every number was dialled");
+    let again: Vec<_> = per_number.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(again.is_empty(), "numbers dialled more than once with max_attempts = 1: {again:?}");
+    log
 }
 
 /// Sends accepted after `t`, and the latest of them.
@@ -466,17 +487,7 @@ async fn sigterm_with_sends_in_flight_exits_0_promptly_and_the_next_start_carrie
     );
     assert_db_matches_sim(&store, &sim).await;
 
-    let restarted = Daemon::start(&env, "127.0.0.1:0", "serve-2.log");
-    wait_for("every job was dialled", Duration::from_secs(60), async || {
-        let open = scalar(&store, "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'dialing')").await
-            + scalar(&store, "SELECT COUNT(*) FROM attempts WHERE state = 'dialing'").await;
-        (open == 0).then_some(())
-    })
-    .await;
-    restarted.stop();
-    let per_number = assert_db_matches_sim(&store, &sim).await;
-    assert_eq!(per_number.len(), 1000);
-    assert!(per_number.values().all(|n| *n == 1), "a number was dialled twice");
+    restart_and_finish(&env, &store, &sim, 1000).await;
     eprintln!("SIGTERM: exit 0 after {} ms with {after_term} of 1000 sent", took.as_millis());
 }
 
@@ -508,18 +519,7 @@ async fn a_second_signal_exits_at_once_and_the_next_start_reconciles_what_was_in
     assert!(daemon.stderr().contains("second signal"));
 
     // The next start reconciles the sends the exit cut short, then finishes: each number once.
-    let restarted = Daemon::start(&env, "127.0.0.1:0", "serve-2.log");
-    wait_for("every job was dialled and every attempt settled", Duration::from_secs(120), async || {
-        let open = scalar(&store, "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'dialing')").await
-            + scalar(&store, "SELECT COUNT(*) FROM attempts WHERE state = 'dialing'").await;
-        (open == 0).then_some(())
-    })
-    .await;
-    let log = restarted.stderr();
-    restarted.stop();
-    let per_number = assert_db_matches_sim(&store, &sim).await;
-    assert_eq!(per_number.len(), 40);
-    assert!(per_number.values().all(|n| *n == 1), "a number was dialled twice: {per_number:?}");
+    let log = restart_and_finish(&env, &store, &sim, 40).await;
     assert!(log.contains("reconciled"), "the restarted daemon reconciled what the exit left:\n{log}");
 }
 
