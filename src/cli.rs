@@ -489,13 +489,15 @@ async fn serve(config: DaemonConfig, store: Store, listen: Option<std::net::Sock
     crate::daemon::webhook_auth(webhook_secret.as_ref(), &config).map_err(Failure::input)?;
     let addr = listen.unwrap_or(config.http.listen);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    // Listening for signals before saying we listen: a SIGTERM right after start is a graceful stop.
+    let mut signals = ShutdownSignals::new().context("installing the signal handlers")?;
     println!("switchboard listening on http://{}", listener.local_addr().context("local address")?);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signals.recv().await;
         tracing::info!("shutting down: no new calls; finishing the sends in flight (a second signal exits at once)");
         let _ = stop.send(true);
-        wait_for_signal().await;
+        signals.recv().await;
         tracing::warn!("second signal: exiting now; the next start reconciles what was in flight");
         std::process::exit(130);
     });
@@ -505,18 +507,35 @@ async fn serve(config: DaemonConfig, store: Store, listen: Option<std::net::Sock
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// SIGTERM and SIGINT, caught from creation on: none arriving after [`ShutdownSignals::new`]
+/// is lost or left to its default action (killing the process).
+struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn new() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
         }
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 async fn control(store: &Store, id: &str, from: &[&str], to: &str, verb: &str) -> Result<(), Failure> {

@@ -34,6 +34,10 @@ use crate::secret::Secret;
 use crate::store::{Application, Applied, AttemptContext, Delivery, JobTarget, OutcomeRecord, Store, StoreError};
 use policy::{Next, classify, next_step};
 
+/// Most deliveries written in one transaction; the rest wait for the next turn (see
+/// [`Outcomes::apply`]), so no writer holds its callers for long.
+const WRITE_BATCH: usize = 256;
+
 /// Largest webhook body accepted (Bland's call details with a long transcript fit easily).
 pub const WEBHOOK_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
@@ -130,12 +134,20 @@ impl Outcomes {
         let queued = Queued { details: details.clone(), inbox_body: inbox_body.map(str::to_string), plan, now, reply };
         self.queue.lock().expect("outcome queue poisoned").push(queued);
         let turn = self.writer.lock().await;
-        let mut written = result.try_recv();
-        if matches!(written, Err(oneshot::error::TryRecvError::Empty)) {
-            let batch = std::mem::take(&mut *self.queue.lock().expect("outcome queue poisoned"));
-            self.write(batch).await;
-            written = result.try_recv();
-        }
+        let written = loop {
+            match result.try_recv() {
+                // Still queued (behind up to WRITE_BATCH others): write the queue's head.
+                Err(oneshot::error::TryRecvError::Empty) => {
+                    let batch: Vec<Queued> = {
+                        let mut queue = self.queue.lock().expect("outcome queue poisoned");
+                        let n = queue.len().min(WRITE_BATCH);
+                        queue.drain(..n).collect()
+                    };
+                    self.write(batch).await;
+                }
+                done => break done,
+            }
+        };
         drop(turn);
         let applied = match written {
             Ok(applied) => applied?,
