@@ -156,38 +156,24 @@ impl Store {
             q.build().execute(&mut *tx).await?;
         }
         for d in deferrals {
-            match d {
-                Deferral::Requeue { job_id, at } => {
-                    sqlx::query(
-                        "UPDATE jobs SET state = 'queued', next_attempt_at = ?, updated_at = ? WHERE id = ? AND state = 'dialing'",
-                    )
-                    .bind(at)
-                    .bind(now_ms)
-                    .bind(job_id)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Deferral::Suppress { job_id, reason } => {
-                    sqlx::query(
-                        "UPDATE jobs SET state = 'suppressed', reason = ?, updated_at = ? WHERE id = ? AND state = 'dialing'",
-                    )
-                    .bind(reason)
-                    .bind(now_ms)
-                    .bind(job_id)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Deferral::Fail { job_id, reason } => {
-                    sqlx::query(
-                        "UPDATE jobs SET state = 'failed', reason = ?, updated_at = ? WHERE id = ? AND state = 'dialing'",
-                    )
-                    .bind(reason)
-                    .bind(now_ms)
-                    .bind(job_id)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
+            // A requeue keeps the job's reason; a suppression or a failure keeps its due time.
+            let (job_id, state, reason, at) = match d {
+                Deferral::Requeue { job_id, at } => (job_id, "queued", None, Some(*at)),
+                Deferral::Suppress { job_id, reason } => (job_id, "suppressed", Some(reason), None),
+                Deferral::Fail { job_id, reason } => (job_id, "failed", Some(reason), None),
+            };
+            sqlx::query(
+                "UPDATE jobs SET state = ?2, reason = COALESCE(?3, reason), next_attempt_at = COALESCE(?4, next_attempt_at),
+                        updated_at = ?5
+                 WHERE id = ?1 AND state = 'dialing'",
+            )
+            .bind(job_id)
+            .bind(state)
+            .bind(reason)
+            .bind(at)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
