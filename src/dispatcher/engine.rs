@@ -658,7 +658,7 @@ impl Dispatcher {
     /// one number has few calls.
     async fn lookup(&self, attempt: &PendingAttempt) -> Result<Lookup, BlandError> {
         let query = ListCallsQuery {
-            to_number: Some(attempt.phone.clone()),
+            to_number: Some(attempt.job.phone.clone()),
             limit: Some(1000),
             ascending: Some(false),
             ..ListCallsQuery::default()
@@ -681,7 +681,8 @@ impl Dispatcher {
     /// otherwise voids it (nothing was placed) and requeues the job.
     async fn resend(&self, attempt: &PendingAttempt, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let now_ms = now.timestamp_millis();
-        let row = self.store.campaign(&attempt.campaign_id).await?;
+        let job = &attempt.job;
+        let row = self.store.campaign(&job.campaign_id).await?;
         let plan = match (row.state.as_str(), self.plan_for(&row)) {
             ("running", Ok((plan, _))) => plan,
             _ => {
@@ -691,37 +692,26 @@ impl Dispatcher {
                 return Ok(false);
             }
         };
-        let job = ClaimedJob {
-            id: attempt.job_id,
-            campaign_id: attempt.campaign_id.clone(),
-            phone: attempt.phone.clone(),
-            variables: attempt.variables.clone(),
-            variable_names: attempt.variable_names.clone(),
-            timezones: attempt.timezones.clone(),
-            zone_source: attempt.zone_source.clone(),
-            number_zones: attempt.number_zones.clone(),
-            attempts: attempt.attempt_no - 1,
-        };
         // The same checks as a first send: the window may have closed, the number may have
         // joined the DNC list. The attempt itself is one of the number's recent dials; it is not
         // counted against itself.
         let zones = self.zones(&plan, &job.timezones, job.number_zones.as_deref());
-        let phones = [attempt.phone.as_str()];
+        let phones = [job.phone.as_str()];
         let dnc = self.store.dnc_reasons(&phones).await?;
         let mut dials = self
             .store
             .recent_dials_by_number(&phones, (now - Duration::days(1)).timestamp_millis())
             .await?
-            .remove(&attempt.phone)
+            .remove(&job.phone)
             .unwrap_or_default();
         if let Some(i) = dials.iter().position(|t| *t == attempt.dialed_at) {
             dials.remove(i);
         }
-        let facts = NumberFacts { dnc_reason: dnc.get(&attempt.phone).map(String::as_str), recent_dials: &dials };
-        let request = match decide(&job, &plan, &zones, &facts, self.cfg.max_calls_per_number_per_day, now) {
+        let facts = NumberFacts { dnc_reason: dnc.get(&job.phone).map(String::as_str), recent_dials: &dials };
+        let request = match decide(job, &plan, &zones, &facts, self.cfg.max_calls_per_number_per_day, now) {
             Decision::Dial { call, request_data } => {
-                let metadata = attempt_metadata(&attempt.id, &attempt.campaign_id, attempt.job_id);
-                build_request(call, request_data, &attempt.phone, metadata, self.cfg.webhook_url.clone())
+                let metadata = attempt_metadata(&attempt.id, &job.campaign_id, job.id);
+                build_request(call, request_data, &job.phone, metadata, self.cfg.webhook_url.clone())
             }
             Decision::Requeue(at) => {
                 self.store
@@ -745,7 +735,7 @@ impl Dispatcher {
         };
         info!(attempt_id = %attempt.id, "reconciled: not at Bland; sending again under the same attempt id");
         let result = self.bland.send_call(&request).await;
-        let outcome = self.record_send(&attempt.id, &attempt.campaign_id, result).await?;
+        let outcome = self.record_send(&attempt.id, &job.campaign_id, result).await?;
         Ok(matches!(outcome, SendResult::Sent))
     }
 }

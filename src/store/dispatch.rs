@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{CampaignRow, Store, StoreError};
@@ -54,16 +55,24 @@ pub enum Deferral {
 #[derive(Debug, Clone)]
 pub struct PendingAttempt {
     pub id: String,
-    pub job_id: i64,
-    pub campaign_id: String,
-    pub phone: String,
-    pub attempt_no: i64,
     pub dialed_at: i64,
-    pub variables: String,
-    pub variable_names: Option<String>,
-    pub timezones: String,
-    pub zone_source: String,
-    pub number_zones: Option<String>,
+    /// Its job, as a claim would return it (`attempts`: those before this one).
+    pub job: ClaimedJob,
+}
+
+/// A [`ClaimedJob`] from a row with its columns (job id as `id`).
+fn claimed_job(r: &SqliteRow) -> Result<ClaimedJob, sqlx::Error> {
+    Ok(ClaimedJob {
+        id: r.try_get("id")?,
+        campaign_id: r.try_get("campaign_id")?,
+        phone: r.try_get("phone")?,
+        variables: r.try_get("variables")?,
+        variable_names: r.try_get("variable_names")?,
+        timezones: r.try_get("timezones")?,
+        zone_source: r.try_get("zone_source")?,
+        number_zones: r.try_get("number_zones")?,
+        attempts: r.try_get("attempts")?,
+    })
 }
 
 impl Store {
@@ -104,21 +113,7 @@ impl Store {
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(ClaimedJob {
-                    id: r.try_get("id")?,
-                    campaign_id: r.try_get("campaign_id")?,
-                    phone: r.try_get("phone")?,
-                    variables: r.try_get("variables")?,
-                    variable_names: r.try_get("variable_names")?,
-                    timezones: r.try_get("timezones")?,
-                    zone_source: r.try_get("zone_source")?,
-                    number_zones: r.try_get("number_zones")?,
-                    attempts: r.try_get("attempts")?,
-                })
-            })
-            .collect()
+        Ok(rows.iter().map(claimed_job).collect::<Result<_, _>>()?)
     }
 
     /// For claimed jobs: commits the attempts to dial (as `dialing`) and puts every other
@@ -371,8 +366,9 @@ impl Store {
     /// Attempts still `dialing` that were committed before `before_ms`.
     pub async fn pending_attempts(&self, before_ms: i64) -> Result<Vec<PendingAttempt>, StoreError> {
         sqlx::query(
-            "SELECT a.id, a.job_id, a.campaign_id, a.phone, a.attempt_no, a.dialed_at, j.variables,
-                    j.timezones, j.zone_source, j.number_zones, i.columns AS variable_names
+            "SELECT a.id AS attempt_id, a.dialed_at, a.job_id AS id, a.campaign_id, a.phone,
+                    a.attempt_no - 1 AS attempts, j.variables, j.timezones, j.zone_source, j.number_zones,
+                    i.columns AS variable_names
              FROM attempts a JOIN jobs j ON j.id = a.job_id LEFT JOIN imports i ON i.id = j.import_id
              WHERE a.state = 'dialing' AND a.dialed_at < ? ORDER BY a.dialed_at",
         )
@@ -382,17 +378,9 @@ impl Store {
         .into_iter()
         .map(|r| {
             Ok(PendingAttempt {
-                id: r.try_get("id")?,
-                job_id: r.try_get("job_id")?,
-                campaign_id: r.try_get("campaign_id")?,
-                phone: r.try_get("phone")?,
-                attempt_no: r.try_get("attempt_no")?,
+                id: r.try_get("attempt_id")?,
                 dialed_at: r.try_get("dialed_at")?,
-                variables: r.try_get("variables")?,
-                variable_names: r.try_get("variable_names")?,
-                timezones: r.try_get("timezones")?,
-                zone_source: r.try_get("zone_source")?,
-                number_zones: r.try_get("number_zones")?,
+                job: claimed_job(&r)?,
             })
         })
         .collect()
