@@ -9,22 +9,24 @@
 //! stays flat whatever the file's size. The rejects report is written beside its final path and
 //! renamed into place only once the import has committed.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use encoding_rs::Encoding;
+use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::config::CampaignSpec;
 use crate::config::campaign::parse_zone;
 use crate::phone::PhoneNumber;
-use crate::store::{ImportCounts, ImportRow, ImportSnapshot, NewJob, Store, StoreError, phone_key};
+use crate::store::{ImportCounts, ImportRow, ImportSnapshot, NewJob, Store, StoreError, ZoneSource, phone_key};
 
 /// Header names that hold the phone number, compared without case, spaces or punctuation; the
 /// first in this list wins when a file has several.
@@ -141,6 +143,7 @@ pub async fn import_file(
         let opts = opts.clone();
         tokio::task::spawn_blocking(move || prescan(&path, &opts)).await.expect("prescan thread panicked")?
     };
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "prescan done");
     let previous = store.previous_import(spec.id.as_str(), &scan.sha256).await?;
     let rejects_path = opts.rejects.clone().unwrap_or_else(|| default_rejects_path(path));
     let write_rejects = !opts.dry_run || opts.rejects.is_some();
@@ -158,6 +161,7 @@ pub async fn import_file(
         snap
     };
 
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "snapshot read");
     let (sender, mut receiver) = mpsc::channel::<Vec<NewJob>>(4);
     let parse = {
         let ctx = RowContext::new(spec, snapshot);
@@ -168,16 +172,16 @@ pub async fn import_file(
         tokio::task::spawn_blocking(move || parse_file(&path, &scan, &opts, ctx, tmp_rejects, sender))
     };
 
-    let now_ms = now.timestamp_millis();
     let mut store_error = None;
     while let Some(chunk) = receiver.recv().await {
         if let Some(t) = tx.as_mut()
-            && let Err(e) = t.insert(chunk, now_ms).await
+            && let Err(e) = t.insert(chunk).await
         {
             store_error = Some(e);
             break;
         }
     }
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "rows stored");
     // Closing the receiver makes a still-running parser stop at its next send.
     drop(receiver);
     let parsed = parse.await.expect("import parser thread panicked");
@@ -215,6 +219,7 @@ pub async fn import_file(
         }
         None => None,
     };
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "committed");
     let rejects_path = match tmp_rejects {
         Some(tmp) => {
             std::fs::rename(&tmp, &rejects_path)
@@ -254,6 +259,8 @@ fn temp_path_for(path: &Path) -> PathBuf {
 struct Prescan {
     sha256: String,
     size: u64,
+    /// Line feeds in the file: an upper bound on its rows.
+    lines: u64,
     encoding: &'static Encoding,
     /// Length of a BOM to skip.
     bom: usize,
@@ -271,6 +278,7 @@ fn prescan(path: &Path, opts: &ImportOptions) -> Result<Prescan, ImportError> {
     let mut buf = vec![0u8; 1 << 20];
     let mut head: Vec<u8> = Vec::new();
     let mut size = 0u64;
+    let mut lines = 0u64;
     let mut utf8_ok = true;
     let mut carry: Vec<u8> = Vec::new();
     loop {
@@ -281,6 +289,7 @@ fn prescan(path: &Path, opts: &ImportOptions) -> Result<Prescan, ImportError> {
         let bytes = &buf[..n];
         hasher.update(bytes);
         size += n as u64;
+        lines += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
         if head.len() < 64 * 1024 {
             head.extend_from_slice(&bytes[..n.min(64 * 1024 - head.len())]);
         }
@@ -319,6 +328,7 @@ fn prescan(path: &Path, opts: &ImportOptions) -> Result<Prescan, ImportError> {
     Ok(Prescan {
         sha256,
         size,
+        lines,
         encoding,
         bom: if opts.encoding.is_some() && bom_encoding != opts.encoding { 0 } else { bom },
         delimiter,
@@ -362,11 +372,33 @@ struct RowContext {
     snapshot: ImportSnapshot,
     default_zone: Option<Tz>,
     placeholders: BTreeSet<String>,
+    zone_names: ZoneNames,
 }
 
 impl RowContext {
     fn new(spec: &CampaignSpec, snapshot: ImportSnapshot) -> Self {
-        Self { snapshot, default_zone: spec.schedule.timezone, placeholders: spec.placeholders.clone() }
+        Self {
+            snapshot,
+            default_zone: spec.schedule.timezone,
+            placeholders: spec.placeholders.clone(),
+            zone_names: ZoneNames::default(),
+        }
+    }
+}
+
+/// The stored form of each set of zones met in a file (`America/Chicago|America/Denver`), made
+/// once and shared by its rows.
+#[derive(Default)]
+struct ZoneNames(FxHashMap<Box<[Tz]>, Arc<str>>);
+
+impl ZoneNames {
+    fn get(&mut self, zones: &[Tz]) -> Arc<str> {
+        if let Some(names) = self.0.get(zones) {
+            return names.clone();
+        }
+        let names: Arc<str> = Arc::from(zones.iter().map(|z| z.name()).collect::<Vec<_>>().join("|"));
+        self.0.insert(zones.into(), names.clone());
+        names
     }
 }
 
@@ -505,7 +537,10 @@ fn parse_file(
 
     let progress = opts.progress.then(|| progress_bar(scan.size));
     let mut counts = ImportCounts::default();
-    let mut seen: HashMap<u64, u64> = HashMap::new();
+    // The numbers already in the campaign and those met so far in the file: one lookup a row.
+    // Sized for the file up front (one row a line, at most): no rehashing of a million keys.
+    let mut seen = std::mem::take(&mut ctx.snapshot.existing);
+    seen.reserve(scan.lines as usize);
     let mut chunk = Vec::with_capacity(CHUNK_ROWS);
     let mut var_buf = String::new();
     let started = Instant::now();
@@ -513,7 +548,7 @@ fn parse_file(
     while csv.read_record(&mut record).map_err(|e| csv_error(e, &display))? {
         let line = record.position().map_or(0, |p| p.line());
         counts.rows_read += 1;
-        match check_row(&record, &headers, phone_idx, tz_idx, &ctx, &mut var_buf) {
+        match check_row(&record, &headers, phone_idx, tz_idx, &mut ctx, &mut var_buf) {
             Err(reason) => {
                 counts.rejected += 1;
                 if let Some((p, w)) = rejects.as_mut() {
@@ -528,11 +563,10 @@ fn parse_file(
             }
             Ok(mut job) => {
                 let key = phone_key(&job.phone).expect("an E.164 number has digits");
-                if seen.contains_key(&key) || ctx.snapshot.existing.contains_key(&key) {
+                if !seen.insert(key) {
                     counts.duplicates += 1;
                     continue;
                 }
-                seen.insert(key, line);
                 job.source_line = line;
                 if let Some(reason) = ctx.snapshot.dnc.get(&key) {
                     job.suppressed = Some(format!("do-not-call: {reason}"));
@@ -704,7 +738,7 @@ fn check_row(
     headers: &[String],
     phone_idx: usize,
     tz_idx: Option<usize>,
-    ctx: &RowContext,
+    ctx: &mut RowContext,
     var_buf: &mut String,
 ) -> Result<NewJob, String> {
     if record.len() != headers.len() {
@@ -718,14 +752,14 @@ fn check_row(
         _ => None,
     };
     let (timezones, zone_source) = if let Some(z) = column_zone {
-        (z.name().to_string(), "column")
+        (ctx.zone_names.get(&[z]), ZoneSource::Column)
     } else if !number_zones.is_empty() {
-        (join_zones(number_zones), "area_code")
+        (ctx.zone_names.get(number_zones), ZoneSource::AreaCode)
     } else {
         match ctx.default_zone {
             // Only a NANP number may fall back to the campaign's zone: a foreign number with
             // no known zone must never be called on, say, New York time.
-            Some(z) if phone.is_nanp() => (z.name().to_string(), "default"),
+            Some(z) if phone.is_nanp() => (ctx.zone_names.get(&[z]), ZoneSource::Default),
             Some(_) => {
                 return Err(format!(
                     "no time zone is known for {phone}, and the campaign default only applies to +1 numbers: add a timezone column"
@@ -752,20 +786,17 @@ fn check_row(
     }
     var_buf.push(']');
     Ok(NewJob {
-        phone: phone.as_str().to_string(),
+        phone: Arc::from(phone.as_str()),
         source_line: 0,
-        variables: var_buf.clone(),
+        variables: Arc::from(var_buf.as_str()),
         timezones,
         zone_source,
         // Stored only when it adds something: the dispatcher reads a missing value as "the same
         // as timezones", and a million rows are 16+ bytes smaller each.
-        number_zones: (!number_zones.is_empty() && zone_source != "area_code").then(|| join_zones(number_zones)),
+        number_zones: (!number_zones.is_empty() && zone_source != ZoneSource::AreaCode)
+            .then(|| ctx.zone_names.get(number_zones)),
         suppressed: None,
     })
-}
-
-fn join_zones(zones: &[Tz]) -> String {
-    zones.iter().map(|z| z.name()).collect::<Vec<_>>().join("|")
 }
 
 fn push_json_str(out: &mut String, s: &str) {

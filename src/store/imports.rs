@@ -1,22 +1,49 @@
 //! Imports: one file's recipients land in one transaction, whole or not at all.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, Transaction};
+use rustc_hash::{FxHashMap, FxHashSet};
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{Arguments, AssertSqlSafe, Row, Sqlite, SqliteConnection, Transaction};
 
 use super::{Store, StoreError, from_millis};
 
 /// A recipient ready to be stored.
+///
+/// Text is held as `Arc<str>`, which sqlx binds as it is (a `String` gets boxed in an `Arc` of
+/// its own), and the zone names are shared, one per distinct set in a file: a million rows name
+/// a handful of zones.
 #[derive(Debug, Clone)]
 pub struct NewJob {
-    pub phone: String,
+    pub phone: Arc<str>,
     pub source_line: u64,
-    pub variables: String,
-    pub timezones: String,
-    pub zone_source: &'static str,
-    pub number_zones: Option<String>,
+    pub variables: Arc<str>,
+    pub timezones: Arc<str>,
+    pub zone_source: ZoneSource,
+    pub number_zones: Option<Arc<str>>,
     /// `Some(reason)` when the number is on the do-not-call list.
     pub suppressed: Option<String>,
+}
+
+/// Where a job's `timezones` came from (`jobs.zone_source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZoneSource {
+    /// The file's time-zone column.
+    Column,
+    /// Inferred from the number (libphonenumber's prefix map).
+    AreaCode,
+    /// The campaign's `[schedule] timezone`.
+    Default,
+}
+
+impl ZoneSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ZoneSource::Column => "column",
+            ZoneSource::AreaCode => "area_code",
+            ZoneSource::Default => "default",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -41,55 +68,96 @@ pub struct ImportCounts {
 /// reads — existing numbers, the DNC list — cannot change under it before it commits).
 pub struct ImportTx {
     tx: Transaction<'static, Sqlite>,
-    campaign_id: String,
-    import_id: i64,
-    /// Built insert statements not run yet, with their row counts.
-    pending: Option<Vec<(QueryBuilder<Sqlite>, u64)>>,
+    target: InsertTarget,
+    /// Insert statements built and not run yet.
+    pending: Vec<Insert>,
 }
 
-/// The insert statements for `jobs`.
-fn build_inserts(
-    campaign_id: &str,
-    import_id: i64,
-    now_ms: i64,
-    jobs: Vec<NewJob>,
-) -> Vec<(QueryBuilder<Sqlite>, u64)> {
+/// One multi-row insert into `jobs`: its SQL, its arguments and how many rows it holds.
+struct Insert {
+    sql: Arc<str>,
+    args: SqliteArguments,
+    rows: u64,
+}
+
+// 8 bound columns a row; SQLite allows 32766 parameters a statement.
+const ROWS_PER_STATEMENT: usize = 4000;
+
+/// `INSERT INTO jobs … VALUES (…), …` for `rows` rows.
+fn insert_sql(campaign_id: &str, import_id: i64, now_ms: i64, rows: usize) -> Arc<str> {
     // The values every row shares go in as literals, which halves what is bound per row. They
     // are safe to inline: a campaign id is a validated slug of [a-z0-9-], the others integers.
     debug_assert!(campaign_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
-    let shared = format!("'{campaign_id}', {import_id}, {now_ms}");
-    let mut statements = Vec::new();
-    let mut jobs = jobs.into_iter().peekable();
-    while jobs.peek().is_some() {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO jobs (campaign_id, import_id, updated_at, phone, source_line, variables, timezones,
-                               zone_source, number_zones, state, reason) ",
-        );
-        // The strings move into the statement's arguments rather than being copied.
-        let mut rows = 0;
-        q.push_values(jobs.by_ref().take(ROWS_PER_STATEMENT), |mut b, j| {
-            rows += 1;
-            b.push(&shared)
-                .push_bind(j.phone)
-                .push_bind(j.source_line as i64)
-                .push_bind(j.variables)
-                .push_bind(j.timezones)
-                .push_bind(j.zone_source)
-                .push_bind(j.number_zones)
-                .push(if j.suppressed.is_some() { "'suppressed'" } else { "'queued'" })
-                .push_bind(j.suppressed);
-        });
-        statements.push((q, rows));
+    let row = format!("('{campaign_id}', {import_id}, {now_ms}, ?, ?, ?, ?, ?, ?, ?, ?)");
+    let mut sql = String::with_capacity(200 + rows * (row.len() + 2));
+    sql.push_str(
+        "INSERT INTO jobs (campaign_id, import_id, updated_at, phone, source_line, variables, timezones,
+                           zone_source, number_zones, state, reason) VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&row);
     }
-    statements
+    Arc::from(sql)
 }
 
-async fn run_inserts(
-    conn: &mut SqliteConnection,
-    statements: Option<Vec<(QueryBuilder<Sqlite>, u64)>>,
-) -> Result<(), StoreError> {
-    for (mut q, rows) in statements.into_iter().flatten() {
-        let done = q.build().execute(&mut *conn).await?;
+/// What the insert statements of one import share.
+struct InsertTarget {
+    campaign_id: String,
+    import_id: i64,
+    now_ms: i64,
+    /// The text of a full statement (it is the same every time, and SQLite prepares it once).
+    full_sql: Option<Arc<str>>,
+}
+
+impl InsertTarget {
+    /// The insert statements for `jobs`.
+    fn build_inserts(&mut self, jobs: Vec<NewJob>) -> Result<Vec<Insert>, StoreError> {
+        // Shared text values, bound without a copy per row (see `NewJob`).
+        let [column, area_code, default, queued, suppressed]: [Arc<str>; 5] =
+            ["column", "area_code", "default", "queued", "suppressed"].map(Arc::from);
+        let bind_error = |e| StoreError::Db(sqlx::Error::Encode(e));
+        let mut inserts = Vec::new();
+        let mut jobs = jobs.into_iter().peekable();
+        while jobs.peek().is_some() {
+            let batch: Vec<NewJob> = jobs.by_ref().take(ROWS_PER_STATEMENT).collect();
+            let sql = if batch.len() == ROWS_PER_STATEMENT {
+                let (id, import, now_ms) = (&self.campaign_id, self.import_id, self.now_ms);
+                self.full_sql.get_or_insert_with(|| insert_sql(id, import, now_ms, ROWS_PER_STATEMENT)).clone()
+            } else {
+                insert_sql(&self.campaign_id, self.import_id, self.now_ms, batch.len())
+            };
+            let rows = batch.len() as u64;
+            let mut args = SqliteArguments::default();
+            args.reserve(batch.len() * 8, 0);
+            for j in batch {
+                let zone_source = match j.zone_source {
+                    ZoneSource::Column => column.clone(),
+                    ZoneSource::AreaCode => area_code.clone(),
+                    ZoneSource::Default => default.clone(),
+                };
+                let state = if j.suppressed.is_some() { suppressed.clone() } else { queued.clone() };
+                // The strings move into the arguments rather than being copied.
+                args.add(j.phone).map_err(bind_error)?;
+                args.add(j.source_line as i64).map_err(bind_error)?;
+                args.add(j.variables).map_err(bind_error)?;
+                args.add(j.timezones).map_err(bind_error)?;
+                args.add(zone_source).map_err(bind_error)?;
+                args.add(j.number_zones).map_err(bind_error)?;
+                args.add(state).map_err(bind_error)?;
+                args.add(j.suppressed).map_err(bind_error)?;
+            }
+            inserts.push(Insert { sql, args, rows });
+        }
+        Ok(inserts)
+    }
+}
+
+async fn run_inserts(conn: &mut SqliteConnection, inserts: Vec<Insert>) -> Result<(), StoreError> {
+    for Insert { sql, args, rows } in inserts {
+        let done = sqlx::query_with(AssertSqlSafe(sql), args).execute(&mut *conn).await?;
         if done.rows_affected() != rows {
             return Err(StoreError::Conflict(format!(
                 "stored {} of {rows} rows: the campaign changed during the import",
@@ -99,9 +167,6 @@ async fn run_inserts(
     }
     Ok(())
 }
-
-// 7 bound columns a row; SQLite allows 32766 parameters a statement.
-const ROWS_PER_STATEMENT: usize = 4000;
 
 impl Store {
     /// The most recent earlier import of a file with this content into the campaign.
@@ -146,28 +211,29 @@ impl Store {
         .bind(now_ms)
         .fetch_one(&mut *tx)
         .await?;
-        Ok(ImportTx { tx, campaign_id: campaign_id.to_string(), import_id, pending: None })
+        let target = InsertTarget { campaign_id: campaign_id.to_string(), import_id, now_ms, full_sql: None };
+        Ok(ImportTx { tx, target, pending: Vec::new() })
     }
 }
 
-/// What an import checks each row against: the numbers already in the campaign (E.164 digits →
-/// source line) and the do-not-call list (E.164 digits → reason).
+/// What an import checks each row against: the numbers already in the campaign (E.164 digits)
+/// and the do-not-call list (E.164 digits → reason).
 #[derive(Debug, Default)]
 pub struct ImportSnapshot {
-    pub existing: HashMap<u64, u64>,
-    pub dnc: HashMap<u64, String>,
+    pub existing: FxHashSet<u64>,
+    pub dnc: FxHashMap<u64, String>,
 }
 
 async fn load_snapshot(conn: &mut SqliteConnection, campaign_id: &str) -> Result<ImportSnapshot, StoreError> {
     let mut snap = ImportSnapshot::default();
-    let rows = sqlx::query("SELECT phone, source_line FROM jobs WHERE campaign_id = ?")
+    let rows = sqlx::query("SELECT phone FROM jobs WHERE campaign_id = ?")
         .bind(campaign_id)
         .fetch_all(&mut *conn)
         .await?;
     snap.existing.reserve(rows.len());
     for r in rows {
         if let Some(k) = phone_key(r.try_get("phone")?) {
-            snap.existing.insert(k, r.try_get::<Option<i64>, _>("source_line")?.unwrap_or(0) as u64);
+            snap.existing.insert(k);
         }
     }
     for r in sqlx::query("SELECT phone, reason FROM dnc").fetch_all(&mut *conn).await? {
@@ -191,7 +257,7 @@ impl Store {
 impl ImportTx {
     /// The snapshot this import checks against, read inside its write transaction.
     pub async fn snapshot(&mut self) -> Result<ImportSnapshot, StoreError> {
-        load_snapshot(&mut self.tx, &self.campaign_id).await
+        load_snapshot(&mut self.tx, &self.target.campaign_id).await
     }
 
     /// Stores jobs. The caller has removed duplicates against [`ImportTx::snapshot`], which
@@ -200,20 +266,19 @@ impl ImportTx {
     /// The statement for `jobs` is built while the previous call's statement runs on the
     /// connection's thread (building the arguments is a third of the work); it runs on the
     /// next call, or at [`ImportTx::commit`].
-    pub async fn insert(&mut self, jobs: Vec<NewJob>, now_ms: i64) -> Result<(), StoreError> {
-        let previous = self.pending.take();
-        let (ran, next) = tokio::join!(run_inserts(&mut self.tx, previous), async {
-            build_inserts(&self.campaign_id, self.import_id, now_ms, jobs)
-        });
+    pub async fn insert(&mut self, jobs: Vec<NewJob>) -> Result<(), StoreError> {
+        let previous = std::mem::take(&mut self.pending);
+        let target = &mut self.target;
+        let (ran, next) = tokio::join!(run_inserts(&mut self.tx, previous), async { target.build_inserts(jobs) });
         ran?;
-        self.pending = Some(next);
+        self.pending = next?;
         Ok(())
     }
 
     /// Records the counts and commits: the import lands whole.
     /// `columns` names the stored jobs' variables (their values are arrays in this order).
     pub async fn commit(mut self, counts: ImportCounts, columns: &[String]) -> Result<i64, StoreError> {
-        run_inserts(&mut self.tx, self.pending.take()).await?;
+        run_inserts(&mut self.tx, std::mem::take(&mut self.pending)).await?;
         sqlx::query(
             "UPDATE imports SET rows_read = ?, accepted = ?, rejected = ?, duplicates = ?, suppressed = ?,
                                 columns = ?
@@ -225,11 +290,11 @@ impl ImportTx {
         .bind(counts.duplicates as i64)
         .bind(counts.suppressed as i64)
         .bind(serde_json::to_string(columns).expect("strings serialise"))
-        .bind(self.import_id)
+        .bind(self.target.import_id)
         .execute(&mut *self.tx)
         .await?;
         self.tx.commit().await?;
-        Ok(self.import_id)
+        Ok(self.target.import_id)
     }
 
     /// Drops everything this import wrote.
