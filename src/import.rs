@@ -261,6 +261,8 @@ struct Prescan {
     size: u64,
     /// Line feeds in the file: an upper bound on its rows.
     lines: u64,
+    /// Whether any byte is a carriage return (else line ends need no rewriting).
+    has_cr: bool,
     encoding: &'static Encoding,
     /// Length of a BOM to skip.
     bom: usize,
@@ -279,6 +281,7 @@ fn prescan(path: &Path, opts: &ImportOptions) -> Result<Prescan, ImportError> {
     let mut head: Vec<u8> = Vec::new();
     let mut size = 0u64;
     let mut lines = 0u64;
+    let mut has_cr = false;
     let mut utf8_ok = true;
     let mut carry: Vec<u8> = Vec::new();
     loop {
@@ -290,6 +293,7 @@ fn prescan(path: &Path, opts: &ImportOptions) -> Result<Prescan, ImportError> {
         hasher.update(bytes);
         size += n as u64;
         lines += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        has_cr = has_cr || bytes.contains(&b'\r');
         if head.len() < 64 * 1024 {
             head.extend_from_slice(&bytes[..n.min(64 * 1024 - head.len())]);
         }
@@ -329,6 +333,7 @@ fn prescan(path: &Path, opts: &ImportOptions) -> Result<Prescan, ImportError> {
         sha256,
         size,
         lines,
+        has_cr,
         encoding,
         bom: if opts.encoding.is_some() && bom_encoding != opts.encoding { 0 } else { bom },
         delimiter,
@@ -419,7 +424,7 @@ fn open_decoded(path: &Path, scan: &Prescan) -> Result<Box<dyn Read + Send>, Imp
     if scan.encoding == encoding_rs::UTF_8 {
         let skip = scan.bom.min(reader.fill_buf().map_err(read_error(path))?.len());
         reader.consume(skip);
-        Ok(Box::new(CrlfToLf::new(reader)))
+        if scan.has_cr { Ok(Box::new(CrlfToLf::new(reader))) } else { Ok(Box::new(reader)) }
     } else {
         let decoder = encoding_rs_io::DecodeReaderBytesBuilder::new()
             .encoding(Some(scan.encoding))
