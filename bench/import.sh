@@ -1,32 +1,42 @@
 #!/usr/bin/env bash
 # Import throughput: `switchboard import` against the sqlite3 CLI's own `.import` of the same
 # file into a plain table, in the same run. Prints both times, the ratio and switchboard's peak
-# RSS. Usage: bench/import.sh [ROWS]   (default 1000000)
+# RSS for each round, then the medians. The two alternate round by round, so a machine that
+# slows down for a while (a shared VM does) slows both.
+# Usage: bench/import.sh [ROWS] [ROUNDS]   (default 1000000 rows, 5 rounds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=${1:-1000000}
+rounds=${2:-5}
 out=bench-out
 mkdir -p "$out"
 command -v sqlite3 >/dev/null || { echo "needs the sqlite3 CLI (apt-get install sqlite3)" >&2; exit 1; }
 cargo build --release --quiet
 csv="$out/recipients-$rows.csv"
 [ -s "$csv" ] || python3 bench/gen_recipients.py "$rows" > "$csv"
-echo "file: $csv ($(wc -l < "$csv") lines, $(du -h "$csv" | cut -f1))"
-
-rm -f "$out"/ref.db*
-ref=$( { /usr/bin/time -f '%e %M' sqlite3 "$out/ref.db" ".mode csv" ".import $csv recipients" ; } 2>&1 | tail -1)
-ref_s=${ref% *}; ref_kb=${ref#* }
-echo "sqlite3 .import:     ${ref_s}s  peak RSS $((ref_kb / 1024)) MB  rows: $(sqlite3 "$out/ref.db" 'select count(*) from recipients')"
-
-rm -f "$out"/sb.db*
+echo "file: $csv ($(wc -l < "$csv") lines, $(du -h "$csv" | cut -f1)); $rounds rounds"
 bin=target/release/switchboard
 export SWITCHBOARD_CONFIG=/dev/null
-"$bin" --db "$out/sb.db" campaign create bench/campaign.toml >/dev/null 2>&1
-sb=$( { /usr/bin/time -f '%e %M' "$bin" --db "$out/sb.db" import bench "$csv" --json > "$out/import.out" ; } 2>&1 | tail -1)
-sb_s=${sb% *}; sb_kb=${sb#* }
-echo "switchboard import:  ${sb_s}s  peak RSS $((sb_kb / 1024)) MB  $(tail -1 "$out/import.out")"
-python3 - "$ref_s" "$sb_s" "$rows" <<'PY'
-import sys
-ref, sb, rows = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
-print(f"ratio switchboard/sqlite3: {sb / ref:.2f}   ({rows / sb:,.0f} rows/s vs {rows / ref:,.0f} rows/s)")
-PY
+results=()
+for round in $(seq "$rounds"); do
+    rm -f "$out"/ref.db*
+    ref=$( { /usr/bin/time -f '%e %M' sqlite3 "$out/ref.db" ".mode csv" ".import $csv recipients" ; } 2>&1 | tail -1)
+    stored=$(sqlite3 "$out/ref.db" 'select count(*) from recipients')
+    rm -f "$out"/sb.db*
+    "$bin" --db "$out/sb.db" campaign create bench/campaign.toml >/dev/null 2>&1
+    sb=$( { /usr/bin/time -f '%e %M' "$bin" --db "$out/sb.db" import bench "$csv" --json > "$out/import.out" ; } 2>&1 | tail -1)
+    echo "round $round: sqlite3 .import ${ref% *}s ($stored rows)   switchboard import ${sb% *}s, peak RSS $((${sb#* } / 1024)) MB  $(tail -1 "$out/import.out")"
+    results+=("${ref% *} ${sb% *} ${sb#* }")
+done
+printf '%s\n' "${results[@]}" | python3 -c '
+import statistics, sys
+rows = [tuple(map(float, l.split())) for l in sys.stdin if l.strip()]
+ratios = sorted(sb / ref for ref, sb, _ in rows)
+ref = statistics.median(r for r, _, _ in rows)
+sb = statistics.median(s for _, s, _ in rows)
+n = int(sys.argv[1])
+print(f"median: sqlite3 .import {ref:.2f}s ({n / ref:,.0f} rows/s)   switchboard import {sb:.2f}s ({n / sb:,.0f} rows/s)")
+each = " / ".join(f"{r:.2f}" for r in ratios)
+print(f"ratio switchboard/sqlite3 per round: {each}   median {statistics.median(ratios):.2f}")
+print(f"switchboard peak RSS: {max(m for _, _, m in rows) / 1024:.0f} MB (largest of the rounds)")
+' "$rows"
