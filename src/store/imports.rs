@@ -80,20 +80,25 @@ struct Insert {
     rows: u64,
 }
 
-// 8 bound columns a row; SQLite allows 32766 parameters a statement.
+// At most 7 bound columns a row; SQLite allows 32766 parameters a statement.
 const ROWS_PER_STATEMENT: usize = 4000;
 
-/// `INSERT INTO jobs … VALUES (…), …` for `rows` rows.
-fn insert_sql(campaign_id: &str, import_id: i64, now_ms: i64, rows: usize) -> Arc<str> {
+/// `INSERT INTO jobs … VALUES (…), …` for `rows` rows, queued or suppressed.
+fn insert_sql(campaign_id: &str, import_id: i64, now_ms: i64, suppressed: bool, rows: usize) -> Arc<str> {
     // The values every row shares go in as literals, which halves what is bound per row. They
     // are safe to inline: a campaign id is a validated slug of [a-z0-9-], the others integers.
+    // A queued job takes the columns' defaults for `state` and `reason`.
     debug_assert!(campaign_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
-    let row = format!("('{campaign_id}', {import_id}, {now_ms}, ?, ?, ?, ?, ?, ?, ?, ?)");
+    let (columns, row) = if suppressed {
+        (", state, reason", format!("('{campaign_id}', {import_id}, {now_ms}, ?, ?, ?, ?, ?, ?, 'suppressed', ?)"))
+    } else {
+        ("", format!("('{campaign_id}', {import_id}, {now_ms}, ?, ?, ?, ?, ?, ?)"))
+    };
     let mut sql = String::with_capacity(200 + rows * (row.len() + 2));
-    sql.push_str(
+    sql.push_str(&format!(
         "INSERT INTO jobs (campaign_id, import_id, updated_at, phone, source_line, variables, timezones,
-                           zone_source, number_zones, state, reason) VALUES ",
-    );
+                           zone_source, number_zones{columns}) VALUES "
+    ));
     for i in 0..rows {
         if i > 0 {
             sql.push_str(", ");
@@ -108,37 +113,43 @@ struct InsertTarget {
     campaign_id: String,
     import_id: i64,
     now_ms: i64,
-    /// The text of a full statement (it is the same every time, and SQLite prepares it once).
+    /// The text of a full statement of queued jobs (the same every time; SQLite prepares it once).
     full_sql: Option<Arc<str>>,
 }
 
 impl InsertTarget {
-    /// The insert statements for `jobs`.
+    /// The insert statements for `jobs`: queued ones, then suppressed ones (few, and never
+    /// dialled, so their place in the table's order does not matter).
     fn build_inserts(&mut self, jobs: Vec<NewJob>) -> Result<Vec<Insert>, StoreError> {
-        // Shared text values, bound without a copy per row (see `NewJob`).
-        let [column, area_code, default, queued, suppressed]: [Arc<str>; 5] =
-            ["column", "area_code", "default", "queued", "suppressed"].map(Arc::from);
-        let bind_error = |e| StoreError::Db(sqlx::Error::Encode(e));
+        let (suppressed, queued): (Vec<NewJob>, Vec<NewJob>) = jobs.into_iter().partition(|j| j.suppressed.is_some());
         let mut inserts = Vec::new();
+        self.push_inserts(&mut inserts, queued, false)?;
+        self.push_inserts(&mut inserts, suppressed, true)?;
+        Ok(inserts)
+    }
+
+    fn push_inserts(&mut self, inserts: &mut Vec<Insert>, jobs: Vec<NewJob>, suppressed: bool) -> Result<(), StoreError> {
+        // Shared text values, bound without a copy per row (see `NewJob`).
+        let [column, area_code, default]: [Arc<str>; 3] = ["column", "area_code", "default"].map(Arc::from);
+        let bind_error = |e| StoreError::Db(sqlx::Error::Encode(e));
         let mut jobs = jobs.into_iter().peekable();
         while jobs.peek().is_some() {
             let batch: Vec<NewJob> = jobs.by_ref().take(ROWS_PER_STATEMENT).collect();
-            let sql = if batch.len() == ROWS_PER_STATEMENT {
+            let sql = if batch.len() == ROWS_PER_STATEMENT && !suppressed {
                 let (id, import, now_ms) = (&self.campaign_id, self.import_id, self.now_ms);
-                self.full_sql.get_or_insert_with(|| insert_sql(id, import, now_ms, ROWS_PER_STATEMENT)).clone()
+                self.full_sql.get_or_insert_with(|| insert_sql(id, import, now_ms, false, ROWS_PER_STATEMENT)).clone()
             } else {
-                insert_sql(&self.campaign_id, self.import_id, self.now_ms, batch.len())
+                insert_sql(&self.campaign_id, self.import_id, self.now_ms, suppressed, batch.len())
             };
             let rows = batch.len() as u64;
             let mut args = SqliteArguments::default();
-            args.reserve(batch.len() * 8, 0);
+            args.reserve(batch.len() * 7, 0);
             for j in batch {
                 let zone_source = match j.zone_source {
                     ZoneSource::Column => column.clone(),
                     ZoneSource::AreaCode => area_code.clone(),
                     ZoneSource::Default => default.clone(),
                 };
-                let state = if j.suppressed.is_some() { suppressed.clone() } else { queued.clone() };
                 // The strings move into the arguments rather than being copied.
                 args.add(j.phone).map_err(bind_error)?;
                 args.add(j.source_line as i64).map_err(bind_error)?;
@@ -146,12 +157,13 @@ impl InsertTarget {
                 args.add(j.timezones).map_err(bind_error)?;
                 args.add(zone_source).map_err(bind_error)?;
                 args.add(j.number_zones).map_err(bind_error)?;
-                args.add(state).map_err(bind_error)?;
-                args.add(j.suppressed).map_err(bind_error)?;
+                if suppressed {
+                    args.add(j.suppressed).map_err(bind_error)?;
+                }
             }
             inserts.push(Insert { sql, args, rows });
         }
-        Ok(inserts)
+        Ok(())
     }
 }
 
