@@ -3,11 +3,11 @@
 # file into a plain table, in the same run. Prints both times, the ratio and switchboard's peak
 # RSS for each round, then the medians. The two alternate round by round, so a machine that
 # slows down for a while (a shared VM does) slows both.
-# Usage: bench/import.sh [ROWS] [ROUNDS]   (default 1000000 rows, 5 rounds)
+# Usage: bench/import.sh [ROWS] [ROUNDS]   (default 1000000 rows, 7 rounds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=${1:-1000000}
-rounds=${2:-5}
+rounds=${2:-7}
 out=bench-out
 mkdir -p "$out"
 command -v sqlite3 >/dev/null || { echo "needs the sqlite3 CLI (apt-get install sqlite3)" >&2; exit 1; }
