@@ -128,7 +128,12 @@ impl InsertTarget {
         Ok(inserts)
     }
 
-    fn push_inserts(&mut self, inserts: &mut Vec<Insert>, jobs: Vec<NewJob>, suppressed: bool) -> Result<(), StoreError> {
+    fn push_inserts(
+        &mut self,
+        inserts: &mut Vec<Insert>,
+        jobs: Vec<NewJob>,
+        suppressed: bool,
+    ) -> Result<(), StoreError> {
         // Shared text values, bound without a copy per row (see `NewJob`).
         let [column, area_code, default]: [Arc<str>; 3] = ["column", "area_code", "default"].map(Arc::from);
         let bind_error = |e| StoreError::Db(sqlx::Error::Encode(e));
@@ -238,10 +243,8 @@ pub struct ImportSnapshot {
 
 async fn load_snapshot(conn: &mut SqliteConnection, campaign_id: &str) -> Result<ImportSnapshot, StoreError> {
     let mut snap = ImportSnapshot::default();
-    let rows = sqlx::query("SELECT phone FROM jobs WHERE campaign_id = ?")
-        .bind(campaign_id)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows =
+        sqlx::query("SELECT phone FROM jobs WHERE campaign_id = ?").bind(campaign_id).fetch_all(&mut *conn).await?;
     snap.existing.reserve(rows.len());
     for r in rows {
         if let Some(k) = phone_key(r.try_get("phone")?) {
