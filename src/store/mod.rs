@@ -90,3 +90,28 @@ pub fn millis(t: chrono::DateTime<chrono::Utc>) -> i64 {
 pub fn from_millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Row;
+
+    #[tokio::test]
+    async fn a_new_database_is_wal_with_8k_pages_normal_sync_a_busy_timeout_and_foreign_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).await.unwrap();
+        let mut conn = store.pool().acquire().await.unwrap();
+        let mut pragma = async |name: &str| -> String {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA {name}"))).fetch_one(&mut *conn).await.unwrap();
+            match row.try_get::<String, _>(0) {
+                Ok(s) => s,
+                Err(_) => row.get::<i64, _>(0).to_string(),
+            }
+        };
+        assert_eq!(pragma("journal_mode").await, "wal");
+        assert_eq!(pragma("page_size").await, "8192");
+        assert_eq!(pragma("synchronous").await, "1", "NORMAL");
+        assert_eq!(pragma("foreign_keys").await, "1");
+        assert_eq!(pragma("busy_timeout").await, "60000");
+    }
+}
