@@ -137,6 +137,12 @@ pub async fn import_file(
     if matches!(campaign.state, crate::store::CampaignState::Cancelled) {
         return Err(ImportError::CampaignClosed { campaign: campaign.id, state: campaign.state.to_string() });
     }
+    // The phone tables are built beside the first pass over the file, not before the first row.
+    // Not awaited: the parser's first lookup waits for the tables if they are still being built.
+    tokio::task::spawn_blocking(move || {
+        crate::phone::warm_up();
+        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "phone tables ready");
+    });
     let display = path.display().to_string();
     let scan = {
         let path = path.to_path_buf();

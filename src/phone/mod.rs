@@ -107,6 +107,15 @@ impl PhoneNumber {
     }
 }
 
+/// Builds, now, the tables the first parse would otherwise build: the `phonenumber` crate's
+/// metadata (it compiles every region's patterns: about a quarter of a second), the NANP
+/// validity patterns and the prefix → zone map. An import calls it on a thread of its own while
+/// it reads the file the first time, so that its first row does not wait for them.
+pub fn warm_up() {
+    nanp::warm_up();
+    zones::warm_up();
+}
+
 impl std::fmt::Display for PhoneNumber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)

@@ -43,6 +43,10 @@ pub(super) fn crate_verdict(national: &[u8]) -> bool {
 /// Immutable tables derived from the crate's embedded metadata, built once.
 static REGIONS: LazyLock<Nanp> = LazyLock::new(Nanp::from_crate_metadata);
 
+pub(super) fn warm_up() {
+    LazyLock::force(&REGIONS);
+}
+
 /// The NANP regions in the order the crate tries them (the main region, US, first).
 struct Nanp {
     regions: Vec<Region>,

@@ -16,6 +16,10 @@ const DATA: &str = include_str!("../../data/phone_timezones.tsv");
 /// because `PhoneNumber::time_zones` hands out `&'static` slices of it.
 static MAP: LazyLock<PrefixMap> = LazyLock::new(|| PrefixMap::parse(DATA));
 
+pub(super) fn warm_up() {
+    LazyLock::force(&MAP);
+}
+
 /// The zones of the longest prefix of `digits` (an E.164 number without its '+') that the data
 /// names; empty when none matches.
 pub(super) fn for_digits(digits: &str) -> &'static [Tz] {

@@ -44,6 +44,8 @@ pub enum StoreError {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// How the pool's connections are opened, for a connection of its own (an import's).
+    options: SqliteConnectOptions,
 }
 
 impl Store {
@@ -67,9 +69,9 @@ impl Store {
             // jobs and attempts at random, and this keeps the hot pages of both in memory.
             .pragma("cache_size", "-65536")
             .pragma("temp_store", "memory");
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(open_err)?;
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options.clone()).await.map_err(open_err)?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store { pool, options })
     }
 
     pub fn pool(&self) -> &SqlitePool {
