@@ -3,7 +3,7 @@
 //! same details twice changes nothing; a late `answered_by` corrects an outcome recorded
 //! without one, and moves the job only while it has not gone on to another attempt.
 
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{Store, StoreError};
 
@@ -103,9 +103,11 @@ impl Store {
         decide: impl FnOnce(&AttemptContext) -> Application,
     ) -> Result<Applied, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let applied = apply_delivery(&mut tx, &delivery, decide).await?;
+        let applied = [(delivery, apply_delivery(&mut tx, &delivery, decide).await?)];
+        insert_inbox(&mut tx, &applied).await?;
         tx.commit().await?;
-        Ok(applied)
+        let [(_, (_, result))] = applied;
+        Ok(result)
     }
 
     /// [`apply_call_details`](Self::apply_call_details) for many deliveries, in order, in one
@@ -119,10 +121,14 @@ impl Store {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut applied = Vec::with_capacity(deliveries.len());
         for (i, d) in deliveries.iter().enumerate() {
-            applied.push(apply_delivery(&mut tx, d, |ctx| decide(i, ctx)).await?);
+            applied.push((*d, apply_delivery(&mut tx, d, |ctx| decide(i, ctx)).await?));
+        }
+        // The inbox rows go in together, in arrival order: nothing in the batch reads them.
+        for chunk in applied.chunks(1000) {
+            insert_inbox(&mut tx, chunk).await?;
         }
         tx.commit().await?;
-        Ok(applied)
+        Ok(applied.into_iter().map(|(_, (_, a))| a).collect())
     }
 }
 
@@ -137,12 +143,14 @@ pub struct Delivery<'a> {
     pub now_ms: i64,
 }
 
+/// Applies one delivery; returns the attempt it matched (if any) and what became of it, for its
+/// inbox row, which the caller writes.
 async fn apply_delivery(
     tx: &mut sqlx::SqliteConnection,
     d: &Delivery<'_>,
     decide: impl FnOnce(&AttemptContext) -> Application,
-) -> Result<Applied, StoreError> {
-    let Delivery { attempt_id, call_id, inbox_body, now_ms } = *d;
+) -> Result<(Option<String>, Applied), StoreError> {
+    let Delivery { attempt_id, call_id, now_ms, .. } = *d;
     let row = sqlx::query(
         "SELECT a.id, a.job_id, a.campaign_id, a.attempt_no, a.state, a.outcome, a.answered_by, a.call_id,
                 j.state AS job_state, j.attempts AS job_attempts, j.timezones, j.zone_source, j.number_zones
@@ -154,10 +162,7 @@ async fn apply_delivery(
     .fetch_optional(&mut *tx)
     .await?;
     let Some(row) = row else {
-        if let Some(body) = inbox_body {
-            insert_inbox(tx, now_ms, call_id, attempt_id, body, Applied::Unmatched).await?;
-        }
-        return Ok(Applied::Unmatched);
+        return Ok((attempt_id.map(str::to_string), Applied::Unmatched));
     };
     let ctx = AttemptContext {
         attempt_id: row.try_get("id")?,
@@ -227,10 +232,7 @@ async fn apply_delivery(
             Applied::Duplicate
         }
     };
-    if let Some(body) = inbox_body {
-        insert_inbox(tx, now_ms, call_id, Some(&ctx.attempt_id), body, result).await?;
-    }
-    Ok(result)
+    Ok((Some(ctx.attempt_id), result))
 }
 
 impl Store {
@@ -384,23 +386,30 @@ async fn move_job(
     Ok(())
 }
 
+/// Stores the deliveries that came as webhooks (those with an inbox body) in the inbox, with the
+/// attempt each matched and what became of it, in one statement.
 async fn insert_inbox(
     tx: &mut sqlx::SqliteConnection,
-    now_ms: i64,
-    call_id: &str,
-    attempt_id: Option<&str>,
-    body: &str,
-    result: Applied,
+    applied: &[(Delivery<'_>, (Option<String>, Applied))],
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO webhook_inbox (received_at, call_id, attempt_id, body, result) VALUES (?, ?, ?, ?, ?)")
-        .bind(now_ms)
-        .bind(call_id)
-        .bind(attempt_id)
-        .bind(body)
-        .bind(result.as_str())
-        .execute(&mut *tx)
-        .await?;
+    if let Some(mut q) = inbox_insert(applied) {
+        q.build().execute(&mut *tx).await?;
+    }
     Ok(())
+}
+
+fn inbox_insert(applied: &[(Delivery<'_>, (Option<String>, Applied))]) -> Option<QueryBuilder<Sqlite>> {
+    let mut rows = applied.iter().filter(|(d, _)| d.inbox_body.is_some()).peekable();
+    rows.peek()?;
+    let mut q = QueryBuilder::new("INSERT INTO webhook_inbox (received_at, call_id, attempt_id, body, result) ");
+    q.push_values(rows, |mut b, (d, (attempt, result))| {
+        b.push_bind(d.now_ms)
+            .push_bind(d.call_id.to_string())
+            .push_bind(attempt.clone())
+            .push_bind(d.inbox_body.map(str::to_string))
+            .push_bind(result.as_str());
+    });
+    Some(q)
 }
 
 impl Store {
