@@ -131,7 +131,7 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("no campaign `{id}` (see `switchboard campaign list`)")))?;
+            .ok_or_else(|| StoreError::no_campaign(id))?;
         row_to_campaign(row)
     }
 

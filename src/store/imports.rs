@@ -37,6 +37,9 @@ pub enum ZoneSource {
 }
 
 impl ZoneSource {
+    /// Every source, in declaration order (so `ALL[z as usize] == z`).
+    const ALL: [ZoneSource; 3] = [ZoneSource::Column, ZoneSource::AreaCode, ZoneSource::Default];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ZoneSource::Column => "column",
@@ -71,8 +74,8 @@ pub struct ImportCounts {
 /// Checking `jobs.campaign_id` and `jobs.import_id` against their parents costs two b-tree
 /// lookups a row (16 of the insert's 83 VDBE instructions; 5 % of an import's instructions,
 /// BENCHMARKS.md). Both hold by construction: the import row is written in this transaction, and
-/// the campaign is checked inside it, where no other writer can remove it. Dropping an `ImportTx` without committing
-/// closes its connection, and SQLite rolls the transaction back.
+/// the campaign is checked inside it, where no other writer can remove it. Dropping an
+/// `ImportTx` without committing closes its connection, and SQLite rolls the transaction back.
 pub struct ImportTx {
     conn: SqliteConnection,
     target: InsertTarget,
@@ -142,7 +145,7 @@ impl InsertTarget {
         suppressed: bool,
     ) -> Result<(), StoreError> {
         // Shared text values, bound without a copy per row (see `NewJob`).
-        let [column, area_code, default]: [Arc<str>; 3] = ["column", "area_code", "default"].map(Arc::from);
+        let zone_sources = ZoneSource::ALL.map(|z| Arc::<str>::from(z.as_str()));
         let bind_error = |e| StoreError::Db(sqlx::Error::Encode(e));
         let mut jobs = jobs.into_iter().peekable();
         while jobs.peek().is_some() {
@@ -157,17 +160,12 @@ impl InsertTarget {
             let mut args = SqliteArguments::default();
             args.reserve(batch.len() * 7, 0);
             for j in batch {
-                let zone_source = match j.zone_source {
-                    ZoneSource::Column => column.clone(),
-                    ZoneSource::AreaCode => area_code.clone(),
-                    ZoneSource::Default => default.clone(),
-                };
                 // The strings move into the arguments rather than being copied.
                 args.add(j.phone).map_err(bind_error)?;
                 args.add(j.source_line as i64).map_err(bind_error)?;
                 args.add(j.variables).map_err(bind_error)?;
                 args.add(j.timezones).map_err(bind_error)?;
-                args.add(zone_source).map_err(bind_error)?;
+                args.add(zone_sources[j.zone_source as usize].clone()).map_err(bind_error)?;
                 args.add(j.number_zones).map_err(bind_error)?;
                 if suppressed {
                     args.add(j.suppressed).map_err(bind_error)?;
@@ -230,7 +228,7 @@ impl Store {
             .fetch_optional(&mut conn)
             .await?;
         if campaign.is_none() {
-            return Err(StoreError::NotFound(format!("no campaign `{campaign_id}` (see `switchboard campaign list`)")));
+            return Err(StoreError::no_campaign(campaign_id));
         }
         let import_id: i64 = sqlx::query_scalar(
             "INSERT INTO imports (campaign_id, file_name, file_sha256, rows_read, accepted, rejected,

@@ -40,6 +40,13 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
 }
 
+impl StoreError {
+    /// The campaign `id` does not exist.
+    pub(crate) fn no_campaign(id: &str) -> StoreError {
+        StoreError::NotFound(format!("no campaign `{id}` (see `switchboard campaign list`)"))
+    }
+}
+
 /// The database: a pool of connections to one SQLite file.
 #[derive(Clone, Debug)]
 pub struct Store {
