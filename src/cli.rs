@@ -487,6 +487,7 @@ async fn serve(config: DaemonConfig, store: Store, listen: Option<std::net::Sock
     let webhook_secret = config.webhook_secret(env)?;
     // Refused before listening, as bad configuration.
     crate::daemon::webhook_auth(webhook_secret.as_ref(), &config).map_err(Failure::input)?;
+    let _lock = crate::daemon::DaemonLock::acquire(store.path())?;
     let addr = listen.unwrap_or(config.http.listen);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     // Listening for signals before saying we listen: a SIGTERM right after start is a graceful stop.

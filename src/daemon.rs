@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -53,6 +54,40 @@ impl DaemonParts {
         let dispatcher = DispatcherConfig::from_daemon(&config);
         let outcomes = OutcomesConfig::from_daemon(&config);
         Self { config, store, clock, api_key, webhook_secret, dispatcher, outcomes, retry: RetryPolicy::default() }
+    }
+}
+
+/// One daemon per database: an exclusive lock on `<database>.lock`, held while the daemon runs
+/// and released by the operating system however the process ends (`kill -9` included). Two
+/// daemons on one database would each reconcile the other's sends in flight.
+#[derive(Debug)]
+pub struct DaemonLock {
+    _file: std::fs::File,
+}
+
+impl DaemonLock {
+    pub fn acquire(db: &Path) -> anyhow::Result<Self> {
+        let mut name = db.as_os_str().to_owned();
+        name.push(".lock");
+        let path = PathBuf::from(name);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open the daemon lock {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                "another switchboard daemon is already running on {} (it holds {}); stop it first: \
+                 one daemon per database",
+                db.display(),
+                path.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("cannot lock the daemon lock {}", path.display()))
+            }
+        }
     }
 }
 

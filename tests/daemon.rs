@@ -204,11 +204,13 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Stops it gracefully and insists on a clean exit.
-    fn stop(mut self) {
+    /// Stops it gracefully, insists on a clean exit and returns its whole log (read after the
+    /// exit: a line logged just after the state a test waited for is in it).
+    fn stop(mut self) -> String {
         self.sigterm();
         let status = self.exit_within(Duration::from_secs(30)).expect("serve exits after SIGTERM");
         assert!(status.success(), "serve exited with {status}; log:\n{}", self.stderr());
+        self.stderr()
     }
 }
 
@@ -332,15 +334,29 @@ async fn restart_and_finish(env: &TestEnv, store: &Store, sim: &SimHandle, n: us
             .fetch_all(store.pool())
             .await
             .unwrap();
+            // Every open job with all its attempts, so a failure says where each one stopped.
+            let jobs: Vec<String> = sqlx::query_scalar(
+                "SELECT 'job ' || j.id || ' ' || j.state || ', attempts ' || j.attempts || ', due '
+                        || j.next_attempt_at || ', reason ' || coalesce(j.reason, '-') || ': ['
+                        || coalesce((SELECT group_concat(a.id || ' ' || a.state || ' dialed ' || a.dialed_at
+                                                         || ' err ' || coalesce(a.send_error, '-'), '; ')
+                                       FROM attempts a WHERE a.job_id = j.id), '') || ']'
+                   FROM jobs j WHERE j.state IN ('queued', 'dialing') ORDER BY j.id",
+            )
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
             panic!(
-                "after 150 s, {open} jobs or attempts are still open; attempts dialing: {left:?}\nlog:\n{}",
+                "after 150 s, {open} jobs or attempts are still open (now {}); attempts dialing: {left:?}\n\
+                 open jobs:\n{}\nlog:\n{}",
+                Utc::now().timestamp_millis(),
+                jobs.join("\n"),
                 restarted.stderr()
             );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let log = restarted.stderr();
-    restarted.stop();
+    let log = restarted.stop();
     let per_number = assert_db_matches_sim(store, sim).await;
     assert_eq!(per_number.len(), n, "every number was dialled");
     let again: Vec<_> = per_number.iter().filter(|(_, n)| **n > 1).collect();
@@ -473,6 +489,14 @@ async fn sigterm_with_sends_in_flight_exits_0_promptly_and_the_next_start_carrie
     let mut daemon = Daemon::start(&env, "127.0.0.1:0", "serve-1.log");
     wait_for("sends are going out", Duration::from_secs(30), async || (sim.sends().len() >= 32).then_some(())).await;
 
+    // A second daemon on the same database is refused before it listens or dials.
+    let mut second = env.command();
+    second.args(["serve", "--listen", "127.0.0.1:0"]).env("BLAND_API_KEY", API_KEY);
+    let (code, stdout, stderr) = run_bounded(second, Duration::from_secs(20));
+    assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stderr.contains("another switchboard daemon is already running"), "{stderr}");
+    assert!(!stdout.contains("listening"), "the second daemon never listened: {stdout}");
+
     let asked = Instant::now();
     daemon.sigterm();
     let status = daemon.exit_within(Duration::from_secs(10)).expect("serve exits within 10 s of SIGTERM");
@@ -568,8 +592,7 @@ async fn serve_without_an_api_key_exits_2_and_a_running_daemon_never_prints_its_
     assert!(!stdout.contains("listening"), "it never started listening: {stdout}");
     write_config(&env, &sim, "[http]\npublic_url = \"http://127.0.0.1:9\"\nallow_unsigned_webhooks = true");
     let daemon = Daemon::spawn(&env, "127.0.0.1:0", "serve-unsigned.log", API_KEY, None, "warn");
-    daemon.stop();
-    let unsigned_log = std::fs::read_to_string(env.path("serve-unsigned.log")).unwrap();
+    let unsigned_log = daemon.stop();
     assert!(unsigned_log.contains("UNSIGNED"), "it warns that it accepts unsigned webhooks:\n{unsigned_log}");
 
     // With the key and secret, at debug level, signed webhooks flowing in: neither is printed.
@@ -583,8 +606,7 @@ async fn serve_without_an_api_key_exits_2_and_a_running_daemon_never_prints_its_
         (scalar(&store, "SELECT COUNT(*) FROM webhook_inbox WHERE result = 'applied'").await >= 5).then_some(())
     })
     .await;
-    let ok_log = daemon.stderr();
-    daemon.stop();
+    let ok_log = daemon.stop();
     assert!(ok_log.contains("call placed") && ok_log.contains("DEBUG"), "the log was verbose:\n{ok_log}");
 
     // A key Bland refuses: the campaigns pause with one clear error, and that key is not printed
@@ -601,8 +623,13 @@ async fn serve_without_an_api_key_exits_2_and_a_running_daemon_never_prints_its_
     })
     .await;
     assert!(reason.contains("API key"), "{reason}");
-    let refused_log = daemon.stderr();
-    daemon.stop();
+    // The daemon pauses the campaigns, then logs: wait for the line, and read the whole log once
+    // the daemon has exited, so "exactly one" covers everything it ever printed.
+    wait_for("the daemon logged the refused key", Duration::from_secs(10), async || {
+        daemon.stderr().contains("every campaign on this key is paused").then_some(())
+    })
+    .await;
+    let refused_log = daemon.stop();
 
     let outputs = [
         ("serve log", ok_log),

@@ -411,3 +411,47 @@ async fn sends_that_fail_with_5xx_are_looked_up_and_resent_under_the_same_attemp
     assert_eq!((sends.len(), per_number.len()), (40, 40), "every recipient was called exactly once");
     assert_eq!(count(&h, "SELECT COUNT(*) FROM attempts WHERE state = 'dialing'").await, 0);
 }
+
+#[tokio::test]
+async fn jobs_claimed_by_a_process_that_died_before_committing_their_attempts_are_dialled_once_after_restart() {
+    let mut h = Harness::new(at("2026-06-01T14:00:00Z"), open_sim()).await;
+    h.dispatch_cfg.account = Caps::default();
+    let spec = |id: &str| {
+        format!(
+            "id = \"{id}\"\nname = \"{id}\"\n[call]\ntask = \"Hello\"\n[schedule]\nhours = {{ \"mon-sun\" = \"09:00-17:00\" }}\n[retry]\nmax_attempts = 1\n"
+        )
+    };
+    let csv = |first: usize| -> String {
+        std::iter::once("phone\n".to_string()).chain((first..first + 30).map(|i| format!("212-555-{i:04}\n"))).collect()
+    };
+    let live = h.campaign(&spec("live"), &csv(1000)).await;
+    let gone = h.campaign(&spec("gone"), &csv(2000)).await;
+    let now_ms = h.now().timestamp_millis();
+    // A dispatcher claims 12 jobs of each campaign and dies before committing their attempts
+    // (`kill -9` between the two statements): they are `dialing`, with no attempt and no call.
+    for id in [&live, &gone] {
+        assert_eq!(h.store.claim_due(id, now_ms, 12).await.unwrap().len(), 12);
+    }
+    // Meanwhile the operator cancels the second campaign.
+    assert!(h.store.set_campaign_state(&gone, &["running"], "cancelled", now_ms).await.unwrap());
+
+    let dispatcher = h.dispatcher().await;
+    let report = dispatcher.reconcile().await.unwrap();
+    assert_eq!(report.released, 24, "every orphaned claim is released");
+    for _ in 0..10 {
+        dispatcher.reconcile().await.unwrap();
+        dispatcher.step().await.unwrap();
+        h.clock.advance(Duration::seconds(10));
+    }
+
+    let sends = h.sim.sends();
+    let numbers: HashSet<&str> = sends.iter().map(|s| s.phone_number.as_str()).collect();
+    assert_eq!((sends.len(), numbers.len()), (30, 30), "each of the live campaign's 30 numbers dialled once");
+    let live_numbers: HashSet<String> = (1000..1030).map(|i| format!("+1212555{i:04}")).collect();
+    assert!(numbers.iter().all(|n| live_numbers.contains(*n)), "only the live campaign dials: {numbers:?}");
+    let stranded = count(&h, "SELECT COUNT(*) FROM jobs WHERE state = 'dialing'").await;
+    assert_eq!(stranded, 0, "no job is left claimed");
+    let cancelled = count(&h, "SELECT COUNT(*) FROM jobs WHERE campaign_id = 'gone' AND state = 'cancelled'").await;
+    assert_eq!(cancelled, 30, "the cancelled campaign's claimed jobs are cancelled with it, not queued");
+    assert_eq!(dispatcher.reconcile().await.unwrap(), Default::default(), "nothing left to settle");
+}

@@ -124,6 +124,9 @@ pub struct ReconcileReport {
     pub resent: u32,
     /// Still unknown (lookup failed, or the window closed meanwhile).
     pub left: u32,
+    /// Jobs claimed but never given an attempt (a crash or a failed step between the two),
+    /// put back in the queue: nothing was sent for them.
+    pub released: u32,
 }
 
 /// Adapts the injected clock for governor, so pacing follows the same time as everything else.
@@ -527,7 +530,7 @@ impl Dispatcher {
             Ok(resp) => {
                 self.lock().consecutive_429 = 0;
                 self.store.record_sent(attempt_id, &resp.call_id, now_ms).await?;
-                info!(campaign_id, attempt_id, call_id = %resp.call_id, "call placed");
+                info!(%campaign_id, %attempt_id, call_id = %resp.call_id, "call placed");
                 return Ok(SendResult::Sent);
             }
             Err(e) => e,
@@ -565,7 +568,7 @@ impl Dispatcher {
                 Ok(SendResult::NotSent)
             }
             BlandError::Permanent { .. } => {
-                info!(campaign_id, attempt_id, error = %err, "Bland rejected the call");
+                info!(%campaign_id, %attempt_id, error = %err, "Bland rejected the call");
                 self.store.record_rejected(attempt_id, &err.to_string(), now_ms).await?;
                 Ok(SendResult::Failed)
             }
@@ -577,7 +580,7 @@ impl Dispatcher {
                 Ok(SendResult::NotSent)
             }
             _ => {
-                warn!(campaign_id, attempt_id, error = %err, "send failed ambiguously; will look the call up before any resend");
+                warn!(%campaign_id, %attempt_id, error = %err, "send failed ambiguously; will look the call up before any resend");
                 self.store.record_send_unknown(attempt_id, &err.to_string()).await?;
                 Ok(SendResult::Unknown)
             }
@@ -601,20 +604,26 @@ impl Dispatcher {
 
     /// Settles attempts left `dialing` (a crash, an ambiguous send): each is looked up at Bland
     /// by number and date and matched on its attempt id; only one proven absent is sent again,
-    /// under the same id.
+    /// under the same id. First, jobs claimed without an attempt are put back in the queue
+    /// ([`Store::release_orphaned_claims`]): reconcile runs between steps, when no claim of this
+    /// dispatcher is outstanding.
     ///
     /// Attempts are settled concurrently (as many at once as sends), so a restart after a crash
     /// with hundreds of sends in flight is not a queue of lookups one by one; on shutdown, the
     /// ones not started yet are left for the next start.
     pub async fn reconcile(&self) -> Result<ReconcileReport, StoreError> {
         let now = self.clock.now();
+        let released = self.store.release_orphaned_claims(now.timestamp_millis()).await? as u32;
+        if released > 0 {
+            warn!(released, "jobs claimed but never dialled (a stop between claim and commit) are queued again");
+        }
         let pending = self.store.pending_attempts((now - self.cfg.reconcile_after).timestamp_millis()).await?;
         let settled: Vec<Result<Settled, StoreError>> = stream::iter(pending)
             .map(|attempt| self.reconcile_one(attempt, now))
             .buffer_unordered(self.cfg.send_concurrency.max(1))
             .collect()
             .await;
-        let mut report = ReconcileReport::default();
+        let mut report = ReconcileReport { released, ..ReconcileReport::default() };
         for s in settled {
             match s? {
                 Settled::Found => report.found += 1,

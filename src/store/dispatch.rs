@@ -95,6 +95,46 @@ impl Store {
         .rows_affected())
     }
 
+    /// Jobs left `dialing` with no attempt being dialled: the process died (or a step failed)
+    /// between claiming them and committing their attempts. Nothing was sent for them — a send
+    /// goes out only after its attempt is committed — so they go back to the queue, due at once
+    /// (or are cancelled with their campaign). Returns how many.
+    ///
+    /// Only for a moment when no claim of this daemon is outstanding (the dispatcher calls it
+    /// between steps); one daemon per database ([`crate::daemon::DaemonLock`]).
+    pub async fn release_orphaned_claims(&self, now_ms: i64) -> Result<u64, StoreError> {
+        // Read first: a write would take the write lock on every call, and there is rarely
+        // anything to release. `a.state != 'not_sent'` lets SQLite use the partial index on
+        // (job_id, attempt_no).
+        const ORPHANED: &str = "jobs.state = 'dialing' AND NOT EXISTS (
+                SELECT 1 FROM attempts a WHERE a.job_id = jobs.id AND a.state != 'not_sent' AND a.state = 'dialing')";
+        let ids: Vec<i64> = QueryBuilder::<Sqlite>::new(
+            // CROSS JOIN: campaign by campaign through `jobs_due`, never a scan of every job.
+            "SELECT jobs.id FROM campaigns CROSS JOIN jobs ON jobs.campaign_id = campaigns.id AND jobs.state = 'dialing'
+             WHERE ",
+        )
+        .push(ORPHANED)
+        .build_query_scalar()
+        .fetch_all(&self.pool)
+        .await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "UPDATE jobs SET
+                 state = CASE WHEN c.state = 'cancelled' THEN 'cancelled' ELSE 'queued' END,
+                 reason = CASE WHEN c.state = 'cancelled' THEN 'campaign cancelled' ELSE jobs.reason END,
+                 updated_at = ",
+        );
+        q.push_bind(now_ms).push(" FROM campaigns c WHERE c.id = jobs.campaign_id AND jobs.id IN (");
+        let mut list = q.separated(", ");
+        for id in &ids {
+            list.push_bind(*id);
+        }
+        q.push(") AND ").push(ORPHANED);
+        Ok(q.build().execute(&self.pool).await?.rows_affected())
+    }
+
     /// Claims up to `limit` due jobs of one campaign, oldest due first, in one statement.
     pub async fn claim_due(&self, campaign_id: &str, now_ms: i64, limit: u32) -> Result<Vec<ClaimedJob>, StoreError> {
         if limit == 0 {

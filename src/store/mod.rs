@@ -89,6 +89,11 @@ impl Store {
         &self.pool
     }
 
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        self.options.get_filename()
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
