@@ -120,19 +120,24 @@ impl Store {
         if ids.is_empty() {
             return Ok(0);
         }
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "UPDATE jobs SET
-                 state = CASE WHEN c.state = 'cancelled' THEN 'cancelled' ELSE 'queued' END,
-                 reason = CASE WHEN c.state = 'cancelled' THEN 'campaign cancelled' ELSE jobs.reason END,
-                 updated_at = ",
-        );
-        q.push_bind(now_ms).push(" FROM campaigns c WHERE c.id = jobs.campaign_id AND jobs.id IN (");
-        let mut list = q.separated(", ");
-        for id in &ids {
-            list.push_bind(*id);
+        let mut released = 0;
+        // In chunks well inside SQLite's limit on bound parameters (many campaigns' claims).
+        for chunk in ids.chunks(10_000) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "UPDATE jobs SET
+                     state = CASE WHEN c.state = 'cancelled' THEN 'cancelled' ELSE 'queued' END,
+                     reason = CASE WHEN c.state = 'cancelled' THEN 'campaign cancelled' ELSE jobs.reason END,
+                     updated_at = ",
+            );
+            q.push_bind(now_ms).push(" FROM campaigns c WHERE c.id = jobs.campaign_id AND jobs.id IN (");
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            q.push(") AND ").push(ORPHANED);
+            released += q.build().execute(&self.pool).await?.rows_affected();
         }
-        q.push(") AND ").push(ORPHANED);
-        Ok(q.build().execute(&self.pool).await?.rows_affected())
+        Ok(released)
     }
 
     /// Claims up to `limit` due jobs of one campaign, oldest due first, in one statement.
