@@ -75,6 +75,16 @@ fn claimed_job(r: &SqliteRow) -> Result<ClaimedJob, sqlx::Error> {
     })
 }
 
+/// The start of an update for jobs just put back in the queue (the caller pushes which ones): a
+/// job whose campaign was cancelled meanwhile is cancelled too, not left queued in a campaign
+/// that will never run again.
+fn cancel_if_campaign_cancelled(now_ms: i64) -> QueryBuilder<Sqlite> {
+    let mut q = QueryBuilder::new("UPDATE jobs SET state = 'cancelled', reason = 'campaign cancelled', updated_at = ");
+    q.push_bind(now_ms)
+        .push(" WHERE state = 'queued' AND campaign_id IN (SELECT id FROM campaigns WHERE state = 'cancelled') AND ");
+    q
+}
+
 impl Store {
     pub async fn campaigns_in_state(&self, state: &str) -> Result<Vec<CampaignRow>, StoreError> {
         let all = self.campaigns().await?;
@@ -98,7 +108,7 @@ impl Store {
     /// Jobs left `dialing` with no attempt being dialled: the process died (or a step failed)
     /// between claiming them and committing their attempts. Nothing was sent for them — a send
     /// goes out only after its attempt is committed — so they go back to the queue, due at once
-    /// (or are cancelled with their campaign). Returns how many.
+    /// (or are cancelled with their campaign). Returns how many were released.
     ///
     /// Only for a moment when no claim of this daemon is outstanding (the dispatcher calls it
     /// between steps); one daemon per database ([`crate::daemon::DaemonLock`]).
@@ -120,23 +130,28 @@ impl Store {
         if ids.is_empty() {
             return Ok(0);
         }
+        let mut tx = self.pool.begin().await?;
         let mut released = 0;
         // In chunks well inside SQLite's limit on bound parameters (many campaigns' claims).
         for chunk in ids.chunks(10_000) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "UPDATE jobs SET
-                     state = CASE WHEN c.state = 'cancelled' THEN 'cancelled' ELSE 'queued' END,
-                     reason = CASE WHEN c.state = 'cancelled' THEN 'campaign cancelled' ELSE jobs.reason END,
-                     updated_at = ",
-            );
-            q.push_bind(now_ms).push(" FROM campaigns c WHERE c.id = jobs.campaign_id AND jobs.id IN (");
-            let mut list = q.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            q.push(") AND ").push(ORPHANED);
-            released += q.build().execute(&self.pool).await?.rows_affected();
+            let ids_in = |q: &mut QueryBuilder<Sqlite>| {
+                q.push("id IN (");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+            };
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE jobs SET state = 'queued', updated_at = ");
+            q.push_bind(now_ms).push(" WHERE ");
+            ids_in(&mut q);
+            q.push(" AND ").push(ORPHANED);
+            released += q.build().execute(&mut *tx).await?.rows_affected();
+            let mut q = cancel_if_campaign_cancelled(now_ms);
+            ids_in(&mut q);
+            q.build().execute(&mut *tx).await?;
         }
+        tx.commit().await?;
         Ok(released)
     }
 
@@ -381,17 +396,9 @@ impl Store {
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;
-            // Cancelled while the send was pending: the job is cancelled, not left queued in a
-            // campaign that will never run again.
-            sqlx::query(
-                "UPDATE jobs SET state = 'cancelled', reason = 'campaign cancelled', updated_at = ?2
-                 WHERE id = (SELECT job_id FROM attempts WHERE id = ?1) AND state = 'queued'
-                   AND campaign_id IN (SELECT id FROM campaigns WHERE state = 'cancelled')",
-            )
-            .bind(attempt_id)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
+            let mut q = cancel_if_campaign_cancelled(now_ms);
+            q.push("id = (SELECT job_id FROM attempts WHERE id = ").push_bind(attempt_id).push(")");
+            q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
