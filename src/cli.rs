@@ -13,10 +13,11 @@ use anyhow::Context;
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{CampaignSpec, ConfigError, DaemonConfig, daemon::SYSTEM_CONFIG_PATH};
+use crate::campaigns::{self, CampaignError};
+use crate::config::{ConfigError, DaemonConfig, daemon::SYSTEM_CONFIG_PATH};
 use crate::import::{ImportError, ImportOptions, ImportSummary};
 use crate::phone::PhoneNumber;
-use crate::store::{Saved, Store, StoreError};
+use crate::store::{CampaignAction, CampaignState, JobState, Saved, Store, StoreError};
 
 const ABOUT: &str = "Runs large outbound AI phone-call campaigns on the Bland AI API.";
 const LONG_ABOUT: &str = "\
@@ -205,6 +206,12 @@ impl From<StoreError> for Failure {
     }
 }
 
+impl From<CampaignError> for Failure {
+    fn from(e: CampaignError) -> Self {
+        Self { bad_input: e.is_bad_input(), error: e.into() }
+    }
+}
+
 impl From<ImportError> for Failure {
     fn from(e: ImportError) -> Self {
         Self { bad_input: e.is_bad_input(), error: e.into() }
@@ -253,145 +260,108 @@ async fn open(config: Option<&Path>, db: Option<&Path>) -> Result<(DaemonConfig,
     Ok((config, store))
 }
 
-/// Loads a campaign's stored spec, as the daemon will read it.
-async fn stored_spec(store: &Store, config: &DaemonConfig, id: &str) -> Result<CampaignSpec, Failure> {
-    let row = store.campaign(id).await?;
-    CampaignSpec::parse(&format!("campaign `{id}` (stored spec)"), &row.spec_toml, &config.compliance())
-        .map_err(Failure::input)
+async fn campaign(cmd: CampaignCommand, config: &DaemonConfig, store: &Store) -> Result<(), Failure> {
+    let now = Utc::now();
+    let action = match cmd {
+        CampaignCommand::Create { spec } => {
+            let c = campaigns::save_file(store, config, &spec, now).await?;
+            match c.saved {
+                Saved::Created => eprintln!("created campaign `{}` ({}) as a draft", c.spec.id, c.spec.name),
+                Saved::Updated => eprintln!("updated draft campaign `{}` ({})", c.spec.id, c.spec.name),
+            }
+            println!("{}", c.spec.id);
+            return Ok(());
+        }
+        CampaignCommand::List { json } => return print_list(&campaigns::list(store).await?, json),
+        CampaignCommand::Show { id, json } => return print_summary(&campaigns::summary(store, &id).await?, json),
+        CampaignCommand::Start { id } => (id, CampaignAction::Start),
+        CampaignCommand::Pause { id } => (id, CampaignAction::Pause),
+        CampaignCommand::Resume { id } => (id, CampaignAction::Resume),
+        CampaignCommand::Cancel { id, stop_active } => {
+            // The key is checked before anything is cancelled: a cancel that then cannot stop
+            // the calls would leave them running behind the operator's back.
+            let bland = if stop_active { Some(bland_client(config)?) } else { None };
+            campaigns::apply(store, &id, CampaignAction::Cancel, now).await?;
+            println!("campaign `{id}` cancelled");
+            if let Some(bland) = bland {
+                let r = campaigns::stop_active_calls(store, &bland, &id).await?;
+                for (call_id, why) in &r.failed {
+                    eprintln!("warning: could not stop call {call_id}: {why}");
+                }
+                println!("asked Bland to end {} of {} call(s) in progress", r.stopped, r.asked);
+            }
+            return Ok(());
+        }
+    };
+    let (id, action) = action;
+    campaigns::apply(store, &id, action, now).await?;
+    println!("campaign `{id}` {}", action.done());
+    Ok(())
 }
 
-async fn campaign(cmd: CampaignCommand, config: &DaemonConfig, store: &Store) -> Result<(), Failure> {
-    match cmd {
-        CampaignCommand::Create { spec } => {
-            let text = std::fs::read_to_string(&spec)
-                .with_context(|| format!("{}: cannot read the campaign spec", spec.display()))
-                .map_err(Failure::input)?;
-            let parsed = CampaignSpec::parse(&spec.display().to_string(), &text, &config.compliance())?;
-            let as_json = toml::from_str::<serde_json::Value>(&text).context("re-reading the spec as JSON")?;
-            let saved =
-                store.save_campaign(&parsed, &text, &as_json.to_string(), Utc::now().timestamp_millis()).await?;
-            match saved {
-                Saved::Created => eprintln!("created campaign `{}` ({}) as a draft", parsed.id, parsed.name),
-                Saved::Updated => {
-                    eprintln!("updated draft campaign `{}` ({})", parsed.id, parsed.name)
-                }
-            }
-            println!("{}", parsed.id);
-            Ok(())
-        }
-        CampaignCommand::List { json } => {
-            let campaigns = store.campaigns().await?;
-            if !json {
-                println!(
-                    "{:<24} {:<10} {:>9} {:>9} {:>9} {:>9}  NAME",
-                    "ID", "STATE", "JOBS", "QUEUED", "DONE", "FAILED"
-                );
-            }
-            for c in campaigns {
-                let counts = store.job_counts(&c.id).await?;
-                let total: i64 = counts.values().sum();
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({"id": c.id, "name": c.name, "state": c.state.as_str(), "counts": counts})
-                    );
-                } else {
-                    println!(
-                        "{:<24} {:<10} {:>9} {:>9} {:>9} {:>9}  {}",
-                        c.id,
-                        c.state.as_str(),
-                        total,
-                        counts["queued"],
-                        counts["done"],
-                        counts["failed"],
-                        c.name
-                    );
-                }
-            }
-            Ok(())
-        }
-        CampaignCommand::Start { id } => control(store, &id, &["draft"], "running", "started").await,
-        CampaignCommand::Pause { id } => control(store, &id, &["running"], "paused", "paused").await,
-        CampaignCommand::Resume { id } => control(store, &id, &["paused"], "running", "resumed").await,
-        CampaignCommand::Cancel { id, stop_active } => {
-            control(store, &id, &["draft", "running", "paused"], "cancelled", "cancelled").await?;
-            if stop_active {
-                stop_active_calls(config, store, &id).await?;
-            }
-            Ok(())
-        }
-        CampaignCommand::Show { id, json } => {
-            let c = store.campaign(&id).await?;
-            let counts = store.job_counts(&id).await?;
-            let outcomes: std::collections::BTreeMap<String, i64> =
-                store.outcome_counts(&id).await?.into_iter().collect();
-            let calls: std::collections::BTreeMap<String, i64> =
-                store.attempt_outcome_counts(&id).await?.into_iter().collect();
-            let dialled: i64 = calls.values().sum();
-            let rate = |k: &str| {
-                if dialled == 0 { 0.0 } else { calls.get(k).copied().unwrap_or(0) as f64 / dialled as f64 }
-            };
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({
-                        "id": c.id, "name": c.name, "state": c.state.as_str(), "counts": counts,
-                        "outcomes": outcomes, "calls": calls,
-                        "answer_rate": rate("human"), "voicemail_rate": rate("voicemail"),
-                    })
-                );
-                return Ok(());
-            }
-            let total: i64 = counts.values().sum();
-            println!("campaign  {} ({})", c.id, c.name);
-            println!("state     {}", c.state);
-            if let Some(reason) = &c.paused_reason {
-                println!("paused    {reason}");
-            }
-            println!("created   {}", c.created_at.format("%Y-%m-%d %H:%M:%S UTC"));
-            println!("updated   {}", c.updated_at.format("%Y-%m-%d %H:%M:%S UTC"));
-            println!("jobs      {total}");
-            for state in crate::store::JOB_STATES {
-                println!("  {state:<12} {:>9}", counts[state]);
-            }
-            if !outcomes.is_empty() {
-                println!("jobs by last outcome");
-                for (o, n) in &outcomes {
-                    println!("  {o:<12} {n:>9}");
-                }
-            }
-            if dialled > 0 {
-                println!("calls     {dialled}");
-                for (o, n) in &calls {
-                    println!("  {o:<12} {n:>9}");
-                }
-                println!(
-                    "answer rate {:.1}%   voicemail rate {:.1}%",
-                    rate("human") * 100.0,
-                    rate("voicemail") * 100.0
-                );
-            }
-            Ok(())
+fn print_list(list: &[campaigns::CampaignListing], json: bool) -> Result<(), Failure> {
+    if !json {
+        println!("{:<24} {:<10} {:>9} {:>9} {:>9} {:>9}  NAME", "ID", "STATE", "JOBS", "QUEUED", "DONE", "FAILED");
+    }
+    for c in list {
+        if json {
+            println!("{}", serde_json::to_string(c).context("encoding the listing")?);
+        } else {
+            println!(
+                "{:<24} {:<10} {:>9} {:>9} {:>9} {:>9}  {}",
+                c.id,
+                c.state.as_str(),
+                c.counts.total(),
+                c.counts.get(JobState::Queued),
+                c.counts.get(JobState::Done),
+                c.counts.get(JobState::Failed),
+                c.name
+            );
         }
     }
+    Ok(())
 }
 
-async fn stop_active_calls(config: &DaemonConfig, store: &Store, id: &str) -> Result<(), Failure> {
+fn print_summary(c: &campaigns::CampaignSummary, json: bool) -> Result<(), Failure> {
+    if json {
+        println!("{}", serde_json::to_string(c).context("encoding the summary")?);
+        return Ok(());
+    }
+    println!("campaign  {} ({})", c.id, c.name);
+    println!("state     {}", c.state);
+    if let Some(reason) = &c.paused_reason {
+        println!("paused    {reason}");
+    }
+    println!("created   {}", c.created_at.format("%Y-%m-%d %H:%M:%S UTC"));
+    println!("updated   {}", c.updated_at.format("%Y-%m-%d %H:%M:%S UTC"));
+    println!("jobs      {}", c.total_jobs);
+    for (state, n) in c.counts.iter() {
+        println!("  {:<12} {n:>9}", state.as_str());
+    }
+    if !c.outcomes.is_empty() {
+        println!("jobs by last outcome");
+        for (o, n) in &c.outcomes {
+            println!("  {:<12} {n:>9}", o.as_str());
+        }
+    }
+    let dialled = c.calls.total();
+    if dialled > 0 {
+        println!("calls     {dialled}");
+        for (o, n) in c.calls.by_name() {
+            println!("  {o:<12} {n:>9}");
+        }
+        println!("answer rate {:.1}%   voicemail rate {:.1}%", c.answer_rate * 100.0, c.voicemail_rate * 100.0);
+    }
+    Ok(())
+}
+
+/// A Bland client with the configured key, or the error that says how to give one.
+fn bland_client(config: &DaemonConfig) -> Result<crate::bland::Client, Failure> {
     let key = config
         .api_key(|v| std::env::var(v).ok())?
         .ok_or_else(|| Failure::input(anyhow::anyhow!("--stop-active needs the Bland API key: set BLAND_API_KEY")))?;
-    let client = crate::bland::Client::new(crate::bland::BlandClientConfig::new(config.bland.base_url.clone(), key))
-        .context("building the Bland client")?;
-    let calls = store.active_call_ids(id).await?;
-    let mut stopped = 0;
-    for call_id in &calls {
-        match client.stop_call(call_id).await {
-            Ok(_) => stopped += 1,
-            Err(e) => eprintln!("warning: could not stop call {call_id}: {e}"),
-        }
-    }
-    println!("asked Bland to end {stopped} of {} call(s) in progress", calls.len());
-    Ok(())
+    Ok(crate::bland::Client::new(crate::bland::BlandClientConfig::new(config.bland.base_url.clone(), key))
+        .context("building the Bland client")?)
 }
 
 fn parse_delimiter(text: &str) -> Result<u8, Failure> {
@@ -405,7 +375,7 @@ fn parse_delimiter(text: &str) -> Result<u8, Failure> {
 }
 
 async fn import(args: ImportArgs, config: &DaemonConfig, store: &Store) -> Result<(), Failure> {
-    let spec = stored_spec(store, config, &args.id).await?;
+    let spec = campaigns::stored_spec(store, config, &args.id).await?;
     let encoding = match &args.encoding {
         None => None,
         Some(label) => Some(encoding_rs::Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| {
@@ -539,20 +509,6 @@ impl ShutdownSignals {
     }
 }
 
-async fn control(store: &Store, id: &str, from: &[&str], to: &str, verb: &str) -> Result<(), Failure> {
-    let now = Utc::now().timestamp_millis();
-    if store.set_campaign_state(id, from, to, now).await? {
-        println!("campaign `{id}` {verb}");
-        return Ok(());
-    }
-    let current = store.campaign(id).await?;
-    Err(Failure::input(anyhow::anyhow!(
-        "campaign `{id}` is {}: it can be {verb} only when {}",
-        current.state,
-        from.join(" or ")
-    )))
-}
-
 async fn demo(config: Option<&Path>) -> Result<(), Failure> {
     let config = load_config(config)?;
     let dir = std::env::temp_dir().join(format!("switchboard-demo-{}", std::process::id()));
@@ -563,7 +519,7 @@ async fn demo(config: Option<&Path>) -> Result<(), Failure> {
     println!("scratch directory: {}\n", dir.display());
     let report = crate::demo::run(&dir, &config, 300, |line| println!("  {line}")).await?;
     println!();
-    print_import_summary(Path::new("recipients.csv"), &report.campaign_id, &report.import);
+    print_import_summary(Path::new("recipients.csv"), &report.summary.id, &report.import);
     if !report.rejects.is_empty() {
         println!("\n  the rejects report:");
         for line in report.rejects.lines() {
@@ -572,20 +528,21 @@ async fn demo(config: Option<&Path>) -> Result<(), Failure> {
     }
     println!(
         "\ncampaign `{}` is {} after {} of simulated time ({:.1}s real)",
-        report.campaign_id,
-        report.state,
+        report.summary.id,
+        report.summary.state,
         crate::config::format_duration(report.simulated),
         report.real.as_secs_f64()
     );
-    println!("  jobs by state:       {}", fmt_counts(report.counts.iter().map(|(k, v)| (k.as_str(), *v))));
-    println!("  jobs by outcome:     {}", fmt_counts(report.outcomes.iter().map(|(k, v)| (k.as_str(), *v))));
-    println!("  calls by outcome:    {}", fmt_counts(report.calls.iter().map(|(k, v)| (k.as_str(), *v))));
+    let s = &report.summary;
+    println!("  jobs by state:       {}", fmt_counts(s.counts.iter().map(|(k, v)| (k.as_str(), v))));
+    println!("  jobs by outcome:     {}", fmt_counts(s.outcomes.iter().map(|(k, v)| (k.as_str(), *v))));
+    println!("  calls by outcome:    {}", fmt_counts(s.calls.by_name().into_iter()));
     println!(
         "  the simulator placed {} calls to {} numbers; outcomes in the database that differ from its record: {}",
         report.sim_calls, report.sim_numbers, report.mismatches
     );
     println!("\ndatabase kept at {} (inspect it with sqlite3)", report.db.display());
-    if report.mismatches > 0 || report.state != "completed" {
+    if report.mismatches > 0 || report.summary.state != CampaignState::Completed {
         return Err(anyhow::anyhow!("the demo campaign did not finish cleanly").into());
     }
     Ok(())

@@ -25,7 +25,7 @@ use crate::config::DaemonConfig;
 use crate::dispatcher::engine::{Dispatcher, DispatcherConfig};
 use crate::outcomes::{Outcomes, OutcomesConfig, WebhookAuth, webhook_router};
 use crate::secret::Secret;
-use crate::store::{JOB_STATES, Store};
+use crate::store::Store;
 
 /// Everything the daemon needs from outside: the caller decides the clock, the listener and
 /// when to stop.
@@ -189,15 +189,15 @@ async fn metrics(State(store): State<Store>) -> Result<String, (axum::http::Stat
     let campaigns = store.campaigns().await.map_err(err)?;
     for c in &campaigns {
         let counts = store.job_counts(&c.id).await.map_err(err)?;
-        for state in JOB_STATES {
-            let _ = writeln!(out, "switchboard_jobs{{campaign=\"{}\",state=\"{state}\"}} {}", c.id, counts[state]);
+        for (state, n) in counts.iter() {
+            let _ = writeln!(out, "switchboard_jobs{{campaign=\"{}\",state=\"{state}\"}} {n}", c.id);
         }
     }
     out.push_str(
         "# HELP switchboard_attempts Calls dialled by campaign and outcome.\n# TYPE switchboard_attempts gauge\n",
     );
     for c in &campaigns {
-        for (outcome, n) in store.attempt_outcome_counts(&c.id).await.map_err(err)? {
+        for (outcome, n) in store.call_counts(&c.id).await.map_err(err)?.by_name() {
             let _ = writeln!(out, "switchboard_attempts{{campaign=\"{}\",outcome=\"{outcome}\"}} {n}", c.id);
         }
     }

@@ -8,7 +8,7 @@
 //! and runs `SPEED` times real time, and the simulator's calls run at the same speed, so retry
 //! delays and dialing windows behave exactly as they would over a real day.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
@@ -16,13 +16,14 @@ use std::time::{Duration as StdDuration, Instant};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
+use crate::campaigns::{self, CampaignSummary};
 use crate::clock::{Clock, ScaledClock};
-use crate::config::{CampaignSpec, DaemonConfig};
+use crate::config::DaemonConfig;
 use crate::daemon::{DaemonParts, serve};
 use crate::import::{ImportOptions, ImportSummary, import_file};
 use crate::secret::Secret;
 use crate::sim::{SimConfig, Simulator};
-use crate::store::Store;
+use crate::store::{CampaignAction, CampaignState, JobState, Outcome, Store};
 
 pub const EXAMPLE_CAMPAIGN: &str = include_str!("../config/campaign.example.toml");
 pub const EXAMPLE_RECIPIENTS: &str = include_str!("../config/recipients.example.csv");
@@ -56,13 +57,10 @@ fn demo_recipients(extra: usize) -> String {
 #[derive(Debug)]
 pub struct DemoReport {
     pub db: PathBuf,
-    pub campaign_id: String,
     pub import: ImportSummary,
     pub rejects: String,
-    pub state: String,
-    pub counts: BTreeMap<String, i64>,
-    pub outcomes: Vec<(String, i64)>,
-    pub calls: Vec<(String, i64)>,
+    /// The campaign as it ended.
+    pub summary: CampaignSummary,
     pub sim_calls: usize,
     pub sim_numbers: usize,
     pub mismatches: usize,
@@ -100,10 +98,9 @@ pub async fn run(
     })
     .await?;
 
-    let spec_text = demo_spec();
-    let spec = CampaignSpec::parse("campaign.example.toml (demo schedule)", &spec_text, &config.compliance())?;
-    let json = toml::from_str::<serde_json::Value>(&spec_text)?.to_string();
-    store.save_campaign(&spec, &spec_text, &json, clock.now().timestamp_millis()).await?;
+    let spec =
+        campaigns::save(&store, config, "campaign.example.toml (demo schedule)", &demo_spec(), clock.now()).await?.spec;
+    let id = spec.id.as_str();
     let csv = dir.join("recipients.csv");
     std::fs::write(&csv, demo_recipients(recipients)).context("writing the demo recipients")?;
     let import = import_file(&store, &spec, &csv, &ImportOptions::default(), clock.now()).await?;
@@ -129,62 +126,56 @@ pub async fn run(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let daemon = tokio::spawn(serve(parts, listener, stopped));
 
-    store.set_campaign_state(spec.id.as_str(), &["draft"], "running", clock.now().timestamp_millis()).await?;
+    campaigns::apply(&store, id, CampaignAction::Start, clock.now()).await?;
     let deadline = Instant::now() + StdDuration::from_secs(300);
     let mut last = String::new();
-    let state = loop {
-        let row = store.campaign(spec.id.as_str()).await?;
-        let counts = store.job_counts(spec.id.as_str()).await?;
+    loop {
+        let summary = campaigns::summary(&store, id).await?;
+        let c = &summary.counts;
         let line = format!(
             "{}  queued {}  in call {}  retry wait {}  done {}  failed {}",
             clock.now().with_timezone(&chrono_tz::America::New_York).format("%a %H:%M New York"),
-            counts["queued"],
-            counts["in_call"] + counts["dialing"],
-            counts["retry_wait"],
-            counts["done"],
-            counts["failed"]
+            c.get(JobState::Queued),
+            c.get(JobState::InCall) + c.get(JobState::Dialing),
+            c.get(JobState::RetryWait),
+            c.get(JobState::Done),
+            c.get(JobState::Failed)
         );
         if line != last {
             progress(&line);
             last = line;
         }
-        if row.state.as_str() != "running" || Instant::now() > deadline {
-            break row.state.to_string();
+        if summary.state != CampaignState::Running || Instant::now() > deadline {
+            break;
         }
         // Nights and retry delays with nothing in flight: skip ahead to the next due job.
-        let idle = store.campaign_idle_until(spec.id.as_str(), clock.now().timestamp_millis()).await?;
-        if let Some(next) = idle {
-            fast.skip_to(DateTime::from_timestamp_millis(next).unwrap_or_default());
+        if let Some(next) = store.campaign_idle_until(id, clock.now()).await? {
+            fast.skip_to(next);
         }
         tokio::time::sleep(StdDuration::from_millis(250)).await;
-    };
+    }
     let _ = stop.send(true);
     daemon.await.context("daemon task")??;
 
     // Compare the database with the simulator's own record, call for call.
     let store = Store::open(&db).await?;
     let truth = sim.calls();
-    let mut mismatches = 0;
-    for call in &truth {
-        let recorded: Option<Option<String>> = sqlx::query_scalar("SELECT outcome FROM attempts WHERE call_id = ?")
-            .bind(&call.call_id)
-            .fetch_optional(store.pool())
-            .await?;
-        let truth = serde_json::to_value(call.outcome)?;
-        if recorded.flatten().as_deref() != truth.as_str() {
-            mismatches += 1;
-        }
-    }
+    let recorded: HashMap<String, Option<Outcome>> =
+        store.attempt_records(Some(id)).await?.into_iter().filter_map(|a| Some((a.call_id?, a.outcome))).collect();
+    let mismatches = truth
+        .iter()
+        .filter(|call| {
+            let truth = serde_json::to_value(call.outcome).ok();
+            let stored = recorded.get(&call.call_id).copied().flatten();
+            stored.map(Outcome::as_str) != truth.as_ref().and_then(|v| v.as_str())
+        })
+        .count();
     let sim_numbers = truth.iter().map(|c| c.phone_number.clone()).collect::<std::collections::HashSet<_>>().len();
     let report = DemoReport {
         db,
-        campaign_id: spec.id.to_string(),
         import,
         rejects,
-        state,
-        counts: store.job_counts(spec.id.as_str()).await?,
-        outcomes: store.outcome_counts(spec.id.as_str()).await?,
-        calls: store.attempt_outcome_counts(spec.id.as_str()).await?,
+        summary: campaigns::summary(&store, id).await?,
         sim_calls: truth.len(),
         sim_numbers,
         mismatches,

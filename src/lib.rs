@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bland;
+pub mod campaigns;
 pub mod cli;
 pub mod clock;
 pub mod config;

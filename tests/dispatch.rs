@@ -433,7 +433,7 @@ async fn jobs_claimed_by_a_process_that_died_before_committing_their_attempts_ar
         assert_eq!(h.store.claim_due(id, now_ms, 12).await.unwrap().len(), 12);
     }
     // Meanwhile the operator cancels the second campaign.
-    assert!(h.store.set_campaign_state(&gone, &["running"], "cancelled", now_ms).await.unwrap());
+    switchboard::campaigns::apply(&h.store, &gone, switchboard::store::CampaignAction::Cancel, h.now()).await.unwrap();
 
     let dispatcher = h.dispatcher().await;
     let report = dispatcher.reconcile().await.unwrap();

@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::str::FromStr;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -63,41 +62,7 @@ impl fmt::Display for CampaignId {
     }
 }
 
-/// What became of one call, as the retry policy and the reports see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Outcome {
-    Human,
-    Voicemail,
-    NoAnswer,
-    Busy,
-    Failed,
-    Unknown,
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 6] =
-        [Outcome::Human, Outcome::Voicemail, Outcome::NoAnswer, Outcome::Busy, Outcome::Failed, Outcome::Unknown];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Human => "human",
-            Outcome::Voicemail => "voicemail",
-            Outcome::NoAnswer => "no_answer",
-            Outcome::Busy => "busy",
-            Outcome::Failed => "failed",
-            Outcome::Unknown => "unknown",
-        }
-    }
-}
-
-impl FromStr for Outcome {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Outcome::ALL.into_iter().find(|o| o.as_str() == s).ok_or_else(|| {
-            format!("`{s}` is not an outcome (expected human, voicemail, no_answer, busy, failed or unknown)")
-        })
-    }
-}
+pub use crate::store::Outcome;
 
 /// Which zones decide whether a recipient may be called now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

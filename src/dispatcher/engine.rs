@@ -28,7 +28,9 @@ use super::plan::{CampaignPlan, Decision, NumberFacts, PlanCache, decide, recipi
 use crate::bland::{BlandError, Client, ListCallsQuery, SendCallRequest};
 use crate::clock::Clock;
 use crate::config::DaemonConfig;
-use crate::store::{CampaignRow, ClaimedJob, Deferral, NewAttempt, PendingAttempt, Store, StoreError};
+use crate::store::{
+    CampaignAction, CampaignRow, CampaignState, ClaimedJob, Deferral, NewAttempt, PendingAttempt, Store, StoreError,
+};
 use crate::window::Compliance;
 
 /// The metadata key that carries switchboard's attempt id through Bland and back.
@@ -288,7 +290,7 @@ impl Dispatcher {
         if self.lock().not_before.is_some_and(|t| t > now) {
             return Ok(report);
         }
-        let campaigns = self.store.campaigns_in_state("running").await?;
+        let campaigns = self.store.campaigns_in_state(CampaignState::Running).await?;
         if campaigns.is_empty() {
             return Ok(report);
         }
@@ -317,7 +319,14 @@ impl Dispatcher {
                 Ok(p) => p,
                 Err(e) => {
                     warn!(campaign_id = %row.id, error = %e, "cannot read the campaign's spec; pausing it");
-                    self.store.set_campaign_state(&row.id, &["running"], "paused", now_ms).await?;
+                    self.store
+                        .apply_campaign_action(
+                            &row.id,
+                            CampaignAction::Pause,
+                            Some(&format!("cannot read the spec: {e}")),
+                            now,
+                        )
+                        .await?;
                     continue;
                 }
             };
@@ -451,7 +460,9 @@ impl Dispatcher {
         for send in sends {
             let permit = permits.clone().acquire_owned().await.expect("semaphore open");
             if checked.elapsed() >= RECHECK_STATES {
-                running = Some(self.store.campaigns_in_state("running").await?.into_iter().map(|c| c.id).collect());
+                running = Some(
+                    self.store.campaigns_in_state(CampaignState::Running).await?.into_iter().map(|c| c.id).collect(),
+                );
                 checked = std::time::Instant::now();
             }
             let stopping = self.stopping();
@@ -560,7 +571,7 @@ impl Dispatcher {
                     !std::mem::replace(&mut state.key_refused, true)
                 };
                 let reason = format!("Bland refused the API key: {err}");
-                let paused = self.store.pause_all_running(&reason, now_ms).await?;
+                let paused = self.store.pause_all_running(&reason, now).await?;
                 if first || paused > 0 {
                     tracing::error!(campaigns_paused = paused, "{reason}; every campaign on this key is paused");
                 }
@@ -692,8 +703,8 @@ impl Dispatcher {
         let now_ms = now.timestamp_millis();
         let job = &attempt.job;
         let row = self.store.campaign(&job.campaign_id).await?;
-        let plan = match (row.state.as_str(), self.plan_for(&row)) {
-            ("running", Ok((plan, _))) => plan,
+        let plan = match (row.state, self.plan_for(&row)) {
+            (CampaignState::Running, Ok((plan, _))) => plan,
             _ => {
                 self.store
                     .record_not_sent(&attempt.id, "not placed; campaign no longer running", now_ms, now_ms)

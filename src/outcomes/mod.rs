@@ -152,7 +152,7 @@ impl Outcomes {
         let applied = match written {
             Ok(applied) => applied?,
             // The writer holding it was cancelled before its commit: nothing of it was stored.
-            Err(_) => return Err(StoreError::Conflict("the delivery was not written; deliver it again".into())),
+            Err(_) => return Err(StoreError::NotWritten("the delivery was not written; deliver it again".into())),
         };
         match applied {
             Applied::Applied | Applied::Updated => {
@@ -296,7 +296,7 @@ impl Outcomes {
                 }
             }
         }
-        for id in self.store.complete_finished_campaigns(now.timestamp_millis()).await? {
+        for id in self.store.complete_finished_campaigns(now).await? {
             info!(campaign_id = %id, "campaign completed: no job can progress any more");
             report.completed_campaigns += 1;
         }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::{CampaignRow, Store, StoreError};
+use super::{JobState, Store, StoreError, push_in_list};
 
 /// A job the dispatcher has claimed (now `dialing`, no attempt row yet).
 #[derive(Debug, Clone)]
@@ -86,11 +86,6 @@ fn cancel_if_campaign_cancelled(now_ms: i64) -> QueryBuilder<Sqlite> {
 }
 
 impl Store {
-    pub async fn campaigns_in_state(&self, state: &str) -> Result<Vec<CampaignRow>, StoreError> {
-        let all = self.campaigns().await?;
-        Ok(all.into_iter().filter(|c| c.state.as_str() == state).collect())
-    }
-
     /// Retry waits that are due go back to the queue.
     pub async fn release_due_retries(&self, campaign_id: &str, now_ms: i64) -> Result<u64, StoreError> {
         Ok(sqlx::query(
@@ -135,12 +130,8 @@ impl Store {
         // In chunks well inside SQLite's limit on bound parameters (many campaigns' claims).
         for chunk in ids.chunks(10_000) {
             let ids_in = |q: &mut QueryBuilder<Sqlite>| {
-                q.push("id IN (");
-                let mut list = q.separated(", ");
-                for id in chunk {
-                    list.push_bind(*id);
-                }
-                q.push(")");
+                q.push("id IN ");
+                push_in_list(q, chunk.iter().copied());
             };
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE jobs SET state = 'queued', updated_at = ");
             q.push_bind(now_ms).push(" WHERE ");
@@ -202,20 +193,16 @@ impl Store {
             });
             q.build().execute(&mut *tx).await?;
             let mut q: QueryBuilder<Sqlite> =
-                QueryBuilder::new("UPDATE jobs SET attempts = attempts + 1 WHERE state = 'dialing' AND id IN (");
-            let mut ids = q.separated(", ");
-            for a in chunk {
-                ids.push_bind(a.job_id);
-            }
-            q.push(")");
+                QueryBuilder::new("UPDATE jobs SET attempts = attempts + 1 WHERE state = 'dialing' AND id IN ");
+            push_in_list(&mut q, chunk.iter().map(|a| a.job_id));
             q.build().execute(&mut *tx).await?;
         }
         for d in deferrals {
             // A requeue keeps the job's reason; a suppression or a failure keeps its due time.
             let (job_id, state, reason, at) = match d {
-                Deferral::Requeue { job_id, at } => (job_id, "queued", None, Some(*at)),
-                Deferral::Suppress { job_id, reason } => (job_id, "suppressed", Some(reason), None),
-                Deferral::Fail { job_id, reason } => (job_id, "failed", Some(reason), None),
+                Deferral::Requeue { job_id, at } => (job_id, JobState::Queued, None, Some(*at)),
+                Deferral::Suppress { job_id, reason } => (job_id, JobState::Suppressed, Some(reason), None),
+                Deferral::Fail { job_id, reason } => (job_id, JobState::Failed, Some(reason), None),
             };
             sqlx::query(
                 "UPDATE jobs SET state = ?2, reason = COALESCE(?3, reason), next_attempt_at = COALESCE(?4, next_attempt_at),
@@ -223,7 +210,7 @@ impl Store {
                  WHERE id = ?1 AND state = 'dialing'",
             )
             .bind(job_id)
-            .bind(state)
+            .bind(state.as_str())
             .bind(reason)
             .bind(at)
             .bind(now_ms)
@@ -238,12 +225,8 @@ impl Store {
     pub async fn dnc_reasons(&self, phones: &[&str]) -> Result<HashMap<String, String>, StoreError> {
         let mut out = HashMap::new();
         for chunk in phones.chunks(5000) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT phone, reason FROM dnc WHERE phone IN (");
-            let mut list = q.separated(", ");
-            for p in chunk {
-                list.push_bind(*p);
-            }
-            q.push(")");
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT phone, reason FROM dnc WHERE phone IN ");
+            push_in_list(&mut q, chunk.iter().copied());
             for r in q.build().fetch_all(&self.pool).await? {
                 out.insert(r.try_get("phone")?, r.try_get("reason")?);
             }
@@ -262,12 +245,9 @@ impl Store {
             let mut q: QueryBuilder<Sqlite> =
                 QueryBuilder::new("SELECT phone, dialed_at FROM attempts WHERE dialed_at > ");
             q.push_bind(since_ms);
-            q.push(" AND state != 'not_sent' AND phone IN (");
-            let mut list = q.separated(", ");
-            for p in chunk {
-                list.push_bind(*p);
-            }
-            q.push(") ORDER BY phone, dialed_at");
+            q.push(" AND state != 'not_sent' AND phone IN ");
+            push_in_list(&mut q, chunk.iter().copied());
+            q.push(" ORDER BY phone, dialed_at");
             for r in q.build().fetch_all(&self.pool).await? {
                 out.entry(r.try_get("phone")?).or_default().push(r.try_get("dialed_at")?);
             }
@@ -330,12 +310,9 @@ impl Store {
             );
             q.build().execute(&mut *tx).await?;
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE jobs SET state = 'in_call', updated_at = ");
-            q.push_bind(now_ms).push(" WHERE state = 'dialing' AND id IN (SELECT job_id FROM attempts WHERE id IN (");
-            let mut ids = q.separated(", ");
-            for (attempt_id, _) in chunk {
-                ids.push_bind(*attempt_id);
-            }
-            q.push("))");
+            q.push_bind(now_ms).push(" WHERE state = 'dialing' AND id IN (SELECT job_id FROM attempts WHERE id IN ");
+            push_in_list(&mut q, chunk.iter().map(|(attempt_id, _)| *attempt_id));
+            q.push(")");
             q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
@@ -436,85 +413,5 @@ impl Store {
             })
         })
         .collect()
-    }
-
-    /// Stops every running campaign (e.g. Bland refused the API key), with the reason shown by
-    /// `campaign show`.
-    pub async fn pause_all_running(&self, reason: &str, now_ms: i64) -> Result<u64, StoreError> {
-        Ok(sqlx::query(
-            "UPDATE campaigns SET state = 'paused', paused_reason = ?, updated_at = ? WHERE state = 'running'",
-        )
-        .bind(reason)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
-    }
-
-    /// Operator control: moves a campaign between states when it is in one of `from`.
-    pub async fn set_campaign_state(&self, id: &str, from: &[&str], to: &str, now_ms: i64) -> Result<bool, StoreError> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE campaigns SET state = ");
-        q.push_bind(to).push(", paused_reason = NULL, updated_at = ").push_bind(now_ms);
-        if to == "running" {
-            q.push(", started_at = COALESCE(started_at, ").push_bind(now_ms).push(")");
-        }
-        if to == "cancelled" || to == "completed" {
-            q.push(", finished_at = ").push_bind(now_ms);
-        }
-        q.push(" WHERE id = ").push_bind(id).push(" AND state IN (");
-        let mut list = q.separated(", ");
-        for f in from {
-            list.push_bind(*f);
-        }
-        q.push(")");
-        let mut tx = self.pool.begin().await?;
-        let changed = q.build().execute(&mut *tx).await?.rows_affected() == 1;
-        if changed && to == "cancelled" {
-            sqlx::query(
-                "UPDATE jobs SET state = 'cancelled', reason = 'campaign cancelled', updated_at = ?
-                 WHERE campaign_id = ? AND state IN ('queued', 'retry_wait')",
-            )
-            .bind(now_ms)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(changed)
-    }
-
-    /// When the campaign next has something to do: `None` while calls are open or jobs are
-    /// due now, else the earliest due time of a waiting job.
-    pub async fn campaign_idle_until(&self, campaign_id: &str, now_ms: i64) -> Result<Option<i64>, StoreError> {
-        let open: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE campaign_id = ? AND state IN ('dialing', 'in_call')")
-                .bind(campaign_id)
-                .fetch_one(&self.pool)
-                .await?;
-        let polls: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM attempts WHERE campaign_id = ? AND poll_at IS NOT NULL")
-                .bind(campaign_id)
-                .fetch_one(&self.pool)
-                .await?;
-        if open > 0 || polls > 0 {
-            return Ok(None);
-        }
-        let next: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(next_attempt_at) FROM jobs WHERE campaign_id = ? AND state IN ('queued', 'retry_wait')",
-        )
-        .bind(campaign_id)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(next.filter(|t| *t > now_ms))
-    }
-
-    /// Calls of a campaign that Bland may still be running (for `cancel --stop-active`).
-    pub async fn active_call_ids(&self, campaign_id: &str) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT call_id FROM attempts WHERE campaign_id = ? AND state = 'in_call' AND call_id IS NOT NULL",
-        )
-        .bind(campaign_id)
-        .fetch_all(&self.pool)
-        .await?)
     }
 }

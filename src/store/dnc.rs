@@ -2,7 +2,7 @@
 
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::{Store, StoreError, from_millis};
+use super::{Store, StoreError, push_in_list, stored_time};
 
 #[derive(Debug, Clone)]
 pub struct DncEntry {
@@ -41,13 +41,9 @@ impl Store {
             q.push(", updated_at = ").push_bind(now_ms);
             // Through the (campaign_id, phone) index, one campaign at a time.
             q.push(
-                " WHERE campaign_id IN (SELECT id FROM campaigns) AND state IN ('queued', 'retry_wait') AND phone IN (",
+                " WHERE campaign_id IN (SELECT id FROM campaigns) AND state IN ('queued', 'retry_wait') AND phone IN ",
             );
-            let mut list = q.separated(", ");
-            for p in chunk {
-                list.push_bind(p);
-            }
-            q.push(")");
+            push_in_list(&mut q, chunk);
             out.jobs_suppressed += q.build().execute(&mut *tx).await?.rows_affected();
         }
         tx.commit().await?;
@@ -63,7 +59,7 @@ impl Store {
                 Ok(DncEntry {
                     phone: r.try_get("phone")?,
                     reason: r.try_get("reason")?,
-                    added_at: from_millis(r.try_get("added_at")?),
+                    added_at: stored_time(r.try_get("added_at")?, "dnc.added_at")?,
                 })
             })
             .collect()

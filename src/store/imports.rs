@@ -6,7 +6,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, AssertSqlSafe, ConnectOptions, Connection, Row, SqliteConnection};
 
-use super::{Store, StoreError, from_millis};
+use super::{Store, StoreError, stored_time};
 
 /// A recipient ready to be stored.
 ///
@@ -206,7 +206,7 @@ impl Store {
                 id: r.try_get("id")?,
                 file_name: r.try_get("file_name")?,
                 accepted: r.try_get("accepted")?,
-                created_at: from_millis(r.try_get("created_at")?),
+                created_at: stored_time(r.try_get("created_at")?, "imports.created_at")?,
             })
         })
         .transpose()

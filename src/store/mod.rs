@@ -11,6 +11,8 @@ mod dispatch;
 mod dnc;
 mod imports;
 mod outcomes;
+mod records;
+mod states;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -18,11 +20,13 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-pub use campaigns::{CampaignRow, CampaignState, JOB_STATES, Saved};
+pub use campaigns::{CampaignRow, Saved};
 pub use dispatch::{ClaimedJob, Deferral, NewAttempt, PendingAttempt};
 pub use dnc::{DncAdded, DncEntry};
 pub use imports::{ImportCounts, ImportRow, ImportSnapshot, ImportTx, NewJob, ZoneSource, phone_key};
 pub use outcomes::{Application, Applied, AttemptContext, Delivery, JobTarget, OutcomeRecord, PollDue};
+pub use records::{AttemptRecord, JobRecord};
+pub use states::{AttemptState, CallCounts, CampaignAction, CampaignState, JobCounts, JobState, Outcome};
 
 /// Errors at the store's boundary.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +36,14 @@ pub enum StoreError {
     /// The operation is not allowed in the current state (e.g. editing a started campaign).
     #[error("{0}")]
     Conflict(String),
+    /// A stored value the code does not know (an unknown state, a time out of range): the
+    /// database was changed by something else. Never read as a default.
+    #[error("corrupt database: {0}")]
+    Corrupt(String),
+    /// A write given up before its commit (the task holding it was cancelled): nothing of it
+    /// was stored, and it may be tried again.
+    #[error("{0}")]
+    NotWritten(String),
     #[error("cannot open the database {path}: {source}")]
     Open { path: String, source: sqlx::Error },
     #[error("cannot migrate the database: {0}")]
@@ -104,9 +116,24 @@ pub fn millis(t: chrono::DateTime<chrono::Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-/// The inverse of [`millis`].
-pub fn from_millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+/// The inverse of [`millis`], for a stored time read back: one out of chrono's range is a corrupt row, never a default.
+pub(crate) fn stored_time(ms: i64, column: &str) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| StoreError::Corrupt(format!("{column} = {ms} is not a time (milliseconds since 1970)")))
+}
+
+/// Pushes `(?, ?, …)` binding each of `items`: the one way the store writes an `IN` list. The
+/// caller keeps a list well inside SQLite's limit on bound parameters (chunks of thousands).
+pub(crate) fn push_in_list<'t, T>(q: &mut sqlx::QueryBuilder<sqlx::Sqlite>, items: impl IntoIterator<Item = T>)
+where
+    T: sqlx::Encode<'t, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    q.push("(");
+    let mut list = q.separated(", ");
+    for item in items {
+        list.push_bind(item);
+    }
+    q.push(")");
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::{Store, StoreError};
+use super::{JobState, Store, StoreError, push_in_list};
 
 /// What the store knows of an attempt when details about it arrive.
 #[derive(Debug, Clone)]
@@ -199,22 +199,22 @@ async fn apply_delivery(
             Applied::NotFinal
         }
         Application::Record { record, job } => {
-            let done = write_attempt(tx, &ctx.attempt_id, call_id, &record, "outcome IS NULL").await?;
+            let done = write_attempt(tx, &ctx.attempt_id, call_id, &record, WriteIf::NoOutcome).await?;
             if done {
-                move_job(tx, &ctx, &record.outcome, &job, &["dialing", "in_call"], now_ms).await?;
+                move_job(tx, &ctx, &record.outcome, &job, &[JobState::Dialing, JobState::InCall], now_ms).await?;
                 Applied::Applied
             } else {
                 Applied::Duplicate
             }
         }
         Application::Update { record, job } => {
-            let done = write_attempt(tx, &ctx.attempt_id, call_id, &record, "answered_by IS NULL").await?;
+            let done = write_attempt(tx, &ctx.attempt_id, call_id, &record, WriteIf::NoAnsweredBy).await?;
             if done {
                 if let Some(job) = job {
                     // `queued`: a retry released but not claimed yet is still on this
                     // attempt (claiming commits the next one); `dialing` is not, as its
                     // call is about to be placed.
-                    let from = ["done", "retry_wait", "failed", "queued"];
+                    let from = [JobState::Done, JobState::RetryWait, JobState::Failed, JobState::Queued];
                     move_job(tx, &ctx, &record.outcome, &job, &from, now_ms).await?;
                 }
                 Applied::Updated
@@ -261,54 +261,15 @@ impl Store {
             .await?;
         Ok(())
     }
+}
 
-    /// Running campaigns none of whose jobs can progress any more become `completed`. A call
-    /// still due a poll (an outcome recorded without `answered_by`, rechecked after the grace)
-    /// may yet send its job back to `retry_wait`, so it holds the campaign open too. (`+` keeps
-    /// that lookup on the small partial index of pending polls, not on the campaign's attempts.)
-    pub async fn complete_finished_campaigns(&self, now_ms: i64) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "UPDATE campaigns SET state = 'completed', finished_at = ?1, updated_at = ?1
-             WHERE state = 'running'
-               AND EXISTS (SELECT 1 FROM jobs j WHERE j.campaign_id = campaigns.id)
-               AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.campaign_id = campaigns.id
-                               AND j.state IN ('queued', 'dialing', 'in_call', 'retry_wait'))
-               AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.poll_at IS NOT NULL
-                               AND +a.campaign_id = campaigns.id AND a.call_id IS NOT NULL)
-             RETURNING id",
-        )
-        .bind(now_ms)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    /// Jobs of the campaign by last outcome (done or failed jobs, and jobs waiting to retry).
-    pub async fn outcome_counts(&self, campaign_id: &str) -> Result<Vec<(String, i64)>, StoreError> {
-        sqlx::query(
-            "SELECT outcome, COUNT(*) AS n FROM jobs WHERE campaign_id = ? AND outcome IS NOT NULL
-             GROUP BY outcome ORDER BY outcome",
-        )
-        .bind(campaign_id)
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(|r| Ok((r.try_get("outcome")?, r.try_get("n")?)))
-        .collect()
-    }
-
-    /// Attempts of the campaign by outcome (every call, not only each job's last).
-    pub async fn attempt_outcome_counts(&self, campaign_id: &str) -> Result<Vec<(String, i64)>, StoreError> {
-        sqlx::query(
-            "SELECT COALESCE(outcome, state) AS o, COUNT(*) AS n FROM attempts
-             WHERE campaign_id = ? AND state != 'not_sent' GROUP BY o ORDER BY o",
-        )
-        .bind(campaign_id)
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(|r| Ok((r.try_get("o")?, r.try_get("n")?)))
-        .collect()
-    }
+/// Which attempts an outcome may be written over.
+#[derive(Debug, Clone, Copy)]
+enum WriteIf {
+    /// The first outcome: only while the attempt has none.
+    NoOutcome,
+    /// A correction: only while the outcome was recorded without `answered_by`.
+    NoAnsweredBy,
 }
 
 async fn write_attempt(
@@ -316,16 +277,17 @@ async fn write_attempt(
     attempt_id: &str,
     call_id: &str,
     r: &OutcomeRecord,
-    guard: &'static str,
+    guard: WriteIf,
 ) -> Result<bool, StoreError> {
+    // Two whole statements, not one with the guard pasted in: each is prepared once and cached.
     let sql = match guard {
-        "outcome IS NULL" => {
+        WriteIf::NoOutcome => {
             "UPDATE attempts SET state = 'ended', call_id = COALESCE(call_id, ?2), outcome = ?3, answered_by = ?4,
                     call_length = ?5, price = ?6, summary = ?7, call_ended_by = ?8, error_message = ?9,
                     recording_url = ?10, transcript = ?11, analysis = ?12, details = ?13, ended_at = ?14, poll_at = ?15
              WHERE id = ?1 AND outcome IS NULL"
         }
-        _ => {
+        WriteIf::NoAnsweredBy => {
             "UPDATE attempts SET state = 'ended', call_id = COALESCE(call_id, ?2), outcome = ?3, answered_by = ?4,
                     call_length = ?5, price = ?6, summary = ?7, call_ended_by = ?8, error_message = ?9,
                     recording_url = ?10, transcript = ?11, analysis = ?12, details = ?13, ended_at = ?14, poll_at = ?15
@@ -359,30 +321,31 @@ async fn move_job(
     ctx: &AttemptContext,
     outcome: &str,
     job: &JobTarget,
-    from: &[&str],
+    from: &[JobState],
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let (state, next_at, reason) = match job {
-        JobTarget::Done => ("done", None, None),
-        JobTarget::Failed(reason) => ("failed", None, Some(reason.as_str())),
-        JobTarget::Retry(at) => ("retry_wait", Some(*at), None),
+        JobTarget::Done => (JobState::Done, None, None),
+        JobTarget::Failed(reason) => (JobState::Failed, None, Some(reason.as_str())),
+        JobTarget::Retry(at) => (JobState::RetryWait, Some(*at), None),
     };
-    let from_list = from.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
-    let sql = format!(
-        "UPDATE jobs SET state = ?1, outcome = ?2, next_attempt_at = COALESCE(?3, next_attempt_at), reason = ?4,
-                updated_at = ?5
-         WHERE id = ?6 AND attempts = ?7 AND state IN ({from_list})"
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(state)
-        .bind(outcome)
-        .bind(next_at)
-        .bind(reason)
-        .bind(now_ms)
-        .bind(ctx.job_id)
-        .bind(ctx.attempt_no)
-        .execute(&mut *tx)
-        .await?;
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE jobs SET state = ");
+    q.push_bind(state.as_str())
+        .push(", outcome = ")
+        .push_bind(outcome)
+        .push(", next_attempt_at = COALESCE(")
+        .push_bind(next_at)
+        .push(", next_attempt_at), reason = ")
+        .push_bind(reason)
+        .push(", updated_at = ")
+        .push_bind(now_ms)
+        .push(" WHERE id = ")
+        .push_bind(ctx.job_id)
+        .push(" AND attempts = ")
+        .push_bind(ctx.attempt_no)
+        .push(" AND state IN ");
+    push_in_list(&mut q, from.iter().map(|s| s.as_str()));
+    q.build().execute(&mut *tx).await?;
     Ok(())
 }
 

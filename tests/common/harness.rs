@@ -6,14 +6,15 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use switchboard::bland::{BlandClientConfig, Client, RetryPolicy};
+use switchboard::campaigns;
 use switchboard::clock::{Clock, ManualClock};
-use switchboard::config::{CampaignSpec, DaemonConfig};
+use switchboard::config::DaemonConfig;
 use switchboard::dispatcher::engine::{Dispatcher, DispatcherConfig};
 use switchboard::import::{ImportOptions, import_file};
 use switchboard::outcomes::{Outcomes, OutcomesConfig};
 use switchboard::secret::Secret;
 use switchboard::sim::{SimConfig, SimHandle, Simulator};
-use switchboard::store::Store;
+use switchboard::store::{CampaignAction, Store};
 use tempfile::TempDir;
 
 pub const API_KEY: &str = "sk-test-key";
@@ -69,12 +70,11 @@ impl Harness {
 
     /// Creates, fills and starts a campaign; returns its id.
     pub async fn campaign(&self, text: &str, csv: &str) -> String {
-        let spec = CampaignSpec::parse("spec.toml", text, &self.config.compliance()).unwrap();
-        self.store.save_campaign(&spec, text, "{}", 0).await.unwrap();
+        let spec = campaigns::save(&self.store, &self.config, "spec.toml", text, self.now()).await.unwrap().spec;
         let file = self.dir.path().join(format!("{}.csv", spec.id));
         std::fs::write(&file, csv).unwrap();
         import_file(&self.store, &spec, &file, &ImportOptions::default(), self.clock.now()).await.unwrap();
-        assert!(self.store.set_campaign_state(spec.id.as_str(), &["draft"], "running", 0).await.unwrap());
+        campaigns::apply(&self.store, spec.id.as_str(), CampaignAction::Start, self.now()).await.unwrap();
         spec.id.to_string()
     }
 

@@ -1,0 +1,197 @@
+//! The campaign use-cases: create or update a campaign from its spec, take an action on it
+//! (start, pause, resume, cancel), read its summary, end its calls in progress.
+//!
+//! The command line, the demo and the tests all come through here (the control API will too),
+//! so what a campaign may do and what its summary says are decided in one place. Inputs arrive
+//! as checked types (a parsed spec, a [`CampaignAction`], `now`); errors leave as
+//! [`CampaignError`], which says whether the operator's input was at fault. Nothing here parses
+//! arguments or speaks HTTP.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::bland::Client;
+use crate::config::{CampaignSpec, ConfigError, DaemonConfig};
+use crate::store::{
+    CallCounts, CampaignAction, CampaignRow, CampaignState, JobCounts, Outcome, Saved, Store, StoreError,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CampaignError {
+    #[error("{path}: cannot read the campaign spec: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Spec(#[from] ConfigError),
+    #[error("{source_name}: the spec is valid but cannot be stored as JSON: {error}")]
+    Json { source_name: String, error: String },
+    /// The action is not allowed from the campaign's current state.
+    #[error("campaign `{id}` is {state}: it can be {done} only when {from}")]
+    NotAllowed { id: String, state: CampaignState, done: &'static str, from: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl CampaignError {
+    /// Whether the operator must change an input (exit 2) rather than retry (exit 1).
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            CampaignError::Read { .. } | CampaignError::Spec(_) | CampaignError::NotAllowed { .. } => true,
+            CampaignError::Json { .. } => false,
+            CampaignError::Store(e) => matches!(e, StoreError::NotFound(_) | StoreError::Conflict(_)),
+        }
+    }
+}
+
+/// A campaign just created or updated from its spec.
+#[derive(Debug, Clone)]
+pub struct SavedCampaign {
+    pub spec: CampaignSpec,
+    pub saved: Saved,
+}
+
+/// Creates the campaign `text` describes (`source` names it in errors), or updates it while it
+/// is still a draft.
+pub async fn save(
+    store: &Store,
+    config: &DaemonConfig,
+    source: &str,
+    text: &str,
+    now: DateTime<Utc>,
+) -> Result<SavedCampaign, CampaignError> {
+    let spec = CampaignSpec::parse(source, text, &config.compliance())?;
+    // The spec parsed, so it is TOML; its JSON form is what the daemon reads.
+    let json = toml::from_str::<serde_json::Value>(text)
+        .map_err(|e| CampaignError::Json { source_name: source.to_string(), error: e.to_string() })?;
+    let saved = store.save_campaign(&spec, text, &json.to_string(), now).await?;
+    Ok(SavedCampaign { spec, saved })
+}
+
+/// [`save`] for a spec file.
+pub async fn save_file(
+    store: &Store,
+    config: &DaemonConfig,
+    path: &Path,
+    now: DateTime<Utc>,
+) -> Result<SavedCampaign, CampaignError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| CampaignError::Read { path: path.display().to_string(), source })?;
+    save(store, config, &path.display().to_string(), &text, now).await
+}
+
+/// The campaign's stored spec, parsed as the daemon reads it.
+pub async fn stored_spec(store: &Store, config: &DaemonConfig, id: &str) -> Result<CampaignSpec, CampaignError> {
+    let row = store.campaign(id).await?;
+    Ok(CampaignSpec::parse(&format!("campaign `{id}` (stored spec)"), &row.spec_toml, &config.compliance())?)
+}
+
+/// Takes `action` on the campaign, or says why it cannot be taken from its current state.
+pub async fn apply(
+    store: &Store,
+    id: &str,
+    action: CampaignAction,
+    now: DateTime<Utc>,
+) -> Result<CampaignRow, CampaignError> {
+    let changed = store.apply_campaign_action(id, action, None, now).await?;
+    let row = store.campaign(id).await?;
+    if changed {
+        tracing::info!(campaign_id = id, state = %row.state, "campaign {}", action.done());
+        return Ok(row);
+    }
+    let from: Vec<&str> = action.from_states().iter().map(|s| s.as_str()).collect();
+    Err(CampaignError::NotAllowed {
+        id: id.to_string(),
+        state: row.state,
+        done: action.done(),
+        from: from.join(" or "),
+    })
+}
+
+/// A campaign's state and progress: what `campaign show` prints and the API will return.
+#[derive(Debug, Clone, Serialize)]
+pub struct CampaignSummary {
+    pub id: String,
+    pub name: String,
+    pub state: CampaignState,
+    pub paused_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Jobs by state.
+    pub counts: JobCounts,
+    pub total_jobs: i64,
+    /// Jobs by their last call's outcome.
+    pub outcomes: BTreeMap<Outcome, i64>,
+    /// Every call placed, by outcome (or state, while it has none).
+    pub calls: CallCounts,
+    pub answer_rate: f64,
+    pub voicemail_rate: f64,
+    /// The earliest due time of a waiting job.
+    pub next_due: Option<DateTime<Utc>>,
+}
+
+pub async fn summary(store: &Store, id: &str) -> Result<CampaignSummary, CampaignError> {
+    let row = store.campaign(id).await?;
+    let counts = store.job_counts(id).await?;
+    let calls = store.call_counts(id).await?;
+    Ok(CampaignSummary {
+        total_jobs: counts.total(),
+        answer_rate: calls.rate(Outcome::Human),
+        voicemail_rate: calls.rate(Outcome::Voicemail),
+        outcomes: store.outcome_counts(id).await?,
+        next_due: store.next_due(id).await?,
+        counts,
+        calls,
+        id: row.id,
+        name: row.name,
+        state: row.state,
+        paused_reason: row.paused_reason,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        started_at: row.started_at,
+        finished_at: row.finished_at,
+    })
+}
+
+/// One line of `campaign list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CampaignListing {
+    pub id: String,
+    pub name: String,
+    pub state: CampaignState,
+    pub counts: JobCounts,
+}
+
+pub async fn list(store: &Store) -> Result<Vec<CampaignListing>, CampaignError> {
+    let mut out = Vec::new();
+    for c in store.campaigns().await? {
+        let counts = store.job_counts(&c.id).await?;
+        out.push(CampaignListing { id: c.id, name: c.name, state: c.state, counts });
+    }
+    Ok(out)
+}
+
+/// What asking Bland to end a campaign's calls did.
+#[derive(Debug, Clone, Default)]
+pub struct StopReport {
+    pub asked: usize,
+    pub stopped: usize,
+    /// Calls Bland could not be asked to end, with why.
+    pub failed: Vec<(String, String)>,
+}
+
+/// Asks Bland to end every call of the campaign that may still be in progress.
+pub async fn stop_active_calls(store: &Store, bland: &Client, id: &str) -> Result<StopReport, CampaignError> {
+    let calls = store.active_call_ids(id).await?;
+    let mut report = StopReport { asked: calls.len(), ..StopReport::default() };
+    for call_id in calls {
+        match bland.stop_call(&call_id).await {
+            Ok(_) => report.stopped += 1,
+            Err(e) => report.failed.push((call_id, e.to_string())),
+        }
+    }
+    Ok(report)
+}
