@@ -8,10 +8,12 @@
 //! I/O: validity comes from the `phonenumber` crate's libphonenumber metadata, time zones from
 //! libphonenumber's prefix map embedded from `data/phone_timezones.tsv`.
 //!
-//! What is accepted follows the vendor's "Phone number formats" (`bland-api.md`): E.164, or a
-//! 10-digit US number in the usual national layouts (country code +1 assumed). A number with a
-//! country code but no '+', letters (no vanity-number conversion) and extensions are refused,
-//! each with its own reason. The `phonenumber` crate "parses" plenty of junk, so its validity
+//! What is accepted is what libphonenumber accepts as valid with the US as default region: E.164,
+//! a 10-digit US number in the usual national layouts, the same after the national prefix 1
+//! (`1-415-555-2671`, what a spreadsheet leaves of `+1…`) or the international prefix 011, and a
+//! spreadsheet's text escape (`'4155552671`). Letters (no vanity-number conversion), extensions,
+//! decimals (`4155552671.0`), other countries' national numbers and other country codes without
+//! '+' are refused, each with its own reason. The `phonenumber` crate "parses" plenty of junk, so its validity
 //! check is always applied; for +1 numbers — nearly all of an import — that check is answered
 //! by the `nanp` submodule, which gives the crate's verdict much faster.
 
@@ -43,6 +45,10 @@ pub enum PhoneError {
     MisplacedPlus,
     #[error("country code without a leading '+'")]
     CountryCodeWithoutPlus,
+    #[error("a national number of another country (starts with 0): write it with '+' and its country code")]
+    ForeignNational,
+    #[error("a decimal number, not a phone number (the spreadsheet stored the column as numbers: format it as text)")]
+    Decimal,
     #[error("too few digits (a US number has 10, area code included)")]
     TooShort,
     #[error("too many digits for a phone number")]
@@ -59,11 +65,27 @@ impl PhoneNumber {
     /// Normalises `raw` to E.164, assuming the US (+1) when it has no '+', and checks that
     /// libphonenumber considers the result a valid number.
     pub fn parse(raw: &str) -> Result<PhoneNumber, PhoneError> {
-        let Scanned { plus, digits } = scan(raw)?;
-        let digits = digits.as_str();
+        let text = raw.trim();
+        // A spreadsheet's text escape: `'4155552671` keeps a cell from being read as a number.
+        let text = text.strip_prefix('\'').map_or(text, str::trim_start);
+        if is_decimal(text) {
+            return Err(PhoneError::Decimal);
+        }
+        let Scanned { mut plus, digits } = scan(text)?;
+        let mut digits = digits.as_str();
+        // The US international prefix, as libphonenumber (region US) reads it:
+        // `011 44 20 7946 0000` is +44 20 7946 0000.
+        if !plus && digits.len() > 3 && digits.starts_with("011") {
+            (plus, digits) = (true, &digits[3..]);
+        }
         match (plus, digits.len()) {
             (_, 0) => Err(PhoneError::NotANumber),
             (false, 10) => nanp(digits),
+            // The national prefix 1 (`1 415 555 2671`, what a spreadsheet leaves of `+1…`):
+            // libphonenumber strips it and judges the 10 digits after it.
+            (false, 11) if digits.starts_with('1') => nanp(&digits[1..]),
+            // A trunk prefix 0 is how other countries write national numbers (`07400 123456`).
+            (false, n) if n > 10 && digits.starts_with('0') => Err(PhoneError::ForeignNational),
             (false, n) if n > 10 => Err(PhoneError::CountryCodeWithoutPlus),
             (false, _) => Err(PhoneError::TooShort),
             // NANP numbers are always 10 digits after the +1. (libphonenumber also knows 7-digit
@@ -120,6 +142,19 @@ impl std::fmt::Display for PhoneNumber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Whether `text` is a number a spreadsheet wrote as a decimal (`4155552671.0`): digits, one
+/// point, one or two digits after it. Read as punctuation, the point would add a digit and
+/// turn it into some other number.
+fn is_decimal(text: &str) -> bool {
+    let text = text.strip_prefix('+').unwrap_or(text);
+    text.split_once('.').is_some_and(|(whole, fraction)| {
+        whole.len() >= 7
+            && (1..=2).contains(&fraction.len())
+            && whole.bytes().all(|b| b.is_ascii_digit())
+            && fraction.bytes().all(|b| b.is_ascii_digit())
+    })
 }
 
 /// E.164 allows at most 15 digits, country code included.

@@ -80,11 +80,50 @@ fn an_empty_cell_is_refused_as_empty() {
 }
 
 #[test]
-fn a_country_code_without_a_plus_is_refused_as_the_vendor_requires() {
-    for raw in ["12015550123", "552223334444", "1 (201) 555-0123", "442079460000"] {
+fn a_leading_1_without_plus_is_the_national_prefix_as_libphonenumber_reads_it() {
+    for raw in ["12015550123", "1 (201) 555-0123", "1-201-555-0123", "1.201.555.0123", "1 201 555 0123"] {
+        assert_eq!(e164(raw), "+12015550123", "{raw:?}");
+        assert_eq!(crate_e164(raw).as_deref(), Some("+12015550123"), "the crate agrees on {raw:?}");
+    }
+    // After the prefix the same NANP rules hold: area code 222 is not assigned.
+    assert_eq!(refused("12223334444"), PhoneError::Invalid);
+    assert_eq!(crate_e164("12223334444"), None);
+}
+
+#[test]
+fn a_spreadsheets_text_escape_is_not_part_of_the_number() {
+    assert_eq!(e164("'2015550123"), "+12015550123");
+    assert_eq!(e164("'+12015550123"), "+12015550123");
+    assert_eq!(e164(" ' 1-201-555-0123"), "+12015550123");
+    assert_eq!(refused("''2015550123"), PhoneError::UnexpectedCharacter('\''));
+}
+
+#[test]
+fn the_us_international_prefix_011_reaches_other_countries() {
+    assert_eq!(e164("011 44 20 7946 0000"), "+442079460000");
+    assert_eq!(crate_e164("011 44 20 7946 0000").as_deref(), Some("+442079460000"));
+    assert_eq!(e164("011 1 201 555 0123"), "+12015550123");
+}
+
+#[test]
+fn other_country_codes_without_a_plus_are_refused_as_such() {
+    for raw in ["552223334444", "442079460000", "33612345678"] {
         assert_eq!(refused(raw), PhoneError::CountryCodeWithoutPlus, "{raw:?}");
+        assert_eq!(crate_e164(raw), None, "libphonenumber refuses {raw:?} too");
     }
     assert_eq!(PhoneError::CountryCodeWithoutPlus.to_string(), "country code without a leading '+'");
+}
+
+#[test]
+fn decimals_and_foreign_national_numbers_get_reasons_that_say_so() {
+    assert_eq!(refused("4155552671.0"), PhoneError::Decimal);
+    assert_eq!(refused("+14155552671.0"), PhoneError::Decimal);
+    assert!(PhoneError::Decimal.to_string().contains("decimal"));
+    assert_eq!(refused("07400 126843"), PhoneError::ForeignNational);
+    assert_eq!(refused("020 7946 0000"), PhoneError::ForeignNational);
+    assert!(PhoneError::ForeignNational.to_string().contains("another country"));
+    // Dots between groups are punctuation, not a decimal point.
+    assert_eq!(e164("201.555.0123"), "+12015550123");
 }
 
 #[test]
@@ -354,12 +393,15 @@ fn parse_agrees_with_the_crate_on_us_numbers_in_every_layout() {
     for i in 0..3_000 {
         let n = format!("{}{}", 2 + rng.next() % 8, rng.digits(9));
         let (a, b, c) = (&n[..3], &n[3..6], &n[6..]);
-        let raw = match i % 6 {
+        let raw = match i % 9 {
             0 => format!("+1{n}"),
             1 => n.clone(),
             2 => format!("({a}) {b}-{c}"),
             3 => format!("+1 ({a}) {b}-{c}"),
             4 => format!("{a}.{b}.{c}"),
+            5 => format!("1{n}"),
+            6 => format!("1-{a}-{b}-{c}"),
+            7 => format!("1 ({a}) {b}-{c}"),
             _ => format!("+1 {a} {b} {c}"),
         };
         let ours = PhoneNumber::parse(&raw).ok().map(|p| p.to_string());
