@@ -62,6 +62,20 @@ impl fmt::Display for CampaignId {
     }
 }
 
+/// The largest `call.max_duration`, in minutes (Bland's default is 30).
+pub const MAX_CALL_MINUTES: f64 = 240.0;
+/// The largest `limits.calls_per_minute` (hour and day caps scale from it).
+pub const MAX_CALLS_PER_MINUTE: u32 = 100_000;
+/// The largest `limits.max_concurrent`.
+pub const MAX_CONCURRENT: u32 = 100_000;
+/// The largest `retry.max_attempts`.
+pub const MAX_ATTEMPTS: u32 = 20;
+
+/// The longest retry delay: past it a "retry" is a new campaign.
+pub fn max_retry_delay() -> Duration {
+    Duration::days(30)
+}
+
 pub use crate::store::Outcome;
 
 /// Which zones decide whether a recipient may be called now.
@@ -346,13 +360,19 @@ fn parse_call(
         _ => {}
     }
     if let Some(v) = table.get("max_duration") {
-        let ok = match v {
-            toml::Value::Integer(i) => *i > 0,
-            toml::Value::Float(f) => *f > 0.0,
-            _ => false,
+        // Bounded: the dispatcher holds a concurrency slot for up to this long, so an
+        // unbounded value (1e300) would overflow its arithmetic or hold slots for ever.
+        let minutes = match v {
+            toml::Value::Integer(i) => Some(*i as f64),
+            toml::Value::Float(f) => Some(*f),
+            _ => None,
         };
-        if !ok {
-            return Err(src.at(span, "call.max_duration", "must be a positive number of minutes"));
+        if !minutes.is_some_and(|m| m > 0.0 && m <= MAX_CALL_MINUTES) {
+            return Err(src.at(
+                span,
+                "call.max_duration",
+                format!("must be a number of minutes above 0 and at most {MAX_CALL_MINUTES}"),
+            ));
         }
     }
     if matches!(table.get("answered_by_enabled"), Some(toml::Value::Boolean(false))) {
@@ -536,28 +556,29 @@ fn parse_schedule(src: &SourceFile, raw: RawSchedule, compliance: &Compliance) -
     Ok(ScheduleSpec { timezone, zone_policy, hours, blackout_dates, start, end, cron })
 }
 
-fn positive(src: &SourceFile, v: &Option<Spanned<i64>>, key: &str) -> Result<Option<u32>, ConfigError> {
+/// A whole number from 1 to `max`, if given.
+fn bounded(src: &SourceFile, v: &Option<Spanned<i64>>, key: &str, max: u32) -> Result<Option<u32>, ConfigError> {
     match v {
         None => Ok(None),
         Some(n) => match u32::try_from(*n.get_ref()) {
-            Ok(x) if x > 0 => Ok(Some(x)),
-            _ => Err(src.at(n.span(), key, format!("must be a whole number from 1 to {}", u32::MAX))),
+            Ok(x) if (1..=max).contains(&x) => Ok(Some(x)),
+            _ => Err(src.at(n.span(), key, format!("must be a whole number from 1 to {max}"))),
         },
     }
 }
 
 fn parse_limits(src: &SourceFile, raw: RawLimits) -> Result<Limits, ConfigError> {
     Ok(Limits {
-        calls_per_minute: positive(src, &raw.calls_per_minute, "limits.calls_per_minute")?,
-        calls_per_hour: positive(src, &raw.calls_per_hour, "limits.calls_per_hour")?,
-        calls_per_day: positive(src, &raw.calls_per_day, "limits.calls_per_day")?,
-        max_concurrent: positive(src, &raw.max_concurrent, "limits.max_concurrent")?,
+        calls_per_minute: bounded(src, &raw.calls_per_minute, "limits.calls_per_minute", MAX_CALLS_PER_MINUTE)?,
+        calls_per_hour: bounded(src, &raw.calls_per_hour, "limits.calls_per_hour", MAX_CALLS_PER_MINUTE * 60)?,
+        calls_per_day: bounded(src, &raw.calls_per_day, "limits.calls_per_day", MAX_CALLS_PER_MINUTE * 60 * 24)?,
+        max_concurrent: bounded(src, &raw.max_concurrent, "limits.max_concurrent", MAX_CONCURRENT)?,
     })
 }
 
 fn parse_retry(src: &SourceFile, raw: RawRetry) -> Result<RetrySpec, ConfigError> {
     let mut spec = RetrySpec::default();
-    if let Some(n) = positive(src, &raw.max_attempts, "retry.max_attempts")? {
+    if let Some(n) = bounded(src, &raw.max_attempts, "retry.max_attempts", MAX_ATTEMPTS)? {
         spec.max_attempts = n;
     }
     if let Some(on) = raw.on {
@@ -577,8 +598,12 @@ fn parse_retry(src: &SourceFile, raw: RawRetry) -> Result<RetrySpec, ConfigError
         spec.delays.clear();
         for d in delays {
             let delay = parse_duration(d.get_ref()).map_err(|m| src.at(d.span(), "retry.delays", m))?;
-            if delay <= Duration::zero() {
-                return Err(src.at(d.span(), "retry.delays", "must be longer than zero"));
+            if delay <= Duration::zero() || delay > max_retry_delay() {
+                return Err(src.at(
+                    d.span(),
+                    "retry.delays",
+                    format!("must be longer than zero and at most {}d", max_retry_delay().num_days()),
+                ));
             }
             spec.delays.push(delay);
         }
@@ -655,6 +680,33 @@ mod tests {
         assert_eq!(spec.limits, Limits::default());
         assert!(spec.schedule.cron.is_none());
         assert!(spec.placeholders.is_empty());
+    }
+
+    #[test]
+    fn every_duration_and_count_has_an_upper_bound_named_in_the_error() {
+        let base = "name = \"T\"\n[call]\ntask = \"x\"\n";
+        let refused = |extra: &str, key: &str, says: &str| {
+            let e = parse(&format!("{base}{extra}")).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{extra}: {e}");
+            assert!(e.message.contains(says), "{extra}: {e}");
+        };
+        refused("max_duration = 1e300\n", "call.max_duration", "at most 240");
+        refused("max_duration = 241\n", "call.max_duration", "at most 240");
+        refused("max_duration = -1\n", "call.max_duration", "above 0");
+        refused("max_duration = nan\n", "call.max_duration", "above 0");
+        refused("[retry]\ndelays = [\"99999999999d\"]\n", "retry.delays", "at most 30d");
+        refused("[retry]\ndelays = [\"31d\"]\n", "retry.delays", "at most 30d");
+        refused("[retry]\nmax_attempts = 21\n", "retry.max_attempts", "from 1 to 20");
+        refused("[limits]\nmax_concurrent = 4294967295\n", "limits.max_concurrent", "from 1 to 100000");
+        refused("[limits]\ncalls_per_minute = 100001\n", "limits.calls_per_minute", "from 1 to 100000");
+        refused("[limits]\ncalls_per_day = 0\n", "limits.calls_per_day", "from 1 to 144000000");
+        // The bounds themselves are accepted.
+        let spec = parse(&format!(
+            "{base}max_duration = 240\n[retry]\ndelays = [\"30d\"]\nmax_attempts = 20\n[limits]\nmax_concurrent = 100000\n"
+        ))
+        .unwrap();
+        assert_eq!(spec.retry.delays, [Duration::days(30)]);
+        assert_eq!(spec.limits.max_concurrent, Some(100_000));
     }
 
     #[test]
