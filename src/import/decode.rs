@@ -108,6 +108,7 @@ impl<R: Read> Read for CrlfToLf<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::import::{ImportOptions, prescan::prescan};
 
     #[test]
     fn crlf_becomes_lf_across_chunk_boundaries_and_lone_crs_stay() {
@@ -129,5 +130,55 @@ mod tests {
             CrlfToLf::new(reader).read_to_end(&mut out).unwrap();
             assert_eq!(out, b"a\nb\rc\n\"q\nq\"\r");
         }
+    }
+
+    #[test]
+    fn crlf_conversion_survives_a_reader_that_fills_small_destinations() {
+        // More than one internal chunk (64 KiB), read back through a 7-byte buffer.
+        let text: Vec<u8> = b"+12015550123,Ada\r\n".repeat(10_000);
+        let mut reader = CrlfToLf::new(&text[..]);
+        let mut out = Vec::new();
+        let mut buf = [0u8; 7];
+        loop {
+            let n = reader.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(out, b"+12015550123,Ada\n".repeat(10_000));
+    }
+
+    fn decoded(bytes: &[u8], opts: &ImportOptions) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("list.csv");
+        std::fs::write(&path, bytes).unwrap();
+        let scan = prescan(&path, opts).unwrap();
+        let mut out = String::new();
+        open_decoded(&path, &scan).unwrap().read_to_string(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn the_decoded_text_is_utf8_without_bom_and_with_lf_line_ends() {
+        let plain = ImportOptions::default();
+        assert_eq!(decoded(b"\xef\xbb\xbfphone\r\n+12015550123\r\n", &plain), "phone\n+12015550123\n");
+        assert_eq!(decoded(b"phone;name\r\n+12015550123;Jos\xe9\r\n", &plain), "phone;name\n+12015550123;José\n");
+        assert_eq!(decoded(b"\xff\xfep\x00h\x00\r\x00\n\x00", &plain), "ph\n");
+        let latin1 = ImportOptions { encoding: Some(encoding_rs::WINDOWS_1252), ..Default::default() };
+        assert_eq!(decoded(b"Jos\xe9\r\n\x80\n", &latin1), "José\n€\n");
+        let utf8 = ImportOptions { encoding: Some(encoding_rs::UTF_8), ..Default::default() };
+        assert_eq!(decoded(b"\xef\xbb\xbfphone\n", &utf8), "phone\n");
+    }
+
+    #[test]
+    fn csv_line_numbers_are_physical_lines_after_crlf() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("list.csv");
+        std::fs::write(&path, b"phone,note\r\n1,\"two\r\nlines\"\r\n2,x\r\n").unwrap();
+        let scan = prescan(&path, &ImportOptions::default()).unwrap();
+        let mut csv = open_csv(&path, &scan).unwrap();
+        let lines: Vec<u64> = csv.records().map(|r| r.unwrap().position().map_or(0, |p| p.line())).collect::<Vec<_>>();
+        assert_eq!(lines, [1, 2, 4]);
     }
 }

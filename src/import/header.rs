@@ -129,11 +129,71 @@ mod tests {
         h.iter().map(|s| s.to_string()).collect()
     }
 
+    fn phone(h: &[&str], named: Option<&str>) -> Result<usize, ImportError> {
+        phone_column(&names(h), &csv::StringRecord::from(h.to_vec()), named, b';', "list.csv")
+    }
+
     #[test]
     fn headers_match_without_case_spaces_or_punctuation() {
         let h = names(&["Name", " Phone Number ", "Time_Zone"]);
         assert_eq!(find_column(&h, "phone_number"), Some(1));
         assert_eq!(find_column(&h, "TIMEZONE"), Some(2));
         assert_eq!(find_column(&h, "email"), None);
+        assert_eq!(header_key("Téléphone N°"), "téléphonen");
+    }
+
+    #[test]
+    fn the_phone_column_is_the_named_one_else_the_best_known_name_not_the_leftmost() {
+        assert_eq!(phone(&["to", "name", "Mobile", "Phone"], None).unwrap(), 3);
+        assert_eq!(phone(&["name", "Cell-Phone"], None).unwrap(), 1);
+        assert_eq!(phone(&["to", "name", "Phone"], Some("TO")).unwrap(), 0);
+        let err = phone(&["name", "phone"], Some("mobile")).unwrap_err().to_string();
+        assert_eq!(err, "list.csv:1: no column `mobile` (--phone-column); the header has: name, phone");
+    }
+
+    #[test]
+    fn no_phone_column_in_a_one_column_header_means_the_file_is_not_a_csv_header() {
+        let one = phone(&["Dear team, please call everyone"], None).unwrap_err();
+        assert!(matches!(one, ImportError::NotCsv { .. }), "{one}");
+        assert!(one.to_string().contains("`Dear team, please call everyone` is not a header"), "{one}");
+        let long = "x".repeat(500);
+        let shown = phone(&[long.as_str()], None).unwrap_err().to_string();
+        assert!(shown.contains(&format!("`{}`", "x".repeat(120))), "the line is cut at 120 characters");
+        let two = phone(&["name", "email"], None).unwrap_err();
+        assert!(matches!(two, ImportError::Columns { .. }), "{two}");
+        assert!(two.to_string().ends_with("no phone column: the header has name, email; name it with --phone-column"));
+    }
+
+    #[test]
+    fn the_timezone_column_is_optional_unless_named() {
+        let h = names(&["phone", "Time Zone", "tz"]);
+        assert_eq!(timezone_column(&h, None, "f").unwrap(), Some(1));
+        assert_eq!(timezone_column(&h, Some("TZ"), "f").unwrap(), Some(2));
+        assert_eq!(timezone_column(&names(&["phone", "zone"]), None, "f").unwrap(), None);
+        assert!(matches!(timezone_column(&h, Some("zone"), "f"), Err(ImportError::Columns { .. })));
+    }
+
+    #[test]
+    fn the_header_is_the_first_record_trimmed_and_an_empty_file_has_none() {
+        let mut csv = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(Box::new(&b" Phone , Name\n+12015550123,Ada\n"[..]) as Box<dyn std::io::Read + Send>);
+        let mut record = csv::StringRecord::new();
+        assert_eq!(read_header(&mut csv, &mut record, "f").unwrap(), names(&["Phone", "Name"]));
+        assert_eq!(&record[0], " Phone ", "the record keeps the line as written, for error messages");
+        let mut empty = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(Box::new(&b""[..]) as Box<dyn std::io::Read + Send>);
+        assert!(matches!(read_header(&mut empty, &mut record, "f"), Err(ImportError::Empty { .. })));
+    }
+
+    #[test]
+    fn placeholders_no_column_provides_are_named_in_one_warning() {
+        let wanted: BTreeSet<String> = ["first_name", "city", "balance"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(missing_placeholders_warning(&wanted, &names(&["phone", "First_Name ", "City", "Balance"])), None);
+        let one = missing_placeholders_warning(&wanted, &names(&["phone", "first_name", "city"])).unwrap();
+        assert!(one.contains("uses a placeholder that no column of this file provides: {{balance}} ("), "{one}");
+        let two = missing_placeholders_warning(&wanted, &names(&["phone", "city"])).unwrap();
+        assert!(two.contains("placeholders that no column of this file provides: {{balance}}, {{first_name}} ("));
     }
 }

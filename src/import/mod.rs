@@ -137,3 +137,20 @@ fn csv_error(e: csv::Error, display: &str) -> ImportError {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_operators_input_is_bad_input() {
+        let read = |kind| ImportError::Read { path: "f".into(), source: io::Error::from(kind) };
+        assert!(read(io::ErrorKind::NotFound).is_bad_input());
+        assert!(read(io::ErrorKind::PermissionDenied).is_bad_input());
+        assert!(!read(io::ErrorKind::Other).is_bad_input(), "a failing disk is not the operator's fault");
+        assert!(ImportError::Empty { path: "f".into() }.is_bad_input());
+        assert!(ImportError::Csv { path: "f".into(), line: 3, message: "m".into() }.is_bad_input());
+        let rejects = ImportError::Rejects { path: "r".into(), source: io::Error::from(io::ErrorKind::NotFound) };
+        assert!(!rejects.is_bad_input(), "the report's directory is not the input");
+    }
+}

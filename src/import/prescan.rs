@@ -168,4 +168,72 @@ mod tests {
         assert_eq!(sniff_delimiter("phone\n"), b',');
         assert_eq!(sniff_delimiter("\u{feff}phone|name\n"), b'|');
     }
+
+    #[test]
+    fn a_tie_goes_to_the_earlier_candidate_and_a_quoted_line_break_does_not_end_the_header() {
+        assert_eq!(sniff_delimiter("a;b,c\n"), b',');
+        assert_eq!(sniff_delimiter("a|b\tc\n"), b'\t');
+        assert_eq!(sniff_delimiter("\"first\nline\";phone;name\n,,,,,,"), b';');
+        assert_eq!(sniff_delimiter("phone;name\r\na,b,c,d"), b';');
+    }
+
+    #[test]
+    fn utf8_is_judged_across_chunk_boundaries() {
+        let text = "José ☎ 😀".as_bytes();
+        for cut in 0..=text.len() {
+            let mut check = Utf8Check::default();
+            check.feed(&text[..cut]);
+            check.feed(&text[cut..]);
+            assert!(check.finish(), "cut at {cut}");
+        }
+        let mut latin1 = Utf8Check::default();
+        latin1.feed(b"Jos\xe9,+12025550100\n");
+        latin1.feed("valid later".as_bytes());
+        assert!(!latin1.finish());
+        let mut truncated = Utf8Check::default();
+        truncated.feed(&"é".as_bytes()[..1]);
+        assert!(!truncated.finish(), "a file that ends inside a sequence is not UTF-8");
+    }
+
+    #[test]
+    fn the_encoding_comes_from_the_operator_then_the_bom_then_the_bytes() {
+        let utf8_bom = b"\xef\xbb\xbfphone\n";
+        let name = |r: Option<(&'static Encoding, usize)>| r.map(|(e, bom)| (e.name(), bom));
+        assert_eq!(name(detect_encoding(utf8_bom, true, None)), Some(("UTF-8", 3)));
+        assert_eq!(name(detect_encoding(b"phone\n", true, None)), Some(("UTF-8", 0)));
+        assert_eq!(name(detect_encoding(b"Jos\xe9\n", false, None)), Some(("windows-1252", 0)));
+        // A BOM names the encoding even when the bytes after it are not valid in it.
+        assert_eq!(name(detect_encoding(utf8_bom, false, None)), Some(("UTF-8", 3)));
+        // A forced encoding skips only its own BOM.
+        assert_eq!(name(detect_encoding(utf8_bom, true, Some(encoding_rs::UTF_8))), Some(("UTF-8", 3)));
+        assert_eq!(name(detect_encoding(utf8_bom, true, Some(encoding_rs::WINDOWS_1252))), Some(("windows-1252", 0)));
+    }
+
+    #[test]
+    fn nul_bytes_mean_binary_unless_a_utf16_bom_explains_them() {
+        assert!(detect_encoding(b"PK\x03\x04\x14\x00", false, None).is_none());
+        assert!(detect_encoding(b"phone\x00\n", true, Some(encoding_rs::UTF_8)).is_none());
+        let utf16 = b"\xff\xfep\x00h\x00\n\x00";
+        assert_eq!(detect_encoding(utf16, false, None).map(|(e, bom)| (e.name(), bom)), Some(("UTF-16LE", 2)));
+    }
+
+    #[test]
+    fn the_prescan_counts_lines_and_carriage_returns_and_refuses_empty_and_binary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, bytes: &[u8]| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            p
+        };
+        let scan = prescan(&write("a.csv", b"phone;name\r\n+12015550123;Ada\r\n"), &ImportOptions::default()).unwrap();
+        assert_eq!((scan.size, scan.lines, scan.has_cr, scan.delimiter), (30, 2, true, b';'));
+        assert_eq!(scan.sha256.len(), 64);
+        let forced = ImportOptions { delimiter: Some(b'|'), ..Default::default() };
+        assert_eq!(prescan(&write("b.csv", b"phone,name\n"), &forced).unwrap().delimiter, b'|');
+        assert!(matches!(prescan(&write("e.csv", b""), &ImportOptions::default()), Err(ImportError::Empty { .. })));
+        assert!(matches!(
+            prescan(&write("x.xlsx", b"PK\x03\x04\x00"), &ImportOptions::default()),
+            Err(ImportError::NotCsv { .. })
+        ));
+    }
 }

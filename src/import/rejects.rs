@@ -76,5 +76,37 @@ mod tests {
     #[test]
     fn the_rejects_report_sits_beside_the_file() {
         assert_eq!(default_rejects_path(Path::new("/x/list.csv")), PathBuf::from("/x/list.rejects.csv"));
+        assert_eq!(default_rejects_path(Path::new("list")), PathBuf::from("list.rejects.csv"));
+    }
+
+    #[test]
+    fn the_temporary_report_is_hidden_beside_the_final_one() {
+        let tmp = temp_path_for(Path::new("/x/list.rejects.csv"));
+        assert_eq!(tmp.parent(), Some(Path::new("/x")));
+        assert_eq!(tmp.file_name().unwrap().to_string_lossy(), format!(".list.rejects.csv.{}.tmp", std::process::id()));
+    }
+
+    #[test]
+    fn a_reject_is_its_line_and_reason_then_the_row_as_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let headers: Vec<String> = vec!["name".into(), "phone".into()];
+        let mut w = RejectsWriter::create(&path, &headers).unwrap();
+        w.write(3, "phone: not a number", &csv::StringRecord::from(vec!["Fa, Jr.", "n/a"])).unwrap();
+        w.write(7, "the row has 3 fields, the header has 2", &csv::StringRecord::from(vec!["a", "b", "c"])).unwrap();
+        w.finish().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "line,reason,name,phone\n3,phone: not a number,\"Fa, Jr.\",n/a\n7,\"the row has 3 fields, the header has 2\",a,b,c\n"
+        );
+    }
+
+    #[test]
+    fn a_report_that_cannot_be_created_is_a_rejects_error_naming_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("no-such-dir").join("r.csv");
+        let Err(e) = RejectsWriter::create(&path, &[]) else { panic!("created in a missing directory") };
+        assert!(matches!(e, ImportError::Rejects { .. }));
+        assert!(e.to_string().starts_with(&format!("{}: cannot write the rejects report: ", path.display())), "{e}");
     }
 }

@@ -130,3 +130,93 @@ fn push_json_str(out: &mut String, s: &str) {
         out.push_str(&serde_json::to_string(s).expect("a string serialises"));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADERS: [&str; 4] = ["name", "Phone", "note", "tz"];
+
+    fn ctx(default_zone: Option<Tz>) -> RowContext {
+        RowContext {
+            snapshot: ImportSnapshot::default(),
+            default_zone,
+            placeholders: BTreeSet::new(),
+            zone_names: ZoneNames::default(),
+        }
+    }
+
+    fn check(fields: &[&str], ctx: &mut RowContext) -> Result<NewJob, String> {
+        let headers: Vec<String> = HEADERS.iter().map(|s| s.to_string()).collect();
+        check_row(&csv::StringRecord::from(fields.to_vec()), &headers, 1, Some(3), ctx, &mut String::new())
+    }
+
+    #[test]
+    fn a_good_row_is_a_job_with_the_other_columns_as_a_json_array() {
+        let job = check(&["Ada", "(201) 555-0123", "likes \"quotes\"\n", ""], &mut ctx(None)).unwrap();
+        assert_eq!(&*job.phone, "+12015550123");
+        assert_eq!(&*job.timezones, "America/New_York");
+        assert_eq!(job.zone_source, ZoneSource::AreaCode);
+        assert_eq!(job.number_zones, None, "the area code's zones are already the job's zones");
+        assert_eq!(&*job.variables, r#"["Ada","likes \"quotes\"\n",""]"#);
+        let values: Vec<String> = serde_json::from_str(&job.variables).unwrap();
+        assert_eq!(values, ["Ada", "likes \"quotes\"\n", ""]);
+        assert_eq!((job.source_line, job.suppressed), (0, None), "set by the caller");
+    }
+
+    #[test]
+    fn a_zone_column_wins_and_the_numbers_own_zones_are_kept_beside_it() {
+        let job = check(&["Bo", "+1 415 555 2671", "", " America/Chicago "], &mut ctx(None)).unwrap();
+        assert_eq!((&*job.timezones, job.zone_source), ("America/Chicago", ZoneSource::Column));
+        assert_eq!(job.number_zones.as_deref(), Some("America/Los_Angeles"));
+    }
+
+    #[test]
+    fn rows_are_rejected_with_a_reason_naming_the_column() {
+        let mut c = ctx(None);
+        assert_eq!(
+            check(&["Ha", "(312) 555-0162", "ragged"], &mut c).unwrap_err(),
+            "the row has 3 fields, the header has 4"
+        );
+        assert!(check(&["Fa", "not a number", "", ""], &mut c).unwrap_err().starts_with("Phone: "));
+        assert_eq!(
+            check(&["Gu", "(312) 555-0162", "", "Mars/Base"], &mut c).unwrap_err(),
+            "tz: `Mars/Base` is not an IANA time zone (e.g. America/New_York)"
+        );
+    }
+
+    #[test]
+    fn the_campaign_zone_is_a_fallback_for_nanp_numbers_only() {
+        let denver = Some(chrono_tz::America::Denver);
+        // A toll-free number has no zone of its own (see `phone`): the campaign's applies.
+        let toll_free = check(&["", "+1 800 234 5678", "", ""], &mut ctx(denver)).unwrap();
+        assert_eq!((&*toll_free.timezones, toll_free.zone_source), ("America/Denver", ZoneSource::Default));
+        assert_eq!(toll_free.number_zones, None);
+        let none = check(&["", "+1 800 234 5678", "", ""], &mut ctx(None)).unwrap_err();
+        assert!(none.ends_with("add a timezone column or set [schedule] timezone"), "{none}");
+        // International freephone is in no country: never called on the campaign's clock.
+        let foreign = check(&["", "+800 1234 5678", "", ""], &mut ctx(denver)).unwrap_err();
+        assert!(foreign.contains("+80012345678, and the campaign default only applies to +1 numbers"), "{foreign}");
+        let named = check(&["", "+800 1234 5678", "", "Europe/Paris"], &mut ctx(denver)).unwrap();
+        assert_eq!((&*named.timezones, named.zone_source), ("Europe/Paris", ZoneSource::Column));
+    }
+
+    #[test]
+    fn each_set_of_zones_is_named_once_and_shared() {
+        let mut names = ZoneNames::default();
+        let a = names.get(&[chrono_tz::America::Chicago, chrono_tz::America::Denver]);
+        let b = names.get(&[chrono_tz::America::Chicago, chrono_tz::America::Denver]);
+        assert_eq!(&*a, "America/Chicago|America/Denver");
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &names.get(&[chrono_tz::America::Chicago])));
+    }
+
+    #[test]
+    fn json_strings_match_serde_json_for_plain_and_escaped_text() {
+        for s in ["", "plain text, with commas", "tab\there", "a \"quote\"", "back\\slash", "\u{1}", "José ☎"] {
+            let mut out = String::new();
+            push_json_str(&mut out, s);
+            assert_eq!(out, serde_json::to_string(s).unwrap(), "{s:?}");
+        }
+    }
+}
