@@ -1,0 +1,131 @@
+//! The second pass, on a blocking thread: every row of the file, checked and sorted.
+//!
+//! The path, its [`Prescan`] and the campaign's [`RowContext`] come in; accepted and suppressed
+//! jobs leave in chunks through a bounded channel to the store, rejected rows go to the
+//! (temporary) rejects report, and the counts and column names come back as [`Parsed`]. The
+//! channel's bound keeps memory flat whatever the file's size, and a closed channel (the store
+//! side failed) stops the parser at its next chunk. The parser does not clean up after itself:
+//! on any error it just returns (a progress bar stays as last drawn), and the import's one
+//! abort path (`run::Uncommitted::abort`) removes the report and rolls the rows back.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use super::decode::open_csv;
+use super::header::{missing_placeholders_warning, phone_column, read_header, timezone_column};
+use super::prescan::Prescan;
+use super::rejects::RejectsWriter;
+use super::row::{RowContext, check_row};
+use super::{ImportError, ImportOptions, csv_error};
+use crate::store::{ImportCounts, ImportSnapshot, NewJob, phone_key};
+
+/// Jobs a chunk sent to the store holds.
+const CHUNK_ROWS: usize = 4000;
+
+/// What the parser reports once it has read every row.
+pub(super) struct Parsed {
+    pub(super) counts: ImportCounts,
+    pub(super) warnings: Vec<String>,
+    pub(super) phone_column: String,
+    pub(super) timezone_column: Option<String>,
+    /// The columns other than the phone, in order: the names of the stored variables.
+    pub(super) variable_columns: Vec<String>,
+}
+
+pub(super) fn parse_file(
+    path: &Path,
+    scan: &Prescan,
+    opts: &ImportOptions,
+    mut ctx: RowContext,
+    tmp_rejects: Option<PathBuf>,
+    sender: mpsc::Sender<Vec<NewJob>>,
+) -> Result<Parsed, ImportError> {
+    let display = path.display().to_string();
+    let mut csv = open_csv(path, scan)?;
+    let mut record = csv::StringRecord::new();
+    let headers = read_header(&mut csv, &mut record, &display)?;
+    let phone_idx = phone_column(&headers, &record, opts.phone_column.as_deref(), scan.delimiter, &display)?;
+    let tz_idx = timezone_column(&headers, opts.timezone_column.as_deref(), &display)?;
+    let warnings: Vec<String> = missing_placeholders_warning(&ctx.placeholders, &headers).into_iter().collect();
+    let mut rejects = tmp_rejects.as_deref().map(|p| RejectsWriter::create(p, &headers)).transpose()?;
+
+    let progress = opts.progress.then(|| progress_bar(scan.size));
+    let mut counts = ImportCounts::default();
+    // The numbers already in the campaign and those met so far in the file: one lookup a row.
+    // Sized for the file up front (one row a line, at most): no rehashing of a million keys.
+    let mut seen = std::mem::take(&mut ctx.snapshot.existing);
+    seen.reserve(scan.lines as usize);
+    let mut chunk = Vec::with_capacity(CHUNK_ROWS);
+    let mut var_buf = String::new();
+    let started = Instant::now();
+
+    while csv.read_record(&mut record).map_err(|e| csv_error(e, &display))? {
+        let line = record.position().map_or(0, |p| p.line());
+        counts.rows_read += 1;
+        match check_row(&record, &headers, phone_idx, tz_idx, &mut ctx, &mut var_buf) {
+            Err(reason) => {
+                counts.rejected += 1;
+                if let Some(w) = rejects.as_mut() {
+                    w.write(line, &reason, &record)?;
+                }
+            }
+            Ok(mut job) => {
+                let key = phone_key(&job.phone).expect("an E.164 number has digits");
+                if !seen.insert(key) {
+                    counts.duplicates += 1;
+                    continue;
+                }
+                job.source_line = line;
+                if let Some(reason) = ctx.snapshot.dnc.get(&key) {
+                    job.suppressed = Some(format!("do-not-call: {reason}"));
+                    counts.suppressed += 1;
+                } else {
+                    counts.accepted += 1;
+                }
+                chunk.push(job);
+                if chunk.len() == CHUNK_ROWS {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_ROWS));
+                    if sender.blocking_send(full).is_err() {
+                        // The store side stopped (an error it reports itself).
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(bar) = &progress
+            && counts.rows_read % 8192 == 0
+        {
+            bar.set_position(record.position().map_or(0, |p| p.byte()));
+            let rate = counts.rows_read as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!("{} rows, {:.0} rows/s", counts.rows_read, rate));
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = sender.blocking_send(chunk);
+    }
+    if let Some(w) = rejects {
+        w.finish()?;
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    ctx.snapshot = ImportSnapshot::default();
+    Ok(Parsed {
+        counts,
+        warnings,
+        phone_column: headers[phone_idx].clone(),
+        timezone_column: tz_idx.map(|i| headers[i].clone()),
+        variable_columns: headers.iter().enumerate().filter(|(i, _)| *i != phone_idx).map(|(_, h)| h.clone()).collect(),
+    })
+}
+
+fn progress_bar(size: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(Some(size), indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {percent:>3}% {bytes}/{total_bytes} {msg} eta {eta}")
+            .expect("valid progress template"),
+    );
+    bar
+}
