@@ -232,7 +232,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             serve(config, store, listen).await
         }
         Command::Campaign(cmd) => {
-            let (config, store) = open(cli.config.as_deref(), cli.db.as_deref()).await?;
+            let read_only = matches!(cmd, CampaignCommand::List { .. } | CampaignCommand::Show { .. });
+            let (config, store) = open_for(cli.config.as_deref(), cli.db.as_deref(), read_only).await?;
             campaign(cmd, &config, &store).await
         }
         Command::Import(args) => {
@@ -240,7 +241,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             import(args, &config, &store).await
         }
         Command::Dnc(cmd) => {
-            let (_, store) = open(cli.config.as_deref(), cli.db.as_deref()).await?;
+            let read_only = matches!(cmd, DncCommand::List { .. });
+            let (_, store) = open_for(cli.config.as_deref(), cli.db.as_deref(), read_only).await?;
             dnc(cmd, &store).await
         }
     }
@@ -254,9 +256,14 @@ pub fn load_config(path: Option<&Path>) -> Result<DaemonConfig, ConfigError> {
 }
 
 async fn open(config: Option<&Path>, db: Option<&Path>) -> Result<(DaemonConfig, Store), Failure> {
+    open_for(config, db, false).await
+}
+
+/// The config and the database; a command that only reads needs the database to exist.
+async fn open_for(config: Option<&Path>, db: Option<&Path>, read_only: bool) -> Result<(DaemonConfig, Store), Failure> {
     let config = load_config(config)?;
     let db = db.map_or_else(|| config.store.path.clone(), Path::to_path_buf);
-    let store = Store::open(&db).await?;
+    let store = if read_only { Store::open_existing(&db).await? } else { Store::open(&db).await? };
     Ok((config, store))
 }
 

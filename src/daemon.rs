@@ -70,7 +70,7 @@ impl DaemonLock {
         let mut name = db.as_os_str().to_owned();
         name.push(".lock");
         let path = PathBuf::from(name);
-        let file = std::fs::OpenOptions::new()
+        let file = crate::files::private()
             .create(true)
             .truncate(false)
             .write(true)

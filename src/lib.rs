@@ -12,6 +12,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod dispatcher;
+pub mod files;
 pub mod import;
 pub mod outcomes;
 pub mod phone;

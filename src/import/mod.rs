@@ -90,6 +90,8 @@ pub enum ImportError {
     Csv { path: String, line: u64, message: String },
     #[error("{path}: cannot write the rejects report: {source}")]
     Rejects { path: String, source: io::Error },
+    #[error("--rejects {path} is {what}: choose another path for the rejects report")]
+    RejectsClash { path: String, what: &'static str },
     #[error("campaign `{campaign}` is {state}: recipients can no longer be added")]
     CampaignClosed { campaign: String, state: String },
     #[error(transparent)]
@@ -109,6 +111,7 @@ impl ImportError {
                     | ImportError::Columns { .. }
                     | ImportError::Csv { .. }
                     | ImportError::CampaignClosed { .. }
+                    | ImportError::RejectsClash { .. }
             )
     }
 }

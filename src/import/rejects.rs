@@ -26,6 +26,20 @@ pub(super) fn temp_path_for(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
+/// Creates `path` new, 0600 (it holds people's numbers), never through whatever is there: an
+/// entry left at the temporary path (a crashed run's file, or a symlink planted to redirect the
+/// write) is removed (the link itself, not its target) and the file created afresh.
+fn create_exclusive(path: &Path) -> std::io::Result<File> {
+    let open = || crate::files::private().write(true).create_new(true).open(path);
+    match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::remove_file(path)?;
+            open()
+        }
+        other => other,
+    }
+}
+
 /// An open rejects report, its header written.
 pub(super) struct RejectsWriter {
     path: PathBuf,
@@ -36,7 +50,7 @@ impl RejectsWriter {
     /// Creates (or truncates) the report at `path` and writes its header: `line`, `reason`,
     /// then the file's columns.
     pub(super) fn create(path: &Path, headers: &[String]) -> Result<Self, ImportError> {
-        let file = File::create(path).map_err(|source| io_error(path, source))?;
+        let file = create_exclusive(path).map_err(|source| io_error(path, source))?;
         // Flexible: a rejected row keeps its own field count, ragged or not.
         let mut out = csv::WriterBuilder::new().flexible(true).from_writer(BufWriter::new(file));
         let mut head = vec!["line".to_string(), "reason".to_string()];

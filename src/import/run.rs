@@ -75,7 +75,9 @@ pub async fn import_file(
     tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "prescan done");
     let previous = store.previous_import(spec.id.as_str(), &scan.sha256).await?;
     let rejects_path = opts.rejects.clone().unwrap_or_else(|| default_rejects_path(path));
-    let write_rejects = !opts.dry_run || opts.rejects.is_some();
+    check_rejects_path(&rejects_path, path, store.path())?;
+    // A dry run writes the report too: it exists to check a file.
+    let write_rejects = true;
 
     // A dry run reads a snapshot without the write lock; a real import reads it inside the
     // transaction it writes in, so nothing can change between the check and the write.
@@ -161,4 +163,34 @@ pub async fn import_file(
         timezone_column: parsed.timezone_column,
         elapsed: started.elapsed(),
     })
+}
+
+/// The rejects report is renamed over `rejects` at the end: refuse a path that is the input
+/// file or the database (or its WAL, journal or lock), however it is spelled or linked.
+fn check_rejects_path(rejects: &Path, input: &Path, db: &Path) -> Result<(), ImportError> {
+    // The report may not exist yet: compare through its directory, which must.
+    let resolved = |p: &Path| -> Option<PathBuf> {
+        let p = std::fs::canonicalize(p).ok().or_else(|| {
+            let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            Some(std::fs::canonicalize(dir).ok()?.join(p.file_name()?))
+        })?;
+        Some(p)
+    };
+    let Some(target) = resolved(rejects) else { return Ok(()) };
+    let clash = |what| Err(ImportError::RejectsClash { path: rejects.display().to_string(), what });
+    if resolved(input).is_some_and(|i| i == target) {
+        return clash("the file being imported");
+    }
+    if let Some(db) = resolved(db) {
+        let name = db.as_os_str().to_owned();
+        let companions = ["", "-wal", "-shm", "-journal", ".lock"].map(|suffix| {
+            let mut n = name.clone();
+            n.push(suffix);
+            PathBuf::from(n)
+        });
+        if companions.contains(&target) {
+            return clash("the database (or one of its files)");
+        }
+    }
+    Ok(())
 }

@@ -111,7 +111,7 @@ impl Simulator {
         let (log_tx, log_task) = match &config.log {
             Some(path) => {
                 // Open now, so a bad path fails the start rather than the first send.
-                std::fs::OpenOptions::new()
+                crate::files::private()
                     .create(true)
                     .append(true)
                     .open(path)

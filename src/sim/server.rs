@@ -810,7 +810,7 @@ pub(crate) async fn write_log(
     mut rx: mpsc::UnboundedReceiver<SentCall>,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let file = crate::files::private().create(true).append(true).open(path)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let mut dirty = false;

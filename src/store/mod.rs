@@ -68,8 +68,33 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    /// Opens (creating if needed) the database at `path` and applies pending migrations. A new
+    /// database is created 0600: it holds people's names and numbers (SQLite gives its WAL and
+    /// shared-memory files the database's own mode).
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        match crate::files::private().write(true).create_new(true).open(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(StoreError::Open { path: path.display().to_string(), source: sqlx::Error::Io(e) });
+            }
+        }
+        Self::connect(path).await
+    }
+
+    /// Opens the database at `path`, which must exist: for commands that only read, so a
+    /// mistyped path is an error that names it rather than a new empty database.
+    pub async fn open_existing(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::NotFound(format!(
+                "no database at {} (create a campaign first, or point --db / SWITCHBOARD_DB at yours)",
+                path.display()
+            )));
+        }
+        Self::connect(path).await
+    }
+
+    async fn connect(path: &Path) -> Result<Store, StoreError> {
         let open_err = |source| StoreError::Open { path: path.display().to_string(), source };
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(open_err)?
@@ -140,6 +165,25 @@ where
 mod tests {
     use super::*;
     use sqlx::Row;
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_new_database_and_its_wal_are_private_and_a_missing_one_is_not_created_for_a_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let missing = Store::open_existing(&path).await.unwrap_err();
+        assert!(matches!(&missing, StoreError::NotFound(m) if m.contains("s.db")), "{missing}");
+        assert!(!path.exists(), "a read creates no database");
+        let store = Store::open(&path).await.unwrap();
+        sqlx::query("CREATE TABLE t (x)").execute(store.pool()).await.unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir.path().join("s.db-wal")), 0o600);
+        assert_eq!(mode(&dir.path().join("s.db-shm")), 0o600);
+        store.close().await;
+        assert!(Store::open_existing(&path).await.is_ok());
+    }
 
     #[tokio::test]
     async fn a_new_database_is_wal_with_8k_pages_4mib_checkpoints_normal_sync_a_busy_timeout_and_foreign_keys() {
