@@ -28,7 +28,7 @@ use tracing::{info, warn};
 use crate::bland::{BlandError, CallDetails, Client, SIGNATURE_HEADER, parse_webhook, verify_signature};
 use crate::clock::Clock;
 use crate::config::Outcome;
-use crate::dispatcher::engine::ATTEMPT_KEY;
+use crate::dispatcher::metadata::ATTEMPT_KEY;
 use crate::dispatcher::plan::{CampaignPlan, PlanCache, recipient_zones};
 use crate::secret::Secret;
 use crate::store::{Application, Applied, AttemptContext, Delivery, JobTarget, OutcomeRecord, Store, StoreError};
