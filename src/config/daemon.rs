@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use chrono::{Duration, NaiveTime};
 use serde::Deserialize;
 
-use super::duration::parse_duration;
+use super::duration::{format_duration, parse_duration};
 use super::located::{ConfigError, SourceFile};
 use crate::secret::Secret;
 use crate::window::Compliance;
@@ -27,6 +27,8 @@ pub struct DaemonConfig {
     pub http: HttpSection,
     pub compliance: ComplianceSection,
     pub store: StoreSection,
+    pub dispatcher: DispatcherSection,
+    pub outcomes: OutcomesSection,
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +68,30 @@ pub struct StoreSection {
     pub path: PathBuf,
 }
 
+/// How the dispatcher works (not what it may do: that is `[account]` and each campaign's
+/// `[limits]`). Operators rarely change these; tests set them to milliseconds.
+#[derive(Debug, Clone)]
+pub struct DispatcherSection {
+    pub batch: u32,
+    pub send_concurrency: u32,
+    pub idle_tick: Duration,
+    pub slot_margin: Duration,
+    pub poll_margin: Duration,
+    pub reconcile_after: Duration,
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    pub pacing: bool,
+}
+
+/// How outcomes are followed up when no webhook brings them.
+#[derive(Debug, Clone)]
+pub struct OutcomesSection {
+    pub poll_interval: Duration,
+    pub poll_batch: u32,
+    pub tick: Duration,
+    pub answered_by_grace: Duration,
+}
+
 // Every field optional, so each layer says only what it changes.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -80,6 +106,10 @@ struct Raw {
     compliance: RawCompliance,
     #[serde(default)]
     store: RawStore,
+    #[serde(default)]
+    dispatcher: RawDispatcher,
+    #[serde(default)]
+    outcomes: RawOutcomes,
 }
 
 #[derive(Deserialize, Default)]
@@ -124,6 +154,29 @@ struct RawStore {
     path: Option<PathBuf>,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDispatcher {
+    batch: Option<u32>,
+    send_concurrency: Option<u32>,
+    idle_tick: Option<String>,
+    slot_margin: Option<String>,
+    poll_margin: Option<String>,
+    reconcile_after: Option<String>,
+    min_backoff: Option<String>,
+    max_backoff: Option<String>,
+    pacing: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawOutcomes {
+    poll_interval: Option<String>,
+    poll_batch: Option<u32>,
+    tick: Option<String>,
+    answered_by_grace: Option<String>,
+}
+
 macro_rules! overlay {
     ($base:expr, $top:expr; $($section:ident . $($field:ident),+);+ $(;)?) => {
         $( $( if $top.$section.$field.is_some() { $base.$section.$field = $top.$section.$field; } )+ )+
@@ -138,6 +191,9 @@ impl Raw {
             http.listen, public_url, allow_unsigned_webhooks;
             compliance.earliest, latest, max_calls_per_number_per_day;
             store.path;
+            dispatcher.batch, send_concurrency, idle_tick, slot_margin, poll_margin, reconcile_after, min_backoff,
+                max_backoff, pacing;
+            outcomes.poll_interval, poll_batch, tick, answered_by_grace;
         );
     }
 }
@@ -226,6 +282,53 @@ impl DaemonConfig {
         {
             return Err(err("http.public_url", format!("`{u}` is not an http(s) URL")));
         }
+        // Operating knobs: bounded so that a typo cannot spin a loop (a zero tick), flood Bland
+        // (thousands of sends at once) or stall the daemon for hours.
+        let in_range = |key: &str, v: Option<u32>, min: u32, max: u32| -> Result<u32, ConfigError> {
+            match v {
+                Some(n) if (min..=max).contains(&n) => Ok(n),
+                Some(n) => Err(err(key, format!("{n} is out of range: must be from {min} to {max}"))),
+                None => Err(required(key)),
+            }
+        };
+        let dur_in = |key: &str, v: Option<String>, min: Duration, max: Duration| -> Result<Duration, ConfigError> {
+            let d = dur(key, v)?;
+            if d < min || d > max {
+                return Err(err(
+                    key,
+                    format!(
+                        "{} is out of range: must be from {} to {}",
+                        format_duration(d),
+                        format_duration(min),
+                        format_duration(max)
+                    ),
+                ));
+            }
+            Ok(d)
+        };
+        let (ms, s, h) = (Duration::milliseconds, Duration::seconds, Duration::hours);
+        let d = raw.dispatcher;
+        let dispatcher = DispatcherSection {
+            batch: in_range("dispatcher.batch", d.batch, 1, 10_000)?,
+            send_concurrency: in_range("dispatcher.send_concurrency", d.send_concurrency, 1, 1_024)?,
+            idle_tick: dur_in("dispatcher.idle_tick", d.idle_tick, ms(1), s(60))?,
+            slot_margin: dur_in("dispatcher.slot_margin", d.slot_margin, Duration::zero(), h(24))?,
+            poll_margin: dur_in("dispatcher.poll_margin", d.poll_margin, Duration::zero(), h(24))?,
+            reconcile_after: dur_in("dispatcher.reconcile_after", d.reconcile_after, Duration::zero(), h(1))?,
+            min_backoff: dur_in("dispatcher.min_backoff", d.min_backoff, ms(1), h(1))?,
+            max_backoff: dur_in("dispatcher.max_backoff", d.max_backoff, ms(1), h(1))?,
+            pacing: d.pacing.ok_or_else(|| required("dispatcher.pacing"))?,
+        };
+        if dispatcher.max_backoff < dispatcher.min_backoff {
+            return Err(err("dispatcher.max_backoff", "must be at least dispatcher.min_backoff".into()));
+        }
+        let o = raw.outcomes;
+        let outcomes = OutcomesSection {
+            poll_interval: dur_in("outcomes.poll_interval", o.poll_interval, ms(1), h(1))?,
+            poll_batch: in_range("outcomes.poll_batch", o.poll_batch, 1, 10_000)?,
+            tick: dur_in("outcomes.tick", o.tick, ms(1), s(60))?,
+            answered_by_grace: dur_in("outcomes.answered_by_grace", o.answered_by_grace, Duration::zero(), h(1))?,
+        };
         let earliest = time("compliance.earliest", raw.compliance.earliest)?;
         let latest = time("compliance.latest", raw.compliance.latest)?;
         if latest <= earliest {
@@ -260,6 +363,8 @@ impl DaemonConfig {
                 )?,
             },
             store: StoreSection { path: raw.store.path.ok_or_else(|| required("store.path"))? },
+            dispatcher,
+            outcomes,
         })
     }
 
@@ -387,6 +492,39 @@ mod tests {
         let e = DaemonConfig::load(None, env(&[("SWITCHBOARD_COMPLIANCE__LATEST", "25:00")])).unwrap_err();
         assert_eq!(e.key.as_deref(), Some("compliance.latest"));
         assert!(e.message.contains("`25:00` is not a time of day"), "{e}");
+    }
+
+    #[test]
+    fn the_operating_knobs_default_to_the_values_the_daemon_always_used() {
+        let c = DaemonConfig::defaults();
+        let d = &c.dispatcher;
+        assert_eq!((d.batch, d.send_concurrency, d.pacing), (500, 64, true));
+        assert_eq!(d.idle_tick, Duration::milliseconds(200));
+        assert_eq!(d.slot_margin, Duration::minutes(5));
+        assert_eq!(d.poll_margin, Duration::minutes(2));
+        assert_eq!(d.reconcile_after, Duration::seconds(30));
+        assert_eq!((d.min_backoff, d.max_backoff), (Duration::seconds(1), Duration::seconds(60)));
+        let o = &c.outcomes;
+        assert_eq!(o.poll_interval, Duration::seconds(60));
+        assert_eq!(o.poll_batch, 50);
+        assert_eq!(o.tick, Duration::milliseconds(500));
+        assert_eq!(o.answered_by_grace, Duration::seconds(90));
+    }
+
+    #[test]
+    fn an_operating_knob_out_of_range_is_refused_naming_the_key() {
+        let e = DaemonConfig::load(None, env(&[("SWITCHBOARD_DISPATCHER__BATCH", "0")])).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("dispatcher.batch"));
+        assert!(e.message.contains("out of range"), "{e}");
+        let e = DaemonConfig::load(None, env(&[("SWITCHBOARD_DISPATCHER__SEND_CONCURRENCY", "100000")])).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("dispatcher.send_concurrency"));
+        let e = DaemonConfig::load(None, env(&[("SWITCHBOARD_OUTCOMES__TICK", "0s")])).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("outcomes.tick"));
+        assert!(e.to_string().contains("outcomes.tick"), "{e}");
+        let e = DaemonConfig::load(None, env(&[("SWITCHBOARD_DISPATCHER__MAX_BACKOFF", "10ms")])).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("dispatcher.max_backoff"));
+        let ok = DaemonConfig::load(None, env(&[("SWITCHBOARD_OUTCOMES__POLL_INTERVAL", "250ms")])).unwrap();
+        assert_eq!(ok.outcomes.poll_interval, Duration::milliseconds(250));
     }
 
     #[test]

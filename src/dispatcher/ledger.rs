@@ -7,6 +7,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use crate::config::Limits;
+
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
 const DAY: i64 = 24 * HOUR;
@@ -29,6 +31,16 @@ pub struct Used {
 }
 
 impl Caps {
+    /// A campaign's caps, from its `[limits]`: the one place a campaign's limits become caps.
+    pub fn from_limits(limits: &Limits) -> Self {
+        Self {
+            per_minute: limits.calls_per_minute,
+            per_hour: limits.calls_per_hour,
+            per_day: limits.calls_per_day,
+            concurrent: limits.max_concurrent,
+        }
+    }
+
     /// How many more calls fit now: the tightest cap's headroom (`u32::MAX` when uncapped).
     pub fn allowance(&self, used: Used, open: u32) -> u32 {
         [
@@ -100,6 +112,18 @@ mod tests {
         assert_eq!(caps.allowance(Used { minute: 5, hour: 10, day: 500 }, 9), 1);
         assert_eq!(caps.allowance(Used { minute: 40, hour: 10, day: 0 }, 0), 0);
         assert_eq!(Caps::default().allowance(Used { minute: 9, hour: 9, day: 9 }, 9), u32::MAX);
+    }
+
+    #[test]
+    fn a_campaigns_limits_become_its_caps_and_absent_limits_no_cap() {
+        let limits = Limits {
+            calls_per_minute: Some(30),
+            calls_per_hour: None,
+            calls_per_day: Some(5000),
+            max_concurrent: Some(10),
+        };
+        let caps = Caps::from_limits(&limits);
+        assert_eq!(caps, Caps { per_minute: Some(30), per_hour: None, per_day: Some(5000), concurrent: Some(10) });
     }
 
     #[test]

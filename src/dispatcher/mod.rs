@@ -1,6 +1,32 @@
-//! The dispatcher: claims due jobs, checks windows and caps, commits each attempt as `dialing`
-//! and only then sends it to Bland, and records what Bland answered.
+//! The dispatcher: claims due jobs, decides for each with [`prepare`] (window, DNC, per-number
+//! cap, templates) under the caps and pacing, commits each attempt as `dialing` and only then
+//! sends it to Bland, records what Bland answered, and reconciles attempts whose fate a crash or
+//! an ambiguous failure left unknown. One job per file:
+//!
+//! - `engine.rs`: [`Dispatcher`], its config, reports and shared state; the run loop.
+//! - `step.rs`: the claim path (caps → claim → `prepare` → commit).
+//! - `prepare.rs`: the pure decision for one job, shared by the claim path and the resend.
+//! - `send.rs`: parallel sends and recording Bland's answers.
+//! - `pacing.rs`: per-campaign token buckets and the account's 429 backoff.
+//! - `reconcile.rs`: lookups of unknown attempts and resends of those proven absent.
+//! - `ledger.rs`: cap arithmetic over the dials of the last day.
+//! - `plan.rs`: a campaign's parsed spec and window, cached; recipient zones.
+//! - `metadata.rs`: what a call's `metadata` carries, written here and read back by outcomes.
+//!
+//! The outcome tracker uses this module only through the re-exports below.
 
 pub mod engine;
 pub mod ledger;
+pub mod metadata;
+mod pacing;
 pub mod plan;
+pub mod prepare;
+mod reconcile;
+mod send;
+mod step;
+
+pub use engine::{Dispatcher, DispatcherConfig, ReconcileReport, StepReport};
+pub use ledger::Caps;
+pub use metadata::AttemptMetadata;
+pub use plan::{CampaignPlan, PlanCache, recipient_zones};
+pub use prepare::{Deferral, Facts, Prepared, prepare};

@@ -1,30 +1,16 @@
-//! The dispatcher's decision for one claimed job, as a pure function of the job, its campaign,
-//! what the store says about the number, and `now`: dial it, put it back until a later time,
-//! suppress it, or fail it.
+//! A running campaign as dialing decisions need it: its parsed spec and dialing window
+//! ([`CampaignPlan`]), parsed once per change of the campaign's row ([`PlanCache`]), and the
+//! zones a recipient must be inside their window in ([`recipient_zones`]). The dispatcher and the
+//! outcome tracker each keep a cache; rows enter from the store, plans leave to
+//! [`prepare`](super::prepare::prepare) and to the retry decision.
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use serde_json::{Map, Value};
 
 use crate::config::{CampaignSpec, ZonePolicy};
-use crate::store::ClaimedJob;
-use crate::template::{Variables, fill_call};
 use crate::window::DialWindow;
-
-/// What to do with a claimed job now.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
-    /// Dial with this (filled) `[call]` table and `request_data`.
-    Dial {
-        call: Map<String, Value>,
-        request_data: Value,
-    },
-    Requeue(DateTime<Utc>),
-    Suppress(String),
-    Fail(String),
-}
 
 /// A running campaign as the dispatcher needs it.
 #[derive(Debug, Clone)]
@@ -60,51 +46,6 @@ pub fn recipient_zones(
             zones
         })
         .clone()
-}
-
-/// Everything the store knows about a job's number at claim time.
-#[derive(Debug, Clone, Default)]
-pub struct NumberFacts<'a> {
-    pub dnc_reason: Option<&'a str>,
-    /// Dials to this number in the last 24 hours (ms, oldest first), across campaigns.
-    pub recent_dials: &'a [i64],
-}
-
-/// Decides for one claimed job.
-pub fn decide(
-    job: &ClaimedJob,
-    plan: &CampaignPlan,
-    zones: &[Tz],
-    facts: &NumberFacts,
-    max_calls_per_number_per_day: u32,
-    now: DateTime<Utc>,
-) -> Decision {
-    if let Some(reason) = facts.dnc_reason {
-        return Decision::Suppress(format!("do-not-call: {reason}"));
-    }
-    if !plan.window.is_open(zones, now) {
-        return match plan.window.next_opening(zones, now) {
-            Some(at) => Decision::Requeue(at),
-            None => Decision::Fail("the campaign's schedule has no opening left for this recipient".into()),
-        };
-    }
-    if facts.recent_dials.len() as u32 >= max_calls_per_number_per_day {
-        let i = facts.recent_dials.len() - max_calls_per_number_per_day as usize;
-        let oldest = DateTime::from_timestamp_millis(facts.recent_dials[i]).unwrap_or(now);
-        return Decision::Requeue((oldest + Duration::days(1)).max(now + Duration::seconds(1)));
-    }
-    let vars = Variables::from_stored(&job.variables, job.variable_names.as_deref());
-    let mut call = plan.spec.call.clone();
-    let next_attempt = job.attempts as u32 + 1;
-    if next_attempt >= plan.spec.retry.max_attempts
-        && let Some(msg) = &plan.spec.retry.last_attempt_voicemail_message
-    {
-        call.insert("voicemail_message".into(), Value::String(msg.clone()));
-    }
-    match fill_call(&call, &vars) {
-        Ok(call) => Decision::Dial { call, request_data: vars.to_request_data() },
-        Err(e) => Decision::Fail(e.to_string()),
-    }
 }
 
 type CachedPlan = (DateTime<Utc>, std::sync::Arc<CampaignPlan>);

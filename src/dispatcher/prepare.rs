@@ -1,0 +1,231 @@
+//! The decision to dial a job now, as one pure function of the job, its campaign's plan, what
+//! the store knows about the number ([`Facts`]) and `now`. The claim path
+//! ([`Dispatcher::step`](super::Dispatcher::step)) asks it for every claimed job and the
+//! reconciler for an attempt proven absent at Bland before sending it again, so a resend passes
+//! exactly the checks a first send does. It answers [`Prepared::Send`] (the filled call, ready
+//! to address with the attempt's metadata) or [`Prepared::Defer`] with the reason and, when the
+//! job may be tried again, the time.
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use serde_json::{Map, Value};
+
+use super::metadata::AttemptMetadata;
+use super::plan::CampaignPlan;
+use crate::bland::SendCallRequest;
+use crate::store::ClaimedJob;
+use crate::template::{Variables, fill_call};
+
+/// Everything besides the job and its campaign that the decision depends on, gathered by the
+/// caller from the store and the daemon config.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    /// The zones the recipient must be inside their window in (see
+    /// [`recipient_zones`](super::plan::recipient_zones)).
+    pub zones: &'a [Tz],
+    /// Why the number is on the do-not-call list, if it is.
+    pub dnc_reason: Option<&'a str>,
+    /// Dials to this number in the last 24 hours (ms, oldest first), across campaigns.
+    pub recent_dials: &'a [i64],
+    /// `[compliance] max_calls_per_number_per_day`.
+    pub max_calls_per_number_per_day: u32,
+}
+
+/// What to do with a job now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prepared {
+    Send(Ready),
+    Defer(Deferral),
+}
+
+/// Why a job is not dialled now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Deferral {
+    /// Not dialable now; due again at `at` (it costs no cap allowance meanwhile).
+    Requeue { at: DateTime<Utc>, why: Wait },
+    /// On the do-not-call list: never dialled.
+    Suppress(String),
+    /// Can never be dialled as it stands (no opening left, a template that does not fill).
+    Fail(String),
+}
+
+/// What a requeued job waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// The recipient's window is closed; `at` is its next opening.
+    WindowClosed,
+    /// The number had its day's calls; `at` is when the oldest of them leaves the 24 hours.
+    NumberCap,
+}
+
+/// A call to place: the campaign's `[call]` table filled for the recipient, and the
+/// recipient's variables as `request_data`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ready {
+    call: Map<String, Value>,
+    request_data: Value,
+}
+
+/// Decides for one job. The checks run in this order, and the first that holds decides:
+/// do-not-call (suppressed even while the window is closed), the window (requeued at its next
+/// opening), the per-number daily cap, then the templates.
+pub fn prepare(job: &ClaimedJob, plan: &CampaignPlan, facts: &Facts<'_>, now: DateTime<Utc>) -> Prepared {
+    let defer = Prepared::Defer;
+    if let Some(reason) = facts.dnc_reason {
+        return defer(Deferral::Suppress(format!("do-not-call: {reason}")));
+    }
+    if !plan.window.is_open(facts.zones, now) {
+        return defer(match plan.window.next_opening(facts.zones, now) {
+            Some(at) => Deferral::Requeue { at, why: Wait::WindowClosed },
+            None => Deferral::Fail("the campaign's schedule has no opening left for this recipient".into()),
+        });
+    }
+    let max = facts.max_calls_per_number_per_day;
+    if facts.recent_dials.len() as u32 >= max {
+        let oldest_counted = facts.recent_dials[facts.recent_dials.len() - max as usize];
+        let oldest = DateTime::from_timestamp_millis(oldest_counted).unwrap_or(now);
+        let at = (oldest + Duration::days(1)).max(now + Duration::seconds(1));
+        return defer(Deferral::Requeue { at, why: Wait::NumberCap });
+    }
+    let vars = Variables::from_stored(&job.variables, job.variable_names.as_deref());
+    let mut call = plan.spec.call.clone();
+    let next_attempt = job.attempts as u32 + 1;
+    if next_attempt >= plan.spec.retry.max_attempts
+        && let Some(msg) = &plan.spec.retry.last_attempt_voicemail_message
+    {
+        call.insert("voicemail_message".into(), Value::String(msg.clone()));
+    }
+    match fill_call(&call, &vars) {
+        Ok(call) => Prepared::Send(Ready { call, request_data: vars.to_request_data() }),
+        Err(e) => defer(Deferral::Fail(e.to_string())),
+    }
+}
+
+impl Ready {
+    /// The send-call body for one attempt; `Err` says why Bland could not take the call table
+    /// (the job fails: nothing was sent).
+    pub fn request(
+        self,
+        phone: &str,
+        metadata: &AttemptMetadata<'_>,
+        webhook: Option<&str>,
+    ) -> Result<SendCallRequest, String> {
+        let mut req =
+            SendCallRequest::from_call_table(self.call, phone, metadata.to_value(), webhook.map(str::to_string))
+                .map_err(|e| e.to_string())?;
+        if let Value::Object(data) = self.request_data {
+            req = req.with_request_data(data);
+        }
+        // Voicemail retries depend on Bland telling voicemail from people.
+        req.answered_by_enabled = Some(true);
+        Ok(req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono_tz::America::New_York;
+
+    use super::*;
+    use crate::config::CampaignSpec;
+    use crate::window::Compliance;
+
+    fn at(rfc3339: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc3339).unwrap().to_utc()
+    }
+
+    /// Open every day 09:00-20:00 in New York, three attempts, the last with its own voicemail.
+    fn plan() -> CampaignPlan {
+        let text = "name = \"Prepare\"\n[call]\ntask = \"Call {{first_name}}\"\n\
+                    [schedule]\ntimezone = \"America/New_York\"\nhours = { \"mon-sun\" = \"09:00-20:00\" }\n\
+                    [retry]\nmax_attempts = 3\nlast_attempt_voicemail_message = \"Last try, {{first_name}}\"\n";
+        let compliance = Compliance::default();
+        let spec = CampaignSpec::parse("prepare.toml", text, &compliance).unwrap();
+        let window = spec.dial_window(compliance);
+        CampaignPlan { spec, window }
+    }
+
+    fn job(attempts: i64) -> ClaimedJob {
+        ClaimedJob {
+            id: 1,
+            campaign_id: "prepare".into(),
+            phone: "+12125550100".into(),
+            variables: r#"{"first_name":"Ada"}"#.into(),
+            variable_names: None,
+            timezones: "America/New_York".into(),
+            zone_source: "column".into(),
+            number_zones: None,
+            attempts,
+        }
+    }
+
+    fn facts<'a>(dnc_reason: Option<&'a str>, recent_dials: &'a [i64]) -> Facts<'a> {
+        Facts { zones: &[New_York], dnc_reason, recent_dials, max_calls_per_number_per_day: 2 }
+    }
+
+    /// Tuesday 12:00 in New York.
+    const NOON: &str = "2026-06-02T16:00:00Z";
+
+    #[test]
+    fn an_open_window_sends_the_filled_call() {
+        let prepared = prepare(&job(0), &plan(), &facts(None, &[]), at(NOON));
+        let Prepared::Send(ready) = prepared else { panic!("expected a send, got {prepared:?}") };
+        assert_eq!(ready.call["task"], "Call Ada");
+        assert!(!ready.call.contains_key("voicemail_message"), "not the last attempt yet");
+    }
+
+    #[test]
+    fn a_closed_window_defers_to_its_next_opening() {
+        // Tuesday 21:00 in New York: Wednesday 09:00 EDT is the next opening.
+        let prepared = prepare(&job(0), &plan(), &facts(None, &[]), at("2026-06-03T01:00:00Z"));
+        let expected = Deferral::Requeue { at: at("2026-06-03T13:00:00Z"), why: Wait::WindowClosed };
+        assert_eq!(prepared, Prepared::Defer(expected));
+    }
+
+    #[test]
+    fn a_number_on_the_do_not_call_list_is_suppressed_even_while_the_window_is_closed() {
+        for now in [NOON, "2026-06-03T01:00:00Z"] {
+            let prepared = prepare(&job(0), &plan(), &facts(Some("opted out"), &[]), at(now));
+            assert_eq!(prepared, Prepared::Defer(Deferral::Suppress("do-not-call: opted out".into())));
+        }
+    }
+
+    #[test]
+    fn a_number_at_its_daily_cap_waits_until_its_oldest_counted_dial_is_a_day_old() {
+        let now = at(NOON);
+        let dials = [(now - Duration::hours(20)).timestamp_millis(), (now - Duration::hours(2)).timestamp_millis()];
+        let prepared = prepare(&job(0), &plan(), &facts(None, &dials), now);
+        let expected = Deferral::Requeue { at: now + Duration::hours(4), why: Wait::NumberCap };
+        assert_eq!(prepared, Prepared::Defer(expected));
+        // One dial fewer: under the cap, so it goes out.
+        assert!(matches!(prepare(&job(0), &plan(), &facts(None, &dials[1..]), now), Prepared::Send(_)));
+    }
+
+    #[test]
+    fn the_last_attempt_carries_the_last_attempt_voicemail_message() {
+        let Prepared::Send(ready) = prepare(&job(2), &plan(), &facts(None, &[]), at(NOON)) else { panic!() };
+        assert_eq!(ready.call["voicemail_message"], "Last try, Ada");
+    }
+
+    #[test]
+    fn a_schedule_with_no_opening_left_fails_the_job() {
+        let mut plan = plan();
+        let text = "name = \"Ended\"\n[call]\ntask = \"Hi\"\n[schedule]\ntimezone = \"America/New_York\"\n\
+                    end = \"2026-06-01T00:00:00-04:00\"\n";
+        plan.spec = CampaignSpec::parse("ended.toml", text, &Compliance::default()).unwrap();
+        plan.window = plan.spec.dial_window(Compliance::default());
+        let prepared = prepare(&job(0), &plan, &facts(None, &[]), at(NOON));
+        assert!(matches!(prepared, Prepared::Defer(Deferral::Fail(_))), "{prepared:?}");
+    }
+
+    #[test]
+    fn the_request_carries_the_metadata_the_recipient_and_voicemail_detection() {
+        let Prepared::Send(ready) = prepare(&job(0), &plan(), &facts(None, &[]), at(NOON)) else { panic!() };
+        let metadata = AttemptMetadata { attempt_id: "a-1", campaign_id: "prepare", job_id: 1 };
+        let req = ready.request("+12125550100", &metadata, Some("https://x.example/webhooks/bland")).unwrap();
+        assert_eq!(AttemptMetadata::attempt_id_in(&req.metadata), Some("a-1"));
+        assert_eq!(req.phone_number, "+12125550100");
+        assert_eq!(req.webhook.as_deref(), Some("https://x.example/webhooks/bland"));
+        assert_eq!(req.answered_by_enabled, Some(true));
+    }
+}

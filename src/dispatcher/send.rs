@@ -1,0 +1,187 @@
+//! Sending and recording: the committed attempts of a step go out to Bland in parallel
+//! (bounded by `send_concurrency`), and each answer is recorded: placed calls together, one
+//! transaction per batch at hand; a 429 slows the account down and gives the attempt back
+//! unburned; a refused key pauses every campaign; a rejection fails the job; an ambiguous
+//! failure leaves the attempt `dialing` for the reconciler. Data enters as [`Outgoing`] sends
+//! from the claim path (and one resend at a time from the reconciler); it leaves as Bland
+//! requests and store transitions.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use super::engine::{Dispatcher, StepReport};
+use crate::bland::{BlandError, SendCallRequest, SendCallResponse};
+use crate::store::{CampaignState, StoreError};
+
+/// How often a batch in progress re-reads which campaigns still run (control takes effect
+/// within a second).
+const RECHECK_STATES: StdDuration = StdDuration::from_millis(200);
+
+/// Most placed calls recorded in one transaction.
+const RECORD_BATCH: usize = 256;
+
+/// One send to make, its attempt already committed as `dialing`.
+pub(super) struct Outgoing {
+    pub(super) attempt_id: String,
+    pub(super) campaign_id: String,
+    pub(super) request: SendCallRequest,
+}
+
+/// What became of one send.
+pub(super) enum SendResult {
+    Sent,
+    NotSent,
+    Failed,
+    Unknown,
+}
+
+impl Dispatcher {
+    /// Sends in parallel (bounded) and records each answer.
+    pub(super) async fn send_all(&self, sends: Vec<Outgoing>, report: &mut StepReport) -> Result<(), StoreError> {
+        if sends.is_empty() {
+            return Ok(());
+        }
+        let permits = Arc::new(Semaphore::new(self.cfg.send_concurrency));
+        let mut tasks = JoinSet::new();
+        // A batch can take seconds to send. An operator's pause or cancel, or a shutdown, must
+        // stop the calls not placed yet within a second, so the campaigns' states are re-read
+        // while the batch goes out; a send no longer wanted is voided (nothing was placed).
+        let mut running: Option<HashSet<String>> = None;
+        let mut checked = std::time::Instant::now();
+        for send in sends {
+            let permit = permits.clone().acquire_owned().await.expect("semaphore open");
+            if checked.elapsed() >= RECHECK_STATES {
+                running = Some(
+                    self.store.campaigns_in_state(CampaignState::Running).await?.into_iter().map(|c| c.id).collect(),
+                );
+                checked = std::time::Instant::now();
+            }
+            let stopping = self.stopping();
+            let stopped = running.as_ref().is_some_and(|r| !r.contains(&send.campaign_id));
+            if stopping || stopped {
+                let why = if stopping { "the daemon is shutting down" } else { "the campaign stopped running" };
+                let now_ms = self.clock.now().timestamp_millis();
+                self.store.record_not_sent(&send.attempt_id, &format!("not placed: {why}"), now_ms, now_ms).await?;
+                report.not_sent += 1;
+                continue;
+            }
+            let bland = self.bland.clone();
+            tasks.spawn(async move {
+                let result = bland.send_call(&send.request).await;
+                drop(permit);
+                (send, result)
+            });
+        }
+        // Placed calls are recorded together, in one transaction per batch of answers at hand;
+        // the rare failures one by one.
+        let mut placed: Vec<(Outgoing, String)> = Vec::new();
+        loop {
+            let joined = match tasks.try_join_next() {
+                Some(j) => j,
+                None => {
+                    self.record_placed(&mut placed, report).await?;
+                    match tasks.join_next().await {
+                        Some(j) => j,
+                        None => break,
+                    }
+                }
+            };
+            let (send, result) = joined.expect("send task panicked");
+            match result {
+                Ok(resp) => placed.push((send, resp.call_id)),
+                Err(e) => match self.record_send(&send.attempt_id, &send.campaign_id, Err(e)).await? {
+                    SendResult::Sent => report.sent += 1,
+                    SendResult::NotSent => report.not_sent += 1,
+                    SendResult::Failed => report.failed += 1,
+                    SendResult::Unknown => report.unknown += 1,
+                },
+            }
+            if placed.len() >= RECORD_BATCH {
+                self.record_placed(&mut placed, report).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records calls Bland accepted (and empties `placed`).
+    async fn record_placed(
+        &self,
+        placed: &mut Vec<(Outgoing, String)>,
+        report: &mut StepReport,
+    ) -> Result<(), StoreError> {
+        if placed.is_empty() {
+            return Ok(());
+        }
+        self.reset_backoff();
+        let ids: Vec<(&str, &str)> =
+            placed.iter().map(|(s, call_id)| (s.attempt_id.as_str(), call_id.as_str())).collect();
+        self.store.record_sent_many(&ids, self.clock.now().timestamp_millis()).await?;
+        for (send, call_id) in placed.drain(..) {
+            info!(campaign_id = %send.campaign_id, attempt_id = %send.attempt_id, %call_id, "call placed");
+            report.sent += 1;
+        }
+        Ok(())
+    }
+
+    /// Records Bland's answer to one send.
+    pub(super) async fn record_send(
+        &self,
+        attempt_id: &str,
+        campaign_id: &str,
+        result: Result<SendCallResponse, BlandError>,
+    ) -> Result<SendResult, StoreError> {
+        let now = self.clock.now();
+        let now_ms = now.timestamp_millis();
+        let err = match result {
+            Ok(resp) => {
+                self.reset_backoff();
+                self.store.record_sent(attempt_id, &resp.call_id, now_ms).await?;
+                info!(%campaign_id, %attempt_id, call_id = %resp.call_id, "call placed");
+                return Ok(SendResult::Sent);
+            }
+            Err(e) => e,
+        };
+        match &err {
+            BlandError::RateLimited { retry_after, .. } => {
+                let resume = self.slow_down(*retry_after, now);
+                self.store.record_not_sent(attempt_id, &err.to_string(), resume.timestamp_millis(), now_ms).await?;
+                Ok(SendResult::NotSent)
+            }
+            BlandError::Permanent { status: 401 | 403, .. } => {
+                let first = {
+                    let mut state = self.lock();
+                    !std::mem::replace(&mut state.key_refused, true)
+                };
+                let reason = format!("Bland refused the API key: {err}");
+                let paused = self.store.pause_all_running(&reason, now).await?;
+                if first || paused > 0 {
+                    tracing::error!(campaigns_paused = paused, "{reason}; every campaign on this key is paused");
+                }
+                self.store.record_not_sent(attempt_id, &err.to_string(), now_ms, now_ms).await?;
+                Ok(SendResult::NotSent)
+            }
+            BlandError::Permanent { .. } => {
+                info!(%campaign_id, %attempt_id, error = %err, "Bland rejected the call");
+                self.store.record_rejected(attempt_id, &err.to_string(), now_ms).await?;
+                Ok(SendResult::Failed)
+            }
+            e if e.certainly_not_acted_on() => {
+                let wait = self.backoff(1);
+                self.store
+                    .record_not_sent(attempt_id, &err.to_string(), (now + wait).timestamp_millis(), now_ms)
+                    .await?;
+                Ok(SendResult::NotSent)
+            }
+            _ => {
+                warn!(%campaign_id, %attempt_id, error = %err, "send failed ambiguously; will look the call up before any resend");
+                self.store.record_send_unknown(attempt_id, &err.to_string()).await?;
+                Ok(SendResult::Unknown)
+            }
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! The claim path: one [`Dispatcher::step`] takes the running campaigns from the store, works
+//! out each one's room under the account's and the campaign's caps (a fair share of the
+//! account's, paced), claims that many due jobs, asks [`prepare`] about each, and commits the
+//! attempts to dial as `dialing` together with every deferral, before any of them is sent.
+//! The sends then leave through `send.rs`. Data enters as claimed jobs and the facts about
+//! their numbers (DNC, recent dials); it leaves as committed attempts and a list of sends.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+use tracing::{info, warn};
+
+use super::engine::{Dispatcher, OpenCalls, StepReport};
+use super::ledger::Caps;
+use super::metadata::AttemptMetadata;
+use super::pacing::{Pacer, pacer, permitted};
+use super::plan::CampaignPlan;
+use super::prepare::{Deferral, Facts, Prepared, prepare};
+use super::send::Outgoing;
+use crate::store::{self, CampaignAction, CampaignRow, CampaignState, ClaimedJob, NewAttempt, StoreError};
+
+/// How long a count of the open calls is used (kept up to date with this daemon's dials).
+const OPEN_RECOUNT: Duration = Duration::seconds(1);
+
+impl Dispatcher {
+    /// One round: claim, decide, commit, send, record.
+    pub async fn step(&self) -> Result<StepReport, StoreError> {
+        let now = self.clock.now();
+        let now_ms = now.timestamp_millis();
+        let mut report = StepReport::default();
+        if self.slowed_down(now) {
+            return Ok(report);
+        }
+        let campaigns = self.store.campaigns_in_state(CampaignState::Running).await?;
+        if campaigns.is_empty() {
+            return Ok(report);
+        }
+        let open = self.open_calls(now).await?;
+        let open_total: u32 = open.values().sum();
+        let mut account_left = {
+            let mut state = self.lock();
+            let used = state.ledger.used(None, now_ms);
+            self.cfg.account.allowance(used, open_total)
+        };
+
+        // Rotate the starting campaign each step, and give each at most a fair share of the
+        // account's room, so a huge campaign cannot starve a small one.
+        let n = campaigns.len();
+        let start = {
+            let mut state = self.lock();
+            state.rotation = state.rotation.wrapping_add(1);
+            state.rotation % n
+        };
+        let mut sends = Vec::new();
+        for (i, row) in campaigns.iter().cycle().skip(start).take(n).enumerate() {
+            if account_left == 0 {
+                break;
+            }
+            let (plan, pacer) = match self.plan_for(row) {
+                Ok(p) => p,
+                Err(e) => {
+                    warn!(campaign_id = %row.id, error = %e, "cannot read the campaign's spec; pausing it");
+                    self.store
+                        .apply_campaign_action(
+                            &row.id,
+                            CampaignAction::Pause,
+                            Some(&format!("cannot read the spec: {e}")),
+                            now,
+                        )
+                        .await?;
+                    continue;
+                }
+            };
+            self.store.release_due_retries(&row.id, now_ms).await?;
+            let fair_share = account_left.div_ceil((n - i) as u32);
+            let caps = Caps::from_limits(&plan.spec.limits);
+            let used = self.lock().ledger.used(Some(&row.id), now_ms);
+            let room =
+                caps.allowance(used, open.get(&row.id).copied().unwrap_or(0)).min(fair_share).min(self.cfg.batch);
+            let room = permitted(pacer.as_deref(), room);
+            if room == 0 {
+                continue;
+            }
+            let claimed = self.store.claim_due(&row.id, now_ms, room).await?;
+            report.claimed += claimed.len() as u32;
+            let campaign_sends = self.decide_claims(&plan, claimed, now, &mut report).await?;
+            account_left = account_left.saturating_sub(campaign_sends.len() as u32);
+            sends.extend(campaign_sends);
+        }
+        self.send_all(sends, &mut report).await?;
+        Ok(report)
+    }
+
+    /// The plan of a running campaign (re-read when its spec changed) and its pacer.
+    pub(super) fn plan_for(&self, row: &CampaignRow) -> Result<(Arc<CampaignPlan>, Option<Arc<Pacer>>), String> {
+        let plan = self.plans.get(row)?;
+        let mut state = self.lock();
+        let key = (row.id.clone(), row.updated_at);
+        if let Some(p) = state.pacers.get(&key) {
+            return Ok((plan, p.clone()));
+        }
+        let pacer = pacer(self.cfg.pacing, plan.spec.limits.calls_per_minute, self.clock.clone());
+        state.pacers.retain(|(id, _), _| id != &row.id);
+        state.pacers.insert(key, pacer.clone());
+        Ok((plan, pacer))
+    }
+
+    /// Calls holding a concurrency slot now, per campaign (see [`OpenCalls`]).
+    async fn open_calls(&self, now: DateTime<Utc>) -> Result<HashMap<String, u32>, StoreError> {
+        if let Some(open) = &self.lock().open
+            && open.counted_at <= now
+            && now - open.counted_at < OPEN_RECOUNT
+        {
+            return Ok(open.per_campaign.clone());
+        }
+        let per_campaign = self.store.open_calls(now.timestamp_millis()).await?;
+        self.lock().open = Some(OpenCalls { counted_at: now, per_campaign: per_campaign.clone() });
+        Ok(per_campaign)
+    }
+
+    /// Decides for a campaign's claimed jobs and commits the outcome; returns the sends.
+    async fn decide_claims(
+        &self,
+        plan: &CampaignPlan,
+        claimed: Vec<ClaimedJob>,
+        now: DateTime<Utc>,
+        report: &mut StepReport,
+    ) -> Result<Vec<Outgoing>, StoreError> {
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now_ms = now.timestamp_millis();
+        let phones: Vec<&str> = claimed.iter().map(|j| j.phone.as_str()).collect();
+        let dnc = self.store.dnc_reasons(&phones).await?;
+        let recent = self.store.recent_dials_by_number(&phones, (now - Duration::days(1)).timestamp_millis()).await?;
+        let max_minutes = plan.spec.call.get("max_duration").and_then(Value::as_f64).unwrap_or(30.0);
+        let max_ms = (max_minutes * 60_000.0) as i64;
+        let expires_at = now_ms + max_ms + self.cfg.slot_margin.num_milliseconds();
+        let poll_at = now_ms + max_ms + self.cfg.poll_margin.num_milliseconds();
+
+        let mut attempts = Vec::new();
+        let mut deferrals = Vec::new();
+        let mut sends = Vec::new();
+        // Two jobs of one claim may share a number only across campaigns; count this claim's
+        // own dials too so the per-number cap holds within a step.
+        let mut dialled_now: HashMap<&str, Vec<i64>> = HashMap::new();
+        for job in &claimed {
+            let zones = self.zones(plan, &job.timezones, job.number_zones.as_deref());
+            let mut dials = recent.get(&job.phone).cloned().unwrap_or_default();
+            dials.extend(dialled_now.get(job.phone.as_str()).into_iter().flatten());
+            let facts = Facts {
+                zones: &zones,
+                dnc_reason: dnc.get(&job.phone).map(String::as_str),
+                recent_dials: &dials,
+                max_calls_per_number_per_day: self.cfg.max_calls_per_number_per_day,
+            };
+            let ready = match prepare(job, plan, &facts, now) {
+                Prepared::Send(ready) => ready,
+                Prepared::Defer(Deferral::Requeue { at, .. }) => {
+                    report.deferred += 1;
+                    deferrals.push(store::Deferral::Requeue { job_id: job.id, at: at.timestamp_millis() });
+                    continue;
+                }
+                Prepared::Defer(Deferral::Suppress(reason)) => {
+                    report.deferred += 1;
+                    deferrals.push(store::Deferral::Suppress { job_id: job.id, reason });
+                    continue;
+                }
+                Prepared::Defer(Deferral::Fail(reason)) => {
+                    report.failed += 1;
+                    info!(campaign_id = %job.campaign_id, job_id = job.id, %reason, "job failed before dialing");
+                    deferrals.push(store::Deferral::Fail { job_id: job.id, reason });
+                    continue;
+                }
+            };
+            // Time-ordered (v7): attempts are inserted at the end of their primary key's index
+            // instead of all over it.
+            let attempt_id = uuid::Uuid::now_v7().to_string();
+            let metadata = AttemptMetadata { attempt_id: &attempt_id, campaign_id: &job.campaign_id, job_id: job.id };
+            match ready.request(&job.phone, &metadata, self.cfg.webhook_url.as_deref()) {
+                Ok(request) => {
+                    attempts.push(NewAttempt {
+                        id: attempt_id.clone(),
+                        job_id: job.id,
+                        campaign_id: job.campaign_id.clone(),
+                        phone: job.phone.clone(),
+                        attempt_no: job.attempts + 1,
+                        expires_at,
+                        poll_at,
+                    });
+                    dialled_now.entry(job.phone.as_str()).or_default().push(now_ms);
+                    sends.push(Outgoing { attempt_id, campaign_id: job.campaign_id.clone(), request });
+                }
+                Err(reason) => {
+                    report.failed += 1;
+                    deferrals.push(store::Deferral::Fail { job_id: job.id, reason });
+                }
+            }
+        }
+        // The attempts are durable before any of them is sent.
+        self.store.commit_claims(&attempts, &deferrals, now_ms).await?;
+        let mut state = self.lock();
+        for a in &attempts {
+            state.ledger.record(&a.campaign_id, now_ms);
+            if let Some(open) = &mut state.open {
+                *open.per_campaign.entry(a.campaign_id.clone()).or_default() += 1;
+            }
+        }
+        Ok(sends)
+    }
+}

@@ -1,0 +1,135 @@
+//! The group-commit writer behind [`Outcomes::apply`]: every delivery (a webhook's or a poll's
+//! call details) joins a queue, and whoever gets the writer's turn writes everything queued in
+//! one transaction, each delivery answered through its own channel. Under load one commit
+//! serves dozens of webhooks; alone, a delivery is written at once. Data enters as call details
+//! (plus the raw webhook body for the inbox); it leaves as store transactions and, per
+//! delivery, what applying it did ([`Applied`]).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+use super::Outcomes;
+use super::policy::classify;
+use crate::bland::CallDetails;
+use crate::config::Outcome;
+use crate::dispatcher::{AttemptMetadata, CampaignPlan};
+use crate::store::{Applied, Delivery, StoreError};
+
+/// Most deliveries written in one transaction; the rest wait for the next turn (see
+/// [`Outcomes::apply`]), so no writer holds its callers for long.
+const WRITE_BATCH: usize = 256;
+
+/// A delivery waiting for the writer, with everything deciding its application needs.
+pub(super) struct Queued {
+    details: CallDetails,
+    inbox_body: Option<String>,
+    plan: Option<Arc<CampaignPlan>>,
+    now: DateTime<Utc>,
+    reply: oneshot::Sender<Result<Applied, StoreError>>,
+}
+
+impl Queued {
+    fn delivery(&self) -> Delivery<'_> {
+        Delivery {
+            attempt_id: AttemptMetadata::attempt_id_in(&self.details.metadata),
+            call_id: &self.details.call_id,
+            inbox_body: self.inbox_body.as_deref(),
+            now_ms: self.now.timestamp_millis(),
+        }
+    }
+}
+
+impl Outcomes {
+    /// Applies call details from a webhook (`inbox_body` = the raw body, stored) or a poll.
+    pub async fn apply(&self, details: &CallDetails, inbox_body: Option<&str>) -> Result<Applied, StoreError> {
+        let now = self.clock.now();
+        let campaign_id = match AttemptMetadata::campaign_id_in(&details.metadata) {
+            Some(c) => Some(c.to_string()),
+            None => self.store.campaign_of_call(&details.call_id).await?,
+        };
+        let plan = match &campaign_id {
+            Some(id) => match self.store.campaign(id).await {
+                Ok(row) => self.plans.get(&row).ok(),
+                Err(StoreError::NotFound(_)) => None,
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        // Group commit: the delivery joins the queue, and whoever gets the writer's turn writes
+        // everything queued in one transaction. Each delivery is still stored in the inbox and
+        // applied in the same transaction, in arrival order.
+        let (reply, mut result) = oneshot::channel();
+        let queued = Queued { details: details.clone(), inbox_body: inbox_body.map(str::to_string), plan, now, reply };
+        self.queue.lock().expect("outcome queue poisoned").push(queued);
+        let turn = self.writer.lock().await;
+        let written = loop {
+            match result.try_recv() {
+                // Still queued (behind up to WRITE_BATCH others): write the queue's head.
+                Err(oneshot::error::TryRecvError::Empty) => {
+                    let batch: Vec<Queued> = {
+                        let mut queue = self.queue.lock().expect("outcome queue poisoned");
+                        let n = queue.len().min(WRITE_BATCH);
+                        queue.drain(..n).collect()
+                    };
+                    self.write(batch).await;
+                }
+                done => break done,
+            }
+        };
+        drop(turn);
+        let applied = match written {
+            Ok(applied) => applied?,
+            // The writer holding it was cancelled before its commit: nothing of it was stored.
+            Err(_) => return Err(StoreError::NotWritten("the delivery was not written; deliver it again".into())),
+        };
+        match applied {
+            Applied::Applied | Applied::Updated => {
+                info!(call_id = %details.call_id, outcome = ?classify(details).map(Outcome::as_str), result = applied.as_str(), "outcome recorded")
+            }
+            Applied::Unmatched => {
+                warn!(call_id = %details.call_id, "call details match no attempt; kept in the inbox")
+            }
+            _ => {}
+        }
+        Ok(applied)
+    }
+
+    /// Writes queued deliveries in one transaction and answers each. If that transaction
+    /// fails, each is written on its own, so one bad delivery cannot fail the others.
+    async fn write(&self, batch: Vec<Queued>) {
+        if batch.is_empty() {
+            return;
+        }
+        let deliveries: Vec<Delivery> = batch.iter().map(Queued::delivery).collect();
+        let together = self
+            .store
+            .apply_call_details_many(&deliveries, |i, ctx| {
+                let q = &batch[i];
+                self.decide(ctx, &q.details, q.plan.as_deref(), q.now, q.inbox_body.is_none())
+            })
+            .await;
+        drop(deliveries);
+        match together {
+            Ok(applied) => {
+                for (q, a) in batch.into_iter().zip(applied) {
+                    let _ = q.reply.send(Ok(a));
+                }
+            }
+            Err(e) => {
+                warn!(deliveries = batch.len(), error = %e, "writing call details together failed; writing them one by one");
+                for q in batch {
+                    let one = self
+                        .store
+                        .apply_call_details(q.delivery(), |ctx| {
+                            self.decide(ctx, &q.details, q.plan.as_deref(), q.now, q.inbox_body.is_none())
+                        })
+                        .await;
+                    let _ = q.reply.send(one);
+                }
+            }
+        }
+    }
+}
