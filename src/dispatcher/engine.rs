@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::ledger::{Caps, Ledger};
-use super::pacing::Pacer;
+use super::pacing::{Pacer, Slowdown};
 use super::plan::{CampaignPlan, PlanCache, recipient_zones};
 use crate::bland::Client;
 use crate::clock::Clock;
@@ -104,8 +104,8 @@ impl StepReport {
 pub struct ReconcileReport {
     /// Found at Bland: the call exists, its id is now recorded.
     pub found: u32,
-    /// Proven absent and sent again under the same attempt id.
-    pub resent: u32,
+    /// Proven absent: voided, the job queued again (to be dialled under the caps).
+    pub requeued: u32,
     /// Still unknown (lookup failed, or the window closed meanwhile).
     pub left: u32,
     /// Jobs claimed but never given an attempt (a crash or a failed step between the two),
@@ -119,9 +119,8 @@ pub(super) struct State {
     pub(super) ledger: Ledger,
     pub(super) pacers: HashMap<(String, DateTime<Utc>), Option<Arc<Pacer>>>,
     pub(super) zones: HashMap<String, Vec<Tz>>,
-    /// No sends before this (a 429 slowed the whole account down).
-    pub(super) not_before: Option<DateTime<Utc>>,
-    pub(super) consecutive_429: u32,
+    /// The account's slowdown after 429s.
+    pub(super) slowdown: Slowdown,
     pub(super) rotation: usize,
     /// The API key was refused; logged once, campaigns paused.
     pub(super) key_refused: bool,

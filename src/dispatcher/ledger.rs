@@ -73,6 +73,21 @@ impl Ledger {
         ledger
     }
 
+    /// Takes back one dial of `campaign` at `at` (a send proven never placed): the cap's room
+    /// comes back at once, as it would after a restart, which counts only placed attempts.
+    pub fn forget(&mut self, campaign: &str, at: i64) {
+        let remove = |times: &mut VecDeque<i64>| {
+            let i = times.partition_point(|t| *t < at);
+            if times.get(i) == Some(&at) {
+                times.remove(i);
+            }
+        };
+        remove(&mut self.account);
+        if let Some(times) = self.campaigns.get_mut(campaign) {
+            remove(times);
+        }
+    }
+
     pub fn record(&mut self, campaign: &str, at: i64) {
         insert_sorted(&mut self.account, at);
         insert_sorted(self.campaigns.entry(campaign.to_string()).or_default(), at);
@@ -124,6 +139,18 @@ mod tests {
         };
         let caps = Caps::from_limits(&limits);
         assert_eq!(caps, Caps { per_minute: Some(30), per_hour: None, per_day: Some(5000), concurrent: Some(10) });
+    }
+
+    #[test]
+    fn a_forgotten_dial_gives_its_room_back_to_the_campaign_and_the_account() {
+        let mut ledger =
+            Ledger::from_dials([("a".to_string(), 1_000), ("a".to_string(), 2_000), ("b".to_string(), 2_000)]);
+        ledger.forget("a", 2_000);
+        assert_eq!(ledger.used(Some("a"), 3_000).minute, 1);
+        assert_eq!(ledger.used(Some("b"), 3_000).minute, 1, "another campaign's dial at the same time stays");
+        assert_eq!(ledger.used(None, 3_000).minute, 2);
+        ledger.forget("a", 5_000); // never recorded: nothing changes
+        assert_eq!(ledger.used(None, 3_000).minute, 2);
     }
 
     #[test]

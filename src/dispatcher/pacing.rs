@@ -54,40 +54,142 @@ pub(super) fn permitted(pacer: Option<&Pacer>, room: u32) -> u32 {
     permitted
 }
 
+/// The account's slowdown after 429s. Backoff grows once per *round*: the sends already in
+/// flight when the first 429 came back are answered 429 too, and must not each double the wait
+/// (one storm once pushed it from 0.8 s to 28.7 s within 3 ms). A round is over when the
+/// slowdown has passed; the next 429 after that escalates, and a placed call resets it all.
+#[derive(Debug, Default)]
+pub(super) struct Slowdown {
+    /// No sends before this.
+    not_before: Option<DateTime<Utc>>,
+    /// Rounds of 429s in a row.
+    rounds: u32,
+}
+
+impl Slowdown {
+    pub(super) fn holds(&self, now: DateTime<Utc>) -> bool {
+        self.not_before.is_some_and(|t| t > now)
+    }
+
+    /// A 429 at `now`: returns when sends may resume. `Retry-After` is honoured as given (never
+    /// shortened by an earlier, shorter wait); without it the wait is `backoff(rounds)`.
+    pub(super) fn on_429(
+        &mut self,
+        retry_after: Option<Duration>,
+        now: DateTime<Utc>,
+        backoff: impl FnOnce(u32) -> Duration,
+    ) -> (DateTime<Utc>, bool) {
+        let new_round = !self.holds(now);
+        if new_round {
+            self.rounds = self.rounds.saturating_add(1);
+        }
+        let wait = match retry_after {
+            Some(d) => d,
+            None if new_round => backoff(self.rounds),
+            // Same round: the wait already set stands.
+            None => Duration::zero(),
+        };
+        let resume = now.checked_add_signed(wait).unwrap_or(now);
+        let extended = self.not_before.is_none_or(|t| t < resume);
+        if extended {
+            self.not_before = Some(resume);
+        }
+        (self.not_before.unwrap_or(resume), extended)
+    }
+
+    /// Bland placed a call: the storm is over; the next 429 starts from the first backoff.
+    pub(super) fn reset(&mut self) {
+        self.rounds = 0;
+    }
+}
+
 impl Dispatcher {
     /// Whether a 429 still holds every send back at `now`.
     pub(super) fn slowed_down(&self, now: DateTime<Utc>) -> bool {
-        self.lock().not_before.is_some_and(|t| t > now)
+        self.lock().slowdown.holds(now)
     }
 
-    /// Slows the whole account down after a 429: until `Retry-After`, else by exponential
-    /// backoff. Returns when sends may resume; one slowdown however many sends saw the 429.
+    /// Slows the whole account down after a 429 (see [`Slowdown`]); returns when sends may
+    /// resume.
     pub(super) fn slow_down(&self, retry_after: Option<StdDuration>, now: DateTime<Utc>) -> DateTime<Utc> {
+        let retry_after = retry_after.and_then(|d| Duration::from_std(d).ok());
         let mut state = self.lock();
-        state.consecutive_429 += 1;
-        let wait =
-            retry_after.and_then(|d| Duration::from_std(d).ok()).unwrap_or_else(|| self.backoff(state.consecutive_429));
-        let resume = now + wait;
-        if state.not_before.is_none_or(|t| t < resume) {
-            state.not_before = Some(resume);
-            warn!(wait_ms = wait.num_milliseconds(), "Bland answered 429: the account slows down");
+        let (resume, extended) = state.slowdown.on_429(retry_after, now, |rounds| self.backoff(rounds));
+        if extended {
+            warn!(wait_ms = (resume - now).num_milliseconds(), "Bland answered 429: the account slows down");
         }
-        state.not_before.unwrap_or(resume)
+        resume
     }
 
     /// Bland took a call: the next 429 starts the backoff from the beginning.
     pub(super) fn reset_backoff(&self) {
-        self.lock().consecutive_429 = 0;
+        self.lock().slowdown.reset();
     }
 
     /// The wait after the `consecutive`-th failure in a row: doubling from `min_backoff` up to
     /// `max_backoff`, with jitter.
     pub(super) fn backoff(&self, consecutive: u32) -> Duration {
-        let exp = self.cfg.min_backoff * 2i32.saturating_pow(consecutive.saturating_sub(1).min(16));
-        let capped = exp.min(self.cfg.max_backoff);
-        // Full jitter on the upper half, so many daemons (or restarts) do not retry in lockstep.
-        let half = capped.num_milliseconds() / 2;
-        let jitter = if half > 0 { rand::random_range(0..=half) } else { 0 };
-        Duration::milliseconds(half + jitter)
+        backoff(self.cfg.min_backoff, self.cfg.max_backoff, consecutive)
+    }
+}
+
+/// Doubling from `min` up to `max`, the `consecutive`-th time, with full jitter on the upper
+/// half, so many daemons (or restarts) do not retry in lockstep.
+fn backoff(min: Duration, max: Duration, consecutive: u32) -> Duration {
+    let exp = min.checked_mul(2i32.saturating_pow(consecutive.saturating_sub(1).min(16))).unwrap_or(max);
+    let capped = exp.min(max);
+    let half = capped.num_milliseconds() / 2;
+    let jitter = if half > 0 { rand::random_range(0..=half) } else { 0 };
+    Duration::milliseconds(half + jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_780_000_000 + s, 0).unwrap()
+    }
+
+    const MIN: Duration = Duration::seconds(1);
+    const MAX: Duration = Duration::seconds(60);
+
+    #[test]
+    fn a_round_of_429s_from_sends_in_flight_backs_off_once() {
+        let mut s = Slowdown::default();
+        let b = |n| backoff(MIN, MAX, n);
+        let (first, _) = s.on_429(None, t(0), b);
+        assert!(first <= t(1), "the first round waits at most min_backoff: {first}");
+        // Fifty more sends of the same batch come back 429 a few ms later.
+        for _ in 0..50 {
+            s.on_429(None, t(0), b);
+        }
+        assert!(s.not_before.unwrap() <= t(1), "one storm, one backoff: {:?}", s.not_before);
+        // The next round (after the wait) escalates once.
+        let (second, _) = s.on_429(None, t(2), b);
+        assert!(second > t(2) && second <= t(4), "{second}");
+        // A placed call ends the storm: back to the first step.
+        s.reset();
+        let (after, _) = s.on_429(None, t(10), b);
+        assert!(after <= t(11), "{after}");
+    }
+
+    #[test]
+    fn retry_after_is_honoured_and_never_shortened_by_a_later_shorter_one() {
+        let mut s = Slowdown::default();
+        let b = |n| backoff(MIN, MAX, n);
+        assert_eq!(s.on_429(Some(Duration::seconds(30)), t(0), b).0, t(30));
+        assert_eq!(s.on_429(Some(Duration::seconds(5)), t(1), b).0, t(30));
+        assert!(s.holds(t(29)) && !s.holds(t(30)));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_and_huge_counts_do_not_overflow() {
+        for n in [1, 2, 3, 7, 30, u32::MAX] {
+            let d = backoff(MIN, MAX, n);
+            let cap = MIN.checked_mul(1 << (n - 1).min(6)).unwrap().min(MAX);
+            assert!(d >= cap / 2 && d <= cap, "round {n}: {d} not in [{}, {cap}]", cap / 2);
+        }
+        assert!(backoff(Duration::hours(1), Duration::hours(1), u32::MAX) <= Duration::hours(1));
     }
 }

@@ -2,20 +2,21 @@
 //! (bounded by `send_concurrency`), and each answer is recorded: placed calls together, one
 //! transaction per batch at hand; a 429 slows the account down and gives the attempt back
 //! unburned; a refused key pauses every campaign; a rejection fails the job; an ambiguous
-//! failure leaves the attempt `dialing` for the reconciler. Data enters as [`Outgoing`] sends
-//! from the claim path (and one resend at a time from the reconciler); it leaves as Bland
-//! requests and store transitions.
+//! failure leaves the attempt `dialing` for the reconciler. A send certainly not placed is
+//! voided ([`Dispatcher::void`]) and its dial taken back from the ledger. Data enters as
+//! [`Outgoing`] sends from the claim path; it leaves as Bland requests and store transitions.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use super::engine::{Dispatcher, StepReport};
-use crate::bland::{BlandError, SendCallRequest, SendCallResponse};
+use crate::bland::{BlandError, SendCallRequest};
 use crate::store::{CampaignState, StoreError};
 
 /// How often a batch in progress re-reads which campaigns still run (control takes effect
@@ -29,12 +30,13 @@ const RECORD_BATCH: usize = 256;
 pub(super) struct Outgoing {
     pub(super) attempt_id: String,
     pub(super) campaign_id: String,
+    /// When its attempt was committed and counted in the ledger (ms).
+    pub(super) dialed_at: i64,
     pub(super) request: SendCallRequest,
 }
 
 /// What became of one send.
-pub(super) enum SendResult {
-    Sent,
+enum SendResult {
     NotSent,
     Failed,
     Unknown,
@@ -65,8 +67,9 @@ impl Dispatcher {
             let stopped = running.as_ref().is_some_and(|r| !r.contains(&send.campaign_id));
             if stopping || stopped {
                 let why = if stopping { "the daemon is shutting down" } else { "the campaign stopped running" };
-                let now_ms = self.clock.now().timestamp_millis();
-                self.store.record_not_sent(&send.attempt_id, &format!("not placed: {why}"), now_ms, now_ms).await?;
+                let now = self.clock.now();
+                self.void(&send.attempt_id, &send.campaign_id, send.dialed_at, &format!("not placed: {why}"), now)
+                    .await?;
                 report.not_sent += 1;
                 continue;
             }
@@ -94,8 +97,7 @@ impl Dispatcher {
             let (send, result) = joined.expect("send task panicked");
             match result {
                 Ok(resp) => placed.push((send, resp.call_id)),
-                Err(e) => match self.record_send(&send.attempt_id, &send.campaign_id, Err(e)).await? {
-                    SendResult::Sent => report.sent += 1,
+                Err(e) => match self.record_failure(&send, e).await? {
                     SendResult::NotSent => report.not_sent += 1,
                     SendResult::Failed => report.failed += 1,
                     SendResult::Unknown => report.unknown += 1,
@@ -128,28 +130,35 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Records Bland's answer to one send.
-    pub(super) async fn record_send(
+    /// A send Bland certainly did not act on: the attempt is void, its job back in the queue
+    /// until `retry_at`, and its dial taken back from the ledger, so the caps count only calls
+    /// placed (and a later send is counted when it is actually made).
+    pub(super) async fn void(
         &self,
         attempt_id: &str,
         campaign_id: &str,
-        result: Result<SendCallResponse, BlandError>,
-    ) -> Result<SendResult, StoreError> {
+        dialed_at: i64,
+        why: &str,
+        retry_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let now_ms = self.clock.now().timestamp_millis();
+        if self.store.record_not_sent(attempt_id, why, retry_at.timestamp_millis(), now_ms).await? {
+            self.lock().ledger.forget(campaign_id, dialed_at);
+        }
+        Ok(())
+    }
+
+    /// Records a send that failed.
+    async fn record_failure(&self, send: &Outgoing, err: BlandError) -> Result<SendResult, StoreError> {
         let now = self.clock.now();
         let now_ms = now.timestamp_millis();
-        let err = match result {
-            Ok(resp) => {
-                self.reset_backoff();
-                self.store.record_sent(attempt_id, &resp.call_id, now_ms).await?;
-                info!(%campaign_id, %attempt_id, call_id = %resp.call_id, "call placed");
-                return Ok(SendResult::Sent);
-            }
-            Err(e) => e,
-        };
+        let (attempt_id, campaign_id) = (send.attempt_id.as_str(), send.campaign_id.as_str());
+        let why = err.to_string();
+        let void = |retry_at| self.void(attempt_id, campaign_id, send.dialed_at, &why, retry_at);
         match &err {
             BlandError::RateLimited { retry_after, .. } => {
                 let resume = self.slow_down(*retry_after, now);
-                self.store.record_not_sent(attempt_id, &err.to_string(), resume.timestamp_millis(), now_ms).await?;
+                void(resume).await?;
                 Ok(SendResult::NotSent)
             }
             BlandError::Permanent { status: 401 | 403, .. } => {
@@ -162,24 +171,21 @@ impl Dispatcher {
                 if first || paused > 0 {
                     tracing::error!(campaigns_paused = paused, "{reason}; every campaign on this key is paused");
                 }
-                self.store.record_not_sent(attempt_id, &err.to_string(), now_ms, now_ms).await?;
+                void(now).await?;
                 Ok(SendResult::NotSent)
             }
             BlandError::Permanent { .. } => {
                 info!(%campaign_id, %attempt_id, error = %err, "Bland rejected the call");
-                self.store.record_rejected(attempt_id, &err.to_string(), now_ms).await?;
+                self.store.record_rejected(attempt_id, &why, now_ms).await?;
                 Ok(SendResult::Failed)
             }
             e if e.certainly_not_acted_on() => {
-                let wait = self.backoff(1);
-                self.store
-                    .record_not_sent(attempt_id, &err.to_string(), (now + wait).timestamp_millis(), now_ms)
-                    .await?;
+                void(now + self.backoff(1)).await?;
                 Ok(SendResult::NotSent)
             }
             _ => {
-                warn!(%campaign_id, %attempt_id, error = %err, "send failed ambiguously; will look the call up before any resend");
-                self.store.record_send_unknown(attempt_id, &err.to_string()).await?;
+                warn!(%campaign_id, %attempt_id, error = %err, "send failed ambiguously; the call is looked up before the number is dialled again");
+                self.store.record_send_unknown(attempt_id, &why).await?;
                 Ok(SendResult::Unknown)
             }
         }

@@ -21,6 +21,10 @@ use super::prepare::{Deferral, Facts, Prepared, prepare};
 use super::send::Outgoing;
 use crate::store::{self, CampaignAction, CampaignRow, CampaignState, ClaimedJob, NewAttempt, StoreError};
 
+/// Most jobs claimed for one campaign in one step, in batches: claims deferred (closed windows)
+/// are claimed past, up to this many batches, before the step moves on.
+const CLAIM_ROUNDS: u32 = 20;
+
 /// How long a count of the open calls is used (kept up to date with this daemon's dials).
 const OPEN_RECOUNT: Duration = Duration::seconds(1);
 
@@ -79,15 +83,26 @@ impl Dispatcher {
             let used = self.lock().ledger.used(Some(&row.id), now_ms);
             let room =
                 caps.allowance(used, open.get(&row.id).copied().unwrap_or(0)).min(fair_share).min(self.cfg.batch);
-            let room = permitted(pacer.as_deref(), room);
-            if room == 0 {
-                continue;
+            // Pacing tokens pay for calls, not claims: a claimed job that is not dialled now (its
+            // window closed, its number capped or on the DNC list) hands its token to the next
+            // due job, so recipients who may not be called cost none of the allowance. Once the
+            // queue runs dry the tokens left are spent: nothing was due to use them.
+            let mut budget = permitted(pacer.as_deref(), room);
+            let mut claimed_here = 0;
+            while budget > 0 && claimed_here < self.cfg.batch.saturating_mul(CLAIM_ROUNDS) {
+                let claimed = self.store.claim_due(&row.id, now_ms, budget).await?;
+                let got = claimed.len() as u32;
+                report.claimed += got;
+                claimed_here += got;
+                let campaign_sends = self.decide_claims(&plan, claimed, now, &mut report).await?;
+                let sent = campaign_sends.len() as u32;
+                budget = budget.saturating_sub(sent);
+                account_left = account_left.saturating_sub(sent);
+                sends.extend(campaign_sends);
+                if got < budget.saturating_add(sent) {
+                    break;
+                }
             }
-            let claimed = self.store.claim_due(&row.id, now_ms, room).await?;
-            report.claimed += claimed.len() as u32;
-            let campaign_sends = self.decide_claims(&plan, claimed, now, &mut report).await?;
-            account_left = account_left.saturating_sub(campaign_sends.len() as u32);
-            sends.extend(campaign_sends);
         }
         self.send_all(sends, &mut report).await?;
         Ok(report)
@@ -136,9 +151,12 @@ impl Dispatcher {
         let dnc = self.store.dnc_reasons(&phones).await?;
         let recent = self.store.recent_dials_by_number(&phones, (now - Duration::days(1)).timestamp_millis()).await?;
         let max_minutes = plan.spec.call.get("max_duration").and_then(Value::as_f64).unwrap_or(30.0);
+        // Bounded at parse (≤ 240 min) and the margins at load; saturating all the same, so no
+        // value can wrap a slot's expiry into the past and free it early.
         let max_ms = (max_minutes * 60_000.0) as i64;
-        let expires_at = now_ms + max_ms + self.cfg.slot_margin.num_milliseconds();
-        let poll_at = now_ms + max_ms + self.cfg.poll_margin.num_milliseconds();
+        let end = now_ms.saturating_add(max_ms);
+        let expires_at = end.saturating_add(self.cfg.slot_margin.num_milliseconds());
+        let poll_at = end.saturating_add(self.cfg.poll_margin.num_milliseconds());
 
         let mut attempts = Vec::new();
         let mut deferrals = Vec::new();
@@ -191,7 +209,12 @@ impl Dispatcher {
                         poll_at,
                     });
                     dialled_now.entry(job.phone.as_str()).or_default().push(now_ms);
-                    sends.push(Outgoing { attempt_id, campaign_id: job.campaign_id.clone(), request });
+                    sends.push(Outgoing {
+                        attempt_id,
+                        campaign_id: job.campaign_id.clone(),
+                        dialed_at: now_ms,
+                        request,
+                    });
                 }
                 Err(reason) => {
                     report.failed += 1;

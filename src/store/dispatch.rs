@@ -344,16 +344,17 @@ impl Store {
         Ok(())
     }
 
-    /// The call was certainly not placed (429, 401, connection refused): the attempt is void
-    /// and costs nothing, and the job waits in the queue until `retry_at` (or is cancelled, if
-    /// its campaign was meanwhile).
+    /// The call was certainly not placed (429, 401, connection refused, proven absent): the
+    /// attempt is void and costs nothing, and the job waits in the queue until `retry_at` (or is
+    /// cancelled, if its campaign was meanwhile). Returns whether it was voided (it was still
+    /// `dialing`).
     pub async fn record_not_sent(
         &self,
         attempt_id: &str,
         why: &str,
         retry_at: i64,
         now_ms: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let voided = sqlx::query(
             "UPDATE attempts SET state = 'not_sent', send_error = ?2, ended_at = ?3 WHERE id = ?1 AND state = 'dialing'",
@@ -378,7 +379,7 @@ impl Store {
             q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(voided.rows_affected() == 1)
     }
 
     /// The send failed in a way that leaves it unknown whether Bland placed the call (5xx,
