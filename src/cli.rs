@@ -307,23 +307,29 @@ async fn campaign(cmd: CampaignCommand, config: &DaemonConfig, store: &Store) ->
 }
 
 fn print_list(list: &[campaigns::CampaignListing], json: bool) -> Result<(), Failure> {
+    // Every job is in exactly one column after JOBS, so a row adds up.
+    let columns: [(&str, &[JobState]); 7] = [
+        ("QUEUED", &[JobState::Queued]),
+        ("ACTIVE", &[JobState::Dialing, JobState::InCall]),
+        ("RETRY", &[JobState::RetryWait]),
+        ("DONE", &[JobState::Done]),
+        ("FAILED", &[JobState::Failed]),
+        ("CANCELLED", &[JobState::Cancelled]),
+        ("SUPPRESSED", &[JobState::Suppressed]),
+    ];
     if !json {
-        println!("{:<24} {:<10} {:>9} {:>9} {:>9} {:>9}  NAME", "ID", "STATE", "JOBS", "QUEUED", "DONE", "FAILED");
+        let head: String = columns.iter().map(|(name, _)| format!(" {name:>10}")).collect();
+        println!("{:<24} {:<10} {:>10}{head}  NAME", "ID", "STATE", "JOBS");
     }
     for c in list {
         if json {
             println!("{}", serde_json::to_string(c).context("encoding the listing")?);
         } else {
-            println!(
-                "{:<24} {:<10} {:>9} {:>9} {:>9} {:>9}  {}",
-                c.id,
-                c.state.as_str(),
-                c.counts.total(),
-                c.counts.get(JobState::Queued),
-                c.counts.get(JobState::Done),
-                c.counts.get(JobState::Failed),
-                c.name
-            );
+            let cells: String = columns
+                .iter()
+                .map(|(_, states)| format!(" {:>10}", states.iter().map(|s| c.counts.get(*s)).sum::<i64>()))
+                .collect();
+            println!("{:<24} {:<10} {:>10}{cells}  {}", c.id, c.state.as_str(), c.counts.total(), c.name);
         }
     }
     Ok(())

@@ -75,13 +75,15 @@ fn claimed_job(r: &SqliteRow) -> Result<ClaimedJob, sqlx::Error> {
     })
 }
 
-/// The start of an update for jobs just put back in the queue (the caller pushes which ones): a
-/// job whose campaign was cancelled meanwhile is cancelled too, not left queued in a campaign
-/// that will never run again.
-fn cancel_if_campaign_cancelled(now_ms: i64) -> QueryBuilder<Sqlite> {
+/// The start of an update for jobs just put back to wait (queued, or waiting to retry; the
+/// caller pushes which ones): a job whose campaign was cancelled meanwhile is cancelled too, not
+/// left waiting in a campaign that will never run again — the same jobs cancelling a campaign
+/// cancels.
+pub(super) fn cancel_if_campaign_cancelled(now_ms: i64) -> QueryBuilder<Sqlite> {
     let mut q = QueryBuilder::new("UPDATE jobs SET state = 'cancelled', reason = 'campaign cancelled', updated_at = ");
-    q.push_bind(now_ms)
-        .push(" WHERE state = 'queued' AND campaign_id IN (SELECT id FROM campaigns WHERE state = 'cancelled') AND ");
+    q.push_bind(now_ms).push(
+        " WHERE state IN ('queued', 'retry_wait') AND campaign_id IN (SELECT id FROM campaigns WHERE state = 'cancelled') AND ",
+    );
     q
 }
 

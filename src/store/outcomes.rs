@@ -346,6 +346,12 @@ async fn move_job(
         .push(" AND state IN ");
     push_in_list(&mut q, from.iter().map(|s| s.as_str()));
     q.build().execute(&mut *tx).await?;
+    if state == JobState::RetryWait {
+        // A call that ends after its campaign was cancelled must not leave a retry waiting.
+        let mut q = super::dispatch::cancel_if_campaign_cancelled(now_ms);
+        q.push("id = ").push_bind(ctx.job_id);
+        q.build().execute(&mut *tx).await?;
+    }
     Ok(())
 }
 

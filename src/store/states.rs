@@ -172,8 +172,14 @@ impl CampaignAction {
 }
 
 /// A campaign's jobs by state; every state present, zero when it has none.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub struct JobCounts([i64; JobState::ALL.len()]);
+
+impl fmt::Debug for JobCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter().map(|(s, n)| (s.as_str(), n))).finish()
+    }
+}
 
 impl JobCounts {
     pub fn get(&self, state: JobState) -> i64 {

@@ -1,0 +1,65 @@
+//! Operator control while calls are in flight: a cancelled campaign ends with no job left to
+//! dial, whatever its calls in progress come back with.
+
+mod common;
+
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::Duration;
+use common::harness::{Harness, at};
+use switchboard::campaigns;
+use switchboard::dispatcher::ledger::Caps;
+use switchboard::sim::{OutcomeMix, SimConfig};
+use switchboard::store::{CampaignAction, JobState};
+
+#[tokio::test]
+async fn a_call_that_ends_in_voicemail_after_its_campaign_was_cancelled_leaves_no_retry_waiting() {
+    let mix = OutcomeMix { human: 0.0, voicemail: 1.0, no_answer: 0.0, busy: 0.0, failed: 0.0 };
+    let config = SimConfig { requests_per_minute: 0, max_concurrent: 0, speed: 3000.0, mix, ..SimConfig::default() };
+    let mut h = Harness::new(at("2026-06-01T14:00:00Z"), config).await;
+    h.dispatch_cfg.account = Caps::default();
+    let spec = "name = \"Cancelled\"\n[call]\ntask = \"Hello\"\n[schedule]\nhours = { \"mon-sun\" = \"09:00-17:00\" }\n\
+                [retry]\nmax_attempts = 3\non = [\"voicemail\"]\n";
+    let id = h.campaign(spec, "phone\n212-555-0101\n212-555-0102\n212-555-0103\n").await;
+    let dispatcher = h.dispatcher().await;
+    let outcomes = h.outcomes();
+    assert_eq!(dispatcher.step().await.unwrap().sent, 3, "three calls in progress");
+
+    campaigns::apply(&h.store, &id, CampaignAction::Cancel, h.now()).await.unwrap();
+    // The calls end (voicemail, which this campaign retries) and their outcomes arrive.
+    let deadline = Instant::now() + StdDuration::from_secs(30);
+    loop {
+        h.clock.advance(Duration::minutes(5));
+        outcomes.poll_once().await.unwrap();
+        let jobs = h.store.job_records(Some(&id)).await.unwrap();
+        if jobs.iter().all(|j| j.outcome.is_some()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the outcomes never arrived: {jobs:?}");
+        tokio::task::yield_now().await;
+    }
+
+    let counts = h.store.job_counts(&id).await.unwrap();
+    assert_eq!(counts.get(JobState::RetryWait), 0, "{counts:?}");
+    assert_eq!(counts.get(JobState::Cancelled), 3, "{counts:?}");
+}
+
+#[test]
+fn campaign_list_puts_every_job_in_one_column_so_a_row_adds_up() {
+    let env = common::TestEnv::new();
+    let id = env.campaign(common::SPEC);
+    env.ok(["dnc", "add", "+12015550199"]);
+    let csv = env.write("r.csv", "first_name,phone\nA,201-555-0101\nB,201-555-0102\nC,201-555-0199\n");
+    env.ok(["import", &id, common::path_str(&csv)]);
+    env.ok(["campaign", "cancel", &id]);
+
+    let list = env.ok(["campaign", "list"]);
+
+    let row = list.stdout.lines().find(|l| l.starts_with(&id)).unwrap_or_else(|| panic!("{}", list.stdout));
+    let numbers: Vec<i64> = row.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    let (jobs, columns) = numbers.split_first().unwrap();
+    assert_eq!(*jobs, 3, "{row}");
+    assert_eq!(columns.iter().sum::<i64>(), *jobs, "the columns add up to JOBS: {row}\n{}", list.stdout);
+    let header = list.stdout.lines().next().unwrap();
+    assert!(header.contains("CANCELLED") && header.contains("SUPPRESSED"), "{header}");
+}
