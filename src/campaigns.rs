@@ -16,7 +16,8 @@ use serde::Serialize;
 use crate::bland::Client;
 use crate::config::{CampaignSpec, ConfigError, DaemonConfig};
 use crate::store::{
-    CallCounts, CampaignAction, CampaignRow, CampaignState, JobCounts, Outcome, Saved, Store, StoreError,
+    CallCounts, CampaignAction, CampaignRow, CampaignState, JobCounts, JobState, Outcome, Saved, SendActivity, Store,
+    StoreError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -131,18 +132,41 @@ pub struct CampaignSummary {
     pub voicemail_rate: f64,
     /// The earliest due time of a waiting job.
     pub next_due: Option<DateTime<Utc>>,
+    /// Sends in the last [`RECENT`]: the last call placed, and sends Bland did not take.
+    pub recent: SendActivity,
+    /// Why a running campaign with recipients left is not dialling now, if it is not.
+    pub waiting: Option<String>,
 }
 
-pub async fn summary(store: &Store, id: &str) -> Result<CampaignSummary, CampaignError> {
+/// How far back `campaign show` looks for failing sends.
+pub const RECENT: chrono::Duration = chrono::Duration::minutes(15);
+
+/// The campaign's state and progress at `now`.
+pub async fn summary(
+    store: &Store,
+    config: &DaemonConfig,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<CampaignSummary, CampaignError> {
     let row = store.campaign(id).await?;
     let counts = store.job_counts(id).await?;
     let calls = store.call_counts(id).await?;
+    let next_due = store.next_due(id).await?;
+    let recent = store.send_activity(id, now - RECENT).await?;
+    let waiting = if row.state == CampaignState::Running && counts.open() > 0 {
+        let spec = stored_spec(store, config, id).await?;
+        why_waiting(&spec, &counts, next_due, &recent, now)
+    } else {
+        None
+    };
     Ok(CampaignSummary {
         total_jobs: counts.total(),
         answer_rate: calls.rate(Outcome::Human),
         voicemail_rate: calls.rate(Outcome::Voicemail),
         outcomes: store.outcome_counts(id).await?,
-        next_due: store.next_due(id).await?,
+        next_due,
+        recent,
+        waiting,
         counts,
         calls,
         id: row.id,
@@ -154,6 +178,40 @@ pub async fn summary(store: &Store, id: &str) -> Result<CampaignSummary, Campaig
         started_at: row.started_at,
         finished_at: row.finished_at,
     })
+}
+
+/// Why a running campaign with recipients left dials nothing now, as far as the database can
+/// tell (the daemon's own pacing is not visible here): its start is ahead, no job is due yet
+/// (windows closed, retries waiting), or its sends are failing. `None` when it should be dialling.
+fn why_waiting(
+    spec: &CampaignSpec,
+    counts: &JobCounts,
+    next_due: Option<DateTime<Utc>>,
+    recent: &SendActivity,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let when = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+    if let Some(start) = spec.schedule.start.filter(|s| *s > now) {
+        return Some(format!("the campaign's start is {}", when(start)));
+    }
+    if let Some(end) = spec.schedule.end.filter(|e| *e <= now) {
+        return Some(format!("the campaign's end passed at {}", when(end)));
+    }
+    let dialling = counts.get(JobState::Dialing) + counts.get(JobState::InCall);
+    if recent.failed_sends > 0 && recent.last_dial.is_none_or(|t| t < now - RECENT) {
+        return Some(format!(
+            "sends are failing: {} in the last {} minutes, the last: {}",
+            recent.failed_sends,
+            RECENT.num_minutes(),
+            recent.last_error.as_deref().unwrap_or("(no reason recorded)")
+        ));
+    }
+    match next_due {
+        Some(t) if t > now && dialling == 0 => {
+            Some(format!("no recipient is due before {} (their windows are closed, or they wait to retry)", when(t)))
+        }
+        _ => None,
+    }
 }
 
 /// One line of `campaign list`.

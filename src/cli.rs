@@ -280,7 +280,9 @@ async fn campaign(cmd: CampaignCommand, config: &DaemonConfig, store: &Store) ->
             return Ok(());
         }
         CampaignCommand::List { json } => return print_list(&campaigns::list(store).await?, json),
-        CampaignCommand::Show { id, json } => return print_summary(&campaigns::summary(store, &id).await?, json),
+        CampaignCommand::Show { id, json } => {
+            return print_summary(&campaigns::summary(store, config, &id, now).await?, json);
+        }
         CampaignCommand::Start { id } => (id, CampaignAction::Start),
         CampaignCommand::Pause { id } => (id, CampaignAction::Pause),
         CampaignCommand::Resume { id } => (id, CampaignAction::Resume),
@@ -347,6 +349,20 @@ fn print_summary(c: &campaigns::CampaignSummary, json: bool) -> Result<(), Failu
     }
     println!("created   {}", c.created_at.format("%Y-%m-%d %H:%M:%S UTC"));
     println!("updated   {}", c.updated_at.format("%Y-%m-%d %H:%M:%S UTC"));
+    if let Some(why) = &c.waiting {
+        println!("waiting   {why}");
+    }
+    if let Some(next) = c.next_due {
+        println!("next due  {}", next.format("%Y-%m-%d %H:%M:%S UTC"));
+    }
+    if c.recent.failed_sends > 0 {
+        println!(
+            "failing   {} send(s) in the last {} minutes; the last: {}",
+            c.recent.failed_sends,
+            campaigns::RECENT.num_minutes(),
+            c.recent.last_error.as_deref().unwrap_or("(no reason recorded)")
+        );
+    }
     println!("jobs      {}", c.total_jobs);
     for (state, n) in c.counts.iter() {
         println!("  {:<12} {n:>9}", state.as_str());

@@ -130,7 +130,7 @@ pub async fn run(
     let deadline = Instant::now() + StdDuration::from_secs(300);
     let mut last = String::new();
     loop {
-        let summary = campaigns::summary(&store, id).await?;
+        let summary = campaigns::summary(&store, config, id, clock.now()).await?;
         let c = &summary.counts;
         let line = format!(
             "{}  queued {}  in call {}  retry wait {}  done {}  failed {}",
@@ -175,7 +175,7 @@ pub async fn run(
         db,
         import,
         rejects,
-        summary: campaigns::summary(&store, id).await?,
+        summary: campaigns::summary(&store, config, id, clock.now()).await?,
         sim_calls: truth.len(),
         sim_numbers,
         mismatches,

@@ -63,3 +63,51 @@ fn campaign_list_puts_every_job_in_one_column_so_a_row_adds_up() {
     let header = list.stdout.lines().next().unwrap();
     assert!(header.contains("CANCELLED") && header.contains("SUPPRESSED"), "{header}");
 }
+
+#[tokio::test]
+async fn show_says_why_a_running_campaign_dials_nothing_and_when_the_next_call_is_due() {
+    // 03:00 in New York: nobody may be called until the window opens at 09:00.
+    let h =
+        Harness::new(at("2026-06-01T07:00:00Z"), SimConfig { requests_per_minute: 0, ..SimConfig::default() }).await;
+    let spec = "name = \"Early\"\n[call]\ntask = \"Hello\"\n[schedule]\nhours = { \"mon-sun\" = \"09:00-17:00\" }\n";
+    let id = h.campaign(spec, "phone\n212-555-0101\n").await;
+    h.dispatcher().await.step().await.unwrap();
+
+    let s = campaigns::summary(&h.store, &h.config, &id, h.now()).await.unwrap();
+
+    assert_eq!(s.next_due, Some(at("2026-06-01T13:00:00Z")), "09:00 New York");
+    let why = s.waiting.expect("a campaign that dials nothing says why");
+    assert!(why.contains("no recipient is due before 2026-06-01 13:00 UTC"), "{why}");
+}
+
+#[tokio::test]
+async fn show_says_when_every_send_fails_and_why() {
+    let h =
+        Harness::new(at("2026-06-01T14:00:00Z"), SimConfig { requests_per_minute: 0, ..SimConfig::default() }).await;
+    let spec = "name = \"Stormy\"\n[call]\ntask = \"Hello\"\n[schedule]\nhours = { \"mon-sun\" = \"09:00-17:00\" }\n";
+    let id = h.campaign(spec, "phone\n212-555-0101\n212-555-0102\n").await;
+    h.sim.start_rate_limit_storm(StdDuration::from_secs(600));
+    h.dispatcher().await.step().await.unwrap();
+
+    let s = campaigns::summary(&h.store, &h.config, &id, h.now()).await.unwrap();
+
+    assert!(s.recent.failed_sends >= 1, "{:?}", s.recent);
+    let why = s.waiting.expect("a campaign whose sends fail says so");
+    assert!(why.contains("sends are failing") && why.contains("429"), "{why}");
+}
+
+#[test]
+fn show_says_a_campaign_waits_for_its_start() {
+    let env = common::TestEnv::new();
+    let spec = format!("{}start = \"2099-01-01T09:00:00-05:00\"\n", common::SPEC);
+    let id = env.campaign(&spec);
+    let csv = env.write("r.csv", "first_name,phone\nA,201-555-0101\n");
+    env.ok(["import", &id, common::path_str(&csv)]);
+    env.ok(["campaign", "start", &id]);
+
+    let shown = env.ok(["campaign", "show", &id]);
+
+    assert!(shown.stdout.contains("waiting   the campaign's start is 2099-01-01 14:00 UTC"), "{}", shown.stdout);
+    let json = env.ok(["campaign", "show", &id, "--json"]).last_json();
+    assert!(json["waiting"].as_str().unwrap().contains("start is"), "{json}");
+}

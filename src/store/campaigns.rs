@@ -29,6 +29,17 @@ pub struct CampaignRow {
     pub paused_reason: Option<String>,
 }
 
+/// What a campaign's sends did lately ([`Store::send_activity`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SendActivity {
+    /// When its last call was placed.
+    pub last_dial: Option<DateTime<Utc>>,
+    /// Sends Bland did not take (429, refused key, unreachable) in the period asked about.
+    pub failed_sends: i64,
+    /// Why the last of them failed.
+    pub last_error: Option<String>,
+}
+
 /// What `save_campaign` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Saved {
@@ -233,6 +244,42 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         next.map(|ms| stored_time(ms, "jobs.next_attempt_at")).transpose()
+    }
+
+    /// What the campaign's sends did lately: the last call placed, and the sends Bland did not
+    /// take since `since` with the last reason — so a campaign that dials nothing says why.
+    pub async fn send_activity(&self, campaign_id: &str, since: DateTime<Utc>) -> Result<SendActivity, StoreError> {
+        let last_dial: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(dialed_at) FROM attempts WHERE campaign_id = ? AND state != 'not_sent'")
+                .bind(campaign_id)
+                .fetch_one(&self.pool)
+                .await?;
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MAX(ended_at) AS last FROM attempts
+             WHERE campaign_id = ?1 AND state = 'not_sent' AND dialed_at > ?2",
+        )
+        .bind(campaign_id)
+        .bind(millis(since))
+        .fetch_one(&self.pool)
+        .await?;
+        let failed_sends: i64 = row.try_get("n")?;
+        let last_error = if failed_sends > 0 {
+            sqlx::query_scalar(
+                "SELECT send_error FROM attempts WHERE campaign_id = ?1 AND dialed_at > ?2 AND send_error IS NOT NULL
+                 ORDER BY dialed_at DESC LIMIT 1",
+            )
+            .bind(campaign_id)
+            .bind(millis(since))
+            .fetch_optional(&self.pool)
+            .await?
+        } else {
+            None
+        };
+        Ok(SendActivity {
+            last_dial: last_dial.map(|ms| stored_time(ms, "attempts.dialed_at")).transpose()?,
+            failed_sends,
+            last_error,
+        })
     }
 
     /// Calls of a campaign that Bland may still be running (for `cancel --stop-active`).
