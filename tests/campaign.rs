@@ -94,11 +94,24 @@ fn spec_mistakes_are_refused_with_exit_2_naming_file_line_key_and_expectation() 
 #[test]
 fn unknown_campaigns_are_reported_with_exit_2() {
     let env = TestEnv::new();
+    env.campaign(SPEC);
 
     let run = env.run(["campaign", "show", "nope"]);
 
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("no campaign `nope`"), "{}", run.stderr);
+}
+
+#[test]
+fn read_only_commands_name_a_missing_database_instead_of_creating_one() {
+    let env = TestEnv::new();
+
+    for args in [&["campaign", "show", "x"][..], &["campaign", "list"], &["dnc", "list"]] {
+        let run = env.run(args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains("no database at") && run.stderr.contains("test.db"), "{}", run.stderr);
+    }
+    assert!(!env.db.exists(), "no read created the database");
 }
 
 #[test]
