@@ -111,3 +111,17 @@ fn show_says_a_campaign_waits_for_its_start() {
     let json = env.ok(["campaign", "show", &id, "--json"]).last_json();
     assert!(json["waiting"].as_str().unwrap().contains("start is"), "{json}");
 }
+
+#[test]
+fn cancel_stop_active_without_an_api_key_cancels_nothing() {
+    let env = common::TestEnv::new();
+    let id = env.campaign(common::SPEC);
+    env.ok(["campaign", "start", &id]);
+
+    let run = env.run(["campaign", "cancel", &id, "--stop-active"]);
+
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("BLAND_API_KEY"), "{}", run.stderr);
+    let shown = env.ok(["campaign", "show", &id, "--json"]).last_json();
+    assert_eq!(shown["state"], "running", "the campaign was left as it was");
+}
