@@ -25,7 +25,7 @@ pub use dispatch::{ClaimedJob, Deferral, NewAttempt, PendingAttempt};
 pub use dnc::{DncAdded, DncEntry};
 pub use imports::{ImportCounts, ImportRow, ImportSnapshot, ImportTx, NewJob, ZoneSource, phone_key};
 pub use outcomes::{Application, Applied, AttemptContext, Delivery, JobTarget, OutcomeRecord, PollDue};
-pub use records::{AttemptRecord, JobRecord};
+pub use records::{AttemptDetails, AttemptRecord, InboxRecord, JobDetails, JobRecord};
 pub use states::{AttemptState, CallCounts, CampaignAction, CampaignState, JobCounts, JobState, Outcome};
 
 /// Errors at the store's boundary.
