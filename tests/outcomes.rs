@@ -13,8 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
-use chrono::Duration;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use common::harness::{Harness, at};
 use common::{eventually, eventually_showing};
 use hmac::{Hmac, KeyInit, Mac};
