@@ -25,6 +25,7 @@ use clap::Parser;
 use latency::Latencies;
 use serde_json::json;
 use sqlx::Row;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use switchboard::bland::{BlandClientConfig, Client, SIGNATURE_HEADER, sign};
 use switchboard::clock::{Clock, SystemClock};
 use switchboard::config::DaemonConfig;
@@ -60,7 +61,10 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let secret = Secret::new(args.secret.clone());
     let store = Store::open(&args.db).await?;
-    let jobs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs").fetch_one(store.pool()).await?;
+    // The bench's own look at the database, as bench/*.sh look with the sqlite3 CLI: set-up and
+    // the final check, outside the store's API and never part of what is measured.
+    let look = SqlitePool::connect_with(SqliteConnectOptions::new().filename(&args.db)).await?;
+    let jobs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs").fetch_one(&look).await?;
 
     // Bench set-up reads the attempts directly: which calls are waiting for an outcome.
     let rows = sqlx::query(
@@ -68,7 +72,7 @@ async fn main() -> anyhow::Result<()> {
          WHERE state = 'in_call' AND outcome IS NULL AND call_id IS NOT NULL LIMIT ?",
     )
     .bind(args.webhooks as i64)
-    .fetch_all(store.pool())
+    .fetch_all(&look)
     .await?;
     anyhow::ensure!(
         rows.len() == args.webhooks,
@@ -95,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let avg = bodies.iter().map(|(b, _)| b.len()).sum::<usize>() / bodies.len().max(1);
-    let inbox_before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_inbox").fetch_one(store.pool()).await?;
+    let inbox_before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_inbox").fetch_one(&look).await?;
 
     let (url, server) = match &args.url {
         Some(url) => (url.clone(), None),
@@ -174,13 +178,13 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // Everything acknowledged is stored and applied exactly once.
-    let inbox: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_inbox").fetch_one(store.pool()).await?;
+    let inbox: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_inbox").fetch_one(&look).await?;
     let by_result: Vec<(String, i64)> = sqlx::query_as(
         "SELECT result, COUNT(*) FROM webhook_inbox WHERE id > (SELECT COALESCE(MAX(id), 0) - ? FROM webhook_inbox)
          GROUP BY result ORDER BY result",
     )
     .bind(inbox - inbox_before)
-    .fetch_all(store.pool())
+    .fetch_all(&look)
     .await?;
     println!("inbox +{} {by_result:?}", inbox - inbox_before);
     anyhow::ensure!(refused == 0, "{refused} deliveries were not acknowledged");
@@ -188,6 +192,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(server) = server {
         server.abort();
     }
+    look.close().await;
     store.close().await;
     Ok(())
 }

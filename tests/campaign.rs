@@ -3,6 +3,8 @@
 mod common;
 
 use common::{SPEC, TestEnv, path_str};
+use switchboard::campaigns;
+use switchboard::store::CampaignAction;
 
 fn create(env: &TestEnv, spec: &str) -> common::Run {
     let path = env.write("spec.toml", spec);
@@ -49,7 +51,7 @@ async fn a_started_campaign_cannot_be_redefined() {
     let env = TestEnv::new();
     let id = env.campaign(SPEC);
     let store = env.store().await;
-    sqlx::query("UPDATE campaigns SET state = 'running' WHERE id = ?").bind(&id).execute(store.pool()).await.unwrap();
+    campaigns::apply(&store, &id, CampaignAction::Start, chrono::Utc::now()).await.unwrap();
 
     let again = create(&env, SPEC);
 

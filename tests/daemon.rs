@@ -16,10 +16,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Timelike, Utc};
-use common::TestEnv;
+use common::{TestEnv, eventually, eventually_showing};
 use switchboard::secret::Secret;
 use switchboard::sim::{SentCall, SimConfig, SimHandle, Simulator};
-use switchboard::store::Store;
+use switchboard::store::{Applied, AttemptState, JobState, Store};
 
 const API_KEY: &str = "sk-daemon-test-3f9a1c77e2";
 const WEBHOOK_SECRET: &str = "whsec-daemon-test-b81d04aa9";
@@ -186,18 +186,9 @@ impl Daemon {
         assert!(status.success(), "kill -TERM failed");
     }
 
-    /// Waits for the process to exit, at most `within`.
-    fn exit_within(&mut self, within: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+    /// Waits for the process to exit, at most `within`; the test fails saying `what` if it has not.
+    async fn exit_within(&mut self, what: &str, within: Duration) -> ExitStatus {
+        eventually(what, within, async || self.child.try_wait().unwrap()).await
     }
 
     fn stderr(&self) -> String {
@@ -206,9 +197,9 @@ impl Daemon {
 
     /// Stops it gracefully, insists on a clean exit and returns its whole log (read after the
     /// exit: a line logged just after the state a test waited for is in it).
-    fn stop(mut self) -> String {
+    async fn stop(mut self) -> String {
         self.sigterm();
-        let status = self.exit_within(Duration::from_secs(30)).expect("serve exits after SIGTERM");
+        let status = self.exit_within("serve exits after SIGTERM", Duration::from_secs(30)).await;
         assert!(status.success(), "serve exited with {status}; log:\n{}", self.stderr());
         self.stderr()
     }
@@ -223,25 +214,25 @@ impl Drop for Daemon {
     }
 }
 
-/// Polls `probe` until it yields a value; panics with `what` after `within`.
-async fn wait_for<T>(what: &str, within: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out after {within:?} waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-async fn scalar(store: &Store, sql: &str) -> i64 {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(store.pool()).await.unwrap()
-}
-
 /// Jobs of a campaign in `state`.
-async fn jobs_in(store: &Store, campaign: &str, state: &str) -> i64 {
-    scalar(store, &format!("SELECT COUNT(*) FROM jobs WHERE campaign_id = '{campaign}' AND state = '{state}'")).await
+async fn jobs_in(store: &Store, campaign: &str, state: JobState) -> i64 {
+    store.job_counts(campaign).await.unwrap().get(state)
+}
+
+/// Jobs of every campaign that are queued or claimed: calls still to be placed.
+async fn jobs_to_dial(store: &Store) -> i64 {
+    let mut n = 0;
+    for c in store.campaigns().await.unwrap() {
+        let counts = store.job_counts(&c.id).await.unwrap();
+        n += counts.get(JobState::Queued) + counts.get(JobState::Dialing);
+    }
+    n
+}
+
+/// Attempts still `dialing` (sent or not, their fate unknown here), in every campaign. Read as the
+/// reconciler reads them: cheap enough to poll while the daemon works.
+async fn attempts_dialing(store: &Store) -> usize {
+    store.pending_attempts(i64::MAX).await.unwrap().len()
 }
 
 fn attempt_id(s: &SentCall) -> String {
@@ -250,11 +241,9 @@ fn attempt_id(s: &SentCall) -> String {
 
 /// The DB's counted attempts (every state but `not_sent`): attempt id → call id.
 async fn counted_attempts(store: &Store) -> HashMap<String, Option<String>> {
-    sqlx::query_as::<_, (String, Option<String>)>("SELECT id, call_id FROM attempts WHERE state != 'not_sent'")
-        .fetch_all(store.pool())
-        .await
-        .unwrap()
-        .into_iter()
+    (store.attempt_records(None).await.unwrap().into_iter())
+        .filter(|a| a.state != AttemptState::NotSent)
+        .map(|a| (a.id, a.call_id))
         .collect()
 }
 
@@ -297,7 +286,7 @@ async fn a_daemon_killed_mid_dispatch_and_restarted_dials_every_number_exactly_o
     let store = env.store().await;
 
     let mut daemon = Daemon::start(&env, "127.0.0.1:0", "serve-1.log");
-    let sent_before = wait_for("the daemon is well into the campaign", Duration::from_secs(30), async || {
+    let sent_before = eventually("the daemon is well into the campaign", Duration::from_secs(30), async || {
         let n = sim.sends().len();
         (n >= 180).then_some(n)
     })
@@ -305,14 +294,14 @@ async fn a_daemon_killed_mid_dispatch_and_restarted_dials_every_number_exactly_o
     daemon.kill9();
     let at_kill = sim.sends().len();
     assert!(at_kill < 300, "the whole campaign went out before the kill ({at_kill}); nothing was tested");
-    let dialing = scalar(&store, "SELECT COUNT(*) FROM attempts WHERE state = 'dialing'").await;
+    let dialing = attempts_dialing(&store).await;
     assert!(dialing > 0, "the kill left no attempt whose fate is unknown");
     eprintln!("kill -9 after {sent_before} sends ({at_kill} by the time it died); {dialing} attempts left dialing");
 
     // Attempts left `dialing` are looked up only after `reconcile_after` (30 s), as a send of the
     // dead process could still be landing at Bland.
     let log = restart_and_finish(&env, &store, &sim, 300).await;
-    assert_eq!(jobs_in(&store, "kill9", "in_call").await, 300, "every job is on its one call");
+    assert_eq!(jobs_in(&store, "kill9", JobState::InCall).await, 300, "every job is on its one call");
     assert!(log.contains("reconciled"), "the restarted daemon reconciled what the kill left:\n{log}");
 }
 
@@ -320,48 +309,52 @@ async fn a_daemon_killed_mid_dispatch_and_restarted_dials_every_number_exactly_o
 /// exactly once, the database equal to the simulator's record. Returns the daemon's log.
 async fn restart_and_finish(env: &TestEnv, store: &Store, sim: &SimHandle, n: usize) -> String {
     let restarted = Daemon::start(env, "127.0.0.1:0", "serve-2.log");
-    let deadline = Instant::now() + Duration::from_secs(150);
-    loop {
-        let open = scalar(store, "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'dialing')").await
-            + scalar(store, "SELECT COUNT(*) FROM attempts WHERE state = 'dialing'").await;
-        if open == 0 {
-            break;
-        }
-        if Instant::now() > deadline {
-            let left: Vec<(String, Option<String>, i64)> = sqlx::query_as(
-                "SELECT id, send_error, dialed_at FROM attempts WHERE state = 'dialing' ORDER BY dialed_at",
-            )
-            .fetch_all(store.pool())
-            .await
-            .unwrap();
-            // Every open job with all its attempts, so a failure says where each one stopped.
-            let jobs: Vec<String> = sqlx::query_scalar(
-                "SELECT 'job ' || j.id || ' ' || j.state || ', attempts ' || j.attempts || ', due '
-                        || j.next_attempt_at || ', reason ' || coalesce(j.reason, '-') || ': ['
-                        || coalesce((SELECT group_concat(a.id || ' ' || a.state || ' dialed ' || a.dialed_at
-                                                         || ' err ' || coalesce(a.send_error, '-'), '; ')
-                                       FROM attempts a WHERE a.job_id = j.id), '') || ']'
-                   FROM jobs j WHERE j.state IN ('queued', 'dialing') ORDER BY j.id",
-            )
-            .fetch_all(store.pool())
-            .await
-            .unwrap();
-            panic!(
-                "after 150 s, {open} jobs or attempts are still open (now {}); attempts dialing: {left:?}\n\
-                 open jobs:\n{}\nlog:\n{}",
-                Utc::now().timestamp_millis(),
-                jobs.join("\n"),
-                restarted.stderr()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let log = restarted.stop();
+    eventually_showing(
+        "every job and attempt is settled",
+        Duration::from_secs(150),
+        async || (jobs_to_dial(store).await + attempts_dialing(store).await as i64 == 0).then_some(()),
+        async || {
+            format!("(now {})\n{}\nlog:\n{}", Utc::now().timestamp_millis(), open_work(store).await, restarted.stderr())
+        },
+    )
+    .await;
+    let log = restarted.stop().await;
     let per_number = assert_db_matches_sim(store, sim).await;
     assert_eq!(per_number.len(), n, "every number was dialled");
     let again: Vec<_> = per_number.iter().filter(|(_, n)| **n > 1).collect();
     assert!(again.is_empty(), "numbers dialled more than once with max_attempts = 1: {again:?}");
     log
+}
+
+/// Every job still to be dialled, with all its attempts, so a failure says where each stopped.
+async fn open_work(store: &Store) -> String {
+    let attempts = store.attempt_records(None).await.unwrap();
+    let dialing: Vec<_> = (attempts.iter())
+        .filter(|a| a.state == AttemptState::Dialing)
+        .map(|a| (&a.id, &a.send_error, a.dialed_at.timestamp_millis()))
+        .collect();
+    let mut text = format!("attempts dialing: {dialing:?}\nopen jobs:");
+    for j in store.job_records(None).await.unwrap() {
+        if !matches!(j.state, JobState::Queued | JobState::Dialing) {
+            continue;
+        }
+        let tries: Vec<String> = (attempts.iter().filter(|a| a.job_id == j.id))
+            .map(|a| {
+                let err = a.send_error.as_deref().unwrap_or("-");
+                format!("{} {} dialed {} err {err}", a.id, a.state, a.dialed_at.timestamp_millis())
+            })
+            .collect();
+        text.push_str(&format!(
+            "\njob {} {}, attempts {}, due {}, reason {}: [{}]",
+            j.id,
+            j.state,
+            j.attempts,
+            j.next_attempt_at.timestamp_millis(),
+            j.reason.as_deref().unwrap_or("-"),
+            tries.join("; ")
+        ));
+    }
+    text
 }
 
 /// Sends accepted after `t`, and the latest of them.
@@ -380,14 +373,12 @@ async fn assert_quiet_after(
     window: Duration,
     what: &str,
 ) -> Option<i64> {
-    let until = Instant::now() + window;
-    while Instant::now() < until {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // Not a wait for something to happen: that nothing happens can only be watched for a while.
+    tokio::time::sleep(window).await;
     let limit = since + chrono::Duration::seconds(1);
     let (late, last) = sends_after(sim, limit);
     assert_eq!(late, 0, "{late} call(s) placed more than 1 s after {what} (last at {last:?}, {what} at {since})");
-    let committed = scalar(store, &format!("SELECT COUNT(*) FROM attempts WHERE dialed_at > {}", ms(limit))).await;
+    let committed = store.attempt_records(None).await.unwrap().iter().filter(|a| ms(a.dialed_at) > ms(limit)).count();
     assert_eq!(committed, 0, "attempts committed more than 1 s after {what}");
     sends_after(sim, since).1.map(|t| ms(t) - ms(since))
 }
@@ -401,7 +392,7 @@ async fn pause_resume_and_cancel_from_the_cli_take_effect_in_the_running_daemon_
     launch(&env, "ctl", "[limits]\ncalls_per_minute = 600", 400);
     let store = env.store().await;
     let daemon = Daemon::start(&env, "127.0.0.1:0", "serve.log");
-    wait_for("dispatch is past its first burst", Duration::from_secs(30), async || {
+    eventually("dispatch is past its first burst", Duration::from_secs(30), async || {
         (sim.sends().len() >= 70).then_some(())
     })
     .await;
@@ -416,7 +407,7 @@ async fn pause_resume_and_cancel_from_the_cli_take_effect_in_the_running_daemon_
     // Resume: dialing again within a second.
     env.ok(["campaign", "resume", "ctl"]);
     let resumed = Utc::now();
-    let first = wait_for("dispatch resumes", Duration::from_secs(1), async || {
+    let first = eventually("dispatch resumes", Duration::from_secs(1), async || {
         let sends = sim.sends();
         (sends.len() > count_paused).then(|| sends[count_paused].at)
     })
@@ -424,22 +415,26 @@ async fn pause_resume_and_cancel_from_the_cli_take_effect_in_the_running_daemon_
     let resume_delay = ms(first) - ms(resumed);
 
     // Cancel while dialing: queued jobs are cancelled at once, nothing new goes out.
-    wait_for("dispatch is steady again", Duration::from_secs(10), async || {
+    eventually("dispatch is steady again", Duration::from_secs(10), async || {
         (sim.sends().len() >= count_paused + 70).then_some(())
     })
     .await;
     env.ok(["campaign", "cancel", "ctl"]);
     let cancelled = Utc::now();
-    assert_eq!(jobs_in(&store, "ctl", "queued").await, 0, "cancel leaves no job queued");
+    assert_eq!(jobs_in(&store, "ctl", JobState::Queued).await, 0, "cancel leaves no job queued");
     let cancel_tail = assert_quiet_after(&sim, &store, cancelled, Duration::from_millis(1500), "cancel").await;
-    wait_for("the sends in flight at the cancel are recorded", Duration::from_secs(10), async || {
-        (jobs_in(&store, "ctl", "dialing").await == 0).then_some(())
+    eventually("the sends in flight at the cancel are recorded", Duration::from_secs(10), async || {
+        (jobs_in(&store, "ctl", JobState::Dialing).await == 0).then_some(())
     })
     .await;
-    assert_eq!(jobs_in(&store, "ctl", "queued").await, 0, "no job went back to the queue of a cancelled campaign");
-    let cancelled_jobs = jobs_in(&store, "ctl", "cancelled").await;
+    assert_eq!(
+        jobs_in(&store, "ctl", JobState::Queued).await,
+        0,
+        "no job went back to the queue of a cancelled campaign"
+    );
+    let cancelled_jobs = jobs_in(&store, "ctl", JobState::Cancelled).await;
     assert!(cancelled_jobs > 0, "the cancel caught queued jobs");
-    daemon.stop();
+    daemon.stop().await;
     let per_number = assert_db_matches_sim(&store, &sim).await;
     assert_eq!(per_number.len() as i64 + cancelled_jobs, 400, "every job was dialled once or cancelled");
     eprintln!(
@@ -459,7 +454,7 @@ async fn a_pause_takes_effect_within_a_second_even_in_the_middle_of_a_large_unca
     launch(&env, "big", "", 2000);
     let store = env.store().await;
     let daemon = Daemon::start(&env, "127.0.0.1:0", "serve.log");
-    wait_for("the first wave of sends is in", Duration::from_secs(30), async || {
+    eventually("the first wave of sends is in", Duration::from_secs(30), async || {
         (sim.sends().len() >= 64).then_some(())
     })
     .await;
@@ -467,15 +462,17 @@ async fn a_pause_takes_effect_within_a_second_even_in_the_middle_of_a_large_unca
     env.ok(["campaign", "pause", "big"]);
     let paused = Utc::now();
     let tail = assert_quiet_after(&sim, &store, paused, Duration::from_millis(1500), "pause").await;
-    wait_for("nothing is left dialing", Duration::from_secs(10), async || {
-        (jobs_in(&store, "big", "dialing").await == 0).then_some(())
+    eventually("nothing is left dialing", Duration::from_secs(10), async || {
+        (jobs_in(&store, "big", JobState::Dialing).await == 0).then_some(())
     })
     .await;
-    daemon.stop();
+    daemon.stop().await;
     let per_number = assert_db_matches_sim(&store, &sim).await;
-    let queued = jobs_in(&store, "big", "queued").await;
+    let queued = jobs_in(&store, "big", JobState::Queued).await;
     assert_eq!(per_number.len() as i64 + queued, 2000, "every job was dialled once or is queued again");
-    assert_eq!(scalar(&store, "SELECT SUM(attempts) FROM jobs WHERE state = 'queued'").await, 0, "nothing burned");
+    let burned: i64 =
+        store.job_records(None).await.unwrap().iter().filter(|j| j.state == JobState::Queued).map(|j| j.attempts).sum();
+    assert_eq!(burned, 0, "nothing burned");
     eprintln!("mid-batch pause: last call {tail:?} ms after the command returned; {queued} jobs back in the queue");
 }
 
@@ -487,28 +484,24 @@ async fn sigterm_with_sends_in_flight_exits_0_promptly_and_the_next_start_carrie
     launch(&env, "term", "", 1000);
     let store = env.store().await;
     let mut daemon = Daemon::start(&env, "127.0.0.1:0", "serve-1.log");
-    wait_for("sends are going out", Duration::from_secs(30), async || (sim.sends().len() >= 32).then_some(())).await;
+    eventually("sends are going out", Duration::from_secs(30), async || (sim.sends().len() >= 32).then_some(())).await;
 
     // A second daemon on the same database is refused before it listens or dials.
     let mut second = env.command();
     second.args(["serve", "--listen", "127.0.0.1:0"]).env("BLAND_API_KEY", API_KEY);
-    let (code, stdout, stderr) = run_bounded(second, Duration::from_secs(20));
+    let (code, stdout, stderr) = run_bounded(second, Duration::from_secs(20)).await;
     assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stderr.contains("another switchboard daemon is already running"), "{stderr}");
     assert!(!stdout.contains("listening"), "the second daemon never listened: {stdout}");
 
     let asked = Instant::now();
     daemon.sigterm();
-    let status = daemon.exit_within(Duration::from_secs(10)).expect("serve exits within 10 s of SIGTERM");
+    let status = daemon.exit_within("serve exits within 10 s of SIGTERM", Duration::from_secs(10)).await;
     let took = asked.elapsed();
     assert!(status.success(), "serve exited with {status}; log:\n{}", daemon.stderr());
     let after_term = sim.sends().len();
     assert!(after_term < 1000, "the campaign finished before the signal; nothing was tested");
-    assert_eq!(
-        scalar(&store, "SELECT COUNT(*) FROM attempts WHERE state = 'dialing'").await,
-        0,
-        "a graceful stop leaves no send unanswered"
-    );
+    assert_eq!(attempts_dialing(&store).await, 0, "a graceful stop leaves no send unanswered");
     assert_db_matches_sim(&store, &sim).await;
 
     restart_and_finish(&env, &store, &sim, 1000).await;
@@ -524,19 +517,19 @@ async fn a_second_signal_exits_at_once_and_the_next_start_reconciles_what_was_in
     launch(&env, "twice", "", 40);
     let store = env.store().await;
     let mut daemon = Daemon::start(&env, "127.0.0.1:0", "serve-1.log");
-    wait_for("sends are in flight", Duration::from_secs(30), async || {
-        (scalar(&store, "SELECT COUNT(*) FROM attempts WHERE state = 'dialing'").await > 0).then_some(())
+    eventually("sends are in flight", Duration::from_secs(30), async || {
+        (attempts_dialing(&store).await > 0).then_some(())
     })
     .await;
 
     daemon.sigterm();
-    wait_for("the daemon acknowledged the first signal", Duration::from_secs(10), async || {
+    eventually("the daemon acknowledged the first signal", Duration::from_secs(10), async || {
         daemon.stderr().contains("shutting down").then_some(())
     })
     .await;
     let asked = Instant::now();
     daemon.sigterm();
-    let status = daemon.exit_within(Duration::from_secs(10)).expect("serve exits after a second signal");
+    let status = daemon.exit_within("serve exits after a second signal", Duration::from_secs(10)).await;
     let took = asked.elapsed();
     assert_eq!(status.code(), Some(130), "log:\n{}", daemon.stderr());
     assert!(took < Duration::from_secs(2), "the second signal took {took:?}: it waited for the 4 s sends");
@@ -547,23 +540,26 @@ async fn a_second_signal_exits_at_once_and_the_next_start_reconciles_what_was_in
     assert!(log.contains("reconciled"), "the restarted daemon reconciled what the exit left:\n{log}");
 }
 
+/// A one-shot command's process, killed on drop so a test that gives up on it leaves none behind.
+struct OneShot(Child);
+
+impl Drop for OneShot {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Runs a one-shot command and gives it `within` to finish.
-fn run_bounded(mut cmd: std::process::Command, within: Duration) -> (i32, String, String) {
+async fn run_bounded(mut cmd: std::process::Command, within: Duration) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let (out, err) = (dir.path().join("out"), dir.path().join("err"));
-    let mut child =
-        cmd.stdout(std::fs::File::create(&out).unwrap()).stderr(std::fs::File::create(&err).unwrap()).spawn().unwrap();
-    let deadline = Instant::now() + within;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the command did not finish within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let mut child = OneShot(
+        cmd.stdout(std::fs::File::create(&out).unwrap()).stderr(std::fs::File::create(&err).unwrap()).spawn().unwrap(),
+    );
+    let status = eventually("the command finishes", within, async || child.0.try_wait().unwrap()).await;
     (status.code().unwrap_or(-1), std::fs::read_to_string(out).unwrap(), std::fs::read_to_string(err).unwrap())
 }
 
@@ -576,7 +572,7 @@ async fn serve_without_an_api_key_exits_2_and_a_running_daemon_never_prints_its_
     write_config(&env, &sim, "");
     let mut cmd = env.command();
     cmd.args(["serve", "--listen", "127.0.0.1:0"]);
-    let (code, stdout, stderr) = run_bounded(cmd, Duration::from_secs(20));
+    let (code, stdout, stderr) = run_bounded(cmd, Duration::from_secs(20)).await;
     assert_eq!(code, 2, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stderr.contains("BLAND_API_KEY"), "the message names the variable to set: {stderr}");
     assert!(!stdout.contains("listening"), "it never started listening: {stdout}");
@@ -586,13 +582,13 @@ async fn serve_without_an_api_key_exits_2_and_a_running_daemon_never_prints_its_
     write_config(&env, &sim, "[http]\npublic_url = \"http://127.0.0.1:9\"");
     let mut cmd = env.command();
     cmd.args(["serve", "--listen", "127.0.0.1:0"]).env("BLAND_API_KEY", API_KEY);
-    let (code, stdout, stderr) = run_bounded(cmd, Duration::from_secs(20));
+    let (code, stdout, stderr) = run_bounded(cmd, Duration::from_secs(20)).await;
     assert_eq!(code, 2, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stderr.contains("BLAND_WEBHOOK_SECRET") && stderr.contains("allow_unsigned_webhooks"), "{stderr}");
     assert!(!stdout.contains("listening"), "it never started listening: {stdout}");
     write_config(&env, &sim, "[http]\npublic_url = \"http://127.0.0.1:9\"\nallow_unsigned_webhooks = true");
     let daemon = Daemon::spawn(&env, "127.0.0.1:0", "serve-unsigned.log", API_KEY, None, "warn");
-    let unsigned_log = daemon.stop();
+    let unsigned_log = daemon.stop().await;
     assert!(unsigned_log.contains("UNSIGNED"), "it warns that it accepts unsigned webhooks:\n{unsigned_log}");
 
     // With the key and secret, at debug level, signed webhooks flowing in: neither is printed.
@@ -602,11 +598,12 @@ async fn serve_without_an_api_key_exits_2_and_a_running_daemon_never_prints_its_
     let store = env.store().await;
     let daemon = Daemon::start_with(&env, &format!("127.0.0.1:{port}"), "serve-ok.log", API_KEY, "debug");
     assert_eq!(daemon.addr, format!("127.0.0.1:{port}"), "the daemon listens where Bland will post");
-    wait_for("the calls' outcomes arrived by webhook", Duration::from_secs(30), async || {
-        (scalar(&store, "SELECT COUNT(*) FROM webhook_inbox WHERE result = 'applied'").await >= 5).then_some(())
+    eventually("the calls' outcomes arrived by webhook", Duration::from_secs(30), async || {
+        let inbox = store.inbox_records(0).await.unwrap();
+        (inbox.iter().filter(|d| d.result == Applied::Applied).count() >= 5).then_some(())
     })
     .await;
-    let ok_log = daemon.stop();
+    let ok_log = daemon.stop().await;
     assert!(ok_log.contains("call placed") && ok_log.contains("DEBUG"), "the log was verbose:\n{ok_log}");
 
     // A key Bland refuses: the campaigns pause with one clear error, and that key is not printed
@@ -615,21 +612,18 @@ async fn serve_without_an_api_key_exits_2_and_a_running_daemon_never_prints_its_
     write_config(&env, &sim, "");
     launch(&env, "refused", "", 3);
     let daemon = Daemon::start_with(&env, "127.0.0.1:0", "serve-refused.log", WRONG_KEY, "debug");
-    let reason = wait_for("the campaign is paused for the refused key", Duration::from_secs(30), async || {
-        sqlx::query_scalar::<_, Option<String>>("SELECT paused_reason FROM campaigns WHERE id = 'refused'")
-            .fetch_one(store.pool())
-            .await
-            .unwrap()
+    let reason = eventually("the campaign is paused for the refused key", Duration::from_secs(30), async || {
+        store.campaign("refused").await.unwrap().paused_reason
     })
     .await;
     assert!(reason.contains("API key"), "{reason}");
     // The daemon pauses the campaigns, then logs: wait for the line, and read the whole log once
     // the daemon has exited, so "exactly one" covers everything it ever printed.
-    wait_for("the daemon logged the refused key", Duration::from_secs(10), async || {
+    eventually("the daemon logged the refused key", Duration::from_secs(10), async || {
         daemon.stderr().contains("every campaign on this key is paused").then_some(())
     })
     .await;
-    let refused_log = daemon.stop();
+    let refused_log = daemon.stop().await;
 
     let outputs = [
         ("serve log", ok_log),

@@ -8,10 +8,12 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
+use common::eventually;
 use common::harness::{Harness, at};
-use sqlx::Row;
 use switchboard::dispatcher::ledger::Caps;
+use switchboard::phone::PhoneNumber;
 use switchboard::sim::SimConfig;
+use switchboard::store::{AttemptState, JobRecord, JobState};
 
 fn open_sim() -> SimConfig {
     SimConfig { requests_per_minute: 0, max_concurrent: 0, ..SimConfig::default() }
@@ -43,27 +45,50 @@ struct Dial {
     attempt: String,
 }
 
+/// Every call placed (attempts proven never sent left out), in the order dialled, with the zones
+/// of its recipient.
 async fn dials(h: &Harness) -> Vec<Dial> {
-    sqlx::query(
-        "SELECT a.id, a.dialed_at, j.timezones, j.number_zones FROM attempts a JOIN jobs j ON j.id = a.job_id
-         WHERE a.state != 'not_sent' ORDER BY a.dialed_at",
-    )
-    .fetch_all(h.store.pool())
-    .await
-    .unwrap()
-    .into_iter()
-    .map(|r| {
-        let mut zones: Vec<Tz> = r.get::<String, _>("timezones").split('|').map(|z| z.parse().unwrap()).collect();
-        if let Some(n) = r.get::<Option<String>, _>("number_zones") {
-            zones.extend(n.split('|').map(|z| z.parse::<Tz>().unwrap()));
-        }
-        Dial { at: DateTime::from_timestamp_millis(r.get("dialed_at")).unwrap(), zones, attempt: r.get("id") }
-    })
-    .collect()
+    let zones: HashMap<i64, Vec<Tz>> = h
+        .store
+        .job_details(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| (j.record.id, j.timezones.into_iter().chain(j.number_zones.into_iter().flatten()).collect()))
+        .collect();
+    let mut dials: Vec<Dial> = h
+        .store
+        .attempt_records(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.state != AttemptState::NotSent)
+        .map(|a| Dial { at: a.dialed_at, zones: zones[&a.job_id].clone(), attempt: a.id })
+        .collect();
+    dials.sort_by_key(|d| d.at);
+    dials
 }
 
-async fn count(h: &Harness, sql: &str) -> i64 {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(h.store.pool()).await.unwrap()
+async fn jobs(h: &Harness) -> Vec<JobRecord> {
+    h.store.job_records(None).await.unwrap()
+}
+
+/// Jobs of every campaign in `state`.
+async fn jobs_in(h: &Harness, state: JobState) -> usize {
+    jobs(h).await.iter().filter(|j| j.state == state).count()
+}
+
+/// Attempts counted so far, over every job.
+async fn attempts_counted(h: &Harness) -> i64 {
+    jobs(h).await.iter().map(|j| j.attempts).sum()
+}
+
+/// The only job calling `phone`.
+async fn job_calling(h: &Harness, phone: &str) -> JobRecord {
+    let mut found = jobs(h).await.into_iter().filter(|j| j.phone.as_str() == phone);
+    let job = found.next().unwrap_or_else(|| panic!("no job calls {phone}"));
+    assert!(found.next().is_none(), "more than one job calls {phone}");
+    job
 }
 
 #[tokio::test]
@@ -130,10 +155,8 @@ async fn calls_stay_inside_every_window_for_five_days(start: &str, blackout: &st
         h.sim.sends().iter().map(|s| s.metadata["switchboard_attempt_id"].as_str().unwrap().to_string()).collect();
     let unique: HashSet<&String> = sent.iter().collect();
     assert_eq!((sent.len(), unique.len()), (70, 70));
-    assert_eq!(
-        count(&h, &format!("SELECT COUNT(*) FROM jobs WHERE campaign_id = '{id}' AND state = 'in_call'")).await,
-        70
-    );
+    let in_call = h.store.job_records(Some(&id)).await.unwrap().iter().filter(|j| j.state == JobState::InCall).count();
+    assert_eq!(in_call, 70);
 }
 
 #[tokio::test]
@@ -256,13 +279,13 @@ async fn one_number_in_two_campaigns_is_called_no_more_than_the_daily_per_number
     assert_eq!(sends.len(), 3, "each job is dialled once in the end");
     assert_eq!(sends.iter().filter(|s| s.phone_number == "+12125550100").count(), 2);
     // When, on switchboard's clock, the shared number was dialled.
-    let shared: Vec<i64> =
-        sqlx::query_scalar("SELECT dialed_at FROM attempts WHERE phone = '+12125550100' ORDER BY dialed_at")
-            .fetch_all(h.store.pool())
-            .await
-            .unwrap();
+    let mut shared: Vec<DateTime<Utc>> = (h.store.attempt_records(None).await.unwrap().into_iter())
+        .filter(|a| a.phone.as_str() == "+12125550100")
+        .map(|a| a.dialed_at)
+        .collect();
+    shared.sort();
     assert_eq!(shared.len(), 2);
-    let gap = Duration::milliseconds(shared[1] - shared[0]);
+    let gap = shared[1] - shared[0];
     assert!(gap >= Duration::hours(24), "the shared number was called twice within {gap}");
 }
 
@@ -279,19 +302,21 @@ async fn a_429_storm_burns_no_attempt_and_holds_the_whole_account_back() {
 
     assert_eq!(stormy.not_sent, 3, "{stormy:?}");
     assert_eq!(again.claimed, 0, "no request goes out before the account's backoff ends");
-    assert_eq!(count(&h, "SELECT SUM(attempts) FROM jobs").await, 0, "no attempt was burned");
-    assert_eq!(count(&h, "SELECT COUNT(*) FROM jobs WHERE state = 'queued'").await, 3);
+    assert_eq!(attempts_counted(&h).await, 0, "no attempt was burned");
+    assert_eq!(jobs_in(&h, JobState::Queued).await, 3);
     assert!(h.sim.sends().is_empty());
 
     // After the storm (real time for the simulator, injected time for us) every call goes out once.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while h.sim.sends().len() < 3 {
-        assert!(std::time::Instant::now() < deadline, "the dispatcher never recovered from the storm");
+    eventually("the dispatcher recovers from the storm", std::time::Duration::from_secs(10), async || {
+        if h.sim.sends().len() >= 3 {
+            return Some(());
+        }
         h.clock.advance(Duration::seconds(5));
         dispatcher.step().await.unwrap();
-        tokio::task::yield_now().await;
-    }
-    assert_eq!(count(&h, "SELECT SUM(attempts) FROM jobs").await, 3);
+        None
+    })
+    .await;
+    assert_eq!(attempts_counted(&h).await, 3);
 }
 
 #[tokio::test]
@@ -316,17 +341,7 @@ async fn a_small_campaign_is_not_starved_by_a_large_one() {
         h.clock.advance(Duration::seconds(61));
     }
 
-    let per_campaign = |id: &str| {
-        let id = id.to_string();
-        let store = h.store.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM attempts WHERE campaign_id = ?")
-                .bind(id)
-                .fetch_one(store.pool())
-                .await
-                .unwrap()
-        }
-    };
+    let per_campaign = async |id: &str| h.store.attempt_records(Some(id)).await.unwrap().len();
     assert_eq!(per_campaign(&small_id).await, 10, "the small campaign got its fair share");
     assert_eq!(per_campaign(&big_id).await, 10);
 }
@@ -336,22 +351,17 @@ async fn a_number_added_to_dnc_after_import_is_never_dialled() {
     let h = Harness::new(at("2026-06-01T14:00:00Z"), open_sim()).await;
     let spec = "name = \"DNC\"\n[call]\ntask = \"Hello\"\n[schedule]\nhours = { \"mon-sun\" = \"09:00-17:00\" }\n";
     h.campaign(spec, "phone\n212-555-0100\n212-555-0101\n").await;
-    // Straight into the table, as a concurrent CLI would, bypassing the bulk suppression.
-    sqlx::query("INSERT INTO dnc (phone, reason, added_at) VALUES ('+12125550101', 'asked', 0)")
-        .execute(h.store.pool())
-        .await
-        .unwrap();
+    // Onto the list without the bulk suppression, as when a concurrent CLI's `dnc add` commits
+    // after the dispatcher claimed the job.
+    let number = PhoneNumber::parse("+12125550101").unwrap();
+    h.store.dnc_insert_unsuppressed(&number, "asked", 0).await.unwrap();
     let dispatcher = h.dispatcher().await;
 
     dispatcher.step().await.unwrap();
 
     let sent: Vec<String> = h.sim.sends().into_iter().map(|s| s.phone_number).collect();
     assert_eq!(sent, vec!["+12125550100".to_string()]);
-    let reason: String = sqlx::query_scalar("SELECT reason FROM jobs WHERE phone = '+12125550101'")
-        .fetch_one(h.store.pool())
-        .await
-        .unwrap();
-    assert_eq!(reason, "do-not-call: asked");
+    assert_eq!(job_calling(&h, "+12125550101").await.reason.as_deref(), Some("do-not-call: asked"));
 }
 
 #[tokio::test]
@@ -376,12 +386,9 @@ async fn a_missing_variable_fails_the_job_and_filled_templates_reach_bland() {
     assert_eq!(sends[0].request["first_sentence"], "Hi Ada");
     assert_eq!(sends[0].request["answered_by_enabled"], true);
     assert_eq!(sends[0].request["request_data"]["policy"], "P-1");
-    let (state, reason): (String, String) =
-        sqlx::query_as("SELECT state, reason FROM jobs WHERE phone = '+12125550101'")
-            .fetch_one(h.store.pool())
-            .await
-            .unwrap();
-    assert_eq!(state, "failed");
+    let job = job_calling(&h, "+12125550101").await;
+    assert_eq!(job.state, JobState::Failed);
+    let reason = job.reason.expect("a failed job says why");
     assert!(reason.contains("{{first_name}}"), "{reason}");
 }
 
@@ -409,7 +416,9 @@ async fn sends_that_fail_with_5xx_are_looked_up_and_resent_under_the_same_attemp
     assert!(per_attempt.values().all(|n| *n == 1), "an attempt reached Bland twice");
     let per_number: HashSet<&str> = sends.iter().map(|s| s.phone_number.as_str()).collect();
     assert_eq!((sends.len(), per_number.len()), (40, 40), "every recipient was called exactly once");
-    assert_eq!(count(&h, "SELECT COUNT(*) FROM attempts WHERE state = 'dialing'").await, 0);
+    let dialing =
+        h.store.attempt_records(None).await.unwrap().iter().filter(|a| a.state == AttemptState::Dialing).count();
+    assert_eq!(dialing, 0);
 }
 
 #[tokio::test]
@@ -449,9 +458,8 @@ async fn jobs_claimed_by_a_process_that_died_before_committing_their_attempts_ar
     assert_eq!((sends.len(), numbers.len()), (30, 30), "each of the live campaign's 30 numbers dialled once");
     let live_numbers: HashSet<String> = (1000..1030).map(|i| format!("+1212555{i:04}")).collect();
     assert!(numbers.iter().all(|n| live_numbers.contains(*n)), "only the live campaign dials: {numbers:?}");
-    let stranded = count(&h, "SELECT COUNT(*) FROM jobs WHERE state = 'dialing'").await;
-    assert_eq!(stranded, 0, "no job is left claimed");
-    let cancelled = count(&h, "SELECT COUNT(*) FROM jobs WHERE campaign_id = 'gone' AND state = 'cancelled'").await;
+    assert_eq!(jobs_in(&h, JobState::Dialing).await, 0, "no job is left claimed");
+    let cancelled = h.store.job_counts(&gone).await.unwrap().get(JobState::Cancelled);
     assert_eq!(cancelled, 30, "the cancelled campaign's claimed jobs are cancelled with it, not queued");
     assert_eq!(dispatcher.reconcile().await.unwrap(), Default::default(), "nothing left to settle");
 }

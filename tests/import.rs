@@ -3,8 +3,12 @@
 
 mod common;
 
+use std::collections::HashSet;
+
+use chrono_tz::Tz;
 use common::{SPEC, TestEnv, path_str};
-use sqlx::Row;
+use serde_json::Value;
+use switchboard::store::{JobDetails, JobState, ZoneSource};
 
 /// UTF-8 with BOM, CRLF line ends, a quoted comma, a quoted newline, a duplicate, an extension,
 /// junk, a bad zone, a ragged row, full-width digits and a country code without '+'.
@@ -20,42 +24,11 @@ Ha,(312) 555-0162,ragged\r\n\
 Io,\u{ff0b}\u{ff11} \u{ff12}\u{ff10}\u{ff11} \u{ff15}\u{ff15}\u{ff15} \u{ff10}\u{ff11}\u{ff19}\u{ff19},,\r\n\
 Jo,12015550100,,\r\n";
 
-struct Job {
-    phone: String,
-    timezones: String,
-    zone_source: String,
-    state: String,
-    line: i64,
-    variables: serde_json::Value,
-    reason: Option<String>,
-}
-
-async fn jobs(env: &TestEnv) -> Vec<Job> {
-    let store = env.store().await;
-    let rows = sqlx::query(
-        "SELECT phone, timezones, zone_source, state, source_line, variables, reason, i.columns
-         FROM jobs j JOIN imports i ON i.id = j.import_id ORDER BY source_line",
-    )
-    .fetch_all(store.pool())
-    .await
-    .unwrap();
-    rows.into_iter()
-        .map(|r| Job {
-            phone: r.get("phone"),
-            timezones: r.get("timezones"),
-            zone_source: r.get("zone_source"),
-            state: r.get("state"),
-            line: r.get("source_line"),
-            // Stored as an array of values, named by the import's columns.
-            variables: {
-                let names: Vec<String> = serde_json::from_str(r.get("columns")).unwrap();
-                let values: Vec<serde_json::Value> = serde_json::from_str(r.get("variables")).unwrap();
-                assert_eq!(names.len(), values.len(), "one value per column");
-                names.into_iter().zip(values).collect::<serde_json::Map<_, _>>().into()
-            },
-            reason: r.get("reason"),
-        })
-        .collect()
+/// Every job with its zones and variables, in file order.
+async fn jobs(env: &TestEnv) -> Vec<JobDetails> {
+    let mut jobs = env.store().await.job_details(None).await.unwrap();
+    jobs.sort_by_key(|j| j.record.source_line);
+    jobs
 }
 
 fn rejects(path: &std::path::Path) -> Vec<Vec<String>> {
@@ -74,19 +47,24 @@ async fn a_messy_export_imports_with_exact_counts_rejects_and_stored_values() {
     let summary = run.last_json();
     assert_eq!(summary, serde_json::json!({"accepted": 4, "rejected": 5, "duplicates": 1, "suppressed": 0}));
     let jobs = jobs(&env).await;
-    let stored: Vec<(&str, &str, &str, i64)> =
-        jobs.iter().map(|j| (j.phone.as_str(), j.timezones.as_str(), j.zone_source.as_str(), j.line)).collect();
+    let stored: Vec<(&str, &[Tz], ZoneSource, Option<i64>)> = jobs
+        .iter()
+        .map(|j| (j.record.phone.as_str(), j.timezones.as_slice(), j.zone_source, j.record.source_line))
+        .collect();
     assert_eq!(
         stored,
         vec![
-            ("+12015550123", "America/New_York", "area_code", 2),
-            ("+14155552671", "America/Los_Angeles", "column", 3),
-            ("+442079460958", "Europe/London", "area_code", 7),
-            ("+12015550199", "America/New_York", "area_code", 11),
+            ("+12015550123", &[Tz::America__New_York][..], ZoneSource::AreaCode, Some(2)),
+            ("+14155552671", &[Tz::America__Los_Angeles][..], ZoneSource::Column, Some(3)),
+            ("+442079460958", &[Tz::Europe__London][..], ZoneSource::AreaCode, Some(7)),
+            ("+12015550199", &[Tz::America__New_York][..], ZoneSource::AreaCode, Some(11)),
         ]
     );
-    assert!(jobs.iter().all(|j| j.state == "queued"));
-    assert_eq!(jobs[0].variables, serde_json::json!({"first_name": "Ada", "notes": "likes, commas", "tz": ""}));
+    assert!(jobs.iter().all(|j| j.record.state == JobState::Queued));
+    assert_eq!(
+        Value::from(jobs[0].variables.clone()),
+        serde_json::json!({"first_name": "Ada", "notes": "likes, commas", "tz": ""})
+    );
     assert_eq!(jobs[1].variables["notes"], "two\nlines", "line ends are normalised to LF");
 
     let rejects = rejects(&env.path("messy.rejects.csv"));
@@ -118,7 +96,7 @@ async fn latin1_with_semicolons_is_detected_and_decoded() {
     assert_eq!(run.last_json()["accepted"], 2);
     assert!(run.stdout.contains("windows-1252") && run.stdout.contains("delimiter ';'"), "{}", run.stdout);
     let jobs = jobs(&env).await;
-    assert_eq!(jobs[0].variables, serde_json::json!({"first_name": "José", "ville": "Málaga"}));
+    assert_eq!(Value::from(jobs[0].variables.clone()), serde_json::json!({"first_name": "José", "ville": "Málaga"}));
     assert_eq!(jobs[1].variables["ville"], "Köln");
 }
 
@@ -134,7 +112,7 @@ async fn tab_files_with_named_columns_and_a_missing_placeholder_warn_but_import(
     assert_eq!(run.last_json()["accepted"], 1);
     assert!(run.stderr.contains("warning:") && run.stderr.contains("{{first_name}}"), "{}", run.stderr);
     let jobs = jobs(&env).await;
-    assert_eq!((jobs[0].timezones.as_str(), jobs[0].zone_source.as_str()), ("America/Chicago", "column"));
+    assert_eq!((jobs[0].timezones.as_slice(), jobs[0].zone_source), (&[Tz::America__Chicago][..], ZoneSource::Column));
 }
 
 #[tokio::test]
@@ -150,11 +128,8 @@ async fn importing_the_same_file_again_changes_nothing_and_says_so() {
     assert!(again.stdout.contains("nothing changed"), "{}", again.stdout);
     assert!(again.stdout.contains("imported before, as import #1"), "{}", again.stdout);
     let store = env.store().await;
-    let (jobs, imports): (i64, i64) =
-        sqlx::query_as("SELECT (SELECT COUNT(*) FROM jobs), (SELECT COUNT(*) FROM imports)")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+    let jobs = store.job_records(None).await.unwrap().len();
+    let imports = store.import_records(None).await.unwrap().len();
     assert_eq!((jobs, imports), (4, 1));
 }
 
@@ -181,14 +156,14 @@ async fn numbers_on_the_dnc_list_are_stored_suppressed_and_later_additions_suppr
     let run = env.ok(["import", &id, path_str(&file), "--json"]);
 
     assert_eq!(run.last_json(), serde_json::json!({"accepted": 3, "rejected": 5, "duplicates": 1, "suppressed": 1}));
-    let bob = jobs(&env).await.into_iter().find(|j| j.phone == "+14155552671").unwrap();
-    assert_eq!(bob.state, "suppressed");
-    assert_eq!(bob.reason.as_deref(), Some("do-not-call: asked not to be called"));
+    let bob = jobs(&env).await.into_iter().find(|j| j.record.phone.as_str() == "+14155552671").unwrap();
+    assert_eq!(bob.record.state, JobState::Suppressed);
+    assert_eq!(bob.record.reason.as_deref(), Some("do-not-call: asked not to be called"));
 
     let added = env.ok(["dnc", "add", "+1 201 555 0123"]);
     assert!(added.stdout.contains("1 queued job(s) suppressed"), "{}", added.stdout);
-    let ada = jobs(&env).await.into_iter().find(|j| j.phone == "+12015550123").unwrap();
-    assert_eq!(ada.state, "suppressed");
+    let ada = jobs(&env).await.into_iter().find(|j| j.record.phone.as_str() == "+12015550123").unwrap();
+    assert_eq!(ada.record.state, JobState::Suppressed);
     let list = env.ok(["dnc", "list"]);
     assert!(list.stdout.contains("+14155552671") && list.stdout.contains("+12015550123"), "{}", list.stdout);
 }
@@ -246,8 +221,7 @@ async fn a_fatal_error_deep_in_the_file_rolls_back_every_row_already_written() {
     assert!(run.stderr.contains("broken.csv:8003") && run.stderr.contains("--encoding latin1"), "{}", run.stderr);
     assert!(jobs(&env).await.is_empty(), "an import lands whole or not at all");
     let store = env.store().await;
-    let imports: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM imports").fetch_one(store.pool()).await.unwrap();
-    assert_eq!(imports, 0);
+    assert_eq!(store.import_records(None).await.unwrap().len(), 0);
     assert!(!env.path("broken.rejects.csv").exists());
 }
 
@@ -260,19 +234,17 @@ async fn an_import_succeeds_while_another_process_keeps_writing_to_the_database(
         text.push_str(&format!("+1201555{:04},n{i}\n+1212555{:04},m{i}\n", i % 10000, i % 10000));
     }
     let file = env.write("big.csv", text);
-    // Stands in for the daemon: its own connections, writing in short transactions throughout.
+    // Stands in for the daemon and other CLIs: its own connections, writing in short transactions
+    // throughout (a new number on the do-not-call list each time, none of them in the file).
     let store = env.store().await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
-        let (store, stop, id) = (store.clone(), stop.clone(), id.clone());
+        let (store, stop) = (store.clone(), stop.clone());
         tokio::spawn(async move {
             let mut writes = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                sqlx::query("UPDATE campaigns SET updated_at = updated_at + 1 WHERE id = ?")
-                    .bind(&id)
-                    .execute(store.pool())
-                    .await
-                    .unwrap();
+                let number = format!("+1303{:07}", writes % 10_000_000);
+                store.dnc_add(&[number], "concurrent writer", 0).await.unwrap();
                 writes += 1;
                 tokio::task::yield_now().await;
             }
@@ -335,7 +307,7 @@ async fn two_imports_of_overlapping_files_at_once_store_each_number_once() {
     }
     assert_eq!((accepted, duplicates), (4500, 1500));
     let store = env.store().await;
-    let (rows, distinct): (i64, i64) =
-        sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT phone) FROM jobs").fetch_one(store.pool()).await.unwrap();
-    assert_eq!((rows, distinct), (4500, 4500));
+    let jobs = store.job_records(None).await.unwrap();
+    let distinct: HashSet<&str> = jobs.iter().map(|j| j.phone.as_str()).collect();
+    assert_eq!((jobs.len(), distinct.len()), (4500, 4500));
 }

@@ -13,17 +13,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use common::harness::{Harness, at};
+use common::{eventually, eventually_showing};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use sqlx::Row;
 use switchboard::dispatcher::engine::Dispatcher;
 use switchboard::outcomes::{Outcomes, WEBHOOK_BODY_LIMIT, WebhookAuth, webhook_router};
 use switchboard::secret::Secret;
 use switchboard::sim::SimConfig;
-use switchboard::store::NewAttempt;
+use switchboard::store::{Applied, AttemptState, CampaignState, InboxRecord, JobState, NewAttempt, Outcome};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -95,14 +95,6 @@ impl Receiver {
     async fn post(&self, body: &Value) -> u16 {
         let bytes = serde_json::to_vec(body).unwrap();
         self.post_signed_as(&bytes, Some(&signature(&bytes))).await
-    }
-}
-
-/// Polls `ready` until it holds; fails the test with `what` at `deadline`.
-async fn wait_for(deadline: Instant, what: &str, mut ready: impl FnMut() -> bool) {
-    while !ready() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(StdDuration::from_millis(5)).await;
     }
 }
 
@@ -184,90 +176,86 @@ fn conversation() -> Value {
 
 #[derive(Debug, Clone, PartialEq)]
 struct JobRow {
-    state: String,
+    state: JobState,
     attempts: i64,
-    outcome: Option<String>,
-    next_attempt_at: i64,
-    updated_at: i64,
+    outcome: Option<Outcome>,
+    next_attempt_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
 }
 
 /// The only job of the test's database.
 async fn the_job(h: &Harness) -> JobRow {
-    let r = sqlx::query("SELECT state, attempts, outcome, next_attempt_at, updated_at FROM jobs")
-        .fetch_one(h.store.pool())
-        .await
-        .unwrap();
+    let jobs = h.store.job_records(None).await.unwrap();
+    let [j] = jobs.as_slice() else { panic!("the test has one job, not {}", jobs.len()) };
     JobRow {
-        state: r.get("state"),
-        attempts: r.get("attempts"),
-        outcome: r.get("outcome"),
-        next_attempt_at: r.get("next_attempt_at"),
-        updated_at: r.get("updated_at"),
+        state: j.state,
+        attempts: j.attempts,
+        outcome: j.outcome,
+        next_attempt_at: j.next_attempt_at,
+        updated_at: j.updated_at,
     }
 }
 
+/// An attempt with what Bland billed and when the poller next asks.
 #[derive(Debug, Clone)]
 struct AttemptRow {
     id: String,
     job_id: i64,
     attempt_no: i64,
-    state: String,
+    state: AttemptState,
     call_id: Option<String>,
-    outcome: Option<String>,
+    outcome: Option<Outcome>,
     answered_by: Option<String>,
     price: Option<f64>,
     call_length: Option<f64>,
-    dialed_at: i64,
-    sent_at: Option<i64>,
-    poll_at: Option<i64>,
+    dialed_at: DateTime<Utc>,
+    sent_at: Option<DateTime<Utc>>,
+    ended_at: Option<DateTime<Utc>>,
+    poll_at: Option<DateTime<Utc>>,
+    /// The raw call details, as JSON text.
+    details: Option<String>,
 }
 
 /// Every attempt that reached (or may have reached) Bland, by job and number.
 async fn attempts(h: &Harness) -> Vec<AttemptRow> {
-    sqlx::query(
-        "SELECT id, job_id, attempt_no, state, call_id, outcome, answered_by, price, call_length, dialed_at,
-                sent_at, poll_at
-         FROM attempts WHERE state != 'not_sent' ORDER BY job_id, attempt_no",
-    )
-    .fetch_all(h.store.pool())
-    .await
-    .unwrap()
-    .into_iter()
-    .map(|r| AttemptRow {
-        id: r.get("id"),
-        job_id: r.get("job_id"),
-        attempt_no: r.get("attempt_no"),
-        state: r.get("state"),
-        call_id: r.get("call_id"),
-        outcome: r.get("outcome"),
-        answered_by: r.get("answered_by"),
-        price: r.get("price"),
-        call_length: r.get("call_length"),
-        dialed_at: r.get("dialed_at"),
-        sent_at: r.get("sent_at"),
-        poll_at: r.get("poll_at"),
-    })
-    .collect()
+    let mut rows: Vec<AttemptRow> = (h.store.attempt_details(None).await.unwrap().into_iter())
+        .filter(|a| a.record.state != AttemptState::NotSent)
+        .map(|a| AttemptRow {
+            id: a.record.id,
+            job_id: a.record.job_id,
+            attempt_no: a.record.attempt_no,
+            state: a.record.state,
+            call_id: a.record.call_id,
+            outcome: a.record.outcome,
+            answered_by: a.record.answered_by,
+            price: a.price,
+            call_length: a.call_length,
+            dialed_at: a.record.dialed_at,
+            sent_at: a.record.sent_at,
+            ended_at: a.record.ended_at,
+            poll_at: a.poll_at,
+            details: a.record.details,
+        })
+        .collect();
+    rows.sort_by_key(|a| (a.job_id, a.attempt_no));
+    rows
 }
 
 async fn attempt(h: &Harness, id: &str) -> AttemptRow {
     attempts(h).await.into_iter().find(|a| a.id == id).expect("attempt exists")
 }
 
-/// The inbox in arrival order: (call id, attempt id, result, body).
-async fn inbox(h: &Harness) -> Vec<(Option<String>, Option<String>, String, String)> {
-    sqlx::query_as("SELECT call_id, attempt_id, result, body FROM webhook_inbox ORDER BY id")
-        .fetch_all(h.store.pool())
-        .await
-        .unwrap()
+/// The inbox in arrival order.
+async fn inbox(h: &Harness) -> Vec<InboxRecord> {
+    h.store.inbox_records(0).await.unwrap()
 }
 
-async fn inbox_results(h: &Harness) -> Vec<String> {
-    inbox(h).await.into_iter().map(|(_, _, result, _)| result).collect()
+async fn inbox_results(h: &Harness) -> Vec<Applied> {
+    inbox(h).await.into_iter().map(|d| d.result).collect()
 }
 
-async fn campaign_state(h: &Harness, id: &str) -> String {
-    h.store.campaign(id).await.unwrap().state.as_str().to_string()
+async fn campaign_state(h: &Harness, id: &str) -> CampaignState {
+    h.store.campaign(id).await.unwrap().state
 }
 
 fn ms(t: chrono::DateTime<chrono::Utc>) -> i64 {
@@ -284,8 +272,8 @@ async fn a_duplicate_delivery_answers_200_is_kept_in_the_inbox_and_changes_nothi
 
     assert_eq!(t.receiver.post(&voicemail).await, 200);
     let after_first = t.the_job().await;
-    assert_eq!(after_first.state, "retry_wait");
-    assert_eq!(after_first.next_attempt_at, ms(first_at + Duration::minutes(10)));
+    assert_eq!(after_first.state, JobState::RetryWait);
+    assert_eq!(ms(after_first.next_attempt_at), ms(first_at + Duration::minutes(10)));
 
     t.h.clock.advance(Duration::minutes(1));
     assert_eq!(t.receiver.post(&voicemail).await, 200);
@@ -293,30 +281,25 @@ async fn a_duplicate_delivery_answers_200_is_kept_in_the_inbox_and_changes_nothi
     assert_eq!(t.the_job().await, after_first, "the duplicate moved the job again");
     let a = attempt(&t.h, &t.attempt_id).await;
     assert_eq!(
-        (a.state.as_str(), a.outcome.as_deref(), a.answered_by.as_deref()),
-        ("ended", Some("voicemail"), Some("voicemail"))
+        (a.state, a.outcome, a.answered_by.as_deref()),
+        (AttemptState::Ended, Some(Outcome::Voicemail), Some("voicemail"))
     );
-    let ended_at: i64 = sqlx::query_scalar("SELECT ended_at FROM attempts WHERE id = ?")
-        .bind(&t.attempt_id)
-        .fetch_one(t.h.store.pool())
-        .await
-        .unwrap();
-    assert_eq!(ended_at, ms(first_at), "the outcome was recorded once, at the first delivery");
+    assert_eq!(a.ended_at.map(ms), Some(ms(first_at)), "the outcome was recorded once, at the first delivery");
     let stored = inbox(&t.h).await;
     assert_eq!(stored.len(), 2, "both deliveries are in the inbox");
-    for (call_id, attempt_id, _, body) in &stored {
-        assert_eq!(call_id.as_deref(), Some(t.call_id.as_str()));
-        assert_eq!(attempt_id.as_deref(), Some(t.attempt_id.as_str()));
-        assert_eq!(serde_json::from_str::<Value>(body).unwrap(), voicemail);
+    for d in &stored {
+        assert_eq!(d.call_id.as_deref(), Some(t.call_id.as_str()));
+        assert_eq!(d.attempt_id.as_deref(), Some(t.attempt_id.as_str()));
+        assert_eq!(serde_json::from_str::<Value>(&d.body).unwrap(), voicemail);
     }
-    assert_eq!(inbox_results(&t.h).await, ["applied", "duplicate"]);
+    assert_eq!(inbox_results(&t.h).await, [Applied::Applied, Applied::Duplicate]);
 
     // The retry goes out; the same delivery once more, while attempt 2 is in call, changes
     // nothing either.
     t.h.clock.advance(Duration::minutes(10));
     assert_eq!(t.dispatcher.step().await.unwrap().sent, 1);
     let in_call = t.the_job().await;
-    assert_eq!((in_call.state.as_str(), in_call.attempts), ("in_call", 2));
+    assert_eq!((in_call.state, in_call.attempts), (JobState::InCall, 2));
     assert_eq!(t.receiver.post(&voicemail).await, 200);
     assert_eq!(t.the_job().await, in_call);
     assert_eq!(attempts(&t.h).await.len(), 2);
@@ -345,11 +328,11 @@ async fn a_burst_of_the_same_delivery_written_together_is_applied_once_and_store
     assert!(statuses.iter().all(|s| *s == 200), "every delivery is acknowledged: {statuses:?}");
     let results = inbox_results(&t.h).await;
     assert_eq!(results.len(), 40, "every delivery is in the inbox");
-    assert_eq!(results.iter().filter(|r| *r == "applied").count(), 1, "{results:?}");
-    assert_eq!(results.iter().filter(|r| *r == "duplicate").count(), 39, "{results:?}");
+    assert_eq!(results.iter().filter(|r| **r == Applied::Applied).count(), 1, "{results:?}");
+    assert_eq!(results.iter().filter(|r| **r == Applied::Duplicate).count(), 39, "{results:?}");
     let job = the_job(&t.h).await;
-    assert_eq!((job.state.as_str(), job.attempts), ("retry_wait", 1), "one retry is scheduled, once");
-    assert_eq!(job.next_attempt_at, ms(t.h.now() + Duration::minutes(10)));
+    assert_eq!((job.state, job.attempts), (JobState::RetryWait, 1), "one retry is scheduled, once");
+    assert_eq!(ms(job.next_attempt_at), ms(t.h.now() + Duration::minutes(10)));
 }
 
 #[tokio::test]
@@ -373,7 +356,7 @@ async fn a_webhook_that_arrives_before_the_send_response_is_matched_by_attempt_i
         poll_at: now + 3 * 60_000,
     };
     h.store.commit_claims(&[new], &[], now).await.unwrap();
-    assert_eq!(attempt(&h, &attempt_id).await.state, "dialing");
+    assert_eq!(attempt(&h, &attempt_id).await.state, AttemptState::Dialing);
 
     // Bland's webhook beats its own send response: the call id is not known here yet.
     h.clock.advance(Duration::seconds(20));
@@ -383,22 +366,22 @@ async fn a_webhook_that_arrives_before_the_send_response_is_matched_by_attempt_i
 
     let a = attempt(&h, &attempt_id).await;
     assert_eq!(
-        (a.state.as_str(), a.call_id.as_deref(), a.outcome.as_deref()),
-        ("ended", Some("call-early"), Some("human"))
+        (a.state, a.call_id.as_deref(), a.outcome),
+        (AttemptState::Ended, Some("call-early"), Some(Outcome::Human))
     );
     let job = the_job(&h).await;
-    assert_eq!((job.state.as_str(), job.outcome.as_deref(), job.attempts), ("done", Some("human"), 1));
-    assert_eq!(inbox_results(&h).await, ["applied"]);
+    assert_eq!((job.state, job.outcome, job.attempts), (JobState::Done, Some(Outcome::Human), 1));
+    assert_eq!(inbox_results(&h).await, [Applied::Applied]);
 
     // Then the send response is recorded: it adds the send time and keeps the outcome.
     h.clock.advance(Duration::seconds(1));
     h.store.record_sent(&attempt_id, "call-early", ms(h.now())).await.unwrap();
     let a = attempt(&h, &attempt_id).await;
     assert_eq!(
-        (a.state.as_str(), a.call_id.as_deref(), a.outcome.as_deref()),
-        ("ended", Some("call-early"), Some("human"))
+        (a.state, a.call_id.as_deref(), a.outcome),
+        (AttemptState::Ended, Some("call-early"), Some(Outcome::Human))
     );
-    assert_eq!(a.sent_at, Some(ms(h.now())));
+    assert_eq!(a.sent_at.map(ms), Some(ms(h.now())));
     assert_eq!(the_job(&h).await, job, "recording the send moved the finished job");
 }
 
@@ -410,21 +393,18 @@ async fn a_late_answered_by_corrects_the_outcome_and_schedules_exactly_one_retry
     let early = t.details(json!({"transcripts": conversation()}));
     assert_eq!(t.receiver.post(&early).await, 200);
     let a = attempt(&t.h, &t.attempt_id).await;
-    assert_eq!((a.outcome.as_deref(), a.answered_by.as_deref()), (Some("human"), None));
+    assert_eq!((a.outcome, a.answered_by.as_deref()), (Some(Outcome::Human), None));
     assert!(a.poll_at.is_some(), "a recheck of answered_by is scheduled");
-    assert_eq!(t.the_job().await.state, "done");
+    assert_eq!(t.the_job().await.state, JobState::Done);
 
     t.h.clock.advance(Duration::seconds(40));
     let late = t.details(json!({"answered_by": "voicemail", "transcripts": conversation()}));
     assert_eq!(t.receiver.post(&late).await, 200);
     let a = attempt(&t.h, &t.attempt_id).await;
-    assert_eq!(
-        (a.outcome.as_deref(), a.answered_by.as_deref(), a.poll_at),
-        (Some("voicemail"), Some("voicemail"), None)
-    );
+    assert_eq!((a.outcome, a.answered_by.as_deref(), a.poll_at), (Some(Outcome::Voicemail), Some("voicemail"), None));
     let retrying = t.the_job().await;
-    assert_eq!((retrying.state.as_str(), retrying.outcome.as_deref()), ("retry_wait", Some("voicemail")));
-    assert_eq!(retrying.next_attempt_at, ms(t.h.now() + Duration::minutes(10)));
+    assert_eq!((retrying.state, retrying.outcome), (JobState::RetryWait, Some(Outcome::Voicemail)));
+    assert_eq!(ms(retrying.next_attempt_at), ms(t.h.now() + Duration::minutes(10)));
 
     // The late delivery again, and another late one that disagrees: no second retry, no change.
     t.h.clock.advance(Duration::seconds(30));
@@ -432,8 +412,8 @@ async fn a_late_answered_by_corrects_the_outcome_and_schedules_exactly_one_retry
     let other = t.details(json!({"answered_by": "human", "transcripts": conversation()}));
     assert_eq!(t.receiver.post(&other).await, 200);
     assert_eq!(t.the_job().await, retrying);
-    assert_eq!(attempt(&t.h, &t.attempt_id).await.outcome.as_deref(), Some("voicemail"));
-    assert_eq!(inbox_results(&t.h).await, ["applied", "updated", "duplicate", "duplicate"]);
+    assert_eq!(attempt(&t.h, &t.attempt_id).await.outcome, Some(Outcome::Voicemail));
+    assert_eq!(inbox_results(&t.h).await, [Applied::Applied, Applied::Updated, Applied::Duplicate, Applied::Duplicate]);
 }
 
 const RETRY_UNKNOWN: &str = "max_attempts = 3\non = [\"voicemail\", \"unknown\"]\ndelays = [\"10m\"]";
@@ -443,13 +423,13 @@ async fn a_late_answered_by_human_ends_a_job_that_was_waiting_to_retry() {
     let t = one_call(RETRY_UNKNOWN).await;
     // Silence and no answered_by: unknown, which this campaign retries.
     assert_eq!(t.receiver.post(&t.details(json!({}))).await, 200);
-    assert_eq!(t.the_job().await.state, "retry_wait");
-    assert_eq!(attempt(&t.h, &t.attempt_id).await.outcome.as_deref(), Some("unknown"));
+    assert_eq!(t.the_job().await.state, JobState::RetryWait);
+    assert_eq!(attempt(&t.h, &t.attempt_id).await.outcome, Some(Outcome::Unknown));
 
     t.h.clock.advance(Duration::seconds(50));
     assert_eq!(t.receiver.post(&t.details(json!({"answered_by": "human"}))).await, 200);
     let job = t.the_job().await;
-    assert_eq!((job.state.as_str(), job.outcome.as_deref()), ("done", Some("human")));
+    assert_eq!((job.state, job.outcome), (JobState::Done, Some(Outcome::Human)));
 
     // Past the retry's due time nothing is dialled.
     t.h.clock.advance(Duration::minutes(15));
@@ -464,11 +444,11 @@ async fn a_late_answered_by_human_ends_a_job_whose_retry_was_released_but_not_di
     // The retry falls due and is released to the queue, but no slot is free to dial it yet.
     t.h.clock.advance(Duration::minutes(11));
     assert_eq!(t.h.store.release_due_retries(&t.campaign, ms(t.h.now())).await.unwrap(), 1);
-    assert_eq!(t.the_job().await.state, "queued");
+    assert_eq!(t.the_job().await.state, JobState::Queued);
 
     assert_eq!(t.receiver.post(&t.details(json!({"answered_by": "human"}))).await, 200);
     let job = t.the_job().await;
-    assert_eq!((job.state.as_str(), job.outcome.as_deref(), job.attempts), ("done", Some("human"), 1));
+    assert_eq!((job.state, job.outcome, job.attempts), (JobState::Done, Some(Outcome::Human), 1));
     t.dispatcher.step().await.unwrap();
     assert_eq!(t.h.sim.sends().len(), 1, "the person reached was called again");
 }
@@ -480,12 +460,12 @@ async fn a_late_answered_by_after_the_job_moved_on_corrects_only_the_old_attempt
     t.h.clock.advance(Duration::minutes(11));
     assert_eq!(t.dispatcher.step().await.unwrap().sent, 1);
     let second = t.the_job().await;
-    assert_eq!((second.state.as_str(), second.attempts), ("in_call", 2));
+    assert_eq!((second.state, second.attempts), (JobState::InCall, 2));
 
     assert_eq!(t.receiver.post(&t.details(json!({"answered_by": "voicemail"}))).await, 200);
 
     let a = attempt(&t.h, &t.attempt_id).await;
-    assert_eq!((a.outcome.as_deref(), a.answered_by.as_deref()), (Some("voicemail"), Some("voicemail")));
+    assert_eq!((a.outcome, a.answered_by.as_deref()), (Some(Outcome::Voicemail), Some("voicemail")));
     assert_eq!(t.the_job().await, second, "attempt 1's correction moved the job off attempt 2");
 }
 
@@ -493,17 +473,21 @@ async fn a_late_answered_by_after_the_job_moved_on_corrects_only_the_old_attempt
 async fn a_campaign_is_not_completed_while_an_outcome_may_still_get_its_answered_by() {
     let t = one_call(RETRY_VOICEMAIL).await;
     assert_eq!(t.receiver.post(&t.details(json!({"transcripts": conversation()}))).await, 200);
-    assert_eq!(t.the_job().await.state, "done");
+    assert_eq!(t.the_job().await.state, JobState::Done);
 
     t.outcomes.poll_once().await.unwrap();
-    assert_eq!(campaign_state(&t.h, &t.campaign).await, "running", "completed before answered_by could arrive");
+    assert_eq!(
+        campaign_state(&t.h, &t.campaign).await,
+        CampaignState::Running,
+        "completed before answered_by could arrive"
+    );
 
     // answered_by arrives and confirms the person: now nothing can change any more.
     t.h.clock.advance(Duration::seconds(30));
     let confirmed = t.details(json!({"answered_by": "human", "transcripts": conversation()}));
     assert_eq!(t.receiver.post(&confirmed).await, 200);
     t.outcomes.poll_once().await.unwrap();
-    assert_eq!(campaign_state(&t.h, &t.campaign).await, "completed");
+    assert_eq!(campaign_state(&t.h, &t.campaign).await, CampaignState::Completed);
 }
 
 #[tokio::test]
@@ -530,12 +514,12 @@ async fn forged_unsigned_malformed_and_oversize_webhooks_are_refused_and_nothing
 
     assert!(inbox(&t.h).await.is_empty(), "a refused delivery was stored");
     let a = attempt(&t.h, &t.attempt_id).await;
-    assert_eq!((a.state.as_str(), a.outcome), ("in_call", None));
-    assert_eq!(t.the_job().await.state, "in_call");
+    assert_eq!((a.state, a.outcome), (AttemptState::InCall, None));
+    assert_eq!(t.the_job().await.state, JobState::InCall);
 
     // The genuine delivery still gets through.
     assert_eq!(r.post_signed_as(&body, Some(&signature(&body))).await, 200);
-    assert_eq!(attempt(&t.h, &t.attempt_id).await.outcome.as_deref(), Some("voicemail"));
+    assert_eq!(attempt(&t.h, &t.attempt_id).await.outcome, Some(Outcome::Voicemail));
 }
 
 #[tokio::test]
@@ -567,23 +551,19 @@ async fn plain_and_event_shaped_webhooks_are_both_applied_and_unknown_calls_are_
     assert_eq!(receiver.post(&stranger).await, 200);
 
     let now = attempts(&h).await;
-    assert_eq!(now[0].outcome.as_deref(), Some("busy"));
+    assert_eq!(now[0].outcome, Some(Outcome::Busy));
     assert_eq!(
-        (now[1].outcome.as_deref(), now[1].answered_by.as_deref(), now[1].price),
-        (Some("no_answer"), Some("no-answer"), Some(0.015))
+        (now[1].outcome, now[1].answered_by.as_deref(), now[1].price),
+        (Some(Outcome::NoAnswer), Some("no-answer"), Some(0.015))
     );
     let stored = inbox(&h).await;
-    let results: Vec<&str> = stored.iter().map(|(_, _, r, _)| r.as_str()).collect();
-    assert_eq!(results, ["applied", "applied", "unmatched"]);
-    assert_eq!(stored[1].0.as_deref(), event.call_id.as_deref());
-    assert_eq!(serde_json::from_str::<Value>(&stored[1].3).unwrap(), envelope, "the envelope is stored as received");
-    assert_eq!((stored[2].0.as_deref(), stored[2].1.as_deref()), (Some("not-ours"), None));
+    let results: Vec<Applied> = stored.iter().map(|d| d.result).collect();
+    assert_eq!(results, [Applied::Applied, Applied::Applied, Applied::Unmatched]);
+    assert_eq!(stored[1].call_id.as_deref(), event.call_id.as_deref());
+    assert_eq!(serde_json::from_str::<Value>(&stored[1].body).unwrap(), envelope, "the envelope is stored as received");
+    assert_eq!((stored[2].call_id.as_deref(), stored[2].attempt_id.as_deref()), (Some("not-ours"), None));
     // The attempt's raw details keep the envelope too.
-    let raw: String = sqlx::query_scalar("SELECT details FROM attempts WHERE id = ?")
-        .bind(&event.id)
-        .fetch_one(h.store.pool())
-        .await
-        .unwrap();
+    let raw = attempt(&h, &event.id).await.details.expect("the attempt keeps its call details");
     assert_eq!(serde_json::from_str::<Value>(&raw).unwrap()["event"], "call.completed");
 }
 
@@ -609,24 +589,29 @@ async fn drive(
     until_delivered: Option<usize>,
 ) {
     let deadline = Instant::now() + StdDuration::from_secs(60);
-    loop {
+    let done = async || {
         dispatcher.step().await.unwrap();
         outcomes.poll_once().await.unwrap();
-        if campaign_state(h, campaign).await == "completed" {
-            return;
+        if campaign_state(h, campaign).await == CampaignState::Completed {
+            return Some(());
         }
         if let Some(n) = until_delivered
             && inbox(h).await.len() >= n
         {
-            return;
+            return Some(());
         }
-        wait_for(deadline, "the simulator's calls to end", || {
-            h.sim.calls().iter().all(|c| c.completed && c.details["answered_by"] == json!(c.answered_by))
+        let left = deadline.saturating_duration_since(Instant::now());
+        eventually("the simulator's calls end", left, async || {
+            h.sim.calls().iter().all(|c| c.completed && c.details["answered_by"] == json!(c.answered_by)).then_some(())
         })
         .await;
         h.clock.advance(Duration::minutes(1));
-        assert!(Instant::now() < deadline, "the campaign did not complete within 60 s (now {})", h.now());
-    }
+        None
+    };
+    let what =
+        if until_delivered.is_some() { "the inbox fills or the campaign completes" } else { "the campaign completes" };
+    eventually_showing(what, StdDuration::from_secs(60), done, async || format!("switchboard's clock at {}", h.now()))
+        .await;
 }
 
 /// Every call the simulator placed is in the database with the simulator's outcome, price,
@@ -642,11 +627,11 @@ async fn assert_db_matches_the_simulator(h: &Harness) -> Vec<AttemptRow> {
             .get(call.call_id.as_str())
             .unwrap_or_else(|| panic!("call {} is not in the database", call.call_id));
         let outcome = serde_json::to_value(call.outcome).unwrap();
-        assert_eq!(row.outcome.as_deref(), outcome.as_str(), "outcome of call {}", call.call_id);
+        assert_eq!(row.outcome.map(Outcome::as_str), outcome.as_str(), "outcome of call {}", call.call_id);
         assert_eq!(row.answered_by, call.answered_by, "answered_by of call {}", call.call_id);
         assert_eq!(row.price, Some(call.price), "price of call {}", call.call_id);
         assert_eq!(row.call_length, Some(call.call_length_minutes), "length of call {}", call.call_id);
-        assert_eq!(row.state, "ended");
+        assert_eq!(row.state, AttemptState::Ended);
         assert_eq!(call.metadata["switchboard_attempt_id"], row.id.as_str());
     }
     rows
@@ -656,16 +641,14 @@ async fn assert_db_matches_the_simulator(h: &Harness) -> Vec<AttemptRow> {
 /// its commit; a duplicate may still be on its way when the campaign completes, so this waits
 /// (with a deadline) for the two counts to meet.
 async fn assert_every_acknowledged_delivery_is_in_the_inbox(h: &Harness) {
-    let deadline = Instant::now() + StdDuration::from_secs(10);
-    loop {
-        let acknowledged: u32 = h.sim.calls().iter().map(|c| c.webhook_deliveries).sum();
-        let stored = inbox(h).await.len() as u32;
-        if stored == acknowledged {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{acknowledged} deliveries acknowledged, {stored} in the inbox");
-        tokio::time::sleep(StdDuration::from_millis(5)).await;
-    }
+    let acknowledged = || h.sim.calls().iter().map(|c| c.webhook_deliveries).sum::<u32>() as usize;
+    eventually_showing(
+        "every acknowledged delivery is in the inbox",
+        StdDuration::from_secs(10),
+        async || (inbox(h).await.len() == acknowledged()).then_some(()),
+        async || format!("{} deliveries acknowledged, {} in the inbox", acknowledged(), inbox(h).await.len()),
+    )
+    .await;
 }
 
 const WHOLE_RETRY: &str = "max_attempts = 3\non = [\"voicemail\", \"no_answer\", \"busy\"]\n\
@@ -704,11 +687,11 @@ async fn a_whole_campaign_with_duplicate_late_and_lost_webhooks_ends_equal_to_th
     let truth = h.sim.calls();
     // The scenario really had every kind of delivery trouble.
     let results = inbox_results(&h).await;
-    assert!(results.iter().any(|r| r == "duplicate"), "no duplicate delivery: {results:?}");
-    assert!(results.iter().any(|r| r == "updated"), "no late answered_by: {results:?}");
+    assert!(results.contains(&Applied::Duplicate), "no duplicate delivery: {results:?}");
+    assert!(results.contains(&Applied::Updated), "no late answered_by: {results:?}");
     let dropped: Vec<&str> = truth.iter().filter(|c| c.webhook_dropped).map(|c| c.call_id.as_str()).collect();
     assert!(!dropped.is_empty(), "no webhook was dropped");
-    let delivered: HashSet<String> = inbox(&h).await.into_iter().filter_map(|(c, _, _, _)| c).collect();
+    let delivered: HashSet<String> = inbox(&h).await.into_iter().filter_map(|d| d.call_id).collect();
     assert!(dropped.iter().all(|c| !delivered.contains(*c)), "a dropped webhook reached the inbox");
     assert_every_acknowledged_delivery_is_in_the_inbox(&h).await;
 
@@ -717,41 +700,41 @@ async fn a_whole_campaign_with_duplicate_late_and_lost_webhooks_ends_equal_to_th
     let spec =
         switchboard::config::CampaignSpec::parse("w.toml", &whole_spec(WHOLE_RETRY), &h.config.compliance()).unwrap();
     let retry = &spec.retry;
-    let jobs: Vec<(i64, String, i64, Option<String>)> =
-        sqlx::query_as("SELECT id, state, attempts, outcome FROM jobs").fetch_all(h.store.pool()).await.unwrap();
+    let jobs = h.store.job_records(None).await.unwrap();
     assert_eq!(jobs.len(), 40);
     let mut by_job: BTreeMap<i64, Vec<&AttemptRow>> = BTreeMap::new();
     for a in &rows {
         by_job.entry(a.job_id).or_default().push(a);
     }
     let mut retried = 0;
-    for (id, state, n, outcome) in &jobs {
-        let tries = &by_job[id];
+    for job in &jobs {
+        let (id, n) = (job.id, &job.attempts);
+        let tries = &by_job[&id];
         assert_eq!(tries.len() as i64, *n, "job {id}: attempts column vs attempt rows");
         assert!(*n >= 1 && *n <= i64::from(retry.max_attempts), "job {id} has {n} attempts");
         for (i, a) in tries.iter().enumerate() {
             assert_eq!(a.attempt_no, i as i64 + 1);
         }
         for pair in tries.windows(2) {
-            let o: switchboard::config::Outcome = pair[0].outcome.as_deref().unwrap().parse().unwrap();
+            let o = pair[0].outcome.unwrap();
             assert!(retry.on.contains(&o), "job {id} was retried after {o:?}");
             let delay = retry.delay_before(pair[1].attempt_no as u32);
-            assert!(pair[1].dialed_at - pair[0].dialed_at >= delay.num_milliseconds(), "job {id} retried early");
+            assert!(pair[1].dialed_at - pair[0].dialed_at >= delay, "job {id} retried early");
             retried += 1;
         }
         let last = tries.last().unwrap();
-        assert_eq!(outcome, &last.outcome, "job {id}: its outcome is its last attempt's");
-        let o: switchboard::config::Outcome = last.outcome.as_deref().unwrap().parse().unwrap();
+        assert_eq!(job.outcome, last.outcome, "job {id}: its outcome is its last attempt's");
+        let o = last.outcome.unwrap();
         let expected = match o {
-            switchboard::config::Outcome::Human => "done",
-            switchboard::config::Outcome::Failed => "failed",
+            Outcome::Human => JobState::Done,
+            Outcome::Failed => JobState::Failed,
             o if retry.on.contains(&o) => {
                 assert_eq!(*n, i64::from(retry.max_attempts), "job {id} stopped retrying {o:?} early");
-                "done"
+                JobState::Done
             }
-            _ => "done",
+            _ => JobState::Done,
         };
-        assert_eq!(state, expected, "job {id} after {o:?} on attempt {n}");
+        assert_eq!(job.state, expected, "job {id} after {o:?} on attempt {n}");
     }
     assert!(retried > 0, "no job was retried");
     // The last attempt carries the last-attempt voicemail message, the others the usual one.
@@ -816,19 +799,23 @@ async fn campaign_show_json_reports_states_outcomes_calls_and_rates_as_the_datab
 
     assert_eq!(shown["id"], campaign.as_str());
     assert_eq!(shown["state"], "completed");
-    let by_state: Vec<(String, i64)> =
-        sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetch_all(h.store.pool()).await.unwrap();
+    // Jobs by state and by outcome, counted here from the jobs themselves.
+    let jobs = h.store.job_records(None).await.unwrap();
+    let mut by_state: BTreeMap<JobState, i64> = BTreeMap::new();
+    let mut by_outcome: BTreeMap<Outcome, i64> = BTreeMap::new();
+    for j in &jobs {
+        *by_state.entry(j.state).or_default() += 1;
+        *by_outcome.entry(j.outcome.expect("every job of a completed campaign has an outcome")).or_default() += 1;
+    }
     let counts = shown["counts"].as_object().unwrap();
     assert_eq!(counts.values().map(|v| v.as_i64().unwrap()).sum::<i64>(), 20);
     for (state, n) in &by_state {
-        assert_eq!(counts[state], *n, "jobs {state}");
+        assert_eq!(counts[state.as_str()], *n, "jobs {state}");
     }
-    let by_outcome: Vec<(String, i64)> =
-        sqlx::query_as("SELECT outcome, COUNT(*) FROM jobs GROUP BY outcome").fetch_all(h.store.pool()).await.unwrap();
     let shown_outcomes = shown["outcomes"].as_object().unwrap();
     assert_eq!(shown_outcomes.len(), by_outcome.len());
     for (outcome, n) in &by_outcome {
-        assert_eq!(shown_outcomes[outcome], *n, "jobs by outcome {outcome}");
+        assert_eq!(shown_outcomes[outcome.as_str()], *n, "jobs by outcome {outcome}");
     }
     // Calls by outcome and the rates, against the simulator's record.
     let truth = h.sim.calls();

@@ -2,8 +2,11 @@
 //! webhook faults (late `answered_by`, duplicates, drops, receiver failures), injected 5xx,
 //! storms, the send log and the ground-truth records.
 
-use std::future::Future;
+mod common;
+
 use std::time::Duration;
+
+use common::eventually;
 
 use serde_json::{Value, json};
 use switchboard::bland::{
@@ -51,22 +54,6 @@ fn call(phone: &str, webhook: Option<String>) -> SendCallRequest {
 
 fn number(i: usize) -> String {
     format!("+1222555{i:04}")
-}
-
-/// Polls `check` until it yields, failing after `within`.
-async fn eventually<T, F, Fut>(within: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "condition not met within {within:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 async fn raw_get(sim: &SimHandle, path: &str) -> reqwest::Response {
@@ -180,8 +167,10 @@ async fn a_late_answered_by_arrives_in_a_second_webhook() {
     assert!(first.is_final());
     assert_eq!(first.answered_by, None);
     assert_eq!(second.answered_by, Some(AnsweredBy::Voicemail));
-    eventually(Duration::from_secs(5), || async { (sim.call(&sent.call_id)?.webhook_deliveries == 2).then_some(()) })
-        .await;
+    eventually("the simulator counts both deliveries", Duration::from_secs(5), async || {
+        (sim.call(&sent.call_id)?.webhook_deliveries == 2).then_some(())
+    })
+    .await;
     sim.shutdown().await;
 }
 
@@ -204,8 +193,10 @@ async fn a_dropped_webhook_is_never_sent_but_polling_finds_the_outcome() {
     let c = client(&sim);
     let sent = c.send_call(&call(&number(1), Some(hooks.url("h")))).await.unwrap();
 
-    let truth =
-        eventually(Duration::from_secs(10), || async { sim.call(&sent.call_id).filter(|t| t.webhook_dropped) }).await;
+    let truth = eventually("the call's webhook is dropped", Duration::from_secs(10), async || {
+        sim.call(&sent.call_id).filter(|t| t.webhook_dropped)
+    })
+    .await;
 
     assert!(truth.completed);
     assert!(hooks.received().is_empty());
@@ -223,8 +214,10 @@ async fn a_failing_receiver_gets_the_webhook_again() {
     hooks.respond_with(200);
     let retried = hooks.next(Duration::from_secs(10)).await.expect("retry");
     assert_eq!(refused.body, retried.body);
-    eventually(Duration::from_secs(5), || async { (sim.call(&sent.call_id)?.webhook_deliveries == 1).then_some(()) })
-        .await;
+    eventually("the simulator counts the one accepted delivery", Duration::from_secs(5), async || {
+        (sim.call(&sent.call_id)?.webhook_deliveries == 1).then_some(())
+    })
+    .await;
     sim.shutdown().await;
 }
 
@@ -338,7 +331,8 @@ async fn analysis_answers_a_finished_conversation_and_refuses_a_running_one() {
     let sim = Simulator::start(SimConfig { mix: only(SimOutcome::Human), ..base() }).await.unwrap();
     let c = client(&sim);
     let sent = c.send_call(&call(&number(1), None)).await.unwrap();
-    eventually(Duration::from_secs(10), || async { sim.call(&sent.call_id).filter(|t| t.completed) }).await;
+    eventually("the call completes", Duration::from_secs(10), async || sim.call(&sent.call_id).filter(|t| t.completed))
+        .await;
     let answers = c.analyze_call(&sent.call_id, &req).await.unwrap().answers;
     assert!(answers[0].is_boolean());
     assert_eq!(answers[1], "human");
@@ -351,7 +345,10 @@ async fn the_account_balance_falls_by_the_price_of_finished_calls() {
     let c = client(&sim);
     let before = c.me().await.unwrap();
     let sent = c.send_call(&call(&number(1), None)).await.unwrap();
-    let truth = eventually(Duration::from_secs(10), || async { sim.call(&sent.call_id).filter(|t| t.completed) }).await;
+    let truth = eventually("the call completes", Duration::from_secs(10), async || {
+        sim.call(&sent.call_id).filter(|t| t.completed)
+    })
+    .await;
     let after = c.me().await.unwrap();
     assert_eq!(after.total_calls, Some(1));
     let spent = before.current_balance.unwrap() - after.current_balance.unwrap();
@@ -394,7 +391,10 @@ async fn the_ground_truth_matches_what_call_details_finally_say() {
     for i in 0..20 {
         ids.push(c.send_call(&call(&number(i), None)).await.unwrap().call_id);
     }
-    eventually(Duration::from_secs(10), || async { sim.calls().iter().all(|t| t.completed).then_some(()) }).await;
+    eventually("every call completes", Duration::from_secs(10), async || {
+        sim.calls().iter().all(|t| t.completed).then_some(())
+    })
+    .await;
     for truth in sim.calls() {
         let d = c.call_details(&truth.call_id).await.unwrap();
         assert_eq!(d.status.unwrap().as_str(), truth.status);

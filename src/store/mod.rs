@@ -25,7 +25,7 @@ pub use dispatch::{ClaimedJob, Deferral, NewAttempt, PendingAttempt};
 pub use dnc::{DncAdded, DncEntry};
 pub use imports::{ImportCounts, ImportRow, ImportSnapshot, ImportTx, NewJob, ZoneSource, phone_key};
 pub use outcomes::{Application, Applied, AttemptContext, Delivery, JobTarget, OutcomeRecord, PollDue};
-pub use records::{AttemptRecord, JobRecord};
+pub use records::{AttemptDetails, AttemptRecord, InboxRecord, JobDetails, JobRecord};
 pub use states::{AttemptState, CallCounts, CampaignAction, CampaignState, JobCounts, JobState, Outcome};
 
 /// Errors at the store's boundary.
@@ -122,10 +122,6 @@ impl Store {
         Ok(Store { pool, options })
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
     /// The database file.
     pub fn path(&self) -> &Path {
         self.options.get_filename()
@@ -189,7 +185,7 @@ mod tests {
     async fn a_new_database_is_wal_with_8k_pages_4mib_checkpoints_normal_sync_a_busy_timeout_and_foreign_keys() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.db")).await.unwrap();
-        let mut conn = store.pool().acquire().await.unwrap();
+        let mut conn = store.pool.acquire().await.unwrap();
         let mut pragma = async |name: &str| -> String {
             let row = sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA {name}"))).fetch_one(&mut *conn).await.unwrap();
             match row.try_get::<String, _>(0) {

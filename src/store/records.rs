@@ -1,12 +1,15 @@
-//! Typed reads of whole jobs and attempts: what the demo's self-check, the tests and the coming
-//! export read, decoded into domain types at the boundary (states, outcomes, times, E.164
-//! numbers). A value the code does not know is [`StoreError::Corrupt`].
+//! Typed reads of whole jobs and attempts (and of the webhook inbox and the imports): what the
+//! demo's self-check, the tests and the coming export read, decoded into domain types at the
+//! boundary (states, outcomes, times, E.164 numbers, time zones). A value the code does not know
+//! is [`StoreError::Corrupt`].
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde_json::{Map, Value};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::{AttemptState, JobState, Outcome, Store, StoreError, stored_time};
+use super::{Applied, AttemptState, ImportRow, JobState, Outcome, Store, StoreError, ZoneSource, stored_time};
 use crate::phone::PhoneNumber;
 
 /// One recipient of a campaign, as stored.
@@ -148,5 +151,194 @@ impl Store {
             .await?
             .map(attempt_record)
             .transpose()
+    }
+}
+
+/// A job with what the dispatcher reads to place its call: its zones and its variables. What
+/// [`JobRecord`] leaves out because only the dispatcher and the tests need it.
+#[derive(Debug, Clone)]
+pub struct JobDetails {
+    pub record: JobRecord,
+    pub import_id: Option<i64>,
+    /// The zones whose hours the call must respect.
+    pub timezones: Vec<Tz>,
+    pub zone_source: ZoneSource,
+    /// The zones the number itself suggests, when it suggests any.
+    pub number_zones: Option<Vec<Tz>>,
+    /// Every non-phone column of the recipient, by its name in the file.
+    pub variables: Map<String, Value>,
+}
+
+/// One call attempt with its slot, its poll and what Bland billed: what [`AttemptRecord`]
+/// leaves out.
+#[derive(Debug, Clone)]
+pub struct AttemptDetails {
+    pub record: AttemptRecord,
+    /// Until when it holds a concurrency slot at most.
+    pub expires_at: DateTime<Utc>,
+    /// When the poller next asks Bland about it.
+    pub poll_at: Option<DateTime<Utc>>,
+    /// In minutes, as Bland reports it.
+    pub call_length: Option<f64>,
+    pub price: Option<f64>,
+}
+
+/// One webhook delivery, as the receiver stored it.
+#[derive(Debug, Clone)]
+pub struct InboxRecord {
+    pub id: i64,
+    pub received_at: DateTime<Utc>,
+    pub call_id: Option<String>,
+    pub attempt_id: Option<String>,
+    /// The body exactly as received.
+    pub body: String,
+    pub result: Applied,
+}
+
+/// `|`-separated IANA names, as import writes them.
+fn zones(text: &str, col: &str) -> Result<Vec<Tz>, StoreError> {
+    text.split('|')
+        .map(|z| z.parse().map_err(|_| StoreError::Corrupt(format!("{col}: `{z}` is not an IANA time zone"))))
+        .collect()
+}
+
+fn zone_source(text: &str) -> Result<ZoneSource, StoreError> {
+    [ZoneSource::Column, ZoneSource::AreaCode, ZoneSource::Default]
+        .into_iter()
+        .find(|z| z.as_str() == text)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown zone source `{text}`")))
+}
+
+/// A job's variables: a JSON array of values named by its import's columns, or (a job from
+/// elsewhere) a JSON object. A count of values that is not the count of names is corrupt.
+fn variables(values: &str, names: Option<&str>) -> Result<Map<String, Value>, StoreError> {
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("jobs.variables `{values}`: {e}"));
+    let Some(names) = names else { return serde_json::from_str(values).map_err(corrupt) };
+    let names: Vec<String> =
+        serde_json::from_str(names).map_err(|e| StoreError::Corrupt(format!("imports.columns `{names}`: {e}")))?;
+    let values: Vec<Value> = serde_json::from_str(values).map_err(corrupt)?;
+    if names.len() != values.len() {
+        return Err(StoreError::Corrupt(format!(
+            "a job has {} variables, its import {} columns",
+            values.len(),
+            names.len()
+        )));
+    }
+    Ok(names.into_iter().zip(values).collect())
+}
+
+fn applied(text: &str) -> Result<Applied, StoreError> {
+    [Applied::Applied, Applied::Updated, Applied::Duplicate, Applied::NotFinal, Applied::Unmatched]
+        .into_iter()
+        .find(|a| a.as_str() == text)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown webhook result `{text}`")))
+}
+
+impl Store {
+    /// Every job of the campaign (or of every campaign for `None`) with its zones and
+    /// variables, in import order.
+    pub async fn job_details(&self, campaign_id: Option<&str>) -> Result<Vec<JobDetails>, StoreError> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS}, import_id, timezones, zone_source, number_zones, variables,
+                    (SELECT columns FROM imports WHERE imports.id = jobs.import_id) AS variable_names
+             FROM jobs WHERE ?1 IS NULL OR campaign_id = ?1 ORDER BY id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign_id).fetch_all(&self.pool).await?;
+        rows.into_iter()
+            .map(|row| {
+                let number_zones: Option<String> = row.try_get("number_zones")?;
+                Ok(JobDetails {
+                    import_id: row.try_get("import_id")?,
+                    timezones: zones(row.try_get("timezones")?, "jobs.timezones")?,
+                    zone_source: zone_source(row.try_get("zone_source")?)?,
+                    number_zones: number_zones.map(|z| zones(&z, "jobs.number_zones")).transpose()?,
+                    variables: variables(row.try_get("variables")?, row.try_get("variable_names")?)?,
+                    record: job_record(row)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Every attempt of the campaign (or of every campaign for `None`) with its slot, poll and
+    /// billing, in the order of [`Store::attempt_records`].
+    pub async fn attempt_details(&self, campaign_id: Option<&str>) -> Result<Vec<AttemptDetails>, StoreError> {
+        let sql = format!(
+            "SELECT {ATTEMPT_COLUMNS}, expires_at, poll_at, call_length, price
+             FROM attempts WHERE ?1 IS NULL OR campaign_id = ?1 ORDER BY dialed_at, rowid"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign_id).fetch_all(&self.pool).await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(AttemptDetails {
+                    expires_at: time(&row, "expires_at")?,
+                    poll_at: maybe_time(&row, "poll_at")?,
+                    call_length: row.try_get("call_length")?,
+                    price: row.try_get("price")?,
+                    record: attempt_record(row)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The webhook deliveries stored after the one numbered `after_id` (0: all), in the order
+    /// they arrived.
+    pub async fn inbox_records(&self, after_id: i64) -> Result<Vec<InboxRecord>, StoreError> {
+        sqlx::query(
+            "SELECT id, received_at, call_id, attempt_id, body, result FROM webhook_inbox WHERE id > ? ORDER BY id",
+        )
+        .bind(after_id)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(InboxRecord {
+                id: row.try_get("id")?,
+                received_at: time(&row, "received_at")?,
+                call_id: row.try_get("call_id")?,
+                attempt_id: row.try_get("attempt_id")?,
+                body: row.try_get("body")?,
+                result: applied(row.try_get("result")?)?,
+            })
+        })
+        .collect()
+    }
+
+    /// The imports of the campaign (or of every campaign for `None`), oldest first.
+    pub async fn import_records(&self, campaign_id: Option<&str>) -> Result<Vec<ImportRow>, StoreError> {
+        sqlx::query(
+            "SELECT id, file_name, accepted, created_at FROM imports WHERE ?1 IS NULL OR campaign_id = ?1 ORDER BY id",
+        )
+        .bind(campaign_id)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(ImportRow {
+                id: row.try_get("id")?,
+                file_name: row.try_get("file_name")?,
+                accepted: row.try_get("accepted")?,
+                created_at: time(&row, "created_at")?,
+            })
+        })
+        .collect()
+    }
+
+    /// Test support: puts a number on the do-not-call list *without* suppressing the jobs
+    /// waiting to call it, as when `dnc add` commits between a dispatcher's claim and its send.
+    /// [`Store::dnc_add`] is the only way the product adds a number.
+    #[doc(hidden)]
+    pub async fn dnc_insert_unsuppressed(
+        &self,
+        phone: &PhoneNumber,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO dnc (phone, reason, added_at) VALUES (?, ?, ?)")
+            .bind(phone.as_str())
+            .bind(reason)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }

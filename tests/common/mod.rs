@@ -6,6 +6,7 @@ pub mod harness;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use switchboard::store::Store;
 use tempfile::TempDir;
@@ -107,4 +108,36 @@ impl TestEnv {
 
 pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
+}
+
+/// How often [`eventually`] asks again.
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Polls `probe` until it yields a value, and returns that value. After `within` the test fails,
+/// saying what it waited for. The one way a test waits for something another task or process
+/// does; it never sleeps longer than the poll interval.
+pub async fn eventually<T>(what: &str, within: Duration, probe: impl AsyncFnMut() -> Option<T>) -> T {
+    eventually_showing(what, within, probe, async || String::new()).await
+}
+
+/// [`eventually`], and a timeout also shows what `observe` sees then: the last state, so a
+/// failure says where things stopped.
+pub async fn eventually_showing<T>(
+    what: &str,
+    within: Duration,
+    mut probe: impl AsyncFnMut() -> Option<T>,
+    mut observe: impl AsyncFnMut() -> String,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        if Instant::now() >= deadline {
+            let seen = observe().await;
+            let seen = if seen.is_empty() { String::new() } else { format!("; last seen: {seen}") };
+            panic!("timed out after {within:?} waiting until {what}{seen}");
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
 }
