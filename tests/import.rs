@@ -11,7 +11,7 @@ use serde_json::Value;
 use switchboard::store::{JobDetails, JobState, ZoneSource};
 
 /// UTF-8 with BOM, CRLF line ends, a quoted comma, a quoted newline, a duplicate, an extension,
-/// junk, a bad zone, a ragged row, full-width digits and a country code without '+'.
+/// junk, a bad zone, a ragged row, full-width digits and a country code (not +1) without '+'.
 const MESSY: &str = "\u{feff}first_name,Phone Number,notes,tz\r\n\
 Ada,(201) 555-0123,\"likes, commas\",\r\n\
 Bob,+1 415 555 2671,\"two\r\nlines\",America/Los_Angeles\r\n\
@@ -22,7 +22,7 @@ Fa,not a number,,\r\n\
 Gu,(312) 555-0162,,Mars/Base\r\n\
 Ha,(312) 555-0162,ragged\r\n\
 Io,\u{ff0b}\u{ff11} \u{ff12}\u{ff10}\u{ff11} \u{ff15}\u{ff15}\u{ff15} \u{ff10}\u{ff11}\u{ff19}\u{ff19},,\r\n\
-Jo,12015550100,,\r\n";
+Jo,442079460000,,\r\n";
 
 /// Every job with its zones and variables, in file order.
 async fn jobs(env: &TestEnv) -> Vec<JobDetails> {
@@ -80,6 +80,25 @@ async fn a_messy_export_imports_with_exact_counts_rejects_and_stored_values() {
     assert_eq!(rejects[1][2..], ["Di", "212 555 0147 ext. 12", "", ""]);
     assert_eq!(rejects[4][2..], ["Ha", "(312) 555-0162", "ragged"]);
     assert!(run.stdout.contains("accepted            4"), "{}", run.stdout);
+}
+
+#[tokio::test]
+async fn what_spreadsheets_leave_of_a_number_imports_as_libphonenumber_reads_it() {
+    let env = TestEnv::new();
+    let id = env.campaign(SPEC);
+    // Excel drops the '+' of +1 numbers, and a leading apostrophe marks a cell as text.
+    let file = env.write(
+        "excel.csv",
+        "first_name,phone\nA,14155550100\nB,1-212-555-0147\nC,'2015550133\nD,'+1 (303) 555-0142\nE,4155552671.0\n",
+    );
+
+    let run = env.ok(["import", &id, path_str(&file), "--json"]);
+
+    assert_eq!(run.last_json()["accepted"], 4, "{}", run.stdout);
+    let phones: Vec<String> = jobs(&env).await.iter().map(|j| j.record.phone.to_string()).collect();
+    assert_eq!(phones, ["+14155550100", "+12125550147", "+12015550133", "+13035550142"]);
+    let rejects = rejects(&env.path("excel.rejects.csv"));
+    assert!(rejects[1][1].contains("decimal"), "a float is refused as such: {:?}", rejects[1]);
 }
 
 #[tokio::test]
@@ -143,7 +162,9 @@ async fn a_dry_run_reports_the_same_counts_and_stores_nothing() {
 
     assert_eq!(run.last_json(), serde_json::json!({"accepted": 4, "rejected": 5, "duplicates": 1, "suppressed": 0}));
     assert!(jobs(&env).await.is_empty());
-    assert!(!env.path("messy.rejects.csv").exists(), "a dry run writes no report unless asked");
+    // A dry run exists to check a file: it writes the rejects report too.
+    let rejects = rejects(&env.path("messy.rejects.csv"));
+    assert_eq!(rejects.len(), 1 + 5, "the header and the five rejected rows");
 }
 
 #[tokio::test]

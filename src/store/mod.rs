@@ -172,7 +172,7 @@ mod tests {
         assert!(matches!(&missing, StoreError::NotFound(m) if m.contains("s.db")), "{missing}");
         assert!(!path.exists(), "a read creates no database");
         let store = Store::open(&path).await.unwrap();
-        sqlx::query("CREATE TABLE t (x)").execute(store.pool()).await.unwrap();
+        sqlx::query("CREATE TABLE t (x)").execute(&store.pool).await.unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&path), 0o600);
         assert_eq!(mode(&dir.path().join("s.db-wal")), 0o600);
