@@ -6,7 +6,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, AssertSqlSafe, ConnectOptions, Connection, Row, SqliteConnection};
 
-use super::{Store, StoreError, stored_time};
+use super::{Store, StoreError, ZoneSource, stored_time};
 
 /// A recipient ready to be stored.
 ///
@@ -23,30 +23,6 @@ pub struct NewJob {
     pub number_zones: Option<Arc<str>>,
     /// `Some(reason)` when the number is on the do-not-call list.
     pub suppressed: Option<String>,
-}
-
-/// Where a job's `timezones` came from (`jobs.zone_source`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ZoneSource {
-    /// The file's time-zone column.
-    Column,
-    /// Inferred from the number (libphonenumber's prefix map).
-    AreaCode,
-    /// The campaign's `[schedule] timezone`.
-    Default,
-}
-
-impl ZoneSource {
-    /// Every source, in declaration order (so `ALL[z as usize] == z`).
-    const ALL: [ZoneSource; 3] = [ZoneSource::Column, ZoneSource::AreaCode, ZoneSource::Default];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ZoneSource::Column => "column",
-            ZoneSource::AreaCode => "area_code",
-            ZoneSource::Default => "default",
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -145,7 +121,7 @@ impl InsertTarget {
         suppressed: bool,
     ) -> Result<(), StoreError> {
         // Shared text values, bound without a copy per row (see `NewJob`).
-        let zone_sources = ZoneSource::ALL.map(|z| Arc::<str>::from(z.as_str()));
+        let zone_sources: Vec<Arc<str>> = ZoneSource::ALL.iter().map(|z| Arc::from(z.as_str())).collect();
         let bind_error = |e| StoreError::Db(sqlx::Error::Encode(e));
         let mut jobs = jobs.into_iter().peekable();
         while jobs.peek().is_some() {

@@ -23,10 +23,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub use campaigns::{CampaignRow, Saved, SendActivity};
 pub use dispatch::{ClaimedJob, Deferral, NewAttempt, PendingAttempt};
 pub use dnc::{DncAdded, DncEntry};
-pub use imports::{ImportCounts, ImportRow, ImportSnapshot, ImportTx, NewJob, ZoneSource, phone_key};
-pub use outcomes::{Application, Applied, AttemptContext, Delivery, JobTarget, OutcomeRecord, PollDue};
+pub use imports::{ImportCounts, ImportRow, ImportSnapshot, ImportTx, NewJob, phone_key};
+pub use outcomes::{Application, AttemptContext, Delivery, JobTarget, OutcomeRecord, PollDue};
 pub use records::{AttemptDetails, AttemptRecord, InboxRecord, JobDetails, JobRecord};
-pub use states::{AttemptState, CallCounts, CampaignAction, CampaignState, JobCounts, JobState, Outcome};
+pub use states::{
+    Applied, AttemptState, CallCounts, CampaignAction, CampaignState, JobCounts, JobState, Outcome, ZoneSource,
+};
 
 /// Errors at the store's boundary.
 #[derive(Debug, thiserror::Error)]

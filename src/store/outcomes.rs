@@ -5,7 +5,7 @@
 
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::{JobState, Store, StoreError, push_in_list};
+use super::{Applied, JobState, Store, StoreError, push_in_list};
 
 /// What the store knows of an attempt when details about it arrive.
 #[derive(Debug, Clone)]
@@ -63,28 +63,6 @@ pub enum Application {
     Update { record: OutcomeRecord, job: Option<JobTarget> },
     /// Nothing new.
     Duplicate { recheck_done: bool },
-}
-
-/// How a delivery ended, as stored in the inbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
-    Applied,
-    Updated,
-    Duplicate,
-    NotFinal,
-    Unmatched,
-}
-
-impl Applied {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Applied::Applied => "applied",
-            Applied::Updated => "updated",
-            Applied::Duplicate => "duplicate",
-            Applied::NotFinal => "not_final",
-            Applied::Unmatched => "unmatched",
-        }
-    }
 }
 
 /// An attempt the poller should ask Bland about.

@@ -202,13 +202,6 @@ fn zones(text: &str, col: &str) -> Result<Vec<Tz>, StoreError> {
         .collect()
 }
 
-fn zone_source(text: &str) -> Result<ZoneSource, StoreError> {
-    [ZoneSource::Column, ZoneSource::AreaCode, ZoneSource::Default]
-        .into_iter()
-        .find(|z| z.as_str() == text)
-        .ok_or_else(|| StoreError::Corrupt(format!("unknown zone source `{text}`")))
-}
-
 /// A job's variables: a JSON array of values named by its import's columns, or (a job from
 /// elsewhere) a JSON object. A count of values that is not the count of names is corrupt.
 fn variables(values: &str, names: Option<&str>) -> Result<Map<String, Value>, StoreError> {
@@ -227,13 +220,6 @@ fn variables(values: &str, names: Option<&str>) -> Result<Map<String, Value>, St
     Ok(names.into_iter().zip(values).collect())
 }
 
-fn applied(text: &str) -> Result<Applied, StoreError> {
-    [Applied::Applied, Applied::Updated, Applied::Duplicate, Applied::NotFinal, Applied::Unmatched]
-        .into_iter()
-        .find(|a| a.as_str() == text)
-        .ok_or_else(|| StoreError::Corrupt(format!("unknown webhook result `{text}`")))
-}
-
 impl Store {
     /// Every job of the campaign (or of every campaign for `None`) with its zones and
     /// variables, in import order.
@@ -250,7 +236,7 @@ impl Store {
                 Ok(JobDetails {
                     import_id: row.try_get("import_id")?,
                     timezones: zones(row.try_get("timezones")?, "jobs.timezones")?,
-                    zone_source: zone_source(row.try_get("zone_source")?)?,
+                    zone_source: ZoneSource::from_sql(row.try_get("zone_source")?)?,
                     number_zones: number_zones.map(|z| zones(&z, "jobs.number_zones")).transpose()?,
                     variables: variables(row.try_get("variables")?, row.try_get("variable_names")?)?,
                     record: job_record(row)?,
@@ -297,7 +283,7 @@ impl Store {
                 call_id: row.try_get("call_id")?,
                 attempt_id: row.try_get("attempt_id")?,
                 body: row.try_get("body")?,
-                result: applied(row.try_get("result")?)?,
+                result: Applied::from_sql(row.try_get("result")?)?,
             })
         })
         .collect()

@@ -121,6 +121,29 @@ named! {
     }
 }
 
+named! {
+    /// Where a job's `timezones` came from (`jobs.zone_source`).
+    pub enum ZoneSource ("zone source") {
+        /// The file's time-zone column.
+        Column = "column",
+        /// Inferred from the number (libphonenumber's prefix map).
+        AreaCode = "area_code",
+        /// The campaign's `[schedule] timezone`.
+        Default = "default",
+    }
+}
+
+named! {
+    /// How a webhook delivery ended, as stored in the inbox.
+    pub enum Applied ("webhook result") {
+        Applied = "applied",
+        Updated = "updated",
+        Duplicate = "duplicate",
+        NotFinal = "not_final",
+        Unmatched = "unmatched",
+    }
+}
+
 /// An operator's (or the daemon's) move of a campaign from one state to another. Each action
 /// owns the states it may start from; anything else is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
