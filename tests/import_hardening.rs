@@ -87,17 +87,16 @@ async fn utf8_with_a_few_invalid_bytes_stops_and_asks_for_an_encoding_instead_of
     let run = import(&env, &id, "spoilt.csv", file, &[]);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("spoilt.csv:4: the file is UTF-8 but 1 byte sequence is not"), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("--encoding utf-8") && run.stderr.contains("--encoding windows-1252"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("--encoding windows-1252"), "{}", run.stderr);
     assert!(job_lines(&env, &id).await.is_empty(), "nothing is stored");
-    // The operator chooses: each bad byte read as U+FFFD.
+    // Forced UTF-8 is strict: the bad byte is an error on its line.
     let utf8 = import(&env, &id, "spoilt.csv", file, &["--encoding", "utf-8"]);
-    assert_eq!(utf8.code, 0, "{}{}", utf8.stdout, utf8.stderr);
-    assert!(utf8.stdout.contains("read as UTF-8"), "{}", utf8.stdout);
-    assert_eq!(job_lines(&env, &id).await.len(), 3);
+    assert_eq!(utf8.code, 2, "{}{}", utf8.stdout, utf8.stderr);
+    assert!(utf8.stderr.contains("spoilt.csv:4: the text is not valid UTF-8"), "{}", utf8.stderr);
+    // The operator says the file is Windows-1252: it is read so, as asked.
+    let cp1252 = import(&env, &id, "spoilt.csv", file, &["--encoding", "windows-1252", "--json"]);
+    assert_eq!(cp1252.code, 0, "{}{}", cp1252.stdout, cp1252.stderr);
+    assert_eq!(cp1252.last_json()["accepted"], 3);
     // A real Windows-1252 file (no UTF-8 at all) still reads as one.
     let latin1 = import(&env, &id, "latin1.csv", b"first_name,phone\nZo\xeb,+12125550147\n", &[]);
     assert_eq!(latin1.code, 0, "{}{}", latin1.stdout, latin1.stderr);

@@ -152,8 +152,7 @@ fn csv_error(e: csv::Error, display: &str) -> ImportError {
         csv::ErrorKind::Utf8 { pos, .. } => ImportError::Csv {
             path: display.to_string(),
             line: pos.as_ref().map_or(0, |p| p.line()),
-            message: "the text is not valid UTF-8; choose the encoding with --encoding (e.g. utf-8, windows-1252)"
-                .into(),
+            message: "the text is not valid UTF-8; if the file is Latin-1/Windows-1252, use --encoding latin1".into(),
         },
         _ => ImportError::Csv {
             path: display.to_string(),

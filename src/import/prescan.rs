@@ -13,8 +13,9 @@
 //! holds no valid multi-byte UTF-8 at all. A file that is UTF-8 apart from a few bad bytes (a
 //! cell pasted from elsewhere, a line cut mid-character) is not re-read as Windows-1252, which
 //! would turn every `é` of the file into `Ã©`: the import stops (exit 2, nothing stored) naming
-//! the line of the first bad byte, and asks the operator to fix it or choose with `--encoding`
-//! (`utf-8` reads each bad sequence as U+FFFD, `windows-1252` reads the whole file so).
+//! the line of the first bad byte, and asks the operator to fix the bytes or, if the whole file
+//! really is Windows-1252, to say so with `--encoding windows-1252`. (`--encoding utf-8` reads
+//! such a file strictly: the first bad byte is an error naming its line.)
 
 use std::fs::File;
 use std::io::Read;
@@ -37,8 +38,6 @@ pub(super) struct Prescan {
     pub(super) lines: u64,
     /// Whether any byte is a carriage return (else line ends need no rewriting).
     pub(super) has_cr: bool,
-    /// Whether every byte of the file is UTF-8 (else reading it as UTF-8 must replace some).
-    pub(super) utf8_valid: bool,
     pub(super) encoding: &'static Encoding,
     /// Length of a BOM to skip.
     pub(super) bom: usize,
@@ -90,8 +89,8 @@ pub(super) fn prescan(path: &Path, opts: &ImportOptions) -> Result<Prescan, Impo
                 line: utf8.first_invalid_line,
                 message: format!(
                     "the file is UTF-8 but {} not (the first on this line), so it is not read as Windows-1252 either \
-                     (every accented letter would be garbled): fix {}, or choose with --encoding utf-8 \
-                     (each bad byte read as U+FFFD) or --encoding windows-1252 (the whole file read so)",
+                     (every accented letter would be garbled): fix {}, or, if the whole file really is Windows-1252, \
+                     say so with --encoding windows-1252",
                     if utf8.invalid == 1 {
                         "1 byte sequence is".to_string()
                     } else {
@@ -107,7 +106,7 @@ pub(super) fn prescan(path: &Path, opts: &ImportOptions) -> Result<Prescan, Impo
     let sha256 = hex::encode(hasher.finalize());
     // A file with CR line ends (classic Mac OS) has one row a CR, not a LF.
     let lines = lines.max(crs);
-    Ok(Prescan { sha256, size, lines, has_cr: crs > 0, utf8_valid: utf8.valid, encoding, bom, delimiter })
+    Ok(Prescan { sha256, size, lines, has_cr: crs > 0, encoding, bom, delimiter })
 }
 
 /// What the whole file's bytes say about UTF-8, for [`detect_encoding`].
