@@ -601,20 +601,17 @@ async fn dnc(cmd: DncCommand, store: &Store) -> Result<(), Failure> {
             Ok(())
         }
         DncCommand::Import { file, phone_column, reason } => {
+            // A line without a readable number fails the whole list (exit 2): nothing is added.
             let read = crate::import::read_numbers(&file, phone_column.as_deref())?;
-            for (line, why) in read.rejected.iter().take(20) {
-                eprintln!("{}:{line}: skipped: {why}", file.display());
-            }
-            if read.rejected.len() > 20 {
-                eprintln!("… and {} more skipped lines", read.rejected.len() - 20);
+            for w in &read.warnings {
+                eprintln!("warning: {w}");
             }
             let added = store.dnc_add(&read.numbers, &reason, now).await?;
             println!(
-                "added {} number(s) from {} to the do-not-call list ({} already there, {} line(s) skipped); {} queued job(s) suppressed",
+                "added {} number(s) from {} to the do-not-call list ({} already there); {} queued job(s) suppressed",
                 added.added,
                 file.display(),
                 read.numbers.len() as u64 - added.added,
-                read.rejected.len(),
                 added.jobs_suppressed
             );
             Ok(())

@@ -9,6 +9,7 @@ pub mod campaigns;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod csv_safe;
 pub mod daemon;
 pub mod demo;
 pub mod dispatcher;

@@ -5,20 +5,22 @@
 //! error that stops the import) and warnings go out. Operators' spreadsheets name columns every
 //! way ("Phone Number", "phone_number", "Mobile"), so names are compared by [`header_key`]
 //! rather than as written; a file whose header names no phone column is most often not a
-//! header at all (a wrong delimiter, a letter saved as .csv), and the error says so.
+//! header at all (a wrong delimiter, a letter saved as .csv), and the error says so. A header
+//! with several phone-like columns ("Mobile", "Number") gets the most specific one, and a
+//! warning naming the one chosen and the others, since guessing wrong would dial the wrong
+//! column for every row. Column names quoted in messages are cut to an [`excerpt`].
 
 use std::collections::BTreeSet;
 
-use super::decode::CsvReader;
-use super::{ImportError, csv_error};
+use super::{ImportError, csv_error, excerpt};
 
 /// Header names that hold the phone number, compared without case, spaces or punctuation; the
-/// first in this list wins when a file has several.
+/// first in this list wins when a file has several. The generic `number` and `to` come last:
+/// beside a "Mobile" or "Phone" column they are more likely an account or policy number.
 const PHONE_HEADERS: &[&str] = &[
     "phone",
     "phonenumber",
     "phoneno",
-    "number",
     "mobile",
     "mobilenumber",
     "mobilephone",
@@ -31,6 +33,7 @@ const PHONE_HEADERS: &[&str] = &[
     "msisdn",
     "contactnumber",
     "tonumber",
+    "number",
     "to",
 ];
 const TIMEZONE_HEADERS: &[&str] = &["timezone", "tz"];
@@ -47,7 +50,7 @@ pub(super) fn find_column(headers: &[String], wanted: &str) -> Option<usize> {
 
 /// Reads the header line into `record` and returns the trimmed column names.
 pub(super) fn read_header(
-    csv: &mut CsvReader,
+    csv: &mut csv::Reader<impl std::io::Read>,
     record: &mut csv::StringRecord,
     display: &str,
 ) -> Result<Vec<String>, ImportError> {
@@ -57,36 +60,58 @@ pub(super) fn read_header(
     Ok(record.iter().map(|h| h.trim().to_string()).collect())
 }
 
-/// The index of the phone column: the one named, else the first known phone header.
+/// The header's column names, joined for a message and cut to an excerpt.
+fn listed(headers: &[String]) -> String {
+    excerpt(&headers.join(", ")).into_owned()
+}
+
+/// The index of the phone column (the one named, else the best known phone header), and a
+/// warning when the header had other candidates.
 pub(super) fn phone_column(
     headers: &[String],
     header_record: &csv::StringRecord,
     named: Option<&str>,
     delimiter: u8,
     display: &str,
-) -> Result<usize, ImportError> {
+) -> Result<(usize, Option<String>), ImportError> {
     if let Some(c) = named {
-        return find_column(headers, c).ok_or_else(|| ImportError::Columns {
+        let i = find_column(headers, c).ok_or_else(|| ImportError::Columns {
             path: display.to_string(),
-            message: format!("no column `{c}` (--phone-column); the header has: {}", headers.join(", ")),
-        });
+            message: format!("no column `{}` (--phone-column); the header has: {}", excerpt(c), listed(headers)),
+        })?;
+        return Ok((i, None));
     }
-    if let Some(i) = PHONE_HEADERS.iter().find_map(|want| headers.iter().position(|h| header_key(h) == *want)) {
-        return Ok(i);
+    let rank = |h: &String| PHONE_HEADERS.iter().position(|want| header_key(h) == *want);
+    let best = headers.iter().enumerate().filter_map(|(i, h)| Some((rank(h)?, i))).min();
+    if let Some((_, i)) = best {
+        let others: Vec<String> = headers
+            .iter()
+            .enumerate()
+            .filter(|&(j, h)| j != i && rank(h).is_some())
+            .map(|(_, h)| format!("\"{}\"", excerpt(h)))
+            .collect();
+        let warning = (!others.is_empty()).then(|| {
+            format!(
+                "several columns could hold the phone number: using \"{}\", not {}; if that is wrong, name the column with --phone-column",
+                excerpt(&headers[i]),
+                others.join(", ")
+            )
+        });
+        return Ok((i, warning));
     }
     if headers.len() < 2 {
         let first_line = header_record.iter().collect::<Vec<_>>().join(&(delimiter as char).to_string());
-        let shown: String = first_line.chars().take(120).collect();
         return Err(ImportError::NotCsv {
             path: display.to_string(),
             why: format!(
-                "its first line `{shown}` is not a header with a phone column (name the column with --phone-column, or the delimiter with --delimiter)"
+                "its first line `{}` is not a header with a phone column (name the column with --phone-column, or the delimiter with --delimiter)",
+                excerpt(&first_line)
             ),
         });
     }
     Err(ImportError::Columns {
         path: display.to_string(),
-        message: format!("no phone column: the header has {}; name it with --phone-column", headers.join(", ")),
+        message: format!("no phone column: the header has {}; name it with --phone-column", listed(headers)),
     })
 }
 
@@ -100,7 +125,7 @@ pub(super) fn timezone_column(
     match named {
         Some(c) => Ok(Some(find_column(headers, c).ok_or_else(|| ImportError::Columns {
             path: display.to_string(),
-            message: format!("no column `{c}` (--timezone-column); the header has: {}", headers.join(", ")),
+            message: format!("no column `{}` (--timezone-column); the header has: {}", excerpt(c), listed(headers)),
         })?)),
         None => Ok(headers.iter().position(|h| TIMEZONE_HEADERS.contains(&header_key(h).as_str()))),
     }
@@ -130,6 +155,10 @@ mod tests {
     }
 
     fn phone(h: &[&str], named: Option<&str>) -> Result<usize, ImportError> {
+        phone_and_warning(h, named).map(|(i, _)| i)
+    }
+
+    fn phone_and_warning(h: &[&str], named: Option<&str>) -> Result<(usize, Option<String>), ImportError> {
         phone_column(&names(h), &csv::StringRecord::from(h.to_vec()), named, b';', "list.csv")
     }
 
@@ -158,10 +187,35 @@ mod tests {
         assert!(one.to_string().contains("`Dear team, please call everyone` is not a header"), "{one}");
         let long = "x".repeat(500);
         let shown = phone(&[long.as_str()], None).unwrap_err().to_string();
-        assert!(shown.contains(&format!("`{}`", "x".repeat(120))), "the line is cut at 120 characters");
+        assert!(shown.contains(&format!("`{}\u{2026}`", "x".repeat(79))), "the line is cut to an excerpt: {shown}");
         let two = phone(&["name", "email"], None).unwrap_err();
         assert!(matches!(two, ImportError::Columns { .. }), "{two}");
         assert!(two.to_string().ends_with("no phone column: the header has name, email; name it with --phone-column"));
+    }
+
+    #[test]
+    fn a_phone_like_column_beats_a_generic_number_and_other_candidates_are_named_in_a_warning() {
+        assert_eq!(phone_and_warning(&["Number", "name", "Mobile"], None).unwrap().0, 2);
+        assert_eq!(phone_and_warning(&["to", "Cell"], None).unwrap().0, 1);
+        assert_eq!(phone_and_warning(&["name", "number"], None).unwrap(), (1, None), "one candidate: no warning");
+        let (i, warning) = phone_and_warning(&["Number", "Phone", "Cell Phone", "name"], None).unwrap();
+        assert_eq!(i, 1);
+        assert_eq!(
+            warning.as_deref(),
+            Some(
+                "several columns could hold the phone number: using \"Phone\", not \"Number\", \"Cell Phone\"; if that is wrong, name the column with --phone-column"
+            )
+        );
+        assert_eq!(phone_and_warning(&["Number", "Phone"], Some("number")).unwrap(), (0, None), "named: no guess");
+    }
+
+    #[test]
+    fn a_huge_header_is_quoted_as_an_excerpt() {
+        let huge = "h".repeat(1 << 20);
+        let err = phone(&[huge.as_str(), "name"], None).unwrap_err().to_string();
+        assert!(err.len() < 300, "{} bytes", err.len());
+        let err = phone(&[huge.as_str(), "phone"], Some(&format!("{huge}x"))).unwrap_err().to_string();
+        assert!(err.len() < 300, "{} bytes", err.len());
     }
 
     #[test]

@@ -9,6 +9,12 @@
 //! stays flat whatever the file's size. The rejects report is written beside its final path and
 //! renamed into place only once the import has committed.
 //!
+//! What an operator is told stays readable whatever the file holds: an error or a reject reason
+//! names the file, the physical line (LF, CRLF and lone-CR line ends, blank lines included) and
+//! the column, and quotes at most [`MAX_EXCERPT`] characters of a cell or line ([`excerpt`]);
+//! every cell of the rejects report is neutralised against spreadsheet formulas
+//! ([`crate::csv_safe::neutralise`]).
+//!
 //! This file holds what the rest of the program sees (the options, the summary, the errors);
 //! each step has a module of its own, in the order a file meets them:
 //!
@@ -21,6 +27,7 @@
 //! - `run`: the transaction around it all, and the one abort path;
 //! - `numbers`: the same reading for a do-not-call list (numbers only, nothing stored).
 
+use std::borrow::Cow;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -121,6 +128,20 @@ fn read_error(path: &Path) -> impl Fn(io::Error) -> ImportError + '_ {
     move |source| ImportError::Read { path: path.display().to_string(), source }
 }
 
+/// The most characters of a cell, header or line an error or reject reason quotes.
+pub const MAX_EXCERPT: usize = 80;
+
+/// `text` as quoted in a message: whole when it has at most [`MAX_EXCERPT`] characters, else
+/// its start and an ellipsis, [`MAX_EXCERPT`] characters in all. A line of a megabyte stays a
+/// line of the terminal.
+pub(crate) fn excerpt(text: &str) -> Cow<'_, str> {
+    let mut chars = text.char_indices();
+    match chars.nth(MAX_EXCERPT - 1) {
+        Some((cut, _)) if chars.next().is_some() => Cow::Owned(format!("{}\u{2026}", &text[..cut])),
+        _ => Cow::Borrowed(text),
+    }
+}
+
 /// Maps a CSV reader failure to the error an operator can act on: the line, and for text that
 /// is not UTF-8 the option that reads it.
 fn csv_error(e: csv::Error, display: &str) -> ImportError {
@@ -144,6 +165,17 @@ fn csv_error(e: csv::Error, display: &str) -> ImportError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_excerpt_is_at_most_max_excerpt_characters_with_an_ellipsis_when_cut() {
+        assert!(matches!(excerpt("short"), Cow::Borrowed("short")));
+        let exact = "\u{e9}".repeat(MAX_EXCERPT);
+        assert!(matches!(excerpt(&exact), Cow::Borrowed(_)));
+        let long = "\u{e9}".repeat(1_000_000);
+        let cut = excerpt(&long);
+        assert_eq!(cut.chars().count(), MAX_EXCERPT);
+        assert!(cut.ends_with("\u{e9}\u{2026}"));
+    }
 
     #[test]
     fn only_the_operators_input_is_bad_input() {

@@ -4,7 +4,8 @@
 //! jobs leave in chunks through a bounded channel to the store, rejected rows go to the
 //! (temporary) rejects report, and the counts and column names come back as [`Parsed`]. The
 //! channel's bound keeps memory flat whatever the file's size, and a closed channel (the store
-//! side failed) stops the parser at its next chunk. The parser does not clean up after itself:
+//! side failed) stops the parser at its next chunk. A file read to its end inside a quoted
+//! field is an error (`decode::check_quotes_closed`), whatever its rows were. The parser does not clean up after itself:
 //! on any error it just returns (a progress bar stays as last drawn), and the import's one
 //! abort path (`run::Uncommitted::abort`) removes the report and rolls the rows back.
 
@@ -13,7 +14,7 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use super::decode::open_csv;
+use super::decode::{check_quotes_closed, open_csv, record_line};
 use super::header::{missing_placeholders_warning, phone_column, read_header, timezone_column};
 use super::prescan::Prescan;
 use super::rejects::RejectsWriter;
@@ -46,9 +47,11 @@ pub(super) fn parse_file(
     let mut csv = open_csv(path, scan)?;
     let mut record = csv::StringRecord::new();
     let headers = read_header(&mut csv, &mut record, &display)?;
-    let phone_idx = phone_column(&headers, &record, opts.phone_column.as_deref(), scan.delimiter, &display)?;
+    let (phone_idx, phone_warning) =
+        phone_column(&headers, &record, opts.phone_column.as_deref(), scan.delimiter, &display)?;
     let tz_idx = timezone_column(&headers, opts.timezone_column.as_deref(), &display)?;
-    let warnings: Vec<String> = missing_placeholders_warning(&ctx.placeholders, &headers).into_iter().collect();
+    let mut warnings: Vec<String> =
+        phone_warning.into_iter().chain(missing_placeholders_warning(&ctx.placeholders, &headers)).collect();
     let mut rejects = tmp_rejects.as_deref().map(|p| RejectsWriter::create(p, &headers)).transpose()?;
 
     let progress = opts.progress.then(|| progress_bar(scan.size));
@@ -60,9 +63,10 @@ pub(super) fn parse_file(
     let mut chunk = Vec::with_capacity(CHUNK_ROWS);
     let mut var_buf = String::new();
     let started = Instant::now();
+    let mut store_stopped = false;
 
     while csv.read_record(&mut record).map_err(|e| csv_error(e, &display))? {
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record_line(&csv, &record);
         counts.rows_read += 1;
         match check_row(&record, &headers, phone_idx, tz_idx, &mut ctx, &mut var_buf) {
             Err(reason) => {
@@ -89,6 +93,7 @@ pub(super) fn parse_file(
                     let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_ROWS));
                     if sender.blocking_send(full).is_err() {
                         // The store side stopped (an error it reports itself).
+                        store_stopped = true;
                         break;
                     }
                 }
@@ -102,8 +107,19 @@ pub(super) fn parse_file(
             bar.set_message(format!("{} rows, {:.0} rows/s", counts.rows_read, rate));
         }
     }
+    // Only a file read to its end can be known to end inside a quote.
+    if !store_stopped {
+        check_quotes_closed(&csv, path, scan)?;
+    }
     if !chunk.is_empty() {
         let _ = sender.blocking_send(chunk);
+    }
+    if ctx.zone_contradictions > 0 {
+        warnings.push(format!(
+            "{} row(s) rejected because their time zone column names a zone outside North America for a +1 number \
+             (the rejects report has each line)",
+            ctx.zone_contradictions
+        ));
     }
     if let Some(w) = rejects {
         w.finish()?;

@@ -6,12 +6,18 @@
 //! into place by the import once the rows have committed, so an operator never finds a report
 //! for an import that did not happen; an import that fails removes the temporary file instead
 //! (`run::Uncommitted::abort`).
+//!
+//! Operators open the report in a spreadsheet, and its cells come from the imported file: each
+//! cell (header, reason and row alike) goes through [`neutralise`], so one that a spreadsheet
+//! would run as a formula is written with a leading `'` (a phone cell `+14155552671` is written
+//! `'+14155552671`; see `csv_safe` for why that is the accepted price).
 
 use std::fs::File;
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
 use super::ImportError;
+use crate::csv_safe::neutralise;
 
 /// `list.csv` → `list.rejects.csv`, beside it.
 pub fn default_rejects_path(path: &Path) -> PathBuf {
@@ -53,8 +59,10 @@ impl RejectsWriter {
         let file = create_exclusive(path).map_err(|source| io_error(path, source))?;
         // Flexible: a rejected row keeps its own field count, ragged or not.
         let mut out = csv::WriterBuilder::new().flexible(true).from_writer(BufWriter::new(file));
-        let mut head = vec!["line".to_string(), "reason".to_string()];
-        head.extend(headers.iter().cloned());
+        let mut head = csv::StringRecord::from(vec!["line", "reason"]);
+        for h in headers {
+            head.push_field(&neutralise(h));
+        }
         out.write_record(&head).map_err(|e| csv_write_error(path, e))?;
         Ok(Self { path: path.to_path_buf(), out })
     }
@@ -62,9 +70,9 @@ impl RejectsWriter {
     pub(super) fn write(&mut self, line: u64, reason: &str, record: &csv::StringRecord) -> Result<(), ImportError> {
         let mut out = csv::StringRecord::new();
         out.push_field(&line.to_string());
-        out.push_field(reason);
+        out.push_field(&neutralise(reason));
         for f in record.iter() {
-            out.push_field(f);
+            out.push_field(&neutralise(f));
         }
         self.out.write_record(&out).map_err(|e| csv_write_error(&self.path, e))
     }
@@ -112,6 +120,21 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "line,reason,name,phone\n3,phone: not a number,\"Fa, Jr.\",n/a\n7,\"the row has 3 fields, the header has 2\",a,b,c\n"
+        );
+    }
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_are_neutralised_in_header_reason_and_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let headers: Vec<String> = vec!["=name".into(), "phone".into()];
+        let mut w = RejectsWriter::create(&path, &headers).unwrap();
+        w.write(2, "=name: odd", &csv::StringRecord::from(vec!["=HYPERLINK(\"http://x\")", "+14155552671"])).unwrap();
+        w.write(3, "phone: bad", &csv::StringRecord::from(vec!["@SUM(A1)", "-1"])).unwrap();
+        w.finish().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "line,reason,'=name,phone\n2,'=name: odd,\"'=HYPERLINK(\"\"http://x\"\")\",'+14155552671\n3,phone: bad,'@SUM(A1),'-1\n"
         );
     }
 

@@ -5,6 +5,17 @@
 //! reason for rejecting the row goes out. This runs once per row of files with millions of
 //! rows, so it reuses the caller's buffer for the variables and shares one string per set of
 //! time zones instead of allocating per row.
+//!
+//! A time zone column is trusted only as far as the number allows: a +1 (NANP) number rings in
+//! North America, so its zone must be one of [`NANP_ZONES`]: the tzdb zones of the countries
+//! and territories that share the country code 1 (the US with Alaska, Hawaii and the Pacific
+//! territories, Canada, and the Caribbean members), a superset of the zones libphonenumber's
+//! data gives any +1 number, and their old names (`US/Eastern`). A row whose
+//! column contradicts that is rejected, not corrected: a zone that is wrong about the country
+//! says nothing reliable about the hours, and the campaign's `zone_policy` (which may still
+//! change) must never dial, say, a New York number on `Pacific/Kiritimati` time. Rows rejected
+//! so are counted ([`RowContext::zone_contradictions`]) for the import's summary. Other
+//! countries' zones are taken as given. Cells quoted in reasons are cut to an [`excerpt`].
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -12,17 +23,155 @@ use std::sync::Arc;
 use chrono_tz::Tz;
 use rustc_hash::FxHashMap;
 
+use super::excerpt;
 use crate::config::CampaignSpec;
 use crate::config::campaign::parse_zone;
 use crate::phone::PhoneNumber;
 use crate::store::{ImportSnapshot, NewJob, ZoneSource};
+
+/// No IANA zone name is longer (the longest is 32 characters); a longer cell is not looked up.
+const MAX_ZONE_NAME: usize = 64;
+
+/// The zones a +1 (NANP) number may be given in a time zone column: every tzdb zone of the
+/// NANP's countries and territories (`zone.tab`: US, CA, AG, AI, AS, BB, BM, BS, DM, DO, GD,
+/// GU, JM, KN, KY, LC, MP, MS, PR, SX, TC, TT, VC, VG, VI), which includes all 42 zones
+/// libphonenumber's data gives +1 numbers (a unit test checks), then the tzdb's old names for
+/// them that spreadsheets still carry (`US/Eastern`, `Canada/Pacific`, `EST5EDT`, …).
+const NANP_ZONES: &[&str] = &[
+    "America/Adak",
+    "America/Anchorage",
+    "America/Anguilla",
+    "America/Antigua",
+    "America/Atikokan",
+    "America/Barbados",
+    "America/Blanc-Sablon",
+    "America/Boise",
+    "America/Cambridge_Bay",
+    "America/Cayman",
+    "America/Chicago",
+    "America/Creston",
+    "America/Dawson",
+    "America/Dawson_Creek",
+    "America/Denver",
+    "America/Detroit",
+    "America/Dominica",
+    "America/Edmonton",
+    "America/Fort_Nelson",
+    "America/Glace_Bay",
+    "America/Goose_Bay",
+    "America/Grand_Turk",
+    "America/Grenada",
+    "America/Halifax",
+    "America/Indiana/Indianapolis",
+    "America/Indiana/Knox",
+    "America/Indiana/Marengo",
+    "America/Indiana/Petersburg",
+    "America/Indiana/Tell_City",
+    "America/Indiana/Vevay",
+    "America/Indiana/Vincennes",
+    "America/Indiana/Winamac",
+    "America/Inuvik",
+    "America/Iqaluit",
+    "America/Jamaica",
+    "America/Juneau",
+    "America/Kentucky/Louisville",
+    "America/Kentucky/Monticello",
+    "America/Los_Angeles",
+    "America/Lower_Princes",
+    "America/Menominee",
+    "America/Metlakatla",
+    "America/Moncton",
+    "America/Montserrat",
+    "America/Nassau",
+    "America/New_York",
+    "America/Nome",
+    "America/North_Dakota/Beulah",
+    "America/North_Dakota/Center",
+    "America/North_Dakota/New_Salem",
+    "America/Phoenix",
+    "America/Port_of_Spain",
+    "America/Puerto_Rico",
+    "America/Rankin_Inlet",
+    "America/Regina",
+    "America/Resolute",
+    "America/Santo_Domingo",
+    "America/Sitka",
+    "America/St_Johns",
+    "America/St_Kitts",
+    "America/St_Lucia",
+    "America/St_Thomas",
+    "America/St_Vincent",
+    "America/Swift_Current",
+    "America/Toronto",
+    "America/Tortola",
+    "America/Vancouver",
+    "America/Whitehorse",
+    "America/Winnipeg",
+    "America/Yakutat",
+    "Atlantic/Bermuda",
+    "Pacific/Guam",
+    "Pacific/Honolulu",
+    "Pacific/Pago_Pago",
+    "Pacific/Saipan",
+    // Old names (tzdb `backward`) and the POSIX-style zones of the US.
+    "America/Atka",
+    "America/Coral_Harbour",
+    "America/Fort_Wayne",
+    "America/Indianapolis",
+    "America/Knox_IN",
+    "America/Louisville",
+    "America/Montreal",
+    "America/Nipigon",
+    "America/Pangnirtung",
+    "America/Rainy_River",
+    "America/Shiprock",
+    "America/Thunder_Bay",
+    "America/Virgin",
+    "America/Yellowknife",
+    "Canada/Atlantic",
+    "Canada/Central",
+    "Canada/Eastern",
+    "Canada/Mountain",
+    "Canada/Newfoundland",
+    "Canada/Pacific",
+    "Canada/Saskatchewan",
+    "Canada/Yukon",
+    "Jamaica",
+    "Navajo",
+    "Pacific/Johnston",
+    "Pacific/Midway",
+    "Pacific/Samoa",
+    "US/Alaska",
+    "US/Aleutian",
+    "US/Arizona",
+    "US/Central",
+    "US/East-Indiana",
+    "US/Eastern",
+    "US/Hawaii",
+    "US/Indiana-Starke",
+    "US/Michigan",
+    "US/Mountain",
+    "US/Pacific",
+    "US/Samoa",
+    "CST6CDT",
+    "EST",
+    "EST5EDT",
+    "HST",
+    "MST",
+    "MST7MDT",
+    "PST8PDT",
+];
 
 /// Everything a row is checked against, moved onto the parser thread.
 pub(super) struct RowContext {
     pub(super) snapshot: ImportSnapshot,
     pub(super) default_zone: Option<Tz>,
     pub(super) placeholders: BTreeSet<String>,
+    /// Rows rejected because their zone column contradicts their number's country.
+    pub(super) zone_contradictions: u64,
     zone_names: ZoneNames,
+    /// [`NANP_ZONES`], parsed once per import.
+    nanp_zones: Vec<Tz>,
 }
 
 impl RowContext {
@@ -31,8 +180,14 @@ impl RowContext {
             snapshot,
             default_zone: spec.schedule.timezone,
             placeholders: spec.placeholders.clone(),
+            zone_contradictions: 0,
             zone_names: ZoneNames::default(),
+            nanp_zones: Self::nanp_zones(),
         }
+    }
+
+    fn nanp_zones() -> Vec<Tz> {
+        NANP_ZONES.iter().map(|z| z.parse().expect("a tzdb zone name")).collect()
     }
 }
 
@@ -66,10 +221,10 @@ pub(super) fn check_row(
         return Err(format!("the row has {} fields, the header has {}", record.len(), headers.len()));
     }
     let raw_phone = &record[phone_idx];
-    let phone = PhoneNumber::parse(raw_phone).map_err(|e| format!("{}: {e}", headers[phone_idx]))?;
+    let phone = PhoneNumber::parse(raw_phone).map_err(|e| format!("{}: {e}", excerpt(&headers[phone_idx])))?;
     let number_zones = phone.time_zones();
-    let column_zone = match tz_idx.map(|i| record[i].trim()) {
-        Some(z) if !z.is_empty() => Some(parse_zone(z).map_err(|m| format!("{}: {m}", headers[tz_idx.unwrap()]))?),
+    let column_zone = match tz_idx.map(|i| (i, record[i].trim())) {
+        Some((i, z)) if !z.is_empty() => Some(column_zone(z, &phone, &headers[i], ctx)?),
         _ => None,
     };
     let (timezones, zone_source) = if let Some(z) = column_zone {
@@ -120,6 +275,24 @@ pub(super) fn check_row(
     })
 }
 
+/// The zone a time zone cell names, checked against the number's country (see the module doc).
+fn column_zone(cell: &str, phone: &PhoneNumber, header: &str, ctx: &mut RowContext) -> Result<Tz, String> {
+    let column = excerpt(header);
+    if cell.len() > MAX_ZONE_NAME {
+        return Err(format!("{column}: `{}` is not an IANA time zone (e.g. America/New_York)", excerpt(cell)));
+    }
+    let zone = parse_zone(cell).map_err(|m| format!("{column}: {m}"))?;
+    if phone.is_nanp() && !ctx.nanp_zones.contains(&zone) {
+        ctx.zone_contradictions += 1;
+        return Err(format!(
+            "{column}: `{}` is not a North American time zone, but {phone} is a +1 (North American) number: \
+             correct the zone, or leave it empty to use the area code's",
+            zone.name()
+        ));
+    }
+    Ok(zone)
+}
+
 fn push_json_str(out: &mut String, s: &str) {
     // serde_json's escaping, without building a Value per field; plain text (most fields) as is.
     if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
@@ -142,7 +315,9 @@ mod tests {
             snapshot: ImportSnapshot::default(),
             default_zone,
             placeholders: BTreeSet::new(),
+            zone_contradictions: 0,
             zone_names: ZoneNames::default(),
+            nanp_zones: RowContext::nanp_zones(),
         }
     }
 
@@ -199,6 +374,56 @@ mod tests {
         assert!(foreign.contains("+80012345678, and the campaign default only applies to +1 numbers"), "{foreign}");
         let named = check(&["", "+800 1234 5678", "", "Europe/Paris"], &mut ctx(denver)).unwrap();
         assert_eq!((&*named.timezones, named.zone_source), ("Europe/Paris", ZoneSource::Column));
+    }
+
+    #[test]
+    fn a_zone_column_that_contradicts_a_nanp_number_is_rejected_and_counted() {
+        let mut c = ctx(None);
+        let kiritimati = check(&["Ki", "+1 212 555 0147", "", "Pacific/Kiritimati"], &mut c).unwrap_err();
+        assert_eq!(
+            kiritimati,
+            "tz: `Pacific/Kiritimati` is not a North American time zone, but +12125550147 is a +1 (North American) number: \
+             correct the zone, or leave it empty to use the area code's"
+        );
+        assert!(check(&["Lo", "+1 212 555 0147", "", "Europe/London"], &mut c).is_err());
+        assert_eq!(c.zone_contradictions, 2);
+        // North American zones other than the area code's stay the operator's call.
+        for zone in
+            ["America/Chicago", "Pacific/Honolulu", "America/Anchorage", "America/Puerto_Rico", "America/St_Johns"]
+        {
+            let job = check(&["Ok", "+1 212 555 0147", "", zone], &mut c).unwrap();
+            assert_eq!((&*job.timezones, job.zone_source), (zone, ZoneSource::Column));
+        }
+        // Other countries are taken as given.
+        assert!(check(&["Uk", "+44 20 7946 0958", "", "Europe/London"], &mut c).is_ok());
+        assert_eq!(c.zone_contradictions, 2);
+    }
+
+    #[test]
+    fn every_zone_libphonenumber_gives_a_nanp_number_is_a_north_american_zone() {
+        let nanp = RowContext::nanp_zones();
+        assert_eq!(nanp.len(), NANP_ZONES.len(), "every name parses");
+        assert!(!nanp.contains(&chrono_tz::Pacific::Kiritimati) && !nanp.contains(&chrono_tz::America::Mexico_City));
+        let data = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/phone_timezones.tsv")).unwrap();
+        let mut checked = 0;
+        for line in data.lines().filter(|l| l.starts_with('1')) {
+            let (prefix, zones) = line.split_once('\t').unwrap();
+            for zone in zones.split('&') {
+                assert!(
+                    NANP_ZONES.contains(&zone),
+                    "+{prefix} has {zone}, which a +1 number's zone column would refuse"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 300, "{checked} zones checked");
+    }
+
+    #[test]
+    fn a_huge_zone_cell_is_quoted_as_an_excerpt_and_not_looked_up() {
+        let huge = "Z".repeat(1 << 20);
+        let reason = check(&["Hu", "+1 212 555 0147", "", &huge], &mut ctx(None)).unwrap_err();
+        assert!(reason.len() < 200, "{} bytes", reason.len());
     }
 
     #[test]
