@@ -190,14 +190,20 @@ async fn numbers_on_the_dnc_list_are_stored_suppressed_and_later_additions_suppr
 }
 
 #[tokio::test]
-async fn dnc_import_reads_a_csv_phone_column_and_skips_bad_lines() {
+async fn dnc_import_reads_a_csv_phone_column_and_refuses_a_file_with_an_unreadable_line() {
     let env = TestEnv::new();
-    let file = env.write("dnc.csv", "mobile,note\n201-555-0123,a\nnope,b\n(201) 555-0123,dup\n");
+    let good = env.write("dnc.csv", "mobile,note\n201-555-0123,a\n1 (201) 555-0124,b\n(201) 555-0123,dup\n");
+    let bad = env.write("bad.csv", "mobile,note\n201-555-0125,a\nnope,b\n");
 
-    let run = env.ok(["dnc", "import", path_str(&file)]);
+    let run = env.ok(["dnc", "import", path_str(&good)]);
+    let refused = env.run(["dnc", "import", path_str(&bad)]);
 
-    assert!(run.stdout.contains("added 1 number(s)"), "{}", run.stdout);
-    assert!(run.stderr.contains("dnc.csv:3: skipped"), "{}", run.stderr);
+    assert!(run.stdout.contains("added 2 number(s)"), "{}", run.stdout);
+    // Suppressing too much is safe; silently skipping a line is not: nothing of it is added.
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("bad.csv:3"), "{}", refused.stderr);
+    let listed = env.ok(["dnc", "list"]).stdout;
+    assert!(!listed.contains("+12015550125"), "{listed}");
 }
 
 #[tokio::test]
