@@ -582,14 +582,14 @@ fn fmt_counts<'a>(counts: impl Iterator<Item = (&'a str, i64)>) -> String {
 }
 
 async fn dnc(cmd: DncCommand, store: &Store) -> Result<(), Failure> {
-    let now = Utc::now().timestamp_millis();
+    let now = Utc::now();
     match cmd {
         DncCommand::Add { numbers, reason } => {
             let mut phones = Vec::with_capacity(numbers.len());
             for n in &numbers {
                 let p =
                     PhoneNumber::parse(n).map_err(|e| Failure::input(anyhow::anyhow!("`{n}` cannot be added: {e}")))?;
-                phones.push(p.as_str().to_string());
+                phones.push(p);
             }
             let added = store.dnc_add(&phones, &reason, now).await?;
             println!(

@@ -27,18 +27,28 @@ const WEBHOOK_SECRET: &str = "whsec-daemon-test-b81d04aa9";
 /// A fixed-offset zone (`Etc/GMT±N`) where the local time is between 12:00 and 13:00 now, so a
 /// campaign open 08:00–21:00 stays open for hours whatever time the test runs.
 fn noon_zone() -> String {
-    let mut offset = 12 - Utc::now().hour() as i32;
-    if offset < -12 {
-        offset += 24;
-    }
-    if offset > 14 {
-        offset -= 24;
-    }
-    // POSIX sign convention: Etc/GMT+5 is five hours *behind* UTC.
-    match offset {
-        0 => "Etc/GMT".to_string(),
-        o => format!("Etc/GMT{:+}", -o),
-    }
+    // A North American zone (a +1 number's zone column must be one) whose local time now is
+    // nearest mid-afternoon, well inside the 08:00–21:00 window: +1 zones run from UTC−11
+    // (Pago Pago) to UTC+10 (Guam), so one is always within a few hours of it.
+    const NANP: [chrono_tz::Tz; 11] = [
+        chrono_tz::Pacific::Pago_Pago,
+        chrono_tz::Pacific::Honolulu,
+        chrono_tz::America::Anchorage,
+        chrono_tz::America::Los_Angeles,
+        chrono_tz::America::Denver,
+        chrono_tz::America::Chicago,
+        chrono_tz::America::New_York,
+        chrono_tz::America::Puerto_Rico,
+        chrono_tz::America::St_Johns,
+        chrono_tz::Pacific::Guam,
+        chrono_tz::America::Halifax,
+    ];
+    let now = Utc::now();
+    let distance = |tz: &chrono_tz::Tz| {
+        let local = now.with_timezone(tz);
+        (local.hour() as i32 * 60 + local.minute() as i32 - (14 * 60 + 30)).abs()
+    };
+    NANP.iter().min_by_key(|tz| distance(tz)).expect("a zone").name().to_string()
 }
 
 /// `n` recipients with unique valid US numbers, all in the zone where it is noon.
@@ -232,7 +242,7 @@ async fn jobs_to_dial(store: &Store) -> i64 {
 /// Attempts still `dialing` (sent or not, their fate unknown here), in every campaign. Read as the
 /// reconciler reads them: cheap enough to poll while the daemon works.
 async fn attempts_dialing(store: &Store) -> usize {
-    store.pending_attempts(i64::MAX).await.unwrap().len()
+    store.pending_attempts(DateTime::<Utc>::MAX_UTC).await.unwrap().len()
 }
 
 fn attempt_id(s: &SentCall) -> String {

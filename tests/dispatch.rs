@@ -354,7 +354,7 @@ async fn a_number_added_to_dnc_after_import_is_never_dialled() {
     // Onto the list without the bulk suppression, as when a concurrent CLI's `dnc add` commits
     // after the dispatcher claimed the job.
     let number = PhoneNumber::parse("+12125550101").unwrap();
-    h.store.dnc_insert_unsuppressed(&number, "asked", 0).await.unwrap();
+    h.store.dnc_insert_unsuppressed(&number, "asked", h.now()).await.unwrap();
     let dispatcher = h.dispatcher().await;
 
     dispatcher.step().await.unwrap();
@@ -435,11 +435,11 @@ async fn jobs_claimed_by_a_process_that_died_before_committing_their_attempts_ar
     };
     let live = h.campaign(&spec("live"), &csv(1000)).await;
     let gone = h.campaign(&spec("gone"), &csv(2000)).await;
-    let now_ms = h.now().timestamp_millis();
+
     // A dispatcher claims 12 jobs of each campaign and dies before committing their attempts
     // (`kill -9` between the two statements): they are `dialing`, with no attempt and no call.
     for id in [&live, &gone] {
-        assert_eq!(h.store.claim_due(id, now_ms, 12).await.unwrap().len(), 12);
+        assert_eq!(h.store.claim_due(id, h.now(), 12).await.unwrap().len(), 12);
     }
     // Meanwhile the operator cancels the second campaign.
     switchboard::campaigns::apply(&h.store, &gone, switchboard::store::CampaignAction::Cancel, h.now()).await.unwrap();

@@ -270,8 +270,9 @@ async fn an_import_succeeds_while_another_process_keeps_writing_to_the_database(
         tokio::spawn(async move {
             let mut writes = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let number = format!("+1303{:07}", writes % 10_000_000);
-                store.dnc_add(&[number], "concurrent writer", 0).await.unwrap();
+                let number =
+                    switchboard::phone::PhoneNumber::parse(&format!("+1303555{:04}", writes % 10_000)).unwrap();
+                store.dnc_add(&[number], "concurrent writer", chrono::Utc::now()).await.unwrap();
                 writes += 1;
                 tokio::task::yield_now().await;
             }

@@ -342,7 +342,7 @@ async fn a_webhook_that_arrives_before_the_send_response_is_matched_by_attempt_i
     let outcomes = Arc::new(h.outcomes());
     let receiver = Receiver::start(outcomes.clone()).await;
     // What the dispatcher does before its POST: claim the job and commit a `dialing` attempt.
-    let now = ms(h.now());
+    let now = h.now();
     let claimed = h.store.claim_due(&campaign, now, 10).await.unwrap();
     assert_eq!(claimed.len(), 1);
     let attempt_id = uuid::Uuid::new_v4().to_string();
@@ -352,8 +352,8 @@ async fn a_webhook_that_arrives_before_the_send_response_is_matched_by_attempt_i
         campaign_id: campaign.clone(),
         phone: claimed[0].phone.clone(),
         attempt_no: 1,
-        expires_at: now + 8 * 60_000,
-        poll_at: now + 3 * 60_000,
+        expires_at: now + Duration::minutes(8),
+        poll_at: now + Duration::minutes(3),
     };
     h.store.commit_claims(&[new], &[], now).await.unwrap();
     assert_eq!(attempt(&h, &attempt_id).await.state, AttemptState::Dialing);
@@ -375,7 +375,7 @@ async fn a_webhook_that_arrives_before_the_send_response_is_matched_by_attempt_i
 
     // Then the send response is recorded: it adds the send time and keeps the outcome.
     h.clock.advance(Duration::seconds(1));
-    h.store.record_sent(&attempt_id, "call-early", ms(h.now())).await.unwrap();
+    h.store.record_sent(&attempt_id, "call-early", h.now()).await.unwrap();
     let a = attempt(&h, &attempt_id).await;
     assert_eq!(
         (a.state, a.call_id.as_deref(), a.outcome),
@@ -443,7 +443,7 @@ async fn a_late_answered_by_human_ends_a_job_whose_retry_was_released_but_not_di
     assert_eq!(t.receiver.post(&t.details(json!({}))).await, 200);
     // The retry falls due and is released to the queue, but no slot is free to dial it yet.
     t.h.clock.advance(Duration::minutes(11));
-    assert_eq!(t.h.store.release_due_retries(&t.campaign, ms(t.h.now())).await.unwrap(), 1);
+    assert_eq!(t.h.store.release_due_retries(&t.campaign, t.h.now()).await.unwrap(), 1);
     assert_eq!(t.the_job().await.state, JobState::Queued);
 
     assert_eq!(t.receiver.post(&t.details(json!({"answered_by": "human"}))).await, 200);

@@ -13,13 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use chrono_tz::Tz;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::ledger::{Caps, Ledger};
 use super::pacing::{Pacer, Slowdown};
-use super::plan::{CampaignPlan, PlanCache, recipient_zones};
+use super::plan::PlanCache;
 use crate::bland::Client;
 use crate::clock::Clock;
 use crate::config::DaemonConfig;
@@ -118,7 +117,6 @@ pub struct ReconcileReport {
 pub(super) struct State {
     pub(super) ledger: Ledger,
     pub(super) pacers: HashMap<(String, DateTime<Utc>), Option<Arc<Pacer>>>,
-    pub(super) zones: HashMap<String, Vec<Tz>>,
     /// The account's slowdown after 429s.
     pub(super) slowdown: Slowdown,
     pub(super) rotation: usize,
@@ -159,7 +157,7 @@ impl Dispatcher {
         cfg: DispatcherConfig,
     ) -> Result<Self, StoreError> {
         let since = clock.now() - Duration::days(1);
-        let ledger = Ledger::from_dials(store.dials_since(since.timestamp_millis()).await?);
+        let ledger = Ledger::from_dials(store.dials_since(since).await?);
         let plans = Arc::new(PlanCache::new(cfg.compliance));
         Ok(Self { store, bland, clock, cfg, plans, state: Mutex::new(State { ledger, ..State::default() }) })
     }
@@ -198,11 +196,5 @@ impl Dispatcher {
     /// Whether the daemon is shutting down (see [`Dispatcher::run`]).
     pub(super) fn stopping(&self) -> bool {
         self.lock().shutdown.as_ref().is_some_and(|s| *s.borrow())
-    }
-
-    /// The recipient's zones under the campaign's policy (cached by their text).
-    pub(super) fn zones(&self, plan: &CampaignPlan, timezones: &str, number_zones: Option<&str>) -> Vec<Tz> {
-        let mut state = self.lock();
-        recipient_zones(plan.spec.schedule.zone_policy, timezones, number_zones, &mut state.zones)
     }
 }

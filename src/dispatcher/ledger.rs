@@ -7,6 +7,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use chrono::{DateTime, Utc};
+
 use crate::config::Limits;
 
 const MINUTE: i64 = 60_000;
@@ -56,7 +58,8 @@ impl Caps {
     }
 }
 
-/// Dial times (ms) of the last day, for the account and per campaign.
+/// Dial times of the last day, for the account and per campaign (kept as milliseconds: the
+/// window arithmetic is integer arithmetic on sorted queues).
 #[derive(Debug, Default)]
 pub struct Ledger {
     account: VecDeque<i64>,
@@ -65,7 +68,7 @@ pub struct Ledger {
 
 impl Ledger {
     /// From the attempts table's dials, oldest first.
-    pub fn from_dials(dials: impl IntoIterator<Item = (String, i64)>) -> Self {
+    pub fn from_dials(dials: impl IntoIterator<Item = (String, DateTime<Utc>)>) -> Self {
         let mut ledger = Ledger::default();
         for (campaign, at) in dials {
             ledger.record(&campaign, at);
@@ -75,7 +78,8 @@ impl Ledger {
 
     /// Takes back one dial of `campaign` at `at` (a send proven never placed): the cap's room
     /// comes back at once, as it would after a restart, which counts only placed attempts.
-    pub fn forget(&mut self, campaign: &str, at: i64) {
+    pub fn forget(&mut self, campaign: &str, at: DateTime<Utc>) {
+        let at = at.timestamp_millis();
         let remove = |times: &mut VecDeque<i64>| {
             let i = times.partition_point(|t| *t < at);
             if times.get(i) == Some(&at) {
@@ -88,13 +92,15 @@ impl Ledger {
         }
     }
 
-    pub fn record(&mut self, campaign: &str, at: i64) {
+    pub fn record(&mut self, campaign: &str, at: DateTime<Utc>) {
+        let at = at.timestamp_millis();
         insert_sorted(&mut self.account, at);
         insert_sorted(self.campaigns.entry(campaign.to_string()).or_default(), at);
     }
 
     /// Dials in the windows ending at `now`, for one campaign or (None) the account.
-    pub fn used(&mut self, campaign: Option<&str>, now: i64) -> Used {
+    pub fn used(&mut self, campaign: Option<&str>, now: DateTime<Utc>) -> Used {
+        let now = now.timestamp_millis();
         let times = match campaign {
             None => &mut self.account,
             Some(c) => match self.campaigns.get_mut(c) {
@@ -120,6 +126,10 @@ fn insert_sorted(times: &mut VecDeque<i64>, at: i64) {
 mod tests {
     use super::*;
 
+    fn t(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(ms).unwrap()
+    }
+
     #[test]
     fn the_tightest_cap_decides_and_no_caps_means_unlimited() {
         let caps = Caps { per_minute: Some(30), per_hour: Some(100), per_day: None, concurrent: Some(10) };
@@ -144,38 +154,38 @@ mod tests {
     #[test]
     fn a_forgotten_dial_gives_its_room_back_to_the_campaign_and_the_account() {
         let mut ledger =
-            Ledger::from_dials([("a".to_string(), 1_000), ("a".to_string(), 2_000), ("b".to_string(), 2_000)]);
-        ledger.forget("a", 2_000);
-        assert_eq!(ledger.used(Some("a"), 3_000).minute, 1);
-        assert_eq!(ledger.used(Some("b"), 3_000).minute, 1, "another campaign's dial at the same time stays");
-        assert_eq!(ledger.used(None, 3_000).minute, 2);
-        ledger.forget("a", 5_000); // never recorded: nothing changes
-        assert_eq!(ledger.used(None, 3_000).minute, 2);
+            Ledger::from_dials([("a".to_string(), t(1_000)), ("a".to_string(), t(2_000)), ("b".to_string(), t(2_000))]);
+        ledger.forget("a", t(2_000));
+        assert_eq!(ledger.used(Some("a"), t(3_000)).minute, 1);
+        assert_eq!(ledger.used(Some("b"), t(3_000)).minute, 1, "another campaign's dial at the same time stays");
+        assert_eq!(ledger.used(None, t(3_000)).minute, 2);
+        ledger.forget("a", t(5_000)); // never recorded: nothing changes
+        assert_eq!(ledger.used(None, t(3_000)).minute, 2);
     }
 
     #[test]
     fn windows_slide_and_old_dials_fall_out() {
         let now = 10 * DAY;
         let mut l = Ledger::from_dials([
-            ("a".to_string(), now - DAY - 1),
-            ("a".to_string(), now - DAY + 1),
-            ("a".to_string(), now - HOUR + 1),
-            ("b".to_string(), now - MINUTE),
-            ("a".to_string(), now - 1),
+            ("a".to_string(), t(now - DAY - 1)),
+            ("a".to_string(), t(now - DAY + 1)),
+            ("a".to_string(), t(now - HOUR + 1)),
+            ("b".to_string(), t(now - MINUTE)),
+            ("a".to_string(), t(now - 1)),
         ]);
-        assert_eq!(l.used(Some("a"), now), Used { minute: 1, hour: 2, day: 3 });
-        assert_eq!(l.used(None, now), Used { minute: 1, hour: 3, day: 4 });
-        assert_eq!(l.used(Some("b"), now + 1), Used { minute: 0, hour: 1, day: 1 });
-        assert_eq!(l.used(Some("zzz"), now), Used::default());
-        assert_eq!(l.used(None, now + DAY), Used { minute: 0, hour: 0, day: 0 });
+        assert_eq!(l.used(Some("a"), t(now)), Used { minute: 1, hour: 2, day: 3 });
+        assert_eq!(l.used(None, t(now)), Used { minute: 1, hour: 3, day: 4 });
+        assert_eq!(l.used(Some("b"), t(now + 1)), Used { minute: 0, hour: 1, day: 1 });
+        assert_eq!(l.used(Some("zzz"), t(now)), Used::default());
+        assert_eq!(l.used(None, t(now + DAY)), Used { minute: 0, hour: 0, day: 0 });
     }
 
     #[test]
     fn a_dial_recorded_out_of_order_is_still_counted_in_its_window() {
         let mut l = Ledger::default();
-        l.record("a", 1_000_000);
-        l.record("a", 900_000);
-        assert_eq!(l.used(Some("a"), 1_000_000).minute, 1);
-        assert_eq!(l.used(Some("a"), 1_000_000).hour, 2);
+        l.record("a", t(1_000_000));
+        l.record("a", t(900_000));
+        assert_eq!(l.used(Some("a"), t(1_000_000)).minute, 1);
+        assert_eq!(l.used(Some("a"), t(1_000_000)).hour, 2);
     }
 }

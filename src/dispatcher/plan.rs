@@ -19,33 +19,19 @@ pub struct CampaignPlan {
     pub window: DialWindow,
 }
 
-/// The zones a recipient must be inside their window in, by the campaign's policy.
-/// The zones come from the job's stored `timezones` (effective) and `number_zones` (inferred
-/// from the number).
-pub fn recipient_zones(
-    policy: ZonePolicy,
-    timezones: &str,
-    number_zones: Option<&str>,
-    cache: &mut HashMap<String, Vec<Tz>>,
-) -> Vec<Tz> {
-    let parse = |s: &str| -> Vec<Tz> { s.split('|').filter_map(|z| z.parse().ok()).collect() };
-    let key = format!("{}|{}#{}", policy.as_str(), timezones, number_zones.unwrap_or(""));
-    cache
-        .entry(key)
-        .or_insert_with(|| {
-            let effective = parse(timezones);
-            let number = number_zones.map(parse).unwrap_or_default();
-            let mut zones = match policy {
-                ZonePolicy::Column => effective,
-                ZonePolicy::AreaCode if !number.is_empty() => number,
-                ZonePolicy::AreaCode => effective,
-                ZonePolicy::Strictest => effective.into_iter().chain(number).collect(),
-            };
-            zones.sort_by_key(|z| z.name());
-            zones.dedup();
-            zones
-        })
-        .clone()
+/// The zones a recipient must be inside their window in, by the campaign's policy, from the
+/// job's stored `timezones` (effective) and `number_zones` (inferred from the number).
+pub fn recipient_zones(policy: ZonePolicy, timezones: &[Tz], number_zones: Option<&[Tz]>) -> Vec<Tz> {
+    let number = number_zones.unwrap_or_default();
+    let mut zones: Vec<Tz> = match policy {
+        ZonePolicy::Column => timezones.to_vec(),
+        ZonePolicy::AreaCode if !number.is_empty() => number.to_vec(),
+        ZonePolicy::AreaCode => timezones.to_vec(),
+        ZonePolicy::Strictest => timezones.iter().chain(number).copied().collect(),
+    };
+    zones.sort_by_key(|z| z.name());
+    zones.dedup();
+    zones
 }
 
 type CachedPlan = (DateTime<Utc>, std::sync::Arc<CampaignPlan>);
@@ -77,5 +63,25 @@ impl PlanCache {
         let plan = std::sync::Arc::new(CampaignPlan { spec, window });
         plans.insert(row.id.clone(), (row.updated_at, plan.clone()));
         Ok(plan)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono_tz::America::{Chicago, Los_Angeles, New_York};
+
+    use super::*;
+
+    #[test]
+    fn each_policy_picks_its_zones_and_strictest_takes_every_plausible_one_once() {
+        let column = [Los_Angeles];
+        let number = [New_York, Chicago];
+        let zones = |policy, number: Option<&[Tz]>| recipient_zones(policy, &column, number);
+        assert_eq!(zones(ZonePolicy::Column, Some(&number)), [Los_Angeles]);
+        assert_eq!(zones(ZonePolicy::AreaCode, Some(&number)), [Chicago, New_York]);
+        assert_eq!(zones(ZonePolicy::AreaCode, None), [Los_Angeles], "no number zones: the column's");
+        assert_eq!(zones(ZonePolicy::AreaCode, Some(&[])), [Los_Angeles]);
+        assert_eq!(zones(ZonePolicy::Strictest, Some(&number)), [Chicago, Los_Angeles, New_York]);
+        assert_eq!(recipient_zones(ZonePolicy::Strictest, &[New_York], Some(&[New_York])), [New_York]);
     }
 }

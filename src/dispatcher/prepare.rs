@@ -26,7 +26,7 @@ pub struct Facts<'a> {
     /// Why the number is on the do-not-call list, if it is.
     pub dnc_reason: Option<&'a str>,
     /// Dials to this number in the last 24 hours (ms, oldest first), across campaigns.
-    pub recent_dials: &'a [i64],
+    pub recent_dials: &'a [DateTime<Utc>],
     /// `[compliance] max_calls_per_number_per_day`.
     pub max_calls_per_number_per_day: u32,
 }
@@ -82,8 +82,7 @@ pub fn prepare(job: &ClaimedJob, plan: &CampaignPlan, facts: &Facts<'_>, now: Da
     }
     let max = facts.max_calls_per_number_per_day;
     if facts.recent_dials.len() as u32 >= max {
-        let oldest_counted = facts.recent_dials[facts.recent_dials.len() - max as usize];
-        let oldest = DateTime::from_timestamp_millis(oldest_counted).unwrap_or(now);
+        let oldest = facts.recent_dials[facts.recent_dials.len() - max as usize];
         let at = (oldest + Duration::days(1)).max(now + Duration::seconds(1));
         return defer(Deferral::Requeue { at, why: Wait::NumberCap });
     }
@@ -149,17 +148,17 @@ mod tests {
         ClaimedJob {
             id: 1,
             campaign_id: "prepare".into(),
-            phone: "+12125550100".into(),
+            phone: crate::phone::PhoneNumber::parse("+12125550100").unwrap(),
             variables: r#"{"first_name":"Ada"}"#.into(),
             variable_names: None,
-            timezones: "America/New_York".into(),
-            zone_source: "column".into(),
+            timezones: vec![New_York],
+            zone_source: crate::store::ZoneSource::Column,
             number_zones: None,
             attempts,
         }
     }
 
-    fn facts<'a>(dnc_reason: Option<&'a str>, recent_dials: &'a [i64]) -> Facts<'a> {
+    fn facts<'a>(dnc_reason: Option<&'a str>, recent_dials: &'a [DateTime<Utc>]) -> Facts<'a> {
         Facts { zones: &[New_York], dnc_reason, recent_dials, max_calls_per_number_per_day: 2 }
     }
 
@@ -193,7 +192,7 @@ mod tests {
     #[test]
     fn a_number_at_its_daily_cap_waits_until_its_oldest_counted_dial_is_a_day_old() {
         let now = at(NOON);
-        let dials = [(now - Duration::hours(20)).timestamp_millis(), (now - Duration::hours(2)).timestamp_millis()];
+        let dials = [now - Duration::hours(20), now - Duration::hours(2)];
         let prepared = prepare(&job(0), &plan(), &facts(None, &dials), now);
         let expected = Deferral::Requeue { at: now + Duration::hours(4), why: Wait::NumberCap };
         assert_eq!(prepared, Prepared::Defer(expected));

@@ -42,11 +42,11 @@ impl Dispatcher {
     /// ones not started yet are left for the next start.
     pub async fn reconcile(&self) -> Result<ReconcileReport, StoreError> {
         let now = self.clock.now();
-        let released = self.store.release_orphaned_claims(now.timestamp_millis()).await? as u32;
+        let released = self.store.release_orphaned_claims(now).await? as u32;
         if released > 0 {
             warn!(released, "jobs claimed but never dialled (a stop between claim and commit) are queued again");
         }
-        let pending = self.store.pending_attempts((now - self.cfg.reconcile_after).timestamp_millis()).await?;
+        let pending = self.store.pending_attempts(now - self.cfg.reconcile_after).await?;
         let settled: Vec<Result<Settled, StoreError>> = stream::iter(pending)
             .map(|attempt| self.reconcile_one(attempt, now))
             .buffer_unordered(self.cfg.send_concurrency.max(1))
@@ -69,7 +69,7 @@ impl Dispatcher {
         }
         Ok(match self.lookup(&attempt).await {
             Ok(Lookup::Found(call_id)) => {
-                self.store.record_sent(&attempt.id, &call_id, now.timestamp_millis()).await?;
+                self.store.record_sent(&attempt.id, &call_id, now).await?;
                 info!(attempt_id = %attempt.id, %call_id, "reconciled: the call exists");
                 Settled::Found
             }
@@ -95,7 +95,7 @@ impl Dispatcher {
     /// one number has few calls.
     async fn lookup(&self, attempt: &PendingAttempt) -> Result<Lookup, BlandError> {
         let query = ListCallsQuery {
-            to_number: Some(attempt.job.phone.clone()),
+            to_number: Some(attempt.job.phone.to_string()),
             limit: Some(1000),
             ascending: Some(false),
             ..ListCallsQuery::default()

@@ -30,8 +30,8 @@ const RECORD_BATCH: usize = 256;
 pub(super) struct Outgoing {
     pub(super) attempt_id: String,
     pub(super) campaign_id: String,
-    /// When its attempt was committed and counted in the ledger (ms).
-    pub(super) dialed_at: i64,
+    /// When its attempt was committed and counted in the ledger.
+    pub(super) dialed_at: DateTime<Utc>,
     pub(super) request: SendCallRequest,
 }
 
@@ -122,7 +122,7 @@ impl Dispatcher {
         self.reset_backoff();
         let ids: Vec<(&str, &str)> =
             placed.iter().map(|(s, call_id)| (s.attempt_id.as_str(), call_id.as_str())).collect();
-        self.store.record_sent_many(&ids, self.clock.now().timestamp_millis()).await?;
+        self.store.record_sent_many(&ids, self.clock.now()).await?;
         for (send, call_id) in placed.drain(..) {
             info!(campaign_id = %send.campaign_id, attempt_id = %send.attempt_id, %call_id, "call placed");
             report.sent += 1;
@@ -137,12 +137,11 @@ impl Dispatcher {
         &self,
         attempt_id: &str,
         campaign_id: &str,
-        dialed_at: i64,
+        dialed_at: DateTime<Utc>,
         why: &str,
         retry_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let now_ms = self.clock.now().timestamp_millis();
-        if self.store.record_not_sent(attempt_id, why, retry_at.timestamp_millis(), now_ms).await? {
+        if self.store.record_not_sent(attempt_id, why, retry_at, self.clock.now()).await? {
             self.lock().ledger.forget(campaign_id, dialed_at);
         }
         Ok(())
@@ -151,7 +150,6 @@ impl Dispatcher {
     /// Records a send that failed.
     async fn record_failure(&self, send: &Outgoing, err: BlandError) -> Result<SendResult, StoreError> {
         let now = self.clock.now();
-        let now_ms = now.timestamp_millis();
         let (attempt_id, campaign_id) = (send.attempt_id.as_str(), send.campaign_id.as_str());
         let why = err.to_string();
         let void = |retry_at| self.void(attempt_id, campaign_id, send.dialed_at, &why, retry_at);
@@ -176,7 +174,7 @@ impl Dispatcher {
             }
             BlandError::Permanent { .. } => {
                 info!(%campaign_id, %attempt_id, error = %err, "Bland rejected the call");
-                self.store.record_rejected(attempt_id, &why, now_ms).await?;
+                self.store.record_rejected(attempt_id, &why, now).await?;
                 Ok(SendResult::Failed)
             }
             e if e.certainly_not_acted_on() => {

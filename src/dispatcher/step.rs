@@ -16,7 +16,7 @@ use super::engine::{Dispatcher, OpenCalls, StepReport};
 use super::ledger::Caps;
 use super::metadata::AttemptMetadata;
 use super::pacing::{Pacer, pacer, permitted};
-use super::plan::CampaignPlan;
+use super::plan::{CampaignPlan, recipient_zones};
 use super::prepare::{Deferral, Facts, Prepared, prepare};
 use super::send::Outgoing;
 use crate::store::{self, CampaignAction, CampaignRow, CampaignState, ClaimedJob, NewAttempt, StoreError};
@@ -32,7 +32,6 @@ impl Dispatcher {
     /// One round: claim, decide, commit, send, record.
     pub async fn step(&self) -> Result<StepReport, StoreError> {
         let now = self.clock.now();
-        let now_ms = now.timestamp_millis();
         let mut report = StepReport::default();
         if self.slowed_down(now) {
             return Ok(report);
@@ -45,7 +44,7 @@ impl Dispatcher {
         let open_total: u32 = open.values().sum();
         let mut account_left = {
             let mut state = self.lock();
-            let used = state.ledger.used(None, now_ms);
+            let used = state.ledger.used(None, now);
             self.cfg.account.allowance(used, open_total)
         };
 
@@ -77,10 +76,10 @@ impl Dispatcher {
                     continue;
                 }
             };
-            self.store.release_due_retries(&row.id, now_ms).await?;
+            self.store.release_due_retries(&row.id, now).await?;
             let fair_share = account_left.div_ceil((n - i) as u32);
             let caps = Caps::from_limits(&plan.spec.limits);
-            let used = self.lock().ledger.used(Some(&row.id), now_ms);
+            let used = self.lock().ledger.used(Some(&row.id), now);
             let room =
                 caps.allowance(used, open.get(&row.id).copied().unwrap_or(0)).min(fair_share).min(self.cfg.batch);
             // Pacing tokens pay for calls, not claims: a claimed job that is not dialled now (its
@@ -90,7 +89,7 @@ impl Dispatcher {
             let mut budget = permitted(pacer.as_deref(), room);
             let mut claimed_here = 0;
             while budget > 0 && claimed_here < self.cfg.batch.saturating_mul(CLAIM_ROUNDS) {
-                let claimed = self.store.claim_due(&row.id, now_ms, budget).await?;
+                let claimed = self.store.claim_due(&row.id, now, budget).await?;
                 let got = claimed.len() as u32;
                 report.claimed += got;
                 claimed_here += got;
@@ -130,7 +129,7 @@ impl Dispatcher {
         {
             return Ok(open.per_campaign.clone());
         }
-        let per_campaign = self.store.open_calls(now.timestamp_millis()).await?;
+        let per_campaign = self.store.open_calls(now).await?;
         self.lock().open = Some(OpenCalls { counted_at: now, per_campaign: per_campaign.clone() });
         Ok(per_campaign)
     }
@@ -146,31 +145,34 @@ impl Dispatcher {
         if claimed.is_empty() {
             return Ok(Vec::new());
         }
-        let now_ms = now.timestamp_millis();
         let phones: Vec<&str> = claimed.iter().map(|j| j.phone.as_str()).collect();
         let dnc = self.store.dnc_reasons(&phones).await?;
-        let recent = self.store.recent_dials_by_number(&phones, (now - Duration::days(1)).timestamp_millis()).await?;
+        let recent = self.store.recent_dials_by_number(&phones, now - Duration::days(1)).await?;
         let max_minutes = plan.spec.call.get("max_duration").and_then(Value::as_f64).unwrap_or(30.0);
-        // Bounded at parse (≤ 240 min) and the margins at load; saturating all the same, so no
+        // Bounded at parse (≤ 240 min) and the margins at load; checked all the same, so no
         // value can wrap a slot's expiry into the past and free it early.
-        let max_ms = (max_minutes * 60_000.0) as i64;
-        let end = now_ms.saturating_add(max_ms);
-        let expires_at = end.saturating_add(self.cfg.slot_margin.num_milliseconds());
-        let poll_at = end.saturating_add(self.cfg.poll_margin.num_milliseconds());
+        let call_length = Duration::milliseconds((max_minutes * 60_000.0) as i64);
+        let after_call = |margin: Duration| {
+            now.checked_add_signed(call_length)
+                .and_then(|t| t.checked_add_signed(margin))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC)
+        };
+        let expires_at = after_call(self.cfg.slot_margin);
+        let poll_at = after_call(self.cfg.poll_margin);
 
         let mut attempts = Vec::new();
         let mut deferrals = Vec::new();
         let mut sends = Vec::new();
         // Two jobs of one claim may share a number only across campaigns; count this claim's
         // own dials too so the per-number cap holds within a step.
-        let mut dialled_now: HashMap<&str, Vec<i64>> = HashMap::new();
+        let mut dialled_now: HashMap<&str, Vec<DateTime<Utc>>> = HashMap::new();
         for job in &claimed {
-            let zones = self.zones(plan, &job.timezones, job.number_zones.as_deref());
-            let mut dials = recent.get(&job.phone).cloned().unwrap_or_default();
+            let zones = recipient_zones(plan.spec.schedule.zone_policy, &job.timezones, job.number_zones.as_deref());
+            let mut dials = recent.get(job.phone.as_str()).cloned().unwrap_or_default();
             dials.extend(dialled_now.get(job.phone.as_str()).into_iter().flatten());
             let facts = Facts {
                 zones: &zones,
-                dnc_reason: dnc.get(&job.phone).map(String::as_str),
+                dnc_reason: dnc.get(job.phone.as_str()).map(String::as_str),
                 recent_dials: &dials,
                 max_calls_per_number_per_day: self.cfg.max_calls_per_number_per_day,
             };
@@ -178,7 +180,7 @@ impl Dispatcher {
                 Prepared::Send(ready) => ready,
                 Prepared::Defer(Deferral::Requeue { at, .. }) => {
                     report.deferred += 1;
-                    deferrals.push(store::Deferral::Requeue { job_id: job.id, at: at.timestamp_millis() });
+                    deferrals.push(store::Deferral::Requeue { job_id: job.id, at });
                     continue;
                 }
                 Prepared::Defer(Deferral::Suppress(reason)) => {
@@ -197,7 +199,7 @@ impl Dispatcher {
             // instead of all over it.
             let attempt_id = uuid::Uuid::now_v7().to_string();
             let metadata = AttemptMetadata { attempt_id: &attempt_id, campaign_id: &job.campaign_id, job_id: job.id };
-            match ready.request(&job.phone, &metadata, self.cfg.webhook_url.as_deref()) {
+            match ready.request(job.phone.as_str(), &metadata, self.cfg.webhook_url.as_deref()) {
                 Ok(request) => {
                     attempts.push(NewAttempt {
                         id: attempt_id.clone(),
@@ -208,13 +210,8 @@ impl Dispatcher {
                         expires_at,
                         poll_at,
                     });
-                    dialled_now.entry(job.phone.as_str()).or_default().push(now_ms);
-                    sends.push(Outgoing {
-                        attempt_id,
-                        campaign_id: job.campaign_id.clone(),
-                        dialed_at: now_ms,
-                        request,
-                    });
+                    dialled_now.entry(job.phone.as_str()).or_default().push(now);
+                    sends.push(Outgoing { attempt_id, campaign_id: job.campaign_id.clone(), dialed_at: now, request });
                 }
                 Err(reason) => {
                     report.failed += 1;
@@ -223,10 +220,10 @@ impl Dispatcher {
             }
         }
         // The attempts are durable before any of them is sent.
-        self.store.commit_claims(&attempts, &deferrals, now_ms).await?;
+        self.store.commit_claims(&attempts, &deferrals, now).await?;
         let mut state = self.lock();
         for a in &attempts {
-            state.ledger.record(&a.campaign_id, now_ms);
+            state.ledger.record(&a.campaign_id, now);
             if let Some(open) = &mut state.open {
                 *open.per_campaign.entry(a.campaign_id.clone()).or_default() += 1;
             }

@@ -23,7 +23,7 @@ const LINES_LISTED: usize = 10;
 #[derive(Debug, Default)]
 pub struct NumberList {
     /// E.164, in file order, without duplicates.
-    pub numbers: Vec<String>,
+    pub numbers: Vec<PhoneNumber>,
     /// What the operator should know (several phone-like columns, the one used).
     pub warnings: Vec<String>,
 }
@@ -46,8 +46,8 @@ pub fn read_numbers(path: &Path, phone_column_name: Option<&str>) -> Result<Numb
     while csv.read_record(&mut record).map_err(|e| csv_error(e, &display))? {
         let reason = match record.get(idx).map(PhoneNumber::parse) {
             Some(Ok(p)) => {
-                if seen.insert(p.as_str().to_string()) {
-                    out.numbers.push(p.as_str().to_string());
+                if seen.insert(p.clone()) {
+                    out.numbers.push(p);
                 }
                 continue;
             }
@@ -91,7 +91,10 @@ mod tests {
     #[test]
     fn numbers_are_read_as_leniently_as_an_import_and_deduplicated() {
         let list = read(b"phone\n14155550100\n(415) 555-0100\n'4155550101\n+1 415-555-0102\n").unwrap();
-        assert_eq!(list.numbers, ["+14155550100", "+14155550101", "+14155550102"]);
+        assert_eq!(
+            list.numbers.iter().map(PhoneNumber::as_str).collect::<Vec<_>>(),
+            ["+14155550100", "+14155550101", "+14155550102"]
+        );
     }
 
     #[test]

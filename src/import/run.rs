@@ -86,9 +86,7 @@ pub async fn import_file(
         store.import_snapshot(spec.id.as_str()).await?
     } else {
         let file_name = path.file_name().map_or(display.clone(), |n| n.to_string_lossy().into_owned());
-        let tx = pending
-            .tx
-            .insert(store.begin_import(spec.id.as_str(), &file_name, &scan.sha256, now.timestamp_millis()).await?);
+        let tx = pending.tx.insert(store.begin_import(spec.id.as_str(), &file_name, &scan.sha256, now).await?);
         match tx.snapshot().await {
             Ok(snap) => snap,
             Err(e) => return Err(pending.abort(e.into()).await),

@@ -20,12 +20,10 @@ pub mod retry;
 mod webhook;
 mod writer;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
-use chrono_tz::Tz;
 
 use crate::bland::Client;
 use crate::clock::Clock;
@@ -69,7 +67,6 @@ pub struct Outcomes {
     clock: Arc<dyn Clock>,
     cfg: OutcomesConfig,
     plans: PlanCache,
-    zones: Mutex<HashMap<String, Vec<Tz>>>,
     /// Deliveries waiting to be written, and the turn to write them (see [`Outcomes::apply`]).
     queue: Mutex<Vec<writer::Queued>>,
     writer: tokio::sync::Mutex<()>,
@@ -78,15 +75,6 @@ pub struct Outcomes {
 impl Outcomes {
     pub fn new(store: Store, bland: Client, clock: Arc<dyn Clock>, cfg: OutcomesConfig) -> Self {
         let plans = PlanCache::new(cfg.compliance);
-        Self {
-            store,
-            bland,
-            clock,
-            cfg,
-            plans,
-            zones: Mutex::default(),
-            queue: Mutex::default(),
-            writer: tokio::sync::Mutex::new(()),
-        }
+        Self { store, bland, clock, cfg, plans, queue: Mutex::default(), writer: tokio::sync::Mutex::new(()) }
     }
 }

@@ -27,7 +27,7 @@ impl Outcomes {
     pub async fn poll_once(&self) -> Result<PollReport, StoreError> {
         let now = self.clock.now();
         let mut report = PollReport::default();
-        for due in self.store.polls_due(now.timestamp_millis(), self.cfg.poll_batch).await? {
+        for due in self.store.polls_due(now, self.cfg.poll_batch).await? {
             report.polled += 1;
             match self.bland.call_details(&due.call_id).await {
                 Ok(details) => {
@@ -44,7 +44,7 @@ impl Outcomes {
                         _ => self.cfg.poll_interval,
                     };
                     warn!(call_id = %due.call_id, error = %e, "cannot poll the call now");
-                    self.store.postpone_poll(&due.attempt_id, (now + wait).timestamp_millis()).await?;
+                    self.store.postpone_poll(&due.attempt_id, now + wait).await?;
                 }
             }
         }

@@ -24,16 +24,15 @@ impl Outcomes {
         now: DateTime<Utc>,
         from_poll: bool,
     ) -> Application {
-        let now_ms = now.timestamp_millis();
         let Some(outcome) = classify(details) else {
             return if ctx.outcome.is_none() {
-                Application::NotFinal { poll_at: (now + self.cfg.poll_interval).timestamp_millis() }
+                Application::NotFinal { poll_at: now + self.cfg.poll_interval }
             } else {
                 Application::Duplicate { recheck_done: false }
             };
         };
         let record = |recheck: bool| OutcomeRecord {
-            outcome: outcome.as_str().to_string(),
+            outcome,
             answered_by: details.answered_by.as_ref().map(|a| a.as_str().to_string()),
             call_length: details.call_length_minutes,
             price: details.price,
@@ -44,15 +43,15 @@ impl Outcomes {
             transcript: transcript(details),
             analysis: details.analysis.as_ref().map(Value::to_string),
             details: details.raw.to_string(),
-            ended_at: now_ms,
-            recheck_at: recheck.then(|| (now + self.cfg.answered_by_grace).timestamp_millis()),
+            ended_at: now,
+            recheck_at: recheck.then(|| now + self.cfg.answered_by_grace),
         };
         let target = || self.job_target(ctx, outcome, details, plan, now);
         match &ctx.outcome {
             None => Application::Record { record: record(details.answered_by.is_none()), job: target() },
             Some(previous) if ctx.answered_by.is_none() && details.answered_by.is_some() => {
                 let still_on_attempt = ctx.job_attempts == ctx.attempt_no;
-                let job = (previous != outcome.as_str() && still_on_attempt).then(target);
+                let job = (*previous != outcome && still_on_attempt).then(target);
                 Application::Update { record: record(false), job }
             }
             Some(_) => Application::Duplicate { recheck_done: from_poll },
@@ -70,17 +69,14 @@ impl Outcomes {
         let Some(plan) = plan else {
             return JobTarget::Done;
         };
-        let zones = {
-            let mut cache = self.zones.lock().expect("zone cache poisoned");
-            recipient_zones(plan.spec.schedule.zone_policy, &ctx.timezones, ctx.number_zones.as_deref(), &mut cache)
-        };
+        let zones = recipient_zones(plan.spec.schedule.zone_policy, &ctx.timezones, ctx.number_zones.as_deref());
         match next_step(&plan.spec.retry, outcome, ctx.attempt_no as u32, &plan.window, &zones, now) {
             Next::Done => JobTarget::Done,
             Next::Failed => JobTarget::Failed(format!(
                 "call failed{}",
                 details.error_message.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
             )),
-            Next::Retry(at) => JobTarget::Retry(at.timestamp_millis()),
+            Next::Retry(at) => JobTarget::Retry(at),
         }
     }
 }

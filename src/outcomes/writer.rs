@@ -37,7 +37,7 @@ impl Queued {
             attempt_id: AttemptMetadata::attempt_id_in(&self.details.metadata),
             call_id: &self.details.call_id,
             inbox_body: self.inbox_body.as_deref(),
-            now_ms: self.now.timestamp_millis(),
+            now: self.now,
         }
     }
 }

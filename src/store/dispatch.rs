@@ -6,23 +6,29 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::{JobState, Store, StoreError, push_in_list};
+use super::{JobState, Store, StoreError, ZoneSource, millis, push_in_list, stored_phone, stored_time, stored_zones};
+use crate::phone::PhoneNumber;
 
 /// A job the dispatcher has claimed (now `dialing`, no attempt row yet).
 #[derive(Debug, Clone)]
 pub struct ClaimedJob {
     pub id: i64,
     pub campaign_id: String,
-    pub phone: String,
+    pub phone: PhoneNumber,
+    /// The recipient's other columns as stored (JSON), read only when a call is built.
     pub variables: String,
     /// The names of `variables` when it is an array of values (its import's columns).
     pub variable_names: Option<String>,
-    pub timezones: String,
-    pub zone_source: String,
-    pub number_zones: Option<String>,
+    /// The zones whose hours the call must respect.
+    pub timezones: Vec<Tz>,
+    pub zone_source: ZoneSource,
+    /// The zones the number itself suggests, when it suggests any.
+    pub number_zones: Option<Vec<Tz>>,
     /// Attempts made before this one.
     pub attempts: i64,
 }
@@ -33,18 +39,19 @@ pub struct NewAttempt {
     pub id: String,
     pub job_id: i64,
     pub campaign_id: String,
-    pub phone: String,
+    pub phone: PhoneNumber,
     pub attempt_no: i64,
-    pub expires_at: i64,
+    /// Until when it holds a concurrency slot at most.
+    pub expires_at: DateTime<Utc>,
     /// When the poller first asks Bland about it, if no webhook has settled it by then.
-    pub poll_at: i64,
+    pub poll_at: DateTime<Utc>,
 }
 
 /// What to do with a claimed job that is not dialled now.
 #[derive(Debug, Clone)]
 pub enum Deferral {
     /// Back to the queue until `at` (window closed, per-number cap, 429 …).
-    Requeue { job_id: i64, at: i64 },
+    Requeue { job_id: i64, at: DateTime<Utc> },
     /// On the do-not-call list.
     Suppress { job_id: i64, reason: String },
     /// Cannot ever be dialled (e.g. a placeholder without a value).
@@ -55,22 +62,25 @@ pub enum Deferral {
 #[derive(Debug, Clone)]
 pub struct PendingAttempt {
     pub id: String,
-    pub dialed_at: i64,
+    pub dialed_at: DateTime<Utc>,
     /// Its job, as a claim would return it (`attempts`: those before this one).
     pub job: ClaimedJob,
 }
 
 /// A [`ClaimedJob`] from a row with its columns (job id as `id`).
-fn claimed_job(r: &SqliteRow) -> Result<ClaimedJob, sqlx::Error> {
+fn claimed_job(r: &SqliteRow) -> Result<ClaimedJob, StoreError> {
     Ok(ClaimedJob {
         id: r.try_get("id")?,
         campaign_id: r.try_get("campaign_id")?,
-        phone: r.try_get("phone")?,
+        phone: stored_phone(r.try_get("phone")?)?,
         variables: r.try_get("variables")?,
         variable_names: r.try_get("variable_names")?,
-        timezones: r.try_get("timezones")?,
-        zone_source: r.try_get("zone_source")?,
-        number_zones: r.try_get("number_zones")?,
+        timezones: stored_zones(r.try_get("timezones")?, "jobs.timezones")?,
+        zone_source: ZoneSource::from_sql(r.try_get("zone_source")?)?,
+        number_zones: r
+            .try_get::<Option<&str>, _>("number_zones")?
+            .map(|z| stored_zones(z, "jobs.number_zones"))
+            .transpose()?,
         attempts: r.try_get("attempts")?,
     })
 }
@@ -89,7 +99,8 @@ pub(super) fn cancel_if_campaign_cancelled(now_ms: i64) -> QueryBuilder<Sqlite> 
 
 impl Store {
     /// Retry waits that are due go back to the queue.
-    pub async fn release_due_retries(&self, campaign_id: &str, now_ms: i64) -> Result<u64, StoreError> {
+    pub async fn release_due_retries(&self, campaign_id: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let now_ms = millis(now);
         Ok(sqlx::query(
             "UPDATE jobs SET state = 'queued', updated_at = ?3
              WHERE campaign_id = ?1 AND state = 'retry_wait' AND next_attempt_at <= ?2",
@@ -109,7 +120,8 @@ impl Store {
     ///
     /// Only for a moment when no claim of this daemon is outstanding (the dispatcher calls it
     /// between steps); one daemon per database ([`crate::daemon::DaemonLock`]).
-    pub async fn release_orphaned_claims(&self, now_ms: i64) -> Result<u64, StoreError> {
+    pub async fn release_orphaned_claims(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let now_ms = millis(now);
         // Read first: a write would take the write lock on every call, and there is rarely
         // anything to release. `a.state != 'not_sent'` lets SQLite use the partial index on
         // (job_id, attempt_no).
@@ -149,7 +161,13 @@ impl Store {
     }
 
     /// Claims up to `limit` due jobs of one campaign, oldest due first, in one statement.
-    pub async fn claim_due(&self, campaign_id: &str, now_ms: i64, limit: u32) -> Result<Vec<ClaimedJob>, StoreError> {
+    pub async fn claim_due(
+        &self,
+        campaign_id: &str,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        let now_ms = millis(now);
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -166,7 +184,7 @@ impl Store {
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(claimed_job).collect::<Result<_, _>>()?)
+        rows.iter().map(claimed_job).collect()
     }
 
     /// For claimed jobs: commits the attempts to dial (as `dialing`) and puts every other
@@ -175,8 +193,9 @@ impl Store {
         &self,
         attempts: &[NewAttempt],
         deferrals: &[Deferral],
-        now_ms: i64,
+        now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let now_ms = millis(now);
         let mut tx = self.pool.begin().await?;
         for chunk in attempts.chunks(3000) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
@@ -186,12 +205,12 @@ impl Store {
                 b.push_bind(&a.id)
                     .push_bind(a.job_id)
                     .push_bind(&a.campaign_id)
-                    .push_bind(&a.phone)
+                    .push_bind(a.phone.as_str())
                     .push_bind(a.attempt_no)
                     .push("'dialing'")
                     .push_bind(now_ms)
-                    .push_bind(a.expires_at)
-                    .push_bind(a.poll_at);
+                    .push_bind(millis(a.expires_at))
+                    .push_bind(millis(a.poll_at));
             });
             q.build().execute(&mut *tx).await?;
             let mut q: QueryBuilder<Sqlite> =
@@ -202,7 +221,7 @@ impl Store {
         for d in deferrals {
             // A requeue keeps the job's reason; a suppression or a failure keeps its due time.
             let (job_id, state, reason, at) = match d {
-                Deferral::Requeue { job_id, at } => (job_id, JobState::Queued, None, Some(*at)),
+                Deferral::Requeue { job_id, at } => (job_id, JobState::Queued, None, Some(millis(*at))),
                 Deferral::Suppress { job_id, reason } => (job_id, JobState::Suppressed, Some(reason), None),
                 Deferral::Fail { job_id, reason } => (job_id, JobState::Failed, Some(reason), None),
             };
@@ -236,13 +255,14 @@ impl Store {
         Ok(out)
     }
 
-    /// Per number: the dial times (ms) since `since_ms`, across all campaigns, oldest first.
+    /// Per number: the dial times since `since`, across all campaigns, oldest first.
     pub async fn recent_dials_by_number(
         &self,
         phones: &[&str],
-        since_ms: i64,
-    ) -> Result<HashMap<String, Vec<i64>>, StoreError> {
-        let mut out: HashMap<String, Vec<i64>> = HashMap::new();
+        since: DateTime<Utc>,
+    ) -> Result<HashMap<String, Vec<DateTime<Utc>>>, StoreError> {
+        let since_ms = millis(since);
+        let mut out: HashMap<String, Vec<DateTime<Utc>>> = HashMap::new();
         for chunk in phones.chunks(5000) {
             let mut q: QueryBuilder<Sqlite> =
                 QueryBuilder::new("SELECT phone, dialed_at FROM attempts WHERE dialed_at > ");
@@ -251,25 +271,27 @@ impl Store {
             push_in_list(&mut q, chunk.iter().copied());
             q.push(" ORDER BY phone, dialed_at");
             for r in q.build().fetch_all(&self.pool).await? {
-                out.entry(r.try_get("phone")?).or_default().push(r.try_get("dialed_at")?);
+                let at = stored_time(r.try_get("dialed_at")?, "attempts.dialed_at")?;
+                out.entry(r.try_get("phone")?).or_default().push(at);
             }
         }
         Ok(out)
     }
 
-    /// Every counted dial since `since_ms`: (campaign, time), oldest first — the caps' ledger.
-    pub async fn dials_since(&self, since_ms: i64) -> Result<Vec<(String, i64)>, StoreError> {
+    /// Every counted dial since `since`: (campaign, time), oldest first — the caps' ledger.
+    pub async fn dials_since(&self, since: DateTime<Utc>) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
         sqlx::query("SELECT campaign_id, dialed_at FROM attempts WHERE dialed_at > ? AND state != 'not_sent' ORDER BY dialed_at")
-            .bind(since_ms)
+            .bind(millis(since))
             .fetch_all(&self.pool)
             .await?
             .into_iter()
-            .map(|r| Ok((r.try_get("campaign_id")?, r.try_get("dialed_at")?)))
+            .map(|r| Ok((r.try_get("campaign_id")?, stored_time(r.try_get("dialed_at")?, "attempts.dialed_at")?)))
             .collect()
     }
 
     /// Calls holding a concurrency slot now, per campaign.
-    pub async fn open_calls(&self, now_ms: i64) -> Result<HashMap<String, u32>, StoreError> {
+    pub async fn open_calls(&self, now: DateTime<Utc>) -> Result<HashMap<String, u32>, StoreError> {
+        let now_ms = millis(now);
         let rows = sqlx::query(
             "SELECT campaign_id, COUNT(*) AS n FROM attempts
              WHERE state IN ('dialing', 'in_call') AND expires_at > ? GROUP BY campaign_id",
@@ -282,13 +304,14 @@ impl Store {
 
     /// Bland accepted the call: remember its id. The attempt may already have an outcome (a
     /// webhook can arrive before the send response), so only the id is unconditional.
-    pub async fn record_sent(&self, attempt_id: &str, call_id: &str, now_ms: i64) -> Result<(), StoreError> {
-        self.record_sent_many(&[(attempt_id, call_id)], now_ms).await
+    pub async fn record_sent(&self, attempt_id: &str, call_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.record_sent_many(&[(attempt_id, call_id)], now).await
     }
 
     /// [`record_sent`](Self::record_sent) for many calls (attempt id, call id) in one
     /// transaction: at thousands of calls a second, one commit per call would be the bottleneck.
-    pub async fn record_sent_many(&self, sent: &[(&str, &str)], now_ms: i64) -> Result<(), StoreError> {
+    pub async fn record_sent_many(&self, sent: &[(&str, &str)], now: DateTime<Utc>) -> Result<(), StoreError> {
+        let now_ms = millis(now);
         if sent.is_empty() {
             return Ok(());
         }
@@ -322,7 +345,8 @@ impl Store {
     }
 
     /// Bland refused the call for good (400, …): the attempt and the job fail, with its words.
-    pub async fn record_rejected(&self, attempt_id: &str, message: &str, now_ms: i64) -> Result<(), StoreError> {
+    pub async fn record_rejected(&self, attempt_id: &str, message: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let now_ms = millis(now);
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE attempts SET state = 'failed', outcome = 'failed', error_message = ?2, ended_at = ?3
@@ -354,9 +378,11 @@ impl Store {
         &self,
         attempt_id: &str,
         why: &str,
-        retry_at: i64,
-        now_ms: i64,
+        retry_at: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let retry_at = millis(retry_at);
+        let now_ms = millis(now);
         let mut tx = self.pool.begin().await?;
         let voided = sqlx::query(
             "UPDATE attempts SET state = 'not_sent', send_error = ?2, ended_at = ?3 WHERE id = ?1 AND state = 'dialing'",
@@ -396,7 +422,8 @@ impl Store {
     }
 
     /// Attempts still `dialing` that were committed before `before_ms`.
-    pub async fn pending_attempts(&self, before_ms: i64) -> Result<Vec<PendingAttempt>, StoreError> {
+    pub async fn pending_attempts(&self, before: DateTime<Utc>) -> Result<Vec<PendingAttempt>, StoreError> {
+        let before_ms = millis(before);
         sqlx::query(
             "SELECT a.id AS attempt_id, a.dialed_at, a.job_id AS id, a.campaign_id, a.phone,
                     a.attempt_no - 1 AS attempts, j.variables, j.timezones, j.zone_source, j.number_zones,
@@ -411,7 +438,7 @@ impl Store {
         .map(|r| {
             Ok(PendingAttempt {
                 id: r.try_get("attempt_id")?,
-                dialed_at: r.try_get("dialed_at")?,
+                dialed_at: stored_time(r.try_get("dialed_at")?, "attempts.dialed_at")?,
                 job: claimed_job(&r)?,
             })
         })

@@ -2,7 +2,10 @@
 
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::{Store, StoreError, push_in_list, stored_time};
+use chrono::{DateTime, Utc};
+
+use super::{Store, StoreError, millis, push_in_list, stored_time};
+use crate::phone::PhoneNumber;
 
 #[derive(Debug, Clone)]
 pub struct DncEntry {
@@ -25,13 +28,19 @@ const ROWS_PER_STATEMENT: usize = 8000;
 impl Store {
     /// Adds E.164 numbers to the list and, in the same transaction, suppresses every job that
     /// would still call one of them.
-    pub async fn dnc_add(&self, phones: &[String], reason: &str, now_ms: i64) -> Result<DncAdded, StoreError> {
+    pub async fn dnc_add(
+        &self,
+        phones: &[PhoneNumber],
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<DncAdded, StoreError> {
+        let now_ms = millis(now);
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut out = DncAdded::default();
         for chunk in phones.chunks(ROWS_PER_STATEMENT) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO dnc (phone, reason, added_at) ");
             q.push_values(chunk, |mut b, p| {
-                b.push_bind(p).push_bind(reason).push_bind(now_ms);
+                b.push_bind(p.as_str()).push_bind(reason).push_bind(now_ms);
             });
             q.push(" ON CONFLICT (phone) DO NOTHING");
             out.added += q.build().execute(&mut *tx).await?.rows_affected();
@@ -43,7 +52,7 @@ impl Store {
             q.push(
                 " WHERE campaign_id IN (SELECT id FROM campaigns) AND state IN ('queued', 'retry_wait') AND phone IN ",
             );
-            push_in_list(&mut q, chunk);
+            push_in_list(&mut q, chunk.iter().map(PhoneNumber::as_str));
             out.jobs_suppressed += q.build().execute(&mut *tx).await?.rows_affected();
         }
         tx.commit().await?;

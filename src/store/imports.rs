@@ -2,11 +2,12 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use rustc_hash::{FxHashMap, FxHashSet};
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, AssertSqlSafe, ConnectOptions, Connection, Row, SqliteConnection};
 
-use super::{Store, StoreError, ZoneSource, stored_time};
+use super::{Store, StoreError, ZoneSource, millis, stored_time};
 
 /// A recipient ready to be stored.
 ///
@@ -195,8 +196,9 @@ impl Store {
         campaign_id: &str,
         file_name: &str,
         sha256: &str,
-        now_ms: i64,
+        now: DateTime<Utc>,
     ) -> Result<ImportTx, StoreError> {
+        let now_ms = millis(now);
         let mut conn = self.options.clone().foreign_keys(false).connect().await?;
         sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await?;
         let campaign: Option<i64> = sqlx::query_scalar("SELECT 1 FROM campaigns WHERE id = ?")

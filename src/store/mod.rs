@@ -145,6 +145,23 @@ pub(crate) fn stored_time(ms: i64, column: &str) -> Result<chrono::DateTime<chro
         .ok_or_else(|| StoreError::Corrupt(format!("{column} = {ms} is not a time (milliseconds since 1970)")))
 }
 
+/// A stored phone number: only E.164 text is ever stored (import and DNC parse it first), so
+/// anything else is a corrupt row.
+pub(crate) fn stored_phone(text: String) -> Result<crate::phone::PhoneNumber, StoreError> {
+    let digits = text.strip_prefix('+').unwrap_or_default();
+    if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(StoreError::Corrupt(format!("stored number `{text}` is not E.164")));
+    }
+    Ok(crate::phone::PhoneNumber::from_stored(text))
+}
+
+/// Stored zones: `|`-separated IANA names, as import writes them.
+pub(crate) fn stored_zones(text: &str, column: &str) -> Result<Vec<chrono_tz::Tz>, StoreError> {
+    text.split('|')
+        .map(|z| z.parse().map_err(|_| StoreError::Corrupt(format!("{column}: `{z}` is not an IANA time zone"))))
+        .collect()
+}
+
 /// Pushes `(?, ?, …)` binding each of `items`: the one way the store writes an `IN` list. The
 /// caller keeps a list well inside SQLite's limit on bound parameters (chunks of thousands).
 pub(crate) fn push_in_list<'t, T>(q: &mut sqlx::QueryBuilder<sqlx::Sqlite>, items: impl IntoIterator<Item = T>)

@@ -3,9 +3,13 @@
 //! same details twice changes nothing; a late `answered_by` corrects an outcome recorded
 //! without one, and moves the job only while it has not gone on to another attempt.
 
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::{Applied, JobState, Store, StoreError, push_in_list};
+use super::{
+    Applied, AttemptState, JobState, Outcome, Store, StoreError, ZoneSource, millis, push_in_list, stored_zones,
+};
 
 /// What the store knows of an attempt when details about it arrive.
 #[derive(Debug, Clone)]
@@ -14,21 +18,21 @@ pub struct AttemptContext {
     pub job_id: i64,
     pub campaign_id: String,
     pub attempt_no: i64,
-    pub state: String,
-    pub outcome: Option<String>,
+    pub state: AttemptState,
+    pub outcome: Option<Outcome>,
     pub answered_by: Option<String>,
     pub call_id: Option<String>,
-    pub job_state: String,
+    pub job_state: JobState,
     pub job_attempts: i64,
-    pub timezones: String,
-    pub zone_source: String,
-    pub number_zones: Option<String>,
+    pub timezones: Vec<Tz>,
+    pub zone_source: ZoneSource,
+    pub number_zones: Option<Vec<Tz>>,
 }
 
 /// The attempt's fields, from the call details.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct OutcomeRecord {
-    pub outcome: String,
+    pub outcome: Outcome,
     pub answered_by: Option<String>,
     pub call_length: Option<f64>,
     pub price: Option<f64>,
@@ -39,9 +43,9 @@ pub struct OutcomeRecord {
     pub transcript: Option<String>,
     pub analysis: Option<String>,
     pub details: String,
-    pub ended_at: i64,
+    pub ended_at: DateTime<Utc>,
     /// Ask Bland once more at this time (a late `answered_by`), or never.
-    pub recheck_at: Option<i64>,
+    pub recheck_at: Option<DateTime<Utc>>,
 }
 
 /// Where the job goes.
@@ -49,14 +53,14 @@ pub struct OutcomeRecord {
 pub enum JobTarget {
     Done,
     Failed(String),
-    Retry(i64),
+    Retry(DateTime<Utc>),
 }
 
 /// What the caller decided, given the [`AttemptContext`].
 #[derive(Debug, Clone)]
 pub enum Application {
     /// The call is not over: only make sure its id is known, and ask again at `poll_at`.
-    NotFinal { poll_at: i64 },
+    NotFinal { poll_at: DateTime<Utc> },
     /// The first outcome of this attempt.
     Record { record: OutcomeRecord, job: JobTarget },
     /// A correction of an outcome recorded without `answered_by`.
@@ -118,7 +122,7 @@ pub struct Delivery<'a> {
     pub call_id: &'a str,
     /// The webhook's raw body, stored in the inbox; `None` for a poll.
     pub inbox_body: Option<&'a str>,
-    pub now_ms: i64,
+    pub now: DateTime<Utc>,
 }
 
 /// Applies one delivery; returns the attempt it matched (if any) and what became of it, for its
@@ -128,7 +132,8 @@ async fn apply_delivery(
     d: &Delivery<'_>,
     decide: impl FnOnce(&AttemptContext) -> Application,
 ) -> Result<(Option<String>, Applied), StoreError> {
-    let Delivery { attempt_id, call_id, now_ms, .. } = *d;
+    let Delivery { attempt_id, call_id, now, .. } = *d;
+    let now_ms = millis(now);
     let row = sqlx::query(
         "SELECT a.id, a.job_id, a.campaign_id, a.attempt_no, a.state, a.outcome, a.answered_by, a.call_id,
                 j.state AS job_state, j.attempts AS job_attempts, j.timezones, j.zone_source, j.number_zones
@@ -147,15 +152,18 @@ async fn apply_delivery(
         job_id: row.try_get("job_id")?,
         campaign_id: row.try_get("campaign_id")?,
         attempt_no: row.try_get("attempt_no")?,
-        state: row.try_get("state")?,
-        outcome: row.try_get("outcome")?,
+        state: AttemptState::from_sql(row.try_get("state")?)?,
+        outcome: row.try_get::<Option<&str>, _>("outcome")?.map(Outcome::from_sql).transpose()?,
         answered_by: row.try_get("answered_by")?,
         call_id: row.try_get("call_id")?,
-        job_state: row.try_get("job_state")?,
+        job_state: JobState::from_sql(row.try_get("job_state")?)?,
         job_attempts: row.try_get("job_attempts")?,
-        timezones: row.try_get("timezones")?,
-        zone_source: row.try_get("zone_source")?,
-        number_zones: row.try_get("number_zones")?,
+        timezones: stored_zones(row.try_get("timezones")?, "jobs.timezones")?,
+        zone_source: ZoneSource::from_sql(row.try_get("zone_source")?)?,
+        number_zones: row
+            .try_get::<Option<&str>, _>("number_zones")?
+            .map(|z| stored_zones(z, "jobs.number_zones"))
+            .transpose()?,
     };
     let result = match decide(&ctx) {
         Application::NotFinal { poll_at } => {
@@ -166,7 +174,7 @@ async fn apply_delivery(
             )
             .bind(&ctx.attempt_id)
             .bind(call_id)
-            .bind(poll_at)
+            .bind(millis(poll_at))
             .execute(&mut *tx)
             .await?;
             sqlx::query("UPDATE jobs SET state = 'in_call', updated_at = ?2 WHERE id = ?1 AND state = 'dialing'")
@@ -179,7 +187,7 @@ async fn apply_delivery(
         Application::Record { record, job } => {
             let done = write_attempt(tx, &ctx.attempt_id, call_id, &record, WriteIf::NoOutcome).await?;
             if done {
-                move_job(tx, &ctx, &record.outcome, &job, &[JobState::Dialing, JobState::InCall], now_ms).await?;
+                move_job(tx, &ctx, record.outcome, &job, &[JobState::Dialing, JobState::InCall], now_ms).await?;
                 Applied::Applied
             } else {
                 Applied::Duplicate
@@ -193,7 +201,7 @@ async fn apply_delivery(
                     // attempt (claiming commits the next one); `dialing` is not, as its
                     // call is about to be placed.
                     let from = [JobState::Done, JobState::RetryWait, JobState::Failed, JobState::Queued];
-                    move_job(tx, &ctx, &record.outcome, &job, &from, now_ms).await?;
+                    move_job(tx, &ctx, record.outcome, &job, &from, now_ms).await?;
                 }
                 Applied::Updated
             } else {
@@ -215,13 +223,13 @@ async fn apply_delivery(
 
 impl Store {
     /// Attempts whose poll time has come, oldest first.
-    pub async fn polls_due(&self, now_ms: i64, limit: u32) -> Result<Vec<PollDue>, StoreError> {
+    pub async fn polls_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<PollDue>, StoreError> {
         sqlx::query(
             "SELECT id, call_id FROM attempts
              WHERE poll_at IS NOT NULL AND poll_at <= ? AND call_id IS NOT NULL
              ORDER BY poll_at LIMIT ?",
         )
-        .bind(now_ms)
+        .bind(millis(now))
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?
@@ -231,9 +239,9 @@ impl Store {
     }
 
     /// Postpones an attempt's next poll (Bland could not be asked now).
-    pub async fn postpone_poll(&self, attempt_id: &str, poll_at: i64) -> Result<(), StoreError> {
+    pub async fn postpone_poll(&self, attempt_id: &str, poll_at: DateTime<Utc>) -> Result<(), StoreError> {
         sqlx::query("UPDATE attempts SET poll_at = ? WHERE id = ?")
-            .bind(poll_at)
+            .bind(millis(poll_at))
             .bind(attempt_id)
             .execute(&self.pool)
             .await?;
@@ -275,7 +283,7 @@ async fn write_attempt(
     let done = sqlx::query(sql)
         .bind(attempt_id)
         .bind(call_id)
-        .bind(&r.outcome)
+        .bind(r.outcome.as_str())
         .bind(&r.answered_by)
         .bind(r.call_length)
         .bind(r.price)
@@ -286,8 +294,8 @@ async fn write_attempt(
         .bind(&r.transcript)
         .bind(&r.analysis)
         .bind(&r.details)
-        .bind(r.ended_at)
-        .bind(r.recheck_at)
+        .bind(millis(r.ended_at))
+        .bind(r.recheck_at.map(millis))
         .execute(&mut *tx)
         .await?;
     Ok(done.rows_affected() == 1)
@@ -297,7 +305,7 @@ async fn write_attempt(
 async fn move_job(
     tx: &mut sqlx::SqliteConnection,
     ctx: &AttemptContext,
-    outcome: &str,
+    outcome: Outcome,
     job: &JobTarget,
     from: &[JobState],
     now_ms: i64,
@@ -305,12 +313,12 @@ async fn move_job(
     let (state, next_at, reason) = match job {
         JobTarget::Done => (JobState::Done, None, None),
         JobTarget::Failed(reason) => (JobState::Failed, None, Some(reason.as_str())),
-        JobTarget::Retry(at) => (JobState::RetryWait, Some(*at), None),
+        JobTarget::Retry(at) => (JobState::RetryWait, Some(millis(*at)), None),
     };
     let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE jobs SET state = ");
     q.push_bind(state.as_str())
         .push(", outcome = ")
-        .push_bind(outcome)
+        .push_bind(outcome.as_str())
         .push(", next_attempt_at = COALESCE(")
         .push_bind(next_at)
         .push(", next_attempt_at), reason = ")
@@ -350,7 +358,7 @@ fn inbox_insert(applied: &[(Delivery<'_>, (Option<String>, Applied))]) -> Option
     rows.peek()?;
     let mut q = QueryBuilder::new("INSERT INTO webhook_inbox (received_at, call_id, attempt_id, body, result) ");
     q.push_values(rows, |mut b, (d, (attempt, result))| {
-        b.push_bind(d.now_ms)
+        b.push_bind(millis(d.now))
             .push_bind(d.call_id.to_string())
             .push_bind(attempt.clone())
             .push_bind(d.inbox_body.map(str::to_string))

@@ -9,7 +9,10 @@ use serde_json::{Map, Value};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::{Applied, AttemptState, ImportRow, JobState, Outcome, Store, StoreError, ZoneSource, stored_time};
+use super::{
+    Applied, AttemptState, ImportRow, JobState, Outcome, Store, StoreError, ZoneSource, millis, stored_phone,
+    stored_time, stored_zones,
+};
 use crate::phone::PhoneNumber;
 
 /// One recipient of a campaign, as stored.
@@ -51,14 +54,8 @@ pub struct AttemptRecord {
     pub details: Option<String>,
 }
 
-/// Only E.164 text is ever stored (import and DNC parse it first); anything else is corrupt.
 fn phone(row: &SqliteRow) -> Result<PhoneNumber, StoreError> {
-    let text: String = row.try_get("phone")?;
-    let digits = text.strip_prefix('+').unwrap_or_default();
-    if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(StoreError::Corrupt(format!("stored number `{text}` is not E.164")));
-    }
-    Ok(PhoneNumber::from_stored(text))
+    stored_phone(row.try_get("phone")?)
 }
 
 fn time(row: &SqliteRow, col: &str) -> Result<DateTime<Utc>, StoreError> {
@@ -195,13 +192,6 @@ pub struct InboxRecord {
     pub result: Applied,
 }
 
-/// `|`-separated IANA names, as import writes them.
-fn zones(text: &str, col: &str) -> Result<Vec<Tz>, StoreError> {
-    text.split('|')
-        .map(|z| z.parse().map_err(|_| StoreError::Corrupt(format!("{col}: `{z}` is not an IANA time zone"))))
-        .collect()
-}
-
 /// A job's variables: a JSON array of values named by its import's columns, or (a job from
 /// elsewhere) a JSON object. A count of values that is not the count of names is corrupt.
 fn variables(values: &str, names: Option<&str>) -> Result<Map<String, Value>, StoreError> {
@@ -235,9 +225,9 @@ impl Store {
                 let number_zones: Option<String> = row.try_get("number_zones")?;
                 Ok(JobDetails {
                     import_id: row.try_get("import_id")?,
-                    timezones: zones(row.try_get("timezones")?, "jobs.timezones")?,
+                    timezones: stored_zones(row.try_get("timezones")?, "jobs.timezones")?,
                     zone_source: ZoneSource::from_sql(row.try_get("zone_source")?)?,
-                    number_zones: number_zones.map(|z| zones(&z, "jobs.number_zones")).transpose()?,
+                    number_zones: number_zones.map(|z| stored_zones(&z, "jobs.number_zones")).transpose()?,
                     variables: variables(row.try_get("variables")?, row.try_get("variable_names")?)?,
                     record: job_record(row)?,
                 })
@@ -317,8 +307,9 @@ impl Store {
         &self,
         phone: &PhoneNumber,
         reason: &str,
-        now_ms: i64,
+        now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let now_ms = millis(now);
         sqlx::query("INSERT INTO dnc (phone, reason, added_at) VALUES (?, ?, ?)")
             .bind(phone.as_str())
             .bind(reason)
