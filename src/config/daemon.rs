@@ -391,6 +391,10 @@ impl DaemonConfig {
             idle_timeout: dur_in("http.idle_timeout", hx.idle_timeout, ms(100), h(1))?,
             max_connections: in_range("http.max_connections", hx.max_connections, 1, 65_536)?,
         };
+        // A request being answered moves no bytes: the idle timeout must not cut it short.
+        if http.idle_timeout < http.request_timeout {
+            return Err(err("http.idle_timeout", "must be at least http.request_timeout".into()));
+        }
         // Unsigned webhooks are for a machine's own tests; on an address others can reach,
         // anyone could post call outcomes.
         if http.allow_unsigned_webhooks && !http.listen.ip().is_loopback() {
