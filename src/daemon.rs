@@ -1,27 +1,44 @@
 //! `switchboard serve`: the daemon. It wires the store, the Bland clients, the dispatcher, the
-//! outcome poller and the HTTP server (webhook receiver, health, metrics) together and runs them
-//! until the shutdown signal; then it stops claiming, lets the sends in flight finish (each is
-//! bounded by the request timeout) and returns. Attempts a hard stop leaves `dialing` are
-//! reconciled by the next start before anything new is sent.
+//! outcome poller, the inbox pruner and the HTTP server (webhook receiver, health, metrics)
+//! together and runs them until the shutdown signal; then it stops claiming, lets the sends in
+//! flight finish (each is bounded by the request timeout) and returns. Attempts a hard stop
+//! leaves `dialing` are reconciled by the next start before anything new is sent.
+//!
+//! The HTTP server is exposed to whoever can reach `[http] listen` (Bland, when `public_url` is
+//! set), so it runs its own accept loop with the `[http]` limits: at most `max_connections` at
+//! once, a header within `header_read_timeout` (which also ends idle keep-alive connections), an
+//! answer within `request_timeout`, and a connection on which nothing moves for `idle_timeout`
+//! closed. Without them, idle and slow clients held connections forever, and at the file
+//! descriptor limit `/healthz` stopped answering.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration as StdDuration;
 
 use anyhow::Context;
 use axum::Router;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::get;
 use governor::{Quota, RateLimiter};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tracing::info;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::time::Instant;
+use tracing::{info, warn};
 
 use crate::bland::{BlandClientConfig, Client, RetryPolicy};
 use crate::clock::Clock;
 use crate::config::DaemonConfig;
+use crate::config::daemon::{HttpSection, federal_hours};
 use crate::dispatcher::engine::{Dispatcher, DispatcherConfig};
 use crate::outcomes::{Outcomes, OutcomesConfig, WebhookAuth, webhook_router};
 use crate::secret::Secret;
@@ -116,6 +133,13 @@ pub fn webhook_auth(secret: Option<&Secret>, config: &DaemonConfig) -> anyhow::R
         (None, true) => Some(WebhookAuth::Unsigned),
         (None, false) => None,
     };
+    if matches!(auth, Some(WebhookAuth::Unsigned)) && !config.http.listen.ip().is_loopback() {
+        anyhow::bail!(
+            "[http] allow_unsigned_webhooks = true is allowed only when [http] listen is a loopback address, not {}: \
+             set BLAND_WEBHOOK_SECRET (or [bland] webhook_secret_file) instead",
+            config.http.listen
+        );
+    }
     if auth.is_none() && config.http.public_url.is_some() {
         anyhow::bail!(
             "[http] public_url is set but there is no webhook secret to check Bland's signatures with: \
@@ -128,9 +152,18 @@ pub fn webhook_auth(secret: Option<&Secret>, config: &DaemonConfig) -> anyhow::R
 /// Runs the daemon on `listener` until `shutdown` turns true.
 pub async fn serve(parts: DaemonParts, listener: TcpListener, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let auth = webhook_auth(parts.webhook_secret.as_ref(), &parts.config)?;
+    let addr: SocketAddr = listener.local_addr()?;
     if matches!(auth, Some(WebhookAuth::Unsigned)) {
-        tracing::warn!("accepting UNSIGNED webhooks ([http] allow_unsigned_webhooks = true)");
+        // `--listen` may have moved the server off the configured loopback address.
+        if !addr.ip().is_loopback() {
+            anyhow::bail!(
+                "[http] allow_unsigned_webhooks = true is allowed only on a loopback address, and the daemon was \
+                 asked to listen on {addr}: set BLAND_WEBHOOK_SECRET (or [bland] webhook_secret_file) instead"
+            );
+        }
+        warn!("accepting UNSIGNED webhooks ([http] allow_unsigned_webhooks = true)");
     }
+    log_compliance_guard(&parts.config);
     let (send_client, api_client) = clients(&parts)?;
     let dispatcher = Arc::new(
         Dispatcher::new(parts.store.clone(), send_client, parts.clock.clone(), parts.dispatcher.clone()).await?,
@@ -138,16 +171,17 @@ pub async fn serve(parts: DaemonParts, listener: TcpListener, shutdown: watch::R
     let outcomes =
         Arc::new(Outcomes::new(parts.store.clone(), api_client, parts.clock.clone(), parts.outcomes.clone()));
 
+    let metrics_cache = Arc::new(Cached::new(METRICS_TTL));
     let mut app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
-        .with_state(parts.store.clone());
+        .with_state(MetricsState { store: parts.store.clone(), cache: metrics_cache });
     match auth {
         Some(auth) => app = app.merge(webhook_router(outcomes.clone(), auth)),
         None => info!("no webhook secret: outcomes come from polling only"),
     }
-    let addr: SocketAddr = listener.local_addr()?;
-    info!(%addr, "switchboard daemon listening");
+    let limits = HttpLimits::from_config(&parts.config.http);
+    info!(%addr, ?limits, "switchboard daemon listening");
 
     // Attempts a crash left `dialing` are settled before anything new is sent.
     let settled = dispatcher.reconcile().await?;
@@ -155,15 +189,11 @@ pub async fn serve(parts: DaemonParts, listener: TcpListener, shutdown: watch::R
         info!(?settled, "reconciled attempts left from the last run");
     }
 
-    let server = {
-        let mut stop = shutdown.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await
-        })
+    let server = tokio::spawn(serve_http(listener, app, limits, shutdown.clone()));
+    let prune = {
+        let (store, clock, stop) = (parts.store.clone(), parts.clock.clone(), shutdown.clone());
+        let retention = parts.config.outcomes.inbox_retention;
+        tokio::spawn(prune_inbox_periodically(store, clock, retention, stop))
     };
     let dispatch = {
         let (d, stop) = (dispatcher.clone(), shutdown.clone());
@@ -175,20 +205,295 @@ pub async fn serve(parts: DaemonParts, listener: TcpListener, shutdown: watch::R
     };
     dispatch.await.context("dispatcher task")?;
     poll.await.context("poller task")?;
-    server.await.context("http task")?.context("http server")?;
+    prune.await.context("inbox pruning task")?;
+    server.await.context("http task")?;
     parts.store.close().await;
     info!("switchboard daemon stopped");
     Ok(())
 }
 
+/// Logs the compliance guard in force, and loudly when the operator widened it beyond the
+/// federal hours.
+fn log_compliance_guard(config: &DaemonConfig) {
+    let c = &config.compliance;
+    let (earliest, latest) = (c.earliest.format("%H:%M").to_string(), c.latest.format("%H:%M").to_string());
+    let (first, last) = federal_hours();
+    if c.allow_outside_federal_hours {
+        warn!(
+            %earliest,
+            %latest,
+            wider_than_federal = c.earliest < first || c.latest > last,
+            "[compliance] allow_outside_federal_hours = true: the calling-hours guard may go outside the US federal \
+             08:00-21:00; make sure the law allows it for every call this daemon places"
+        );
+    }
+    info!(
+        %earliest,
+        %latest,
+        max_calls_per_number_per_day = c.max_calls_per_number_per_day,
+        "compliance guard: no call outside these hours, recipient local time"
+    );
+}
+
+/// Resolves once `stop` turns true (or its sender is gone), holding no borrow of it.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// How often the inbox is pruned; the first prune runs at start.
+const PRUNE_EVERY: StdDuration = StdDuration::from_secs(3600);
+
+/// Deletes inbox deliveries older than `retention`, at start and then hourly, until `stop`.
+/// A failed prune is logged and tried again next time: the inbox is an audit record, not work.
+async fn prune_inbox_periodically(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    retention: chrono::Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let cutoff = clock.now() - retention;
+        match store.prune_inbox(cutoff).await {
+            Ok(p) if p.deliveries > 0 || p.bodies > 0 => {
+                info!(deliveries = p.deliveries, bodies = p.bodies, %cutoff, "pruned the webhook inbox")
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "cannot prune the webhook inbox; trying again in an hour"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(PRUNE_EVERY) => {}
+            _ = stopped(&mut stop) => return,
+        }
+    }
+}
+
+/// The `[http]` limits, as the server applies them.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    pub header_read_timeout: StdDuration,
+    pub request_timeout: StdDuration,
+    pub idle_timeout: StdDuration,
+    pub max_connections: usize,
+}
+
+impl HttpLimits {
+    pub fn from_config(http: &HttpSection) -> Self {
+        let std = |d: chrono::Duration| d.to_std().unwrap_or_default();
+        Self {
+            header_read_timeout: std(http.header_read_timeout),
+            request_timeout: std(http.request_timeout),
+            idle_timeout: std(http.idle_timeout),
+            max_connections: http.max_connections as usize,
+        }
+    }
+}
+
+/// How long a shutdown waits for requests in progress beyond their own timeout.
+const SHUTDOWN_GRACE: StdDuration = StdDuration::from_secs(1);
+
+/// Accepts connections on `listener` and serves `app` on each, within `limits`, until `stop`;
+/// then closes idle connections and waits (bounded) for requests in progress.
+async fn serve_http(listener: TcpListener, app: Router, limits: HttpLimits, mut stop: watch::Receiver<bool>) {
+    let app = app.layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        limits.request_timeout,
+    ));
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let mut full_warned: Option<Instant> = None;
+    loop {
+        // At the cap the server stops accepting: the next client waits in the kernel's backlog
+        // until a connection closes (the timeouts see to it that one does).
+        if permits.available_permits() == 0 && full_warned.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
+            warn!(max_connections = limits.max_connections, "HTTP connection limit reached; new clients wait");
+            full_warned = Some(Instant::now());
+        }
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            _ = stopped(&mut stop) => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors (or a connection reset before it was accepted):
+                    // pause instead of spinning on an error that repeats until one closes.
+                    warn!(error = %e, "cannot accept an HTTP connection");
+                    tokio::time::sleep(StdDuration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stopped(&mut stop) => break,
+        };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(serve_connection(stream, app.clone(), limits, stop.clone(), permit));
+    }
+    // Every permit back means every connection has ended.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let wait = limits.request_timeout + SHUTDOWN_GRACE;
+    if tokio::time::timeout(wait, permits.acquire_many(all)).await.is_err() {
+        warn!("HTTP connections still open at shutdown were dropped");
+    }
+}
+
+/// Serves one connection until it ends, its idle timeout passes, or a shutdown finishes it.
+async fn serve_connection(
+    stream: TcpStream,
+    app: Router,
+    limits: HttpLimits,
+    mut stop: watch::Receiver<bool>,
+    _permit: OwnedSemaphorePermit,
+) {
+    let activity = Activity::new();
+    let io = TokioIo::new(Watched { inner: stream, activity: activity.clone() });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    let conn = builder.serve_connection(io, TowerToHyperService::new(app));
+    tokio::pin!(conn);
+    let mut stopping = false;
+    loop {
+        let idle_until = activity.last() + limits.idle_timeout;
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = tokio::time::sleep_until(idle_until) => {
+                if activity.last() + limits.idle_timeout <= Instant::now() {
+                    return; // dropping the connection closes it
+                }
+            }
+            _ = stopped(&mut stop), if !stopping => {
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+/// When a connection last moved a byte, shared between its stream and its watchdog.
+#[derive(Clone)]
+struct Activity {
+    since: Instant,
+    last_ms: Arc<AtomicU64>,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self { since: Instant::now(), last_ms: Arc::new(AtomicU64::new(0)) }
+    }
+
+    fn touch(&self) {
+        self.last_ms.store(self.since.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        self.since + StdDuration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
+}
+
+/// A stream that records when bytes move, for the idle timeout.
+struct Watched {
+    inner: TcpStream,
+    activity: Activity,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.touch();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// How long a rendered `/metrics` answer is served again: a scraper (or many, or a loop) costs
+/// the database at most one set of counting queries per this.
+const METRICS_TTL: StdDuration = StdDuration::from_secs(5);
+
+/// Rate limit for warnings that would otherwise repeat on every event.
+const LOG_EVERY: StdDuration = StdDuration::from_secs(60);
+
+#[derive(Clone)]
+struct MetricsState {
+    store: Store,
+    cache: Arc<Cached<String>>,
+}
+
+/// A value computed at most once per `ttl` and shared: callers that arrive while it is being
+/// computed wait for that computation instead of starting their own.
+struct Cached<T> {
+    ttl: StdDuration,
+    slot: tokio::sync::Mutex<Option<(Instant, T)>>,
+}
+
+impl<T: Clone> Cached<T> {
+    fn new(ttl: StdDuration) -> Self {
+        Self { ttl, slot: tokio::sync::Mutex::new(None) }
+    }
+
+    async fn get_or_refresh<E>(&self, compute: impl AsyncFnOnce() -> Result<T, E>) -> Result<T, E> {
+        let mut slot = self.slot.lock().await;
+        if let Some((at, value)) = &*slot
+            && at.elapsed() < self.ttl
+        {
+            return Ok(value.clone());
+        }
+        let value = compute().await?;
+        *slot = Some((Instant::now(), value.clone()));
+        Ok(value)
+    }
+}
+
+/// `/metrics`, from the cache.
+async fn metrics(State(state): State<MetricsState>) -> Result<String, (StatusCode, String)> {
+    let err = |e: crate::store::StoreError| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    state.cache.get_or_refresh(async || render_metrics(&state.store).await).await.map_err(err)
+}
+
 /// Prometheus text: jobs by campaign and state, attempts by outcome.
-async fn metrics(State(store): State<Store>) -> Result<String, (axum::http::StatusCode, String)> {
-    let err = |e: crate::store::StoreError| (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+async fn render_metrics(store: &Store) -> Result<String, crate::store::StoreError> {
     let mut out = String::new();
     out.push_str("# HELP switchboard_jobs Jobs by campaign and state.\n# TYPE switchboard_jobs gauge\n");
-    let campaigns = store.campaigns().await.map_err(err)?;
+    let campaigns = store.campaigns().await?;
     for c in &campaigns {
-        let counts = store.job_counts(&c.id).await.map_err(err)?;
+        let counts = store.job_counts(&c.id).await?;
         for (state, n) in counts.iter() {
             let _ = writeln!(out, "switchboard_jobs{{campaign=\"{}\",state=\"{state}\"}} {n}", c.id);
         }
@@ -197,9 +502,51 @@ async fn metrics(State(store): State<Store>) -> Result<String, (axum::http::Stat
         "# HELP switchboard_attempts Calls dialled by campaign and outcome.\n# TYPE switchboard_attempts gauge\n",
     );
     for c in &campaigns {
-        for (outcome, n) in store.call_counts(&c.id).await.map_err(err)?.by_name() {
+        for (outcome, n) in store.call_counts(&c.id).await?.by_name() {
             let _ = writeln!(out, "switchboard_attempts{{campaign=\"{}\",outcome=\"{outcome}\"}} {n}", c.id);
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU32;
+
+    async fn scrape(cache: Arc<Cached<String>>, computed: Arc<AtomicU32>) -> String {
+        cache
+            .get_or_refresh(async || {
+                let n = computed.fetch_add(1, Ordering::SeqCst) + 1;
+                tokio::task::yield_now().await;
+                Ok::<_, ()>(format!("render {n}"))
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn metrics_are_computed_once_per_ttl_however_many_scrape_at_once() {
+        let cache = Arc::new(Cached::new(METRICS_TTL));
+        let computed = Arc::new(AtomicU32::new(0));
+        let mut scrapes = tokio::task::JoinSet::new();
+        for _ in 0..50 {
+            scrapes.spawn(scrape(cache.clone(), computed.clone()));
+        }
+        let answers = scrapes.join_all().await;
+        assert!(answers.iter().all(|a| a == "render 1"), "{answers:?}");
+        assert_eq!(computed.load(Ordering::SeqCst), 1, "50 concurrent scrapes, one computation");
+    }
+
+    #[tokio::test]
+    async fn a_stale_value_is_computed_again_and_a_failure_is_not_cached() {
+        let stale_at_once = Arc::new(Cached::new(StdDuration::ZERO));
+        let computed = Arc::new(AtomicU32::new(0));
+        assert_eq!(scrape(stale_at_once.clone(), computed.clone()).await, "render 1");
+        assert_eq!(scrape(stale_at_once, computed).await, "render 2");
+
+        let cache: Cached<String> = Cached::new(METRICS_TTL);
+        assert_eq!(cache.get_or_refresh(async || Err::<String, _>("db down")).await, Err("db down"));
+        assert_eq!(cache.get_or_refresh(async || Ok::<_, &str>("ok".to_string())).await, Ok("ok".to_string()));
+    }
 }

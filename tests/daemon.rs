@@ -15,7 +15,7 @@ use std::process::{Child, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Timelike, Utc};
+use chrono::{DateTime, Utc};
 use common::{TestEnv, eventually, eventually_showing};
 use switchboard::secret::Secret;
 use switchboard::sim::{SentCall, SimConfig, SimHandle, Simulator};
@@ -26,34 +26,9 @@ const WEBHOOK_SECRET: &str = "whsec-daemon-test-b81d04aa9";
 
 /// A fixed-offset zone (`Etc/GMT±N`) where the local time is between 12:00 and 13:00 now, so a
 /// campaign open 08:00–21:00 stays open for hours whatever time the test runs.
-fn noon_zone() -> String {
-    // A North American zone (a +1 number's zone column must be one) whose local time now is
-    // nearest mid-afternoon, well inside the 08:00–21:00 window: +1 zones run from UTC−11
-    // (Pago Pago) to UTC+10 (Guam), so one is always within a few hours of it.
-    const NANP: [chrono_tz::Tz; 11] = [
-        chrono_tz::Pacific::Pago_Pago,
-        chrono_tz::Pacific::Honolulu,
-        chrono_tz::America::Anchorage,
-        chrono_tz::America::Los_Angeles,
-        chrono_tz::America::Denver,
-        chrono_tz::America::Chicago,
-        chrono_tz::America::New_York,
-        chrono_tz::America::Puerto_Rico,
-        chrono_tz::America::St_Johns,
-        chrono_tz::Pacific::Guam,
-        chrono_tz::America::Halifax,
-    ];
-    let now = Utc::now();
-    let distance = |tz: &chrono_tz::Tz| {
-        let local = now.with_timezone(tz);
-        (local.hour() as i32 * 60 + local.minute() as i32 - (14 * 60 + 30)).abs()
-    };
-    NANP.iter().min_by_key(|tz| distance(tz)).expect("a zone").name().to_string()
-}
-
 /// `n` recipients with unique valid US numbers, all in the zone where it is noon.
 fn recipients(n: usize) -> String {
-    let zone = noon_zone();
+    let zone = common::open_nanp_zone();
     let mut csv = String::from("first_name,phone,timezone\n");
     for i in 0..n {
         let area = ["212", "312", "415"][i % 3];

@@ -198,6 +198,9 @@ impl Client {
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+            // A redirect would carry the API key to wherever the Location points, and turn a
+            // POST into a GET on the way: Bland does not redirect, so one is an error.
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self { http, base, retry: config.retry, limiter: config.rate_limiter })
     }
@@ -348,6 +351,9 @@ impl Client {
         let resp = req.send().await.map_err(|e| BlandError::from_transport(op, e))?;
         let status = resp.status().as_u16();
         let retry_after = resp.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_string);
+        if resp.status().is_redirection() {
+            return Err(redirect_error(op, status, resp.headers().get(reqwest::header::LOCATION)));
+        }
         let bytes = resp.bytes().await.map_err(|e| BlandError::from_transport(op, e))?;
         tracing::debug!(op, status, "Bland answered");
         if !(200..300).contains(&status) {
@@ -358,6 +364,22 @@ impl Client {
         }
         serde_json::from_slice(&bytes)
             .map_err(|e| BlandError::Decode { op, detail: format!("answer is not JSON: {e}") })
+    }
+}
+
+/// A 3xx, never followed. Read as an unreadable answer: a POST redirected after the server acted
+/// on it may have placed the call, so a send answered this way is looked up, never re-sent.
+fn redirect_error(op: &'static str, status: u16, location: Option<&HeaderValue>) -> BlandError {
+    let location = location.map_or_else(
+        || "no Location".to_string(),
+        |l| format!("Location `{}`", String::from_utf8_lossy(l.as_bytes()).chars().take(200).collect::<String>()),
+    );
+    BlandError::Decode {
+        op,
+        detail: format!(
+            "HTTP {status} redirect to {location}, not followed (switchboard follows no redirects: \
+             check [bland] base_url)"
+        ),
     }
 }
 

@@ -177,6 +177,13 @@ const MANAGED_CALL_FIELDS: &[(&str, &str)] = &[
     ("retry", "switchboard retries by itself so that retries respect windows and caps: use [retry]"),
     ("start_time", "switchboard decides when to dial: use [schedule]"),
     ("request_data", "is filled from the recipient's CSV columns"),
+    // A campaign spec is stored in the database and shown by `campaign show`: no place for a
+    // secret.
+    (
+        "encrypted_key",
+        "is a secret (a BYOT Twilio key) and a campaign spec is stored in the database: \
+         give secrets to the daemon through its environment or a file named in its config instead",
+    ),
 ];
 
 /// Send-call fields Bland documents; a `[call]` key outside this list that looks like one of
@@ -215,7 +222,6 @@ const KNOWN_CALL_FIELDS: &[&str] = &[
     "pronunciation_guide",
     "local_dialing",
     "ignore_button_press",
-    "encrypted_key",
     "citation_schema_id",
 ];
 
@@ -690,6 +696,8 @@ mod tests {
             assert_eq!(e.key.as_deref(), Some(key), "{extra}: {e}");
             assert!(e.message.contains(says), "{extra}: {e}");
         };
+        refused("encrypted_key = \"enc-123\"\n", "call.encrypted_key", "daemon");
+        refused("encrypted_key = \"enc-123\"\n", "call.encrypted_key", "stored in the database");
         refused("max_duration = 1e300\n", "call.max_duration", "at most 240");
         refused("max_duration = 241\n", "call.max_duration", "at most 240");
         refused("max_duration = -1\n", "call.max_duration", "above 0");

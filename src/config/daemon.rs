@@ -54,6 +54,15 @@ pub struct HttpSection {
     pub listen: SocketAddr,
     pub public_url: Option<String>,
     pub allow_unsigned_webhooks: bool,
+    /// A connection must deliver a request's whole header within this; it also ends a
+    /// keep-alive connection that sends no next request.
+    pub header_read_timeout: Duration,
+    /// Reading a request's body and answering it.
+    pub request_timeout: Duration,
+    /// A connection on which no byte moves either way for this long is closed.
+    pub idle_timeout: Duration,
+    /// Connections served at once; further ones wait in the kernel's backlog.
+    pub max_connections: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +70,8 @@ pub struct ComplianceSection {
     pub earliest: NaiveTime,
     pub latest: NaiveTime,
     pub max_calls_per_number_per_day: u32,
+    /// The operator widened the guard beyond the federal 08:00–21:00 on purpose.
+    pub allow_outside_federal_hours: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +101,8 @@ pub struct OutcomesSection {
     pub poll_batch: u32,
     pub tick: Duration,
     pub answered_by_grace: Duration,
+    /// Webhook deliveries older than this are pruned from the inbox.
+    pub inbox_retention: Duration,
 }
 
 // Every field optional, so each layer says only what it changes.
@@ -138,6 +151,10 @@ struct RawHttp {
     listen: Option<String>,
     public_url: Option<String>,
     allow_unsigned_webhooks: Option<bool>,
+    header_read_timeout: Option<String>,
+    request_timeout: Option<String>,
+    idle_timeout: Option<String>,
+    max_connections: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -146,6 +163,7 @@ struct RawCompliance {
     earliest: Option<String>,
     latest: Option<String>,
     max_calls_per_number_per_day: Option<u32>,
+    allow_outside_federal_hours: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -175,6 +193,7 @@ struct RawOutcomes {
     poll_batch: Option<u32>,
     tick: Option<String>,
     answered_by_grace: Option<String>,
+    inbox_retention: Option<String>,
 }
 
 macro_rules! overlay {
@@ -188,12 +207,13 @@ impl Raw {
         overlay!(self, top;
             bland.base_url, api_key_file, webhook_secret_file, requests_per_minute, connect_timeout, request_timeout;
             account.calls_per_minute, calls_per_hour, calls_per_day, max_concurrent;
-            http.listen, public_url, allow_unsigned_webhooks;
-            compliance.earliest, latest, max_calls_per_number_per_day;
+            http.listen, public_url, allow_unsigned_webhooks, header_read_timeout, request_timeout, idle_timeout,
+                max_connections;
+            compliance.earliest, latest, max_calls_per_number_per_day, allow_outside_federal_hours;
             store.path;
             dispatcher.batch, send_concurrency, idle_tick, slot_margin, poll_margin, reconcile_after, min_backoff,
                 max_backoff, pacing;
-            outcomes.poll_interval, poll_batch, tick, answered_by_grace;
+            outcomes.poll_interval, poll_batch, tick, answered_by_grace, inbox_retention;
         );
     }
 }
@@ -272,11 +292,11 @@ impl DaemonConfig {
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
             return Err(err("bland.base_url", format!("`{base_url}` is not an http(s) URL")));
         }
-        let listen_text = raw.http.listen.ok_or_else(|| required("http.listen"))?;
+        let listen_text = raw.http.listen.clone().ok_or_else(|| required("http.listen"))?;
         let listen = listen_text.parse().map_err(|_| {
             err("http.listen", format!("`{listen_text}` is not an address (expected e.g. 127.0.0.1:8080)"))
         })?;
-        let public_url = raw.http.public_url.filter(|u| !u.trim().is_empty());
+        let public_url = raw.http.public_url.clone().filter(|u| !u.trim().is_empty());
         if let Some(u) = &public_url
             && !(u.starts_with("http://") || u.starts_with("https://"))
         {
@@ -328,11 +348,64 @@ impl DaemonConfig {
             poll_batch: in_range("outcomes.poll_batch", o.poll_batch, 1, 10_000)?,
             tick: dur_in("outcomes.tick", o.tick, ms(1), s(60))?,
             answered_by_grace: dur_in("outcomes.answered_by_grace", o.answered_by_grace, Duration::zero(), h(1))?,
+            inbox_retention: dur_in("outcomes.inbox_retention", o.inbox_retention, h(24), h(24 * 3650))?,
         };
         let earliest = time("compliance.earliest", raw.compliance.earliest)?;
         let latest = time("compliance.latest", raw.compliance.latest)?;
         if latest <= earliest {
             return Err(err("compliance.latest", "must be after compliance.earliest".into()));
+        }
+        // The guard is the last line between a campaign's typo and a call at 6 a.m.: widening
+        // it beyond the federal hours must be a decision written down, not a slip.
+        let allow_outside_federal_hours = raw.compliance.allow_outside_federal_hours.unwrap_or(false);
+        if !allow_outside_federal_hours {
+            let (first, last) = federal_hours();
+            if earliest < first {
+                return Err(err(
+                    "compliance.earliest",
+                    format!(
+                        "{} is before 08:00, the US federal (TCPA) earliest hour; to widen the guard on purpose \
+                         also set [compliance] allow_outside_federal_hours = true",
+                        earliest.format("%H:%M")
+                    ),
+                ));
+            }
+            if latest > last {
+                return Err(err(
+                    "compliance.latest",
+                    format!(
+                        "{} is after 21:00, the US federal (TCPA) latest hour; to widen the guard on purpose \
+                         also set [compliance] allow_outside_federal_hours = true",
+                        latest.format("%H:%M")
+                    ),
+                ));
+            }
+        }
+        let hx = raw.http;
+        let http = HttpSection {
+            listen,
+            public_url,
+            allow_unsigned_webhooks: hx.allow_unsigned_webhooks.unwrap_or(false),
+            header_read_timeout: dur_in("http.header_read_timeout", hx.header_read_timeout, ms(100), s(300))?,
+            request_timeout: dur_in("http.request_timeout", hx.request_timeout, ms(100), s(600))?,
+            idle_timeout: dur_in("http.idle_timeout", hx.idle_timeout, ms(100), h(1))?,
+            max_connections: in_range("http.max_connections", hx.max_connections, 1, 65_536)?,
+        };
+        // A request being answered moves no bytes: the idle timeout must not cut it short.
+        if http.idle_timeout < http.request_timeout {
+            return Err(err("http.idle_timeout", "must be at least http.request_timeout".into()));
+        }
+        // Unsigned webhooks are for a machine's own tests; on an address others can reach,
+        // anyone could post call outcomes.
+        if http.allow_unsigned_webhooks && !http.listen.ip().is_loopback() {
+            return Err(err(
+                "http.allow_unsigned_webhooks",
+                format!(
+                    "is allowed only when [http] listen is a loopback address (127.0.0.1, ::1), not {}: \
+                     set BLAND_WEBHOOK_SECRET (or [bland] webhook_secret_file) instead",
+                    http.listen
+                ),
+            ));
         }
         Ok(DaemonConfig {
             bland: BlandSection {
@@ -349,18 +422,18 @@ impl DaemonConfig {
                 calls_per_day: positive("account.calls_per_day", raw.account.calls_per_day)?,
                 max_concurrent: positive("account.max_concurrent", raw.account.max_concurrent)?,
             },
-            http: HttpSection {
-                listen,
-                public_url,
-                allow_unsigned_webhooks: raw.http.allow_unsigned_webhooks.unwrap_or(false),
-            },
+            http,
             compliance: ComplianceSection {
                 earliest,
                 latest,
-                max_calls_per_number_per_day: positive(
+                // A number called more than a few times a day is harassment, whatever the caps.
+                max_calls_per_number_per_day: in_range(
                     "compliance.max_calls_per_number_per_day",
                     raw.compliance.max_calls_per_number_per_day,
+                    1,
+                    10,
                 )?,
+                allow_outside_federal_hours,
             },
             store: StoreSection { path: raw.store.path.ok_or_else(|| required("store.path"))? },
             dispatcher,
@@ -382,6 +455,11 @@ impl DaemonConfig {
     pub fn webhook_secret(&self, env: impl Fn(&str) -> Option<String>) -> Result<Option<Secret>, ConfigError> {
         read_secret("BLAND_WEBHOOK_SECRET", self.bland.webhook_secret_file.as_deref(), "bland.webhook_secret_file", env)
     }
+}
+
+/// The US federal (TCPA) calling hours, recipient local time: the guard's widest default.
+pub fn federal_hours() -> (NaiveTime, NaiveTime) {
+    (NaiveTime::from_hms_opt(8, 0, 0).expect("valid time"), NaiveTime::from_hms_opt(21, 0, 0).expect("valid time"))
 }
 
 fn read_secret(
@@ -414,7 +492,8 @@ fn read_secret(
 }
 
 /// `SWITCHBOARD_ACCOUNT__CALLS_PER_HOUR=5000` → `[account]\ncalls_per_hour = 5000`. A value that
-/// is not a TOML literal (a bare path, an address) is taken as a string.
+/// is not a TOML literal (a bare path, an address) is taken as a string, and so is one TOML would
+/// read as a date or time: `09:00` is a time of day to switchboard, written as a string.
 fn env_overrides(env: impl IntoIterator<Item = (String, String)>) -> String {
     let mut sections: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
     for (name, value) in env {
@@ -425,8 +504,8 @@ fn env_overrides(env: impl IntoIterator<Item = (String, String)>) -> String {
             continue;
         };
         let literal = match toml::from_str::<toml::Table>(&format!("v = {value}")) {
-            Ok(_) => value,
-            Err(_) => toml::Value::String(value).to_string(),
+            Ok(t) if !matches!(t.get("v"), Some(toml::Value::Datetime(_))) => value,
+            _ => toml::Value::String(value).to_string(),
         };
         sections.entry(section.to_ascii_lowercase()).or_default().push((key.to_ascii_lowercase(), literal));
     }
@@ -525,6 +604,84 @@ mod tests {
         assert_eq!(e.key.as_deref(), Some("dispatcher.max_backoff"));
         let ok = DaemonConfig::load(None, env(&[("SWITCHBOARD_OUTCOMES__POLL_INTERVAL", "250ms")])).unwrap();
         assert_eq!(ok.outcomes.poll_interval, Duration::milliseconds(250));
+    }
+
+    #[test]
+    fn compliance_hours_outside_the_federal_guard_are_refused_unless_allowed_explicitly() {
+        let e = DaemonConfig::load(None, env(&[("SWITCHBOARD_COMPLIANCE__EARLIEST", "07:00")])).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("compliance.earliest"));
+        assert!(e.message.contains("allow_outside_federal_hours"), "{e}");
+        let e = DaemonConfig::load(None, env(&[("SWITCHBOARD_COMPLIANCE__LATEST", "\"21:30\"")])).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("compliance.latest"));
+        let c = DaemonConfig::load(
+            None,
+            env(&[
+                ("SWITCHBOARD_COMPLIANCE__EARLIEST", "07:00"),
+                ("SWITCHBOARD_COMPLIANCE__ALLOW_OUTSIDE_FEDERAL_HOURS", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.compliance.earliest, NaiveTime::from_hms_opt(7, 0, 0).unwrap());
+        assert!(c.compliance.allow_outside_federal_hours);
+        assert!(!DaemonConfig::defaults().compliance.allow_outside_federal_hours);
+    }
+
+    #[test]
+    fn an_unquoted_time_of_day_in_the_environment_is_read_as_documented() {
+        let c = DaemonConfig::load(None, env(&[("SWITCHBOARD_COMPLIANCE__EARLIEST", "09:00")])).unwrap();
+        assert_eq!(c.compliance.earliest, NaiveTime::from_hms_opt(9, 0, 0).unwrap());
+    }
+
+    #[test]
+    fn calls_per_number_per_day_is_bounded() {
+        for bad in ["0", "11", "1000"] {
+            let e = DaemonConfig::load(None, env(&[("SWITCHBOARD_COMPLIANCE__MAX_CALLS_PER_NUMBER_PER_DAY", bad)]))
+                .unwrap_err();
+            assert_eq!(e.key.as_deref(), Some("compliance.max_calls_per_number_per_day"), "{bad}: {e}");
+        }
+        let ok = DaemonConfig::load(None, env(&[("SWITCHBOARD_COMPLIANCE__MAX_CALLS_PER_NUMBER_PER_DAY", "10")]));
+        assert_eq!(ok.unwrap().compliance.max_calls_per_number_per_day, 10);
+    }
+
+    #[test]
+    fn unsigned_webhooks_are_refused_on_an_address_others_can_reach() {
+        let e = DaemonConfig::load(
+            None,
+            env(&[("SWITCHBOARD_HTTP__ALLOW_UNSIGNED_WEBHOOKS", "true"), ("SWITCHBOARD_HTTP__LISTEN", "0.0.0.0:8080")]),
+        )
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("http.allow_unsigned_webhooks"));
+        assert!(e.message.contains("loopback"), "{e}");
+        for listen in ["127.0.0.1:8080", "[::1]:8080"] {
+            let c = DaemonConfig::load(
+                None,
+                env(&[("SWITCHBOARD_HTTP__ALLOW_UNSIGNED_WEBHOOKS", "true"), ("SWITCHBOARD_HTTP__LISTEN", listen)]),
+            )
+            .unwrap();
+            assert!(c.http.allow_unsigned_webhooks);
+        }
+    }
+
+    #[test]
+    fn the_http_limits_and_inbox_retention_have_bounded_defaults() {
+        let c = DaemonConfig::defaults();
+        assert_eq!(c.http.header_read_timeout, Duration::seconds(10));
+        assert_eq!(c.http.request_timeout, Duration::seconds(30));
+        assert_eq!(c.http.idle_timeout, Duration::seconds(60));
+        assert_eq!(c.http.max_connections, 512);
+        assert_eq!(c.outcomes.inbox_retention, Duration::days(30));
+        for (var, value, key) in [
+            ("SWITCHBOARD_HTTP__HEADER_READ_TIMEOUT", "0s", "http.header_read_timeout"),
+            ("SWITCHBOARD_HTTP__REQUEST_TIMEOUT", "1d", "http.request_timeout"),
+            ("SWITCHBOARD_HTTP__IDLE_TIMEOUT", "2h", "http.idle_timeout"),
+            ("SWITCHBOARD_HTTP__MAX_CONNECTIONS", "0", "http.max_connections"),
+            ("SWITCHBOARD_HTTP__MAX_CONNECTIONS", "1000000", "http.max_connections"),
+            ("SWITCHBOARD_OUTCOMES__INBOX_RETENTION", "1h", "outcomes.inbox_retention"),
+            ("SWITCHBOARD_OUTCOMES__INBOX_RETENTION", "5000d", "outcomes.inbox_retention"),
+        ] {
+            let e = DaemonConfig::load(None, env(&[(var, value)])).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{var}={value}: {e}");
+        }
     }
 
     #[test]

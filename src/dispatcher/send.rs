@@ -7,7 +7,7 @@
 //! [`Outgoing`] sends from the claim path; it leaves as Bland requests and store transitions.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Utc};
@@ -25,6 +25,60 @@ const RECHECK_STATES: StdDuration = StdDuration::from_millis(200);
 
 /// Most placed calls recorded in one transaction.
 const RECORD_BATCH: usize = 256;
+
+/// Failures that repeat for every send while they last are logged at most this often, with
+/// how many sends they hit since the last line.
+const TROUBLE_LOG_EVERY: StdDuration = StdDuration::from_secs(60);
+
+/// Send failures that would otherwise go unseen (a send not placed is requeued quietly) or
+/// flood the log.
+#[derive(Debug, Clone, Copy)]
+enum Trouble {
+    Unreachable = 0,
+    RateLimited = 1,
+    Rejected = 2,
+}
+
+#[derive(Clone, Copy)]
+struct Throttle {
+    last: Option<std::time::Instant>,
+    sends: u64,
+}
+
+/// Process-wide (one daemon per process): the last line logged per [`Trouble`]. Wall-clock, not
+/// the injected clock: it bounds how much the log says per real minute.
+static TROUBLE_LOG: Mutex<[Throttle; 3]> = Mutex::new([Throttle { last: None, sends: 0 }; 3]);
+
+/// Logs `err` as `kind` unless the same kind was logged within [`TROUBLE_LOG_EVERY`].
+fn warn_throttled(kind: Trouble, err: &BlandError) {
+    let sends = {
+        let mut all = TROUBLE_LOG.lock().unwrap_or_else(PoisonError::into_inner);
+        let t = &mut all[kind as usize];
+        t.sends += 1;
+        if t.last.is_some_and(|at| at.elapsed() < TROUBLE_LOG_EVERY) {
+            return;
+        }
+        t.last = Some(std::time::Instant::now());
+        std::mem::take(&mut t.sends)
+    };
+    match kind {
+        Trouble::Unreachable => warn!(
+            failed_sends = sends,
+            error = %err,
+            "cannot reach Bland: no call is being placed; each send is requeued with backoff (logged at most once a minute)"
+        ),
+        Trouble::RateLimited => warn!(
+            failed_sends = sends,
+            error = %err,
+            "Bland is rate-limiting sends: the whole account slows down (logged at most once a minute)"
+        ),
+        Trouble::Rejected => warn!(
+            failed_sends = sends,
+            error = %err,
+            "Bland is rejecting sends: those jobs fail (logged at most once a minute)"
+        ),
+    }
+}
 
 /// One send to make, its attempt already committed as `dialing`.
 pub(super) struct Outgoing {
@@ -155,6 +209,7 @@ impl Dispatcher {
         let void = |retry_at| self.void(attempt_id, campaign_id, send.dialed_at, &why, retry_at);
         match &err {
             BlandError::RateLimited { retry_after, .. } => {
+                warn_throttled(Trouble::RateLimited, &err);
                 let resume = self.slow_down(*retry_after, now);
                 void(resume).await?;
                 Ok(SendResult::NotSent)
@@ -173,11 +228,13 @@ impl Dispatcher {
                 Ok(SendResult::NotSent)
             }
             BlandError::Permanent { .. } => {
+                warn_throttled(Trouble::Rejected, &err);
                 info!(%campaign_id, %attempt_id, error = %err, "Bland rejected the call");
                 self.store.record_rejected(attempt_id, &why, now).await?;
                 Ok(SendResult::Failed)
             }
             e if e.certainly_not_acted_on() => {
+                warn_throttled(Trouble::Unreachable, &err);
                 void(now + self.backoff(1)).await?;
                 Ok(SendResult::NotSent)
             }

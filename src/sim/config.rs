@@ -1,5 +1,9 @@
 //! The simulator's settings: the `switchboard sim` flags ([`SimArgs`]) and the checked
 //! [`SimConfig`] the server runs on (tests build a `SimConfig` directly).
+//!
+//! Its two secrets come from the environment only, like the daemon's (`BLAND_API_KEY`,
+//! `BLAND_WEBHOOK_SECRET`): a value on the command line is visible to every user of the machine
+//! (`ps`, `/proc/PID/cmdline`) and lands in shell history.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,20 +11,23 @@ use std::time::Duration;
 
 use crate::secret::Secret;
 
+/// The environment variable holding the API key requests must carry.
+pub const SIM_API_KEY_VAR: &str = "BLAND_API_KEY";
+/// The environment variable holding the secret that signs webhooks.
+pub const SIM_WEBHOOK_SECRET_VAR: &str = "BLAND_WEBHOOK_SECRET";
+
 /// `switchboard sim`: a Bland API simulator for tests, benchmarks and dry runs.
 #[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "\
+Secrets come from the environment, never from the command line:
+  BLAND_API_KEY
+      the API key requests must carry in `authorization` (unset: any non-empty key is accepted)
+  BLAND_WEBHOOK_SECRET
+      the secret that signs webhooks, X-Webhook-Signature (unset: webhooks are unsigned)")]
 pub struct SimArgs {
     /// Address to listen on (port 0 picks a free port; the chosen address is printed)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:18080")]
     pub listen: SocketAddr,
-
-    /// API key requests must carry in `authorization`; without one, any non-empty key is accepted
-    #[arg(long, value_name = "KEY", env = "BLAND_API_KEY", hide_env_values = true, value_parser = parse_secret)]
-    pub api_key: Option<Secret>,
-
-    /// Secret that signs webhooks (`X-Webhook-Signature`); without one, webhooks are unsigned
-    #[arg(long, value_name = "SECRET", env = "BLAND_WEBHOOK_SECRET", hide_env_values = true, value_parser = parse_secret)]
-    pub webhook_secret: Option<Secret>,
 
     /// Seed for every simulated outcome: the same seed and the same sends give the same calls
     #[arg(long, default_value_t = 0)]
@@ -204,11 +211,19 @@ impl SimConfig {
 }
 
 impl SimArgs {
+    /// The checked config, secrets read from the process environment.
     pub fn into_config(self) -> Result<SimConfig, SimConfigError> {
+        self.into_config_with_env(|name| std::env::var(name).ok())
+    }
+
+    /// The checked config, secrets read through `env` (`BLAND_API_KEY`, `BLAND_WEBHOOK_SECRET`;
+    /// an empty value counts as unset).
+    pub fn into_config_with_env(self, env: impl Fn(&str) -> Option<String>) -> Result<SimConfig, SimConfigError> {
+        let secret = |name: &str| env(name).filter(|v| !v.trim().is_empty()).map(|v| Secret::new(v.trim()));
         let config = SimConfig {
             listen: self.listen,
-            api_key: self.api_key,
-            webhook_secret: self.webhook_secret,
+            api_key: secret(SIM_API_KEY_VAR),
+            webhook_secret: secret(SIM_WEBHOOK_SECRET_VAR),
             seed: self.seed,
             speed: self.speed,
             mix: OutcomeMix {
@@ -234,13 +249,6 @@ impl SimArgs {
         config.validate()?;
         Ok(config)
     }
-}
-
-fn parse_secret(s: &str) -> Result<Secret, String> {
-    if s.trim().is_empty() {
-        return Err("must not be empty".into());
-    }
-    Ok(Secret::new(s.trim()))
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -321,11 +329,9 @@ mod tests {
             "2m:1.5s",
             "--requests-per-minute",
             "0",
-            "--api-key",
-            "k-123",
         ])
         .unwrap();
-        let c = cli.sim.into_config().unwrap();
+        let c = cli.sim.into_config_with_env(|v| (v == "BLAND_API_KEY").then(|| "k-123".to_string())).unwrap();
         assert_eq!(c.seed, 7);
         assert_eq!(c.speed, 600.0);
         assert_eq!(c.mix.voicemail, 0.5);
@@ -354,11 +360,21 @@ mod tests {
     }
 
     #[test]
-    fn secrets_are_redacted_in_debug_and_hidden_from_help() {
-        let cli = Cli::try_parse_from(["sim", "--api-key", "sk-VISIBLE"]).unwrap();
-        assert!(!format!("{cli:?}").contains("VISIBLE"));
-        // Env values are hidden by `hide_env_values`; a test cannot set the environment
-        // (unsafe in edition 2024), so it checks the variables are at least named.
+    fn secrets_come_from_the_environment_only_and_are_redacted() {
+        for flag in ["--api-key", "--webhook-secret"] {
+            assert!(Cli::try_parse_from(["sim", flag, "sk-VISIBLE"]).is_err(), "{flag} is not an option");
+        }
+        let env = |v: &str| match v {
+            "BLAND_API_KEY" => Some("sk-VISIBLE".to_string()),
+            "BLAND_WEBHOOK_SECRET" => Some(" whsec-VISIBLE \n".to_string()),
+            _ => None,
+        };
+        let c = Cli::try_parse_from(["sim"]).unwrap().sim.into_config_with_env(env).unwrap();
+        assert_eq!(c.api_key.as_ref().unwrap().expose(), "sk-VISIBLE");
+        assert_eq!(c.webhook_secret.as_ref().unwrap().expose(), "whsec-VISIBLE");
+        assert!(!format!("{c:?}").contains("VISIBLE"));
+        let unset = Cli::try_parse_from(["sim"]).unwrap().sim.into_config_with_env(|_| Some(" ".into())).unwrap();
+        assert!(unset.api_key.is_none() && unset.webhook_secret.is_none(), "an empty variable is unset");
         let help = {
             use clap::CommandFactory;
             Cli::command().render_long_help().to_string()

@@ -10,6 +10,7 @@ mod campaigns;
 mod dispatch;
 mod dnc;
 mod imports;
+mod inbox;
 mod outcomes;
 mod records;
 mod states;
@@ -24,6 +25,7 @@ pub use campaigns::{CampaignRow, Saved, SendActivity};
 pub use dispatch::{ClaimedJob, Deferral, NewAttempt, PendingAttempt};
 pub use dnc::{DncAdded, DncEntry};
 pub use imports::{ImportCounts, ImportRow, ImportSnapshot, ImportTx, NewJob, phone_key};
+pub use inbox::Pruned;
 pub use outcomes::{Application, AttemptContext, Delivery, JobTarget, OutcomeRecord, PollDue};
 pub use records::{AttemptDetails, AttemptRecord, InboxRecord, JobDetails, JobRecord};
 pub use states::{
@@ -122,6 +124,14 @@ impl Store {
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options.clone()).await.map_err(open_err)?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Store { pool, options })
+    }
+
+    /// Bytes the database's pages hold (its size less the free pages), for growth checks.
+    pub async fn bytes_in_use(&self) -> Result<i64, StoreError> {
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(&self.pool).await?;
+        let free: i64 = sqlx::query_scalar("PRAGMA freelist_count").fetch_one(&self.pool).await?;
+        let size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&self.pool).await?;
+        Ok((pages - free) * size)
     }
 
     /// The database file.

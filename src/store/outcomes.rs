@@ -342,29 +342,25 @@ async fn move_job(
 }
 
 /// Stores the deliveries that came as webhooks (those with an inbox body) in the inbox, with the
-/// attempt each matched and what became of it, in one statement.
+/// attempt each matched and what became of it ([`super::inbox`]: a replayed body is not stored
+/// again).
 async fn insert_inbox(
     tx: &mut sqlx::SqliteConnection,
     applied: &[(Delivery<'_>, (Option<String>, Applied))],
 ) -> Result<(), StoreError> {
-    if let Some(mut q) = inbox_insert(applied) {
-        q.build().execute(&mut *tx).await?;
-    }
-    Ok(())
-}
-
-fn inbox_insert(applied: &[(Delivery<'_>, (Option<String>, Applied))]) -> Option<QueryBuilder<Sqlite>> {
-    let mut rows = applied.iter().filter(|(d, _)| d.inbox_body.is_some()).peekable();
-    rows.peek()?;
-    let mut q = QueryBuilder::new("INSERT INTO webhook_inbox (received_at, call_id, attempt_id, body, result) ");
-    q.push_values(rows, |mut b, (d, (attempt, result))| {
-        b.push_bind(millis(d.now))
-            .push_bind(d.call_id.to_string())
-            .push_bind(attempt.clone())
-            .push_bind(d.inbox_body.map(str::to_string))
-            .push_bind(result.as_str());
-    });
-    Some(q)
+    let rows: Vec<super::inbox::InboxRow<'_>> = applied
+        .iter()
+        .filter_map(|(d, (attempt, result))| {
+            Some(super::inbox::InboxRow {
+                received_at: millis(d.now),
+                call_id: d.call_id,
+                attempt_id: attempt.as_deref(),
+                body: d.inbox_body?,
+                result: result.as_str(),
+            })
+        })
+        .collect();
+    super::inbox::store_deliveries(tx, &rows).await
 }
 
 impl Store {

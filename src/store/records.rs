@@ -190,6 +190,8 @@ pub struct InboxRecord {
     /// The body exactly as received.
     pub body: String,
     pub result: Applied,
+    /// How many times the same body came again for the same call (stored once).
+    pub repeats: i64,
 }
 
 /// A job's variables: a JSON array of values named by its import's columns, or (a job from
@@ -260,7 +262,7 @@ impl Store {
     /// they arrived.
     pub async fn inbox_records(&self, after_id: i64) -> Result<Vec<InboxRecord>, StoreError> {
         sqlx::query(
-            "SELECT id, received_at, call_id, attempt_id, body, result FROM webhook_inbox WHERE id > ? ORDER BY id",
+            "SELECT id, received_at, call_id, attempt_id, body, result, repeats FROM webhook_inbox WHERE id > ? ORDER BY id",
         )
         .bind(after_id)
         .fetch_all(&self.pool)
@@ -274,6 +276,7 @@ impl Store {
                 attempt_id: row.try_get("attempt_id")?,
                 body: row.try_get("body")?,
                 result: Applied::from_sql(row.try_get("result")?)?,
+                repeats: row.try_get("repeats")?,
             })
         })
         .collect()

@@ -141,3 +141,31 @@ pub async fn eventually_showing<T>(
         tokio::time::sleep(POLL_INTERVAL).await;
     }
 }
+
+/// A North American zone (a +1 number's zone column must be one) whose local time now is
+/// nearest mid-afternoon, for tests of a real daemon on the real clock inside 08:00–21:00.
+pub fn open_nanp_zone() -> String {
+    // A North American zone (a +1 number's zone column must be one) whose local time now is
+    // nearest mid-afternoon, well inside the 08:00–21:00 window: +1 zones run from UTC−11
+    // (Pago Pago) to UTC+10 (Guam), so one is always within a few hours of it.
+    const NANP: [chrono_tz::Tz; 11] = [
+        chrono_tz::Pacific::Pago_Pago,
+        chrono_tz::Pacific::Honolulu,
+        chrono_tz::America::Anchorage,
+        chrono_tz::America::Los_Angeles,
+        chrono_tz::America::Denver,
+        chrono_tz::America::Chicago,
+        chrono_tz::America::New_York,
+        chrono_tz::America::Puerto_Rico,
+        chrono_tz::America::St_Johns,
+        chrono_tz::Pacific::Guam,
+        chrono_tz::America::Halifax,
+    ];
+    let now = chrono::Utc::now();
+    let distance = |tz: &chrono_tz::Tz| {
+        use chrono::Timelike;
+        let local = now.with_timezone(tz);
+        (local.hour() as i32 * 60 + local.minute() as i32 - (14 * 60 + 30)).abs()
+    };
+    NANP.iter().min_by_key(|tz| distance(tz)).expect("a zone").name().to_string()
+}
