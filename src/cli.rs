@@ -476,7 +476,12 @@ fn print_import_summary(file: &Path, campaign: &str, s: &ImportSummary) {
     );
 }
 
-async fn serve(config: DaemonConfig, store: Store, listen: Option<std::net::SocketAddr>) -> Result<(), Failure> {
+async fn serve(mut config: DaemonConfig, store: Store, listen: Option<std::net::SocketAddr>) -> Result<(), Failure> {
+    // `--listen` replaces `[http] listen` before any check reads it: the checks that depend on
+    // the address (unsigned webhooks only on loopback) must see the one actually bound.
+    if let Some(addr) = listen {
+        config.http.listen = addr;
+    }
     let env = |v: &str| std::env::var(v).ok();
     let api_key = config.api_key(env)?.ok_or_else(|| {
         Failure::input(anyhow::anyhow!(
@@ -487,7 +492,7 @@ async fn serve(config: DaemonConfig, store: Store, listen: Option<std::net::Sock
     // Refused before listening, as bad configuration.
     crate::daemon::webhook_auth(webhook_secret.as_ref(), &config).map_err(Failure::input)?;
     let _lock = crate::daemon::DaemonLock::acquire(store.path())?;
-    let addr = listen.unwrap_or(config.http.listen);
+    let addr = config.http.listen;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     // Listening for signals before saying we listen: a SIGTERM right after start is a graceful stop.
     let mut signals = ShutdownSignals::new().context("installing the signal handlers")?;

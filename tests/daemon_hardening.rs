@@ -252,6 +252,11 @@ fn unsigned_webhooks_are_refused_before_listening_unless_the_listen_address_is_l
     assert_eq!(code, 2, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stderr.contains("http.allow_unsigned_webhooks") && stderr.contains("loopback"), "{stderr}");
     assert!(!stdout.contains("listening"), "{stdout}");
+    // Nor through `--listen`: the address checked is the one that would be bound.
+    write_config(&env, "[http]\nlisten = \"127.0.0.1:0\"\nallow_unsigned_webhooks = true");
+    let (code, stdout, stderr) = run_bounded(&env, &["serve", "--listen", "0.0.0.0:0"], &[("BLAND_API_KEY", API_KEY)]);
+    assert_eq!(code, 2, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stderr.contains("loopback") && !stdout.contains("listening"), "{stderr}");
     // On loopback it is still allowed (for a machine's own tests), with its warning.
     write_config(&env, "[http]\nlisten = \"127.0.0.1:0\"\nallow_unsigned_webhooks = true");
     let daemon = Proc::start(&env, &["serve"], &[("BLAND_API_KEY", API_KEY)], "unsigned.log");
