@@ -389,8 +389,9 @@ fn bland_client(config: &DaemonConfig) -> Result<crate::bland::Client, Failure> 
     let key = config
         .api_key(|v| std::env::var(v).ok())?
         .ok_or_else(|| Failure::input(anyhow::anyhow!("--stop-active needs the Bland API key: set BLAND_API_KEY")))?;
-    Ok(crate::bland::Client::new(crate::bland::BlandClientConfig::new(config.bland.base_url.clone(), key))
-        .context("building the Bland client")?)
+    let mut client = crate::bland::BlandClientConfig::new(config.bland.base_url.clone(), key);
+    client.encrypted_key = config.encrypted_key(|v| std::env::var(v).ok())?;
+    Ok(crate::bland::Client::new(client).context("building the Bland client")?)
 }
 
 fn parse_delimiter(text: &str) -> Result<u8, Failure> {
@@ -507,7 +508,9 @@ async fn serve(mut config: DaemonConfig, store: Store, listen: Option<std::net::
         std::process::exit(130);
     });
     let clock: std::sync::Arc<dyn crate::clock::Clock> = std::sync::Arc::new(crate::clock::SystemClock);
-    let parts = crate::daemon::DaemonParts::new(config, store, clock, api_key, webhook_secret);
+    let encrypted_key = config.encrypted_key(env)?;
+    let mut parts = crate::daemon::DaemonParts::new(config, store, clock, api_key, webhook_secret);
+    parts.encrypted_key = encrypted_key;
     crate::daemon::serve(parts, listener, stopped).await?;
     Ok(())
 }

@@ -52,6 +52,8 @@ pub struct DaemonParts {
     pub clock: Arc<dyn Clock>,
     pub api_key: Secret,
     pub webhook_secret: Option<Secret>,
+    /// BYOT accounts' `encrypted_key`, sent with every request to Bland.
+    pub encrypted_key: Option<Secret>,
     pub dispatcher: DispatcherConfig,
     pub outcomes: OutcomesConfig,
     /// Sends are not retried by the client (the dispatcher slows the whole account on a 429);
@@ -70,7 +72,17 @@ impl DaemonParts {
     ) -> Self {
         let dispatcher = DispatcherConfig::from_daemon(&config);
         let outcomes = OutcomesConfig::from_daemon(&config);
-        Self { config, store, clock, api_key, webhook_secret, dispatcher, outcomes, retry: RetryPolicy::default() }
+        Self {
+            config,
+            store,
+            clock,
+            api_key,
+            webhook_secret,
+            encrypted_key: None,
+            dispatcher,
+            outcomes,
+            retry: RetryPolicy::default(),
+        }
     }
 }
 
@@ -118,6 +130,7 @@ fn clients(parts: &DaemonParts) -> anyhow::Result<(Client, Client)> {
         c.connect_timeout = parts.config.bland.connect_timeout.to_std().unwrap_or_default();
         c.request_timeout = parts.config.bland.request_timeout.to_std().unwrap_or_default();
         c.retry = retry;
+        c.encrypted_key = parts.encrypted_key.clone();
         c.rate_limiter = Some(budget.clone());
         Client::new(c).context("building the Bland client")
     };
@@ -548,5 +561,41 @@ mod tests {
         let cache: Cached<String> = Cached::new(METRICS_TTL);
         assert_eq!(cache.get_or_refresh(async || Err::<String, _>("db down")).await, Err("db down"));
         assert_eq!(cache.get_or_refresh(async || Ok::<_, &str>("ok".to_string())).await, Ok("ok".to_string()));
+    }
+}
+
+#[cfg(test)]
+mod byot_tests {
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::*;
+    use crate::bland::ListCallsQuery;
+
+    #[tokio::test]
+    async fn a_byot_key_from_the_daemons_secrets_goes_with_every_request_and_nowhere_else() {
+        let bland = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/v1/calls"))
+            .and(header("encrypted_key", "enc-from-env"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"total_count": 0, "calls": []})))
+            .expect(2)
+            .mount(&bland)
+            .await;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("b.db")).await.unwrap();
+        let mut config = DaemonConfig::defaults();
+        config.bland.base_url = bland.uri();
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
+        let mut parts = DaemonParts::new(config, store, clock, Secret::new("sk"), None);
+        parts.encrypted_key =
+            parts.config.encrypted_key(|v| (v == "BLAND_ENCRYPTED_KEY").then(|| "enc-from-env".into())).unwrap();
+
+        let (sends, lookups) = clients(&parts).unwrap();
+
+        for client in [sends, lookups] {
+            client.list_calls(&ListCallsQuery::default()).await.expect("the header matched");
+        }
+        assert!(!format!("{:?}", parts.encrypted_key).contains("enc-from-env"), "never in a debug print");
     }
 }

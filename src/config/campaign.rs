@@ -182,7 +182,7 @@ const MANAGED_CALL_FIELDS: &[(&str, &str)] = &[
     (
         "encrypted_key",
         "is a secret (a BYOT Twilio key) and a campaign spec is stored in the database: \
-         give secrets to the daemon through its environment or a file named in its config instead",
+         give it to the daemon as BLAND_ENCRYPTED_KEY or [bland] encrypted_key_file instead",
     ),
 ];
 

@@ -36,6 +36,8 @@ pub struct BlandSection {
     pub base_url: String,
     pub api_key_file: Option<PathBuf>,
     pub webhook_secret_file: Option<PathBuf>,
+    /// BYOT (own Twilio) accounts: the file holding `encrypted_key`.
+    pub encrypted_key_file: Option<PathBuf>,
     pub requests_per_minute: u32,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
@@ -131,6 +133,7 @@ struct RawBland {
     base_url: Option<String>,
     api_key_file: Option<PathBuf>,
     webhook_secret_file: Option<PathBuf>,
+    encrypted_key_file: Option<PathBuf>,
     requests_per_minute: Option<u32>,
     connect_timeout: Option<String>,
     request_timeout: Option<String>,
@@ -205,7 +208,8 @@ macro_rules! overlay {
 impl Raw {
     fn overlay(&mut self, top: Raw) {
         overlay!(self, top;
-            bland.base_url, api_key_file, webhook_secret_file, requests_per_minute, connect_timeout, request_timeout;
+            bland.base_url, api_key_file, webhook_secret_file, encrypted_key_file, requests_per_minute, connect_timeout,
+                request_timeout;
             account.calls_per_minute, calls_per_hour, calls_per_day, max_concurrent;
             http.listen, public_url, allow_unsigned_webhooks, header_read_timeout, request_timeout, idle_timeout,
                 max_connections;
@@ -412,6 +416,7 @@ impl DaemonConfig {
                 base_url: base_url.trim_end_matches('/').to_string(),
                 api_key_file: raw.bland.api_key_file,
                 webhook_secret_file: raw.bland.webhook_secret_file,
+                encrypted_key_file: raw.bland.encrypted_key_file,
                 requests_per_minute: positive("bland.requests_per_minute", raw.bland.requests_per_minute)?,
                 connect_timeout: dur("bland.connect_timeout", raw.bland.connect_timeout)?,
                 request_timeout: dur("bland.request_timeout", raw.bland.request_timeout)?,
@@ -449,6 +454,12 @@ impl DaemonConfig {
     /// The Bland API key: `BLAND_API_KEY`, else the file `bland.api_key_file`, else none.
     pub fn api_key(&self, env: impl Fn(&str) -> Option<String>) -> Result<Option<Secret>, ConfigError> {
         read_secret("BLAND_API_KEY", self.bland.api_key_file.as_deref(), "bland.api_key_file", env)
+    }
+
+    /// The BYOT `encrypted_key` (own Twilio account): `BLAND_ENCRYPTED_KEY`, else the file
+    /// `bland.encrypted_key_file`, else none. Never in a campaign spec, where it would be stored.
+    pub fn encrypted_key(&self, env: impl Fn(&str) -> Option<String>) -> Result<Option<Secret>, ConfigError> {
+        read_secret("BLAND_ENCRYPTED_KEY", self.bland.encrypted_key_file.as_deref(), "bland.encrypted_key_file", env)
     }
 
     /// The webhook signing secret: `BLAND_WEBHOOK_SECRET`, else `bland.webhook_secret_file`.
@@ -699,5 +710,11 @@ mod tests {
         c.bland.webhook_secret_file = Some(dir.path().join("missing"));
         let e = c.webhook_secret(|_| None).unwrap_err().to_string();
         assert!(e.contains("missing") && e.contains("cannot read"), "{e}");
+        // The BYOT key is read the same way, and only there.
+        assert!(c.encrypted_key(|_| None).unwrap().is_none());
+        let byot = c.encrypted_key(|v| (v == "BLAND_ENCRYPTED_KEY").then(|| "enc-env".to_string())).unwrap();
+        assert_eq!(byot.unwrap().expose(), "enc-env");
+        c.bland.encrypted_key_file = Some(dir.path().join("key"));
+        assert_eq!(c.encrypted_key(|_| None).unwrap().unwrap().expose(), "file-secret");
     }
 }
