@@ -10,12 +10,10 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use common::process::{Running, run_bounded};
 use common::{TestEnv, eventually, eventually_showing};
 use switchboard::secret::Secret;
 use switchboard::sim::{SentCall, SimConfig, SimHandle, Simulator};
@@ -101,102 +99,14 @@ fn sim_config(latency_ms: u64) -> SimConfig {
     }
 }
 
-/// A running `switchboard serve`; killed on drop so a failing test leaves no process behind.
-struct Daemon {
-    child: Child,
-    addr: String,
-    log: std::path::PathBuf,
+/// Starts `serve` with the API key and webhook secret in its environment and waits for its
+/// listening line.
+fn daemon(env: &TestEnv, listen: &str, log_name: &str) -> Running {
+    daemon_with(env, listen, log_name, &[("BLAND_API_KEY", API_KEY), ("BLAND_WEBHOOK_SECRET", WEBHOOK_SECRET)])
 }
 
-impl Daemon {
-    /// Starts `serve` with the API key and webhook secret in its environment and waits for its
-    /// `switchboard listening on http://ADDR` line.
-    fn start(env: &TestEnv, listen: &str, log_name: &str) -> Self {
-        Self::start_with(env, listen, log_name, API_KEY, "warn,switchboard=info")
-    }
-
-    fn start_with(env: &TestEnv, listen: &str, log_name: &str, key: &str, rust_log: &str) -> Self {
-        Self::spawn(env, listen, log_name, key, Some(WEBHOOK_SECRET), rust_log)
-    }
-
-    fn spawn(env: &TestEnv, listen: &str, log_name: &str, key: &str, secret: Option<&str>, rust_log: &str) -> Self {
-        let log = env.path(log_name);
-        let mut cmd = env.command();
-        if let Some(secret) = secret {
-            cmd.env("BLAND_WEBHOOK_SECRET", secret);
-        }
-        let mut child = cmd
-            .args(["serve", "--listen", listen])
-            .env("BLAND_API_KEY", key)
-            .env("RUST_LOG", rust_log)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start switchboard serve");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        let out_log = env.path(&format!("{log_name}.stdout"));
-        std::thread::spawn(move || {
-            let mut kept = String::new();
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line.clone());
-                kept.push_str(&line);
-                kept.push('\n');
-                let _ = std::fs::write(&out_log, &kept);
-            }
-        });
-        let first = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("serve printed no listening line; its log:\n{}", std::fs::read_to_string(&log).unwrap_or_default())
-        });
-        let addr = first
-            .strip_prefix("switchboard listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line from serve: {first}"))
-            .to_string();
-        Self { child, addr, log }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// SIGKILL: no chance to finish anything.
-    fn kill9(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    fn sigterm(&self) {
-        let status = std::process::Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().unwrap();
-        assert!(status.success(), "kill -TERM failed");
-    }
-
-    /// Waits for the process to exit, at most `within`; the test fails saying `what` if it has not.
-    async fn exit_within(&mut self, what: &str, within: Duration) -> ExitStatus {
-        eventually(what, within, async || self.child.try_wait().unwrap()).await
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Stops it gracefully, insists on a clean exit and returns its whole log (read after the
-    /// exit: a line logged just after the state a test waited for is in it).
-    async fn stop(mut self) -> String {
-        self.sigterm();
-        let status = self.exit_within("serve exits after SIGTERM", Duration::from_secs(30)).await;
-        assert!(status.success(), "serve exited with {status}; log:\n{}", self.stderr());
-        self.stderr()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+fn daemon_with(env: &TestEnv, listen: &str, log_name: &str, envs: &[(&str, &str)]) -> Running {
+    Running::start(env, &["serve", "--listen", listen], envs, log_name)
 }
 
 /// Jobs of a campaign in `state`.
@@ -270,7 +180,7 @@ async fn a_daemon_killed_mid_dispatch_and_restarted_dials_every_number_exactly_o
     launch(&env, "kill9", "[limits]\ncalls_per_minute = 1500", 300);
     let store = env.store().await;
 
-    let mut daemon = Daemon::start(&env, "127.0.0.1:0", "serve-1.log");
+    let mut daemon = daemon(&env, "127.0.0.1:0", "serve-1.log");
     let sent_before = eventually("the daemon is well into the campaign", Duration::from_secs(30), async || {
         let n = sim.sends().len();
         (n >= 180).then_some(n)
@@ -293,13 +203,13 @@ async fn a_daemon_killed_mid_dispatch_and_restarted_dials_every_number_exactly_o
 /// Starts the daemon again and lets it finish the campaign: every one of the `n` numbers dialled
 /// exactly once, the database equal to the simulator's record. Returns the daemon's log.
 async fn restart_and_finish(env: &TestEnv, store: &Store, sim: &SimHandle, n: usize) -> String {
-    let restarted = Daemon::start(env, "127.0.0.1:0", "serve-2.log");
+    let restarted = daemon(env, "127.0.0.1:0", "serve-2.log");
     eventually_showing(
         "every job and attempt is settled",
         Duration::from_secs(150),
         async || (jobs_to_dial(store).await + attempts_dialing(store).await as i64 == 0).then_some(()),
         async || {
-            format!("(now {})\n{}\nlog:\n{}", Utc::now().timestamp_millis(), open_work(store).await, restarted.stderr())
+            format!("(now {})\n{}\nlog:\n{}", Utc::now().timestamp_millis(), open_work(store).await, restarted.log())
         },
     )
     .await;
@@ -376,7 +286,7 @@ async fn pause_resume_and_cancel_from_the_cli_take_effect_in_the_running_daemon_
     // 10 calls/s after a burst of 60.
     launch(&env, "ctl", "[limits]\ncalls_per_minute = 600", 400);
     let store = env.store().await;
-    let daemon = Daemon::start(&env, "127.0.0.1:0", "serve.log");
+    let daemon = daemon(&env, "127.0.0.1:0", "serve.log");
     eventually("dispatch is past its first burst", Duration::from_secs(30), async || {
         (sim.sends().len() >= 70).then_some(())
     })
@@ -438,7 +348,7 @@ async fn a_pause_takes_effect_within_a_second_even_in_the_middle_of_a_large_unca
     write_config(&env, &sim, "");
     launch(&env, "big", "", 2000);
     let store = env.store().await;
-    let daemon = Daemon::start(&env, "127.0.0.1:0", "serve.log");
+    let daemon = daemon(&env, "127.0.0.1:0", "serve.log");
     eventually("the first wave of sends is in", Duration::from_secs(30), async || {
         (sim.sends().len() >= 64).then_some(())
     })
@@ -468,7 +378,7 @@ async fn sigterm_with_sends_in_flight_exits_0_promptly_and_the_next_start_carrie
     write_config(&env, &sim, "");
     launch(&env, "term", "", 1000);
     let store = env.store().await;
-    let mut daemon = Daemon::start(&env, "127.0.0.1:0", "serve-1.log");
+    let mut daemon = daemon(&env, "127.0.0.1:0", "serve-1.log");
     eventually("sends are going out", Duration::from_secs(30), async || (sim.sends().len() >= 32).then_some(())).await;
 
     // A second daemon on the same database is refused before it listens or dials.
@@ -483,7 +393,7 @@ async fn sigterm_with_sends_in_flight_exits_0_promptly_and_the_next_start_carrie
     daemon.sigterm();
     let status = daemon.exit_within("serve exits within 10 s of SIGTERM", Duration::from_secs(10)).await;
     let took = asked.elapsed();
-    assert!(status.success(), "serve exited with {status}; log:\n{}", daemon.stderr());
+    assert!(status.success(), "serve exited with {status}; log:\n{}", daemon.log());
     let after_term = sim.sends().len();
     assert!(after_term < 1000, "the campaign finished before the signal; nothing was tested");
     assert_eq!(attempts_dialing(&store).await, 0, "a graceful stop leaves no send unanswered");
@@ -501,7 +411,7 @@ async fn a_second_signal_exits_at_once_and_the_next_start_reconciles_what_was_in
     write_config(&env, &sim, "");
     launch(&env, "twice", "", 40);
     let store = env.store().await;
-    let mut daemon = Daemon::start(&env, "127.0.0.1:0", "serve-1.log");
+    let mut daemon = daemon(&env, "127.0.0.1:0", "serve-1.log");
     eventually("sends are in flight", Duration::from_secs(30), async || {
         (attempts_dialing(&store).await > 0).then_some(())
     })
@@ -509,16 +419,16 @@ async fn a_second_signal_exits_at_once_and_the_next_start_reconciles_what_was_in
 
     daemon.sigterm();
     eventually("the daemon acknowledged the first signal", Duration::from_secs(10), async || {
-        daemon.stderr().contains("shutting down").then_some(())
+        daemon.log().contains("shutting down").then_some(())
     })
     .await;
     let asked = Instant::now();
     daemon.sigterm();
     let status = daemon.exit_within("serve exits after a second signal", Duration::from_secs(10)).await;
     let took = asked.elapsed();
-    assert_eq!(status.code(), Some(130), "log:\n{}", daemon.stderr());
+    assert_eq!(status.code(), Some(130), "log:\n{}", daemon.log());
     assert!(took < Duration::from_secs(2), "the second signal took {took:?}: it waited for the 4 s sends");
-    assert!(daemon.stderr().contains("second signal"));
+    assert!(daemon.log().contains("second signal"));
 
     // The next start reconciles the sends the exit cut short, then finishes: each number once.
     let log = restart_and_finish(&env, &store, &sim, 40).await;
@@ -526,28 +436,6 @@ async fn a_second_signal_exits_at_once_and_the_next_start_reconciles_what_was_in
 }
 
 /// A one-shot command's process, killed on drop so a test that gives up on it leaves none behind.
-struct OneShot(Child);
-
-impl Drop for OneShot {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-/// Runs a one-shot command and gives it `within` to finish.
-async fn run_bounded(mut cmd: std::process::Command, within: Duration) -> (i32, String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
-    let mut child = OneShot(
-        cmd.stdout(std::fs::File::create(&out).unwrap()).stderr(std::fs::File::create(&err).unwrap()).spawn().unwrap(),
-    );
-    let status = eventually("the command finishes", within, async || child.0.try_wait().unwrap()).await;
-    (status.code().unwrap_or(-1), std::fs::read_to_string(out).unwrap(), std::fs::read_to_string(err).unwrap())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_without_an_api_key_exits_2_and_a_running_daemon_never_prints_its_secrets() {
     let sim = Simulator::start(sim_config(0)).await.unwrap();
@@ -572,7 +460,8 @@ async fn serve_without_an_api_key_exits_2_and_a_running_daemon_never_prints_its_
     assert!(stderr.contains("BLAND_WEBHOOK_SECRET") && stderr.contains("allow_unsigned_webhooks"), "{stderr}");
     assert!(!stdout.contains("listening"), "it never started listening: {stdout}");
     write_config(&env, &sim, "[http]\npublic_url = \"http://127.0.0.1:9\"\nallow_unsigned_webhooks = true");
-    let daemon = Daemon::spawn(&env, "127.0.0.1:0", "serve-unsigned.log", API_KEY, None, "warn");
+    let daemon =
+        daemon_with(&env, "127.0.0.1:0", "serve-unsigned.log", &[("BLAND_API_KEY", API_KEY), ("RUST_LOG", "warn")]);
     let unsigned_log = daemon.stop().await;
     assert!(unsigned_log.contains("UNSIGNED"), "it warns that it accepts unsigned webhooks:\n{unsigned_log}");
 
@@ -581,7 +470,12 @@ async fn serve_without_an_api_key_exits_2_and_a_running_daemon_never_prints_its_
     write_config(&env, &sim, &format!("[http]\npublic_url = \"http://127.0.0.1:{port}\""));
     launch(&env, "secrets", "", 5);
     let store = env.store().await;
-    let daemon = Daemon::start_with(&env, &format!("127.0.0.1:{port}"), "serve-ok.log", API_KEY, "debug");
+    let daemon = daemon_with(
+        &env,
+        &format!("127.0.0.1:{port}"),
+        "serve-ok.log",
+        &[("BLAND_API_KEY", API_KEY), ("BLAND_WEBHOOK_SECRET", WEBHOOK_SECRET), ("RUST_LOG", "debug")],
+    );
     assert_eq!(daemon.addr, format!("127.0.0.1:{port}"), "the daemon listens where Bland will post");
     eventually("the calls' outcomes arrived by webhook", Duration::from_secs(30), async || {
         let inbox = store.inbox_records(0).await.unwrap();
@@ -596,7 +490,12 @@ async fn serve_without_an_api_key_exits_2_and_a_running_daemon_never_prints_its_
     const WRONG_KEY: &str = "sk-wrong-key-5e6f7a8b9c";
     write_config(&env, &sim, "");
     launch(&env, "refused", "", 3);
-    let daemon = Daemon::start_with(&env, "127.0.0.1:0", "serve-refused.log", WRONG_KEY, "debug");
+    let daemon = daemon_with(
+        &env,
+        "127.0.0.1:0",
+        "serve-refused.log",
+        &[("BLAND_API_KEY", WRONG_KEY), ("BLAND_WEBHOOK_SECRET", WEBHOOK_SECRET), ("RUST_LOG", "debug")],
+    );
     let reason = eventually("the campaign is paused for the refused key", Duration::from_secs(30), async || {
         store.campaign("refused").await.unwrap().paused_reason
     })
@@ -605,7 +504,7 @@ async fn serve_without_an_api_key_exits_2_and_a_running_daemon_never_prints_its_
     // The daemon pauses the campaigns, then logs: wait for the line, and read the whole log once
     // the daemon has exited, so "exactly one" covers everything it ever printed.
     eventually("the daemon logged the refused key", Duration::from_secs(10), async || {
-        daemon.stderr().contains("every campaign on this key is paused").then_some(())
+        daemon.log().contains("every campaign on this key is paused").then_some(())
     })
     .await;
     let refused_log = daemon.stop().await;

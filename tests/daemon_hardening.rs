@@ -7,13 +7,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::TestEnv;
+use common::process::{Running, run_bounded};
+use common::{TestEnv, eventually};
 use switchboard::bland::{BlandClientConfig, Client, RetryPolicy, SIGNATURE_HEADER, sign};
 use switchboard::secret::Secret;
 use switchboard::store::Store;
@@ -21,109 +20,21 @@ use switchboard::store::Store;
 const API_KEY: &str = "sk-hardening-test-7d1e";
 const WEBHOOK_SECRET: &str = "whsec-hardening-test-90ab";
 
-/// A running `switchboard serve` (or `sim`); killed on drop.
-struct Proc {
-    child: Child,
-    addr: String,
-    log: std::path::PathBuf,
-}
-
-impl Proc {
-    /// Starts `switchboard ARGS` with `envs` and waits for its `… listening on http://ADDR` line.
-    fn start(env: &TestEnv, args: &[&str], envs: &[(&str, &str)], log_name: &str) -> Self {
-        let log = env.path(log_name);
-        let mut cmd = env.command();
-        cmd.args(args).env("RUST_LOG", "warn,switchboard=info").env("NO_COLOR", "1");
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        let mut child =
-            cmd.stdout(Stdio::piped()).stderr(std::fs::File::create(&log).unwrap()).spawn().expect("start switchboard");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let first = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("no listening line; log:\n{}", std::fs::read_to_string(&log).unwrap_or_default())
-        });
-        let addr = first.rsplit_once("http://").map(|(_, a)| a.to_string()).unwrap_or_else(|| panic!("{first}"));
-        Self { child, addr, log }
-    }
-
-    fn serve(env: &TestEnv, envs: &[(&str, &str)], log_name: &str) -> Self {
-        let mut all = vec![("BLAND_API_KEY", API_KEY), ("BLAND_WEBHOOK_SECRET", WEBHOOK_SECRET)];
-        all.extend_from_slice(envs);
-        Self::start(env, &["serve", "--listen", "127.0.0.1:0"], &all, log_name)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM, a clean exit within 30 s, and the whole log.
-    fn stop(mut self) -> String {
-        let pid = self.child.id().to_string();
-        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(Instant::now() < deadline, "did not exit after SIGTERM; log:\n{}", self.log());
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        assert!(status.success(), "exited with {status}; log:\n{}", self.log());
-        self.log()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// `switchboard serve` on a free loopback port with the key and secret (and `envs`).
+fn serve(env: &TestEnv, envs: &[(&str, &str)], log_name: &str) -> Running {
+    let mut all = vec![("BLAND_API_KEY", API_KEY), ("BLAND_WEBHOOK_SECRET", WEBHOOK_SECRET)];
+    all.extend_from_slice(envs);
+    Running::start(env, &["serve", "--listen", "127.0.0.1:0"], &all, log_name)
 }
 
 /// Runs `switchboard ARGS` with `envs`, at most 20 s; (exit code, stdout, stderr).
-fn run_bounded(env: &TestEnv, args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
-    let (out, err) = (env.path("bounded.out"), env.path("bounded.err"));
+async fn bounded(env: &TestEnv, args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
     let mut cmd = env.command();
     cmd.args(args);
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    let mut child =
-        cmd.stdout(std::fs::File::create(&out).unwrap()).stderr(std::fs::File::create(&err).unwrap()).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("switchboard {args:?} did not finish within 20 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    (status.code().unwrap_or(-1), std::fs::read_to_string(out).unwrap(), std::fs::read_to_string(err).unwrap())
-}
-
-/// Polls `probe` until it yields a value; panics with `what` after `within`.
-fn wait_for<T>(what: &str, within: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out after {within:?} waiting until {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    run_bounded(cmd, Duration::from_secs(20)).await
 }
 
 /// One HTTP/1.1 request on a fresh connection; the status code, or `None` when no answer came
@@ -146,29 +57,31 @@ fn write_config(env: &TestEnv, extra: &str) {
 // -------------------------------------------------------------------------------------------
 // 1. Compliance hours
 
-#[test]
-fn compliance_hours_outside_the_federal_guard_are_refused_at_load_unless_widened_on_purpose_and_loudly() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compliance_hours_outside_the_federal_guard_are_refused_at_load_unless_widened_on_purpose_and_loudly() {
     let env = TestEnv::new();
     write_config(&env, "");
     // Refused before anything starts, naming the key and the way out.
-    let (code, stdout, stderr) = run_bounded(
+    let (code, stdout, stderr) = bounded(
         &env,
         &["serve", "--listen", "127.0.0.1:0"],
         &[("BLAND_API_KEY", API_KEY), ("SWITCHBOARD_COMPLIANCE__EARLIEST", "07:00")],
-    );
+    )
+    .await;
     assert_eq!(code, 2, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stderr.contains("compliance.earliest") && stderr.contains("allow_outside_federal_hours"), "{stderr}");
     assert!(!stdout.contains("listening"), "{stdout}");
-    let (code, _, stderr) = run_bounded(
+    let (code, _, stderr) = bounded(
         &env,
         &["serve", "--listen", "127.0.0.1:0"],
         &[("BLAND_API_KEY", API_KEY), ("SWITCHBOARD_COMPLIANCE__MAX_CALLS_PER_NUMBER_PER_DAY", "50")],
-    );
+    )
+    .await;
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("compliance.max_calls_per_number_per_day"), "{stderr}");
 
     // Widened on purpose: it starts, warns, and says which guard is in force.
-    let daemon = Proc::serve(
+    let daemon = serve(
         &env,
         &[
             ("SWITCHBOARD_COMPLIANCE__EARLIEST", "07:00"),
@@ -176,15 +89,15 @@ fn compliance_hours_outside_the_federal_guard_are_refused_at_load_unless_widened
         ],
         "widened.log",
     );
-    let log = daemon.stop();
+    let log = daemon.stop().await;
     let warned = log.lines().find(|l| l.contains("allow_outside_federal_hours")).unwrap_or_default();
     assert!(warned.contains("WARN"), "the widened guard is a warning at start:\n{log}");
     let guard = log.lines().find(|l| l.contains("compliance guard")).unwrap_or_default();
     assert!(guard.contains("INFO") && guard.contains("earliest=07:00") && guard.contains("latest=21:00"), "{log}");
 
     // An unquoted time in the environment works as documented; no warning when not widened.
-    let daemon = Proc::serve(&env, &[("SWITCHBOARD_COMPLIANCE__EARLIEST", "09:00")], "narrowed.log");
-    let log = daemon.stop();
+    let daemon = serve(&env, &[("SWITCHBOARD_COMPLIANCE__EARLIEST", "09:00")], "narrowed.log");
+    let log = daemon.stop().await;
     let guard = log.lines().find(|l| l.contains("compliance guard")).unwrap_or_default();
     assert!(guard.contains("earliest=09:00") && guard.contains("max_calls_per_number_per_day=3"), "{log}");
     assert!(!log.contains("allow_outside_federal_hours"), "{log}");
@@ -243,40 +156,41 @@ async fn the_bland_client_follows_no_redirect_and_its_error_names_status_and_loc
 // -------------------------------------------------------------------------------------------
 // 4. Unsigned webhooks only on loopback
 
-#[test]
-fn unsigned_webhooks_are_refused_before_listening_unless_the_listen_address_is_loopback() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_webhooks_are_refused_before_listening_unless_the_listen_address_is_loopback() {
     let env = TestEnv::new();
     // Never bound: refused at config load.
     write_config(&env, "[http]\nlisten = \"0.0.0.0:0\"\nallow_unsigned_webhooks = true");
-    let (code, stdout, stderr) = run_bounded(&env, &["serve"], &[("BLAND_API_KEY", API_KEY)]);
+    let (code, stdout, stderr) = bounded(&env, &["serve"], &[("BLAND_API_KEY", API_KEY)]).await;
     assert_eq!(code, 2, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stderr.contains("http.allow_unsigned_webhooks") && stderr.contains("loopback"), "{stderr}");
     assert!(!stdout.contains("listening"), "{stdout}");
     // Nor through `--listen`: the address checked is the one that would be bound.
     write_config(&env, "[http]\nlisten = \"127.0.0.1:0\"\nallow_unsigned_webhooks = true");
-    let (code, stdout, stderr) = run_bounded(&env, &["serve", "--listen", "0.0.0.0:0"], &[("BLAND_API_KEY", API_KEY)]);
+    let (code, stdout, stderr) =
+        bounded(&env, &["serve", "--listen", "0.0.0.0:0"], &[("BLAND_API_KEY", API_KEY)]).await;
     assert_eq!(code, 2, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stderr.contains("loopback") && !stdout.contains("listening"), "{stderr}");
     // On loopback it is still allowed (for a machine's own tests), with its warning.
     write_config(&env, "[http]\nlisten = \"127.0.0.1:0\"\nallow_unsigned_webhooks = true");
-    let daemon = Proc::start(&env, &["serve"], &[("BLAND_API_KEY", API_KEY)], "unsigned.log");
-    assert!(daemon.stop().contains("UNSIGNED"));
+    let daemon = Running::start(&env, &["serve"], &[("BLAND_API_KEY", API_KEY)], "unsigned.log");
+    assert!(daemon.stop().await.contains("UNSIGNED"));
 }
 
 // -------------------------------------------------------------------------------------------
 // 5. The simulator's secrets
 
-#[test]
-fn the_simulator_takes_its_secrets_from_the_environment_and_never_from_argv_or_help() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_takes_its_secrets_from_the_environment_and_never_from_argv_or_help() {
     let env = TestEnv::new();
-    let (code, _, stderr) = run_bounded(&env, &["sim", "--listen", "127.0.0.1:0", "--api-key", "sk-argv"], &[]);
+    let (code, _, stderr) = bounded(&env, &["sim", "--listen", "127.0.0.1:0", "--api-key", "sk-argv"], &[]).await;
     assert_eq!(code, 2, "a secret on the command line is refused: {stderr}");
-    let (code, help, _) = run_bounded(&env, &["sim", "--help"], &[("BLAND_API_KEY", API_KEY)]);
+    let (code, help, _) = bounded(&env, &["sim", "--help"], &[("BLAND_API_KEY", API_KEY)]).await;
     assert_eq!(code, 0);
     assert!(help.contains("BLAND_API_KEY") && help.contains("BLAND_WEBHOOK_SECRET"), "{help}");
     assert!(!help.contains(API_KEY), "help shows the key:\n{help}");
 
-    let sim = Proc::start(&env, &["sim", "--listen", "127.0.0.1:0"], &[("BLAND_API_KEY", API_KEY)], "sim.log");
+    let sim = Running::start(&env, &["sim", "--listen", "127.0.0.1:0"], &[("BLAND_API_KEY", API_KEY)], "sim.log");
     let me = |key: &str| {
         let mut s = TcpStream::connect(&sim.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -287,21 +201,21 @@ fn the_simulator_takes_its_secrets_from_the_environment_and_never_from_argv_or_h
     };
     assert_eq!(me("sk-some-other-key"), "401", "the key from the environment is required");
     assert_eq!(me(API_KEY), "200");
-    let log = sim.stop();
+    let log = sim.stop().await;
     assert!(!log.contains(API_KEY), "{log}");
 }
 
 // -------------------------------------------------------------------------------------------
 // 6. HTTP server limits
 
-#[test]
-fn idle_and_slow_header_connections_are_dropped_in_bounded_time_while_healthz_keeps_answering() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_slow_header_connections_are_dropped_in_bounded_time_while_healthz_keeps_answering() {
     let env = TestEnv::new();
     write_config(
         &env,
         "[http]\nheader_read_timeout = \"1s\"\nrequest_timeout = \"2s\"\nidle_timeout = \"2s\"\nmax_connections = 64",
     );
-    let daemon = Proc::serve(&env, &[], "limits.log");
+    let daemon = serve(&env, &[], "limits.log");
     const N: usize = 20;
     let idle: Vec<TcpStream> = (0..N).map(|_| TcpStream::connect(&daemon.addr).unwrap()).collect();
     // Slow-header clients trickle a byte at a time, so only the header deadline can end them.
@@ -347,18 +261,18 @@ fn idle_and_slow_header_connections_are_dropped_in_bounded_time_while_healthz_ke
         healthz_answers += 1;
     }
     assert!(healthz_answers > 1, "/healthz was asked while the connections were open");
-    let log = daemon.stop();
+    let log = daemon.stop().await;
     assert!(!log.contains("ERROR"), "{log}");
 }
 
-#[test]
-fn at_the_connection_cap_a_new_client_is_served_only_once_a_held_connection_is_closed() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_connection_cap_a_new_client_is_served_only_once_a_held_connection_is_closed() {
     let env = TestEnv::new();
     write_config(
         &env,
         "[http]\nheader_read_timeout = \"1s\"\nrequest_timeout = \"1s\"\nidle_timeout = \"1s\"\nmax_connections = 2",
     );
-    let daemon = Proc::serve(&env, &[], "cap.log");
+    let daemon = serve(&env, &[], "cap.log");
     let held: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(&daemon.addr).unwrap()).collect();
     // Served: the first /healthz answered only after the header timeout closed a held one.
     let asked = Instant::now();
@@ -373,7 +287,7 @@ fn at_the_connection_cap_a_new_client_is_served_only_once_a_held_connection_is_c
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         assert_eq!(s.read(&mut [0u8; 64]).unwrap_or(0), 0, "held connections are closed");
     }
-    let log = daemon.stop();
+    let log = daemon.stop().await;
     assert!(log.contains("connection limit reached"), "{log}");
 }
 
@@ -388,7 +302,7 @@ async fn db_bytes(store: &Store) -> i64 {
 async fn fifty_replays_of_a_signed_100kb_delivery_grow_the_database_by_kilobytes_not_megabytes() {
     let env = TestEnv::new();
     write_config(&env, "");
-    let daemon = Proc::serve(&env, &[], "replay.log");
+    let daemon = serve(&env, &[], "replay.log");
     let body = serde_json::to_vec(&serde_json::json!({
         "call_id": "replayed-call",
         "status": "completed",
@@ -424,18 +338,18 @@ async fn fifty_replays_of_a_signed_100kb_delivery_grow_the_database_by_kilobytes
     let repeats = replayed.iter().map(|r| r.repeats).max().unwrap_or(0);
     assert_eq!((rows, repeats), (51, 50), "every delivery is recorded, its body once, its repeats counted");
     store.close().await;
-    daemon.stop();
+    daemon.stop().await;
 }
 
 // -------------------------------------------------------------------------------------------
 // 8. /metrics cached
 
-#[test]
-fn metrics_are_served_from_a_cache_refreshed_within_seconds() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_from_a_cache_refreshed_within_seconds() {
     let env = TestEnv::new();
     write_config(&env, "");
     env.campaign(&common::SPEC.replace("test-campaign", "first"));
-    let daemon = Proc::serve(&env, &[], "metrics.log");
+    let daemon = serve(&env, &[], "metrics.log");
     let scrape = || http_get(&daemon.addr, "/metrics", Duration::from_secs(10)).expect("/metrics answers").1;
     let started = Instant::now();
     assert!(scrape().contains("campaign=\"first\""));
@@ -446,10 +360,11 @@ fn metrics_are_served_from_a_cache_refreshed_within_seconds() {
     if started.elapsed() < Duration::from_secs(4) {
         assert!(!second_scrape.contains("campaign=\"second\""), "scraped without the cache:\n{second_scrape}");
     }
-    wait_for("the cache is refreshed", Duration::from_secs(15), || {
+    eventually("the cache is refreshed", Duration::from_secs(15), async || {
         scrape().contains("campaign=\"second\"").then_some(())
-    });
-    daemon.stop();
+    })
+    .await;
+    daemon.stop().await;
 }
 
 // -------------------------------------------------------------------------------------------
@@ -481,19 +396,20 @@ async fn when_bland_cannot_be_reached_the_daemon_says_so_once_a_minute_with_the_
     env.ok(["campaign", "start", "unreachable"]);
     let store = env.store().await;
 
-    let daemon = Proc::serve(&env, &[], "unreachable.log");
+    let daemon = serve(&env, &[], "unreachable.log");
     // Many sends fail (each requeued and tried again after a short backoff)…
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let voided = async || {
         let attempts = store.attempt_records(None).await.unwrap();
-        let voided = attempts.iter().filter(|a| a.state == switchboard::store::AttemptState::NotSent).count();
-        if voided >= 30 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "only {voided} failed sends after 30 s; log:\n{}", daemon.log());
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let log = daemon.stop();
+        attempts.iter().filter(|a| a.state == switchboard::store::AttemptState::NotSent).count()
+    };
+    common::eventually_showing(
+        "30 sends have failed",
+        Duration::from_secs(30),
+        async || (voided().await >= 30).then_some(()),
+        async || format!("{} failed sends; log:\n{}", voided().await, daemon.log()),
+    )
+    .await;
+    let log = daemon.stop().await;
     // …and the log says so once, with the reason, not once per send.
     let lines: Vec<&str> = log.lines().filter(|l| l.contains("cannot reach Bland")).collect();
     assert_eq!(lines.len(), 1, "{log}");
