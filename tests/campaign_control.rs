@@ -125,3 +125,47 @@ fn cancel_stop_active_without_an_api_key_cancels_nothing() {
     let shown = env.ok(["campaign", "show", &id, "--json"]).last_json();
     assert_eq!(shown["state"], "running", "the campaign was left as it was");
 }
+
+#[test]
+fn a_listing_piped_into_a_reader_that_stops_early_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    let env = common::TestEnv::new();
+    let numbers: Vec<String> = (0..3000).map(|i| format!("+1201555{:04}", i)).collect();
+    let mut args = vec!["dnc".to_string(), "add".to_string()];
+    args.extend(numbers);
+    env.ok(&args);
+
+    // `switchboard dnc list | head -1`: the reader goes away after one line.
+    let mut child = env
+        .command()
+        .args(["dnc", "list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let out = child.wait_with_output().unwrap();
+
+    assert!(first.starts_with("+1201555"), "{first}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "no panic exit: {:?}", out.status);
+}
+
+#[cfg(unix)]
+#[test]
+fn files_with_personal_data_are_created_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = common::TestEnv::new();
+    let id = env.campaign(common::SPEC);
+    let csv = env.write("r.csv", "first_name,phone\nA,201-555-0101\nB,not a number\n");
+    env.ok(["import", &id, common::path_str(&csv)]);
+
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&env.db), 0o600, "the database");
+    assert_eq!(mode(&env.path("r.rejects.csv")), 0o600, "the rejects report");
+    let lock = switchboard::daemon::DaemonLock::acquire(&env.db).unwrap();
+    assert_eq!(mode(&env.path("test.db.lock")), 0o600, "the daemon lock");
+    drop(lock);
+}
