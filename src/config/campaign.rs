@@ -71,7 +71,7 @@ pub const MAX_CONCURRENT: u32 = 100_000;
 /// The largest `retry.max_attempts`.
 pub const MAX_ATTEMPTS: u32 = 20;
 
-/// The longest retry delay: past it a "retry" is a new campaign.
+/// The longest retry delay (past it a "retry" is a new campaign), and the longest cron run.
 pub fn max_retry_delay() -> Duration {
     Duration::days(30)
 }
@@ -542,8 +542,12 @@ fn parse_schedule(src: &SourceFile, raw: RawSchedule, compliance: &Compliance) -
         }
         (Some(c), Some(r)) => {
             let run_for = parse_duration(r.get_ref()).map_err(|m| src.at(r.span(), "schedule.run_for", m))?;
-            if run_for <= Duration::zero() {
-                return Err(src.at(r.span(), "schedule.run_for", "must be longer than zero"));
+            if run_for <= Duration::zero() || run_for > max_retry_delay() {
+                return Err(src.at(
+                    r.span(),
+                    "schedule.run_for",
+                    format!("must be longer than zero and at most {}d", max_retry_delay().num_days()),
+                ));
             }
             let Some(zone) = timezone else {
                 return Err(src.at(
@@ -705,6 +709,11 @@ mod tests {
         refused("[retry]\ndelays = [\"99999999999d\"]\n", "retry.delays", "at most 30d");
         refused("[retry]\ndelays = [\"31d\"]\n", "retry.delays", "at most 30d");
         refused("[retry]\nmax_attempts = 21\n", "retry.max_attempts", "from 1 to 20");
+        refused(
+            "[schedule]\ntimezone = \"America/New_York\"\ncron = \"0 9 * * 1-5\"\nrun_for = \"99999999999d\"\n",
+            "schedule.run_for",
+            "at most 30d",
+        );
         refused("[limits]\nmax_concurrent = 4294967295\n", "limits.max_concurrent", "from 1 to 100000");
         refused("[limits]\ncalls_per_minute = 100001\n", "limits.calls_per_minute", "from 1 to 100000");
         refused("[limits]\ncalls_per_day = 0\n", "limits.calls_per_day", "from 1 to 144000000");

@@ -37,8 +37,10 @@ pub fn next_step(
     if !wanted {
         return if outcome == Outcome::Failed { Next::Failed } else { Next::Done };
     }
-    let due = ended + retry.delay_before(attempt_no + 1).max(Duration::zero());
-    match window.next_opening(zones, due) {
+    // Delays are bounded at parse (≤ 30 days); checked all the same, so no setting can panic
+    // the outcome path (an outcome that cannot be recorded is lost).
+    let due = ended.checked_add_signed(retry.delay_before(attempt_no + 1).max(Duration::zero()));
+    match due.and_then(|due| window.next_opening(zones, due)) {
         Some(at) => Next::Retry(at),
         // The schedule has no opening left: nothing more can be tried.
         None => {
