@@ -23,12 +23,18 @@ bin=$PWD/target/release/switchboard
 export BLAND_API_KEY=bench-dispatch-key
 unset BLAND_WEBHOOK_SECRET SWITCHBOARD_DB
 
-# The fixed-offset zone where it is about noon now: the campaign's hours are open all run.
+# A North American zone (a +1 number's zone column must be one) where it is nearest
+# mid-afternoon now: the campaign's hours are open all run.
 zone=$(python3 -c '
-import datetime
-o = 12 - datetime.datetime.now(datetime.timezone.utc).hour
-o = o + 24 if o < -12 else o - 24 if o > 14 else o
-print("Etc/GMT" if o == 0 else "Etc/GMT%+d" % -o)')
+import datetime, zoneinfo
+now = datetime.datetime.now(datetime.timezone.utc)
+zones = ["Pacific/Pago_Pago", "Pacific/Honolulu", "America/Anchorage", "America/Los_Angeles",
+         "America/Denver", "America/Chicago", "America/New_York", "America/Puerto_Rico",
+         "America/St_Johns", "America/Halifax", "Pacific/Guam"]
+def off(z):
+    t = now.astimezone(zoneinfo.ZoneInfo(z))
+    return abs(t.hour * 60 + t.minute - (14 * 60 + 30))
+print(min(zones, key=off))')
 
 cat > "$out/campaign.toml" <<'EOF'
 id = "dispatch-bench"
@@ -60,7 +66,7 @@ wait_line() {
 cpu_s() { awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15) / t}' "/proc/$1/stat"; }
 
 for n in "${sizes[@]}"; do
-  csv="$out/recipients-$n.csv"
+  csv="$out/recipients-$n-${zone//\//_}.csv"
   [ -s "$csv" ] || python3 bench/gen_recipients.py "$n" | awk -v tz="$zone" \
     'NR == 1 { print $0 ",timezone"; next } { print $0 "," tz }' > "$csv"
   db="$out/bench-$n.db"
