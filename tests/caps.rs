@@ -106,3 +106,33 @@ async fn recipients_in_closed_zones_cost_no_pacing_allowance() {
     assert!(first_minute >= 118, "only {first_minute} calls in the first minute under a cap of 120");
     assert!(busiest_minute(&seen.values().copied().collect::<Vec<_>>()) <= 120);
 }
+
+#[tokio::test]
+async fn a_send_proven_never_placed_gives_its_pacing_token_back() {
+    // A fifth of all requests fail with a 500, half of them before the call was created: the
+    // reconciler proves those absent and voids them. Pacing spreads the cap; it must not also
+    // shrink it: the voided sends' tokens come back, so the paced campaign places as many calls
+    // as the same campaign held by the ledger's cap alone (before, each voided send cost one
+    // call of the allowance for good: the bucket never refills while the cap is fully used).
+    let spec = "name = \"Paced\"\n[call]\ntask = \"Hello\"\n[schedule]\nhours = { \"mon-sun\" = \"09:00-17:00\" }\n\
+                [limits]\ncalls_per_minute = 60\n[retry]\nmax_attempts = 1\n";
+    let mut placed = Vec::new();
+    for pacing in [false, true] {
+        let sim = SimConfig { fail_rate: 0.2, seed: 5, ..open_sim() };
+        let mut h = Harness::new(at("2026-06-01T14:00:00Z"), sim).await;
+        h.dispatch_cfg.account = Caps::default();
+        h.dispatch_cfg.pacing = pacing;
+        h.campaign(spec, &recipients(2000, 0)).await;
+        let seen = run(&mut h, 600, Duration::seconds(1)).await;
+        let times: Vec<_> = seen.values().copied().collect();
+        assert!(busiest_minute(&times) <= 60, "pacing {pacing}: {} calls in one minute", busiest_minute(&times));
+        let voided = h.store.attempt_records(None).await.unwrap().len() - times.len();
+        assert!(voided >= 20, "pacing {pacing}: only {voided} sends were voided; the test needs more");
+        placed.push(times.len());
+    }
+    let (ledger_only, paced) = (placed[0], placed[1]);
+    assert!(
+        paced + 10 >= ledger_only,
+        "paced {paced} calls in 10 minutes, the ledger's cap alone {ledger_only}: pacing lost allowance"
+    );
+}

@@ -6,6 +6,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
@@ -27,12 +28,38 @@ impl GovernorClock for PacingClock {
     }
 }
 
-pub(super) type Pacer = RateLimiter<
+type Bucket = RateLimiter<
     governor::state::NotKeyed,
     governor::state::InMemoryState,
     PacingClock,
     governor::middleware::NoOpMiddleware<StdDuration>,
 >;
+
+/// A campaign's token bucket, and the tokens given back by sends that were never placed.
+///
+/// While the cap is fully used the bucket never refills past what the next calls take, so a
+/// token spent on a send Bland turned away (a 429, a refused connection, an ambiguous failure
+/// later proven absent) would be lost to the campaign for good: one call of its allowance per
+/// such send. The refund keeps pacing a spreading of the cap, never a cut of it; refunds are
+/// bounded by the burst, so they cannot bunch calls more than the bucket itself may.
+pub(super) struct Pacer {
+    bucket: Bucket,
+    refunds: AtomicU32,
+    burst: u32,
+}
+
+impl Pacer {
+    /// Takes one token: a refunded one first, else one from the bucket.
+    fn take(&self) -> bool {
+        self.refunds.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| r.checked_sub(1)).is_ok()
+            || self.bucket.check().is_ok()
+    }
+
+    /// Gives back the token of a send that was never placed.
+    pub(super) fn refund(&self) {
+        let _ = self.refunds.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| (r < self.burst).then_some(r + 1));
+    }
+}
 
 /// A token bucket for `per_minute` calls, or `None` when pacing is off or the campaign sets no
 /// per-minute limit.
@@ -41,14 +68,18 @@ pub(super) fn pacer(pacing: bool, per_minute: Option<u32>, clock: Arc<dyn Clock>
     // A burst of a tenth of a minute's calls: smooth, but not one at a time.
     let burst = NonZeroU32::new((per_minute.get() / 10).max(1)).expect("at least one");
     let quota = Quota::per_minute(per_minute).allow_burst(burst);
-    Some(Arc::new(RateLimiter::direct_with_clock(quota, PacingClock(clock))))
+    Some(Arc::new(Pacer {
+        bucket: RateLimiter::direct_with_clock(quota, PacingClock(clock)),
+        refunds: AtomicU32::new(0),
+        burst: burst.get(),
+    }))
 }
 
 /// How many of `room` calls the pacer lets out now (each one takes a token).
 pub(super) fn permitted(pacer: Option<&Pacer>, room: u32) -> u32 {
     let Some(pacer) = pacer else { return room };
     let mut permitted = 0;
-    while permitted < room && pacer.check().is_ok() {
+    while permitted < room && pacer.take() {
         permitted += 1;
     }
     permitted
@@ -153,6 +184,22 @@ mod tests {
 
     const MIN: Duration = Duration::seconds(1);
     const MAX: Duration = Duration::seconds(60);
+
+    #[test]
+    fn a_refunded_token_lets_one_more_call_out_and_refunds_never_exceed_the_burst() {
+        let clock = crate::clock::ManualClock::new(t(0));
+        let pacer = pacer(true, Some(60), Arc::new(clock.clone())).expect("a capped campaign is paced");
+        assert_eq!(permitted(Some(&pacer), 100), 6, "a burst of a tenth of a minute's calls");
+        assert_eq!(permitted(Some(&pacer), 100), 0, "the bucket is empty");
+        pacer.refund();
+        assert_eq!(permitted(Some(&pacer), 100), 1, "one send never placed: one more call");
+        for _ in 0..100 {
+            pacer.refund();
+        }
+        assert_eq!(permitted(Some(&pacer), 100), 6, "refunds are bounded by the burst");
+        clock.advance(Duration::seconds(1));
+        assert_eq!(permitted(Some(&pacer), 100), 1, "and the bucket refills at its rate");
+    }
 
     #[test]
     fn a_round_of_429s_from_sends_in_flight_backs_off_once() {

@@ -185,8 +185,9 @@ impl Dispatcher {
     }
 
     /// A send Bland certainly did not act on: the attempt is void, its job back in the queue
-    /// until `retry_at`, and its dial taken back from the ledger, so the caps count only calls
-    /// placed (and a later send is counted when it is actually made).
+    /// until `retry_at`, and its dial taken back from the ledger and its pacing token given
+    /// back, so the caps count only calls placed (and a later send is counted when it is
+    /// actually made).
     pub(super) async fn void(
         &self,
         attempt_id: &str,
@@ -196,7 +197,13 @@ impl Dispatcher {
         retry_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         if self.store.record_not_sent(attempt_id, why, retry_at, self.clock.now()).await? {
-            self.lock().ledger.forget(campaign_id, dialed_at);
+            let mut state = self.lock();
+            state.ledger.forget(campaign_id, dialed_at);
+            // Its pacing token too (see `Pacer`).
+            let pacer = state.pacers.iter().find(|((id, _), _)| id == campaign_id).and_then(|(_, p)| p.as_ref());
+            if let Some(pacer) = pacer {
+                pacer.refund();
+            }
         }
         Ok(())
     }
