@@ -174,7 +174,7 @@ async fn main() -> anyhow::Result<()> {
 
     let reconcile_after = args
         .reconcile_after
-        .map_or_else(|| DispatcherConfig::from_daemon(&DaemonConfig::defaults()).reconcile_after.num_seconds(), |s| s);
+        .unwrap_or_else(|| DispatcherConfig::from_daemon(&DaemonConfig::defaults()).reconcile_after.num_seconds());
     println!(
         "cap {} calls/min (campaign and account alike, nothing else capped), {} simulated min in {} ms ticks, {} recipients, \
          ambiguous sends looked up after {} s",
@@ -279,9 +279,11 @@ async fn run(args: &Args, which: Which) -> anyhow::Result<Figures> {
     let tick = Duration::milliseconds(args.tick_ms);
     let ticks = (args.minutes as i64 * 60_000 / args.tick_ms) as usize;
     let per_minute = 60_000 / args.tick_ms as usize;
-    let storm = (which == Which::Storm)
-        .then(|| args.storm_at as usize * per_minute..(args.storm_at + args.storm_minutes) as usize * per_minute)
-        .unwrap_or(0..0);
+    let storm = if which == Which::Storm {
+        args.storm_at as usize * per_minute..(args.storm_at + args.storm_minutes) as usize * per_minute
+    } else {
+        0..0
+    };
 
     let dir = tempfile::tempdir()?;
     let store = Store::open(&dir.path().join("caps.db")).await?;
