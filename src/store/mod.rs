@@ -29,7 +29,7 @@ pub use inbox::Pruned;
 pub use outcomes::{Application, AttemptContext, Delivery, JobTarget, OutcomeRecord, PollDue};
 pub use records::{AttemptDetails, AttemptRecord, InboxRecord, JobDetails, JobRecord};
 pub use states::{
-    Applied, AttemptState, CallCounts, CampaignAction, CampaignState, JobCounts, JobState, Outcome, ZoneSource,
+    AnalysisState, Applied, AttemptState, CallCounts, CampaignAction, CampaignState, JobCounts, JobState, Outcome, ZoneSource,
 };
 
 /// Errors at the store's boundary.

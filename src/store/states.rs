@@ -144,6 +144,18 @@ named! {
     }
 }
 
+named! {
+    /// Where one [analysis] request for one call is (`call_analyses.state`).
+    pub enum AnalysisState ("analysis state") {
+        /// Recorded, not yet answered: asked (again) when `next_try_at` comes.
+        Pending = "pending",
+        /// Bland answered; the answers and the price are stored.
+        Done = "done",
+        /// Given up for good (the call cannot be analysed, the spend limit, or too many tries).
+        Failed = "failed",
+    }
+}
+
 /// An operator's (or the daemon's) move of a campaign from one state to another. Each action
 /// owns the states it may start from; anything else is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -304,13 +316,17 @@ mod tests {
 
     #[test]
     fn every_name_is_one_the_schema_accepts() {
-        let schema = include_str!("../../migrations/0001_initial.sql");
+        let schema = concat!(
+            include_str!("../../migrations/0001_initial.sql"),
+            include_str!("../../migrations/0003_call_analyses.sql")
+        );
         let names = JobState::ALL
             .iter()
             .map(|s| s.as_str())
             .chain(AttemptState::ALL.iter().map(|s| s.as_str()))
             .chain(CampaignState::ALL.iter().map(|s| s.as_str()))
-            .chain(Outcome::ALL.iter().map(|s| s.as_str()));
+            .chain(Outcome::ALL.iter().map(|s| s.as_str()))
+            .chain(AnalysisState::ALL.iter().map(|s| s.as_str()));
         for name in names {
             assert!(schema.contains(&format!("'{name}'")), "`{name}` is not in the schema's CHECK lists");
         }
