@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
 use crate::campaigns::{self, CampaignError};
@@ -72,6 +72,52 @@ pub enum Command {
     Config(ConfigCommand),
     /// A whole example campaign on a scratch database, with nothing to set up
     Demo,
+    /// The campaign report: funnel, retry yield, outcomes by local hour and zone, minutes,
+    /// cost, failure reasons and the distribution of the AI answers
+    #[command(long_about = REPORT_ABOUT)]
+    Report(ReportArgs),
+}
+
+const REPORT_ABOUT: &str = "\
+The campaign report: what the campaign bought.
+
+Funnel: recipients, suppressed, dialled at least once (list penetration = dialled / recipients
+not suppressed), reached a human (contact rate = human / dialled), final outcomes, still
+pending. Dials per recipient, and the retry yield (what each attempt number reached). Dials
+and outcomes by the recipient's local hour and by time zone. Call minutes, a length histogram,
+cost (total, per dial, per human contact), the most frequent failure reasons. For each
+analysis_schema field and [analysis] question, the distribution of the answers of the calls
+that reached a human.
+
+--since/--until count only the dials made in that period; the recipients' states (suppressed,
+final, pending) are always as of now. Read-only: safe while the daemon runs.";
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The campaign
+    pub id: String,
+    /// Print the report as one JSON object (the same figures, unrounded)
+    #[arg(long)]
+    pub json: bool,
+    /// Count dials made at or after this time (RFC 3339, or a date: midnight UTC)
+    #[arg(long, value_name = "TIME", value_parser = instant)]
+    pub since: Option<DateTime<Utc>>,
+    /// Count dials made before this time (RFC 3339, or a date: midnight UTC)
+    #[arg(long, value_name = "TIME", value_parser = instant)]
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A point in time on the command line: RFC 3339 (`2026-12-01T09:00:00-05:00`) or a date
+/// (`2026-12-01`, midnight UTC).
+pub fn instant(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.to_utc());
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| format!("`{text}` is not a time: write 2026-12-01T09:00:00-05:00 (RFC 3339) or 2026-12-01"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -240,12 +286,34 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let (config, store) = open(cli.config.as_deref(), cli.db.as_deref()).await?;
             import(args, &config, &store).await
         }
+        Command::Report(args) => {
+            let (config, store) = open_for(cli.config.as_deref(), cli.db.as_deref(), true).await?;
+            report(args, &config, &store).await
+        }
         Command::Dnc(cmd) => {
             let read_only = matches!(cmd, DncCommand::List { .. });
             let (_, store) = open_for(cli.config.as_deref(), cli.db.as_deref(), read_only).await?;
             dnc(cmd, &store).await
         }
     }
+}
+
+async fn report(args: ReportArgs, config: &DaemonConfig, store: &Store) -> Result<(), Failure> {
+    if let (Some(since), Some(until)) = (args.since, args.until)
+        && since >= until
+    {
+        return Err(Failure::input(anyhow::anyhow!(
+            "--since {since} is not before --until {until}: no dial is counted"
+        )));
+    }
+    let period = crate::store::Period { since: args.since, until: args.until };
+    let report = crate::report::report(store, config, &args.id, period, Utc::now()).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report).context("writing the report as JSON")?);
+    } else {
+        print!("{}", crate::report::render(&report));
+    }
+    Ok(())
 }
 
 /// The daemon config as the flags and the environment select it.

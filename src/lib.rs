@@ -17,6 +17,7 @@ pub mod files;
 pub mod import;
 pub mod outcomes;
 pub mod phone;
+pub mod report;
 pub mod secret;
 pub mod sim;
 pub mod store;

@@ -11,11 +11,11 @@ mod common;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration as StdDuration, Instant};
+use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
+use common::eventually_showing;
 use common::harness::{Harness, at};
-use common::{eventually, eventually_showing};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -577,10 +577,8 @@ fn new_yorkers(n: usize) -> String {
         .collect()
 }
 
-/// Drives a running campaign on the manual clock: a dispatcher step, a poller round, then —
-/// the simulator living in real time — a wait until every call placed so far has ended at the
-/// simulator with its final answered_by, then one minute on. Returns when the campaign is
-/// completed, or as soon as the inbox holds `until_delivered` webhook deliveries.
+/// Drives the campaign until it completes, or until the inbox holds `until_delivered` webhook
+/// deliveries.
 async fn drive(
     h: &Harness,
     dispatcher: &Dispatcher,
@@ -588,30 +586,13 @@ async fn drive(
     campaign: &str,
     until_delivered: Option<usize>,
 ) {
-    let deadline = Instant::now() + StdDuration::from_secs(60);
-    let done = async || {
-        dispatcher.step().await.unwrap();
-        outcomes.poll_once().await.unwrap();
-        if campaign_state(h, campaign).await == CampaignState::Completed {
-            return Some(());
-        }
-        if let Some(n) = until_delivered
-            && inbox(h).await.len() >= n
-        {
-            return Some(());
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        eventually("the simulator's calls end", left, async || {
-            h.sim.calls().iter().all(|c| c.completed && c.details["answered_by"] == json!(c.answered_by)).then_some(())
-        })
-        .await;
-        h.clock.advance(Duration::minutes(1));
-        None
+    let Some(n) = until_delivered else {
+        return h.drive_to_completion(dispatcher, outcomes, campaign).await;
     };
-    let what =
-        if until_delivered.is_some() { "the inbox fills or the campaign completes" } else { "the campaign completes" };
-    eventually_showing(what, StdDuration::from_secs(60), done, async || format!("switchboard's clock at {}", h.now()))
-        .await;
+    h.drive(dispatcher, outcomes, "the inbox fills or the campaign completes", async |h| {
+        campaign_state(h, campaign).await == CampaignState::Completed || inbox(h).await.len() >= n
+    })
+    .await;
 }
 
 /// Every call the simulator placed is in the database with the simulator's outcome, price,

@@ -13,6 +13,7 @@ mod imports;
 mod inbox;
 mod outcomes;
 mod records;
+mod report;
 mod states;
 
 use std::path::Path;
@@ -28,8 +29,12 @@ pub use imports::{ImportCounts, ImportRow, ImportSnapshot, ImportTx, NewJob, pho
 pub use inbox::Pruned;
 pub use outcomes::{Application, AttemptContext, Delivery, JobTarget, OutcomeRecord, PollDue};
 pub use records::{AttemptDetails, AttemptRecord, InboxRecord, JobDetails, JobRecord};
+pub use report::{
+    AnswerGroup, DialGroup, JobGroup, LengthBucket, Period, ReasonCount, RecipientGroup, TOP_TEXT, ZoneQuarter,
+};
 pub use states::{
-    AnalysisState, Applied, AttemptState, CallCounts, CampaignAction, CampaignState, JobCounts, JobState, Outcome, ZoneSource,
+    AnalysisState, Applied, AttemptState, CallCounts, CampaignAction, CampaignState, JobCounts, JobState, Outcome,
+    ZoneSource,
 };
 
 /// Errors at the store's boundary.

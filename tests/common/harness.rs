@@ -81,4 +81,48 @@ impl Harness {
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
+
+    /// Drives running campaigns on the manual clock: a dispatcher step, a poller round, then —
+    /// the simulator living in real time — a wait until every call placed so far has ended at
+    /// the simulator with its final answered_by, then one minute on; until `done` says so
+    /// (`what` names it in the timeout's message).
+    pub async fn drive(
+        &self,
+        dispatcher: &Dispatcher,
+        outcomes: &Outcomes,
+        what: &str,
+        mut done: impl AsyncFnMut(&Harness) -> bool,
+    ) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let step = async || {
+            dispatcher.step().await.unwrap();
+            outcomes.poll_once().await.unwrap();
+            if done(self).await {
+                return Some(());
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            super::eventually("the simulator's calls end", left, async || {
+                self.sim
+                    .calls()
+                    .iter()
+                    .all(|c| c.completed && c.details["answered_by"] == serde_json::json!(c.answered_by))
+                    .then_some(())
+            })
+            .await;
+            self.clock.advance(Duration::minutes(1));
+            None
+        };
+        super::eventually_showing(what, std::time::Duration::from_secs(60), step, async || {
+            format!("switchboard's clock at {}", self.now())
+        })
+        .await;
+    }
+
+    /// [`Harness::drive`] until the campaign is completed.
+    pub async fn drive_to_completion(&self, dispatcher: &Dispatcher, outcomes: &Outcomes, campaign: &str) {
+        self.drive(dispatcher, outcomes, "the campaign completes", async |h| {
+            h.store.campaign(campaign).await.unwrap().state == switchboard::store::CampaignState::Completed
+        })
+        .await;
+    }
 }

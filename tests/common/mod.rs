@@ -51,6 +51,13 @@ impl TestEnv {
         Self { dir, db, config }
     }
 
+    /// An environment whose config points at an existing database (one a harness built).
+    pub fn at(db: &Path) -> Self {
+        let env = Self::new();
+        std::fs::write(&env.config, format!("[store]\npath = {:?}\n", db.display().to_string())).unwrap();
+        Self { db: db.to_path_buf(), ..env }
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }

@@ -1,0 +1,406 @@
+//! The campaign report's reads: a handful of grouped queries, each one pass over the campaign's
+//! attempts (or jobs) that lets SQLite do the counting, so a million recipients come back as a
+//! few hundred rows. The arithmetic on them (rates, local hours, distributions) is
+//! `crate::report`'s, a pure function of these rows.
+//!
+//! Every attempt read here reached Bland (`state != 'not_sent'`: a send proven never placed is
+//! no dial), and was dialled inside the report's period.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{AttemptState, JobState, Outcome, Store, StoreError, millis, stored_time, stored_zones};
+
+/// The dials a report counts: those made in `[since, until)`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Period {
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl Period {
+    fn bounds(&self) -> (i64, i64) {
+        (self.since.map_or(i64::MIN, millis), self.until.map_or(i64::MAX, millis))
+    }
+}
+
+/// Jobs of one state and last outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobGroup {
+    pub state: JobState,
+    pub outcome: Option<Outcome>,
+    pub jobs: u64,
+}
+
+/// Dials with one attempt number, state, outcome and length bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DialGroup {
+    pub attempt_no: u32,
+    pub state: AttemptState,
+    /// `None` while the call is in progress.
+    pub outcome: Option<Outcome>,
+    pub bucket: LengthBucket,
+    pub dials: u64,
+    /// Sum of `call_length` (minutes) over the group.
+    pub minutes: f64,
+    /// Sum of `price` (USD) over the group.
+    pub cost: f64,
+}
+
+/// Call length classes (minutes), as Bland's batch analysis groups `call_lengths`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LengthBucket {
+    /// No length reported (in progress, never connected).
+    Unknown,
+    Zero,
+    UnderHalf,
+    HalfToOne,
+    OneToTwo,
+    TwoToFive,
+    FiveToTen,
+    TenOrMore,
+}
+
+impl LengthBucket {
+    pub const ALL: [LengthBucket; 8] = [
+        LengthBucket::Unknown,
+        LengthBucket::Zero,
+        LengthBucket::UnderHalf,
+        LengthBucket::HalfToOne,
+        LengthBucket::OneToTwo,
+        LengthBucket::TwoToFive,
+        LengthBucket::FiveToTen,
+        LengthBucket::TenOrMore,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            LengthBucket::Unknown => "no length",
+            LengthBucket::Zero => "0",
+            LengthBucket::UnderHalf => "0-0.5 min",
+            LengthBucket::HalfToOne => "0.5-1 min",
+            LengthBucket::OneToTwo => "1-2 min",
+            LengthBucket::TwoToFive => "2-5 min",
+            LengthBucket::FiveToTen => "5-10 min",
+            LengthBucket::TenOrMore => "10+ min",
+        }
+    }
+
+    /// The bucket of a length in minutes (the SQL below is the same rule).
+    pub fn of(minutes: Option<f64>) -> Self {
+        match minutes {
+            None => LengthBucket::Unknown,
+            Some(m) if m <= 0.0 => LengthBucket::Zero,
+            Some(m) if m < 0.5 => LengthBucket::UnderHalf,
+            Some(m) if m < 1.0 => LengthBucket::HalfToOne,
+            Some(m) if m < 2.0 => LengthBucket::OneToTwo,
+            Some(m) if m < 5.0 => LengthBucket::TwoToFive,
+            Some(m) if m < 10.0 => LengthBucket::FiveToTen,
+            Some(_) => LengthBucket::TenOrMore,
+        }
+    }
+
+    fn from_code(code: i64) -> Result<Self, StoreError> {
+        usize::try_from(code)
+            .ok()
+            .and_then(|i| Self::ALL.get(i).copied())
+            .ok_or_else(|| StoreError::Corrupt(format!("length bucket {code}")))
+    }
+}
+
+/// The SQL twin of [`LengthBucket::of`]: the bucket's index in [`LengthBucket::ALL`].
+const BUCKET_SQL: &str = "CASE WHEN call_length IS NULL THEN 0 WHEN call_length <= 0 THEN 1 \
+     WHEN call_length < 0.5 THEN 2 WHEN call_length < 1 THEN 3 WHEN call_length < 2 THEN 4 \
+     WHEN call_length < 5 THEN 5 WHEN call_length < 10 THEN 6 ELSE 7 END";
+
+/// Dials to recipients with one set of zones in one quarter hour (UTC), by outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZoneQuarter {
+    /// The recipient's zones as stored (the first is the one local times are shown in).
+    pub zones: Vec<Tz>,
+    /// The start of the quarter hour the dials were made in: every zone's offset is a whole
+    /// number of quarter hours, so each quarter falls in one local hour.
+    pub quarter: DateTime<Utc>,
+    pub outcome: Option<Outcome>,
+    pub dials: u64,
+}
+
+/// Recipients dialled `dials` times in the period, and whether one of those calls reached a human.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecipientGroup {
+    pub dials: u32,
+    pub reached_human: bool,
+    pub recipients: u64,
+}
+
+/// A failure's reason and how often it was given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReasonCount {
+    pub reason: String,
+    pub count: u64,
+}
+
+/// One value of one answer field, over the calls that reached a human: `kind` is SQLite's JSON
+/// type (`true`, `false`, `null`, `integer`, `real`, `text`, `array`, `object`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnswerGroup {
+    /// The field (an `analysis_schema` key, or an `[analysis]` question).
+    pub field: String,
+    pub kind: String,
+    /// The value for text (the most frequent ones of each field), `None` for other kinds.
+    pub text: Option<String>,
+    pub count: u64,
+    pub min: Option<f64>,
+    pub sum: Option<f64>,
+    pub max: Option<f64>,
+}
+
+/// Most frequent text values kept per answer field.
+pub const TOP_TEXT: u32 = 10;
+
+impl Store {
+    /// The campaign's jobs by state and last outcome (now: a job's state has no period).
+    pub async fn report_jobs(&self, campaign_id: &str) -> Result<Vec<JobGroup>, StoreError> {
+        sqlx::query("SELECT state, outcome, COUNT(*) AS n FROM jobs WHERE campaign_id = ? GROUP BY state, outcome")
+            .bind(campaign_id)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| {
+                Ok(JobGroup {
+                    state: JobState::from_sql(r.try_get("state")?)?,
+                    outcome: outcome(&r)?,
+                    jobs: count(&r, "n")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Dials by attempt number, state, outcome and length bucket, with their minutes and cost.
+    pub async fn report_dials(&self, campaign_id: &str, period: Period) -> Result<Vec<DialGroup>, StoreError> {
+        let (since, until) = period.bounds();
+        let sql = format!(
+            "SELECT attempt_no, state, outcome, {BUCKET_SQL} AS bucket, COUNT(*) AS n,
+                    TOTAL(call_length) AS minutes, TOTAL(price) AS cost
+             FROM attempts
+             WHERE campaign_id = ? AND dialed_at >= ? AND dialed_at < ? AND state != 'not_sent'
+             GROUP BY attempt_no, state, outcome, bucket"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(campaign_id)
+            .bind(since)
+            .bind(until)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| {
+                Ok(DialGroup {
+                    attempt_no: u32::try_from(r.try_get::<i64, _>("attempt_no")?)
+                        .map_err(|_| StoreError::Corrupt("attempts.attempt_no out of range".into()))?,
+                    state: AttemptState::from_sql(r.try_get("state")?)?,
+                    outcome: outcome(&r)?,
+                    bucket: LengthBucket::from_code(r.try_get("bucket")?)?,
+                    dials: count(&r, "n")?,
+                    minutes: r.try_get("minutes")?,
+                    cost: r.try_get("cost")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Dials by the recipient's zones, quarter hour and outcome.
+    pub async fn report_zone_quarters(
+        &self,
+        campaign_id: &str,
+        period: Period,
+    ) -> Result<Vec<ZoneQuarter>, StoreError> {
+        const QUARTER_MS: i64 = 15 * 60 * 1000;
+        let (since, until) = period.bounds();
+        let rows = sqlx::query(
+            "SELECT j.timezones, a.dialed_at - (a.dialed_at % ?1) AS quarter, a.outcome, COUNT(*) AS n
+             FROM attempts a JOIN jobs j ON j.id = a.job_id
+             WHERE a.campaign_id = ?2 AND a.dialed_at >= ?3 AND a.dialed_at < ?4 AND a.state != 'not_sent'
+             GROUP BY j.timezones, quarter, a.outcome",
+        )
+        .bind(QUARTER_MS)
+        .bind(campaign_id)
+        .bind(since)
+        .bind(until)
+        .fetch_all(&self.pool)
+        .await?;
+        // A campaign has a handful of zone sets: parse each once.
+        let mut parsed: Vec<(String, Vec<Tz>)> = Vec::new();
+        rows.into_iter()
+            .map(|r| {
+                let text: &str = r.try_get("timezones")?;
+                let zones = match parsed.iter().find(|(t, _)| t == text) {
+                    Some((_, z)) => z.clone(),
+                    None => {
+                        let z = stored_zones(text, "jobs.timezones")?;
+                        parsed.push((text.to_string(), z.clone()));
+                        z
+                    }
+                };
+                Ok(ZoneQuarter {
+                    zones,
+                    quarter: stored_time(r.try_get("quarter")?, "attempts.dialed_at")?,
+                    outcome: outcome(&r)?,
+                    dials: count(&r, "n")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Recipients by how many times they were dialled in the period and whether a call reached
+    /// a human; recipients not dialled in it are not counted.
+    pub async fn report_recipients(
+        &self,
+        campaign_id: &str,
+        period: Period,
+    ) -> Result<Vec<RecipientGroup>, StoreError> {
+        let (since, until) = period.bounds();
+        sqlx::query(
+            "SELECT dials, human, COUNT(*) AS n FROM (
+                 SELECT COUNT(*) AS dials, MAX(outcome IS 'human') AS human
+                 FROM attempts
+                 WHERE campaign_id = ? AND dialed_at >= ? AND dialed_at < ? AND state != 'not_sent'
+                 GROUP BY job_id)
+             GROUP BY dials, human",
+        )
+        .bind(campaign_id)
+        .bind(since)
+        .bind(until)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| {
+            Ok(RecipientGroup {
+                dials: u32::try_from(r.try_get::<i64, _>("dials")?)
+                    .map_err(|_| StoreError::Corrupt("dials per recipient out of range".into()))?,
+                reached_human: r.try_get::<i64, _>("human")? != 0,
+                recipients: count(&r, "n")?,
+            })
+        })
+        .collect()
+    }
+
+    /// The most frequent reasons calls failed in the period (Bland's error message, or the send
+    /// error when Bland refused the call), most frequent first; ties by reason.
+    pub async fn report_failures(
+        &self,
+        campaign_id: &str,
+        period: Period,
+        limit: u32,
+    ) -> Result<Vec<ReasonCount>, StoreError> {
+        let (since, until) = period.bounds();
+        sqlx::query(
+            "SELECT COALESCE(NULLIF(error_message, ''), NULLIF(send_error, ''), NULLIF(call_ended_by, ''), '(no reason given)')
+                        AS reason, COUNT(*) AS n
+             FROM attempts
+             WHERE campaign_id = ? AND dialed_at >= ? AND dialed_at < ? AND state != 'not_sent' AND outcome = 'failed'
+             GROUP BY reason ORDER BY n DESC, reason LIMIT ?",
+        )
+        .bind(campaign_id)
+        .bind(since)
+        .bind(until)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| Ok(ReasonCount { reason: r.try_get("reason")?, count: count(&r, "n")? }))
+        .collect()
+    }
+
+    /// The answers Bland gave to the call's `analysis_schema` (`attempts.analysis`), over the
+    /// period's calls that reached a human: grouped by field and JSON type, with numeric
+    /// aggregates, and the [`TOP_TEXT`] most frequent text values of each field.
+    pub async fn report_schema_answers(
+        &self,
+        campaign_id: &str,
+        period: Period,
+    ) -> Result<Vec<AnswerGroup>, StoreError> {
+        let (since, until) = period.bounds();
+        let source = "SELECT je.key AS field, je.type AS kind, je.value AS value
+             FROM attempts a, json_each(a.analysis) je
+             WHERE a.campaign_id = ?1 AND a.dialed_at >= ?2 AND a.dialed_at < ?3 AND a.state != 'not_sent'
+               AND a.outcome = 'human' AND json_valid(a.analysis) AND json_type(a.analysis) = 'object'";
+        self.answer_groups(source, campaign_id, since, until).await
+    }
+
+    /// The answers to `[analysis]` questions (`call_analyses` done), as
+    /// [`Store::report_schema_answers`] groups them; the field is the question's text.
+    pub async fn report_question_answers(
+        &self,
+        campaign_id: &str,
+        period: Period,
+    ) -> Result<Vec<AnswerGroup>, StoreError> {
+        let (since, until) = period.bounds();
+        let source = "SELECT json_extract(c.questions, '$[' || je.key || '][0]') AS field, je.type AS kind,
+                    je.value AS value
+             FROM call_analyses c JOIN attempts a ON a.id = c.attempt_id, json_each(c.answers) je
+             WHERE c.campaign_id = ?1 AND c.state = 'done' AND a.dialed_at >= ?2 AND a.dialed_at < ?3
+               AND json_valid(c.answers) AND json_type(c.answers) = 'array'";
+        self.answer_groups(source, campaign_id, since, until).await
+    }
+
+    /// Groups `source`'s (field, kind, value) rows: every kind but text by (field, kind), text
+    /// by value too, keeping each field's most frequent values.
+    async fn answer_groups(
+        &self,
+        source: &str,
+        campaign_id: &str,
+        since: i64,
+        until: i64,
+    ) -> Result<Vec<AnswerGroup>, StoreError> {
+        let sql = format!(
+            "WITH answers AS ({source}),
+             plain AS (
+                 SELECT field, kind, NULL AS text, COUNT(*) AS n,
+                        MIN(CASE WHEN kind IN ('integer', 'real') THEN value END) AS lo,
+                        TOTAL(CASE WHEN kind IN ('integer', 'real') THEN value END) AS total,
+                        MAX(CASE WHEN kind IN ('integer', 'real') THEN value END) AS hi
+                 FROM answers WHERE kind != 'text' GROUP BY field, kind),
+             texts AS (
+                 SELECT field, value AS text, COUNT(*) AS n FROM answers WHERE kind = 'text' GROUP BY field, value),
+             ranked AS (
+                 SELECT field, text, n, ROW_NUMBER() OVER (PARTITION BY field ORDER BY n DESC, text) AS rank
+                 FROM texts),
+             text_totals AS (SELECT field, SUM(n) AS n FROM texts GROUP BY field)
+             SELECT field, kind, text, n, lo, total, hi FROM plain
+             UNION ALL
+             SELECT field, 'text', text, n, NULL, NULL, NULL FROM ranked WHERE rank <= {TOP_TEXT}
+             UNION ALL
+             SELECT field, 'text', NULL, n, NULL, NULL, NULL FROM text_totals"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(campaign_id)
+            .bind(since)
+            .bind(until)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| {
+                let numeric = r.try_get::<String, _>("kind").is_ok_and(|k| k == "integer" || k == "real");
+                Ok(AnswerGroup {
+                    field: r.try_get::<Option<String>, _>("field")?.unwrap_or_default(),
+                    kind: r.try_get("kind")?,
+                    text: r.try_get("text")?,
+                    count: count(&r, "n")?,
+                    min: if numeric { r.try_get("lo")? } else { None },
+                    sum: if numeric { r.try_get("total")? } else { None },
+                    max: if numeric { r.try_get("hi")? } else { None },
+                })
+            })
+            .collect()
+    }
+}
+
+fn outcome(row: &SqliteRow) -> Result<Option<Outcome>, StoreError> {
+    row.try_get::<Option<&str>, _>("outcome")?.map(Outcome::from_sql).transpose()
+}
+
+fn count(row: &SqliteRow, col: &str) -> Result<u64, StoreError> {
+    u64::try_from(row.try_get::<i64, _>(col)?).map_err(|_| StoreError::Corrupt(format!("negative count in {col}")))
+}
