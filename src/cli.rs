@@ -646,7 +646,9 @@ async fn demo(config: Option<&Path>) -> Result<(), Failure> {
         "  the simulator placed {} calls to {} numbers; outcomes in the database that differ from its record: {}",
         report.sim_calls, report.sim_numbers, report.mismatches
     );
-    println!("\ndatabase kept at {} (inspect it with sqlite3)", report.db.display());
+    println!("\nthe campaign report (`switchboard --db {} report {}`):\n", report.db.display(), report.summary.id);
+    print!("{}", crate::report::render(&report.report));
+    println!("\ndatabase kept at {}", report.db.display());
     if report.mismatches > 0 || report.summary.state != CampaignState::Completed {
         return Err(anyhow::anyhow!("the demo campaign did not finish cleanly").into());
     }

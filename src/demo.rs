@@ -61,6 +61,8 @@ pub struct DemoReport {
     pub rejects: String,
     /// The campaign as it ended.
     pub summary: CampaignSummary,
+    /// Its report (`switchboard report`).
+    pub report: crate::report::Report,
     pub sim_calls: usize,
     pub sim_numbers: usize,
     pub mismatches: usize,
@@ -171,7 +173,9 @@ pub async fn run(
         })
         .count();
     let sim_numbers = truth.iter().map(|c| c.phone_number.clone()).collect::<std::collections::HashSet<_>>().len();
+    let period = crate::store::Period::default();
     let report = DemoReport {
+        report: crate::report::report(&store, config, id, period, clock.now()).await?,
         db,
         import,
         rejects,

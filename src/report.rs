@@ -252,7 +252,9 @@ fn funnel(jobs: &[JobGroup], recipients: &[RecipientGroup]) -> Funnel {
         match g.state {
             JobState::Suppressed => f.suppressed += g.jobs,
             JobState::Queued | JobState::Dialing | JobState::InCall | JobState::RetryWait => f.pending += g.jobs,
-            JobState::Cancelled => *f.final_outcomes.entry("cancelled".into()).or_default() += g.jobs,
+            JobState::Cancelled => {
+                *f.final_outcomes.entry(JobState::Cancelled.as_str().to_string()).or_default() += g.jobs
+            }
             JobState::Done | JobState::Failed => {
                 let key = g.outcome.unwrap_or(Outcome::Failed).as_str().to_string();
                 *f.final_outcomes.entry(key).or_default() += g.jobs;

@@ -38,9 +38,9 @@ type Bucket = RateLimiter<
 /// A campaign's token bucket, and the tokens given back by sends that were never placed.
 ///
 /// While the cap is fully used the bucket never refills past what the next calls take, so a
-/// token spent on a send Bland turned away (a 429, a refused connection, an ambiguous failure
-/// later proven absent) would be lost to the campaign for good: one call of its allowance per
-/// such send. The refund keeps pacing a spreading of the cap, never a cut of it; refunds are
+/// token spent on a send Bland never got (a refused connection, an ambiguous failure later
+/// proven absent) would be lost to the campaign for good: one call of its allowance per such
+/// send. (A 429's token is not refunded: see `Dispatcher::void_and_refund`.) The refund keeps pacing a spreading of the cap, never a cut of it; refunds are
 /// bounded by the burst, so they cannot bunch calls more than the bucket itself may.
 pub(super) struct Pacer {
     bucket: Bucket,

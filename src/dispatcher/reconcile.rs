@@ -79,7 +79,7 @@ impl Dispatcher {
             }
             Ok(Lookup::Absent) => {
                 let why = "not placed (Bland has no such call); queued to be dialled again";
-                self.void(&attempt.id, &attempt.job.campaign_id, attempt.dialed_at, why, now).await?;
+                self.void_and_refund(&attempt.id, &attempt.job.campaign_id, attempt.dialed_at, why, now).await?;
                 info!(attempt_id = %attempt.id, "reconciled: not at Bland; the job is queued again");
                 Settled::Requeued
             }

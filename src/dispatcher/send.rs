@@ -185,9 +185,8 @@ impl Dispatcher {
     }
 
     /// A send Bland certainly did not act on: the attempt is void, its job back in the queue
-    /// until `retry_at`, and its dial taken back from the ledger and its pacing token given
-    /// back, so the caps count only calls placed (and a later send is counted when it is
-    /// actually made).
+    /// until `retry_at`, and its dial taken back from the ledger, so the caps count only calls
+    /// placed (and a later send is counted when it is actually made).
     pub(super) async fn void(
         &self,
         attempt_id: &str,
@@ -197,13 +196,28 @@ impl Dispatcher {
         retry_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         if self.store.record_not_sent(attempt_id, why, retry_at, self.clock.now()).await? {
-            let mut state = self.lock();
-            state.ledger.forget(campaign_id, dialed_at);
-            // Its pacing token too (see `Pacer`).
-            let pacer = state.pacers.iter().find(|((id, _), _)| id == campaign_id).and_then(|(_, p)| p.as_ref());
-            if let Some(pacer) = pacer {
-                pacer.refund();
-            }
+            self.lock().ledger.forget(campaign_id, dialed_at);
+        }
+        Ok(())
+    }
+
+    /// [`Self::void`], and the send's pacing token given back (see `Pacer`): for a send Bland
+    /// never got (a refused connection, an ambiguous send proven absent), not for one it
+    /// turned away with a 429 — there the lost token is what keeps the probing during a storm
+    /// slow (refunded, every 429 round would send a whole burst again).
+    pub(super) async fn void_and_refund(
+        &self,
+        attempt_id: &str,
+        campaign_id: &str,
+        dialed_at: DateTime<Utc>,
+        why: &str,
+        retry_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.void(attempt_id, campaign_id, dialed_at, why, retry_at).await?;
+        let state = self.lock();
+        let pacer = state.pacers.iter().find(|((id, _), _)| id == campaign_id).and_then(|(_, p)| p.as_ref());
+        if let Some(pacer) = pacer {
+            pacer.refund();
         }
         Ok(())
     }
@@ -242,7 +256,7 @@ impl Dispatcher {
             }
             e if e.certainly_not_acted_on() => {
                 warn_throttled(Trouble::Unreachable, &err);
-                void(now + self.backoff(1)).await?;
+                self.void_and_refund(attempt_id, campaign_id, send.dialed_at, &why, now + self.backoff(1)).await?;
                 Ok(SendResult::NotSent)
             }
             _ => {
