@@ -14,10 +14,11 @@ fn main() -> ExitCode {
     if !matches!(cli.command, Command::Serve { .. } | Command::Sim(_) | Command::Demo) {
         sigpipe::reset();
     }
-    // The daemon and the simulator log each state change; one-shot commands only warnings.
+    // The daemon and the simulator log each state change; one-shot commands only warnings
+    // (and not sqlx's "slow statement": a report's seconds-long scan is its work, not a fault).
     let default = match cli.command {
         Command::Serve { .. } | Command::Sim(_) => "warn,switchboard=info",
-        _ => "warn",
+        _ => "warn,sqlx=error",
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
