@@ -105,7 +105,7 @@ struct Args {
     #[arg(long, default_value_t = 5)]
     storm_minutes: u32,
     /// Real time each storm tick is answered 429 for (the tick waits it out)
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 200)]
     storm_slice_ms: u64,
     /// Share of API requests answered 500 (ambiguous scenario)
     #[arg(long, default_value_t = 0.05)]
