@@ -6,6 +6,7 @@
 //! transitions that can race are single guarded statements whose rows-affected is checked.
 //! Times are stored as milliseconds since the Unix epoch.
 
+mod analyses;
 mod campaigns;
 mod dispatch;
 mod dnc;
@@ -21,6 +22,10 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+pub use analyses::{
+    AnalysisBacklog, AnalysisClaim, AnalysisRecord, AnalysisResult, AnalysisScope, AnalysisSpend, ClaimDecision,
+    ClaimedAnalysis, Recorded, SchemaAnswers,
+};
 pub use campaigns::{CampaignRow, Saved, SendActivity};
 pub use dispatch::{ClaimedJob, Deferral, NewAttempt, PendingAttempt};
 pub use dnc::{DncAdded, DncEntry};
@@ -29,7 +34,8 @@ pub use inbox::Pruned;
 pub use outcomes::{Application, AttemptContext, Delivery, JobTarget, OutcomeRecord, PollDue};
 pub use records::{AttemptDetails, AttemptRecord, InboxRecord, JobDetails, JobRecord};
 pub use states::{
-    AnalysisState, Applied, AttemptState, CallCounts, CampaignAction, CampaignState, JobCounts, JobState, Outcome, ZoneSource,
+    AnalysisState, Applied, AttemptState, CallCounts, CampaignAction, CampaignState, JobCounts, JobState, Outcome,
+    ZoneSource,
 };
 
 /// Errors at the store's boundary.
