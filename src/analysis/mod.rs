@@ -24,5 +24,8 @@
 
 pub mod decide;
 mod questions;
+pub mod run;
+mod worker;
 
 pub use questions::QuestionSet;
+pub use worker::{AnalysisConfig, AnalysisWorker, StepReport, Work};
