@@ -5,6 +5,8 @@
 //! sorted into bad input (exit 2: the operator must fix a file or an argument) and runtime
 //! failures (exit 1).
 
+mod analyze;
+
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -65,6 +67,9 @@ pub enum Command {
     /// The do-not-call list: numbers never dialled in any campaign
     #[command(subcommand)]
     Dnc(DncCommand),
+    /// (Re-)run AI questions on a campaign's finished human-answered calls
+    #[command(long_about = analyze::LONG_ABOUT)]
+    Analyze(analyze::AnalyzeArgs),
     /// Run the Bland API simulator (for dry runs, tests and benchmarks)
     Sim(crate::sim::SimArgs),
     /// Daemon configuration
@@ -289,6 +294,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Report(args) => {
             let (config, store) = open_for(cli.config.as_deref(), cli.db.as_deref(), true).await?;
             report(args, &config, &store).await
+        }
+        Command::Analyze(args) => {
+            let (config, store) = open_for(cli.config.as_deref(), cli.db.as_deref(), true).await?;
+            analyze::analyze(args, &config, &store).await
         }
         Command::Dnc(cmd) => {
             let read_only = matches!(cmd, DncCommand::List { .. });

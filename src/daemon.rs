@@ -1,7 +1,7 @@
 //! `switchboard serve`: the daemon. It wires the store, the Bland clients, the dispatcher, the
-//! outcome poller, the inbox pruner and the HTTP server (webhook receiver, health, metrics)
-//! together and runs them until the shutdown signal; then it stops claiming, lets the sends in
-//! flight finish (each is bounded by the request timeout) and returns. Attempts a hard stop
+//! outcome poller, the analysis worker, the inbox pruner and the HTTP server (webhook receiver,
+//! health, metrics) together and runs them until the shutdown signal; then it stops claiming, lets
+//! the requests in flight finish (each is bounded by the request timeout) and returns. Attempts a hard stop
 //! leaves `dialing` are reconciled by the next start before anything new is sent.
 //!
 //! The HTTP server is exposed to whoever can reach `[http] listen` (Bland, when `public_url` is
@@ -35,6 +35,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use crate::analysis::{AnalysisConfig, AnalysisWorker, Work};
 use crate::bland::{BlandClientConfig, Client, RetryPolicy};
 use crate::clock::Clock;
 use crate::config::DaemonConfig;
@@ -56,6 +57,7 @@ pub struct DaemonParts {
     pub encrypted_key: Option<Secret>,
     pub dispatcher: DispatcherConfig,
     pub outcomes: OutcomesConfig,
+    pub analysis: AnalysisConfig,
     /// Sends are not retried by the client (the dispatcher slows the whole account on a 429);
     /// lookups are, with this policy.
     pub retry: RetryPolicy,
@@ -72,6 +74,7 @@ impl DaemonParts {
     ) -> Self {
         let dispatcher = DispatcherConfig::from_daemon(&config);
         let outcomes = OutcomesConfig::from_daemon(&config);
+        let analysis = AnalysisConfig::from_daemon(&config);
         Self {
             config,
             store,
@@ -81,6 +84,7 @@ impl DaemonParts {
             encrypted_key: None,
             dispatcher,
             outcomes,
+            analysis,
             retry: RetryPolicy::default(),
         }
     }
@@ -120,8 +124,20 @@ impl DaemonLock {
     }
 }
 
-/// Builds the two Bland clients, sharing one request budget (`requests_per_minute`).
-fn clients(parts: &DaemonParts) -> anyhow::Result<(Client, Client)> {
+/// The daemon's Bland clients. All three take from one request budget
+/// (`requests_per_minute`): the analysis worker's requests wait for the same limiter as sends.
+struct Clients {
+    /// Sends: no retries of their own (a 429 slows the whole account down).
+    sends: Client,
+    /// Lookups, polls and stops: retried by the client.
+    api: Client,
+    /// Analyses: no retries of their own either; the worker asks again on its schedule,
+    /// through its share of the budget.
+    analysis: Client,
+}
+
+/// Builds the Bland clients, sharing one request budget (`requests_per_minute`).
+fn clients(parts: &DaemonParts) -> anyhow::Result<Clients> {
     let rpm =
         NonZeroU32::new(parts.config.bland.requests_per_minute).context("requests_per_minute must be positive")?;
     let budget = Arc::new(RateLimiter::direct(Quota::per_minute(rpm)));
@@ -134,7 +150,11 @@ fn clients(parts: &DaemonParts) -> anyhow::Result<(Client, Client)> {
         c.rate_limiter = Some(budget.clone());
         Client::new(c).context("building the Bland client")
     };
-    Ok((make(RetryPolicy::none())?, make(parts.retry.clone())?))
+    Ok(Clients {
+        sends: make(RetryPolicy::none())?,
+        api: make(parts.retry.clone())?,
+        analysis: make(RetryPolicy::none())?,
+    })
 }
 
 /// How the webhook receiver checks deliveries; `None`: no receiver. Bland is told to post
@@ -177,12 +197,19 @@ pub async fn serve(parts: DaemonParts, listener: TcpListener, shutdown: watch::R
         warn!("accepting UNSIGNED webhooks ([http] allow_unsigned_webhooks = true)");
     }
     log_compliance_guard(&parts.config);
-    let (send_client, api_client) = clients(&parts)?;
+    let clients = clients(&parts)?;
     let dispatcher = Arc::new(
-        Dispatcher::new(parts.store.clone(), send_client, parts.clock.clone(), parts.dispatcher.clone()).await?,
+        Dispatcher::new(parts.store.clone(), clients.sends, parts.clock.clone(), parts.dispatcher.clone()).await?,
     );
     let outcomes =
-        Arc::new(Outcomes::new(parts.store.clone(), api_client, parts.clock.clone(), parts.outcomes.clone()));
+        Arc::new(Outcomes::new(parts.store.clone(), clients.api, parts.clock.clone(), parts.outcomes.clone()));
+    let analyst = Arc::new(AnalysisWorker::new(
+        parts.store.clone(),
+        clients.analysis,
+        parts.clock.clone(),
+        parts.analysis.clone(),
+        Work::Daemon,
+    ));
 
     let metrics_cache = Arc::new(Cached::new(METRICS_TTL));
     let mut app = Router::new()
@@ -201,6 +228,12 @@ pub async fn serve(parts: DaemonParts, listener: TcpListener, shutdown: watch::R
     if settled != Default::default() {
         info!(?settled, "reconciled attempts left from the last run");
     }
+    // Human calls whose outcome was recorded without their pending analysis (before this
+    // version, or while the campaign's spec could not be read) get it now.
+    let queued = crate::analysis::run::catch_up(&parts.store, parts.config.compliance(), parts.clock.now()).await?;
+    if queued > 0 {
+        info!(queued, "analyses queued for human calls recorded without one");
+    }
 
     let server = tokio::spawn(serve_http(listener, app, limits, shutdown.clone()));
     let prune = {
@@ -216,8 +249,13 @@ pub async fn serve(parts: DaemonParts, listener: TcpListener, shutdown: watch::R
         let (o, stop) = (outcomes.clone(), shutdown.clone());
         tokio::spawn(async move { o.run_poller(stop).await })
     };
+    let analyse = {
+        let (a, stop) = (analyst.clone(), shutdown.clone());
+        tokio::spawn(async move { a.run(stop).await })
+    };
     dispatch.await.context("dispatcher task")?;
     poll.await.context("poller task")?;
+    analyse.await.context("analysis task")?;
     prune.await.context("inbox pruning task")?;
     server.await.context("http task")?;
     parts.store.close().await;
@@ -579,7 +617,7 @@ mod byot_tests {
             .and(path("/v1/calls"))
             .and(header("encrypted_key", "enc-from-env"))
             .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"total_count": 0, "calls": []})))
-            .expect(2)
+            .expect(3)
             .mount(&bland)
             .await;
         let dir = tempfile::tempdir().unwrap();
@@ -591,9 +629,9 @@ mod byot_tests {
         parts.encrypted_key =
             parts.config.encrypted_key(|v| (v == "BLAND_ENCRYPTED_KEY").then(|| "enc-from-env".into())).unwrap();
 
-        let (sends, lookups) = clients(&parts).unwrap();
+        let clients = clients(&parts).unwrap();
 
-        for client in [sends, lookups] {
+        for client in [clients.sends, clients.api, clients.analysis] {
             client.list_calls(&ListCallsQuery::default()).await.expect("the header matched");
         }
         assert!(!format!("{:?}", parts.encrypted_key).contains("enc-from-env"), "never in a debug print");

@@ -4,6 +4,7 @@
 //! else lives here, one module per component of `DESIGN.md`.
 #![forbid(unsafe_code)]
 
+pub mod analysis;
 pub mod bland;
 pub mod campaigns;
 pub mod cli;

@@ -70,6 +70,10 @@ pub const MAX_CALLS_PER_MINUTE: u32 = 100_000;
 pub const MAX_CONCURRENT: u32 = 100_000;
 /// The largest `retry.max_attempts`.
 pub const MAX_ATTEMPTS: u32 = 20;
+/// The largest `analysis.max_spend_usd`.
+pub const MAX_ANALYSIS_SPEND_USD: f64 = 100_000.0;
+/// Most `analysis.questions`.
+pub const MAX_ANALYSIS_QUESTIONS: usize = 100;
 
 /// The longest retry delay (past it a "retry" is a new campaign), and the longest cron run.
 pub fn max_retry_delay() -> Duration {
@@ -148,10 +152,38 @@ impl RetrySpec {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `[analysis]`: what `POST /v1/calls/{id}/analyze` is asked about each human-answered call,
+/// and what those requests may cost the campaign in all.
+#[derive(Debug, Clone, PartialEq)]
 pub struct AnalysisSpec {
     pub goal: String,
     pub questions: Vec<(String, String)>,
+    /// The most the campaign's analyses may cost, in USD (every question set together); `None`
+    /// for no limit of its own.
+    pub max_spend_usd: Option<f64>,
+}
+
+impl AnalysisSpec {
+    /// A `--questions FILE` of `switchboard analyze`: `goal`, `questions` and optionally
+    /// `max_spend_usd` at the top level, checked like `[analysis]` (errors name `file`, the
+    /// line and the key). Unlike `[analysis]`, it must ask at least one question.
+    pub fn parse_file(file: &str, text: &str) -> Result<Self, ConfigError> {
+        let src = SourceFile::new(file, text);
+        let raw: RawAnalysis = toml::from_str(text).map_err(|e| src.toml_error(&e))?;
+        let spec = parse_analysis(&src, raw, "")?;
+        if spec.questions.is_empty() {
+            return Err(src.key(
+                "questions",
+                "must list at least one question, e.g. questions = [[\"Will they renew?\", \"boolean\"]]",
+            ));
+        }
+        Ok(spec)
+    }
+
+    /// Whether there is anything to ask.
+    pub fn asks(&self) -> bool {
+        !self.questions.is_empty()
+    }
 }
 
 /// A validated campaign.
@@ -274,9 +306,10 @@ struct RawRetry {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAnalysis {
-    goal: Option<String>,
+    goal: Option<Spanned<String>>,
     #[serde(default)]
     questions: Vec<Spanned<Vec<String>>>,
+    max_spend_usd: Option<Spanned<toml::Value>>,
 }
 
 impl CampaignSpec {
@@ -306,7 +339,7 @@ impl CampaignSpec {
         let retry = parse_retry(&src, raw.retry)?;
         let analysis = match raw.analysis {
             None => None,
-            Some(a) => Some(parse_analysis(&src, a)?),
+            Some(a) => Some(parse_analysis(&src, a, "analysis.")?),
         };
         Ok(CampaignSpec { id, name, call, placeholders, schedule, limits, retry, analysis })
     }
@@ -622,10 +655,21 @@ fn parse_retry(src: &SourceFile, raw: RawRetry) -> Result<RetrySpec, ConfigError
     Ok(spec)
 }
 
-fn parse_analysis(src: &SourceFile, raw: RawAnalysis) -> Result<AnalysisSpec, ConfigError> {
-    let goal = raw.goal.unwrap_or_default();
-    if goal.trim().is_empty() {
-        return Err(src.key("analysis.goal", "is required with [analysis]: what the analysis should find out"));
+/// `[analysis]` (key names prefixed with `prefix`), or a `--questions` file (no prefix).
+fn parse_analysis(src: &SourceFile, raw: RawAnalysis, prefix: &str) -> Result<AnalysisSpec, ConfigError> {
+    let goal = match raw.goal {
+        Some(g) if !g.get_ref().trim().is_empty() => g.into_inner(),
+        Some(g) => return Err(src.at(g.span(), format!("{prefix}goal"), "must not be empty")),
+        None => {
+            return Err(src.key(format!("{prefix}goal"), "is required: what the analysis should find out"));
+        }
+    };
+    if raw.questions.len() > MAX_ANALYSIS_QUESTIONS {
+        return Err(src.at(
+            raw.questions[MAX_ANALYSIS_QUESTIONS].span(),
+            format!("{prefix}questions"),
+            format!("has {} questions; at most {MAX_ANALYSIS_QUESTIONS} are asked of one call", raw.questions.len()),
+        ));
     }
     let mut questions = Vec::new();
     for q in raw.questions {
@@ -636,13 +680,35 @@ fn parse_analysis(src: &SourceFile, raw: RawAnalysis) -> Result<AnalysisSpec, Co
             _ => {
                 return Err(src.at(
                     q.span(),
-                    "analysis.questions",
+                    format!("{prefix}questions"),
                     "each question is [\"the question\", \"answer type\"], e.g. [\"Will they renew?\", \"boolean\"]",
                 ));
             }
         }
     }
-    Ok(AnalysisSpec { goal, questions })
+    let max_spend_usd = match raw.max_spend_usd {
+        None => None,
+        Some(v) => {
+            // Bounded like every other setting: a typo (1e300, a negative) must not read as "no
+            // limit" or overflow the spend arithmetic.
+            let usd = match v.get_ref() {
+                toml::Value::Integer(i) => Some(*i as f64),
+                toml::Value::Float(f) => Some(*f),
+                _ => None,
+            };
+            match usd {
+                Some(x) if x > 0.0 && x <= MAX_ANALYSIS_SPEND_USD => Some(x),
+                _ => {
+                    return Err(src.at(
+                        v.span(),
+                        format!("{prefix}max_spend_usd"),
+                        format!("must be an amount in USD above 0 and at most {MAX_ANALYSIS_SPEND_USD}"),
+                    ));
+                }
+            }
+        }
+    };
+    Ok(AnalysisSpec { goal, questions, max_spend_usd })
 }
 
 #[cfg(test)]
@@ -724,6 +790,50 @@ mod tests {
         .unwrap();
         assert_eq!(spec.retry.delays, [Duration::days(30)]);
         assert_eq!(spec.limits.max_concurrent, Some(100_000));
+    }
+
+    #[test]
+    fn analysis_spend_is_bounded_and_its_errors_name_the_key_and_line() {
+        let base = "name = \"T\"\n[call]\ntask = \"x\"\n[analysis]\ngoal = \"g\"\nquestions = [[\"q\", \"boolean\"]]\n";
+        let spend = |v: &str| parse(&format!("{base}max_spend_usd = {v}\n"));
+        for bad in ["0", "-1", "1e300", "100001", "nan", "inf", "\"20\""] {
+            let e = spend(bad).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some("analysis.max_spend_usd"), "{bad}: {e}");
+            assert!(e.message.contains("above 0 and at most 100000"), "{bad}: {e}");
+            assert_eq!(e.line.map(|(l, _)| l), Some(7), "{bad}: {e}");
+        }
+        assert_eq!(spend("20").unwrap().analysis.unwrap().max_spend_usd, Some(20.0));
+        assert_eq!(spend("0.5").unwrap().analysis.unwrap().max_spend_usd, Some(0.5));
+        assert_eq!(spend("100000").unwrap().analysis.unwrap().max_spend_usd, Some(100_000.0));
+        assert_eq!(parse(base).unwrap().analysis.unwrap().max_spend_usd, None, "absent: no limit of its own");
+        let e = parse("name = \"T\"\n[call]\ntask = \"x\"\n[analysis]\ngoal = \"g\"\nmax_spend_us = 5\n").unwrap_err();
+        assert!(e.message.contains("did you mean `max_spend_usd`?"), "{e}");
+    }
+
+    #[test]
+    fn a_questions_file_is_checked_like_the_analysis_table_and_must_ask_something() {
+        let spec =
+            AnalysisSpec::parse_file("q.toml", "goal = \"g\"\nquestions = [[\"Renew?\", \"boolean\"]]\n").unwrap();
+        assert_eq!(spec.questions, [("Renew?".to_string(), "boolean".to_string())]);
+        assert_eq!(spec.max_spend_usd, None);
+        let e = AnalysisSpec::parse_file(
+            "q.toml",
+            "goal = \"g\"\nquestions = [\n  [\"ok\", \"boolean\"],\n  [\"no type\"],\n]\n",
+        )
+        .unwrap_err();
+        assert_eq!((e.file.as_str(), e.key.as_deref(), e.line.map(|(l, _)| l)), ("q.toml", Some("questions"), Some(4)));
+        let e = AnalysisSpec::parse_file("q.toml", "goal = \"g\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("questions"), "{e}");
+        let e = AnalysisSpec::parse_file("q.toml", "questions = [[\"q\", \"boolean\"]]\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("goal"), "{e}");
+        let e =
+            AnalysisSpec::parse_file("q.toml", "goal = \"g\"\nquestions = [[\"q\", \"boolean\"]]\nmax_spend_usd = 0\n")
+                .unwrap_err();
+        assert_eq!((e.key.as_deref(), e.line.map(|(l, _)| l)), (Some("max_spend_usd"), Some(3)), "{e}");
+        let many: Vec<String> = (0..=MAX_ANALYSIS_QUESTIONS).map(|i| format!("[\"q{i}\", \"string\"]")).collect();
+        let e = AnalysisSpec::parse_file("q.toml", &format!("goal = \"g\"\nquestions = [{}]\n", many.join(", ")))
+            .unwrap_err();
+        assert!(e.message.contains("at most 100"), "{e}");
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub struct DaemonConfig {
     pub store: StoreSection,
     pub dispatcher: DispatcherSection,
     pub outcomes: OutcomesSection,
+    pub analysis: AnalysisSection,
 }
 
 #[derive(Debug, Clone)]
@@ -107,6 +108,24 @@ pub struct OutcomesSection {
     pub inbox_retention: Duration,
 }
 
+/// How the `[analysis]` worker works (what each campaign may spend is its own
+/// `[analysis] max_spend_usd`).
+#[derive(Debug, Clone)]
+pub struct AnalysisSection {
+    /// The part of `[bland] requests_per_minute` analysis may use; the rest is the dispatcher's.
+    pub request_share: f64,
+    pub batch: u32,
+    pub tick: Duration,
+    pub lease: Duration,
+    pub max_tries: u32,
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+/// The most of the account's request budget analysis may take: the dispatcher keeps at least
+/// half.
+pub const MAX_ANALYSIS_REQUEST_SHARE: f64 = 0.5;
+
 // Every field optional, so each layer says only what it changes.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -125,6 +144,8 @@ struct Raw {
     dispatcher: RawDispatcher,
     #[serde(default)]
     outcomes: RawOutcomes,
+    #[serde(default)]
+    analysis: RawAnalysis,
 }
 
 #[derive(Deserialize, Default)]
@@ -199,6 +220,18 @@ struct RawOutcomes {
     inbox_retention: Option<String>,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAnalysis {
+    request_share: Option<f64>,
+    batch: Option<u32>,
+    tick: Option<String>,
+    lease: Option<String>,
+    max_tries: Option<u32>,
+    min_backoff: Option<String>,
+    max_backoff: Option<String>,
+}
+
 macro_rules! overlay {
     ($base:expr, $top:expr; $($section:ident . $($field:ident),+);+ $(;)?) => {
         $( $( if $top.$section.$field.is_some() { $base.$section.$field = $top.$section.$field; } )+ )+
@@ -218,6 +251,7 @@ impl Raw {
             dispatcher.batch, send_concurrency, idle_tick, slot_margin, poll_margin, reconcile_after, min_backoff,
                 max_backoff, pacing;
             outcomes.poll_interval, poll_batch, tick, answered_by_grace, inbox_retention;
+            analysis.request_share, batch, tick, lease, max_tries, min_backoff, max_backoff;
         );
     }
 }
@@ -354,6 +388,31 @@ impl DaemonConfig {
             answered_by_grace: dur_in("outcomes.answered_by_grace", o.answered_by_grace, Duration::zero(), h(1))?,
             inbox_retention: dur_in("outcomes.inbox_retention", o.inbox_retention, h(24), h(24 * 3650))?,
         };
+        let a = raw.analysis;
+        let analysis = AnalysisSection {
+            request_share: match a.request_share {
+                Some(x) if x > 0.0 && x <= MAX_ANALYSIS_REQUEST_SHARE => x,
+                Some(x) => {
+                    return Err(err(
+                        "analysis.request_share",
+                        format!(
+                            "{x} is out of range: must be above 0 and at most {MAX_ANALYSIS_REQUEST_SHARE} \
+                             (the dispatcher keeps the rest of [bland] requests_per_minute)"
+                        ),
+                    ));
+                }
+                None => return Err(required("analysis.request_share")),
+            },
+            batch: in_range("analysis.batch", a.batch, 1, 1_000)?,
+            tick: dur_in("analysis.tick", a.tick, ms(1), s(60))?,
+            lease: dur_in("analysis.lease", a.lease, s(10), h(24))?,
+            max_tries: in_range("analysis.max_tries", a.max_tries, 1, 100)?,
+            min_backoff: dur_in("analysis.min_backoff", a.min_backoff, ms(1), h(24))?,
+            max_backoff: dur_in("analysis.max_backoff", a.max_backoff, ms(1), h(24))?,
+        };
+        if analysis.max_backoff < analysis.min_backoff {
+            return Err(err("analysis.max_backoff", "must be at least analysis.min_backoff".into()));
+        }
         let earliest = time("compliance.earliest", raw.compliance.earliest)?;
         let latest = time("compliance.latest", raw.compliance.latest)?;
         if latest <= earliest {
@@ -443,6 +502,7 @@ impl DaemonConfig {
             store: StoreSection { path: raw.store.path.ok_or_else(|| required("store.path"))? },
             dispatcher,
             outcomes,
+            analysis,
         })
     }
 
@@ -615,6 +675,33 @@ mod tests {
         assert_eq!(e.key.as_deref(), Some("dispatcher.max_backoff"));
         let ok = DaemonConfig::load(None, env(&[("SWITCHBOARD_OUTCOMES__POLL_INTERVAL", "250ms")])).unwrap();
         assert_eq!(ok.outcomes.poll_interval, Duration::milliseconds(250));
+    }
+
+    #[test]
+    fn the_analysis_knobs_have_bounded_defaults_and_analysis_never_takes_most_of_the_request_budget() {
+        let a = DaemonConfig::defaults().analysis;
+        assert_eq!((a.request_share, a.batch, a.max_tries), (0.25, 20, 5));
+        assert_eq!((a.tick, a.lease), (Duration::seconds(1), Duration::minutes(10)));
+        assert_eq!((a.min_backoff, a.max_backoff), (Duration::seconds(30), Duration::hours(1)));
+        for (key, value) in [
+            ("REQUEST_SHARE", "0.6"),
+            ("REQUEST_SHARE", "0"),
+            ("REQUEST_SHARE", "nan"),
+            ("BATCH", "0"),
+            ("BATCH", "1001"),
+            ("TICK", "0s"),
+            ("LEASE", "1s"),
+            ("LEASE", "99999999999d"),
+            ("MAX_TRIES", "0"),
+            ("MIN_BACKOFF", "2d"),
+        ] {
+            let e = DaemonConfig::load(None, env(&[(&format!("SWITCHBOARD_ANALYSIS__{key}"), value)])).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(format!("analysis.{}", key.to_ascii_lowercase()).as_str()), "{e}");
+        }
+        let e = DaemonConfig::load(None, env(&[("SWITCHBOARD_ANALYSIS__MAX_BACKOFF", "1s")])).unwrap_err();
+        assert!(e.message.contains("at least analysis.min_backoff"), "{e}");
+        let ok = DaemonConfig::load(None, env(&[("SWITCHBOARD_ANALYSIS__REQUEST_SHARE", "0.5")])).unwrap();
+        assert_eq!(ok.analysis.request_share, 0.5);
     }
 
     #[test]

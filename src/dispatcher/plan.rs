@@ -17,6 +17,8 @@ use crate::window::DialWindow;
 pub struct CampaignPlan {
     pub spec: CampaignSpec,
     pub window: DialWindow,
+    /// The `[analysis]` questions each human-answered call is asked, if any.
+    pub analysis: Option<std::sync::Arc<crate::analysis::QuestionSet>>,
 }
 
 /// The zones a recipient must be inside their window in, by the campaign's policy, from the
@@ -60,7 +62,8 @@ impl PlanCache {
         let spec = CampaignSpec::parse(&format!("campaign `{}`", row.id), &row.spec_toml, &self.compliance)
             .map_err(|e| e.to_string())?;
         let window = spec.dial_window(self.compliance);
-        let plan = std::sync::Arc::new(CampaignPlan { spec, window });
+        let analysis = spec.analysis.as_ref().and_then(crate::analysis::QuestionSet::of).map(std::sync::Arc::new);
+        let plan = std::sync::Arc::new(CampaignPlan { spec, window, analysis });
         plans.insert(row.id.clone(), (row.updated_at, plan.clone()));
         Ok(plan)
     }

@@ -141,7 +141,7 @@ mod tests {
         let compliance = Compliance::default();
         let spec = CampaignSpec::parse("prepare.toml", text, &compliance).unwrap();
         let window = spec.dial_window(compliance);
-        CampaignPlan { spec, window }
+        CampaignPlan { spec, window, analysis: None }
     }
 
     fn job(attempts: i64) -> ClaimedJob {

@@ -45,6 +45,7 @@ impl Outcomes {
             details: details.raw.to_string(),
             ended_at: now,
             recheck_at: recheck.then(|| now + self.cfg.answered_by_grace),
+            analyse: plan.filter(|_| outcome == Outcome::Human).and_then(|p| p.analysis.clone()),
         };
         let target = || self.job_target(ctx, outcome, details, plan, now);
         match &ctx.outcome {

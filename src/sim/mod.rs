@@ -2,7 +2,8 @@
 //!
 //! It serves the endpoints and answer shapes of `shared/bland-api.md` over loopback HTTP (axum):
 //! send call (validated like Bland, 400 with an `errors` list), call details, list calls with
-//! filters, stop one / all, analyze, `/v1/me`; it checks the `authorization` key and enforces a
+//! filters, stop one / all, analyze (answers drawn from the call's seed, a fixed price, every
+//! request recorded), `/v1/me`; it checks the `authorization` key and enforces a
 //! request rate and a concurrent-call limit with 429 + `Retry-After`. Each accepted call gets a
 //! deterministic fate from the seed (human, voicemail, no answer, busy, failed; length, price,
 //! late `answered_by`, duplicate or dropped webhooks) and, when it ends in simulated time
@@ -32,6 +33,8 @@ use tokio::task::JoinHandle;
 
 pub use config::{OutcomeMix, SimArgs, SimConfig, SimConfigError, StormWindow};
 pub use plan::SimOutcome;
+/// The price of every `/analyze` answer, in USD.
+pub const ANALYZE_PRICE_USD: f64 = server::ANALYZE_PRICE_USD;
 pub use recorder::{RecordedWebhook, WebhookRecorder};
 
 use server::Shared;
@@ -80,6 +83,17 @@ pub struct SimCall {
     pub webhook_dropped: bool,
     /// The call details as `GET /v1/calls/{id}` would answer now.
     pub details: Value,
+}
+
+/// One `POST /v1/calls/{id}/analyze` the simulator received.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SimAnalyzeRequest {
+    pub call_id: String,
+    pub goal: Option<String>,
+    /// As asked (empty when the body could not be read).
+    pub questions: Vec<(String, String)>,
+    /// Answered 200 with answers (not refused, rate-limited or failed by injection).
+    pub answered: bool,
 }
 
 /// Why the simulator could not start.
@@ -180,6 +194,24 @@ impl SimHandle {
 
     pub fn call(&self, call_id: &str) -> Option<SimCall> {
         self.shared.call(call_id)
+    }
+
+    /// Answers the next `n` `/analyze` requests with a 500 (an outage of the analysis service
+    /// only), instead of whatever was set before.
+    pub fn fail_next_analyze_requests(&self, n: u64) {
+        self.shared.fail_next_analyze_requests(n);
+    }
+
+    /// Every `/analyze` request received, in order.
+    pub fn analyze_requests(&self) -> Vec<SimAnalyzeRequest> {
+        self.shared.analyze_requests()
+    }
+
+    /// The answers `/analyze` gives (gave, or will give once the call has ended) for this call
+    /// and these questions: the simulator's record to check stored answers against. `None` for
+    /// a call it never placed.
+    pub fn analysis_answers(&self, call_id: &str, questions: &[(String, String)]) -> Option<Vec<Value>> {
+        self.shared.analysis_answers(call_id, questions)
     }
 
     /// Answers every request 429 for `length`, starting now.

@@ -29,12 +29,14 @@ use super::config::SimConfig;
 use super::limits::{Limits, retry_after_secs};
 use super::plan::{self, CallRecord, Rng, SimOutcome, draw, plan_call, render};
 use super::validate::{normalise_phone, validate_send};
-use super::{SentCall, SimCall};
+use super::{SentCall, SimAnalyzeRequest, SimCall};
 use crate::bland::{SIGNATURE_HEADER, sign};
 
 const FAIL_STREAM: u64 = 1;
 const PLACED_STREAM: u64 = 2;
 const STARTING_BALANCE: f64 = 1000.0;
+/// What one analyze request costs (Bland documents about 0.003 base + 0.0015 per call).
+pub(crate) const ANALYZE_PRICE_USD: f64 = 0.0045;
 const DEFAULT_FROM: &str = "+14155550100";
 
 pub(crate) struct Shared {
@@ -45,6 +47,10 @@ pub(crate) struct Shared {
     limits: Option<Mutex<Limits>>,
     storms: Mutex<Vec<(Instant, Instant)>>,
     requests: AtomicU64,
+    /// Every `/analyze` request received, in order.
+    analyze_log: Mutex<Vec<SimAnalyzeRequest>>,
+    /// How many of the next `/analyze` requests answer 500 (a test's outage).
+    analyze_failures: AtomicU64,
     log: Option<mpsc::UnboundedSender<SentCall>>,
     http: reqwest::Client,
     shutdown: watch::Receiver<bool>,
@@ -107,6 +113,8 @@ impl Shared {
             base_wall: Utc::now(),
             state: Mutex::new(CallTable::default()),
             requests: AtomicU64::new(0),
+            analyze_log: Mutex::default(),
+            analyze_failures: AtomicU64::new(0),
             log,
             http,
             shutdown,
@@ -216,6 +224,21 @@ impl Shared {
         let now = Instant::now();
         let table = lock(&self.state);
         table.get(id).map(|e| self.truth(e, now))
+    }
+
+    pub fn fail_next_analyze_requests(&self, n: u64) {
+        self.analyze_failures.store(n, Ordering::SeqCst);
+    }
+
+    pub fn analyze_requests(&self) -> Vec<SimAnalyzeRequest> {
+        lock(&self.analyze_log).clone()
+    }
+
+    /// What `/analyze` answers for the call with `questions` once it has ended, whatever the
+    /// time now: `None` for a call it never placed.
+    pub fn analysis_answers(&self, id: &str, questions: &[(String, String)]) -> Option<Vec<Value>> {
+        let table = lock(&self.state);
+        table.get(id).map(|e| analysis_answers(e, questions))
     }
 
     pub fn sends(&self) -> Vec<SentCall> {
@@ -604,28 +627,13 @@ fn parse_analyze(body: &[u8]) -> Result<Vec<(String, String)>, Vec<String>> {
     if errors.is_empty() { Ok(questions) } else { Err(errors) }
 }
 
-async fn analyze_call(State(s): Shr, headers: HeaderMap, UrlPath(id): UrlPath<String>, body: Bytes) -> Response {
-    if let Err(resp) = s.gate(&headers, true).await {
-        return resp;
-    }
-    let questions = match parse_analyze(&body) {
-        Ok(q) => q,
-        Err(errors) => return invalid(errors),
-    };
-    let now = Instant::now();
-    let table = lock(&s.state);
-    let Some(e) = table.get(&id) else {
-        return not_found("Call not found.");
-    };
+/// The answers of a finished call: a conversation with a person answers every question (from
+/// the call's seed, so the same call and questions always get the same answers); a voicemail
+/// only says it was one; anything else answers nothing.
+fn analysis_answers(e: &Entry, questions: &[(String, String)]) -> Vec<Value> {
     let fin = e.rec.final_state();
-    if s.sim_secs(e.created, now) < fin.end_s {
-        return error(
-            StatusCode::BAD_REQUEST,
-            json!({"status": "error", "message": "Call is not complete yet: analyze it after it ends."}),
-        );
-    }
     let mut rng = Rng::new(e.rec.plan.answer_seed ^ 0x5EED);
-    let answers: Vec<Value> = questions
+    questions
         .iter()
         .map(|(q, ty)| match (fin.connected, e.rec.plan.outcome) {
             (true, SimOutcome::Human) => plan::answer(ty, q, &mut rng),
@@ -634,13 +642,52 @@ async fn analyze_call(State(s): Shr, headers: HeaderMap, UrlPath(id): UrlPath<St
             }
             _ => Value::Null,
         })
-        .collect();
+        .collect()
+}
+
+async fn analyze_call(State(s): Shr, headers: HeaderMap, UrlPath(id): UrlPath<String>, body: Bytes) -> Response {
+    let mut seen = SimAnalyzeRequest { call_id: id.clone(), goal: None, questions: Vec::new(), answered: false };
+    if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+        seen.goal = v.get("goal").and_then(Value::as_str).map(str::to_string);
+    }
+    if let Ok(q) = parse_analyze(&body) {
+        seen.questions = q;
+    }
+    let resp = analyze_answer(&s, &headers, &id, &body).await;
+    seen.answered = resp.status().is_success();
+    lock(&s.analyze_log).push(seen);
+    resp
+}
+
+async fn analyze_answer(s: &Shared, headers: &HeaderMap, id: &str, body: &[u8]) -> Response {
+    if let Err(resp) = s.gate(headers, true).await {
+        return resp;
+    }
+    if s.analyze_failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+        return internal_error();
+    }
+    let questions = match parse_analyze(body) {
+        Ok(q) => q,
+        Err(errors) => return invalid(errors),
+    };
+    let now = Instant::now();
+    let table = lock(&s.state);
+    let Some(e) = table.get(id) else {
+        return not_found("Call not found.");
+    };
+    if s.sim_secs(e.created, now) < e.rec.final_state().end_s {
+        return error(
+            StatusCode::BAD_REQUEST,
+            json!({"status": "error", "message": "Call is not complete yet: analyze it after it ends."}),
+        );
+    }
+    let answers = analysis_answers(e, &questions);
     drop(table);
     axum::Json(json!({
         "status": "success",
         "message": "Successfully analyzed call",
         "answers": answers,
-        "price": 0.0045,
+        "price": ANALYZE_PRICE_USD,
     }))
     .into_response()
 }

@@ -6,6 +6,7 @@
 //! transitions that can race are single guarded statements whose rows-affected is checked.
 //! Times are stored as milliseconds since the Unix epoch.
 
+mod analyses;
 mod campaigns;
 mod dispatch;
 mod dnc;
@@ -22,6 +23,10 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+pub use analyses::{
+    AnalysisBacklog, AnalysisClaim, AnalysisRecord, AnalysisResult, AnalysisScope, AnalysisSpend, ClaimDecision,
+    ClaimedAnalysis, Recorded, SchemaAnswers,
+};
 pub use campaigns::{CampaignRow, Saved, SendActivity};
 pub use dispatch::{ClaimedJob, Deferral, NewAttempt, PendingAttempt};
 pub use dnc::{DncAdded, DncEntry};

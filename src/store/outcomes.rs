@@ -46,6 +46,9 @@ pub struct OutcomeRecord {
     pub ended_at: DateTime<Utc>,
     /// Ask Bland once more at this time (a late `answered_by`), or never.
     pub recheck_at: Option<DateTime<Utc>>,
+    /// The campaign's `[analysis]` questions, if it asks any: a human outcome writes its
+    /// pending analysis in the same transaction (see `store/analyses.rs`).
+    pub analyse: Option<std::sync::Arc<crate::analysis::QuestionSet>>,
 }
 
 /// Where the job goes.
@@ -187,6 +190,7 @@ async fn apply_delivery(
         Application::Record { record, job } => {
             let done = write_attempt(tx, &ctx.attempt_id, call_id, &record, WriteIf::NoOutcome).await?;
             if done {
+                follow_up_analysis(tx, &ctx, call_id, &record, now).await?;
                 move_job(tx, &ctx, record.outcome, &job, &[JobState::Dialing, JobState::InCall], now_ms).await?;
                 Applied::Applied
             } else {
@@ -196,6 +200,7 @@ async fn apply_delivery(
         Application::Update { record, job } => {
             let done = write_attempt(tx, &ctx.attempt_id, call_id, &record, WriteIf::NoAnsweredBy).await?;
             if done {
+                follow_up_analysis(tx, &ctx, call_id, &record, now).await?;
                 if let Some(job) = job {
                     // `queued`: a retry released but not claimed yet is still on this
                     // attempt (claiming commits the next one); `dialing` is not, as its
@@ -247,6 +252,31 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// A human outcome just written gets its pending analysis (asked once the grace for a late
+/// `answered_by` has passed, when the outcome came without one); an outcome corrected away from
+/// human fails the analysis it had, before it costs a request.
+async fn follow_up_analysis(
+    tx: &mut sqlx::SqliteConnection,
+    ctx: &AttemptContext,
+    call_id: &str,
+    record: &OutcomeRecord,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if record.outcome != Outcome::Human {
+        if ctx.outcome == Some(Outcome::Human) {
+            let reason = format!("not analysed: the call was {} after all (late answered_by)", record.outcome);
+            super::analyses::drop_pending(tx, &ctx.attempt_id, &reason, now).await?;
+        }
+        return Ok(());
+    }
+    if let Some(set) = &record.analyse {
+        let call_id = ctx.call_id.as_deref().unwrap_or(call_id);
+        let due = record.recheck_at.unwrap_or(now);
+        super::analyses::enqueue_one(tx, &ctx.attempt_id, &ctx.campaign_id, call_id, set, due, now).await?;
+    }
+    Ok(())
 }
 
 /// Which attempts an outcome may be written over.
