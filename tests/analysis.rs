@@ -15,10 +15,10 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
+use common::TestEnv;
 use common::harness::{Harness, at};
 use common::process::run_bounded;
-use common::{TestEnv, eventually, eventually_showing};
-use serde_json::{Value, json};
+use serde_json::Value;
 use switchboard::analysis::decide::RetrySchedule;
 use switchboard::analysis::{AnalysisConfig, AnalysisWorker, QuestionSet, StepReport, Work};
 use switchboard::bland::RetryPolicy;
@@ -26,7 +26,7 @@ use switchboard::clock::Clock;
 use switchboard::dispatcher::Dispatcher;
 use switchboard::outcomes::Outcomes;
 use switchboard::sim::{ANALYZE_PRICE_USD, OutcomeMix, SimConfig};
-use switchboard::store::{AnalysisRecord, AnalysisScope, AnalysisState, CampaignState, ClaimDecision, Store};
+use switchboard::store::{AnalysisRecord, AnalysisScope, AnalysisState, ClaimDecision, Store};
 
 /// The simulator without request or concurrency limits, fast.
 fn sim(seed: u64, mix: OutcomeMix) -> SimConfig {
@@ -85,65 +85,14 @@ async fn finished_campaign(seed: u64, mix: OutcomeMix, recipients: usize, extra:
     (h, campaign)
 }
 
-/// Dispatcher steps and poller rounds on the manual clock until the campaign completes; the
-/// simulator lives in real time, so each round waits (with a deadline) for its calls to end.
+/// Dispatcher steps and poller rounds on the manual clock until the campaign completes.
 async fn finish(h: &Harness, dispatcher: &Dispatcher, outcomes: &Outcomes, campaign: &str) {
-    eventually_showing(
-        "the campaign completes",
-        StdDuration::from_secs(60),
-        async || {
-            dispatcher.step().await.unwrap();
-            outcomes.poll_once().await.unwrap();
-            if h.store.campaign(campaign).await.unwrap().state == CampaignState::Completed {
-                return Some(());
-            }
-            eventually("the simulator's calls end", StdDuration::from_secs(30), async || {
-                h.sim
-                    .calls()
-                    .iter()
-                    .all(|c| c.completed && c.details["answered_by"] == json!(c.answered_by))
-                    .then_some(())
-            })
-            .await;
-            h.clock.advance(Duration::minutes(1));
-            None
-        },
-        async || format!("switchboard's clock at {}", h.now()),
-    )
-    .await;
-}
-
-fn config(h: &Harness, batch: u32) -> AnalysisConfig {
-    AnalysisConfig {
-        batch,
-        tick: StdDuration::from_millis(1),
-        lease: Duration::minutes(10),
-        retry: RetrySchedule { max_tries: 20, min_backoff: Duration::seconds(1), max_backoff: Duration::seconds(30) },
-        requests_per_minute: None,
-        compliance: h.config.compliance(),
-    }
+    h.drive_to_completion(dispatcher, outcomes, campaign).await;
 }
 
 /// A worker as the daemon runs it, on the harness's clock and `store`.
 fn worker(h: &Harness, store: Store, batch: u32, work: Work) -> AnalysisWorker {
-    let clock: Arc<dyn Clock> = Arc::new(h.clock.clone());
-    AnalysisWorker::new(store, h.client(RetryPolicy::none()), clock, config(h, batch), work)
-}
-
-/// Steps until a step claims nothing; the steps' totals.
-async fn drain(worker: &AnalysisWorker) -> StepReport {
-    let mut total = StepReport::default();
-    loop {
-        let r = worker.step().await.unwrap();
-        total.claimed += r.claimed;
-        total.answered += r.answered;
-        total.retried += r.retried;
-        total.failed += r.failed;
-        total.stopped += r.stopped;
-        if r.claimed == 0 {
-            return total;
-        }
-    }
+    h.analysis_worker(store, batch, work)
 }
 
 /// The calls the simulator connected to a person, by its own record.
@@ -188,7 +137,7 @@ async fn every_human_call_is_analysed_once_and_the_answers_are_the_simulators_ex
     let (h, campaign) = finished_campaign(7, mostly_people(), 40, "").await;
     let analyst = worker(&h, h.store.clone(), 8, Work::Daemon);
 
-    let report = drain(&analyst).await;
+    let report = common::harness::drain(&analyst).await;
 
     // Which calls: exactly those the simulator connected to a person.
     let people = people(&h);
@@ -253,10 +202,10 @@ async fn stepping_again_and_restarting_the_worker_midway_never_asks_a_call_twice
     // A restart: a new worker on a new connection to the same database.
     let store = Store::open(&h.dir.path().join("h.db")).await.unwrap();
     let second = worker(&h, store.clone(), 3, Work::Daemon);
-    let rest = drain(&second).await;
+    let rest = common::harness::drain(&second).await;
     assert_eq!(rest.answered, 5);
-    assert_eq!(drain(&second).await, StepReport::default(), "a second pass finds nothing to ask");
-    assert_eq!(drain(&worker(&h, store.clone(), 3, Work::Daemon)).await, StepReport::default());
+    assert_eq!(common::harness::drain(&second).await, StepReport::default(), "a second pass finds nothing to ask");
+    assert_eq!(common::harness::drain(&worker(&h, store.clone(), 3, Work::Daemon)).await, StepReport::default());
     // The start-up catch-up and a run of the same questions add no row either.
     let set = QuestionSet::new("Find out whether the customer will renew", questions());
     assert_eq!(store.enqueue_analyses(&campaign, &set, h.now()).await.unwrap(), 0);
@@ -293,9 +242,13 @@ async fn analyses_a_crash_left_pending_or_claimed_are_completed_by_a_fresh_worke
     // A fresh daemon: a new connection, a new worker.
     let store = Store::open(&h.dir.path().join("h.db")).await.unwrap();
     let fresh = worker(&h, store.clone(), 10, Work::Daemon);
-    assert_eq!(drain(&fresh).await.answered, 4, "the claimed two are nobody else's while the lease runs");
+    assert_eq!(
+        common::harness::drain(&fresh).await.answered,
+        4,
+        "the claimed two are nobody else's while the lease runs"
+    );
     h.clock.advance(Duration::minutes(10));
-    assert_eq!(drain(&fresh).await.answered, 2, "after the lease they are asked");
+    assert_eq!(common::harness::drain(&fresh).await.answered, 2, "after the lease they are asked");
 
     let rows = store.analyses(&campaign).await.unwrap();
     assert!(rows.iter().all(|r| r.state == AnalysisState::Done), "{rows:?}");
@@ -334,7 +287,7 @@ async fn transient_failures_are_asked_again_after_a_backoff_and_given_up_after_t
     assert_eq!((r.tries, r.next_try_at), (2, h.now() + Duration::seconds(2)));
     // Then Bland is back.
     h.clock.advance(Duration::seconds(2));
-    assert_eq!(drain(&analyst).await.answered, 4);
+    assert_eq!(common::harness::drain(&analyst).await.answered, 4);
 
     let rows = analyses(&h, &campaign).await;
     assert!(rows.iter().all(|r| r.state == AnalysisState::Done && r.error.is_none()), "{rows:?}");
@@ -346,11 +299,12 @@ async fn transient_failures_are_asked_again_after_a_backoff_and_given_up_after_t
     // A call whose every try fails is given up after max_tries, with the last error.
     let (h, campaign) = finished_campaign(10, only_people(), 1, "").await;
     let clock: Arc<dyn Clock> = Arc::new(h.clock.clone());
-    let cfg = AnalysisConfig { retry: RetrySchedule { max_tries: 3, ..config(&h, 1).retry }, ..config(&h, 1) };
+    let cfg =
+        AnalysisConfig { retry: RetrySchedule { max_tries: 3, ..h.analysis_config(1).retry }, ..h.analysis_config(1) };
     let analyst = AnalysisWorker::new(h.store.clone(), h.client(RetryPolicy::none()), clock, cfg, Work::Daemon);
     h.sim.fail_next_analyze_requests(u64::MAX);
     for _ in 0..3 {
-        drain(&analyst).await;
+        common::harness::drain(&analyst).await;
         h.clock.advance(Duration::minutes(1));
     }
     let rows = analyses(&h, &campaign).await;
@@ -358,7 +312,7 @@ async fn transient_failures_are_asked_again_after_a_backoff_and_given_up_after_t
     assert_eq!((rows[0].state, rows[0].tries), (AnalysisState::Failed, 3));
     let e = rows[0].error.as_deref().unwrap_or_default();
     assert!(e.starts_with("gave up after 3 tries; the last: analyze call failed transiently"), "{e}");
-    assert_eq!(drain(&analyst).await.claimed, 0, "a failed row is not asked again by the daemon");
+    assert_eq!(common::harness::drain(&analyst).await.claimed, 0, "a failed row is not asked again by the daemon");
     assert_eq!(h.sim.analyze_requests().len(), 3);
 }
 
@@ -370,7 +324,7 @@ async fn the_spend_limit_stops_requests_and_fails_the_rest_with_the_reason() {
 
     let first = analyst.step().await.unwrap();
     assert_eq!((first.claimed, first.answered), (4, 4), "a batch of 20 claims only what fits under the limit");
-    let second = drain(&analyst).await;
+    let second = common::harness::drain(&analyst).await;
     assert_eq!((second.claimed, second.stopped), (0, 4));
 
     assert_eq!(h.sim.analyze_requests().len(), 4, "no request past the limit");

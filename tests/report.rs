@@ -288,3 +288,64 @@ fn close(got: &Value, want: f64) {
     let got = got.as_f64().unwrap_or_else(|| panic!("{got} is not a number"));
     assert!((got - want).abs() <= 1e-9 * want.abs().max(1.0), "{got} != {want}");
 }
+
+#[tokio::test]
+async fn the_answers_to_analysis_questions_are_the_distribution_of_what_bland_answered() {
+    let spec = SPEC.replace(
+        "[retry]",
+        "[analysis]\ngoal = \"Renewals\"\nquestions = [[\"Will they renew?\", \"boolean\"], \
+         [\"How many cars?\", \"number\"], [\"Best time to call back?\", \"string\"]]\n[retry]",
+    );
+    let sim = SimConfig { seed: 8, speed: 3000.0, requests_per_minute: 0, max_concurrent: 0, ..SimConfig::default() };
+    let mut h = Harness::new(at("2026-06-01T14:00:00Z"), sim).await;
+    h.dispatch_cfg.account = Default::default();
+    let campaign = h.campaign(&spec, &recipients()).await;
+    let dispatcher = h.dispatcher().await;
+    let outcomes = h.outcomes();
+    h.drive_to_completion(&dispatcher, &outcomes, &campaign).await;
+    h.clock.advance(chrono::Duration::minutes(5));
+    let worker = h.analysis_worker(h.store.clone(), 16, switchboard::analysis::Work::Daemon);
+    common::harness::drain(&worker).await;
+
+    // What the simulator answers for each call it connected to a person.
+    let questions: Vec<(String, String)> =
+        [("Will they renew?", "boolean"), ("How many cars?", "number"), ("Best time to call back?", "string")]
+            .iter()
+            .map(|(q, t)| (q.to_string(), t.to_string()))
+            .collect();
+    let (mut yes, mut no, mut cars, mut times) = (0u64, 0u64, Vec::new(), BTreeMap::<String, u64>::new());
+    let humans: Vec<_> = h.sim.calls().into_iter().filter(|c| outcome_name(c) == "human").collect();
+    assert!(humans.len() > 10);
+    for c in &humans {
+        let a = h.sim.analysis_answers(&c.call_id, &questions).expect("the simulator answers a call it placed");
+        match a[0] {
+            Value::Bool(true) => yes += 1,
+            Value::Bool(false) => no += 1,
+            ref other => panic!("a boolean answer: {other}"),
+        }
+        cars.push(a[1].as_f64().unwrap());
+        *times.entry(a[2].as_str().unwrap().to_string()).or_default() += 1;
+    }
+
+    let env = TestEnv::at(h.store.path());
+    let r: Value = serde_json::from_str(&env.ok(["report", campaign.as_str(), "--json"]).stdout).unwrap();
+    let answers = r["answers"].as_array().unwrap();
+    let field = |name: &str| {
+        answers.iter().find(|a| a["field"] == name && a["source"] == "question").unwrap_or_else(|| panic!("{name}"))
+    };
+    let renew = field("Will they renew?");
+    assert_eq!((renew["yes"].as_u64(), renew["no"].as_u64()), (Some(yes), Some(no)));
+    assert_eq!(renew["declared_type"], "boolean");
+    let n = &field("How many cars?")["numeric"];
+    assert_eq!(n["count"], cars.len());
+    close(&n["mean"], cars.iter().sum::<f64>() / cars.len() as f64);
+    close(&n["min"], cars.iter().copied().fold(f64::INFINITY, f64::min));
+    close(&n["max"], cars.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+    let values: BTreeMap<String, u64> = field("Best time to call back?")["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["reason"].as_str().unwrap().to_string(), v["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(values, times);
+}

@@ -5,6 +5,8 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use switchboard::analysis::decide::RetrySchedule;
+use switchboard::analysis::{AnalysisConfig, AnalysisWorker, StepReport, Work};
 use switchboard::bland::{BlandClientConfig, Client, RetryPolicy};
 use switchboard::campaigns;
 use switchboard::clock::{Clock, ManualClock};
@@ -26,6 +28,22 @@ pub struct Harness {
     pub clock: ManualClock,
     pub config: DaemonConfig,
     pub dispatch_cfg: DispatcherConfig,
+}
+
+/// Steps `worker` until a step claims nothing; the steps' totals.
+pub async fn drain(worker: &AnalysisWorker) -> StepReport {
+    let mut total = StepReport::default();
+    loop {
+        let r = worker.step().await.unwrap();
+        total.claimed += r.claimed;
+        total.answered += r.answered;
+        total.retried += r.retried;
+        total.failed += r.failed;
+        total.stopped += r.stopped;
+        if r.claimed == 0 {
+            return total;
+        }
+    }
 }
 
 pub fn at(rfc3339: &str) -> DateTime<Utc> {
@@ -116,6 +134,29 @@ impl Harness {
             format!("switchboard's clock at {}", self.now())
         })
         .await;
+    }
+
+    /// The analysis worker's settings for tests: `batch` at a time, retries after 1 s up to
+    /// 30 s, 20 tries, its own pace unlimited.
+    pub fn analysis_config(&self, batch: u32) -> AnalysisConfig {
+        AnalysisConfig {
+            batch,
+            tick: std::time::Duration::from_millis(1),
+            lease: Duration::minutes(10),
+            retry: RetrySchedule {
+                max_tries: 20,
+                min_backoff: Duration::seconds(1),
+                max_backoff: Duration::seconds(30),
+            },
+            requests_per_minute: None,
+            compliance: self.config.compliance(),
+        }
+    }
+
+    /// An analysis worker as the daemon runs it, on this clock and `store`.
+    pub fn analysis_worker(&self, store: Store, batch: u32, work: Work) -> AnalysisWorker {
+        let clock: Arc<dyn Clock> = Arc::new(self.clock.clone());
+        AnalysisWorker::new(store, self.client(RetryPolicy::none()), clock, self.analysis_config(batch), work)
     }
 
     /// [`Harness::drive`] until the campaign is completed.
