@@ -47,6 +47,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "SWITCHBOARD_DB", value_name = "PATH")]
     pub db: Option<PathBuf>,
 
+    /// Log lines as text (for people) or json (one object a line, for log collectors)
+    /// [default: [log] format in the config, text]. RUST_LOG picks what is logged.
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<crate::config::daemon::LogFormat>,
+
     #[command(subcommand)]
     pub command: Command,
 }

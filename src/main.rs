@@ -3,8 +3,11 @@
 
 use std::process::ExitCode;
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 use switchboard::cli::{Cli, Command, run};
+use switchboard::config::daemon::LogFormat;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -20,13 +23,19 @@ fn main() -> ExitCode {
         Command::Serve { .. } | Command::Sim(_) => "warn,switchboard=info",
         _ => "warn,sqlx=error",
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
-        )
-        .init();
+    // The format: --log-format, else the config's [log] format (a config that cannot be read
+    // is reported by the command itself, after this).
+    let format = cli.log_format.unwrap_or_else(|| {
+        switchboard::cli::load_config(cli.config.as_deref()).map(|c| c.log.format).unwrap_or_default()
+    });
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let logs = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter);
+    match format {
+        LogFormat::Json => logs.json().flatten_event(true).with_current_span(false).init(),
+        // Colour codes only for a terminal: in a file or a journal they are noise.
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -329,7 +329,16 @@ async fn pause_resume_and_cancel_from_the_cli_take_effect_in_the_running_daemon_
     );
     let cancelled_jobs = jobs_in(&store, "ctl", JobState::Cancelled).await;
     assert!(cancelled_jobs > 0, "the cancel caught queued jobs");
-    daemon.stop().await;
+    let log = daemon.stop().await;
+    // The daemon's log tells each operator action as it noticed it, once, in order.
+    let actions: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("campaign_id=ctl") && l.contains(" campaign "))
+        .filter_map(|l| {
+            ["campaign paused", "campaign resumed", "campaign cancelled"].into_iter().find(|a| l.contains(a))
+        })
+        .collect();
+    assert_eq!(actions, ["campaign paused", "campaign resumed", "campaign cancelled"], "{log}");
     let per_number = assert_db_matches_sim(&store, &sim).await;
     assert_eq!(per_number.len() as i64 + cancelled_jobs, 400, "every job was dialled once or cancelled");
     eprintln!(
@@ -526,4 +535,49 @@ async fn serve_without_an_api_key_exits_2_and_a_running_daemon_never_prints_its_
         1,
         "one clear error for a refused key, not one per call"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_to_a_file_carry_no_colour_codes_mask_numbers_and_name_every_id_as_text_or_json() {
+    let sim = Simulator::start(sim_config(0)).await.unwrap();
+    for (format, id) in [("text", "logtext"), ("json", "logjson")] {
+        let env = TestEnv::new();
+        write_config(&env, &sim, "");
+        launch(&env, id, "", 6);
+        let envs =
+            [("BLAND_API_KEY", API_KEY), ("BLAND_WEBHOOK_SECRET", WEBHOOK_SECRET), ("SWITCHBOARD_LOG__FORMAT", format)];
+        let running = daemon_with(&env, "127.0.0.1:0", &format!("{id}.log"), &envs);
+        let store = env.store().await;
+        eventually("the six calls are placed", Duration::from_secs(30), async || {
+            (jobs_to_dial(&store).await == 0 && attempts_dialing(&store).await == 0).then_some(())
+        })
+        .await;
+        let log = running.stop().await;
+        assert!(!log.contains('\u{1b}'), "{format}: colour codes in a log file:\n{log}");
+        assert!(!log.contains("Some("), "{format}: a Rust Option in the log:\n{log}");
+        for job in store.job_records(Some(id)).await.unwrap() {
+            assert!(!log.contains(job.phone.as_str()), "{format}: {} in the log", job.phone);
+            assert!(!log.contains(&job.phone.as_str()[2..]), "{format}: the national number in the log");
+        }
+        let placed: Vec<&str> = log.lines().filter(|l| l.contains("call placed")).collect();
+        assert_eq!(placed.len(), 6, "{format}: one line per call placed:\n{log}");
+        for line in placed {
+            if format == "json" {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+                assert_eq!(v["campaign_id"], id);
+                assert!(v["job_id"].is_u64() && v["attempt_id"].is_string() && v["call_id"].is_string(), "{line}");
+                assert!(v["phone"].as_str().is_some_and(|p| p.starts_with('…') && p.chars().count() == 5), "{line}");
+            } else {
+                for field in [&format!("campaign_id={id}"), "job_id=", "attempt_id=", "call_id=", "phone=…"] {
+                    assert!(line.contains(field), "{field} not in {line}");
+                }
+            }
+        }
+        if format == "json" {
+            for line in log.lines().filter(|l| !l.trim().is_empty()) {
+                serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            }
+        }
+        store.close().await;
+    }
 }

@@ -30,6 +30,33 @@ pub struct DaemonConfig {
     pub dispatcher: DispatcherSection,
     pub outcomes: OutcomesSection,
     pub analysis: AnalysisSection,
+    pub log: LogSection,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSection {
+    pub format: LogFormat,
+}
+
+/// How log lines are written (to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One line per event for people; colours only when stderr is a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("`{other}` is not a log format (expected text or json)")),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -146,6 +173,14 @@ struct Raw {
     outcomes: RawOutcomes,
     #[serde(default)]
     analysis: RawAnalysis,
+    #[serde(default)]
+    log: RawLog,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    format: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -252,6 +287,7 @@ impl Raw {
                 max_backoff, pacing;
             outcomes.poll_interval, poll_batch, tick, answered_by_grace, inbox_retention;
             analysis.request_share, batch, tick, lease, max_tries, min_backoff, max_backoff;
+            log.format;
         );
     }
 }
@@ -503,6 +539,14 @@ impl DaemonConfig {
             dispatcher,
             outcomes,
             analysis,
+            log: LogSection {
+                format: raw
+                    .log
+                    .format
+                    .ok_or_else(|| required("log.format"))?
+                    .parse()
+                    .map_err(|e: String| err("log.format", e))?,
+            },
         })
     }
 
@@ -596,6 +640,15 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn the_log_format_is_text_by_default_json_on_request_and_nothing_else() {
+        assert_eq!(DaemonConfig::defaults().log.format, LogFormat::Text);
+        let json = DaemonConfig::load(None, env(&[("SWITCHBOARD_LOG__FORMAT", "json")])).unwrap();
+        assert_eq!(json.log.format, LogFormat::Json);
+        let bad = DaemonConfig::load(None, env(&[("SWITCHBOARD_LOG__FORMAT", "xml")])).unwrap_err().to_string();
+        assert!(bad.contains("log.format") && bad.contains("text or json"), "{bad}");
     }
 
     #[test]

@@ -127,6 +127,8 @@ pub(super) struct State {
     /// Calls holding a concurrency slot, per campaign, as last counted in the DB plus the
     /// attempts committed since.
     pub(super) open: Option<OpenCalls>,
+    /// Campaigns as the run loop last saw them (`watch.rs`).
+    pub(super) seen: Option<super::watch::Seen>,
 }
 
 /// Counting open calls scans every open attempt (a hundred thousand at a high rate), too much
@@ -172,6 +174,9 @@ impl Dispatcher {
         loop {
             if *shutdown.borrow() {
                 break;
+            }
+            if let Err(e) = self.notice_campaign_changes().await {
+                warn!(error = %e, "cannot read the campaigns; will try again");
             }
             if let Err(e) = self.reconcile().await {
                 warn!(error = %e, "reconcile failed; will try again");

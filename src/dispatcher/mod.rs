@@ -5,13 +5,15 @@
 //!
 //! - `engine.rs`: [`Dispatcher`], its config, reports and shared state; the run loop.
 //! - `step.rs`: the claim path (caps → claim → `prepare` → commit).
-//! - `prepare.rs`: the pure decision for one job, shared by the claim path and the resend.
+//! - `prepare.rs`: the pure decision for one claimed job.
 //! - `send.rs`: parallel sends and recording Bland's answers.
 //! - `pacing.rs`: per-campaign token buckets and the account's 429 backoff.
-//! - `reconcile.rs`: lookups of unknown attempts and resends of those proven absent.
+//! - `reconcile.rs`: lookups of unknown attempts; one proven absent is voided and its job
+//!   queued again, to be sent through the claim path (one decision path, under every cap).
 //! - `ledger.rs`: cap arithmetic over the dials of the last day.
 //! - `plan.rs`: a campaign's parsed spec and window, cached; recipient zones.
 //! - `metadata.rs`: what a call's `metadata` carries, written here and read back by outcomes.
+//! - `watch.rs`: campaign changes (operator actions) logged as the daemon notices them.
 //!
 //! The outcome tracker uses this module only through the re-exports below.
 
@@ -24,6 +26,7 @@ pub mod prepare;
 mod reconcile;
 mod send;
 mod step;
+mod watch;
 
 pub use engine::{Dispatcher, DispatcherConfig, ReconcileReport, StepReport};
 pub use ledger::Caps;

@@ -84,6 +84,9 @@ fn warn_throttled(kind: Trouble, err: &BlandError) {
 pub(super) struct Outgoing {
     pub(super) attempt_id: String,
     pub(super) campaign_id: String,
+    pub(super) job_id: i64,
+    /// The number for log lines ([`crate::phone::PhoneNumber::masked`]).
+    pub(super) masked_phone: String,
     /// When its attempt was committed and counted in the ledger.
     pub(super) dialed_at: DateTime<Utc>,
     pub(super) request: SendCallRequest,
@@ -178,7 +181,14 @@ impl Dispatcher {
             placed.iter().map(|(s, call_id)| (s.attempt_id.as_str(), call_id.as_str())).collect();
         self.store.record_sent_many(&ids, self.clock.now()).await?;
         for (send, call_id) in placed.drain(..) {
-            info!(campaign_id = %send.campaign_id, attempt_id = %send.attempt_id, %call_id, "call placed");
+            info!(
+                campaign_id = %send.campaign_id,
+                job_id = send.job_id,
+                attempt_id = %send.attempt_id,
+                phone = %send.masked_phone,
+                %call_id,
+                "call placed"
+            );
             report.sent += 1;
         }
         Ok(())

@@ -211,7 +211,14 @@ impl Dispatcher {
                         poll_at,
                     });
                     dialled_now.entry(job.phone.as_str()).or_default().push(now);
-                    sends.push(Outgoing { attempt_id, campaign_id: job.campaign_id.clone(), dialed_at: now, request });
+                    sends.push(Outgoing {
+                        attempt_id,
+                        campaign_id: job.campaign_id.clone(),
+                        job_id: job.id,
+                        masked_phone: job.phone.masked(),
+                        dialed_at: now,
+                        request,
+                    });
                 }
                 Err(reason) => {
                     report.failed += 1;

@@ -87,7 +87,14 @@ impl Outcomes {
         };
         match applied {
             Applied::Applied | Applied::Updated => {
-                info!(call_id = %details.call_id, outcome = ?classify(details).map(Outcome::as_str), result = applied.as_str(), "outcome recorded")
+                info!(
+                    campaign_id = AttemptMetadata::campaign_id_in(&details.metadata).unwrap_or("-"),
+                    attempt_id = AttemptMetadata::attempt_id_in(&details.metadata).unwrap_or("-"),
+                    call_id = %details.call_id,
+                    outcome = classify(details).map_or("none yet", Outcome::as_str),
+                    result = applied.as_str(),
+                    "outcome recorded"
+                )
             }
             Applied::Unmatched => {
                 warn!(call_id = %details.call_id, "call details match no attempt; kept in the inbox")

@@ -408,3 +408,9 @@ fn parse_agrees_with_the_crate_on_us_numbers_in_every_layout() {
         assert_eq!(ours, crate_e164(&raw), "{raw:?}");
     }
 }
+
+#[test]
+fn a_masked_number_shows_its_last_four_digits_only() {
+    assert_eq!(PhoneNumber::parse("(415) 555-2671").unwrap().masked(), "…2671");
+    assert!(!PhoneNumber::parse("(415) 555-2671").unwrap().masked().contains("415"));
+}
