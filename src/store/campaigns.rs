@@ -295,7 +295,8 @@ impl Store {
     /// Jobs of the campaign by state.
     pub async fn job_counts(&self, campaign_id: &str) -> Result<JobCounts, StoreError> {
         let mut counts = JobCounts::default();
-        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM jobs WHERE campaign_id = ? GROUP BY state")
+        // The counters the transactions that move jobs keep (migrations/0006_job_counters.sql).
+        let rows = sqlx::query("SELECT state, SUM(n) AS n FROM job_counters WHERE campaign_id = ? GROUP BY state")
             .bind(campaign_id)
             .fetch_all(&self.pool)
             .await?;
@@ -311,7 +312,8 @@ impl Store {
         campaign_id: &str,
     ) -> Result<std::collections::BTreeMap<Outcome, i64>, StoreError> {
         sqlx::query(
-            "SELECT outcome, COUNT(*) AS n FROM jobs WHERE campaign_id = ? AND outcome IS NOT NULL GROUP BY outcome",
+            "SELECT outcome, SUM(n) AS n FROM job_counters WHERE campaign_id = ? AND outcome != '' GROUP BY outcome
+             HAVING SUM(n) > 0",
         )
         .bind(campaign_id)
         .fetch_all(&self.pool)

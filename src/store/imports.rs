@@ -7,7 +7,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, AssertSqlSafe, ConnectOptions, Connection, Row, SqliteConnection};
 
-use super::{Store, StoreError, ZoneSource, millis, stored_time};
+use super::{JobState, Store, StoreError, ZoneSource, millis, stored_time};
 
 /// A recipient ready to be stored.
 ///
@@ -100,6 +100,8 @@ struct InsertTarget {
     campaign_id: String,
     import_id: i64,
     now_ms: i64,
+    /// Jobs built so far, queued and suppressed: added to `job_counters` at the commit.
+    built: [u64; 2],
     /// The text of a full statement of queued jobs (the same every time; SQLite prepares it once).
     full_sql: Option<Arc<str>>,
 }
@@ -134,6 +136,7 @@ impl InsertTarget {
                 insert_sql(&self.campaign_id, self.import_id, self.now_ms, suppressed, batch.len())
             };
             let rows = batch.len() as u64;
+            self.built[usize::from(suppressed)] += rows;
             let mut args = SqliteArguments::default();
             args.reserve(batch.len() * 7, 0);
             for j in batch {
@@ -219,7 +222,8 @@ impl Store {
         .bind(now_ms)
         .fetch_one(&mut conn)
         .await?;
-        let target = InsertTarget { campaign_id: campaign_id.to_string(), import_id, now_ms, full_sql: None };
+        let target =
+            InsertTarget { campaign_id: campaign_id.to_string(), import_id, now_ms, built: [0, 0], full_sql: None };
         Ok(ImportTx { conn, target, pending: Vec::new() })
     }
 }
@@ -299,6 +303,21 @@ impl ImportTx {
         .bind(self.target.import_id)
         .execute(&mut self.conn)
         .await?;
+        // The new jobs, counted once for the file (see migrations/0006_job_counters.sql).
+        for (state, n) in [(JobState::Queued, self.target.built[0]), (JobState::Suppressed, self.target.built[1])] {
+            if n == 0 {
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO job_counters (campaign_id, state, outcome, n) VALUES (?, ?, '', ?)
+                 ON CONFLICT (campaign_id, state, outcome) DO UPDATE SET n = n + excluded.n",
+            )
+            .bind(&self.target.campaign_id)
+            .bind(state.as_str())
+            .bind(n as i64)
+            .execute(&mut self.conn)
+            .await?;
+        }
         sqlx::query("COMMIT").execute(&mut self.conn).await?;
         self.conn.close().await?;
         Ok(self.target.import_id)
