@@ -1,5 +1,5 @@
-//! The job counters (`job_counters`, kept by the transactions that move jobs) against a full
-//! recount of the jobs, after a chaotic run: two campaigns dialled at once with send failures,
+//! The job and call counters (`job_counters`, `attempt_counters`, kept by the transactions that
+//! move jobs and write attempts) against a full recount of the jobs and attempts, after a chaotic run: two campaigns dialled at once with send failures,
 //! retries, a second import mid-run, numbers put on the DNC list mid-run, a pause and a resume,
 //! and a cancel.
 
@@ -12,7 +12,7 @@ use switchboard::campaigns;
 use switchboard::import::{ImportOptions, import_file};
 use switchboard::phone::PhoneNumber;
 use switchboard::sim::SimConfig;
-use switchboard::store::{CampaignAction, JobState, Store};
+use switchboard::store::{AttemptState, CampaignAction, JobState, Store};
 
 const SPEC: &str = "name = \"NAME\"\n[call]\ntask = \"Hello\"\n[schedule]\nhours = { \"mon-sun\" = \"08:00-20:00\" }\n\
                     [retry]\nmax_attempts = 3\non = [\"voicemail\", \"no_answer\", \"busy\"]\ndelays = [\"1m\"]\n";
@@ -38,6 +38,22 @@ async fn counted_and_recounted(store: &Store, id: &str) -> (BTreeMap<String, i64
             *recount.entry(format!("outcome {o}")).or_default() += 1;
         }
     }
+    // And the calls: by outcome, or by state while they have none.
+    let calls = store.call_counts(id).await.unwrap();
+    for (o, n) in &calls.by_outcome {
+        counted.insert(format!("call {o}"), *n);
+    }
+    for (s, n) in &calls.open {
+        counted.insert(format!("call {s}"), *n);
+    }
+    for a in store.attempt_records(Some(id)).await.unwrap() {
+        if a.state == AttemptState::NotSent {
+            continue;
+        }
+        let key = a.outcome.map_or_else(|| format!("call {}", a.state), |o| format!("call {o}"));
+        *recount.entry(key).or_default() += 1;
+    }
+    counted.retain(|_, n| *n != 0);
     (counted, recount)
 }
 

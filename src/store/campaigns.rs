@@ -327,8 +327,9 @@ impl Store {
     /// outcome, and those without one yet by state.
     pub async fn call_counts(&self, campaign_id: &str) -> Result<CallCounts, StoreError> {
         let rows = sqlx::query(
-            "SELECT outcome, state, COUNT(*) AS n FROM attempts
-             WHERE campaign_id = ? AND state != 'not_sent' GROUP BY outcome, state",
+            // The counters the transactions that write attempts keep (0008_attempt_counters.sql).
+            "SELECT NULLIF(outcome, '') AS outcome, state, n FROM attempt_counters
+             WHERE campaign_id = ? AND state != 'not_sent' AND n > 0",
         )
         .bind(campaign_id)
         .fetch_all(&self.pool)
