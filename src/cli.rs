@@ -445,6 +445,22 @@ fn print_summary(c: &campaigns::CampaignSummary, json: bool) -> Result<(), Failu
             c.recent.last_error.as_deref().unwrap_or("(no reason recorded)")
         );
     }
+    if let Some(q) = &c.queue {
+        println!("to call   {} dialable now", q.dialable_now);
+        if let Some(cap) = &q.held_by_cap {
+            println!("          held by {cap}");
+        }
+        if q.waiting_for_start > 0 {
+            println!("          {} waiting for the campaign's start", q.waiting_for_start);
+        }
+        for w in &q.waiting_for_window {
+            let next = w.next_opening_local.as_deref().unwrap_or("never (past the campaign's end)");
+            println!("          {} waiting for their window in {}: opens {next}", w.jobs, w.zones);
+        }
+        if q.waiting_for_retry > 0 {
+            println!("          {} waiting to retry", q.waiting_for_retry);
+        }
+    }
     println!("jobs      {}", c.total_jobs);
     for (state, n) in c.counts.iter() {
         println!("  {:<12} {n:>9}", state.as_str());

@@ -23,4 +23,5 @@ pub mod secret;
 pub mod sim;
 pub mod store;
 pub mod template;
+pub mod waiting;
 pub mod window;

@@ -1,0 +1,208 @@
+//! Why a campaign is not dialling: its recipients still to call, split into those dialable now,
+//! those waiting for their window (by zone, with the next opening on their own clock), for the
+//! campaign's start, for a retry, and whether a cap holds the dialable ones back (and which).
+//!
+//! A pure function of what the store counts (queued and waiting jobs by zone, from the job
+//! counters; dials in the last minute, hour and day; calls in flight), the campaign's window and
+//! the caps, at `now`: `campaign show`, the API and the dashboard all read it.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use crate::dispatcher::ledger::{Caps, Used};
+use crate::store::JobState;
+use crate::window::DialWindow;
+
+/// Jobs of one state and set of zones (the job counters' rows).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZoneJobs {
+    pub zones: Vec<Tz>,
+    pub state: JobState,
+    pub jobs: i64,
+}
+
+/// What the caps have been asked for lately, for one campaign and for the account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub campaign: Used,
+    pub campaign_open: u32,
+    pub account: Used,
+    pub account_open: u32,
+}
+
+/// The recipients still to call, by why they are or are not being called now.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Queue {
+    /// Queued in a zone open now (the dispatcher claims them as the caps allow).
+    pub dialable_now: i64,
+    /// Queued in zones closed now, by zone set, soonest opening first.
+    pub waiting_for_window: Vec<ZoneWait>,
+    /// Queued, but the campaign's start is ahead (all of them, whatever their zone).
+    pub waiting_for_start: i64,
+    /// Waiting for a retry's delay to pass.
+    pub waiting_for_retry: i64,
+    /// The cap that holds the dialable ones back now, if one does: `campaign calls_per_minute`,
+    /// `account max_concurrent`, … (the first of them that is full).
+    pub held_by_cap: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ZoneWait {
+    /// The zones (`|`-joined) in all of which the recipients must be open.
+    pub zones: String,
+    pub jobs: i64,
+    /// When they may next be called (`None`: never again, e.g. past the campaign's end).
+    pub next_opening: Option<DateTime<Utc>>,
+    /// The same, on the clock of the first zone (`2026-06-02 09:00 HST`).
+    pub next_opening_local: Option<String>,
+}
+
+/// The queue of a running campaign at `now`.
+pub fn queue(
+    window: &DialWindow,
+    rows: &[ZoneJobs],
+    campaign_caps: &Caps,
+    account_caps: &Caps,
+    usage: &Usage,
+    now: DateTime<Utc>,
+) -> Queue {
+    let mut q = Queue::default();
+    let queued = rows.iter().filter(|r| r.state == JobState::Queued);
+    q.waiting_for_retry = rows.iter().filter(|r| r.state == JobState::RetryWait).map(|r| r.jobs).sum();
+    if window.start.is_some_and(|s| s > now) {
+        q.waiting_for_start = queued.map(|r| r.jobs).sum();
+        return q;
+    }
+    for r in queued {
+        if window.is_open(&r.zones, now) {
+            q.dialable_now += r.jobs;
+            continue;
+        }
+        let next = window.next_opening(&r.zones, now);
+        let names: Vec<&str> = r.zones.iter().map(|z| z.name()).collect();
+        let local = match (next, r.zones.first()) {
+            (Some(t), Some(zone)) => Some(t.with_timezone(zone).format("%Y-%m-%d %H:%M %Z").to_string()),
+            _ => None,
+        };
+        let key = names.join("|");
+        match q.waiting_for_window.iter_mut().find(|w| w.zones == key) {
+            Some(w) => w.jobs += r.jobs,
+            None => q.waiting_for_window.push(ZoneWait {
+                zones: key,
+                jobs: r.jobs,
+                next_opening: next,
+                next_opening_local: local,
+            }),
+        }
+    }
+    q.waiting_for_window.sort_by(|a, b| {
+        (a.next_opening.is_none(), a.next_opening, &a.zones).cmp(&(b.next_opening.is_none(), b.next_opening, &b.zones))
+    });
+    if q.dialable_now > 0 {
+        q.held_by_cap = full_cap("campaign", campaign_caps, usage.campaign, usage.campaign_open)
+            .or_else(|| full_cap("account", account_caps, usage.account, usage.account_open));
+    }
+    q
+}
+
+/// The first cap with no room left, named as in the config.
+fn full_cap(whose: &str, caps: &Caps, used: Used, open: u32) -> Option<String> {
+    [
+        ("calls_per_minute", caps.per_minute, used.minute),
+        ("calls_per_hour", caps.per_hour, used.hour),
+        ("calls_per_day", caps.per_day, used.day),
+        ("max_concurrent", caps.concurrent, open),
+    ]
+    .into_iter()
+    .find(|(_, cap, n)| cap.is_some_and(|c| *n >= c))
+    .map(|(name, cap, n)| format!("{whose} {name} ({n} of {})", cap.unwrap_or_default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::window::{Compliance, WeeklyHours};
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    fn window(start: Option<DateTime<Utc>>) -> DialWindow {
+        let hours = WeeklyHours::parse([("mon-sun", "09:00-20:00")]).unwrap();
+        DialWindow {
+            hours,
+            blackout_dates: Default::default(),
+            start,
+            end: None,
+            cron: None,
+            compliance: Compliance::default(),
+        }
+    }
+
+    fn rows() -> Vec<ZoneJobs> {
+        let z = |n: &str| -> Vec<Tz> { n.split('|').map(|z| z.parse().unwrap()).collect() };
+        vec![
+            ZoneJobs { zones: z("America/New_York"), state: JobState::Queued, jobs: 100 },
+            ZoneJobs { zones: z("Pacific/Honolulu"), state: JobState::Queued, jobs: 40 },
+            ZoneJobs { zones: z("America/Los_Angeles"), state: JobState::Queued, jobs: 30 },
+            ZoneJobs { zones: z("America/New_York"), state: JobState::RetryWait, jobs: 7 },
+        ]
+    }
+
+    #[test]
+    fn queued_recipients_split_by_whether_their_zone_is_open_with_the_next_opening_on_their_clock() {
+        // 14:00 UTC on a Monday in June: 10:00 in New York, 07:00 in Los Angeles, 04:00 in Honolulu.
+        let q = queue(
+            &window(None),
+            &rows(),
+            &Caps::default(),
+            &Caps::default(),
+            &Usage::default(),
+            t("2026-06-01T14:00:00Z"),
+        );
+        assert_eq!((q.dialable_now, q.waiting_for_retry, q.waiting_for_start), (100, 7, 0));
+        let waits: Vec<(&str, i64, Option<&str>)> =
+            q.waiting_for_window.iter().map(|w| (w.zones.as_str(), w.jobs, w.next_opening_local.as_deref())).collect();
+        assert_eq!(
+            waits,
+            vec![
+                ("America/Los_Angeles", 30, Some("2026-06-01 09:00 PDT")),
+                ("Pacific/Honolulu", 40, Some("2026-06-01 09:00 HST")),
+            ]
+        );
+        assert_eq!(q.waiting_for_window[0].next_opening, Some(t("2026-06-01T16:00:00Z")));
+        assert_eq!(q.held_by_cap, None);
+    }
+
+    #[test]
+    fn before_the_start_every_queued_recipient_waits_for_it() {
+        let q = queue(
+            &window(Some(t("2026-06-02T00:00:00Z"))),
+            &rows(),
+            &Caps::default(),
+            &Caps::default(),
+            &Usage::default(),
+            t("2026-06-01T14:00:00Z"),
+        );
+        assert_eq!((q.waiting_for_start, q.dialable_now, q.waiting_for_retry), (170, 0, 7));
+        assert!(q.waiting_for_window.is_empty());
+    }
+
+    #[test]
+    fn a_full_cap_is_named_campaign_first_then_account() {
+        let campaign = Caps { per_minute: Some(30), per_hour: Some(1000), ..Caps::default() };
+        let account = Caps { concurrent: Some(10), ..Caps::default() };
+        let now = t("2026-06-01T14:00:00Z");
+        let usage = |minute, open| Usage {
+            campaign: Used { minute, hour: minute, day: minute },
+            campaign_open: open,
+            account: Used { minute, hour: minute, day: minute },
+            account_open: open,
+        };
+        let held = |u: Usage| queue(&window(None), &rows(), &campaign, &account, &u, now).held_by_cap;
+        assert_eq!(held(usage(29, 3)), None);
+        assert_eq!(held(usage(30, 3)).as_deref(), Some("campaign calls_per_minute (30 of 30)"));
+        assert_eq!(held(usage(5, 10)).as_deref(), Some("account max_concurrent (10 of 10)"));
+    }
+}
