@@ -460,6 +460,19 @@ fn print_summary(c: &campaigns::CampaignSummary, json: bool) -> Result<(), Failu
         if q.waiting_for_retry > 0 {
             println!("          {} waiting to retry", q.waiting_for_retry);
         }
+        match q.forecast_finish {
+            Some(t) => println!(
+                "forecast  every queued recipient called by {} (at the caps and windows in force)",
+                t.format("%Y-%m-%d %H:%M UTC")
+            ),
+            None if q.dialable_now + q.waiting_for_window.iter().map(|w| w.jobs).sum::<i64>() > 0 => {
+                println!(
+                    "forecast  not within {} days at the caps and windows in force",
+                    crate::waiting::FORECAST_HORIZON_DAYS
+                )
+            }
+            None => {}
+        }
     }
     println!("jobs      {}", c.total_jobs);
     for (state, n) in c.counts.iter() {

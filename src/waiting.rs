@@ -6,7 +6,7 @@
 //! counters; dials in the last minute, hour and day; calls in flight), the campaign's window and
 //! the caps, at `now`: `campaign show`, the API and the dashboard all read it.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
@@ -45,6 +45,9 @@ pub struct Queue {
     /// The cap that holds the dialable ones back now, if one does: `campaign calls_per_minute`,
     /// `account max_concurrent`, … (the first of them that is full).
     pub held_by_cap: Option<String>,
+    /// When every queued recipient will have had their next call at the caps and windows in
+    /// force ([`forecast`]); `None` if not within the forecast's horizon.
+    pub forecast_finish: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -70,8 +73,9 @@ pub fn queue(
     let mut q = Queue::default();
     let queued = rows.iter().filter(|r| r.state == JobState::Queued);
     q.waiting_for_retry = rows.iter().filter(|r| r.state == JobState::RetryWait).map(|r| r.jobs).sum();
-    if window.start.is_some_and(|s| s > now) {
+    if let Some(start) = window.start.filter(|s| *s > now) {
         q.waiting_for_start = queued.map(|r| r.jobs).sum();
+        q.forecast_finish = forecast(window, rows, &[*campaign_caps, *account_caps], start);
         return q;
     }
     for r in queued {
@@ -99,6 +103,7 @@ pub fn queue(
     q.waiting_for_window.sort_by(|a, b| {
         (a.next_opening.is_none(), a.next_opening, &a.zones).cmp(&(b.next_opening.is_none(), b.next_opening, &b.zones))
     });
+    q.forecast_finish = forecast(window, rows, &[*campaign_caps, *account_caps], now);
     if q.dialable_now > 0 {
         q.held_by_cap = full_cap("campaign", campaign_caps, usage.campaign, usage.campaign_open)
             .or_else(|| full_cap("account", account_caps, usage.account, usage.account_open));
@@ -204,5 +209,186 @@ mod tests {
         assert_eq!(held(usage(29, 3)), None);
         assert_eq!(held(usage(30, 3)).as_deref(), Some("campaign calls_per_minute (30 of 30)"));
         assert_eq!(held(usage(5, 10)).as_deref(), Some("account max_concurrent (10 of 10)"));
+    }
+}
+
+/// The furthest a forecast looks ahead.
+pub const FORECAST_HORIZON_DAYS: i64 = 60;
+
+/// When the queued recipients will all have had their next call, at the caps and windows in
+/// force: a minute-by-minute simulation from `now` in which each minute's allowance (the
+/// tightest of the per-minute cap and what the sliding hour and day caps have left) goes to the
+/// recipients whose window is open in that minute, jumping over minutes in which none is. `None`
+/// when that is not within [`FORECAST_HORIZON_DAYS`] (or never: past the campaign's end).
+///
+/// What it leaves out, on purpose: the concurrency caps (they depend on how long calls last),
+/// retries still to come, and pacing's smoothing within a minute.
+pub fn forecast(window: &DialWindow, rows: &[ZoneJobs], caps: &[Caps], now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    Simulation::new(window, rows, caps, now).run(true)
+}
+
+/// The state of a forecast: recipients left by zone set, and the dials of the last day by minute.
+struct Simulation<'a> {
+    window: &'a DialWindow,
+    left: Vec<(Vec<Tz>, i64)>,
+    per_minute: Option<i64>,
+    per_hour: Option<i64>,
+    per_day: Option<i64>,
+    /// Dials in each of the last 1,440 minutes, oldest first.
+    recent: std::collections::VecDeque<i64>,
+    minute: DateTime<Utc>,
+    end: DateTime<Utc>,
+}
+
+impl<'a> Simulation<'a> {
+    fn new(window: &'a DialWindow, rows: &[ZoneJobs], caps: &[Caps], now: DateTime<Utc>) -> Self {
+        let tightest = |f: fn(&Caps) -> Option<u32>| caps.iter().filter_map(f).min().map(i64::from);
+        let mut left: Vec<(Vec<Tz>, i64)> = Vec::new();
+        for r in rows.iter().filter(|r| r.state == JobState::Queued && r.jobs > 0) {
+            match left.iter_mut().find(|(z, _)| *z == r.zones) {
+                Some((_, n)) => *n += r.jobs,
+                None => left.push((r.zones.clone(), r.jobs)),
+            }
+        }
+        let minute = now.duration_trunc(chrono::Duration::minutes(1)).unwrap_or(now);
+        Self {
+            window,
+            left,
+            per_minute: tightest(|c| c.per_minute),
+            per_hour: tightest(|c| c.per_hour),
+            per_day: tightest(|c| c.per_day),
+            recent: std::iter::repeat_n(0, 1440).collect(),
+            minute,
+            end: minute + chrono::Duration::days(FORECAST_HORIZON_DAYS),
+        }
+    }
+
+    /// Runs to the end; `jump` skips minutes in which no zone is open (the forecast), without it
+    /// every minute is walked (the tests' oracle).
+    fn run(mut self, jump: bool) -> Option<DateTime<Utc>> {
+        let mut last = None;
+        while self.left.iter().any(|(_, n)| *n > 0) {
+            if self.minute >= self.end {
+                return None;
+            }
+            let open: Vec<usize> = (0..self.left.len())
+                .filter(|i| self.left[*i].1 > 0 && self.window.is_open(&self.left[*i].0, self.minute))
+                .collect();
+            if open.is_empty() && jump {
+                let next = (self.left.iter().filter(|(_, n)| *n > 0))
+                    .filter_map(|(z, _)| self.window.next_opening(z, self.minute))
+                    .min()?;
+                let skipped = (next - self.minute).num_minutes().max(1);
+                self.advance(skipped.min(1441));
+                self.minute = next.duration_trunc(chrono::Duration::minutes(1)).unwrap_or(next).max(self.minute);
+                continue;
+            }
+            let hour: i64 = self.recent.iter().rev().take(59).sum();
+            let day: i64 = self.recent.iter().rev().take(1439).sum();
+            let mut room = [self.per_minute, self.per_hour.map(|c| c - hour), self.per_day.map(|c| c - day)]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(i64::MAX)
+                .max(0);
+            let mut dialled = 0;
+            for i in open {
+                let n = self.left[i].1.min(room);
+                self.left[i].1 -= n;
+                room -= n;
+                dialled += n;
+            }
+            if dialled > 0 {
+                last = Some(self.minute);
+            }
+            self.recent.pop_front();
+            self.recent.push_back(dialled);
+            self.minute += chrono::Duration::minutes(1);
+        }
+        last.map(|t| t + chrono::Duration::minutes(1))
+    }
+
+    /// `minutes` minutes without dials.
+    fn advance(&mut self, minutes: i64) {
+        for _ in 0..minutes.min(1440) {
+            self.recent.pop_front();
+            self.recent.push_back(0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod forecast_tests {
+    use super::*;
+    use crate::window::{Compliance, WeeklyHours};
+    use proptest::prelude::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    fn window(hours: &str) -> DialWindow {
+        let hours = WeeklyHours::parse([("mon-fri", hours)]).unwrap();
+        DialWindow {
+            hours,
+            blackout_dates: Default::default(),
+            start: None,
+            end: None,
+            cron: None,
+            compliance: Compliance::default(),
+        }
+    }
+
+    fn rows(spec: &[(&str, i64)]) -> Vec<ZoneJobs> {
+        spec.iter()
+            .map(|(z, n)| ZoneJobs { zones: vec![z.parse().unwrap()], state: JobState::Queued, jobs: *n })
+            .collect()
+    }
+
+    #[test]
+    fn an_open_zone_at_a_per_minute_cap_finishes_after_queue_over_cap_minutes() {
+        let caps = [Caps { per_minute: Some(30), ..Caps::default() }];
+        // Monday 10:00 in New York, 300 recipients at 30 a minute: ten minutes.
+        let end =
+            forecast(&window("09:00-20:00"), &rows(&[("America/New_York", 300)]), &caps, t("2026-06-01T14:00:00Z"));
+        assert_eq!(end, Some(t("2026-06-01T14:10:00Z")));
+    }
+
+    #[test]
+    fn a_closed_zone_waits_for_its_opening_and_an_hour_cap_stretches_the_day() {
+        // 100 in Honolulu (opens 09:00 HST = 19:00 UTC) at 60/min but 120/hour: 60 at 19:00,
+        // 60 more an hour later would exceed 100: the last 40 go at 20:00.
+        let caps = [Caps { per_minute: Some(60), per_hour: Some(60), ..Caps::default() }];
+        let end =
+            forecast(&window("09:00-20:00"), &rows(&[("Pacific/Honolulu", 100)]), &caps, t("2026-06-01T14:00:00Z"));
+        assert_eq!(end, Some(t("2026-06-01T20:01:00Z")));
+    }
+
+    #[test]
+    fn nothing_left_is_finished_now_and_a_queue_past_the_horizon_is_none() {
+        let caps = [Caps { per_minute: Some(1), per_day: Some(1), ..Caps::default() }];
+        assert_eq!(forecast(&window("09:00-20:00"), &[], &caps, t("2026-06-01T14:00:00Z")), None);
+        let far =
+            forecast(&window("09:00-20:00"), &rows(&[("America/New_York", 100)]), &caps, t("2026-06-01T14:00:00Z"));
+        assert_eq!(far, None, "one a day for 100 days is past the horizon");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// Jumping over closed minutes changes nothing: the forecast equals the walk of every minute.
+        #[test]
+        fn the_forecast_equals_a_minute_by_minute_walk(
+            ny in 0i64..400, hnl in 0i64..400, la in 0i64..400,
+            per_minute in 1u32..50, per_hour in prop::option::of(30u32..600), per_day in prop::option::of(200u32..3000),
+            start_minute in 0i64..(7 * 1440),
+        ) {
+            let now = t("2026-06-01T00:00:00Z") + chrono::Duration::minutes(start_minute);
+            let caps = [Caps { per_minute: Some(per_minute), per_hour, per_day, concurrent: None }];
+            let rows = rows(&[("America/New_York", ny), ("Pacific/Honolulu", hnl), ("America/Los_Angeles", la)]);
+            let w = window("09:00-17:00");
+            let fast = forecast(&w, &rows, &caps, now);
+            let walked = Simulation::new(&w, &rows, &caps, now).run(false);
+            prop_assert_eq!(fast, walked);
+        }
     }
 }

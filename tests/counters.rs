@@ -145,6 +145,9 @@ async fn show_splits_the_queue_into_dialable_waiting_for_a_window_and_held_by_a_
     assert_eq!((w.zones.as_str(), w.jobs), ("Pacific/Honolulu", 20));
     assert_eq!(w.next_opening, Some(at("2026-06-01T19:00:00Z")));
     assert_eq!(w.next_opening_local.as_deref(), Some("2026-06-01 09:00 HST"));
+    // The 20 New Yorkers left at 10 a minute by 14:02, then the 20 in Honolulu from 19:00 at
+    // 10 a minute: the last call in the minute from 19:01.
+    assert_eq!(q.forecast_finish, Some(at("2026-06-01T19:02:00Z")));
 
     // The CLI prints the split (on the real clock, so only its shape is certain here).
     let env = common::TestEnv::at(h.store.path());
