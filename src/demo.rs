@@ -156,6 +156,18 @@ pub async fn run(
         }
         tokio::time::sleep(StdDuration::from_millis(250)).await;
     }
+    // The last human calls' [analysis] questions are asked after the campaign completes: let
+    // the daemon finish them (a few seconds at most) so the report has every answer.
+    if let Some(set) = spec.analysis.as_ref().and_then(crate::analysis::QuestionSet::of) {
+        let deadline = Instant::now() + StdDuration::from_secs(30);
+        while Instant::now() < deadline {
+            let backlog = store.analysis_backlog(id, set.key()).await?;
+            if backlog.pending == 0 && backlog.done + backlog.failed >= backlog.human_calls {
+                break;
+            }
+            tokio::time::sleep(StdDuration::from_millis(100)).await;
+        }
+    }
     let _ = stop.send(true);
     daemon.await.context("daemon task")??;
 

@@ -41,4 +41,7 @@ async fn the_demo_finishes_clean_and_ends_with_a_report_that_agrees_with_its_dat
     assert_eq!(figure("suppressed (DNC, …)") as usize, jobs.iter().filter(|j| j.state == JobState::Suppressed).count());
     assert_eq!(figure("dialled at least once") as usize, jobs.iter().filter(|j| j.attempts > 0).count());
     assert_eq!(figure("still pending"), 0, "the campaign completed");
+    // Every call that reached a person was asked the campaign's [analysis] questions.
+    let humans = figure("reached a human");
+    assert_eq!(figure("Will the customer renew? [question, boolean]:"), humans, "{stdout}");
 }
