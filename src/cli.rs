@@ -82,6 +82,11 @@ pub enum Command {
     Config(ConfigCommand),
     /// A whole example campaign on a scratch database, with nothing to set up
     Demo,
+    /// Shell completions: `switchboard completions bash > /etc/bash_completion.d/switchboard`
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
     /// The campaign report: funnel, retry yield, outcomes by local hour and zone, minutes,
     /// cost, failure reasons and the distribution of the AI answers
     #[command(long_about = REPORT_ABOUT)]
@@ -282,6 +287,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Demo => demo(cli.config.as_deref()).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "switchboard", &mut std::io::stdout());
+            Ok(())
+        }
         Command::Sim(args) => crate::sim::run(args).await.map_err(Failure::from),
         Command::Serve { listen } => {
             let (config, store) = open(cli.config.as_deref(), cli.db.as_deref()).await?;
