@@ -120,6 +120,9 @@ pub struct ReportArgs {
     /// Count dials made before this time (RFC 3339, or a date: midnight UTC)
     #[arg(long, value_name = "TIME", value_parser = instant)]
     pub until: Option<DateTime<Utc>>,
+    /// Show times in this zone (e.g. America/New_York) instead of UTC
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<chrono_tz::Tz>,
 }
 
 /// A point in time on the command line: RFC 3339 (`2026-12-01T09:00:00-05:00`) or a date
@@ -154,6 +157,9 @@ pub enum CampaignCommand {
         /// Print {"id", "name", "state", "counts": {state: n}, "outcomes": {outcome: n}, …}
         #[arg(long)]
         json: bool,
+        /// Show times in this zone (e.g. America/New_York) instead of UTC
+        #[arg(long, value_name = "ZONE")]
+        tz: Option<chrono_tz::Tz>,
     },
     /// Start a draft campaign: the daemon begins dialing within a second
     Start { id: String },
@@ -335,7 +341,7 @@ async fn report(args: ReportArgs, config: &DaemonConfig, store: &Store) -> Resul
     if args.json {
         println!("{}", serde_json::to_string(&report).context("writing the report as JSON")?);
     } else {
-        print!("{}", crate::report::render(&report));
+        print!("{}", crate::report::render(&report, crate::clock::Shown(args.tz)));
     }
     Ok(())
 }
@@ -372,8 +378,8 @@ async fn campaign(cmd: CampaignCommand, config: &DaemonConfig, store: &Store) ->
             return Ok(());
         }
         CampaignCommand::List { json } => return print_list(&campaigns::list(store).await?, json),
-        CampaignCommand::Show { id, json } => {
-            return print_summary(&campaigns::summary(store, config, &id, now).await?, json);
+        CampaignCommand::Show { id, json, tz } => {
+            return print_summary(&campaigns::summary(store, config, &id, now).await?, json, crate::clock::Shown(tz));
         }
         CampaignCommand::Start { id } => (id, CampaignAction::Start),
         CampaignCommand::Pause { id } => (id, CampaignAction::Pause),
@@ -429,7 +435,7 @@ fn print_list(list: &[campaigns::CampaignListing], json: bool) -> Result<(), Fai
     Ok(())
 }
 
-fn print_summary(c: &campaigns::CampaignSummary, json: bool) -> Result<(), Failure> {
+fn print_summary(c: &campaigns::CampaignSummary, json: bool, shown: crate::clock::Shown) -> Result<(), Failure> {
     if json {
         println!("{}", serde_json::to_string(c).context("encoding the summary")?);
         return Ok(());
@@ -439,13 +445,13 @@ fn print_summary(c: &campaigns::CampaignSummary, json: bool) -> Result<(), Failu
     if let Some(reason) = &c.paused_reason {
         println!("paused    {reason}");
     }
-    println!("created   {}", c.created_at.format("%Y-%m-%d %H:%M:%S UTC"));
-    println!("updated   {}", c.updated_at.format("%Y-%m-%d %H:%M:%S UTC"));
+    println!("created   {}", shown.at(c.created_at));
+    println!("updated   {}", shown.at(c.updated_at));
     if let Some(why) = &c.waiting {
         println!("waiting   {why}");
     }
     if let Some(next) = c.next_due {
-        println!("next due  {}", next.format("%Y-%m-%d %H:%M:%S UTC"));
+        println!("next due  {}", shown.at(next));
     }
     if c.recent.failed_sends > 0 {
         println!(
@@ -700,7 +706,7 @@ async fn demo(config: Option<&Path>) -> Result<(), Failure> {
         report.sim_calls, report.sim_numbers, report.mismatches
     );
     println!("\nthe campaign report (`switchboard --db {} report {}`):\n", report.db.display(), report.summary.id);
-    print!("{}", crate::report::render(&report.report));
+    print!("{}", crate::report::render(&report.report, crate::clock::Shown(None)));
     println!("\ndatabase kept at {}", report.db.display());
     if report.mismatches > 0 || report.summary.state != CampaignState::Completed {
         return Err(anyhow::anyhow!("the demo campaign did not finish cleanly").into());
