@@ -80,8 +80,13 @@ pub enum Command {
     /// Daemon configuration
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// A whole example campaign on a scratch database, with nothing to set up
-    Demo,
+    /// A whole example campaign against the built-in Bland simulator, on a fast clock: nothing
+    /// to set up, no network, no API key
+    Demo {
+        /// Recipients to add to the example's (across US zones, Arizona and Hawaii included)
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=20_000))]
+        recipients: u32,
+    },
     /// Shell completions: `switchboard completions bash > /etc/bash_completion.d/switchboard`
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -292,7 +297,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             print!("{}", crate::config::daemon::DEFAULT_CONFIG);
             Ok(())
         }
-        Command::Demo => demo(cli.config.as_deref()).await,
+        Command::Demo { recipients } => demo(cli.config.as_deref(), cli.db.as_deref(), recipients as usize).await,
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "switchboard", &mut std::io::stdout());
@@ -673,15 +678,39 @@ impl ShutdownSignals {
     }
 }
 
-async fn demo(config: Option<&Path>) -> Result<(), Failure> {
+async fn demo(config: Option<&Path>, db: Option<&Path>, recipients: usize) -> Result<(), Failure> {
+    use crate::demo::Progress;
     let config = load_config(config)?;
     let dir = std::env::temp_dir().join(format!("switchboard-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     println!("switchboard demo: the example campaign (config/campaign.example.toml) with its recipients");
-    println!("(config/recipients.example.csv) and 300 more, dialled by the real daemon against the");
-    println!("built-in Bland simulator, on a clock running {}x real time.", crate::demo::SPEED);
+    println!("(config/recipients.example.csv) and {recipients} more across US time zones, dialled by the real");
+    println!(
+        "daemon against the built-in Bland simulator, on a clock running {}x real time that starts",
+        crate::demo::SPEED
+    );
+    println!("on Tuesday 2026-12-01 at 07:30 in New York: windows open zone by zone from 09:00 local.");
+    println!("what the demo changes in the example campaign:");
+    for (_, _, why) in crate::demo::SPEC_CHANGES {
+        println!("  - {why}");
+    }
     println!("scratch directory: {}\n", dir.display());
-    let report = crate::demo::run(&dir, &config, 300, |line| println!("  {line}")).await?;
+    let bar = crate::progress::bar(0, "{bar:30} {pos}/{len} recipients settled  {msg}");
+    let shown =
+        |at: DateTime<Utc>| at.with_timezone(&chrono_tz::America::New_York).format("%a %H:%M New York").to_string();
+    let progress = |p: Progress| match (&bar, p) {
+        (Some(bar), Progress::Campaign { at, settled, total, line }) => {
+            bar.set_length(u64::try_from(total).unwrap_or(0));
+            bar.set_position(u64::try_from(settled).unwrap_or(0));
+            bar.set_message(format!("{}  {}", shown(at), line.split_once("  ").map_or("", |(_, rest)| rest)));
+        }
+        (Some(bar), Progress::Note(line)) => bar.println(format!("  {line}")),
+        (None, Progress::Campaign { line, .. }) | (None, Progress::Note(line)) => println!("  {line}"),
+    };
+    let report = crate::demo::run(&dir, &config, recipients, db, progress).await?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
     println!();
     print_import_summary(Path::new("recipients.csv"), &report.summary.id, &report.import);
     if !report.rejects.is_empty() {
@@ -705,6 +734,14 @@ async fn demo(config: Option<&Path>) -> Result<(), Failure> {
         "  the simulator placed {} calls to {} numbers; outcomes in the database that differ from its record: {}",
         report.sim_calls, report.sim_numbers, report.mismatches
     );
+    let failed: u64 = report.report.failures.iter().map(|f| f.count).sum();
+    if failed > 0 {
+        println!(
+            "  why {failed} calls \"failed\": the simulator fails some calls the way a carrier does (\"{}\");\n  \
+             switchboard records Bland's reason, and retries only what the campaign's [retry] allows",
+            report.report.failures.first().map_or("", |f| f.reason.as_str())
+        );
+    }
     println!("\nthe campaign report (`switchboard --db {} report {}`):\n", report.db.display(), report.summary.id);
     print!("{}", crate::report::render(&report.report, crate::clock::Shown(None)));
     println!("\ndatabase kept at {}", report.db.display());

@@ -18,6 +18,7 @@ pub mod files;
 pub mod import;
 pub mod outcomes;
 pub mod phone;
+pub mod progress;
 pub mod report;
 pub mod secret;
 pub mod sim;
