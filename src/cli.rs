@@ -59,6 +59,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon: dispatch calls, track outcomes, serve webhooks, health and metrics
+    #[command(
+        after_help = "Example:\n  BLAND_API_KEY=… BLAND_WEBHOOK_SECRET=… switchboard --config /etc/switchboard/switchboard.toml serve"
+    )]
     Serve {
         /// Listen here instead of [http] listen (e.g. 127.0.0.1:0 for any free port)
         #[arg(long, value_name = "ADDR")]
@@ -68,6 +71,9 @@ pub enum Command {
     #[command(subcommand)]
     Campaign(CampaignCommand),
     /// Import recipients from a CSV file into a campaign
+    #[command(
+        after_help = "Examples:\n  switchboard import spring-renewals customers.csv --dry-run    # check the file, store nothing\n  switchboard import spring-renewals customers.csv --phone-column Mobile"
+    )]
     Import(ImportArgs),
     /// The do-not-call list: numbers never dialled in any campaign
     #[command(subcommand)]
@@ -82,6 +88,7 @@ pub enum Command {
     Config(ConfigCommand),
     /// A whole example campaign against the built-in Bland simulator, on a fast clock: nothing
     /// to set up, no network, no API key
+    #[command(after_help = "Example:\n  cargo run --release -- demo\n  switchboard --db demo.db demo --recipients 200")]
     Demo {
         /// Recipients to add to the example's (across US zones, Arizona and Hawaii included)
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=20_000))]
@@ -94,7 +101,7 @@ pub enum Command {
     },
     /// The campaign report: funnel, retry yield, outcomes by local hour and zone, minutes,
     /// cost, failure reasons and the distribution of the AI answers
-    #[command(long_about = REPORT_ABOUT)]
+    #[command(long_about = REPORT_ABOUT, after_help = "Examples:\n  switchboard report spring-renewals\n  switchboard report spring-renewals --json --since 2026-12-01 --tz America/New_York")]
     Report(ReportArgs),
 }
 
