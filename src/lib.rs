@@ -16,6 +16,7 @@ pub mod demo;
 pub mod dispatcher;
 pub mod files;
 pub mod import;
+pub mod metrics;
 pub mod outcomes;
 pub mod phone;
 pub mod progress;
