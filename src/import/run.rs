@@ -132,7 +132,9 @@ pub async fn import_file(
     let Uncommitted { tx, tmp_rejects } = pending;
     let counts = parsed.counts;
     let import_id = match tx {
-        Some(t) if counts.accepted + counts.suppressed > 0 => Some(t.commit(counts, &parsed.variable_columns).await?),
+        Some(t) if counts.accepted + counts.suppressed > 0 => {
+            Some(t.commit(counts, &parsed.variable_columns, (&parsed.phone_column, parsed.phone_position)).await?)
+        }
         // Nothing new: leave no trace of this run but the report.
         Some(t) => {
             t.rollback().await?;
