@@ -16,7 +16,8 @@
 //!   OUT.db as `OUT.db.csv`, imported with `switchboard::import::import_file`, then removed; the
 //!   phone column is third, so `export --columns original` has something to put back in place;
 //!   some names are non-ASCII, some cities have a comma or quotes);
-//! - attempts: 1–3 per job (a third each), attempt numbers 1..n, one day apart; every attempt
+//! - attempts: 1–3 per job (a third each), attempt numbers 1..n, one day apart, Monday to
+//!   Friday between 19:00 and 22:00 UTC (inside the campaign's hours everywhere); every attempt
 //!   before the last is voicemail / no answer / busy, the last is human 45 %, voicemail 20 %,
 //!   no answer 15 %, busy 10 %, failed 10 %; human calls last 0.5–6.5 min, voicemails
 //!   0.2–0.8 min, at $0.09/min; human and voicemail calls have a summary, human calls an
@@ -73,8 +74,10 @@ goal = "Find out whether the customer will renew"
 questions = [["Will the customer renew?", "boolean"], ["Best time to call back?", "string"]]
 "#;
 
-/// The first attempts' base time: Monday 2026-06-01 13:00 UTC (09:00 in New York).
-const BASE: &str = "2026-06-01T13:00:00Z";
+/// The first attempts' base time: Monday 2026-06-01 19:00 UTC (15:00 in New York, 09:00 in
+/// Honolulu). Calls are spread over the next three hours of a day, so every one falls inside
+/// the campaign's hours in every area code of the file.
+const BASE: &str = "2026-06-01T19:00:00Z";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -169,7 +172,8 @@ const CALLS: &[(&str, &str)] = &[
         "voided sends",
         "INSERT INTO attempts (id, job_id, campaign_id, phone, attempt_no, state, dialed_at, expires_at, send_error)
          SELECT printf('%08x-0000-4000-8000-00000000ffff', job_id), job_id, campaign_id, phone, 1, 'not_sent',
-                ?1 + (job_id * 37 % 432000) * 1000 - 60000, ?1 + (job_id * 37 % 432000) * 1000,
+                ?1 + ((job_id % 3) * 86400 + job_id * 37 % 10800) * 1000 - 60000,
+                ?1 + ((job_id % 3) * 86400 + job_id * 37 % 10800) * 1000,
                 'HTTP 429: rate limited'
          FROM plan WHERE job_id % 100 = 0",
     ),
@@ -196,7 +200,7 @@ const CALLS: &[(&str, &str)] = &[
                FROM (SELECT printf('%08x-%04x-4000-8000-000000000000', p.job_id, k.k) AS id,
                             printf('%08x-%04x-4000-b000-000000000000', p.job_id, k.k) AS call_id,
                             p.job_id, p.campaign_id, p.phone, k.k,
-                            ?1 + (p.job_id * 37 % 432000) * 1000 + (k.k - 1) * 86400000 AS dialed_at,
+                            ?1 + ((p.job_id % 3) * 86400 + p.job_id * 37 % 10800) * 1000 + (k.k - 1) * 86400000 AS dialed_at,
                             (p.job_id * 40503 + k.k) % 1000 AS h,
                             CASE WHEN k.k < p.n THEN CASE (p.job_id + k.k) % 3 WHEN 0 THEN 'voicemail'
                                                       WHEN 1 THEN 'no_answer' ELSE 'busy' END
