@@ -386,6 +386,9 @@ fn excerpt(text: &str) -> String {
     if cut.len() < text.len() { format!("{cut}…") } else { cut }
 }
 
+/// One set of `[analysis]` answers as [`ANSWERS_SQL`] builds it: `[id, questions, answers]`.
+type AnswersJson = (i64, Vec<(String, String)>, Option<Vec<Value>>);
+
 /// One recipient as [`RECIPIENTS_SQL`] builds it: `[id, import_id, phone, variables,
 /// timezones, state, outcome, attempts, first_at, last_at, cost (millionths of a dollar),
 /// call_id, answered_by, call_length (millionths of a minute), summary, analysis, answers?]`.
@@ -407,7 +410,7 @@ struct RecipientJson<'a>(
     Option<i64>,
     Option<String>,
     Option<Value>,
-    #[serde(default)] Option<Vec<(i64, Vec<(String, String)>, Option<Vec<Value>>)>>,
+    #[serde(default)] Option<Vec<AnswersJson>>,
 );
 
 impl RecipientJson<'_> {
