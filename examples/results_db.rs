@@ -16,8 +16,10 @@
 //!   OUT.db as `OUT.db.csv`, imported with `switchboard::import::import_file`, then removed; the
 //!   phone column is third, so `export --columns original` has something to put back in place;
 //!   some names are non-ASCII, some cities have a comma or quotes);
-//! - attempts: 1–3 per job (a third each), attempt numbers 1..n, one day apart, Monday to
-//!   Friday between 19:00 and 22:00 UTC (inside the campaign's hours everywhere); every attempt
+//! - attempts: 1–3 per job (a third each), attempt numbers 1..n, dialled as a campaign dials
+//!   them and stored in that order: every first attempt in job order over three days, then
+//!   the second attempts over the next three, then the third, each day between 19:00 and
+//!   22:00 UTC (inside the campaign's hours in every area code of the file); every attempt
 //!   before the last is voicemail / no answer / busy, the last is human 45 %, voicemail 20 %,
 //!   no answer 15 %, busy 10 %, failed 10 %; human calls last 0.5–6.5 min, voicemails
 //!   0.2–0.8 min, at $0.09/min; human and voicemail calls have a summary, human calls an
@@ -65,7 +67,7 @@ task = "Call {{first_name}} about policy {{policy}}."
 analysis_schema = { wants_renewal = "boolean", callback_time = "string" }
 [schedule]
 timezone = "America/New_York"
-hours = { "mon-fri" = "09:00-20:00", sat = "10:00-14:00" }
+hours = { "mon-sun" = "09:00-20:00" }
 [retry]
 max_attempts = 3
 on = ["voicemail", "no_answer", "busy"]
@@ -75,8 +77,7 @@ questions = [["Will the customer renew?", "boolean"], ["Best time to call back?"
 "#;
 
 /// The first attempts' base time: Monday 2026-06-01 19:00 UTC (15:00 in New York, 09:00 in
-/// Honolulu). Calls are spread over the next three hours of a day, so every one falls inside
-/// the campaign's hours in every area code of the file.
+/// Honolulu). A day's calls are spread over the next three hours.
 const BASE: &str = "2026-06-01T19:00:00Z";
 
 #[tokio::main]
@@ -165,15 +166,17 @@ const CALLS: &[(&str, &str)] = &[
         "CREATE TEMP TABLE plan AS
          SELECT id AS job_id, campaign_id, phone,
                 1 + ((id * 2654435761) >> 7) % 3 AS n,
-                ((id * 2246822519) >> 5) % 100 AS fin
+                ((id * 2246822519) >> 5) % 100 AS fin,
+                id - (SELECT min(id) FROM jobs WHERE campaign_id = 'results') AS pos,
+                (SELECT count(*) FROM jobs WHERE campaign_id = 'results') AS total
          FROM jobs WHERE campaign_id = 'results'",
     ),
     (
         "voided sends",
         "INSERT INTO attempts (id, job_id, campaign_id, phone, attempt_no, state, dialed_at, expires_at, send_error)
          SELECT printf('%08x-0000-4000-8000-00000000ffff', job_id), job_id, campaign_id, phone, 1, 'not_sent',
-                ?1 + ((job_id % 3) * 86400 + job_id * 37 % 10800) * 1000 - 60000,
-                ?1 + ((job_id % 3) * 86400 + job_id * 37 % 10800) * 1000,
+                ?1 + ((pos * 3 / total) * 86400 + (pos * 3 % total) * 10800 / total) * 1000 - 60000,
+                ?1 + ((pos * 3 / total) * 86400 + (pos * 3 % total) * 10800 / total) * 1000,
                 'HTTP 429: rate limited'
          FROM plan WHERE job_id % 100 = 0",
     ),
@@ -200,13 +203,15 @@ const CALLS: &[(&str, &str)] = &[
                FROM (SELECT printf('%08x-%04x-4000-8000-000000000000', p.job_id, k.k) AS id,
                             printf('%08x-%04x-4000-b000-000000000000', p.job_id, k.k) AS call_id,
                             p.job_id, p.campaign_id, p.phone, k.k,
-                            ?1 + ((p.job_id % 3) * 86400 + p.job_id * 37 % 10800) * 1000 + (k.k - 1) * 86400000 AS dialed_at,
+                            ?1 + (((k.k - 1) * 3 + p.pos * 3 / p.total) * 86400
+                                  + (p.pos * 3 % p.total) * 10800 / p.total) * 1000 AS dialed_at,
                             (p.job_id * 40503 + k.k) % 1000 AS h,
                             CASE WHEN k.k < p.n THEN CASE (p.job_id + k.k) % 3 WHEN 0 THEN 'voicemail'
                                                       WHEN 1 THEN 'no_answer' ELSE 'busy' END
                                  WHEN p.fin < 45 THEN 'human' WHEN p.fin < 65 THEN 'voicemail'
                                  WHEN p.fin < 80 THEN 'no_answer' WHEN p.fin < 90 THEN 'busy' ELSE 'failed' END AS o
-                     FROM plan p JOIN (SELECT 1 AS k UNION ALL SELECT 2 UNION ALL SELECT 3) k ON k.k <= p.n) a)",
+                     FROM plan p JOIN (SELECT 1 AS k UNION ALL SELECT 2 UNION ALL SELECT 3) k ON k.k <= p.n) a)
+         ORDER BY k, job_id",
     ),
     (
         "jobs",

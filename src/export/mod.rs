@@ -113,7 +113,8 @@ impl ExportError {
                     io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied | io::ErrorKind::IsADirectory
                 )
             }
-            ExportError::Spec(_) | ExportError::Store(StoreError::Corrupt(_) | StoreError::Db(_)) => false,
+            // A stored spec the daemon's guard no longer admits is the machine's state, not input.
+            ExportError::Spec(_) => false,
             ExportError::Store(e) => matches!(e, StoreError::NotFound(_) | StoreError::Conflict(_)),
         }
     }
@@ -342,7 +343,7 @@ async fn write_attempts<W: Write>(
         true => progress_bar(true, reader.count_attempts().await?, "attempts"),
         false => None,
     };
-    let audit = AuditContext { window: spec.dial_window(guard), policy: spec.schedule.zone_policy, guard };
+    let audit = AuditContext::new(spec.dial_window(guard), spec.schedule.zone_policy);
     let times = Times::default();
     let mut row: Vec<String> = Vec::new();
     let (mut read, mut written) = (0u64, 0u64);

@@ -10,7 +10,7 @@
 use std::fmt::Write;
 
 use chrono::format::{Item, StrftimeItems};
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, Utc, Weekday};
 use chrono_tz::Tz;
 use serde_json::Value;
 
@@ -19,7 +19,7 @@ use super::filter::RecipientOutcome;
 use crate::config::ZonePolicy;
 use crate::dispatcher::recipient_zones;
 use crate::store::{ExportAttempt, ExportRecipient};
-use crate::window::{Compliance, DialWindow};
+use crate::window::DialWindow;
 
 /// Formats times without parsing a format string per cell.
 pub struct Times {
@@ -135,9 +135,25 @@ pub fn recipient(row: &mut [String], layout: &Layout, r: &ExportRecipient, times
 
 /// What an attempt row reads from the campaign: its window and zone policy, under the guard.
 pub struct AuditContext {
-    pub window: DialWindow,
-    pub policy: ZonePolicy,
-    pub guard: Compliance,
+    window: DialWindow,
+    policy: ZonePolicy,
+    guard: String,
+    /// Each weekday's hours as configured (Monday first), written once.
+    days: [String; 7],
+}
+
+impl AuditContext {
+    pub fn new(window: DialWindow, policy: ZonePolicy) -> Self {
+        let days = std::array::from_fn(|i| window.hours.describe_day(WEEK[i]));
+        AuditContext { guard: window.compliance.to_string(), window, policy, days }
+    }
+}
+
+const WEEK: [Weekday; 7] =
+    [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun];
+
+fn day_name(day: Weekday) -> &'static str {
+    ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][day.num_days_from_monday() as usize]
 }
 
 /// An attempt's row (`row` already cleared to [`ATTEMPT_COLUMNS`]' width): the call, and the
@@ -170,10 +186,10 @@ pub fn attempt(row: &mut [String], a: &ExportAttempt, audit: &AuditContext, time
         let day = a.dialed_at.with_timezone(&z).weekday();
         match audit.window.span_at(z, a.dialed_at) {
             Some((d, span)) => {
-                let _ = write!(row[10], "{} {} {span}", z.name(), d.to_string().to_lowercase());
+                let _ = write!(row[10], "{} {} {span}", z.name(), day_name(d));
             }
             None => {
-                let _ = write!(row[10], "{} {} closed", z.name(), day.to_string().to_lowercase());
+                let _ = write!(row[10], "{} {} closed", z.name(), day_name(day));
             }
         }
         if !days.contains(&day) {
@@ -184,9 +200,9 @@ pub fn attempt(row: &mut [String], a: &ExportAttempt, audit: &AuditContext, time
         if i > 0 {
             row[11].push_str("; ");
         }
-        row[11].push_str(&audit.window.hours.describe_day(day));
+        row[11].push_str(&audit.days[day.num_days_from_monday() as usize]);
     }
-    let _ = write!(row[12], "{}", audit.guard);
+    row[12].push_str(&audit.guard);
     row[13].push_str(if audit.window.is_open(&zones, a.dialed_at) { "yes" } else { "no" });
     row[14].push_str(a.state.as_str());
     if let Some(o) = a.outcome {
@@ -223,7 +239,7 @@ mod tests {
     use crate::export::columns::{ColumnSet, OURS};
     use crate::phone::PhoneNumber;
     use crate::store::{AnalysisAnswers, AttemptState, ImportColumns, JobState, Outcome, Variables, ZoneSource};
-    use crate::window::WeeklyHours;
+    use crate::window::{Compliance, WeeklyHours};
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
@@ -313,11 +329,7 @@ mod tests {
     #[test]
     fn an_attempt_row_shows_the_zones_considered_and_the_span_that_allowed_the_call() {
         let hours = WeeklyHours::parse([("mon-fri", "07:00-20:00"), ("sat", "10:00-14:00")]).unwrap();
-        let audit = AuditContext {
-            window: DialWindow::new(hours, Compliance::default()),
-            policy: ZonePolicy::Strictest,
-            guard: Compliance::default(),
-        };
+        let audit = AuditContext::new(DialWindow::new(hours, Compliance::default()), ZonePolicy::Strictest);
         let a = ExportAttempt {
             id: "a-1".into(),
             job_id: 1,
