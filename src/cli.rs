@@ -75,6 +75,8 @@ pub enum Command {
         after_help = "Examples:\n  switchboard import spring-renewals customers.csv --dry-run    # check the file, store nothing\n  switchboard import spring-renewals customers.csv --phone-column Mobile"
     )]
     Import(ImportArgs),
+    /// Export a campaign's results as CSV: one row per recipient, or per call attempt
+    Export(ExportArgs),
     /// The do-not-call list: numbers never dialled in any campaign
     #[command(subcommand)]
     Dnc(DncCommand),
@@ -218,6 +220,83 @@ pub struct ImportArgs {
     pub json: bool,
 }
 
+const EXPORT_ABOUT: &str = "\
+Export a campaign's results as CSV (RFC 4180, UTF-8), to a file or standard output.
+
+One row per recipient, in import order: the imported files' own columns in their order (the
+union of every import's, in the order first met; empty where a recipient's file lacked the
+column), then phone_e164, timezone (the recipient's zone; local times are read there), state
+(the recipient's US state: empty until the compliance engine stores it), outcome (the last
+call's once finished: human, voicemail, no_answer, busy, failed, unknown; pending while calls are
+ahead or in progress; suppressed; cancelled), attempts, first_attempt_utc, first_attempt_local,
+last_attempt_utc, last_attempt_local (RFC 3339), call_id, answered_by and call_length_min (of the
+last call), cost_usd (all calls), summary (the last call's), then one column per [call]
+analysis_schema field (from the last call a person answered) and one per [analysis] question
+(the latest answer). A column named like one of these (e.g. a file's own `state` or `timezone`),
+or like an earlier column without regard to case, is suffixed by where it came from:
+`_original` for the file's, `_analysis` for a schema field, `_question` for a question (then
+_2, _3, …). Only calls actually sent count; a send proven never placed does not.
+
+The export reads one snapshot of the database: taken while the daemon runs, its rows agree with
+each other. Cells that a spreadsheet would run as a formula (starting with = + - @, tab or CR)
+get a leading ' unless --raw. Memory stays flat whatever the campaign's size; a progress bar
+is drawn on a terminal.";
+
+#[derive(Debug, Args)]
+#[command(long_about = EXPORT_ABOUT)]
+pub struct ExportArgs {
+    /// The campaign to export
+    pub id: String,
+    /// Write to this file instead of standard output (`-`). It is written beside its final path
+    /// and renamed into place when complete, created readable by its owner only (0600); a
+    /// symlink there is replaced, not followed; the database and its files are refused
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// One row per call attempt instead of one per recipient, in the order dialled, with the
+    /// evidence an audit asks for: attempt id and number, phone, dial time in UTC and on the
+    /// recipient's clock, the zones the dispatcher considered (by the campaign's zone_policy)
+    /// and their source (column, area_code, default), the span of the campaign's hours for that
+    /// weekday cut to the compliance guard that the call fell in (from the campaign's stored
+    /// spec and this config's [compliance] hours), whether the window was open then, the
+    /// attempt's state, outcome, answered_by, call id, length, price and error message
+    #[arg(long)]
+    pub attempts: bool,
+    /// Only recipients with this outcome: human, voicemail, no_answer, busy, failed, unknown,
+    /// pending, suppressed or cancelled. With --attempts: calls with this outcome, or pending
+    /// (no outcome yet)
+    #[arg(long, value_name = "O")]
+    pub outcome: Option<crate::export::RecipientOutcome>,
+    /// Only recipients in this US state. Not available yet: recipients' states are stored once
+    /// the compliance engine exists (the command refuses it, exit 2)
+    #[arg(long, value_name = "S")]
+    pub state: Option<String>,
+    /// Only recipients with a call dialled at or after T (with --attempts: calls dialled at or
+    /// after T). RFC 3339 (2026-06-01T09:00:00-04:00) or a date (2026-06-01, midnight UTC)
+    #[arg(long, value_name = "T", value_parser = crate::export::parse_since)]
+    pub since: Option<chrono::DateTime<Utc>>,
+    /// `original`: exactly the imported files' columns, the phone column too, named and placed
+    /// as in the file (numbers in E.164): a recall list that imports straight into a new
+    /// campaign. `all` (the default): the files' columns, then the results
+    #[arg(long, value_name = "SET", value_enum, default_value_t = ColumnsArg::All)]
+    pub columns: ColumnsArg,
+    /// Write every cell as stored: no formula neutralisation (for a program rather than a
+    /// spreadsheet)
+    #[arg(long)]
+    pub raw: bool,
+    /// Begin with a UTF-8 byte order mark, so that Excel reads the file as UTF-8
+    #[arg(long)]
+    pub bom: bool,
+}
+
+/// `--columns`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColumnsArg {
+    /// The files' columns, then the results
+    All,
+    /// Exactly the files' columns (a recall list)
+    Original,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum DncCommand {
     /// Add numbers; queued jobs calling them in any campaign are suppressed at once
@@ -291,6 +370,12 @@ impl From<CampaignError> for Failure {
     }
 }
 
+impl From<crate::export::ExportError> for Failure {
+    fn from(e: crate::export::ExportError) -> Self {
+        Self { bad_input: e.is_bad_input(), error: e.into() }
+    }
+}
+
 impl From<ImportError> for Failure {
     fn from(e: ImportError) -> Self {
         Self { bad_input: e.is_bad_input(), error: e.into() }
@@ -331,6 +416,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Analyze(args) => {
             let (config, store) = open_for(cli.config.as_deref(), cli.db.as_deref(), true).await?;
             analyze::analyze(args, &config, &store).await
+        }
+        Command::Export(args) => {
+            let (config, store) = open_for(cli.config.as_deref(), cli.db.as_deref(), true).await?;
+            export(args, &config, &store).await
         }
         Command::Dnc(cmd) => {
             let read_only = matches!(cmd, DncCommand::List { .. });
@@ -614,6 +703,35 @@ fn print_import_summary(file: &Path, campaign: &str, s: &ImportSummary) {
         s.phone_column,
         s.timezone_column.as_ref().map_or(String::new(), |t| format!("; time zone column \"{t}\""))
     );
+}
+
+async fn export(args: ExportArgs, config: &DaemonConfig, store: &Store) -> Result<(), Failure> {
+    use crate::export::{ColumnSet, Destination, ExportOptions};
+    let dest = match args.out {
+        Some(path) if path.as_os_str() != "-" => Destination::File(path),
+        _ => Destination::Stdout,
+    };
+    // A bar only where someone watches, and never mixed into CSV shown on the same terminal.
+    let csv_on_terminal = dest == Destination::Stdout && std::io::stdout().is_terminal();
+    let opts = ExportOptions {
+        attempts: args.attempts,
+        columns: match args.columns {
+            ColumnsArg::All => ColumnSet::All,
+            ColumnsArg::Original => ColumnSet::Original,
+        },
+        outcome: args.outcome,
+        since: args.since,
+        state: args.state,
+        raw: args.raw,
+        bom: args.bom,
+        progress: std::io::stderr().is_terminal() && !csv_on_terminal,
+    };
+    let summary = crate::export::export(store, config.compliance(), &args.id, &opts, &dest).await?;
+    if let Some(file) = &summary.file {
+        let what = if args.attempts { "attempt(s)" } else { "recipient(s)" };
+        println!("exported {} {what} of `{}` to {}", summary.rows, args.id, file.display());
+    }
+    Ok(())
 }
 
 async fn serve(mut config: DaemonConfig, store: Store, listen: Option<std::net::SocketAddr>) -> Result<(), Failure> {

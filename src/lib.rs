@@ -14,6 +14,7 @@ pub mod csv_safe;
 pub mod daemon;
 pub mod demo;
 pub mod dispatcher;
+pub mod export;
 pub mod files;
 pub mod import;
 pub mod metrics;

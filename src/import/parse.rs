@@ -30,6 +30,8 @@ pub(super) struct Parsed {
     pub(super) counts: ImportCounts,
     pub(super) warnings: Vec<String>,
     pub(super) phone_column: String,
+    /// The phone column's place among the file's columns (0-based).
+    pub(super) phone_position: usize,
     pub(super) timezone_column: Option<String>,
     /// The columns other than the phone, in order: the names of the stored variables.
     pub(super) variable_columns: Vec<String>,
@@ -134,6 +136,7 @@ pub(super) fn parse_file(
         counts,
         warnings,
         phone_column: headers[phone_idx].clone(),
+        phone_position: phone_idx,
         timezone_column: tz_idx.map(|i| headers[i].clone()),
         variable_columns: headers.iter().enumerate().filter(|(i, _)| *i != phone_idx).map(|(_, h)| h.clone()).collect(),
     })

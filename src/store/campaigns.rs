@@ -57,7 +57,7 @@ pub enum Saved {
     Updated,
 }
 
-fn row_to_campaign(row: SqliteRow) -> Result<CampaignRow, StoreError> {
+pub(super) fn row_to_campaign(row: SqliteRow) -> Result<CampaignRow, StoreError> {
     let time = |col: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
         row.try_get::<Option<i64>, _>(col)?.map(|ms| stored_time(ms, col)).transpose()
     };
@@ -80,6 +80,9 @@ macro_rules! campaign_columns {
         "id, name, state, spec_toml, created_at, updated_at, started_at, finished_at, paused_reason"
     };
 }
+
+/// The columns [`row_to_campaign`] reads, for the store's other modules.
+pub(super) const CAMPAIGN_COLUMNS: &str = campaign_columns!();
 
 impl Store {
     /// Creates the campaign, or updates it while it is still a draft. A campaign that has been

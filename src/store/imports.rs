@@ -294,12 +294,18 @@ impl ImportTx {
     }
 
     /// Records the counts and commits: the import lands whole.
-    /// `columns` names the stored jobs' variables (their values are arrays in this order).
-    pub async fn commit(mut self, counts: ImportCounts, columns: &[String]) -> Result<i64, StoreError> {
+    /// `columns` names the stored jobs' variables (their values are arrays in this order);
+    /// `phone` is the phone column's name in the file and its place among all the file's columns.
+    pub async fn commit(
+        mut self,
+        counts: ImportCounts,
+        columns: &[String],
+        phone: (&str, usize),
+    ) -> Result<i64, StoreError> {
         run_inserts(&mut self.conn, std::mem::take(&mut self.pending)).await?;
         sqlx::query(
             "UPDATE imports SET rows_read = ?, accepted = ?, rejected = ?, duplicates = ?, suppressed = ?,
-                                columns = ?
+                                columns = ?, phone_column = ?, phone_position = ?
              WHERE id = ?",
         )
         .bind(counts.rows_read as i64)
@@ -308,6 +314,8 @@ impl ImportTx {
         .bind(counts.duplicates as i64)
         .bind(counts.suppressed as i64)
         .bind(serde_json::to_string(columns).expect("strings serialise"))
+        .bind(phone.0)
+        .bind(phone.1 as i64)
         .bind(self.target.import_id)
         .execute(&mut self.conn)
         .await?;

@@ -10,6 +10,7 @@ mod analyses;
 mod campaigns;
 mod dispatch;
 mod dnc;
+mod export;
 mod imports;
 mod inbox;
 mod observe;
@@ -31,6 +32,7 @@ pub use analyses::{
 pub use campaigns::{CampaignRow, CapUsage, Saved, SendActivity};
 pub use dispatch::{ClaimedJob, Deferral, NewAttempt, PendingAttempt};
 pub use dnc::{DncAdded, DncEntry};
+pub use export::{AnalysisAnswers, ExportAttempt, ExportReader, ExportRecipient, ImportColumns, Variables};
 pub use imports::{ImportCounts, ImportRow, ImportSnapshot, ImportTx, NewJob, phone_key};
 pub use inbox::Pruned;
 pub use observe::MigrationStatus;
