@@ -129,27 +129,14 @@ pub struct ReportArgs {
     #[arg(long)]
     pub json: bool,
     /// Count dials made at or after this time (RFC 3339, or a date: midnight UTC)
-    #[arg(long, value_name = "TIME", value_parser = instant)]
+    #[arg(long, value_name = "TIME", value_parser = crate::clock::parse_instant)]
     pub since: Option<DateTime<Utc>>,
     /// Count dials made before this time (RFC 3339, or a date: midnight UTC)
-    #[arg(long, value_name = "TIME", value_parser = instant)]
+    #[arg(long, value_name = "TIME", value_parser = crate::clock::parse_instant)]
     pub until: Option<DateTime<Utc>>,
     /// Show times in this zone (e.g. America/New_York) instead of UTC
     #[arg(long, value_name = "ZONE")]
     pub tz: Option<chrono_tz::Tz>,
-}
-
-/// A point in time on the command line: RFC 3339 (`2026-12-01T09:00:00-05:00`) or a date
-/// (`2026-12-01`, midnight UTC).
-pub fn instant(text: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.to_utc());
-    }
-    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .ok_or_else(|| format!("`{text}` is not a time: write 2026-12-01T09:00:00-05:00 (RFC 3339) or 2026-12-01"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -272,7 +259,7 @@ pub struct ExportArgs {
     pub state: Option<String>,
     /// Only recipients with a call dialled at or after T (with --attempts: calls dialled at or
     /// after T). RFC 3339 (2026-06-01T09:00:00-04:00) or a date (2026-06-01, midnight UTC)
-    #[arg(long, value_name = "T", value_parser = crate::export::parse_since)]
+    #[arg(long, value_name = "T", value_parser = crate::clock::parse_instant)]
     pub since: Option<chrono::DateTime<Utc>>,
     /// `original`: exactly the imported files' columns, the phone column too, named and placed
     /// as in the file (numbers in E.164): a recall list that imports straight into a new
