@@ -856,7 +856,14 @@ async fn demo(config: Option<&Path>, db: Option<&Path>, recipients: usize) -> Re
     }
     println!("\nthe campaign report (`switchboard --db {} report {}`):\n", report.db.display(), report.summary.id);
     print!("{}", crate::report::render(&report.report, crate::clock::Shown(None)));
-    println!("\ndatabase kept at {}", report.db.display());
+    println!(
+        "\nthe results, one row per recipient (`switchboard --db {} export {} --out results.csv`): {} ({} rows)",
+        report.db.display(),
+        report.summary.id,
+        report.results.display(),
+        report.results_rows
+    );
+    println!("database kept at {}", report.db.display());
     if report.mismatches > 0 || report.summary.state != CampaignState::Completed {
         return Err(anyhow::anyhow!("the demo campaign did not finish cleanly").into());
     }
