@@ -18,7 +18,6 @@ use clap::{Args, Parser, Subcommand};
 use crate::campaigns::{self, CampaignError};
 use crate::config::{ConfigError, DaemonConfig, daemon::SYSTEM_CONFIG_PATH};
 use crate::import::{ImportError, ImportOptions, ImportSummary};
-use crate::phone::PhoneNumber;
 use crate::store::{CampaignAction, CampaignState, JobState, Saved, Store, StoreError};
 
 const ABOUT: &str = "Runs large outbound AI phone-call campaigns on the Bland AI API.";
@@ -120,14 +119,7 @@ pub struct ReportArgs {
 /// A point in time on the command line: RFC 3339 (`2026-12-01T09:00:00-05:00`) or a date
 /// (`2026-12-01`, midnight UTC).
 pub fn instant(text: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.to_utc());
-    }
-    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .ok_or_else(|| format!("`{text}` is not a time: write 2026-12-01T09:00:00-05:00 (RFC 3339) or 2026-12-01"))
+    crate::clock::parse_instant(text)
 }
 
 #[derive(Debug, Subcommand)]
@@ -313,14 +305,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 async fn report(args: ReportArgs, config: &DaemonConfig, store: &Store) -> Result<(), Failure> {
-    if let (Some(since), Some(until)) = (args.since, args.until)
-        && since >= until
-    {
-        return Err(Failure::input(anyhow::anyhow!(
-            "--since {since} is not before --until {until}: no dial is counted"
-        )));
-    }
-    let period = crate::store::Period { since: args.since, until: args.until };
+    let period = crate::report::period(args.since, args.until)
+        .map_err(|e| Failure::input(anyhow::anyhow!("--since/--until: {e}")))?;
     let report = crate::report::report(store, config, &args.id, period, Utc::now()).await?;
     if args.json {
         println!("{}", serde_json::to_string(&report).context("writing the report as JSON")?);
@@ -476,27 +462,13 @@ fn bland_client(config: &DaemonConfig) -> Result<crate::bland::Client, Failure> 
     Ok(crate::bland::Client::new(client).context("building the Bland client")?)
 }
 
-fn parse_delimiter(text: &str) -> Result<u8, Failure> {
-    match text {
-        "tab" | "\\t" | "\t" => Ok(b'\t'),
-        s if s.len() == 1 && s.is_ascii() => Ok(s.as_bytes()[0]),
-        other => {
-            Err(Failure::input(anyhow::anyhow!("--delimiter `{other}`: expected one character (`,` `;` `|`) or `tab`")))
-        }
-    }
-}
-
 async fn import(args: ImportArgs, config: &DaemonConfig, store: &Store) -> Result<(), Failure> {
     let spec = campaigns::stored_spec(store, config, &args.id).await?;
-    let encoding = match &args.encoding {
-        None => None,
-        Some(label) => Some(encoding_rs::Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| {
-            Failure::input(anyhow::anyhow!(
-                "--encoding `{label}` is not an encoding label (e.g. utf-8, latin1, windows-1252, utf-16le)"
-            ))
-        })?),
-    };
-    let delimiter = args.delimiter.as_deref().map(parse_delimiter).transpose()?;
+    let flag = |name: &'static str| move |e: String| Failure::input(anyhow::anyhow!("--{name} {e}"));
+    let encoding =
+        args.encoding.as_deref().map(crate::import::encoding_for_label).transpose().map_err(flag("encoding"))?;
+    let delimiter =
+        args.delimiter.as_deref().map(crate::import::parse_delimiter).transpose().map_err(flag("delimiter"))?;
     let opts = ImportOptions {
         phone_column: args.phone_column,
         timezone_column: args.timezone_column,
@@ -505,6 +477,7 @@ async fn import(args: ImportArgs, config: &DaemonConfig, store: &Store) -> Resul
         encoding,
         delimiter,
         progress: std::io::stdout().is_terminal() && std::io::stderr().is_terminal(),
+        name: None,
     };
     let summary = crate::import::import_file(store, &spec, &args.file, &opts, Utc::now()).await?;
     for w in &summary.warnings {
@@ -677,18 +650,13 @@ async fn dnc(cmd: DncCommand, store: &Store) -> Result<(), Failure> {
     let now = Utc::now();
     match cmd {
         DncCommand::Add { numbers, reason } => {
-            let mut phones = Vec::with_capacity(numbers.len());
-            for n in &numbers {
-                let p =
-                    PhoneNumber::parse(n).map_err(|e| Failure::input(anyhow::anyhow!("`{n}` cannot be added: {e}")))?;
-                phones.push(p);
-            }
-            let added = store.dnc_add(&phones, &reason, now).await?;
+            let added = crate::dnc::add(store, &numbers, &reason, now).await.map_err(|e| match e {
+                crate::dnc::DncError::Store(e) => Failure::from(e),
+                e => Failure::input(e),
+            })?;
             println!(
                 "added {} number(s) to the do-not-call list ({} already there); {} queued job(s) suppressed",
-                added.added,
-                phones.len() as u64 - added.added,
-                added.jobs_suppressed
+                added.added, added.already, added.jobs_suppressed
             );
             Ok(())
         }
@@ -698,18 +666,18 @@ async fn dnc(cmd: DncCommand, store: &Store) -> Result<(), Failure> {
             for w in &read.warnings {
                 eprintln!("warning: {w}");
             }
-            let added = store.dnc_add(&read.numbers, &reason, now).await?;
+            let added = crate::dnc::add_parsed(store, &read.numbers, &reason, now).await?;
             println!(
                 "added {} number(s) from {} to the do-not-call list ({} already there); {} queued job(s) suppressed",
                 added.added,
                 file.display(),
-                read.numbers.len() as u64 - added.added,
+                added.already,
                 added.jobs_suppressed
             );
             Ok(())
         }
         DncCommand::List { json } => {
-            for e in store.dnc_list().await? {
+            for e in crate::dnc::list(store).await? {
                 if json {
                     println!(
                         "{}",

@@ -77,6 +77,19 @@ impl Clock for ScaledClock {
     }
 }
 
+/// A point in time as operators write it (command line, API query): RFC 3339
+/// (`2026-12-01T09:00:00-05:00`) or a date (`2026-12-01`, midnight UTC).
+pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.to_utc());
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| format!("`{text}` is not a time: write 2026-12-01T09:00:00-05:00 (RFC 3339) or 2026-12-01"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ pub mod csv_safe;
 pub mod daemon;
 pub mod demo;
 pub mod dispatcher;
+pub mod dnc;
 pub mod files;
 pub mod import;
 pub mod outcomes;
