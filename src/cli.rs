@@ -122,11 +122,34 @@ pub fn instant(text: &str) -> Result<DateTime<Utc>, String> {
     crate::clock::parse_instant(text)
 }
 
+const UPDATE_ABOUT: &str = "\
+Change a campaign's limits, hours or retry policy, even while it runs (audited).
+
+SPEC.toml is the campaign's whole spec as it should now be. It is validated exactly like a new
+one. While the campaign is a draft anything may change (as with `campaign create`); once it has
+started only these may: [limits], [retry], and in [schedule] hours, blackout_dates and end.
+Any other difference (the call's content, id, name, zone policy, start, cron, [analysis]) is
+refused with exit 2, naming the keys. The change is recorded with who made it ($USER@host) and
+what changed (old -> new), and the daemon dials under it within a second: queued recipients are
+checked against the new hours, and those waiting for a retry that the new [retry] no longer
+allows are finished.
+
+Example:
+  switchboard campaign update spring-renewals spring-renewals.toml";
+
 #[derive(Debug, Subcommand)]
 pub enum CampaignCommand {
     /// Create a campaign from a spec file, or update it while it is still a draft; prints its id
     Create {
         /// The campaign spec (TOML); see config/campaign.example.toml
+        spec: PathBuf,
+    },
+    /// Change a campaign's limits, hours or retry policy, even while it runs (audited)
+    #[command(long_about = UPDATE_ABOUT)]
+    Update {
+        /// The campaign to change
+        id: String,
+        /// Its whole spec (TOML) as it should now be: the stored one with your changes
         spec: PathBuf,
     },
     /// List campaigns with their state and job counts
@@ -347,6 +370,14 @@ async fn campaign(cmd: CampaignCommand, config: &DaemonConfig, store: &Store) ->
             println!("{}", c.spec.id);
             return Ok(());
         }
+        CampaignCommand::Update { id, spec } => {
+            let text = std::fs::read_to_string(&spec)
+                .map_err(|source| CampaignError::Read { path: spec.display().to_string(), source })?;
+            let actor = campaigns::Actor::cli(|v| std::env::var(v).ok());
+            let u = campaigns::update(store, config, &id, &spec.display().to_string(), &text, &actor, now).await?;
+            print_update(&u);
+            return Ok(());
+        }
         CampaignCommand::List { json } => return print_list(&campaigns::list(store).await?, json),
         CampaignCommand::Show { id, json } => {
             return print_summary(&campaigns::summary(store, config, &id, now).await?, json);
@@ -374,6 +405,26 @@ async fn campaign(cmd: CampaignCommand, config: &DaemonConfig, store: &Store) ->
     campaigns::apply(store, &id, action, now).await?;
     println!("campaign `{id}` {}", action.done());
     Ok(())
+}
+
+fn print_update(u: &campaigns::Updated) {
+    if u.changes.is_empty() {
+        println!("campaign `{}` unchanged: the spec is the one stored", u.id);
+        return;
+    }
+    println!("updated campaign `{}` ({}):", u.id, u.state);
+    for c in &u.changes {
+        println!("  {}: {} -> {}", c.key, c.old, c.new);
+    }
+    if u.jobs_finished > 0 {
+        println!("  {} recipient(s) waiting for a retry the new [retry] no longer allows: finished", u.jobs_finished);
+    }
+    if u.jobs_requeued > 0 {
+        println!("  {} queued recipient(s) checked against the new hours at once", u.jobs_requeued);
+    }
+    if u.state != CampaignState::Draft {
+        println!("a running daemon dials under it within a second");
+    }
 }
 
 fn print_list(list: &[campaigns::CampaignListing], json: bool) -> Result<(), Failure> {

@@ -27,7 +27,7 @@ pub use analyses::{
     AnalysisBacklog, AnalysisClaim, AnalysisRecord, AnalysisResult, AnalysisScope, AnalysisSpend, ClaimDecision,
     ClaimedAnalysis, Recorded, SchemaAnswers,
 };
-pub use campaigns::{CampaignRow, Saved, SendActivity};
+pub use campaigns::{CampaignChange, CampaignRow, RetryChange, Saved, SendActivity, SpecChange, SpecUpdated};
 pub use dispatch::{ClaimedJob, Deferral, NewAttempt, PendingAttempt};
 pub use dnc::{DncAdded, DncEntry};
 pub use imports::{ImportCounts, ImportRow, ImportSnapshot, ImportTx, NewJob, phone_key};
