@@ -30,7 +30,8 @@ how often to retry; recipient lists (CSV) become jobs in a SQLite database. The 
 follows every call to its outcome.
 
 Secrets never go on the command line: the API key comes from BLAND_API_KEY (or the file named
-by [bland] api_key_file), the webhook secret from BLAND_WEBHOOK_SECRET.
+by [bland] api_key_file), the webhook secret from BLAND_WEBHOOK_SECRET, the control API's
+token from SWITCHBOARD_API_TOKEN (or [http] api_token_file).
 
 Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input.";
 
@@ -596,8 +597,10 @@ async fn serve(mut config: DaemonConfig, store: Store, listen: Option<std::net::
         ))
     })?;
     let webhook_secret = config.webhook_secret(env)?;
+    let api_token = config.api_token(env)?;
     // Refused before listening, as bad configuration.
     crate::daemon::webhook_auth(webhook_secret.as_ref(), &config).map_err(Failure::input)?;
+    crate::api::ApiAuth::new(api_token.as_ref(), config.http.listen).map_err(|e| Failure::input(anyhow::anyhow!(e)))?;
     let _lock = crate::daemon::DaemonLock::acquire(store.path())?;
     let addr = config.http.listen;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
@@ -617,6 +620,7 @@ async fn serve(mut config: DaemonConfig, store: Store, listen: Option<std::net::
     let encrypted_key = config.encrypted_key(env)?;
     let mut parts = crate::daemon::DaemonParts::new(config, store, clock, api_key, webhook_secret);
     parts.encrypted_key = encrypted_key;
+    parts.api_token = api_token;
     crate::daemon::serve(parts, listener, stopped).await?;
     Ok(())
 }
