@@ -2,12 +2,15 @@
 //! its limits, hours and retry policy, audited: `update`), take an action on it (start, pause,
 //! resume, cancel), read its summary, end its calls in progress.
 //!
-//! The command line, the control API, the demo and the tests all come through here, so what a campaign may do and what its summary says are decided in one place. Inputs arrive
-//! as checked types (a parsed spec, a [`CampaignAction`], `now`); errors leave as
+//! The command line, the control API, the demo and the tests all come through here, so what a
+//! campaign may do and what its summary says are decided in one place. Inputs arrive as checked
+//! types (a parsed spec, a [`CampaignAction`], `now`); errors leave as
 //! [`CampaignError`], which says whether the operator's input was at fault. Nothing here parses
 //! arguments or speaks HTTP.
 
 mod update;
+
+pub use update::{Actor, KeyChange, Updated, changes, update};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,8 +20,6 @@ use serde::Serialize;
 
 use crate::bland::Client;
 use crate::config::{CampaignSpec, ConfigError, DaemonConfig};
-pub use update::{Actor, KeyChange, Updated, changes, update};
-
 use crate::store::{
     CallCounts, CampaignAction, CampaignRow, CampaignState, JobCounts, JobState, Outcome, Saved, SendActivity, Store,
     StoreError,

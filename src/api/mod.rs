@@ -213,3 +213,22 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: u64, what: &str) -> R
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_operation_is_under_api_v1_or_the_document_itself_and_wants_the_token() {
+        let doc = serde_json::to_value(openapi()).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        assert!(paths.keys().all(|p| p.starts_with("/api/v1/") || p == "/openapi.json"), "{:?}", paths.keys());
+        assert_eq!(doc["security"], serde_json::json!([{"bearer": []}]), "the token is the document's default");
+        for (path, item) in paths {
+            for (method, op) in item.as_object().unwrap() {
+                let codes = op["responses"].as_object().unwrap();
+                assert!(codes.contains_key("401"), "{method} {path} documents no 401");
+            }
+        }
+    }
+}
