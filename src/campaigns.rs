@@ -161,6 +161,11 @@ pub struct CampaignSummary {
     pub recent: SendActivity,
     /// Why a running campaign with recipients left is not dialling now, if it is not.
     pub waiting: Option<String>,
+    /// A running campaign's recipients still to call, by why they are or are not being called
+    /// now (see [`crate::waiting`]): dialable now, waiting for their window (by zone), for the
+    /// start, to retry; the cap holding them back; the forecast finish.
+    #[schema(value_type = Option<Object>)]
+    pub queue: Option<crate::waiting::Queue>,
 }
 
 /// How far back `campaign show` looks for failing sends.
@@ -176,13 +181,14 @@ pub async fn summary(
     let row = store.campaign(id).await?;
     let counts = store.job_counts(id).await?;
     let calls = store.call_counts(id).await?;
-    let next_due = store.next_due(id).await?;
+    // A due time already past (0 is "as soon as the window allows") is due now.
+    let next_due = store.next_due(id).await?.map(|t| t.max(now));
     let recent = store.send_activity(id, now - RECENT).await?;
-    let waiting = if row.state == CampaignState::Running && counts.open() > 0 {
+    let (waiting, queue) = if row.state == CampaignState::Running && counts.open() > 0 {
         let spec = stored_spec(store, config, id).await?;
-        why_waiting(&spec, &counts, next_due, &recent, now)
+        (why_waiting(&spec, &counts, next_due, &recent, now), Some(queue(store, config, &spec, now).await?))
     } else {
-        None
+        (None, None)
     };
     Ok(CampaignSummary {
         total_jobs: counts.total(),
@@ -192,6 +198,7 @@ pub async fn summary(
         next_due,
         recent,
         waiting,
+        queue,
         counts,
         calls,
         id: row.id,
@@ -203,6 +210,34 @@ pub async fn summary(
         started_at: row.started_at,
         finished_at: row.finished_at,
     })
+}
+
+/// The campaign's queue split by why each recipient is or is not being called now.
+async fn queue(
+    store: &Store,
+    config: &DaemonConfig,
+    spec: &CampaignSpec,
+    now: DateTime<Utc>,
+) -> Result<crate::waiting::Queue, CampaignError> {
+    use crate::dispatcher::ledger::{Caps, Used};
+    let id = spec.id.as_str();
+    let rows: Vec<crate::waiting::ZoneJobs> = store
+        .waiting_by_zone(id)
+        .await?
+        .into_iter()
+        .map(|(zones, state, jobs)| crate::waiting::ZoneJobs { zones, state, jobs })
+        .collect();
+    let (mine, all) = (store.cap_usage(Some(id), now).await?, store.cap_usage(None, now).await?);
+    let used = |u: crate::store::CapUsage| Used { minute: u.minute, hour: u.hour, day: u.day };
+    let usage = crate::waiting::Usage {
+        campaign: used(mine),
+        campaign_open: mine.open,
+        account: used(all),
+        account_open: all.open,
+    };
+    let account = crate::dispatcher::DispatcherConfig::from_daemon(config).account;
+    let window = spec.dial_window(config.compliance());
+    Ok(crate::waiting::queue(&window, &rows, &Caps::from_limits(&spec.limits), &account, &usage, now))
 }
 
 /// Why a running campaign with recipients left dials nothing now, as far as the database can

@@ -59,6 +59,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon: dispatch calls, track outcomes, serve webhooks, health and metrics
+    #[command(
+        after_help = "Example:\n  BLAND_API_KEY=… BLAND_WEBHOOK_SECRET=… switchboard --config /etc/switchboard/switchboard.toml serve"
+    )]
     Serve {
         /// Listen here instead of [http] listen (e.g. 127.0.0.1:0 for any free port)
         #[arg(long, value_name = "ADDR")]
@@ -68,7 +71,12 @@ pub enum Command {
     #[command(subcommand)]
     Campaign(CampaignCommand),
     /// Import recipients from a CSV file into a campaign
+    #[command(
+        after_help = "Examples:\n  switchboard import spring-renewals customers.csv --dry-run    # check the file, store nothing\n  switchboard import spring-renewals customers.csv --phone-column Mobile"
+    )]
     Import(ImportArgs),
+    /// Export a campaign's results as CSV: one row per recipient, or per call attempt
+    Export(ExportArgs),
     /// The do-not-call list: numbers never dialled in any campaign
     #[command(subcommand)]
     Dnc(DncCommand),
@@ -80,11 +88,22 @@ pub enum Command {
     /// Daemon configuration
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// A whole example campaign on a scratch database, with nothing to set up
-    Demo,
+    /// A whole example campaign against the built-in Bland simulator, on a fast clock: nothing
+    /// to set up, no network, no API key
+    #[command(after_help = "Example:\n  cargo run --release -- demo\n  switchboard --db demo.db demo --recipients 200")]
+    Demo {
+        /// Recipients to add to the example's (across US zones, Arizona and Hawaii included)
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=20_000))]
+        recipients: u32,
+    },
+    /// Shell completions: `switchboard completions bash > /etc/bash_completion.d/switchboard`
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
     /// The campaign report: funnel, retry yield, outcomes by local hour and zone, minutes,
     /// cost, failure reasons and the distribution of the AI answers
-    #[command(long_about = REPORT_ABOUT)]
+    #[command(long_about = REPORT_ABOUT, after_help = "Examples:\n  switchboard report spring-renewals\n  switchboard report spring-renewals --json --since 2026-12-01 --tz America/New_York")]
     Report(ReportArgs),
 }
 
@@ -115,6 +134,9 @@ pub struct ReportArgs {
     /// Count dials made before this time (RFC 3339, or a date: midnight UTC)
     #[arg(long, value_name = "TIME", value_parser = instant)]
     pub until: Option<DateTime<Utc>>,
+    /// Show times in this zone (e.g. America/New_York) instead of UTC
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<chrono_tz::Tz>,
 }
 
 /// A point in time on the command line: RFC 3339 (`2026-12-01T09:00:00-05:00`) or a date
@@ -165,6 +187,9 @@ pub enum CampaignCommand {
         /// Print {"id", "name", "state", "counts": {state: n}, "outcomes": {outcome: n}, …}
         #[arg(long)]
         json: bool,
+        /// Show times in this zone (e.g. America/New_York) instead of UTC
+        #[arg(long, value_name = "ZONE")]
+        tz: Option<chrono_tz::Tz>,
     },
     /// Start a draft campaign: the daemon begins dialing within a second
     Start { id: String },
@@ -209,6 +234,83 @@ pub struct ImportArgs {
     /// Also print the counts as one JSON object on the last line
     #[arg(long)]
     pub json: bool,
+}
+
+const EXPORT_ABOUT: &str = "\
+Export a campaign's results as CSV (RFC 4180, UTF-8), to a file or standard output.
+
+One row per recipient, in import order: the imported files' own columns in their order (the
+union of every import's, in the order first met; empty where a recipient's file lacked the
+column), then phone_e164, timezone (the recipient's zone; local times are read there), state
+(the recipient's US state: empty until the compliance engine stores it), outcome (the last
+call's once finished: human, voicemail, no_answer, busy, failed, unknown; pending while calls are
+ahead or in progress; suppressed; cancelled), attempts, first_attempt_utc, first_attempt_local,
+last_attempt_utc, last_attempt_local (RFC 3339), call_id, answered_by and call_length_min (of the
+last call), cost_usd (all calls), summary (the last call's), then one column per [call]
+analysis_schema field (from the last call a person answered) and one per [analysis] question
+(the latest answer). A column named like one of these (e.g. a file's own `state` or `timezone`),
+or like an earlier column without regard to case, is suffixed by where it came from:
+`_original` for the file's, `_analysis` for a schema field, `_question` for a question (then
+_2, _3, …). Only calls actually sent count; a send proven never placed does not.
+
+The export reads one snapshot of the database: taken while the daemon runs, its rows agree with
+each other. Cells that a spreadsheet would run as a formula (starting with = + - @, tab or CR)
+get a leading ' unless --raw. Memory stays flat whatever the campaign's size; a progress bar
+is drawn on a terminal.";
+
+#[derive(Debug, Args)]
+#[command(long_about = EXPORT_ABOUT)]
+pub struct ExportArgs {
+    /// The campaign to export
+    pub id: String,
+    /// Write to this file instead of standard output (`-`). It is written beside its final path
+    /// and renamed into place when complete, created readable by its owner only (0600); a
+    /// symlink there is replaced, not followed; the database and its files are refused
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// One row per call attempt instead of one per recipient, in the order dialled, with the
+    /// evidence an audit asks for: attempt id and number, phone, dial time in UTC and on the
+    /// recipient's clock, the zones the dispatcher considered (by the campaign's zone_policy)
+    /// and their source (column, area_code, default), the span of the campaign's hours for that
+    /// weekday cut to the compliance guard that the call fell in (from the campaign's stored
+    /// spec and this config's [compliance] hours), whether the window was open then, the
+    /// attempt's state, outcome, answered_by, call id, length, price and error message
+    #[arg(long)]
+    pub attempts: bool,
+    /// Only recipients with this outcome: human, voicemail, no_answer, busy, failed, unknown,
+    /// pending, suppressed or cancelled. With --attempts: calls with this outcome, or pending
+    /// (no outcome yet)
+    #[arg(long, value_name = "O")]
+    pub outcome: Option<crate::export::RecipientOutcome>,
+    /// Only recipients in this US state. Not available yet: recipients' states are stored once
+    /// the compliance engine exists (the command refuses it, exit 2)
+    #[arg(long, value_name = "S")]
+    pub state: Option<String>,
+    /// Only recipients with a call dialled at or after T (with --attempts: calls dialled at or
+    /// after T). RFC 3339 (2026-06-01T09:00:00-04:00) or a date (2026-06-01, midnight UTC)
+    #[arg(long, value_name = "T", value_parser = crate::export::parse_since)]
+    pub since: Option<chrono::DateTime<Utc>>,
+    /// `original`: exactly the imported files' columns, the phone column too, named and placed
+    /// as in the file (numbers in E.164): a recall list that imports straight into a new
+    /// campaign. `all` (the default): the files' columns, then the results
+    #[arg(long, value_name = "SET", value_enum, default_value_t = ColumnsArg::All)]
+    pub columns: ColumnsArg,
+    /// Write every cell as stored: no formula neutralisation (for a program rather than a
+    /// spreadsheet)
+    #[arg(long)]
+    pub raw: bool,
+    /// Begin with a UTF-8 byte order mark, so that Excel reads the file as UTF-8
+    #[arg(long)]
+    pub bom: bool,
+}
+
+/// `--columns`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColumnsArg {
+    /// The files' columns, then the results
+    All,
+    /// Exactly the files' columns (a recall list)
+    Original,
 }
 
 #[derive(Debug, Subcommand)]
@@ -284,6 +386,12 @@ impl From<CampaignError> for Failure {
     }
 }
 
+impl From<crate::export::ExportError> for Failure {
+    fn from(e: crate::export::ExportError) -> Self {
+        Self { bad_input: e.is_bad_input(), error: e.into() }
+    }
+}
+
 impl From<ImportError> for Failure {
     fn from(e: ImportError) -> Self {
         Self { bad_input: e.is_bad_input(), error: e.into() }
@@ -297,7 +405,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             print!("{}", crate::config::daemon::DEFAULT_CONFIG);
             Ok(())
         }
-        Command::Demo => demo(cli.config.as_deref()).await,
+        Command::Demo { recipients } => demo(cli.config.as_deref(), cli.db.as_deref(), recipients as usize).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "switchboard", &mut std::io::stdout());
+            Ok(())
+        }
         Command::Sim(args) => crate::sim::run(args).await.map_err(Failure::from),
         Command::Serve { listen } => {
             let (config, store) = open(cli.config.as_deref(), cli.db.as_deref()).await?;
@@ -320,6 +433,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let (config, store) = open_for(cli.config.as_deref(), cli.db.as_deref(), true).await?;
             analyze::analyze(args, &config, &store).await
         }
+        Command::Export(args) => {
+            let (config, store) = open_for(cli.config.as_deref(), cli.db.as_deref(), true).await?;
+            export(args, &config, &store).await
+        }
         Command::Dnc(cmd) => {
             let read_only = matches!(cmd, DncCommand::List { .. });
             let (_, store) = open_for(cli.config.as_deref(), cli.db.as_deref(), read_only).await?;
@@ -335,7 +452,7 @@ async fn report(args: ReportArgs, config: &DaemonConfig, store: &Store) -> Resul
     if args.json {
         println!("{}", serde_json::to_string(&report).context("writing the report as JSON")?);
     } else {
-        print!("{}", crate::report::render(&report));
+        print!("{}", crate::report::render(&report, crate::clock::Shown(args.tz)));
     }
     Ok(())
 }
@@ -380,8 +497,8 @@ async fn campaign(cmd: CampaignCommand, config: &DaemonConfig, store: &Store) ->
             return Ok(());
         }
         CampaignCommand::List { json } => return print_list(&campaigns::list(store).await?, json),
-        CampaignCommand::Show { id, json } => {
-            return print_summary(&campaigns::summary(store, config, &id, now).await?, json);
+        CampaignCommand::Show { id, json, tz } => {
+            return print_summary(&campaigns::summary(store, config, &id, now).await?, json, crate::clock::Shown(tz));
         }
         CampaignCommand::Start { id } => (id, CampaignAction::Start),
         CampaignCommand::Pause { id } => (id, CampaignAction::Pause),
@@ -457,7 +574,7 @@ fn print_list(list: &[campaigns::CampaignListing], json: bool) -> Result<(), Fai
     Ok(())
 }
 
-fn print_summary(c: &campaigns::CampaignSummary, json: bool) -> Result<(), Failure> {
+fn print_summary(c: &campaigns::CampaignSummary, json: bool, shown: crate::clock::Shown) -> Result<(), Failure> {
     if json {
         println!("{}", serde_json::to_string(c).context("encoding the summary")?);
         return Ok(());
@@ -467,13 +584,13 @@ fn print_summary(c: &campaigns::CampaignSummary, json: bool) -> Result<(), Failu
     if let Some(reason) = &c.paused_reason {
         println!("paused    {reason}");
     }
-    println!("created   {}", c.created_at.format("%Y-%m-%d %H:%M:%S UTC"));
-    println!("updated   {}", c.updated_at.format("%Y-%m-%d %H:%M:%S UTC"));
+    println!("created   {}", shown.at(c.created_at));
+    println!("updated   {}", shown.at(c.updated_at));
     if let Some(why) = &c.waiting {
         println!("waiting   {why}");
     }
     if let Some(next) = c.next_due {
-        println!("next due  {}", next.format("%Y-%m-%d %H:%M:%S UTC"));
+        println!("next due  {}", shown.at(next));
     }
     if c.recent.failed_sends > 0 {
         println!(
@@ -482,6 +599,35 @@ fn print_summary(c: &campaigns::CampaignSummary, json: bool) -> Result<(), Failu
             campaigns::RECENT.num_minutes(),
             c.recent.last_error.as_deref().unwrap_or("(no reason recorded)")
         );
+    }
+    if let Some(q) = &c.queue {
+        println!("to call   {} dialable now", q.dialable_now);
+        if let Some(cap) = &q.held_by_cap {
+            println!("          held by {cap}");
+        }
+        if q.waiting_for_start > 0 {
+            println!("          {} waiting for the campaign's start", q.waiting_for_start);
+        }
+        for w in &q.waiting_for_window {
+            let next = w.next_opening_local.as_deref().unwrap_or("never (past the campaign's end)");
+            println!("          {} waiting for their window in {}: opens {next}", w.jobs, w.zones);
+        }
+        if q.waiting_for_retry > 0 {
+            println!("          {} waiting to retry", q.waiting_for_retry);
+        }
+        match q.forecast_finish {
+            Some(t) => println!(
+                "forecast  every queued recipient called by {} (at the caps and windows in force)",
+                t.format("%Y-%m-%d %H:%M UTC")
+            ),
+            None if q.dialable_now + q.waiting_for_window.iter().map(|w| w.jobs).sum::<i64>() > 0 => {
+                println!(
+                    "forecast  not within {} days at the caps and windows in force",
+                    crate::waiting::FORECAST_HORIZON_DAYS
+                )
+            }
+            None => {}
+        }
     }
     println!("jobs      {}", c.total_jobs);
     for (state, n) in c.counts.iter() {
@@ -584,6 +730,35 @@ fn print_import_summary(file: &Path, campaign: &str, s: &ImportSummary) {
     );
 }
 
+async fn export(args: ExportArgs, config: &DaemonConfig, store: &Store) -> Result<(), Failure> {
+    use crate::export::{ColumnSet, Destination, ExportOptions};
+    let dest = match args.out {
+        Some(path) if path.as_os_str() != "-" => Destination::File(path),
+        _ => Destination::Stdout,
+    };
+    // A bar only where someone watches, and never mixed into CSV shown on the same terminal.
+    let csv_on_terminal = dest == Destination::Stdout && std::io::stdout().is_terminal();
+    let opts = ExportOptions {
+        attempts: args.attempts,
+        columns: match args.columns {
+            ColumnsArg::All => ColumnSet::All,
+            ColumnsArg::Original => ColumnSet::Original,
+        },
+        outcome: args.outcome,
+        since: args.since,
+        state: args.state,
+        raw: args.raw,
+        bom: args.bom,
+        progress: std::io::stderr().is_terminal() && !csv_on_terminal,
+    };
+    let summary = crate::export::export(store, config.compliance(), &args.id, &opts, &dest).await?;
+    if let Some(file) = &summary.file {
+        let what = if args.attempts { "attempt(s)" } else { "recipient(s)" };
+        println!("exported {} {what} of `{}` to {}", summary.rows, args.id, file.display());
+    }
+    Ok(())
+}
+
 async fn serve(mut config: DaemonConfig, store: Store, listen: Option<std::net::SocketAddr>) -> Result<(), Failure> {
     // `--listen` replaces `[http] listen` before any check reads it: the checks that depend on
     // the address (unsigned webhooks only on loopback) must see the one actually bound.
@@ -656,15 +831,39 @@ impl ShutdownSignals {
     }
 }
 
-async fn demo(config: Option<&Path>) -> Result<(), Failure> {
+async fn demo(config: Option<&Path>, db: Option<&Path>, recipients: usize) -> Result<(), Failure> {
+    use crate::demo::Progress;
     let config = load_config(config)?;
     let dir = std::env::temp_dir().join(format!("switchboard-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     println!("switchboard demo: the example campaign (config/campaign.example.toml) with its recipients");
-    println!("(config/recipients.example.csv) and 300 more, dialled by the real daemon against the");
-    println!("built-in Bland simulator, on a clock running {}x real time.", crate::demo::SPEED);
+    println!("(config/recipients.example.csv) and {recipients} more across US time zones, dialled by the real");
+    println!(
+        "daemon against the built-in Bland simulator, on a clock running {}x real time that starts",
+        crate::demo::SPEED
+    );
+    println!("on Tuesday 2026-12-01 at 07:30 in New York: windows open zone by zone from 09:00 local.");
+    println!("what the demo changes in the example campaign:");
+    for (_, _, why) in crate::demo::SPEC_CHANGES {
+        println!("  - {why}");
+    }
     println!("scratch directory: {}\n", dir.display());
-    let report = crate::demo::run(&dir, &config, 300, |line| println!("  {line}")).await?;
+    let bar = crate::progress::bar(0, "{bar:30} {pos}/{len} recipients settled  {msg}");
+    let shown =
+        |at: DateTime<Utc>| at.with_timezone(&chrono_tz::America::New_York).format("%a %H:%M New York").to_string();
+    let progress = |p: Progress| match (&bar, p) {
+        (Some(bar), Progress::Campaign { at, settled, total, line }) => {
+            bar.set_length(u64::try_from(total).unwrap_or(0));
+            bar.set_position(u64::try_from(settled).unwrap_or(0));
+            bar.set_message(format!("{}  {}", shown(at), line.split_once("  ").map_or("", |(_, rest)| rest)));
+        }
+        (Some(bar), Progress::Note(line)) => bar.println(format!("  {line}")),
+        (None, Progress::Campaign { line, .. }) | (None, Progress::Note(line)) => println!("  {line}"),
+    };
+    let report = crate::demo::run(&dir, &config, recipients, db, progress).await?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
     println!();
     print_import_summary(Path::new("recipients.csv"), &report.summary.id, &report.import);
     if !report.rejects.is_empty() {
@@ -688,8 +887,16 @@ async fn demo(config: Option<&Path>) -> Result<(), Failure> {
         "  the simulator placed {} calls to {} numbers; outcomes in the database that differ from its record: {}",
         report.sim_calls, report.sim_numbers, report.mismatches
     );
+    let failed: u64 = report.report.failures.iter().map(|f| f.count).sum();
+    if failed > 0 {
+        println!(
+            "  why {failed} calls \"failed\": the simulator fails some calls the way a carrier does (\"{}\");\n  \
+             switchboard records Bland's reason, and retries only what the campaign's [retry] allows",
+            report.report.failures.first().map_or("", |f| f.reason.as_str())
+        );
+    }
     println!("\nthe campaign report (`switchboard --db {} report {}`):\n", report.db.display(), report.summary.id);
-    print!("{}", crate::report::render(&report.report));
+    print!("{}", crate::report::render(&report.report, crate::clock::Shown(None)));
     println!("\ndatabase kept at {}", report.db.display());
     if report.mismatches > 0 || report.summary.state != CampaignState::Completed {
         return Err(anyhow::anyhow!("the demo campaign did not finish cleanly").into());

@@ -104,3 +104,30 @@ mod tests {
         assert_eq!(clock.now(), start + Duration::hours(2));
     }
 }
+
+/// How the CLI shows an instant: in UTC, or in the zone the operator asked for (`--tz`), with
+/// the zone's abbreviation either way (`2026-12-01 09:00 EST`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shown(pub Option<chrono_tz::Tz>);
+
+impl Shown {
+    pub fn at(&self, t: DateTime<Utc>) -> String {
+        match self.0 {
+            Some(zone) => t.with_timezone(&zone).format("%Y-%m-%d %H:%M %Z").to_string(),
+            None => t.format("%Y-%m-%d %H:%M UTC").to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod shown_tests {
+    use super::*;
+
+    #[test]
+    fn an_instant_is_shown_in_utc_or_in_the_zone_asked_for_with_its_abbreviation() {
+        let t = DateTime::parse_from_rfc3339("2026-12-01T14:00:00Z").unwrap().to_utc();
+        assert_eq!(Shown(None).at(t), "2026-12-01 14:00 UTC");
+        assert_eq!(Shown(Some(chrono_tz::America::New_York)).at(t), "2026-12-01 09:00 EST");
+        assert_eq!(Shown(Some(chrono_tz::Pacific::Honolulu)).at(t), "2026-12-01 04:00 HST");
+    }
+}

@@ -11,7 +11,6 @@
 //! closed. Without them, idle and slow clients held connections forever, and at the file
 //! descriptor limit `/healthz` stopped answering.
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -23,9 +22,7 @@ use std::time::Duration as StdDuration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use governor::{Quota, RateLimiter};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -37,11 +34,14 @@ use tracing::{info, warn};
 
 use crate::analysis::{AnalysisConfig, AnalysisWorker, Work};
 use crate::api::{ApiAuth, ApiState};
-use crate::bland::{BlandClientConfig, Client, RetryPolicy};
+use crate::bland::{BlandClientConfig, BlandError, Client, RetryPolicy};
 use crate::clock::Clock;
 use crate::config::DaemonConfig;
 use crate::config::daemon::{HttpSection, federal_hours};
 use crate::dispatcher::engine::{Dispatcher, DispatcherConfig};
+use crate::metrics::Metrics;
+use crate::metrics::db::DbSource;
+use crate::metrics::http::Monitor;
 use crate::outcomes::{Outcomes, OutcomesConfig, WebhookAuth, webhook_router};
 use crate::secret::Secret;
 use crate::store::Store;
@@ -143,7 +143,7 @@ struct Clients {
 }
 
 /// Builds the Bland clients, sharing one request budget (`requests_per_minute`).
-fn clients(parts: &DaemonParts) -> anyhow::Result<Clients> {
+fn clients(parts: &DaemonParts, metrics: &Metrics) -> anyhow::Result<Clients> {
     let rpm =
         NonZeroU32::new(parts.config.bland.requests_per_minute).context("requests_per_minute must be positive")?;
     let budget = Arc::new(RateLimiter::direct(Quota::per_minute(rpm)));
@@ -154,6 +154,7 @@ fn clients(parts: &DaemonParts) -> anyhow::Result<Clients> {
         c.retry = retry;
         c.encrypted_key = parts.encrypted_key.clone();
         c.rate_limiter = Some(budget.clone());
+        c.metrics = metrics.clone();
         Client::new(c).context("building the Bland client")
     };
     Ok(Clients {
@@ -209,33 +210,40 @@ pub async fn serve(parts: DaemonParts, listener: TcpListener, shutdown: watch::R
         warn!("accepting UNSIGNED webhooks ([http] allow_unsigned_webhooks = true)");
     }
     log_compliance_guard(&parts.config);
-    let clients = clients(&parts)?;
+    let metrics = Metrics::new();
+    let clients = clients(&parts, &metrics)?;
+    let key_check = clients.sends.clone();
     let dispatcher = Arc::new(
-        Dispatcher::new(parts.store.clone(), clients.sends, parts.clock.clone(), parts.dispatcher.clone()).await?,
+        Dispatcher::new(parts.store.clone(), clients.sends, parts.clock.clone(), parts.dispatcher.clone())
+            .await?
+            .with_metrics(metrics.clone()),
     );
-    let outcomes =
-        Arc::new(Outcomes::new(parts.store.clone(), clients.api, parts.clock.clone(), parts.outcomes.clone()));
-    let analyst = Arc::new(AnalysisWorker::new(
-        parts.store.clone(),
-        clients.analysis,
-        parts.clock.clone(),
-        parts.analysis.clone(),
-        Work::Daemon,
-    ));
+    let outcomes = Arc::new(
+        Outcomes::new(parts.store.clone(), clients.api, parts.clock.clone(), parts.outcomes.clone())
+            .with_metrics(metrics.clone()),
+    );
+    let analyst = Arc::new(
+        AnalysisWorker::new(
+            parts.store.clone(),
+            clients.analysis,
+            parts.clock.clone(),
+            parts.analysis.clone(),
+            Work::Daemon,
+        )
+        .with_metrics(metrics.clone()),
+    );
 
-    let metrics_cache = Arc::new(Cached::new(METRICS_TTL));
+    let watched = DbSource::new(parts.store.clone(), parts.config.compliance(), parts.dispatcher.account);
+    let mut app = crate::metrics::http::router(Monitor::new(metrics.clone(), watched, parts.clock.clone()));
     let api = ApiState::new(parts.store.clone(), Arc::new(parts.config.clone()), parts.clock.clone(), clients.stops);
-    let mut app = Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/metrics", get(metrics))
-        .with_state(MetricsState { store: parts.store.clone(), cache: metrics_cache })
-        .merge(crate::api::router(api, api_auth))
-        .fallback(crate::api::no_route)
-        .method_not_allowed_fallback(crate::api::wrong_method);
+    app = app.merge(crate::api::router(api, api_auth));
     match auth {
         Some(auth) => app = app.merge(webhook_router(outcomes.clone(), auth)),
         None => info!("no webhook secret: outcomes come from polling only"),
     }
+    // Unknown paths and methods answer as the API's errors do; set last, so that every route
+    // merged above has it.
+    let app = app.fallback(crate::api::no_route).method_not_allowed_fallback(crate::api::wrong_method);
     let limits = HttpLimits::from_config(&parts.config.http);
     info!(%addr, ?limits, "switchboard daemon listening");
 
@@ -252,6 +260,7 @@ pub async fn serve(parts: DaemonParts, listener: TcpListener, shutdown: watch::R
     }
 
     let server = tokio::spawn(serve_http(listener, app, limits, shutdown.clone()));
+    let key_checked = tokio::spawn(check_key(key_check, shutdown.clone()));
     let prune = {
         let (store, clock, stop) = (parts.store.clone(), parts.clock.clone(), shutdown.clone());
         let retention = parts.config.outcomes.inbox_retention;
@@ -274,6 +283,7 @@ pub async fn serve(parts: DaemonParts, listener: TcpListener, shutdown: watch::R
     analyse.await.context("analysis task")?;
     prune.await.context("inbox pruning task")?;
     server.await.context("http task")?;
+    key_checked.await.context("key check task")?;
     parts.store.close().await;
     info!("switchboard daemon stopped");
     Ok(())
@@ -300,6 +310,21 @@ fn log_compliance_guard(config: &DaemonConfig) {
         max_calls_per_number_per_day = c.max_calls_per_number_per_day,
         "compliance guard: no call outside these hours, recipient local time"
     );
+}
+
+/// Asks Bland about the API key once at start (`GET /v1/me`), so `/readyz` knows before the
+/// first send; every later answer from Bland updates what it knows (see [`Metrics::key_state`]).
+async fn check_key(client: Client, mut stop: watch::Receiver<bool>) {
+    tokio::select! {
+        checked = client.me() => match checked {
+            Ok(_) => info!("Bland accepted the API key"),
+            Err(BlandError::Permanent { status: 401 | 403, .. }) => {
+                warn!("Bland refused the API key at start: /readyz says so until Bland accepts it")
+            }
+            Err(e) => warn!(error = %e, "cannot check the Bland API key at start; the next request to Bland will"),
+        },
+        _ = stopped(&mut stop) => {}
+    }
 }
 
 /// Resolves once `stop` turns true (or its sender is gone), holding no borrow of it.
@@ -510,113 +535,8 @@ impl AsyncWrite for Watched {
     }
 }
 
-/// How long a rendered `/metrics` answer is served again: a scraper (or many, or a loop) costs
-/// the database at most one set of counting queries per this.
-const METRICS_TTL: StdDuration = StdDuration::from_secs(5);
-
 /// Rate limit for warnings that would otherwise repeat on every event.
 const LOG_EVERY: StdDuration = StdDuration::from_secs(60);
-
-#[derive(Clone)]
-struct MetricsState {
-    store: Store,
-    cache: Arc<Cached<String>>,
-}
-
-/// A value computed at most once per `ttl` and shared: callers that arrive while it is being
-/// computed wait for that computation instead of starting their own.
-struct Cached<T> {
-    ttl: StdDuration,
-    slot: tokio::sync::Mutex<Option<(Instant, T)>>,
-}
-
-impl<T: Clone> Cached<T> {
-    fn new(ttl: StdDuration) -> Self {
-        Self { ttl, slot: tokio::sync::Mutex::new(None) }
-    }
-
-    async fn get_or_refresh<E>(&self, compute: impl AsyncFnOnce() -> Result<T, E>) -> Result<T, E> {
-        let mut slot = self.slot.lock().await;
-        if let Some((at, value)) = &*slot
-            && at.elapsed() < self.ttl
-        {
-            return Ok(value.clone());
-        }
-        let value = compute().await?;
-        *slot = Some((Instant::now(), value.clone()));
-        Ok(value)
-    }
-}
-
-/// `/metrics`, from the cache.
-async fn metrics(State(state): State<MetricsState>) -> Result<String, (StatusCode, String)> {
-    let err = |e: crate::store::StoreError| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
-    state.cache.get_or_refresh(async || render_metrics(&state.store).await).await.map_err(err)
-}
-
-/// Prometheus text: jobs by campaign and state, attempts by outcome.
-async fn render_metrics(store: &Store) -> Result<String, crate::store::StoreError> {
-    let mut out = String::new();
-    out.push_str("# HELP switchboard_jobs Jobs by campaign and state.\n# TYPE switchboard_jobs gauge\n");
-    let campaigns = store.campaigns().await?;
-    for c in &campaigns {
-        let counts = store.job_counts(&c.id).await?;
-        for (state, n) in counts.iter() {
-            let _ = writeln!(out, "switchboard_jobs{{campaign=\"{}\",state=\"{state}\"}} {n}", c.id);
-        }
-    }
-    out.push_str(
-        "# HELP switchboard_attempts Calls dialled by campaign and outcome.\n# TYPE switchboard_attempts gauge\n",
-    );
-    for c in &campaigns {
-        for (outcome, n) in store.call_counts(&c.id).await?.by_name() {
-            let _ = writeln!(out, "switchboard_attempts{{campaign=\"{}\",outcome=\"{outcome}\"}} {n}", c.id);
-        }
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::AtomicU32;
-
-    async fn scrape(cache: Arc<Cached<String>>, computed: Arc<AtomicU32>) -> String {
-        cache
-            .get_or_refresh(async || {
-                let n = computed.fetch_add(1, Ordering::SeqCst) + 1;
-                tokio::task::yield_now().await;
-                Ok::<_, ()>(format!("render {n}"))
-            })
-            .await
-            .unwrap()
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn metrics_are_computed_once_per_ttl_however_many_scrape_at_once() {
-        let cache = Arc::new(Cached::new(METRICS_TTL));
-        let computed = Arc::new(AtomicU32::new(0));
-        let mut scrapes = tokio::task::JoinSet::new();
-        for _ in 0..50 {
-            scrapes.spawn(scrape(cache.clone(), computed.clone()));
-        }
-        let answers = scrapes.join_all().await;
-        assert!(answers.iter().all(|a| a == "render 1"), "{answers:?}");
-        assert_eq!(computed.load(Ordering::SeqCst), 1, "50 concurrent scrapes, one computation");
-    }
-
-    #[tokio::test]
-    async fn a_stale_value_is_computed_again_and_a_failure_is_not_cached() {
-        let stale_at_once = Arc::new(Cached::new(StdDuration::ZERO));
-        let computed = Arc::new(AtomicU32::new(0));
-        assert_eq!(scrape(stale_at_once.clone(), computed.clone()).await, "render 1");
-        assert_eq!(scrape(stale_at_once, computed).await, "render 2");
-
-        let cache: Cached<String> = Cached::new(METRICS_TTL);
-        assert_eq!(cache.get_or_refresh(async || Err::<String, _>("db down")).await, Err("db down"));
-        assert_eq!(cache.get_or_refresh(async || Ok::<_, &str>("ok".to_string())).await, Ok("ok".to_string()));
-    }
-}
 
 #[cfg(test)]
 mod byot_tests {
@@ -645,7 +565,7 @@ mod byot_tests {
         parts.encrypted_key =
             parts.config.encrypted_key(|v| (v == "BLAND_ENCRYPTED_KEY").then(|| "enc-from-env".into())).unwrap();
 
-        let clients = clients(&parts).unwrap();
+        let clients = clients(&parts, &Metrics::default()).unwrap();
 
         for client in [clients.sends, clients.api, clients.analysis] {
             client.list_calls(&ListCallsQuery::default()).await.expect("the header matched");

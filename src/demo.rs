@@ -31,14 +31,38 @@ pub const EXAMPLE_RECIPIENTS: &str = include_str!("../config/recipients.example.
 /// Simulated seconds per real second.
 pub const SPEED: f64 = 3000.0;
 
-/// The example campaign with a schedule that starts when the demo's clock does and retries
-/// that fit in a demo.
+/// What the demo changes in the example campaign, each with why: (from, to, why).
+pub const SPEC_CHANGES: &[(&str, &str, &str)] = &[
+    ("start = \"2026-12-01T09:00:00-05:00\"\n", "", "no start date: the campaign runs on the demo's clock"),
+    ("end = \"2027-03-01T00:00:00-05:00\"\n", "", "no end date: likewise"),
+    (
+        "calls_per_minute = 30",
+        "calls_per_minute = 60",
+        "60 calls a minute instead of 30: a day of dialling fits in seconds",
+    ),
+    (
+        "delays = [\"2h\", \"1d\"]",
+        "delays = [\"30m\", \"2h\"]",
+        "retries after 30 min and 2 h instead of 2 h and 1 day",
+    ),
+];
+
+/// The example campaign with the demo's changes ([`SPEC_CHANGES`]).
 fn demo_spec() -> String {
-    EXAMPLE_CAMPAIGN
-        .replace("start = \"2026-12-01T09:00:00-05:00\"\n", "")
-        .replace("end = \"2027-03-01T00:00:00-05:00\"\n", "")
-        .replace("calls_per_minute = 30", "calls_per_minute = 60")
-        .replace("delays = [\"2h\", \"1d\"]", "delays = [\"30m\", \"2h\"]")
+    SPEC_CHANGES.iter().fold(EXAMPLE_CAMPAIGN.to_string(), |spec, (from, to, _)| spec.replace(from, to))
+}
+
+/// When the demo's clock starts: Tuesday 2026-12-01, 07:30 in New York. Nobody may be called
+/// yet; the windows then open zone by zone, New York at 09:00, Honolulu five hours later.
+pub const DEMO_START: &str = "2026-12-01T12:30:00Z";
+
+/// What the demo reports as it runs.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    /// A line to print as it is.
+    Note(String),
+    /// The campaign at a simulated instant: recipients with no call ahead of `total`.
+    Campaign { at: DateTime<Utc>, settled: i64, total: i64, line: String },
 }
 
 /// Valid numbers in area codes across the US zones (and Hawaii and Alaska).
@@ -75,16 +99,19 @@ pub async fn run(
     dir: &Path,
     config: &DaemonConfig,
     recipients: usize,
-    progress: impl Fn(&str),
+    db: Option<&Path>,
+    progress: impl Fn(Progress),
 ) -> anyhow::Result<DemoReport> {
     let started = Instant::now();
-    let db = dir.join("demo.db");
+    let db = db.map_or_else(|| dir.join("demo.db"), Path::to_path_buf);
+    if db.exists() {
+        anyhow::bail!("{} exists: the demo makes a database of its own (name a new file with --db)", db.display());
+    }
     let store = Store::open(&db).await?;
     let api_key = Secret::new("demo-api-key");
     let webhook_secret = Secret::new("demo-webhook-secret");
 
-    // A Tuesday, 09:00 in New York: every US zone opens during the demo's day.
-    let start: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-12-01T14:00:00Z").expect("valid").to_utc();
+    let start: DateTime<Utc> = DateTime::parse_from_rfc3339(DEMO_START).expect("valid").to_utc();
     let clock = ScaledClock::new(start, SPEED);
     let sim = Simulator::start(SimConfig {
         api_key: Some(api_key.clone()),
@@ -110,7 +137,10 @@ pub async fn run(
         Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
         None => String::new(),
     };
-    progress(&format!("imported {} recipients; starting the daemon against the simulator", import.counts.accepted));
+    progress(Progress::Note(format!(
+        "imported {} recipients; starting the daemon against the simulator",
+        import.counts.accepted
+    )));
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let mut daemon_config = config.clone();
@@ -144,7 +174,8 @@ pub async fn run(
             c.get(JobState::Failed)
         );
         if line != last {
-            progress(&line);
+            let settled = c.total() - c.open();
+            progress(Progress::Campaign { at: clock.now(), settled, total: c.total(), line: line.clone() });
             last = line;
         }
         if summary.state != CampaignState::Running || Instant::now() > deadline {
@@ -155,6 +186,18 @@ pub async fn run(
             fast.skip_to(next);
         }
         tokio::time::sleep(StdDuration::from_millis(250)).await;
+    }
+    // The last human calls' [analysis] questions are asked after the campaign completes: let
+    // the daemon finish them (a few seconds at most) so the report has every answer.
+    if let Some(set) = spec.analysis.as_ref().and_then(crate::analysis::QuestionSet::of) {
+        let deadline = Instant::now() + StdDuration::from_secs(30);
+        while Instant::now() < deadline {
+            let backlog = store.analysis_backlog(id, set.key()).await?;
+            if backlog.pending == 0 && backlog.done + backlog.failed >= backlog.human_calls {
+                break;
+            }
+            tokio::time::sleep(StdDuration::from_millis(100)).await;
+        }
     }
     let _ = stop.send(true);
     daemon.await.context("daemon task")??;

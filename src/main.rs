@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     // A command whose output is piped into `head` ends quietly when the pipe closes, as Unix
     // tools do, instead of panicking on the failed write. Not the daemon or the simulator:
     // they must outlive any one peer.
-    if !matches!(cli.command, Command::Serve { .. } | Command::Sim(_) | Command::Demo) {
+    if !matches!(cli.command, Command::Serve { .. } | Command::Sim(_) | Command::Demo { .. }) {
         sigpipe::reset();
     }
     // The daemon and the simulator log each state change; one-shot commands only warnings

@@ -428,18 +428,18 @@ fn field_answers(source: AnswerSource, field: &str, declared_type: &str, groups:
     a
 }
 
-/// The report as text tables, for people.
-pub fn render(r: &Report) -> String {
+/// The report as text tables, for people; instants shown as `shown` says (UTC, or `--tz`).
+pub fn render(r: &Report, shown: crate::clock::Shown) -> String {
     let mut s = String::new();
     let pct = |x: f64| format!("{:.1} %", 100.0 * x);
-    let when = |t: Option<DateTime<Utc>>| t.map_or("-".to_string(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string());
+    let when = |t: Option<DateTime<Utc>>| t.map_or("-".to_string(), |t| shown.at(t));
     let _ = writeln!(s, "Campaign {} ({}), {}", r.campaign.id, r.campaign.name, r.campaign.state);
     let _ = writeln!(
         s,
         "Dials from {} until {}; recipients' states as of {}",
         when(r.period.since),
         when(r.period.until),
-        r.generated_at.format("%Y-%m-%d %H:%M UTC")
+        shown.at(r.generated_at)
     );
 
     let f = &r.funnel;

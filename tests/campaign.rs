@@ -137,3 +137,15 @@ fn help_never_shows_secret_values_from_the_environment() {
     assert!(text.contains("BLAND_API_KEY"));
     assert!(!text.contains("sk-very-secret"));
 }
+
+#[test]
+fn completions_are_printed_for_each_shell_with_every_command() {
+    let env = TestEnv::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = env.ok(["completions", shell]).stdout;
+        for command in ["campaign", "import", "report", "analyze", "dnc", "serve", "demo"] {
+            assert!(out.contains(command), "{shell} completions lack `{command}`");
+        }
+    }
+    assert_eq!(env.run(["completions", "tcsh"]).code, 2, "an unknown shell is bad usage");
+}

@@ -1,5 +1,5 @@
-//! The job counters (`job_counters`, kept by the transactions that move jobs) against a full
-//! recount of the jobs, after a chaotic run: two campaigns dialled at once with send failures,
+//! The job and call counters (`job_counters`, `attempt_counters`, kept by the transactions that
+//! move jobs and write attempts) against a full recount of the jobs and attempts, after a chaotic run: two campaigns dialled at once with send failures,
 //! retries, a second import mid-run, numbers put on the DNC list mid-run, a pause and a resume,
 //! and a cancel.
 
@@ -12,7 +12,7 @@ use switchboard::campaigns;
 use switchboard::import::{ImportOptions, import_file};
 use switchboard::phone::PhoneNumber;
 use switchboard::sim::SimConfig;
-use switchboard::store::{CampaignAction, JobState, Store};
+use switchboard::store::{AttemptState, CampaignAction, JobState, Store};
 
 const SPEC: &str = "name = \"NAME\"\n[call]\ntask = \"Hello\"\n[schedule]\nhours = { \"mon-sun\" = \"08:00-20:00\" }\n\
                     [retry]\nmax_attempts = 3\non = [\"voicemail\", \"no_answer\", \"busy\"]\ndelays = [\"1m\"]\n";
@@ -38,6 +38,22 @@ async fn counted_and_recounted(store: &Store, id: &str) -> (BTreeMap<String, i64
             *recount.entry(format!("outcome {o}")).or_default() += 1;
         }
     }
+    // And the calls: by outcome, or by state while they have none.
+    let calls = store.call_counts(id).await.unwrap();
+    for (o, n) in &calls.by_outcome {
+        counted.insert(format!("call {o}"), *n);
+    }
+    for (s, n) in &calls.open {
+        counted.insert(format!("call {s}"), *n);
+    }
+    for a in store.attempt_records(Some(id)).await.unwrap() {
+        if a.state == AttemptState::NotSent {
+            continue;
+        }
+        let key = a.outcome.map_or_else(|| format!("call {}", a.state), |o| format!("call {o}"));
+        *recount.entry(key).or_default() += 1;
+    }
+    counted.retain(|_, n| *n != 0);
     (counted, recount)
 }
 
@@ -104,4 +120,38 @@ async fn the_counters_equal_a_recount_after_a_chaotic_run() {
     );
     assert!(h.store.job_counts(&b).await.unwrap().get(JobState::Cancelled) > 0, "the cancel caught queued jobs");
     assert_eq!(h.store.job_counts(&a).await.unwrap().total(), 160, "120 and 60 more, 20 of them already there");
+}
+
+#[tokio::test]
+async fn show_splits_the_queue_into_dialable_waiting_for_a_window_and_held_by_a_cap() {
+    // 14:00 UTC on a Monday: 10:00 in New York (open), 04:00 in Honolulu (opens at 09:00 HST).
+    let mut h = Harness::new(at("2026-06-01T14:00:00Z"), SimConfig { speed: 3000.0, ..SimConfig::default() }).await;
+    h.dispatch_cfg.account = Default::default();
+    // The ledger's cap alone: the step fills the minute's ten at once.
+    h.dispatch_cfg.pacing = false;
+    let spec = "name = \"Split\"\n[call]\ntask = \"Hello\"\n[schedule]\nhours = { \"mon-sun\" = \"09:00-20:00\" }\n\
+                [limits]\ncalls_per_minute = 10\n";
+    let csv = format!("{}{}", numbers("212", 0, 30), numbers("808", 0, 20).trim_start_matches("phone\n"));
+    let id = h.campaign(spec, &csv).await;
+    let dispatcher = h.dispatcher().await;
+    dispatcher.step().await.unwrap();
+
+    let s = campaigns::summary(&h.store, &h.config, &id, h.now()).await.unwrap();
+    let q = s.queue.expect("a running campaign has a queue");
+    assert_eq!(q.dialable_now, 20, "30 New Yorkers, 10 dialled under the cap");
+    assert_eq!(q.held_by_cap.as_deref(), Some("campaign calls_per_minute (10 of 10)"));
+    assert_eq!(q.waiting_for_window.len(), 1);
+    let w = &q.waiting_for_window[0];
+    assert_eq!((w.zones.as_str(), w.jobs), ("Pacific/Honolulu", 20));
+    assert_eq!(w.next_opening, Some(at("2026-06-01T19:00:00Z")));
+    assert_eq!(w.next_opening_local.as_deref(), Some("2026-06-01 09:00 HST"));
+    // The 20 New Yorkers left at 10 a minute by 14:02, then the 20 in Honolulu from 19:00 at
+    // 10 a minute: the last call in the minute from 19:01.
+    assert_eq!(q.forecast_finish, Some(at("2026-06-01T19:02:00Z")));
+
+    // The CLI prints the split (on the real clock, so only its shape is certain here).
+    let env = common::TestEnv::at(h.store.path());
+    let show = env.ok(["campaign", "show", id.as_str()]).stdout;
+    assert!(show.contains("dialable now"), "{show}");
+    assert!(!show.contains("1970"), "a due time of 'as soon as the window allows' is not printed as 1970:\n{show}");
 }

@@ -41,4 +41,27 @@ async fn the_demo_finishes_clean_and_ends_with_a_report_that_agrees_with_its_dat
     assert_eq!(figure("suppressed (DNC, …)") as usize, jobs.iter().filter(|j| j.state == JobState::Suppressed).count());
     assert_eq!(figure("dialled at least once") as usize, jobs.iter().filter(|j| j.attempts > 0).count());
     assert_eq!(figure("still pending"), 0, "the campaign completed");
+    // Every call that reached a person was asked the campaign's [analysis] questions.
+    let humans = figure("reached a human");
+    assert_eq!(figure("Will the customer renew? [question, boolean]:"), humans, "{stdout}");
+}
+
+#[tokio::test]
+async fn the_demo_keeps_its_database_where_db_says_and_never_reuses_one() {
+    let env = TestEnv::new();
+    let db = env.path("mine.db");
+    let mut cmd = env.command();
+    cmd.args(["--db", common::path_str(&db), "demo", "--recipients", "40"]);
+    let (code, stdout, stderr) = run_bounded(cmd, Duration::from_secs(120)).await;
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains(&format!("database kept at {}", db.display())), "{stdout}");
+    let store = Store::open_existing(&db).await.unwrap();
+    assert_eq!(store.job_records(None).await.unwrap().len(), 46, "the example's 6 and 40 more");
+    store.close().await;
+
+    let mut again = env.command();
+    again.args(["--db", common::path_str(&db), "demo"]);
+    let (code, _, stderr) = run_bounded(again, Duration::from_secs(30)).await;
+    assert_ne!(code, 0);
+    assert!(stderr.contains("exists"), "{stderr}");
 }

@@ -349,3 +349,19 @@ async fn the_answers_to_analysis_questions_are_the_distribution_of_what_bland_an
         .collect();
     assert_eq!(values, times);
 }
+
+#[tokio::test]
+async fn report_and_show_print_times_in_the_zone_asked_for() {
+    let h = Harness::new(at("2026-06-01T14:00:00Z"), SimConfig { speed: 3000.0, ..SimConfig::default() }).await;
+    let campaign = h.campaign(SPEC, &recipients()).await;
+    let env = TestEnv::at(h.store.path());
+    let utc = env.ok(["report", campaign.as_str(), "--since", "2026-06-01T14:00:00Z"]).stdout;
+    assert!(utc.contains("Dials from 2026-06-01 14:00 UTC"), "{utc}");
+    let ny =
+        env.ok(["report", campaign.as_str(), "--since", "2026-06-01T14:00:00Z", "--tz", "America/New_York"]).stdout;
+    assert!(ny.contains("Dials from 2026-06-01 10:00 EDT"), "{ny}");
+    let show = env.ok(["campaign", "show", campaign.as_str(), "--tz", "Pacific/Honolulu"]).stdout;
+    assert!(show.contains("created   2026-06-01 04:00 HST"), "{show}");
+    let bad = env.run(["report", campaign.as_str(), "--tz", "Mars/Olympus"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+}

@@ -25,6 +25,7 @@ use crate::bland::{AnalyzeRequest, Client};
 use crate::clock::Clock;
 use crate::config::DaemonConfig;
 use crate::dispatcher::PlanCache;
+use crate::metrics::{AnalysisRequest, Metrics};
 use crate::store::{AnalysisResult, AnalysisScope, ClaimedAnalysis, Recorded, Store, StoreError};
 
 /// How the worker works; [`AnalysisConfig::from_daemon`] takes it from the daemon config.
@@ -109,6 +110,7 @@ pub struct AnalysisWorker {
     pace: Option<DefaultDirectRateLimiter>,
     shutdown: Mutex<Option<watch::Receiver<bool>>>,
     rotation: AtomicUsize,
+    metrics: Metrics,
 }
 
 /// A token bucket for `per_minute` requests (fractions allowed: 0.5 is one every two minutes).
@@ -136,7 +138,15 @@ impl AnalysisWorker {
             pace,
             shutdown: Mutex::new(None),
             rotation: AtomicUsize::new(0),
+            metrics: Metrics::default(),
         }
+    }
+
+    /// Counts the worker's requests in `metrics` (the daemon's registry) instead of a registry
+    /// of its own.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The id this worker claims rows as.
@@ -223,11 +233,15 @@ impl AnalysisWorker {
         let concurrency = claimed.len().max(1);
         let mut asked = futures_util::stream::iter(claimed).map(|row| self.ask(row)).buffer_unordered(concurrency);
         while let Some(done) = asked.next().await {
-            match done? {
-                Asked::Answered => report.answered += 1,
-                Asked::Retried => report.retried += 1,
-                Asked::Failed => report.failed += 1,
-                Asked::Released => report.released += 1,
+            let (tally, result) = match done? {
+                Asked::Answered => (&mut report.answered, Some(AnalysisRequest::Answered)),
+                Asked::Retried => (&mut report.retried, Some(AnalysisRequest::Retried)),
+                Asked::Failed => (&mut report.failed, Some(AnalysisRequest::Failed)),
+                Asked::Released => (&mut report.released, None),
+            };
+            *tally += 1;
+            if let Some(result) = result {
+                self.metrics.analysis_request(result);
             }
         }
         Ok(report)

@@ -24,6 +24,7 @@ use super::types::{
     Account, AnalyzeRequest, AnalyzeResponse, BatchAnalyzeResponse, CallDetails, ListCallsQuery, ListCallsResponse,
     SendCallRequest, SendCallResponse, StopResponse,
 };
+use crate::metrics::{Endpoint, Metrics};
 use crate::secret::Secret;
 
 /// How failed requests are tried again. Tests set the delays to milliseconds.
@@ -101,6 +102,8 @@ pub struct BlandClientConfig {
     /// The account's request budget, shared by every client of the same API key; each attempt
     /// (retries included) waits for a cell.
     pub rate_limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    /// Where each request's latency, each 429 and what Bland says of the key are counted.
+    pub metrics: Metrics,
 }
 
 impl BlandClientConfig {
@@ -114,6 +117,7 @@ impl BlandClientConfig {
             request_timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
             rate_limiter: None,
+            metrics: Metrics::default(),
         }
     }
 }
@@ -152,6 +156,7 @@ pub struct Client {
     base: Url,
     retry: RetryPolicy,
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    metrics: Metrics,
 }
 
 impl fmt::Debug for Client {
@@ -202,7 +207,7 @@ impl Client {
             // POST into a GET on the way: Bland does not redirect, so one is an error.
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        Ok(Self { http, base, retry: config.retry, limiter: config.rate_limiter })
+        Ok(Self { http, base, retry: config.retry, limiter: config.rate_limiter, metrics: config.metrics })
     }
 
     pub fn base_url(&self) -> &Url {
@@ -217,7 +222,9 @@ impl Client {
             .map_err(|e| BlandError::Decode { op: OP, detail: format!("cannot encode the request: {e}") })?;
         let url = self.url(&["v1", "calls"]);
         let value = self
-            .with_retry(OP, RetryOn::NotActedOn, || self.attempt(OP, Method::POST, url.clone(), Some(body.clone())))
+            .with_retry(OP, RetryOn::NotActedOn, || {
+                self.attempt((OP, Endpoint::SendCall), Method::POST, url.clone(), Some(body.clone()))
+            })
             .await?;
         match SendCallResponse::from_value(&value) {
             Some(resp) => Ok(resp),
@@ -234,7 +241,7 @@ impl Client {
     pub async fn call_details(&self, call_id: &str) -> Result<CallDetails, BlandError> {
         const OP: &str = "get call details";
         let url = self.url(&["v1", "calls", call_id]);
-        let value = self.get(OP, url).await?;
+        let value = self.get((OP, Endpoint::CallDetails), url).await?;
         CallDetails::from_value(value).map_err(|detail| BlandError::Decode { op: OP, detail })
     }
 
@@ -251,7 +258,7 @@ impl Client {
                 }
             }
         }
-        let value = self.get(OP, url).await?;
+        let value = self.get((OP, Endpoint::ListCalls), url).await?;
         ListCallsResponse::from_value(&value).map_err(|detail| BlandError::Decode { op: OP, detail })
     }
 
@@ -259,7 +266,7 @@ impl Client {
     pub async fn stop_call(&self, call_id: &str) -> Result<StopResponse, BlandError> {
         const OP: &str = "stop call";
         let url = self.url(&["v1", "calls", call_id, "stop"]);
-        let value = self.post_idempotent(OP, url, None).await?;
+        let value = self.post_idempotent((OP, Endpoint::StopCall), url, None).await?;
         Ok(StopResponse::from_value(&value))
     }
 
@@ -267,7 +274,7 @@ impl Client {
     pub async fn stop_active_calls(&self) -> Result<StopResponse, BlandError> {
         const OP: &str = "stop all active calls";
         let url = self.url(&["v1", "calls", "active", "stop"]);
-        let value = self.post_idempotent(OP, url, None).await?;
+        let value = self.post_idempotent((OP, Endpoint::StopActiveCalls), url, None).await?;
         Ok(StopResponse::from_value(&value))
     }
 
@@ -276,7 +283,7 @@ impl Client {
         const OP: &str = "analyze call";
         let url = self.url(&["v1", "calls", call_id, "analyze"]);
         let body = encode(OP, req)?;
-        let value = self.post_idempotent(OP, url, Some(body)).await?;
+        let value = self.post_idempotent((OP, Endpoint::AnalyzeCall), url, Some(body)).await?;
         AnalyzeResponse::from_value(value).map_err(|detail| BlandError::Decode { op: OP, detail })
     }
 
@@ -289,14 +296,14 @@ impl Client {
         const OP: &str = "analyze batch";
         let url = self.url(&["v1", "batches", batch_id, "analyze"]);
         let body = encode(OP, req)?;
-        let value = self.post_idempotent(OP, url, Some(body)).await?;
+        let value = self.post_idempotent((OP, Endpoint::AnalyzeBatch), url, Some(body)).await?;
         BatchAnalyzeResponse::from_value(value).map_err(|detail| BlandError::Decode { op: OP, detail })
     }
 
     /// `GET /v1/me`: account status and balance (pre-flight check of the key).
     pub async fn me(&self) -> Result<Account, BlandError> {
         const OP: &str = "get account details";
-        let value = self.get(OP, self.url(&["v1", "me"])).await?;
+        let value = self.get((OP, Endpoint::Me), self.url(&["v1", "me"])).await?;
         Account::from_value(value).map_err(|detail| BlandError::Decode { op: OP, detail })
     }
 
@@ -308,12 +315,12 @@ impl Client {
         url
     }
 
-    async fn get(&self, op: &'static str, url: Url) -> Result<Value, BlandError> {
-        self.with_retry(op, RetryOn::AnyRetryable, || self.attempt(op, Method::GET, url.clone(), None)).await
+    async fn get(&self, op: Op, url: Url) -> Result<Value, BlandError> {
+        self.with_retry(op.0, RetryOn::AnyRetryable, || self.attempt(op, Method::GET, url.clone(), None)).await
     }
 
-    async fn post_idempotent(&self, op: &'static str, url: Url, body: Option<Vec<u8>>) -> Result<Value, BlandError> {
-        self.with_retry(op, RetryOn::AnyRetryable, || self.attempt(op, Method::POST, url.clone(), body.clone())).await
+    async fn post_idempotent(&self, op: Op, url: Url, body: Option<Vec<u8>>) -> Result<Value, BlandError> {
+        self.with_retry(op.0, RetryOn::AnyRetryable, || self.attempt(op, Method::POST, url.clone(), body.clone())).await
     }
 
     async fn with_retry<F, Fut>(&self, op: &'static str, on: RetryOn, attempt: F) -> Result<Value, BlandError>
@@ -333,14 +340,10 @@ impl Client {
             .await
     }
 
-    /// One attempt: wait for the rate budget, send, read the whole answer, classify.
-    async fn attempt(
-        &self,
-        op: &'static str,
-        method: Method,
-        url: Url,
-        body: Option<Vec<u8>>,
-    ) -> Result<Value, BlandError> {
+    /// One attempt: wait for the rate budget, send, read the whole answer (timed and counted
+    /// by endpoint), classify.
+    async fn attempt(&self, op: Op, method: Method, url: Url, body: Option<Vec<u8>>) -> Result<Value, BlandError> {
+        let (op, endpoint) = op;
         if let Some(limiter) = &self.limiter {
             limiter.until_ready().await;
         }
@@ -348,13 +351,23 @@ impl Client {
         if let Some(body) = body {
             req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
         }
-        let resp = req.send().await.map_err(|e| BlandError::from_transport(op, e))?;
-        let status = resp.status().as_u16();
-        let retry_after = resp.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_string);
-        if resp.status().is_redirection() {
-            return Err(redirect_error(op, status, resp.headers().get(reqwest::header::LOCATION)));
+        // Wall-clock, not the injected clock: this measures the network.
+        let started = std::time::Instant::now();
+        let answer = async {
+            let resp = req.send().await?;
+            let status = resp.status();
+            let retry_after = resp.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let location = resp.headers().get(reqwest::header::LOCATION).cloned();
+            let bytes = if status.is_redirection() { Default::default() } else { resp.bytes().await? };
+            Ok::<_, reqwest::Error>((status.as_u16(), retry_after, location, bytes))
         }
-        let bytes = resp.bytes().await.map_err(|e| BlandError::from_transport(op, e))?;
+        .await;
+        let status = answer.as_ref().ok().map(|a| a.0);
+        self.metrics.bland_request(endpoint, started.elapsed(), status);
+        let (status, retry_after, location, bytes) = answer.map_err(|e| BlandError::from_transport(op, e))?;
+        if (300..400).contains(&status) {
+            return Err(redirect_error(op, status, location.as_ref()));
+        }
         tracing::debug!(op, status, "Bland answered");
         if !(200..300).contains(&status) {
             return Err(classify_response(op, status, retry_after.as_deref(), &bytes, chrono::Utc::now()));
@@ -369,6 +382,9 @@ impl Client {
 
 /// A 3xx, never followed. Read as an unreadable answer: a POST redirected after the server acted
 /// on it may have placed the call, so a send answered this way is looked up, never re-sent.
+/// An operation's name (for errors and logs) and the endpoint it calls (for metrics).
+type Op = (&'static str, Endpoint);
+
 fn redirect_error(op: &'static str, status: u16, location: Option<&HeaderValue>) -> BlandError {
     let location = location.map_or_else(
         || "no Location".to_string(),

@@ -225,16 +225,25 @@ pub fn classify_response(
 /// `Retry-After` as delay-seconds (`120`, also a decimal such as `1.5`) or as an HTTP-date
 /// (`Wed, 21 Oct 2015 07:28:00 GMT`); a date in the past means "now". Garbage is `None`, which the
 /// retry policy treats like an absent header.
+/// The longest wait a `Retry-After` is read as: a longer one (or one out of range) is a day, so
+/// a hostile or broken header can neither panic the client nor overflow the time it is added to.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+
 pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
-    }
-    let at = DateTime::parse_from_rfc2822(value).ok()?.to_utc();
-    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+    let wait = if let Ok(secs) = value.parse::<u64>() {
+        Duration::from_secs(secs.min(MAX_RETRY_AFTER.as_secs()))
+    } else if let Ok(secs) = value.parse::<f64>() {
+        if !(secs.is_finite() && secs >= 0.0) {
+            return None;
+        }
+        // Capped before the conversion, which panics past u64::MAX seconds (`1e30`).
+        Duration::from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64()))
+    } else {
+        let at = DateTime::parse_from_rfc2822(value).ok()?.to_utc();
+        (at - now).to_std().unwrap_or(Duration::ZERO)
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 fn shorten(text: &str, max_chars: usize) -> String {
@@ -263,6 +272,16 @@ mod tests {
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now()), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now()), None);
         assert_eq!(parse_retry_after("-3", now()), None);
+    }
+
+    #[test]
+    fn a_huge_retry_after_is_read_as_the_longest_wait_and_never_panics() {
+        for huge in ["1e30", "99999999999999999999", "18446744073709551615", "Fri, 31 Dec 9999 23:59:59 GMT"] {
+            assert_eq!(parse_retry_after(huge, now()), Some(MAX_RETRY_AFTER), "{huge}");
+        }
+        // Whatever the header says, a wait can be added to a time without overflowing.
+        let wait = chrono::Duration::from_std(parse_retry_after("1e30", now()).unwrap()).unwrap();
+        assert!(now().checked_add_signed(wait).is_some());
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! [`crate::analysis::run`]. It reads the question set, prints what the run would ask and cost
 //! before anything is spent, and (unless `--dry-run`) runs it with a progress bar on a terminal.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -127,14 +126,6 @@ fn print_plan(plan: &RunPlan) {
     }
 }
 
-fn progress_bar(len: u64) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::with_draw_target(Some(len), indicatif::ProgressDrawTarget::stderr());
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} calls {msg} eta {eta}") {
-        bar.set_style(style);
-    }
-    bar
-}
-
 pub(super) async fn analyze(args: AnalyzeArgs, config: &DaemonConfig, store: &Store) -> Result<(), Failure> {
     let now = Utc::now();
     let campaign = campaigns::stored_spec(store, config, &args.id).await?;
@@ -159,7 +150,10 @@ pub(super) async fn analyze(args: AnalyzeArgs, config: &DaemonConfig, store: &St
             let _ = stop.send(true);
         }
     });
-    let bar = std::io::stderr().is_terminal().then(|| progress_bar(u64::try_from(plan.to_analyse()).unwrap_or(0)));
+    let bar = crate::progress::bar(
+        u64::try_from(plan.to_analyse()).unwrap_or(0),
+        "{bar:30} {pos}/{len} calls {msg} eta {eta}",
+    );
     let show = |r: &StepReport| {
         if let Some(bar) = &bar {
             bar.set_position(u64::from(r.answered + r.failed + r.stopped));

@@ -22,6 +22,7 @@ use super::plan::PlanCache;
 use crate::bland::Client;
 use crate::clock::Clock;
 use crate::config::DaemonConfig;
+use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 
 /// Tuning of the dispatcher; [`DispatcherConfig::from_daemon`] takes it from the daemon config
@@ -146,6 +147,7 @@ pub struct Dispatcher {
     pub(super) clock: Arc<dyn Clock>,
     pub(super) cfg: DispatcherConfig,
     pub(super) plans: Arc<PlanCache>,
+    pub(super) metrics: Metrics,
     state: Mutex<State>,
 }
 
@@ -161,7 +163,15 @@ impl Dispatcher {
         let since = clock.now() - Duration::days(1);
         let ledger = Ledger::from_dials(store.dials_since(since).await?);
         let plans = Arc::new(PlanCache::new(cfg.compliance));
-        Ok(Self { store, bland, clock, cfg, plans, state: Mutex::new(State { ledger, ..State::default() }) })
+        let state = Mutex::new(State { ledger, ..State::default() });
+        Ok(Self { store, bland, clock, cfg, plans, metrics: Metrics::default(), state })
+    }
+
+    /// Counts what the dispatcher does in `metrics` (the daemon's registry) instead of a
+    /// registry of its own.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, State> {

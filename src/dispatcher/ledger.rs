@@ -45,16 +45,39 @@ impl Caps {
 
     /// How many more calls fit now: the tightest cap's headroom (`u32::MAX` when uncapped).
     pub fn allowance(&self, used: Used, open: u32) -> u32 {
+        self.headroom(used, open).map(|(_, room)| room).min().unwrap_or(u32::MAX)
+    }
+
+    /// Each cap that is set, with its headroom now: the cap less what it counts.
+    pub fn headroom(&self, used: Used, open: u32) -> impl Iterator<Item = (Cap, u32)> + use<> {
         [
-            self.per_minute.map(|c| c.saturating_sub(used.minute)),
-            self.per_hour.map(|c| c.saturating_sub(used.hour)),
-            self.per_day.map(|c| c.saturating_sub(used.day)),
-            self.concurrent.map(|c| c.saturating_sub(open)),
+            (Cap::PerMinute, self.per_minute, used.minute),
+            (Cap::PerHour, self.per_hour, used.hour),
+            (Cap::PerDay, self.per_day, used.day),
+            (Cap::Concurrent, self.concurrent, open),
         ]
         .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(u32::MAX)
+        .filter_map(|(cap, limit, counted)| limit.map(|l| (cap, l.saturating_sub(counted))))
+    }
+}
+
+/// One of the [`Caps`], named as in the `[limits]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cap {
+    PerMinute,
+    PerHour,
+    PerDay,
+    Concurrent,
+}
+
+impl Cap {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Cap::PerMinute => "calls_per_minute",
+            Cap::PerHour => "calls_per_hour",
+            Cap::PerDay => "calls_per_day",
+            Cap::Concurrent => "max_concurrent",
+        }
     }
 }
 
@@ -137,6 +160,14 @@ mod tests {
         assert_eq!(caps.allowance(Used { minute: 5, hour: 10, day: 500 }, 9), 1);
         assert_eq!(caps.allowance(Used { minute: 40, hour: 10, day: 0 }, 0), 0);
         assert_eq!(Caps::default().allowance(Used { minute: 9, hour: 9, day: 9 }, 9), u32::MAX);
+    }
+
+    #[test]
+    fn headroom_lists_only_the_caps_that_are_set_each_less_what_it_counts() {
+        let caps = Caps { per_minute: Some(30), per_hour: None, per_day: Some(100), concurrent: Some(10) };
+        let room: Vec<(Cap, u32)> = caps.headroom(Used { minute: 5, hour: 95, day: 120 }, 2).collect();
+        assert_eq!(room, [(Cap::PerMinute, 25), (Cap::PerDay, 0), (Cap::Concurrent, 8)]);
+        assert_eq!(Caps::default().headroom(Used::default(), 0).count(), 0);
     }
 
     #[test]

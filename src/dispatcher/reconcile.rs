@@ -14,6 +14,7 @@ use tracing::{info, warn};
 use super::engine::{Dispatcher, ReconcileReport};
 use super::metadata::AttemptMetadata;
 use crate::bland::{BlandError, ListCallsQuery};
+use crate::metrics::Reconciled;
 use crate::store::{PendingAttempt, StoreError};
 
 /// What Bland knows of an attempt.
@@ -60,6 +61,9 @@ impl Dispatcher {
                 Settled::Left => report.left += 1,
             }
         }
+        self.metrics.reconciled(Reconciled::Found, report.found);
+        self.metrics.reconciled(Reconciled::Requeued, report.requeued);
+        self.metrics.reconciled(Reconciled::Left, report.left);
         Ok(report)
     }
 
@@ -70,6 +74,7 @@ impl Dispatcher {
         Ok(match self.lookup(&attempt).await {
             Ok(Lookup::Found(call_id)) => {
                 self.store.record_sent(&attempt.id, &call_id, now).await?;
+                self.metrics.call_placed(&attempt.job.campaign_id);
                 info!(attempt_id = %attempt.id, %call_id, "reconciled: the call exists");
                 Settled::Found
             }

@@ -17,6 +17,7 @@ use tracing::{info, warn};
 
 use super::engine::{Dispatcher, StepReport};
 use crate::bland::{BlandError, SendCallRequest};
+use crate::metrics::SendError;
 use crate::store::{CampaignState, StoreError};
 
 /// How often a batch in progress re-reads which campaigns still run (control takes effect
@@ -181,6 +182,7 @@ impl Dispatcher {
             placed.iter().map(|(s, call_id)| (s.attempt_id.as_str(), call_id.as_str())).collect();
         self.store.record_sent_many(&ids, self.clock.now()).await?;
         for (send, call_id) in placed.drain(..) {
+            self.metrics.call_placed(&send.campaign_id);
             info!(
                 campaign_id = %send.campaign_id,
                 job_id = send.job_id,
@@ -240,12 +242,14 @@ impl Dispatcher {
         let void = |retry_at| self.void(attempt_id, campaign_id, send.dialed_at, &why, retry_at);
         match &err {
             BlandError::RateLimited { retry_after, .. } => {
+                self.metrics.send_error(SendError::RateLimited);
                 warn_throttled(Trouble::RateLimited, &err);
                 let resume = self.slow_down(*retry_after, now);
                 void(resume).await?;
                 Ok(SendResult::NotSent)
             }
             BlandError::Permanent { status: 401 | 403, .. } => {
+                self.metrics.send_error(SendError::KeyRefused);
                 let first = {
                     let mut state = self.lock();
                     !std::mem::replace(&mut state.key_refused, true)
@@ -259,17 +263,20 @@ impl Dispatcher {
                 Ok(SendResult::NotSent)
             }
             BlandError::Permanent { .. } => {
+                self.metrics.send_error(SendError::Rejected);
                 warn_throttled(Trouble::Rejected, &err);
                 info!(%campaign_id, %attempt_id, error = %err, "Bland rejected the call");
                 self.store.record_rejected(attempt_id, &why, now).await?;
                 Ok(SendResult::Failed)
             }
             e if e.certainly_not_acted_on() => {
+                self.metrics.send_error(SendError::Unreachable);
                 warn_throttled(Trouble::Unreachable, &err);
                 self.void_and_refund(attempt_id, campaign_id, send.dialed_at, &why, now + self.backoff(1)).await?;
                 Ok(SendResult::NotSent)
             }
             _ => {
+                self.metrics.send_error(SendError::Ambiguous);
                 warn!(%campaign_id, %attempt_id, error = %err, "send failed ambiguously; the call is looked up before the number is dialled again");
                 self.store.record_send_unknown(attempt_id, &why).await?;
                 Ok(SendResult::Unknown)

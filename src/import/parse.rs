@@ -30,6 +30,8 @@ pub(super) struct Parsed {
     pub(super) counts: ImportCounts,
     pub(super) warnings: Vec<String>,
     pub(super) phone_column: String,
+    /// The phone column's place among the file's columns (0-based).
+    pub(super) phone_position: usize,
     pub(super) timezone_column: Option<String>,
     /// The columns other than the phone, in order: the names of the stored variables.
     pub(super) variable_columns: Vec<String>,
@@ -54,7 +56,9 @@ pub(super) fn parse_file(
         phone_warning.into_iter().chain(missing_placeholders_warning(&ctx.placeholders, &headers)).collect();
     let mut rejects = tmp_rejects.as_deref().map(|p| RejectsWriter::create(p, &headers)).transpose()?;
 
-    let progress = opts.progress.then(|| progress_bar(scan.size));
+    let progress = opts
+        .progress
+        .then(|| crate::progress::styled(scan.size, "{bar:30} {percent:>3}% {bytes}/{total_bytes} {msg} eta {eta}"));
     let mut counts = ImportCounts::default();
     // The numbers already in the campaign and those met so far in the file: one lookup a row.
     // Sized for the file up front (one row a line, at most): no rehashing of a million keys.
@@ -132,16 +136,8 @@ pub(super) fn parse_file(
         counts,
         warnings,
         phone_column: headers[phone_idx].clone(),
+        phone_position: phone_idx,
         timezone_column: tz_idx.map(|i| headers[i].clone()),
         variable_columns: headers.iter().enumerate().filter(|(i, _)| *i != phone_idx).map(|(_, h)| h.clone()).collect(),
     })
-}
-
-fn progress_bar(size: u64) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::with_draw_target(Some(size), indicatif::ProgressDrawTarget::stderr());
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:30} {percent:>3}% {bytes}/{total_bytes} {msg} eta {eta}")
-            .expect("valid progress template"),
-    );
-    bar
 }

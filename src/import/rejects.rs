@@ -2,7 +2,7 @@
 //! first, then the row as it was read, under the file's own header.
 //!
 //! The parser writes rejected records in as it meets them; the report leaves only as a file. It
-//! is written to a hidden temporary path beside its final one ([`temp_path_for`]) and renamed
+//! is written to a hidden temporary path beside its final one ([`crate::files::temp_path_for`]) and renamed
 //! into place by the import once the rows have committed, so an operator never finds a report
 //! for an import that did not happen; an import that fails removes the temporary file instead
 //! (`run::Uncommitted::abort`).
@@ -25,27 +25,6 @@ pub fn default_rejects_path(path: &Path) -> PathBuf {
     path.with_file_name(format!("{stem}.rejects.csv"))
 }
 
-/// Where the report is written before it is renamed to `path`: same directory (so the rename
-/// cannot cross file systems), hidden, and named by process so two imports do not collide.
-pub(super) fn temp_path_for(path: &Path) -> PathBuf {
-    let name = path.file_name().map_or_else(|| "rejects".into(), |s| s.to_string_lossy().into_owned());
-    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
-}
-
-/// Creates `path` new, 0600 (it holds people's numbers), never through whatever is there: an
-/// entry left at the temporary path (a crashed run's file, or a symlink planted to redirect the
-/// write) is removed (the link itself, not its target) and the file created afresh.
-fn create_exclusive(path: &Path) -> std::io::Result<File> {
-    let open = || crate::files::private().write(true).create_new(true).open(path);
-    match open() {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            std::fs::remove_file(path)?;
-            open()
-        }
-        other => other,
-    }
-}
-
 /// An open rejects report, its header written.
 pub(super) struct RejectsWriter {
     path: PathBuf,
@@ -56,7 +35,7 @@ impl RejectsWriter {
     /// Creates (or truncates) the report at `path` and writes its header: `line`, `reason`,
     /// then the file's columns.
     pub(super) fn create(path: &Path, headers: &[String]) -> Result<Self, ImportError> {
-        let file = create_exclusive(path).map_err(|source| io_error(path, source))?;
+        let file = crate::files::create_exclusive(path).map_err(|source| io_error(path, source))?;
         // Flexible: a rejected row keeps its own field count, ragged or not.
         let mut out = csv::WriterBuilder::new().flexible(true).from_writer(BufWriter::new(file));
         let mut head = csv::StringRecord::from(vec!["line", "reason"]);
@@ -99,13 +78,6 @@ mod tests {
     fn the_rejects_report_sits_beside_the_file() {
         assert_eq!(default_rejects_path(Path::new("/x/list.csv")), PathBuf::from("/x/list.rejects.csv"));
         assert_eq!(default_rejects_path(Path::new("list")), PathBuf::from("list.rejects.csv"));
-    }
-
-    #[test]
-    fn the_temporary_report_is_hidden_beside_the_final_one() {
-        let tmp = temp_path_for(Path::new("/x/list.rejects.csv"));
-        assert_eq!(tmp.parent(), Some(Path::new("/x")));
-        assert_eq!(tmp.file_name().unwrap().to_string_lossy(), format!(".list.rejects.csv.{}.tmp", std::process::id()));
     }
 
     #[test]

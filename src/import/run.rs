@@ -14,10 +14,11 @@ use tokio::sync::mpsc;
 
 use super::parse::parse_file;
 use super::prescan::prescan;
-use super::rejects::{default_rejects_path, temp_path_for};
+use super::rejects::default_rejects_path;
 use super::row::RowContext;
 use super::{ImportError, ImportOptions, ImportSummary};
 use crate::config::CampaignSpec;
+use crate::files::temp_path_for;
 use crate::store::{ImportTx, NewJob, Store};
 
 /// What an import has made and not yet committed: everything a failure must undo.
@@ -134,7 +135,9 @@ pub async fn import_file(
     let Uncommitted { tx, tmp_rejects } = pending;
     let counts = parsed.counts;
     let import_id = match tx {
-        Some(t) if counts.accepted + counts.suppressed > 0 => Some(t.commit(counts, &parsed.variable_columns).await?),
+        Some(t) if counts.accepted + counts.suppressed > 0 => {
+            Some(t.commit(counts, &parsed.variable_columns, (&parsed.phone_column, parsed.phone_position)).await?)
+        }
         // Nothing new: leave no trace of this run but the report.
         Some(t) => {
             t.rollback().await?;
@@ -169,29 +172,8 @@ pub async fn import_file(
 /// The rejects report is renamed over `rejects` at the end: refuse a path that is the input
 /// file or the database (or its WAL, journal or lock), however it is spelled or linked.
 fn check_rejects_path(rejects: &Path, input: &Path, db: &Path) -> Result<(), ImportError> {
-    // The report may not exist yet: compare through its directory, which must.
-    let resolved = |p: &Path| -> Option<PathBuf> {
-        let p = std::fs::canonicalize(p).ok().or_else(|| {
-            let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            Some(std::fs::canonicalize(dir).ok()?.join(p.file_name()?))
-        })?;
-        Some(p)
-    };
-    let Some(target) = resolved(rejects) else { return Ok(()) };
-    let clash = |what| Err(ImportError::RejectsClash { path: rejects.display().to_string(), what });
-    if resolved(input).is_some_and(|i| i == target) {
-        return clash("the file being imported");
+    match crate::files::would_replace(rejects, db, &[(input, "the file being imported")]) {
+        Some(what) => Err(ImportError::RejectsClash { path: rejects.display().to_string(), what }),
+        None => Ok(()),
     }
-    if let Some(db) = resolved(db) {
-        let name = db.as_os_str().to_owned();
-        let companions = ["", "-wal", "-shm", "-journal", ".lock"].map(|suffix| {
-            let mut n = name.clone();
-            n.push(suffix);
-            PathBuf::from(n)
-        });
-        if companions.contains(&target) {
-            return clash("the database (or one of its files)");
-        }
-    }
-    Ok(())
 }

@@ -28,6 +28,7 @@ use chrono::Duration;
 use crate::bland::Client;
 use crate::clock::Clock;
 use crate::dispatcher::PlanCache;
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 pub use poller::PollReport;
@@ -67,6 +68,7 @@ pub struct Outcomes {
     clock: Arc<dyn Clock>,
     cfg: OutcomesConfig,
     plans: PlanCache,
+    metrics: Metrics,
     /// Deliveries waiting to be written, and the turn to write them (see [`Outcomes::apply`]).
     queue: Mutex<Vec<writer::Queued>>,
     writer: tokio::sync::Mutex<()>,
@@ -75,6 +77,14 @@ pub struct Outcomes {
 impl Outcomes {
     pub fn new(store: Store, bland: Client, clock: Arc<dyn Clock>, cfg: OutcomesConfig) -> Self {
         let plans = PlanCache::new(cfg.compliance);
-        Self { store, bland, clock, cfg, plans, queue: Mutex::default(), writer: tokio::sync::Mutex::new(()) }
+        let (queue, writer) = (Mutex::default(), tokio::sync::Mutex::new(()));
+        Self { store, bland, clock, cfg, plans, metrics: Metrics::default(), queue, writer }
+    }
+
+    /// Counts outcomes, retries and webhooks in `metrics` (the daemon's registry) instead of a
+    /// registry of its own.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 }

@@ -25,9 +25,18 @@ impl Outcomes {
     /// One poller round: ask Bland about attempts whose poll time has come, then complete
     /// campaigns that are finished.
     pub async fn poll_once(&self) -> Result<PollReport, StoreError> {
+        self.poll_round(None).await
+    }
+
+    /// [`Outcomes::poll_once`], stopping between lookups once `stop` turns true: a round of
+    /// slow lookups must not hold the daemon's shutdown (the calls not asked about stay due).
+    async fn poll_round(&self, stop: Option<&watch::Receiver<bool>>) -> Result<PollReport, StoreError> {
         let now = self.clock.now();
         let mut report = PollReport::default();
         for due in self.store.polls_due(now, self.cfg.poll_batch).await? {
+            if stop.is_some_and(|s| *s.borrow()) {
+                return Ok(report);
+            }
             report.polled += 1;
             match self.bland.call_details(&due.call_id).await {
                 Ok(details) => {
@@ -44,7 +53,8 @@ impl Outcomes {
                         _ => self.cfg.poll_interval,
                     };
                     warn!(call_id = %due.call_id, error = %e, "cannot poll the call now");
-                    self.store.postpone_poll(&due.attempt_id, now + wait).await?;
+                    let next = now.checked_add_signed(wait).unwrap_or(now + self.cfg.poll_interval);
+                    self.store.postpone_poll(&due.attempt_id, next).await?;
                 }
             }
         }
@@ -61,7 +71,7 @@ impl Outcomes {
             if *shutdown.borrow() {
                 break;
             }
-            let busy = match self.poll_once().await {
+            let busy = match self.poll_round(Some(&shutdown)).await {
                 Ok(r) => r.polled > 0,
                 Err(e) => {
                     warn!(error = %e, "poll round failed; will try again");

@@ -16,7 +16,7 @@ use super::policy::classify;
 use crate::bland::CallDetails;
 use crate::config::Outcome;
 use crate::dispatcher::{AttemptMetadata, CampaignPlan};
-use crate::store::{Applied, Delivery, StoreError};
+use crate::store::{Application, Applied, AttemptContext, Delivery, JobTarget, StoreError};
 
 /// Most deliveries written in one transaction; the rest wait for the next turn (see
 /// [`Outcomes::apply`]), so no writer holds its callers for long.
@@ -105,38 +105,82 @@ impl Outcomes {
     }
 
     /// Writes queued deliveries in one transaction and answers each. If that transaction
-    /// fails, each is written on its own, so one bad delivery cannot fail the others.
+    /// fails, each is written on its own, so one bad delivery cannot fail the others. What
+    /// was decided is counted once it is committed.
     async fn write(&self, batch: Vec<Queued>) {
         if batch.is_empty() {
             return;
         }
         let deliveries: Vec<Delivery> = batch.iter().map(Queued::delivery).collect();
+        let mut decided: Vec<Option<Decided>> = vec![None; batch.len()];
         let together = self
             .store
             .apply_call_details_many(&deliveries, |i, ctx| {
                 let q = &batch[i];
-                self.decide(ctx, &q.details, q.plan.as_deref(), q.now, q.inbox_body.is_none())
+                let application = self.decide(ctx, &q.details, q.plan.as_deref(), q.now, q.inbox_body.is_none());
+                decided[i] = Some(Decided::of(ctx, &application));
+                application
             })
             .await;
         drop(deliveries);
         match together {
             Ok(applied) => {
-                for (q, a) in batch.into_iter().zip(applied) {
+                for ((q, a), d) in batch.into_iter().zip(applied).zip(decided) {
+                    self.count(d, a);
                     let _ = q.reply.send(Ok(a));
                 }
             }
             Err(e) => {
                 warn!(deliveries = batch.len(), error = %e, "writing call details together failed; writing them one by one");
                 for q in batch {
+                    let mut decided = None;
                     let one = self
                         .store
                         .apply_call_details(q.delivery(), |ctx| {
-                            self.decide(ctx, &q.details, q.plan.as_deref(), q.now, q.inbox_body.is_none())
+                            let application =
+                                self.decide(ctx, &q.details, q.plan.as_deref(), q.now, q.inbox_body.is_none());
+                            decided = Some(Decided::of(ctx, &application));
+                            application
                         })
                         .await;
+                    if let Ok(a) = &one {
+                        self.count(decided, *a);
+                    }
                     let _ = q.reply.send(one);
                 }
             }
         }
+    }
+
+    /// Counts a committed delivery: a first outcome recorded, and a retry it scheduled.
+    fn count(&self, decided: Option<Decided>, applied: Applied) {
+        let Some(d) = decided else { return };
+        if let (Applied::Applied, Some(outcome)) = (applied, d.outcome) {
+            self.metrics.outcome_recorded(&d.campaign_id, outcome);
+        }
+        if d.retry && matches!(applied, Applied::Applied | Applied::Updated) {
+            self.metrics.retry_scheduled(&d.campaign_id);
+        }
+    }
+}
+
+/// What the writer decided for one delivery, for the metrics once it is committed.
+#[derive(Debug, Clone)]
+struct Decided {
+    campaign_id: String,
+    /// The outcome of a first recording.
+    outcome: Option<Outcome>,
+    /// The job goes back in line for another attempt.
+    retry: bool,
+}
+
+impl Decided {
+    fn of(ctx: &AttemptContext, application: &Application) -> Self {
+        let (outcome, job) = match application {
+            Application::Record { record, job } => (Some(record.outcome), Some(job)),
+            Application::Update { job, .. } => (None, job.as_ref()),
+            Application::NotFinal { .. } | Application::Duplicate { .. } => (None, None),
+        };
+        Decided { campaign_id: ctx.campaign_id.clone(), outcome, retry: matches!(job, Some(JobTarget::Retry(_))) }
     }
 }

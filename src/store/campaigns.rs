@@ -29,6 +29,16 @@ pub struct CampaignRow {
     pub paused_reason: Option<String>,
 }
 
+/// What the caps count now ([`Store::cap_usage`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CapUsage {
+    pub minute: u32,
+    pub hour: u32,
+    pub day: u32,
+    /// Calls dialing or in a call.
+    pub open: u32,
+}
+
 /// What a campaign's sends did lately ([`Store::send_activity`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SendActivity {
@@ -99,7 +109,7 @@ pub struct CampaignChange {
     pub changes: serde_json::Value,
 }
 
-fn row_to_campaign(row: SqliteRow) -> Result<CampaignRow, StoreError> {
+pub(super) fn row_to_campaign(row: SqliteRow) -> Result<CampaignRow, StoreError> {
     let time = |col: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
         row.try_get::<Option<i64>, _>(col)?.map(|ms| stored_time(ms, col)).transpose()
     };
@@ -122,6 +132,9 @@ macro_rules! campaign_columns {
         "id, name, state, spec_toml, created_at, updated_at, started_at, finished_at, paused_reason"
     };
 }
+
+/// The columns [`row_to_campaign`] reads, for the store's other modules.
+pub(super) const CAMPAIGN_COLUMNS: &str = campaign_columns!();
 
 impl Store {
     /// Creates the campaign, or updates it while it is still a draft. A campaign that has been
@@ -503,12 +516,64 @@ impl Store {
         .collect()
     }
 
+    /// Queued and retry-waiting jobs of the campaign by their zones, from the job counters.
+    pub async fn waiting_by_zone(
+        &self,
+        campaign_id: &str,
+    ) -> Result<Vec<(Vec<chrono_tz::Tz>, JobState, i64)>, StoreError> {
+        sqlx::query(
+            "SELECT timezones, state, SUM(n) AS n FROM job_counters
+             WHERE campaign_id = ? AND state IN ('queued', 'retry_wait') GROUP BY timezones, state HAVING SUM(n) > 0",
+        )
+        .bind(campaign_id)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| {
+            let zones = super::stored_zones(r.try_get("timezones")?, "job_counters.timezones")?;
+            Ok((zones, JobState::from_sql(r.try_get("state")?)?, r.try_get("n")?))
+        })
+        .collect()
+    }
+
+    /// Calls dialled in the minute, hour and day before `now`, of one campaign or (`None`) of
+    /// the account, and the calls holding a slot (dialing or in a call): what the caps count.
+    pub async fn cap_usage(&self, campaign_id: Option<&str>, now: DateTime<Utc>) -> Result<CapUsage, StoreError> {
+        let ms = millis(now);
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(dialed_at > ?1), 0) AS minute, COALESCE(SUM(dialed_at > ?2), 0) AS hour,
+                    COUNT(*) AS day
+             FROM attempts WHERE dialed_at > ?3 AND state != 'not_sent' AND (?4 IS NULL OR campaign_id = ?4)",
+        )
+        .bind(ms - 60_000)
+        .bind(ms - 3_600_000)
+        .bind(ms - 86_400_000)
+        .bind(campaign_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let open: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(n), 0) FROM attempt_counters
+             WHERE state IN ('dialing', 'in_call') AND (?1 IS NULL OR campaign_id = ?1)",
+        )
+        .bind(campaign_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let n = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+        Ok(CapUsage {
+            minute: n(row.try_get("minute")?),
+            hour: n(row.try_get("hour")?),
+            day: n(row.try_get("day")?),
+            open: n(open),
+        })
+    }
+
     /// Calls of the campaign (attempts that reached Bland, not those proven never sent), by
     /// outcome, and those without one yet by state.
     pub async fn call_counts(&self, campaign_id: &str) -> Result<CallCounts, StoreError> {
         let rows = sqlx::query(
-            "SELECT outcome, state, COUNT(*) AS n FROM attempts
-             WHERE campaign_id = ? AND state != 'not_sent' GROUP BY outcome, state",
+            // The counters the transactions that write attempts keep (0008_attempt_counters.sql).
+            "SELECT NULLIF(outcome, '') AS outcome, state, n FROM attempt_counters
+             WHERE campaign_id = ? AND state != 'not_sent' AND n > 0",
         )
         .bind(campaign_id)
         .fetch_all(&self.pool)

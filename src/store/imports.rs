@@ -100,8 +100,8 @@ struct InsertTarget {
     campaign_id: String,
     import_id: i64,
     now_ms: i64,
-    /// Jobs built so far, queued and suppressed: added to `job_counters` at the commit.
-    built: [u64; 2],
+    /// Jobs built so far by state and zones: added to `job_counters` at the commit.
+    built: FxHashMap<(JobState, Arc<str>), u64>,
     /// The text of a full statement of queued jobs (the same every time; SQLite prepares it once).
     full_sql: Option<Arc<str>>,
 }
@@ -136,7 +136,10 @@ impl InsertTarget {
                 insert_sql(&self.campaign_id, self.import_id, self.now_ms, suppressed, batch.len())
             };
             let rows = batch.len() as u64;
-            self.built[usize::from(suppressed)] += rows;
+            let state = if suppressed { JobState::Suppressed } else { JobState::Queued };
+            for j in &batch {
+                *self.built.entry((state, j.timezones.clone())).or_default() += 1;
+            }
             let mut args = SqliteArguments::default();
             args.reserve(batch.len() * 7, 0);
             for j in batch {
@@ -222,8 +225,13 @@ impl Store {
         .bind(now_ms)
         .fetch_one(&mut conn)
         .await?;
-        let target =
-            InsertTarget { campaign_id: campaign_id.to_string(), import_id, now_ms, built: [0, 0], full_sql: None };
+        let target = InsertTarget {
+            campaign_id: campaign_id.to_string(),
+            import_id,
+            now_ms,
+            built: FxHashMap::default(),
+            full_sql: None,
+        };
         Ok(ImportTx { conn, target, pending: Vec::new() })
     }
 }
@@ -286,12 +294,18 @@ impl ImportTx {
     }
 
     /// Records the counts and commits: the import lands whole.
-    /// `columns` names the stored jobs' variables (their values are arrays in this order).
-    pub async fn commit(mut self, counts: ImportCounts, columns: &[String]) -> Result<i64, StoreError> {
+    /// `columns` names the stored jobs' variables (their values are arrays in this order);
+    /// `phone` is the phone column's name in the file and its place among all the file's columns.
+    pub async fn commit(
+        mut self,
+        counts: ImportCounts,
+        columns: &[String],
+        phone: (&str, usize),
+    ) -> Result<i64, StoreError> {
         run_inserts(&mut self.conn, std::mem::take(&mut self.pending)).await?;
         sqlx::query(
             "UPDATE imports SET rows_read = ?, accepted = ?, rejected = ?, duplicates = ?, suppressed = ?,
-                                columns = ?
+                                columns = ?, phone_column = ?, phone_position = ?
              WHERE id = ?",
         )
         .bind(counts.rows_read as i64)
@@ -300,20 +314,20 @@ impl ImportTx {
         .bind(counts.duplicates as i64)
         .bind(counts.suppressed as i64)
         .bind(serde_json::to_string(columns).expect("strings serialise"))
+        .bind(phone.0)
+        .bind(phone.1 as i64)
         .bind(self.target.import_id)
         .execute(&mut self.conn)
         .await?;
         // The new jobs, counted once for the file (see migrations/0006_job_counters.sql).
-        for (state, n) in [(JobState::Queued, self.target.built[0]), (JobState::Suppressed, self.target.built[1])] {
-            if n == 0 {
-                continue;
-            }
+        for ((state, zones), n) in std::mem::take(&mut self.target.built) {
             sqlx::query(
-                "INSERT INTO job_counters (campaign_id, state, outcome, n) VALUES (?, ?, '', ?)
-                 ON CONFLICT (campaign_id, state, outcome) DO UPDATE SET n = n + excluded.n",
+                "INSERT INTO job_counters (campaign_id, state, outcome, timezones, n) VALUES (?, ?, '', ?, ?)
+                 ON CONFLICT (campaign_id, state, outcome, timezones) DO UPDATE SET n = n + excluded.n",
             )
             .bind(&self.target.campaign_id)
             .bind(state.as_str())
+            .bind(zones)
             .bind(n as i64)
             .execute(&mut self.conn)
             .await?;

@@ -10,8 +10,10 @@ mod analyses;
 mod campaigns;
 mod dispatch;
 mod dnc;
+mod export;
 mod imports;
 mod inbox;
+mod observe;
 mod outcomes;
 mod records;
 mod report;
@@ -27,11 +29,13 @@ pub use analyses::{
     AnalysisBacklog, AnalysisClaim, AnalysisRecord, AnalysisResult, AnalysisScope, AnalysisSpend, ClaimDecision,
     ClaimedAnalysis, Recorded, SchemaAnswers,
 };
-pub use campaigns::{CampaignChange, CampaignRow, RetryChange, Saved, SendActivity, SpecChange, SpecUpdated};
+pub use campaigns::{CampaignChange, CampaignRow, CapUsage, RetryChange, Saved, SendActivity, SpecChange, SpecUpdated};
 pub use dispatch::{ClaimedJob, Deferral, NewAttempt, PendingAttempt};
 pub use dnc::{DncAdded, DncEntry};
+pub use export::{AnalysisAnswers, ExportAttempt, ExportReader, ExportRecipient, ImportColumns, Variables};
 pub use imports::{ImportCounts, ImportRow, ImportSnapshot, ImportTx, NewJob, phone_key};
 pub use inbox::Pruned;
+pub use observe::MigrationStatus;
 pub use outcomes::{Application, AttemptContext, Delivery, JobTarget, OutcomeRecord, PollDue};
 pub use records::{AttemptDetails, AttemptRecord, InboxRecord, JobDetails, JobRecord};
 pub use report::{
@@ -41,6 +45,9 @@ pub use states::{
     AnalysisState, Applied, AttemptState, CallCounts, CampaignAction, CampaignState, JobCounts, JobState, Outcome,
     ZoneSource,
 };
+
+/// The schema this binary was built with (`migrations/`): applied at open, compared by `/readyz`.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Errors at the store's boundary.
 #[derive(Debug, thiserror::Error)]
@@ -132,7 +139,7 @@ impl Store {
             // that wait — webhook p99 49 ms → 37–42 ms with this (BENCHMARKS.md).
             .pragma("wal_autocheckpoint", "500");
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options.clone()).await.map_err(open_err)?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        MIGRATOR.run(&pool).await?;
         Ok(Store { pool, options })
     }
 

@@ -33,6 +33,17 @@ impl Default for Compliance {
     }
 }
 
+impl std::fmt::Display for Compliance {
+    /// `08:00-21:00`, as a [`super::TimeRange`] writes it (`24:00` for a `latest` of `00:00`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (lo, hi) = (self.earliest.num_seconds_from_midnight(), end_of_day_secs(self.latest));
+        match super::TimeRange::from_secs(lo, hi) {
+            Some(r) => write!(f, "{r}"),
+            None => write!(f, "{}-{}", self.earliest.format("%H:%M"), self.latest.format("%H:%M")),
+        }
+    }
+}
+
 /// Everything that decides whether a recipient may be dialled at an instant.
 #[derive(Debug, Clone)]
 pub struct DialWindow {
@@ -112,6 +123,18 @@ impl DialWindow {
             close = c.stops_at(at, close);
         }
         (close < limit || self.end == Some(close)).then_some(close)
+    }
+
+    /// The open span that `at` falls in on the recipient's clock in `zone`: the local weekday
+    /// and that day's weekly range cut to the compliance hours (`tue`, `09:00-20:00`); `None`
+    /// when the clock then shows a time outside every span. What an audit shows as "the window
+    /// that allowed the call" (blackouts, start, end and cron are [`DialWindow::is_open`]'s).
+    pub fn span_at(&self, zone: Tz, at: DateTime<Utc>) -> Option<(Weekday, super::TimeRange)> {
+        let local = wall(zone, at);
+        let day = local.weekday();
+        let secs = local.time().num_seconds_from_midnight();
+        let (start, end) = self.spans(day).find(|&(s, e)| s <= secs && secs < e)?;
+        Some((day, super::TimeRange::from_secs(start, end)?))
     }
 
     fn in_campaign(&self, at: DateTime<Utc>) -> bool {
@@ -307,6 +330,23 @@ mod tests {
             w.closes_at(&ny, local(New_York, "2026-06-07T10:00:00")),
             Some(local(New_York, "2026-06-07T18:00:00"))
         );
+    }
+
+    #[test]
+    fn the_span_at_an_instant_is_the_days_hours_cut_to_the_guard_on_the_recipients_clock() {
+        let w = window(&[("mon-fri", "07:00-20:00"), ("sat", "10:00-14:00")]);
+        let span = |zone, s| w.span_at(zone, local(zone, s)).map(|(d, r)| format!("{d} {r}"));
+        // Campaign 07:00 cut to the guard's 08:00.
+        assert_eq!(span(New_York, "2026-06-02T08:00:00").as_deref(), Some("Tue 08:00-20:00"));
+        assert_eq!(span(New_York, "2026-06-06T13:59:59").as_deref(), Some("Sat 10:00-14:00"));
+        assert_eq!(span(New_York, "2026-06-02T07:30:00"), None, "inside the campaign's hours, outside the guard");
+        assert_eq!(span(New_York, "2026-06-07T12:00:00"), None, "Sunday is closed");
+        // The same instant is Tuesday evening in Los Angeles and Wednesday in New York's small hours.
+        let at = local(Los_Angeles, "2026-06-02T19:00:00");
+        assert_eq!(w.span_at(Los_Angeles, at).map(|(d, r)| format!("{d} {r}")).as_deref(), Some("Tue 08:00-20:00"));
+        assert_eq!(w.span_at(New_York, at), None);
+        assert_eq!(Compliance::default().to_string(), "08:00-21:00");
+        assert_eq!(all_day().to_string(), "00:00-24:00");
     }
 
     #[test]

@@ -249,30 +249,64 @@ fn normalise(mut ranges: Vec<TimeRange>) -> Result<Vec<TimeRange>, WindowError> 
     Ok(out)
 }
 
-impl fmt::Display for WeeklyHours {
-    /// `mon-fri 09:00-20:00; sat 10:00-14:00`, or `closed`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut first = true;
+impl WeeklyHours {
+    /// Runs of consecutive days (Monday first) with the same ranges, as `(first, last)` day
+    /// indexes: how `Display` groups them (`mon-fri 09:00-20:00`).
+    fn runs(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
         let mut i = 0;
-        while i < 7 {
+        std::iter::from_fn(move || {
+            if i >= 7 {
+                return None;
+            }
             let mut j = i;
             while j + 1 < 7 && self.days[j + 1] == self.days[i] {
                 j += 1;
             }
-            if !self.days[i].is_empty() {
-                if !first {
-                    f.write_str("; ")?;
-                }
-                first = false;
-                f.write_str(short_name(WEEK[i]))?;
-                if j > i {
-                    write!(f, "-{}", short_name(WEEK[j]))?;
-                }
-                for (k, r) in self.days[i].iter().enumerate() {
-                    write!(f, "{}{r}", if k == 0 { " " } else { ", " })?;
-                }
-            }
+            let run = (i, j);
             i = j + 1;
+            Some(run)
+        })
+    }
+
+    fn fmt_run(&self, f: &mut fmt::Formatter<'_>, (i, j): (usize, usize)) -> fmt::Result {
+        f.write_str(short_name(WEEK[i]))?;
+        if j > i {
+            write!(f, "-{}", short_name(WEEK[j]))?;
+        }
+        if self.days[i].is_empty() {
+            return f.write_str(" closed");
+        }
+        for (k, r) in self.days[i].iter().enumerate() {
+            write!(f, "{}{r}", if k == 0 { " " } else { ", " })?;
+        }
+        Ok(())
+    }
+
+    /// The hours of `day` as [`Display`](fmt::Display) writes them, with the days that share
+    /// them: `mon-fri 09:00-20:00` for a Tuesday, `sun closed` for a closed Sunday.
+    pub fn describe_day(&self, day: Weekday) -> String {
+        struct Run<'a>(&'a WeeklyHours, (usize, usize));
+        impl fmt::Display for Run<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt_run(f, self.1)
+            }
+        }
+        let d = day.num_days_from_monday() as usize;
+        let run = self.runs().find(|&(i, j)| i <= d && d <= j).expect("every day is in a run");
+        Run(self, run).to_string()
+    }
+}
+
+impl fmt::Display for WeeklyHours {
+    /// `mon-fri 09:00-20:00; sat 10:00-14:00`, or `closed`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for run in self.runs().filter(|&(i, _)| !self.days[i].is_empty()) {
+            if !first {
+                f.write_str("; ")?;
+            }
+            first = false;
+            self.fmt_run(f, run)?;
         }
         if first {
             f.write_str("closed")?;
@@ -362,6 +396,16 @@ mod tests {
         assert_eq!(h.ranges(Weekday::Sat), &["10:00-14:00".parse().unwrap()][..]);
         assert!(h.ranges(Weekday::Sun).is_empty());
         assert_eq!(h.to_string(), "mon-fri 09:00-12:00, 13:00-17:00; sat 10:00-14:00");
+    }
+
+    #[test]
+    fn a_day_is_described_with_the_days_that_share_its_hours() {
+        let h = WeeklyHours::parse([("mon-fri", "09:00-12:00, 13:00-17:00"), ("sat", "10:00-14:00")]).unwrap();
+        assert_eq!(h.describe_day(Weekday::Mon), "mon-fri 09:00-12:00, 13:00-17:00");
+        assert_eq!(h.describe_day(Weekday::Fri), "mon-fri 09:00-12:00, 13:00-17:00");
+        assert_eq!(h.describe_day(Weekday::Sat), "sat 10:00-14:00");
+        assert_eq!(h.describe_day(Weekday::Sun), "sun closed");
+        assert_eq!(WeeklyHours::default().describe_day(Weekday::Wed), "mon-sun 09:00-20:00");
     }
 
     #[test]
