@@ -26,6 +26,7 @@ use switchboard::sim::{SimConfig, SimHandle, Simulator};
 
 const API_KEY: &str = "sk-api-test-51c0e9";
 const TOKEN: &str = "tok-api-test-d6a2f4c81b";
+const WEBHOOK_SECRET: &str = "whsec-api-test-0b7e";
 
 /// A campaign open every day 08:00-21:00 in each recipient's own zone column.
 fn spec(id: &str, extra: &str) -> String {
@@ -56,17 +57,19 @@ fn recipients(n: usize) -> String {
     csv
 }
 
-async fn simulator() -> SimHandle {
-    Simulator::start(SimConfig {
+fn sim_config() -> SimConfig {
+    SimConfig {
         api_key: Some(Secret::new(API_KEY)),
         requests_per_minute: 0,
         max_concurrent: 0,
         speed: 600.0,
         latency: Duration::from_millis(1),
         ..SimConfig::default()
-    })
-    .await
-    .unwrap()
+    }
+}
+
+async fn simulator() -> SimHandle {
+    Simulator::start(sim_config()).await.unwrap()
 }
 
 /// The daemon config: the simulator as Bland, the account's caps out of the way, `extra` after.
@@ -600,6 +603,89 @@ async fn the_report_is_the_cli_s_report_for_the_same_period_and_a_bad_period_is_
         assert!(bad.message().contains(names), "{query}: {bad:?}");
     }
     let missing = api.get("/api/v1/campaigns/nope/report").await;
+    assert_eq!((missing.status, missing.error()), (404, "not_found"));
+    api.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_export_streams_the_csv_the_cli_writes_with_its_flags_as_query_parameters() {
+    // Outcomes by webhook: the simulator posts to the daemon's own port.
+    let env = TestEnv::new();
+    let sim = Simulator::start(SimConfig {
+        webhook_secret: Some(Secret::new(WEBHOOK_SECRET)),
+        mix: switchboard::sim::OutcomeMix { human: 0.5, voicemail: 0.3, no_answer: 0.2, busy: 0.0, failed: 0.0 },
+        ..sim_config()
+    })
+    .await
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    write_config(&env, &sim, &format!("[http]\npublic_url = \"http://127.0.0.1:{port}\""));
+    let daemon = Running::start(
+        &env,
+        &["serve", "--listen", &format!("127.0.0.1:{port}")],
+        &[("BLAND_API_KEY", API_KEY), ("BLAND_WEBHOOK_SECRET", WEBHOOK_SECRET), ("SWITCHBOARD_API_TOKEN", TOKEN)],
+        "export.log",
+    );
+    let api = Api {
+        base: format!("http://{}", daemon.addr),
+        daemon,
+        http: reqwest::Client::new(),
+        token: Some(TOKEN.into()),
+    };
+    api.create(&spec("exp", "")).await.ok(201);
+    api.send(Method::POST, "/api/v1/campaigns/exp/imports", "text/csv", recipients(20)).await.ok(201);
+    api.post("/api/v1/campaigns/exp/start").await.ok(200);
+    eventually_showing(
+        "every recipient has had their call",
+        Duration::from_secs(30),
+        async || {
+            let s = api.get("/api/v1/campaigns/exp").await.ok(200);
+            (s["counts"]["done"].as_i64() == Some(20)).then_some(())
+        },
+        async || api.daemon.log(),
+    )
+    .await;
+
+    for (query, flags) in [
+        ("", &[][..]),
+        ("?attempts=true&bom=true", &["--attempts", "--bom"][..]),
+        ("?outcome=human&raw=true", &["--outcome", "human", "--raw"][..]),
+        ("?columns=original&since=2026-01-01", &["--columns", "original", "--since", "2026-01-01"][..]),
+    ] {
+        let res = api
+            .http
+            .get(format!("{}/api/v1/campaigns/exp/export{query}", api.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200, "{query}; the daemon's log:\n{}", api.daemon.log());
+        assert_eq!(res.headers()["content-type"], "text/csv; charset=utf-8");
+        let disposition = res.headers()["content-disposition"].to_str().unwrap().to_string();
+        assert!(disposition.starts_with("attachment; filename=\"exp"), "{disposition}");
+        let streamed = res.bytes().await.unwrap();
+        let out = env.path("cli.csv");
+        let mut args = vec!["export", "exp", "--out", common::path_str(&out)];
+        args.extend_from_slice(flags);
+        env.ok(&args);
+        let written = std::fs::read(&out).unwrap();
+        assert_eq!(String::from_utf8_lossy(&streamed), String::from_utf8_lossy(&written), "{query} vs {flags:?}");
+        assert!(written.len() > 100, "{query}: rows, not only a header");
+    }
+
+    for (query, code, names) in [
+        ("?outcome=answered", 400, "outcome"),
+        ("?since=yesterday", 400, "since"),
+        ("?columns=some", 400, "columns"),
+        ("?attempts=true&columns=original", 400, "--columns original"),
+        ("?state=CA", 400, "--state"),
+        ("?format=xlsx", 400, "format"),
+    ] {
+        let a = api.get(&format!("/api/v1/campaigns/exp/export{query}")).await;
+        assert_eq!((a.status, a.error()), (code, "bad_request"), "{query}");
+        assert!(a.message().contains(names), "{query}: {a:?}");
+    }
+    let missing = api.get("/api/v1/campaigns/nope/export").await;
     assert_eq!((missing.status, missing.error()), (404, "not_found"));
     api.daemon.stop().await;
 }

@@ -6,7 +6,7 @@
 //! A request enters through [`auth::authenticate`] (a bearer token, or nobody's on an open
 //! loopback API), has its path, query and body read into checked values here, and is handed to
 //! the same use-case the command line calls — [`crate::campaigns`], [`crate::import`],
-//! [`crate::report`], [`crate::dnc`] — so the API can do exactly what the CLI can and nothing it
+//! [`crate::report`], [`crate::export`], [`crate::dnc`] — so the API can do exactly what the CLI can and nothing it
 //! cannot. What leaves is that use-case's own result as JSON, or an [`ApiError`]
 //! (`{"error": {"code", "message"}}`). Handlers hold no business logic.
 //!
@@ -19,6 +19,7 @@ mod auth;
 mod campaigns;
 mod dnc;
 mod error;
+mod export;
 mod imports;
 
 use std::sync::{Arc, OnceLock};
@@ -107,6 +108,7 @@ fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(campaigns::resume))
         .routes(routes!(campaigns::cancel))
         .routes(routes!(campaigns::report))
+        .routes(routes!(export::export))
         .routes(routes!(imports::upload))
         .routes(routes!(dnc::add, dnc::list))
         .routes(routes!(openapi_json))
