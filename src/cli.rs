@@ -129,20 +129,14 @@ pub struct ReportArgs {
     #[arg(long)]
     pub json: bool,
     /// Count dials made at or after this time (RFC 3339, or a date: midnight UTC)
-    #[arg(long, value_name = "TIME", value_parser = instant)]
+    #[arg(long, value_name = "TIME", value_parser = crate::clock::parse_instant)]
     pub since: Option<DateTime<Utc>>,
     /// Count dials made before this time (RFC 3339, or a date: midnight UTC)
-    #[arg(long, value_name = "TIME", value_parser = instant)]
+    #[arg(long, value_name = "TIME", value_parser = crate::clock::parse_instant)]
     pub until: Option<DateTime<Utc>>,
     /// Show times in this zone (e.g. America/New_York) instead of UTC
     #[arg(long, value_name = "ZONE")]
     pub tz: Option<chrono_tz::Tz>,
-}
-
-/// A point in time on the command line: RFC 3339 (`2026-12-01T09:00:00-05:00`) or a date
-/// (`2026-12-01`, midnight UTC).
-pub fn instant(text: &str) -> Result<DateTime<Utc>, String> {
-    crate::clock::parse_instant(text)
 }
 
 const UPDATE_ABOUT: &str = "\
@@ -288,7 +282,7 @@ pub struct ExportArgs {
     pub state: Option<String>,
     /// Only recipients with a call dialled at or after T (with --attempts: calls dialled at or
     /// after T). RFC 3339 (2026-06-01T09:00:00-04:00) or a date (2026-06-01, midnight UTC)
-    #[arg(long, value_name = "T", value_parser = crate::export::parse_since)]
+    #[arg(long, value_name = "T", value_parser = crate::clock::parse_instant)]
     pub since: Option<chrono::DateTime<Utc>>,
     /// `original`: exactly the imported files' columns, the phone column too, named and placed
     /// as in the file (numbers in E.164): a recall list that imports straight into a new
@@ -897,7 +891,14 @@ async fn demo(config: Option<&Path>, db: Option<&Path>, recipients: usize) -> Re
     }
     println!("\nthe campaign report (`switchboard --db {} report {}`):\n", report.db.display(), report.summary.id);
     print!("{}", crate::report::render(&report.report, crate::clock::Shown(None)));
-    println!("\ndatabase kept at {}", report.db.display());
+    println!(
+        "\nthe results, one row per recipient (`switchboard --db {} export {} --out results.csv`): {} ({} rows)",
+        report.db.display(),
+        report.summary.id,
+        report.results.display(),
+        report.results_rows
+    );
+    println!("database kept at {}", report.db.display());
     if report.mismatches > 0 || report.summary.state != CampaignState::Completed {
         return Err(anyhow::anyhow!("the demo campaign did not finish cleanly").into());
     }

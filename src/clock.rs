@@ -77,19 +77,6 @@ impl Clock for ScaledClock {
     }
 }
 
-/// A point in time as operators write it (command line, API query): RFC 3339
-/// (`2026-12-01T09:00:00-05:00`) or a date (`2026-12-01`, midnight UTC).
-pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.to_utc());
-    }
-    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .ok_or_else(|| format!("`{text}` is not a time: write 2026-12-01T09:00:00-05:00 (RFC 3339) or 2026-12-01"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,4 +117,19 @@ mod shown_tests {
         assert_eq!(Shown(Some(chrono_tz::America::New_York)).at(t), "2026-12-01 09:00 EST");
         assert_eq!(Shown(Some(chrono_tz::Pacific::Honolulu)).at(t), "2026-12-01 04:00 HST");
     }
+}
+
+/// A point in time on the command line (`--since`, `--until`): an RFC 3339 instant (`2026-06-01T09:00:00-04:00`) or a date (`2026-06-01`, read
+/// as its first instant in UTC).
+pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
+    let t = text.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(t) {
+        return Ok(at.to_utc());
+    }
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        return Ok(date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+    }
+    Err(format!(
+        "`{text}` is not a time: expected RFC 3339 (2026-06-01T09:00:00-04:00, 2026-06-01T13:00:00Z) or a date (2026-06-01, midnight UTC)"
+    ))
 }

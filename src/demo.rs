@@ -87,6 +87,9 @@ pub struct DemoReport {
     pub summary: CampaignSummary,
     /// Its report (`switchboard report`).
     pub report: crate::report::Report,
+    /// Its results as CSV (`switchboard export`), one row per recipient.
+    pub results: PathBuf,
+    pub results_rows: u64,
     pub sim_calls: usize,
     pub sim_numbers: usize,
     pub mismatches: usize,
@@ -217,7 +220,18 @@ pub async fn run(
         .count();
     let sim_numbers = truth.iter().map(|c| c.phone_number.clone()).collect::<std::collections::HashSet<_>>().len();
     let period = crate::store::Period::default();
+    let results = dir.join("results.csv");
+    let exported = crate::export::export(
+        &store,
+        config.compliance(),
+        id,
+        &crate::export::ExportOptions::default(),
+        &crate::export::Destination::File(results.clone()),
+    )
+    .await?;
     let report = DemoReport {
+        results,
+        results_rows: exported.rows,
         report: crate::report::report(&store, config, id, period, clock.now()).await?,
         db,
         import,

@@ -41,6 +41,19 @@ async fn the_demo_finishes_clean_and_ends_with_a_report_that_agrees_with_its_dat
     assert_eq!(figure("suppressed (DNC, …)") as usize, jobs.iter().filter(|j| j.state == JobState::Suppressed).count());
     assert_eq!(figure("dialled at least once") as usize, jobs.iter().filter(|j| j.attempts > 0).count());
     assert_eq!(figure("still pending"), 0, "the campaign completed");
+    // The exported results: one row per recipient, with the outcome the database holds.
+    let csv = stdout
+        .lines()
+        .find_map(|l| l.split_once("export").and_then(|(_, rest)| rest.split_once("): ")).map(|(_, p)| p))
+        .and_then(|p| p.split(" (").next())
+        .unwrap_or_else(|| panic!("no results path in:\n{stdout}"));
+    let mut reader = csv::Reader::from_path(csv).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let outcome = headers.iter().position(|h| h == "outcome").expect("an outcome column");
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), jobs.len());
+    let humans_in_csv = rows.iter().filter(|r| &r[outcome] == "human").count();
+    assert_eq!(humans_in_csv, jobs.iter().filter(|j| j.outcome == Some(switchboard::store::Outcome::Human)).count());
     // Every call that reached a person was asked the campaign's [analysis] questions.
     let humans = figure("reached a human");
     assert_eq!(figure("Will the customer renew? [question, boolean]:"), humans, "{stdout}");

@@ -22,7 +22,8 @@ use tokio::sync::oneshot;
 use utoipa::IntoParams;
 
 use super::{ApiError, ApiState, ErrorBody, Id, Q};
-use crate::export::{ColumnSet, ExportError, ExportOptions, RecipientOutcome, export_to, parse_since};
+use crate::clock::parse_instant;
+use crate::export::{ColumnSet, ExportError, ExportOptions, RecipientOutcome, export_to};
 
 /// Bytes handed to the response at a time.
 const CHUNK: usize = 64 << 10;
@@ -60,7 +61,7 @@ impl ExportQuery {
                 Some(other) => return Err(bad("columns", format!("`{other}` is not `all` or `original`"))),
             },
             outcome: self.outcome.map(|o| o.parse::<RecipientOutcome>()).transpose().map_err(|e| bad("outcome", e))?,
-            since: self.since.map(|t| parse_since(&t)).transpose().map_err(|e| bad("since", e))?,
+            since: self.since.map(|t| parse_instant(&t)).transpose().map_err(|e| bad("since", e))?,
             state: self.state,
             raw: self.raw.unwrap_or(false),
             bom: self.bom.unwrap_or(false),

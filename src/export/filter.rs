@@ -5,8 +5,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDate, Utc};
-
 use crate::store::{JobState, Outcome};
 
 /// A recipient's outcome as the export writes it and `--outcome` selects it: its last call's
@@ -75,21 +73,6 @@ impl FromStr for RecipientOutcome {
     }
 }
 
-/// `--since`: an RFC 3339 instant (`2026-06-01T09:00:00-04:00`) or a date (`2026-06-01`, read
-/// as its first instant in UTC).
-pub fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
-    let t = text.trim();
-    if let Ok(at) = DateTime::parse_from_rfc3339(t) {
-        return Ok(at.to_utc());
-    }
-    if let Ok(date) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        return Ok(date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
-    }
-    Err(format!(
-        "`{text}` is not a time: expected RFC 3339 (2026-06-01T09:00:00-04:00, 2026-06-01T13:00:00Z) or a date (2026-06-01, midnight UTC)"
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,8 +108,9 @@ mod tests {
 
     #[test]
     fn since_is_an_rfc3339_instant_or_a_dates_midnight_in_utc() {
-        assert_eq!(parse_since("2026-06-01T09:00:00-04:00").unwrap().to_rfc3339(), "2026-06-01T13:00:00+00:00");
-        assert_eq!(parse_since("2026-06-01").unwrap().to_rfc3339(), "2026-06-01T00:00:00+00:00");
-        assert!(parse_since("yesterday").unwrap_err().contains("`yesterday` is not a time"));
+        let parse = crate::clock::parse_instant;
+        assert_eq!(parse("2026-06-01T09:00:00-04:00").unwrap().to_rfc3339(), "2026-06-01T13:00:00+00:00");
+        assert_eq!(parse("2026-06-01").unwrap().to_rfc3339(), "2026-06-01T00:00:00+00:00");
+        assert!(parse("yesterday").unwrap_err().contains("`yesterday` is not a time"));
     }
 }

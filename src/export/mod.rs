@@ -31,7 +31,7 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 
 pub use columns::{ATTEMPT_COLUMNS, ColumnSet, OURS};
-pub use filter::{RecipientOutcome, parse_since};
+pub use filter::RecipientOutcome;
 
 use crate::config::{CampaignSpec, ConfigError};
 use crate::csv_safe::neutralise;
