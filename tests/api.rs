@@ -8,7 +8,8 @@
 //! - `/openapi.json` in step with the routes served and the README's table;
 //! - an update of a running campaign's `calls_per_minute` takes effect within a second and is
 //!   recorded with the token's fingerprint;
-//! - an upload imports exactly what `switchboard import` imports, rejects report included.
+//! - an upload imports exactly what `switchboard import` imports, rejects report included, and
+//!   the export streams exactly what `switchboard export` writes.
 //!
 //! Every wait polls a condition under a deadline.
 
