@@ -56,7 +56,9 @@ COPY --from=build /usr/local/bin/switchboard /usr/local/bin/switchboard
 # The database on the volume; listening on every interface, as a container must to be reached
 # through `-p`. On a non-loopback address the daemon refuses unsigned webhooks: give it
 # BLAND_WEBHOOK_SECRET (or a mounted file named by SWITCHBOARD_BLAND__WEBHOOK_SECRET_FILE)
-# whenever [http] public_url is set. NO_COLOR: plain log lines in `docker logs`.
+# whenever [http] public_url is set, and it refuses to start without a control API token:
+# give it SWITCHBOARD_API_TOKEN (or a mounted file named by SWITCHBOARD_HTTP__API_TOKEN_FILE).
+# NO_COLOR: plain log lines in `docker logs`.
 # A config file mounted at /etc/switchboard/switchboard.toml is read when present; these
 # variables override it.
 ENV SWITCHBOARD_DB=/var/lib/switchboard/switchboard.db \

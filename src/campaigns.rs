@@ -1,11 +1,16 @@
-//! The campaign use-cases: create or update a campaign from its spec, take an action on it
-//! (start, pause, resume, cancel), read its summary, end its calls in progress.
+//! The campaign use-cases: create or update a campaign from its spec (a started one only in
+//! its limits, hours and retry policy, audited: `update`), take an action on it (start, pause,
+//! resume, cancel), read its summary, end its calls in progress.
 //!
-//! The command line, the demo and the tests all come through here (the control API will too),
-//! so what a campaign may do and what its summary says are decided in one place. Inputs arrive
-//! as checked types (a parsed spec, a [`CampaignAction`], `now`); errors leave as
+//! The command line, the control API, the demo and the tests all come through here, so what a
+//! campaign may do and what its summary says are decided in one place. Inputs arrive as checked
+//! types (a parsed spec, a [`CampaignAction`], `now`); errors leave as
 //! [`CampaignError`], which says whether the operator's input was at fault. Nothing here parses
 //! arguments or speaks HTTP.
+
+mod update;
+
+pub use update::{Actor, KeyChange, Updated, changes, update};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -31,6 +36,16 @@ pub enum CampaignError {
     /// The action is not allowed from the campaign's current state.
     #[error("campaign `{id}` is {state}: it can be {done} only when {from}")]
     NotAllowed { id: String, state: CampaignState, done: &'static str, from: String },
+    /// An update of a started campaign changes keys that must stay as its calls were made.
+    #[error(
+        "campaign `{id}` is {state}: {} cannot change once it has started (only [limits], [retry], and [schedule] \
+         hours, blackout_dates and end can); create a new campaign for the rest",
+        keys.join(", ")
+    )]
+    Frozen { id: String, state: CampaignState, keys: Vec<String> },
+    /// The spec given to update one campaign describes another.
+    #[error("the spec is for campaign `{spec_id}`, not `{id}`: its id (or, without one, its name) must give `{id}`")]
+    OtherCampaign { id: String, spec_id: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -39,7 +54,11 @@ impl CampaignError {
     /// Whether the operator must change an input (exit 2) rather than retry (exit 1).
     pub fn is_bad_input(&self) -> bool {
         match self {
-            CampaignError::Read { .. } | CampaignError::Spec(_) | CampaignError::NotAllowed { .. } => true,
+            CampaignError::Read { .. }
+            | CampaignError::Spec(_)
+            | CampaignError::NotAllowed { .. }
+            | CampaignError::Frozen { .. }
+            | CampaignError::OtherCampaign { .. } => true,
             CampaignError::Json { .. } => false,
             CampaignError::Store(e) => matches!(e, StoreError::NotFound(_) | StoreError::Conflict(_)),
         }
@@ -110,11 +129,13 @@ pub async fn apply(
     })
 }
 
-/// A campaign's state and progress: what `campaign show` prints and the API will return.
-#[derive(Debug, Clone, Serialize)]
+/// A campaign's state and progress: what `campaign show` prints and the API returns.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CampaignSummary {
     pub id: String,
     pub name: String,
+    /// draft, running, paused, completed or cancelled.
+    #[schema(value_type = String)]
     pub state: CampaignState,
     pub paused_reason: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -122,22 +143,28 @@ pub struct CampaignSummary {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     /// Jobs by state.
+    #[schema(value_type = BTreeMap<String, i64>)]
     pub counts: JobCounts,
     pub total_jobs: i64,
     /// Jobs by their last call's outcome.
+    #[schema(value_type = BTreeMap<String, i64>)]
     pub outcomes: BTreeMap<Outcome, i64>,
     /// Every call placed, by outcome (or state, while it has none).
+    #[schema(value_type = BTreeMap<String, i64>)]
     pub calls: CallCounts,
     pub answer_rate: f64,
     pub voicemail_rate: f64,
     /// The earliest due time of a waiting job.
     pub next_due: Option<DateTime<Utc>>,
     /// Sends in the last [`RECENT`]: the last call placed, and sends Bland did not take.
+    #[schema(value_type = Object)]
     pub recent: SendActivity,
     /// Why a running campaign with recipients left is not dialling now, if it is not.
     pub waiting: Option<String>,
     /// A running campaign's recipients still to call, by why they are or are not being called
-    /// now (see [`crate::waiting`]).
+    /// now (see [`crate::waiting`]): dialable now, waiting for their window (by zone), for the
+    /// start, to retry; the cap holding them back; the forecast finish.
+    #[schema(value_type = Option<Object>)]
     pub queue: Option<crate::waiting::Queue>,
 }
 
@@ -248,11 +275,14 @@ fn why_waiting(
 }
 
 /// One line of `campaign list`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CampaignListing {
     pub id: String,
     pub name: String,
+    #[schema(value_type = String)]
     pub state: CampaignState,
+    /// Jobs by state.
+    #[schema(value_type = BTreeMap<String, i64>)]
     pub counts: JobCounts,
 }
 

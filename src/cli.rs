@@ -18,7 +18,6 @@ use clap::{Args, Parser, Subcommand};
 use crate::campaigns::{self, CampaignError};
 use crate::config::{ConfigError, DaemonConfig, daemon::SYSTEM_CONFIG_PATH};
 use crate::import::{ImportError, ImportOptions, ImportSummary};
-use crate::phone::PhoneNumber;
 use crate::store::{CampaignAction, CampaignState, JobState, Saved, Store, StoreError};
 
 const ABOUT: &str = "Runs large outbound AI phone-call campaigns on the Bland AI API.";
@@ -31,7 +30,8 @@ how often to retry; recipient lists (CSV) become jobs in a SQLite database. The 
 follows every call to its outcome.
 
 Secrets never go on the command line: the API key comes from BLAND_API_KEY (or the file named
-by [bland] api_key_file), the webhook secret from BLAND_WEBHOOK_SECRET.
+by [bland] api_key_file), the webhook secret from BLAND_WEBHOOK_SECRET, the control API's
+token from SWITCHBOARD_API_TOKEN (or [http] api_token_file).
 
 Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input.";
 
@@ -139,11 +139,34 @@ pub struct ReportArgs {
     pub tz: Option<chrono_tz::Tz>,
 }
 
+const UPDATE_ABOUT: &str = "\
+Change a campaign's limits, hours or retry policy, even while it runs (audited).
+
+SPEC.toml is the campaign's whole spec as it should now be. It is validated exactly like a new
+one. While the campaign is a draft anything may change (as with `campaign create`); once it has
+started only these may: [limits], [retry], and in [schedule] hours, blackout_dates and end.
+Any other difference (the call's content, id, name, zone policy, start, cron, [analysis]) is
+refused with exit 2, naming the keys. The change is recorded with who made it ($USER@host) and
+what changed (old -> new), and the daemon dials under it within a second: queued recipients are
+checked against the new hours, and those waiting for a retry that the new [retry] no longer
+allows are finished.
+
+Example:
+  switchboard campaign update spring-renewals spring-renewals.toml";
+
 #[derive(Debug, Subcommand)]
 pub enum CampaignCommand {
     /// Create a campaign from a spec file, or update it while it is still a draft; prints its id
     Create {
         /// The campaign spec (TOML); see config/campaign.example.toml
+        spec: PathBuf,
+    },
+    /// Change a campaign's limits, hours or retry policy, even while it runs (audited)
+    #[command(long_about = UPDATE_ABOUT)]
+    Update {
+        /// The campaign to change
+        id: String,
+        /// Its whole spec (TOML) as it should now be: the stored one with your changes
         spec: PathBuf,
     },
     /// List campaigns with their state and job counts
@@ -417,14 +440,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 async fn report(args: ReportArgs, config: &DaemonConfig, store: &Store) -> Result<(), Failure> {
-    if let (Some(since), Some(until)) = (args.since, args.until)
-        && since >= until
-    {
-        return Err(Failure::input(anyhow::anyhow!(
-            "--since {since} is not before --until {until}: no dial is counted"
-        )));
-    }
-    let period = crate::store::Period { since: args.since, until: args.until };
+    let period = crate::report::period(args.since, args.until)
+        .map_err(|e| Failure::input(anyhow::anyhow!("--since/--until: {e}")))?;
     let report = crate::report::report(store, config, &args.id, period, Utc::now()).await?;
     if args.json {
         println!("{}", serde_json::to_string(&report).context("writing the report as JSON")?);
@@ -465,6 +482,14 @@ async fn campaign(cmd: CampaignCommand, config: &DaemonConfig, store: &Store) ->
             println!("{}", c.spec.id);
             return Ok(());
         }
+        CampaignCommand::Update { id, spec } => {
+            let text = std::fs::read_to_string(&spec)
+                .map_err(|source| CampaignError::Read { path: spec.display().to_string(), source })?;
+            let actor = campaigns::Actor::cli(|v| std::env::var(v).ok());
+            let u = campaigns::update(store, config, &id, &spec.display().to_string(), &text, &actor, now).await?;
+            print_update(&u);
+            return Ok(());
+        }
         CampaignCommand::List { json } => return print_list(&campaigns::list(store).await?, json),
         CampaignCommand::Show { id, json, tz } => {
             return print_summary(&campaigns::summary(store, config, &id, now).await?, json, crate::clock::Shown(tz));
@@ -492,6 +517,26 @@ async fn campaign(cmd: CampaignCommand, config: &DaemonConfig, store: &Store) ->
     campaigns::apply(store, &id, action, now).await?;
     println!("campaign `{id}` {}", action.done());
     Ok(())
+}
+
+fn print_update(u: &campaigns::Updated) {
+    if u.changes.is_empty() {
+        println!("campaign `{}` unchanged: the spec is the one stored", u.id);
+        return;
+    }
+    println!("updated campaign `{}` ({}):", u.id, u.state);
+    for c in &u.changes {
+        println!("  {}: {} -> {}", c.key, c.old, c.new);
+    }
+    if u.jobs_finished > 0 {
+        println!("  {} recipient(s) waiting for a retry the new [retry] no longer allows: finished", u.jobs_finished);
+    }
+    if u.jobs_requeued > 0 {
+        println!("  {} queued recipient(s) checked against the new hours at once", u.jobs_requeued);
+    }
+    if u.state != CampaignState::Draft {
+        println!("a running daemon dials under it within a second");
+    }
 }
 
 fn print_list(list: &[campaigns::CampaignListing], json: bool) -> Result<(), Failure> {
@@ -609,27 +654,13 @@ fn bland_client(config: &DaemonConfig) -> Result<crate::bland::Client, Failure> 
     Ok(crate::bland::Client::new(client).context("building the Bland client")?)
 }
 
-fn parse_delimiter(text: &str) -> Result<u8, Failure> {
-    match text {
-        "tab" | "\\t" | "\t" => Ok(b'\t'),
-        s if s.len() == 1 && s.is_ascii() => Ok(s.as_bytes()[0]),
-        other => {
-            Err(Failure::input(anyhow::anyhow!("--delimiter `{other}`: expected one character (`,` `;` `|`) or `tab`")))
-        }
-    }
-}
-
 async fn import(args: ImportArgs, config: &DaemonConfig, store: &Store) -> Result<(), Failure> {
     let spec = campaigns::stored_spec(store, config, &args.id).await?;
-    let encoding = match &args.encoding {
-        None => None,
-        Some(label) => Some(encoding_rs::Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| {
-            Failure::input(anyhow::anyhow!(
-                "--encoding `{label}` is not an encoding label (e.g. utf-8, latin1, windows-1252, utf-16le)"
-            ))
-        })?),
-    };
-    let delimiter = args.delimiter.as_deref().map(parse_delimiter).transpose()?;
+    let flag = |name: &'static str| move |e: String| Failure::input(anyhow::anyhow!("--{name} {e}"));
+    let encoding =
+        args.encoding.as_deref().map(crate::import::encoding_for_label).transpose().map_err(flag("encoding"))?;
+    let delimiter =
+        args.delimiter.as_deref().map(crate::import::parse_delimiter).transpose().map_err(flag("delimiter"))?;
     let opts = ImportOptions {
         phone_column: args.phone_column,
         timezone_column: args.timezone_column,
@@ -638,6 +669,7 @@ async fn import(args: ImportArgs, config: &DaemonConfig, store: &Store) -> Resul
         encoding,
         delimiter,
         progress: std::io::stdout().is_terminal() && std::io::stderr().is_terminal(),
+        name: None,
     };
     let summary = crate::import::import_file(store, &spec, &args.file, &opts, Utc::now()).await?;
     for w in &summary.warnings {
@@ -734,8 +766,10 @@ async fn serve(mut config: DaemonConfig, store: Store, listen: Option<std::net::
         ))
     })?;
     let webhook_secret = config.webhook_secret(env)?;
+    let api_token = config.api_token(env)?;
     // Refused before listening, as bad configuration.
     crate::daemon::webhook_auth(webhook_secret.as_ref(), &config).map_err(Failure::input)?;
+    crate::api::ApiAuth::new(api_token.as_ref(), config.http.listen).map_err(|e| Failure::input(anyhow::anyhow!(e)))?;
     let _lock = crate::daemon::DaemonLock::acquire(store.path())?;
     let addr = config.http.listen;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
@@ -755,6 +789,7 @@ async fn serve(mut config: DaemonConfig, store: Store, listen: Option<std::net::
     let encrypted_key = config.encrypted_key(env)?;
     let mut parts = crate::daemon::DaemonParts::new(config, store, clock, api_key, webhook_secret);
     parts.encrypted_key = encrypted_key;
+    parts.api_token = api_token;
     crate::daemon::serve(parts, listener, stopped).await?;
     Ok(())
 }
@@ -878,18 +913,13 @@ async fn dnc(cmd: DncCommand, store: &Store) -> Result<(), Failure> {
     let now = Utc::now();
     match cmd {
         DncCommand::Add { numbers, reason } => {
-            let mut phones = Vec::with_capacity(numbers.len());
-            for n in &numbers {
-                let p =
-                    PhoneNumber::parse(n).map_err(|e| Failure::input(anyhow::anyhow!("`{n}` cannot be added: {e}")))?;
-                phones.push(p);
-            }
-            let added = store.dnc_add(&phones, &reason, now).await?;
+            let added = crate::dnc::add(store, &numbers, &reason, now).await.map_err(|e| match e {
+                crate::dnc::DncError::Store(e) => Failure::from(e),
+                e => Failure::input(e),
+            })?;
             println!(
                 "added {} number(s) to the do-not-call list ({} already there); {} queued job(s) suppressed",
-                added.added,
-                phones.len() as u64 - added.added,
-                added.jobs_suppressed
+                added.added, added.already, added.jobs_suppressed
             );
             Ok(())
         }
@@ -899,18 +929,18 @@ async fn dnc(cmd: DncCommand, store: &Store) -> Result<(), Failure> {
             for w in &read.warnings {
                 eprintln!("warning: {w}");
             }
-            let added = store.dnc_add(&read.numbers, &reason, now).await?;
+            let added = crate::dnc::add_parsed(store, &read.numbers, &reason, now).await?;
             println!(
                 "added {} number(s) from {} to the do-not-call list ({} already there); {} queued job(s) suppressed",
                 added.added,
                 file.display(),
-                read.numbers.len() as u64 - added.added,
+                added.already,
                 added.jobs_suppressed
             );
             Ok(())
         }
         DncCommand::List { json } => {
-            for e in store.dnc_list().await? {
+            for e in crate::dnc::list(store).await? {
                 if json {
                     println!(
                         "{}",

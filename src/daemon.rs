@@ -1,6 +1,6 @@
 //! `switchboard serve`: the daemon. It wires the store, the Bland clients, the dispatcher, the
 //! outcome poller, the analysis worker, the inbox pruner and the HTTP server (webhook receiver,
-//! health, metrics) together and runs them until the shutdown signal; then it stops claiming, lets
+//! control API, health, metrics) together and runs them until the shutdown signal; then it stops claiming, lets
 //! the requests in flight finish (each is bounded by the request timeout) and returns. Attempts a hard stop
 //! leaves `dialing` are reconciled by the next start before anything new is sent.
 //!
@@ -33,6 +33,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::analysis::{AnalysisConfig, AnalysisWorker, Work};
+use crate::api::{ApiAuth, ApiState};
 use crate::bland::{BlandClientConfig, BlandError, Client, RetryPolicy};
 use crate::clock::Clock;
 use crate::config::DaemonConfig;
@@ -55,6 +56,8 @@ pub struct DaemonParts {
     pub webhook_secret: Option<Secret>,
     /// BYOT accounts' `encrypted_key`, sent with every request to Bland.
     pub encrypted_key: Option<Secret>,
+    /// The control API's bearer token; without one the API is served only on loopback.
+    pub api_token: Option<Secret>,
     pub dispatcher: DispatcherConfig,
     pub outcomes: OutcomesConfig,
     pub analysis: AnalysisConfig,
@@ -82,6 +85,7 @@ impl DaemonParts {
             api_key,
             webhook_secret,
             encrypted_key: None,
+            api_token: None,
             dispatcher,
             outcomes,
             analysis,
@@ -134,6 +138,8 @@ struct Clients {
     /// Analyses: no retries of their own either; the worker asks again on its schedule,
     /// through its share of the budget.
     analysis: Client,
+    /// The control API's `cancel?stop_active=true`: retried like lookups.
+    stops: Client,
 }
 
 /// Builds the Bland clients, sharing one request budget (`requests_per_minute`).
@@ -155,6 +161,7 @@ fn clients(parts: &DaemonParts, metrics: &Metrics) -> anyhow::Result<Clients> {
         sends: make(RetryPolicy::none())?,
         api: make(parts.retry.clone())?,
         analysis: make(RetryPolicy::none())?,
+        stops: make(parts.retry.clone())?,
     })
 }
 
@@ -187,6 +194,11 @@ pub fn webhook_auth(secret: Option<&Secret>, config: &DaemonConfig) -> anyhow::R
 pub async fn serve(parts: DaemonParts, listener: TcpListener, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let auth = webhook_auth(parts.webhook_secret.as_ref(), &parts.config)?;
     let addr: SocketAddr = listener.local_addr()?;
+    // Checked against the address actually bound: `--listen` may have moved it off loopback.
+    let api_auth = ApiAuth::new(parts.api_token.as_ref(), addr).map_err(anyhow::Error::msg)?;
+    if matches!(api_auth, ApiAuth::Open) {
+        info!(%addr, "the control API has no token ([http] api_token_file, SWITCHBOARD_API_TOKEN): open to local users");
+    }
     if matches!(auth, Some(WebhookAuth::Unsigned)) {
         // `--listen` may have moved the server off the configured loopback address.
         if !addr.ip().is_loopback() {
@@ -223,10 +235,15 @@ pub async fn serve(parts: DaemonParts, listener: TcpListener, shutdown: watch::R
 
     let watched = DbSource::new(parts.store.clone(), parts.config.compliance(), parts.dispatcher.account);
     let mut app = crate::metrics::http::router(Monitor::new(metrics.clone(), watched, parts.clock.clone()));
+    let api = ApiState::new(parts.store.clone(), Arc::new(parts.config.clone()), parts.clock.clone(), clients.stops);
+    app = app.merge(crate::api::router(api, api_auth));
     match auth {
         Some(auth) => app = app.merge(webhook_router(outcomes.clone(), auth)),
         None => info!("no webhook secret: outcomes come from polling only"),
     }
+    // Unknown paths and methods answer as the API's errors do; set last, so that every route
+    // merged above has it.
+    let app = app.fallback(crate::api::no_route).method_not_allowed_fallback(crate::api::wrong_method);
     let limits = HttpLimits::from_config(&parts.config.http);
     info!(%addr, ?limits, "switchboard daemon listening");
 

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod analysis;
+pub mod api;
 pub mod bland;
 pub mod campaigns;
 pub mod cli;
@@ -14,6 +15,7 @@ pub mod csv_safe;
 pub mod daemon;
 pub mod demo;
 pub mod dispatcher;
+pub mod dnc;
 pub mod export;
 pub mod files;
 pub mod import;

@@ -189,6 +189,15 @@ pub struct Counted {
 
 /// The report of campaign `id` over `period`, as of `now`. The store's passes run at once (on
 /// separate connections of the pool: SQLite's readers do not wait for one another).
+/// The period whose dials a report counts: `since` (inclusive) to `until` (exclusive), either
+/// open; `Err` says why a closed one counts nothing.
+pub fn period(since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> Result<Period, String> {
+    match (since, until) {
+        (Some(s), Some(u)) if s >= u => Err(format!("the start {s} is not before the end {u}: no dial is counted")),
+        _ => Ok(Period { since, until }),
+    }
+}
+
 pub async fn report(
     store: &Store,
     config: &DaemonConfig,

@@ -450,7 +450,7 @@ pub fn collect_placeholders(v: &Json, out: &mut BTreeSet<String>) {
     }
 }
 
-fn toml_to_json(v: toml::Value) -> Json {
+pub(crate) fn toml_to_json(v: toml::Value) -> Json {
     match v {
         toml::Value::String(s) => Json::String(s),
         toml::Value::Integer(i) => Json::from(i),

@@ -93,6 +93,11 @@ pub struct HttpSection {
     pub idle_timeout: Duration,
     /// Connections served at once; further ones wait in the kernel's backlog.
     pub max_connections: u32,
+    /// The file holding the control API's bearer token (`SWITCHBOARD_API_TOKEN` takes
+    /// precedence). Required unless `listen` is a loopback address.
+    pub api_token_file: Option<PathBuf>,
+    /// The largest CSV the API's import upload accepts, in bytes.
+    pub max_upload_bytes: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -214,6 +219,8 @@ struct RawHttp {
     request_timeout: Option<String>,
     idle_timeout: Option<String>,
     max_connections: Option<u32>,
+    api_token_file: Option<PathBuf>,
+    max_upload_mb: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -280,7 +287,7 @@ impl Raw {
                 request_timeout;
             account.calls_per_minute, calls_per_hour, calls_per_day, max_concurrent;
             http.listen, public_url, allow_unsigned_webhooks, header_read_timeout, request_timeout, idle_timeout,
-                max_connections;
+                max_connections, api_token_file, max_upload_mb;
             compliance.earliest, latest, max_calls_per_number_per_day, allow_outside_federal_hours;
             store.path;
             dispatcher.batch, send_concurrency, idle_tick, slot_margin, poll_margin, reconcile_after, min_backoff,
@@ -489,6 +496,8 @@ impl DaemonConfig {
             request_timeout: dur_in("http.request_timeout", hx.request_timeout, ms(100), s(600))?,
             idle_timeout: dur_in("http.idle_timeout", hx.idle_timeout, ms(100), h(1))?,
             max_connections: in_range("http.max_connections", hx.max_connections, 1, 65_536)?,
+            api_token_file: hx.api_token_file,
+            max_upload_bytes: u64::from(in_range("http.max_upload_mb", hx.max_upload_mb, 1, 10_240)?) << 20,
         };
         // A request being answered moves no bytes: the idle timeout must not cut it short.
         if http.idle_timeout < http.request_timeout {
@@ -564,6 +573,13 @@ impl DaemonConfig {
     /// `bland.encrypted_key_file`, else none. Never in a campaign spec, where it would be stored.
     pub fn encrypted_key(&self, env: impl Fn(&str) -> Option<String>) -> Result<Option<Secret>, ConfigError> {
         read_secret("BLAND_ENCRYPTED_KEY", self.bland.encrypted_key_file.as_deref(), "bland.encrypted_key_file", env)
+    }
+
+    /// The control API's bearer token: `SWITCHBOARD_API_TOKEN`, else the file
+    /// `http.api_token_file`, else none (the API is then open, which `serve` allows only on a
+    /// loopback address).
+    pub fn api_token(&self, env: impl Fn(&str) -> Option<String>) -> Result<Option<Secret>, ConfigError> {
+        read_secret("SWITCHBOARD_API_TOKEN", self.http.api_token_file.as_deref(), "http.api_token_file", env)
     }
 
     /// The webhook signing secret: `BLAND_WEBHOOK_SECRET`, else `bland.webhook_secret_file`.
@@ -832,6 +848,35 @@ mod tests {
         ] {
             let e = DaemonConfig::load(None, env(&[(var, value)])).unwrap_err();
             assert_eq!(e.key.as_deref(), Some(key), "{var}={value}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_api_token_comes_from_its_variable_or_file_and_uploads_are_bounded() {
+        let c = DaemonConfig::defaults();
+        assert!(c.api_token(|_| None).unwrap().is_none(), "no token by default");
+        assert_eq!(c.http.max_upload_bytes, 100 << 20);
+        let t = c.api_token(|v| (v == "SWITCHBOARD_API_TOKEN").then(|| " tok \n".to_string())).unwrap();
+        assert_eq!(t.unwrap().expose(), "tok");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("api_token");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let c = DaemonConfig::load(
+            None,
+            env(&[
+                ("SWITCHBOARD_HTTP__API_TOKEN_FILE", file.to_str().unwrap()),
+                ("SWITCHBOARD_HTTP__MAX_UPLOAD_MB", "1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.api_token(|_| None).unwrap().unwrap().expose(), "from-file");
+        assert_eq!(c.http.max_upload_bytes, 1 << 20);
+        std::fs::write(&file, "\n").unwrap();
+        let e = c.api_token(|_| None).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("http.api_token_file"));
+        for bad in ["0", "10241"] {
+            let e = DaemonConfig::load(None, env(&[("SWITCHBOARD_HTTP__MAX_UPLOAD_MB", bad)])).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some("http.max_upload_mb"), "{bad}");
         }
     }
 

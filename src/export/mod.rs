@@ -161,6 +161,20 @@ pub async fn export(
     }
 }
 
+/// Exports campaign `id` into `out` as it goes (the control API's response body); `what`
+/// names `out` in a write error. The same CSV, byte for byte, as [`export`] writes to a file.
+pub async fn export_to<W: Write>(
+    store: &Store,
+    guard: Compliance,
+    id: &str,
+    opts: &ExportOptions,
+    out: W,
+    what: &str,
+) -> Result<u64, ExportError> {
+    check(opts)?;
+    write_csv(store, guard, id, opts, out).await.map_err(|e| e.at(what))
+}
+
 /// Options that cannot go together, or cannot be served yet.
 fn check(opts: &ExportOptions) -> Result<(), ExportError> {
     if opts.state.is_some() {

@@ -64,7 +64,7 @@ pub(super) fn check_quotes_closed(csv: &CsvReader, path: &Path, scan: &Prescan) 
         line += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
     }
     Err(ImportError::Csv {
-        path: path.display().to_string(),
+        path: scan.display.clone(),
         line,
         message: "a quoted field opens here and is never closed, so the rest of the file would be one cell: \
                   add the closing `\"` (a quote inside a quoted field is written twice: `\"\"`)"

@@ -63,6 +63,16 @@ pub struct ImportOptions {
     pub delimiter: Option<u8>,
     /// Draw a progress bar on stderr.
     pub progress: bool,
+    /// How the file is named in messages and in the imports table, when not by its path (an
+    /// upload spooled to a temporary file is named as its sender named it).
+    pub name: Option<String>,
+}
+
+impl ImportOptions {
+    /// The file's name in messages.
+    pub(crate) fn display_name(&self, path: &Path) -> String {
+        self.name.clone().unwrap_or_else(|| path.display().to_string())
+    }
 }
 
 /// What an import did.
@@ -120,6 +130,22 @@ impl ImportError {
                     | ImportError::CampaignClosed { .. }
                     | ImportError::RejectsClash { .. }
             )
+    }
+}
+
+/// An encoding label as `--encoding` and the API's `encoding` take it (`utf-8`, `latin1`,
+/// `windows-1252`, `utf-16le`, … as the WHATWG Encoding Standard names them).
+pub fn encoding_for_label(label: &str) -> Result<&'static Encoding, String> {
+    Encoding::for_label(label.trim().as_bytes())
+        .ok_or_else(|| format!("`{label}` is not an encoding label (e.g. utf-8, latin1, windows-1252, utf-16le)"))
+}
+
+/// A delimiter as `--delimiter` and the API's `delimiter` take it: one ASCII character or `tab`.
+pub fn parse_delimiter(text: &str) -> Result<u8, String> {
+    match text {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        s if s.len() == 1 && s.is_ascii() => Ok(s.as_bytes()[0]),
+        other => Err(format!("`{other}`: expected one character (`,` `;` `|`) or `tab`")),
     }
 }
 

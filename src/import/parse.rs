@@ -45,7 +45,7 @@ pub(super) fn parse_file(
     tmp_rejects: Option<PathBuf>,
     sender: mpsc::Sender<Vec<NewJob>>,
 ) -> Result<Parsed, ImportError> {
-    let display = path.display().to_string();
+    let display = scan.display.clone();
     let mut csv = open_csv(path, scan)?;
     let mut record = csv::StringRecord::new();
     let headers = read_header(&mut csv, &mut record, &display)?;

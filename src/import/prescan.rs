@@ -32,6 +32,8 @@ const HEAD_BYTES: usize = 64 * 1024;
 /// What the first pass learns about the file.
 #[derive(Debug, Clone)]
 pub(super) struct Prescan {
+    /// How the file is named in messages ([`ImportOptions::name`], else its path).
+    pub(super) display: String,
     pub(super) sha256: String,
     pub(super) size: u64,
     /// Line feeds in the file: an upper bound on its rows.
@@ -45,7 +47,7 @@ pub(super) struct Prescan {
 }
 
 pub(super) fn prescan(path: &Path, opts: &ImportOptions) -> Result<Prescan, ImportError> {
-    let display = path.display().to_string();
+    let display = opts.display_name(path);
     let mut file = File::open(path).map_err(read_error(path))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -106,7 +108,7 @@ pub(super) fn prescan(path: &Path, opts: &ImportOptions) -> Result<Prescan, Impo
     let sha256 = hex::encode(hasher.finalize());
     // A file with CR line ends (classic Mac OS) has one row a CR, not a LF.
     let lines = lines.max(crs);
-    Ok(Prescan { sha256, size, lines, has_cr: crs > 0, encoding, bom, delimiter })
+    Ok(Prescan { display, sha256, size, lines, has_cr: crs > 0, encoding, bom, delimiter })
 }
 
 /// What the whole file's bytes say about UTF-8, for [`detect_encoding`].

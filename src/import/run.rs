@@ -67,7 +67,7 @@ pub async fn import_file(
         crate::phone::warm_up();
         tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "phone tables ready");
     });
-    let display = path.display().to_string();
+    let display = opts.display_name(path);
     let scan = {
         let path = path.to_path_buf();
         let opts = opts.clone();
@@ -86,7 +86,10 @@ pub async fn import_file(
     let snapshot = if opts.dry_run {
         store.import_snapshot(spec.id.as_str()).await?
     } else {
-        let file_name = path.file_name().map_or(display.clone(), |n| n.to_string_lossy().into_owned());
+        let file_name = match &opts.name {
+            Some(name) => name.clone(),
+            None => path.file_name().map_or(display.clone(), |n| n.to_string_lossy().into_owned()),
+        };
         let tx = pending.tx.insert(store.begin_import(spec.id.as_str(), &file_name, &scan.sha256, now).await?);
         match tx.snapshot().await {
             Ok(snap) => snap,

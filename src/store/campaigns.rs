@@ -57,6 +57,58 @@ pub enum Saved {
     Updated,
 }
 
+/// A new spec for a campaign, worked out by `campaigns::update`, as the store writes it.
+#[derive(Debug)]
+pub struct SpecChange<'a> {
+    pub id: &'a str,
+    /// The stored spec the change was worked out against: the write is refused if it changed.
+    pub expected_toml: &'a str,
+    pub name: &'a str,
+    pub spec_toml: &'a str,
+    pub spec_json: &'a str,
+    /// The states the campaign may be in for the change.
+    pub from_states: &'a [CampaignState],
+    /// Who made the change, for the record.
+    pub actor: &'a str,
+    /// What changed, as a JSON array, for the record.
+    pub changes_json: &'a str,
+    /// The new `[retry]` policy, when it changed: jobs waiting for an attempt it no longer
+    /// allows are finished.
+    pub retry: Option<RetryChange>,
+    /// The dialing window changed: queued jobs waiting for the old window's opening are due now.
+    pub reopen_queue: bool,
+}
+
+/// The parts of a `[retry]` policy that decide whether a waiting job is tried again.
+#[derive(Debug, Clone)]
+pub struct RetryChange {
+    pub max_attempts: u32,
+    pub on: Vec<Outcome>,
+}
+
+/// What [`Store::update_campaign_spec`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpecUpdated {
+    /// The row in `campaign_changes`.
+    pub change_id: i64,
+    /// Jobs finished because the new retry policy allows them no further attempt.
+    pub jobs_finished: u64,
+    /// Queued jobs made due now, to be checked against the new window.
+    pub jobs_requeued: u64,
+}
+
+/// A recorded change of a campaign's spec.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CampaignChange {
+    pub id: i64,
+    pub changed_at: DateTime<Utc>,
+    pub actor: String,
+    /// The campaign's state when it was changed.
+    pub state: CampaignState,
+    /// `[{"key", "old", "new"}]`.
+    pub changes: serde_json::Value,
+}
+
 pub(super) fn row_to_campaign(row: SqliteRow) -> Result<CampaignRow, StoreError> {
     let time = |col: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
         row.try_get::<Option<i64>, _>(col)?.map(|ms| stored_time(ms, col)).transpose()
@@ -95,33 +147,161 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Saved, StoreError> {
         let now_ms = millis(now);
-        // One statement: insert, or update only while draft; RETURNING tells which happened.
-        let created_at: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO campaigns (id, name, state, spec_toml, spec_json, created_at, updated_at)
-             VALUES (?1, ?2, ?6, ?3, ?4, ?5, ?5)
-             ON CONFLICT (id) DO UPDATE SET name = excluded.name, spec_toml = excluded.spec_toml,
-                 spec_json = excluded.spec_json, updated_at = excluded.updated_at
-             WHERE campaigns.state = ?6
-             RETURNING created_at",
+        // Read and write in one write transaction: nothing can start the campaign in between.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM campaigns WHERE id = ?")
+            .bind(spec.id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let saved = match state.as_deref().map(CampaignState::from_sql).transpose()? {
+            None => {
+                sqlx::query(
+                    "INSERT INTO campaigns (id, name, state, spec_toml, spec_json, created_at, updated_at)
+                     VALUES (?1, ?2, ?5, ?3, ?4, ?6, ?6)",
+                )
+                .bind(spec.id.as_str())
+                .bind(&spec.name)
+                .bind(spec_toml)
+                .bind(spec_json)
+                .bind(CampaignState::Draft.as_str())
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+                Saved::Created
+            }
+            Some(CampaignState::Draft) => {
+                // `updated_at` moves forward even within a millisecond: it is what tells the
+                // daemon that the spec changed.
+                sqlx::query(
+                    "UPDATE campaigns SET name = ?2, spec_toml = ?3, spec_json = ?4, updated_at = MAX(updated_at + 1, ?5)
+                     WHERE id = ?1",
+                )
+                .bind(spec.id.as_str())
+                .bind(&spec.name)
+                .bind(spec_toml)
+                .bind(spec_json)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+                Saved::Updated
+            }
+            Some(state) => {
+                return Err(StoreError::Conflict(format!(
+                    "campaign `{}` is {state}, not draft: its spec can no longer change (create a new campaign with \
+                     another id, or change its limits, hours or retry policy with `campaign update`)",
+                    spec.id
+                )));
+            }
+        };
+        tx.commit().await?;
+        Ok(saved)
+    }
+
+    /// Replaces the spec of a campaign in one of `change.from_states`, provided its stored spec
+    /// is still `change.expected_toml` (the one the change was worked out against), records the
+    /// change in `campaign_changes`, and moves its jobs as the new spec requires — all in one
+    /// transaction. `updated_at` always moves forward (by at least a millisecond), since the
+    /// daemon re-reads a campaign's plan when it changes.
+    pub async fn update_campaign_spec(
+        &self,
+        change: &SpecChange<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<SpecUpdated, StoreError> {
+        let now_ms = millis(now);
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE campaigns SET name = ");
+        q.push_bind(change.name).push(", spec_toml = ").push_bind(change.spec_toml);
+        q.push(", spec_json = ").push_bind(change.spec_json);
+        q.push(", updated_at = MAX(updated_at + 1, ").push_bind(now_ms).push(")");
+        q.push(" WHERE id = ").push_bind(change.id).push(" AND spec_toml = ").push_bind(change.expected_toml);
+        q.push(" AND state IN ");
+        push_in_list(&mut q, change.from_states.iter().map(|s| s.as_str()));
+        q.push(" RETURNING state");
+        let state: Option<String> = q.build_query_scalar().fetch_optional(&mut *tx).await?;
+        let Some(state) = state else {
+            tx.rollback().await?;
+            let current = self.campaign(change.id).await?;
+            if !change.from_states.contains(&current.state) {
+                return Err(StoreError::Conflict(format!(
+                    "campaign `{}` is {}: its spec can no longer change",
+                    change.id, current.state
+                )));
+            }
+            return Err(StoreError::Conflict(format!(
+                "campaign `{}` was changed by someone else meanwhile: read it again and retry",
+                change.id
+            )));
+        };
+        let change_id: i64 = sqlx::query_scalar(
+            "INSERT INTO campaign_changes (campaign_id, changed_at, actor, state, changes) VALUES (?, ?, ?, ?, ?)
+             RETURNING id",
         )
-        .bind(spec.id.as_str())
-        .bind(&spec.name)
-        .bind(spec_toml)
-        .bind(spec_json)
+        .bind(change.id)
         .bind(now_ms)
-        .bind(CampaignState::Draft.as_str())
-        .fetch_optional(&self.pool)
+        .bind(change.actor)
+        .bind(&state)
+        .bind(change.changes_json)
+        .fetch_one(&mut *tx)
         .await?;
-        match created_at {
-            Some(t) if t == now_ms => return Ok(Saved::Created),
-            Some(_) => return Ok(Saved::Updated),
-            None => {}
+        let mut out = SpecUpdated { change_id, ..SpecUpdated::default() };
+        if let Some(retry) = &change.retry {
+            // What the retry decision would now say of the jobs waiting for another attempt: a
+            // job whose attempts are used up, or whose last outcome is no longer retried, is
+            // finished as that decision finishes it (failed after a failed call, else done).
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "UPDATE jobs SET state = CASE WHEN outcome = 'failed' THEN 'failed' ELSE 'done' END, reason = ",
+            );
+            q.push_bind("no further attempt under the updated [retry] policy");
+            q.push(", updated_at = ").push_bind(now_ms);
+            q.push(" WHERE campaign_id = ").push_bind(change.id);
+            q.push(" AND state IN ('queued', 'retry_wait') AND attempts > 0 AND outcome IS NOT NULL AND (attempts >= ");
+            q.push_bind(i64::from(retry.max_attempts)).push(" OR outcome NOT IN ");
+            if retry.on.is_empty() {
+                q.push("('')");
+            } else {
+                push_in_list(&mut q, retry.on.iter().map(|o| o.as_str()));
+            }
+            q.push(")");
+            out.jobs_finished = q.build().execute(&mut *tx).await?.rows_affected();
         }
-        let current = self.campaign(spec.id.as_str()).await?;
-        Err(StoreError::Conflict(format!(
-            "campaign `{}` is {}, not draft: its spec can no longer change (create a new campaign with another id)",
-            spec.id, current.state
-        )))
+        if change.reopen_queue {
+            // Queued jobs wait for the opening of the window they were last checked against;
+            // due now, each is checked against the new one at its next claim.
+            out.jobs_requeued = sqlx::query(
+                "UPDATE jobs SET next_attempt_at = ?2
+                 WHERE campaign_id = ?1 AND state = 'queued' AND next_attempt_at > ?2",
+            )
+            .bind(change.id)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// The campaign's recorded spec changes, oldest first.
+    pub async fn campaign_changes(&self, id: &str) -> Result<Vec<CampaignChange>, StoreError> {
+        sqlx::query(
+            "SELECT id, changed_at, actor, state, changes FROM campaign_changes WHERE campaign_id = ? ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| {
+            let changes: String = r.try_get("changes")?;
+            Ok(CampaignChange {
+                id: r.try_get("id")?,
+                changed_at: stored_time(r.try_get("changed_at")?, "campaign_changes.changed_at")?,
+                actor: r.try_get("actor")?,
+                state: CampaignState::from_sql(r.try_get("state")?)?,
+                changes: serde_json::from_str(&changes)
+                    .map_err(|e| StoreError::Corrupt(format!("campaign_changes.changes is not JSON: {e}")))?,
+            })
+        })
+        .collect()
     }
 
     pub async fn campaign(&self, id: &str) -> Result<CampaignRow, StoreError> {

@@ -29,7 +29,7 @@ pub use analyses::{
     AnalysisBacklog, AnalysisClaim, AnalysisRecord, AnalysisResult, AnalysisScope, AnalysisSpend, ClaimDecision,
     ClaimedAnalysis, Recorded, SchemaAnswers,
 };
-pub use campaigns::{CampaignRow, CapUsage, Saved, SendActivity};
+pub use campaigns::{CampaignChange, CampaignRow, CapUsage, RetryChange, Saved, SendActivity, SpecChange, SpecUpdated};
 pub use dispatch::{ClaimedJob, Deferral, NewAttempt, PendingAttempt};
 pub use dnc::{DncAdded, DncEntry};
 pub use export::{AnalysisAnswers, ExportAttempt, ExportReader, ExportRecipient, ImportColumns, Variables};

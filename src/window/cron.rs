@@ -266,6 +266,13 @@ pub struct CronRuns {
     schedules: Vec<cron::Schedule>,
 }
 
+/// Two runs are the same when written the same: the schedules are parsed from the expression.
+impl PartialEq for CronRuns {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.expr, self.zone, self.run_for) == (&other.expr, other.zone, other.run_for)
+    }
+}
+
 /// How far back before an instant a fall-back can have repeated wall-clock times that are later
 /// than the instant's own reading (the largest DST shift in tzdb is 2 h).
 const REPEAT_MARGIN: Duration = Duration::hours(3);
