@@ -33,21 +33,6 @@ fn actor() -> Actor {
     Actor::cli(|v| (v == "USER").then(|| "tester".to_string()))
 }
 
-/// The most calls in any 60 s window among `times`.
-fn busiest_minute(times: &[DateTime<Utc>]) -> usize {
-    let mut sorted = times.to_vec();
-    sorted.sort();
-    let mut best = 0;
-    let mut start = 0;
-    for end in 0..sorted.len() {
-        while sorted[end] - sorted[start] >= Duration::seconds(60) {
-            start += 1;
-        }
-        best = best.max(end - start + 1);
-    }
-    best
-}
-
 /// One dispatcher step at the harness's time, the calls it placed noted at that time, then
 /// two seconds on.
 async fn step(dispatcher: &switchboard::dispatcher::engine::Dispatcher, h: &Harness, placed: &mut Vec<DateTime<Utc>>) {
@@ -71,7 +56,7 @@ async fn a_lower_calls_per_minute_holds_from_the_next_step_on_minute_after_minut
         step(&dispatcher, &h, &mut placed).await;
     }
     let before = placed.len();
-    let busiest = busiest_minute(&placed);
+    let busiest = common::busiest_minute(&placed);
     assert!((25..=30).contains(&busiest), "{busiest} calls in the busiest minute under calls_per_minute = 30");
 
     let changed_at = h.now();

@@ -32,22 +32,6 @@ fn recipients(open: usize, closed: usize) -> String {
     csv
 }
 
-/// The most calls Bland received in any 60 s window, counted by the times the harness saw
-/// them arrive (each step's `now`).
-fn busiest_minute(times: &[DateTime<Utc>]) -> usize {
-    let mut sorted = times.to_vec();
-    sorted.sort();
-    let mut best = 0;
-    let mut start = 0;
-    for end in 0..sorted.len() {
-        while sorted[end] - sorted[start] >= Duration::seconds(60) {
-            start += 1;
-        }
-        best = best.max(end - start + 1);
-    }
-    best
-}
-
 /// Runs reconcile + step every `tick` for `steps` rounds; returns when each call reached
 /// Bland (the step's time), keyed by call id.
 async fn run(h: &mut Harness, steps: usize, tick: Duration) -> HashMap<String, DateTime<Utc>> {
@@ -84,10 +68,14 @@ async fn a_send_proven_never_placed_goes_again_only_under_the_caps_and_counts_wh
     eprintln!(
         "calls {} busiest {} attempts {}",
         times.len(),
-        busiest_minute(&times),
+        common::busiest_minute(&times),
         h.store.attempt_records(None).await.unwrap().len()
     );
-    assert!(busiest_minute(&times) <= 10, "{} calls reached Bland within one minute", busiest_minute(&times));
+    assert!(
+        common::busiest_minute(&times) <= 10,
+        "{} calls reached Bland within one minute",
+        common::busiest_minute(&times)
+    );
 }
 
 #[tokio::test]
@@ -104,7 +92,7 @@ async fn recipients_in_closed_zones_cost_no_pacing_allowance() {
     // 62 s at 120 a minute: the first minute's 120, and a little of the next.
     let first_minute = seen.values().filter(|t| **t < at("2026-06-01T13:01:00Z")).count();
     assert!(first_minute >= 118, "only {first_minute} calls in the first minute under a cap of 120");
-    assert!(busiest_minute(&seen.values().copied().collect::<Vec<_>>()) <= 120);
+    assert!(common::busiest_minute(&seen.values().copied().collect::<Vec<_>>()) <= 120);
 }
 
 #[tokio::test]
@@ -125,7 +113,11 @@ async fn a_send_proven_never_placed_gives_its_pacing_token_back() {
         h.campaign(spec, &recipients(2000, 0)).await;
         let seen = run(&mut h, 600, Duration::seconds(1)).await;
         let times: Vec<_> = seen.values().copied().collect();
-        assert!(busiest_minute(&times) <= 60, "pacing {pacing}: {} calls in one minute", busiest_minute(&times));
+        assert!(
+            common::busiest_minute(&times) <= 60,
+            "pacing {pacing}: {} calls in one minute",
+            common::busiest_minute(&times)
+        );
         let voided = h.store.attempt_records(None).await.unwrap().len() - times.len();
         assert!(voided >= 20, "pacing {pacing}: only {voided} sends were voided; the test needs more");
         placed.push(times.len());

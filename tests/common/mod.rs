@@ -177,3 +177,18 @@ pub fn open_nanp_zone() -> String {
     };
     NANP.iter().min_by_key(|tz| distance(tz)).expect("a zone").name().to_string()
 }
+
+/// The most calls in any 60 s window among `times` (the times the calls reached Bland).
+pub fn busiest_minute(times: &[chrono::DateTime<chrono::Utc>]) -> usize {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    let mut best = 0;
+    let mut start = 0;
+    for end in 0..sorted.len() {
+        while sorted[end] - sorted[start] >= chrono::Duration::seconds(60) {
+            start += 1;
+        }
+        best = best.max(end - start + 1);
+    }
+    best
+}
