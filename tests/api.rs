@@ -47,17 +47,6 @@ max_attempts = 1
     )
 }
 
-/// `n` recipients with valid US numbers in the zone where it is mid-afternoon now.
-fn recipients(n: usize) -> String {
-    let zone = common::open_nanp_zone();
-    let mut csv = String::from("first_name,phone,timezone\n");
-    for i in 0..n {
-        let area = ["212", "312", "415"][i % 3];
-        csv.push_str(&format!("R{i},{area}-555-{:04},{zone}\n", 1000 + i / 3));
-    }
-    csv
-}
-
 fn sim_config() -> SimConfig {
     SimConfig {
         api_key: Some(Secret::new(API_KEY)),
@@ -402,7 +391,7 @@ async fn a_lower_calls_per_minute_put_while_the_daemon_dials_holds_within_a_seco
     // 1200 a minute: a call every 50 ms, paced.
     let text = spec("live", "[limits]\ncalls_per_minute = 1200");
     api.create(&text).await.ok(201);
-    api.send(Method::POST, "/api/v1/campaigns/live/imports", "text/csv", recipients(600)).await.ok(201);
+    api.send(Method::POST, "/api/v1/campaigns/live/imports", "text/csv", common::open_recipients(600)).await.ok(201);
     api.post("/api/v1/campaigns/live/start").await.ok(200);
     eventually("the daemon has placed 20 calls", Duration::from_secs(30), async || {
         (sim.sends().len() >= 20).then_some(())
@@ -521,7 +510,7 @@ async fn an_upload_imports_exactly_what_the_cli_imports_with_the_same_rejects_re
     assert_eq!((again["import_id"].clone(), again["previous_import_id"].as_i64()), (Value::Null, Some(imports[0].id)));
     // A dry run stores nothing.
     let dry = api
-        .send(Method::POST, "/api/v1/campaigns/by-cli/imports?dry_run=true", "text/csv", recipients(5))
+        .send(Method::POST, "/api/v1/campaigns/by-cli/imports?dry_run=true", "text/csv", common::open_recipients(5))
         .await
         .ok(200);
     assert_eq!((dry["dry_run"].as_bool(), dry["accepted"].as_u64()), (Some(true), Some(5)));
@@ -540,7 +529,7 @@ async fn an_upload_imports_exactly_what_the_cli_imports_with_the_same_rejects_re
     let bad =
         api.send(Method::POST, "/api/v1/campaigns/by-api/imports?file_name=../x.csv", "text/csv", MIXED_CSV).await;
     assert_eq!((bad.status, bad.error()), (400, "bad_request"));
-    let big = recipients(40_000);
+    let big = common::open_recipients(40_000);
     assert!(big.len() > (1 << 20) + (128 << 10));
     // Announced: refused before a byte of the body is read.
     let path = "/api/v1/campaigns/by-api/imports";
@@ -559,7 +548,8 @@ async fn an_upload_imports_exactly_what_the_cli_imports_with_the_same_rejects_re
     let missing = api.send(Method::POST, "/api/v1/campaigns/nope/imports", "text/csv", MIXED_CSV).await;
     assert_eq!((missing.status, missing.error()), (404, "not_found"));
     api.post("/api/v1/campaigns/by-cli/cancel").await.ok(200);
-    let closed = api.send(Method::POST, "/api/v1/campaigns/by-cli/imports", "text/csv", recipients(3)).await;
+    let closed =
+        api.send(Method::POST, "/api/v1/campaigns/by-cli/imports", "text/csv", common::open_recipients(3)).await;
     assert_eq!((closed.status, closed.error()), (409, "not_allowed"));
 
     // The DNC list, as the CLI lists it; a number that is none refuses the whole request.
@@ -634,7 +624,7 @@ async fn the_export_streams_the_csv_the_cli_writes_with_its_flags_as_query_param
         token: Some(TOKEN.into()),
     };
     api.create(&spec("exp", "")).await.ok(201);
-    api.send(Method::POST, "/api/v1/campaigns/exp/imports", "text/csv", recipients(20)).await.ok(201);
+    api.send(Method::POST, "/api/v1/campaigns/exp/imports", "text/csv", common::open_recipients(20)).await.ok(201);
     api.post("/api/v1/campaigns/exp/start").await.ok(200);
     eventually_showing(
         "every recipient has had their call",

@@ -22,19 +22,6 @@ use switchboard::store::{Applied, AttemptState, JobState, Store};
 const API_KEY: &str = "sk-daemon-test-3f9a1c77e2";
 const WEBHOOK_SECRET: &str = "whsec-daemon-test-b81d04aa9";
 
-/// A fixed-offset zone (`Etc/GMT±N`) where the local time is between 12:00 and 13:00 now, so a
-/// campaign open 08:00–21:00 stays open for hours whatever time the test runs.
-/// `n` recipients with unique valid US numbers, all in the zone where it is noon.
-fn recipients(n: usize) -> String {
-    let zone = common::open_nanp_zone();
-    let mut csv = String::from("first_name,phone,timezone\n");
-    for i in 0..n {
-        let area = ["212", "312", "415"][i % 3];
-        csv.push_str(&format!("R{i},{area}-555-{:04},{zone}\n", 1000 + i / 3));
-    }
-    csv
-}
-
 /// A campaign open all day every day (the compliance guard still applies: 08:00–21:00).
 fn spec(id: &str, extra: &str) -> String {
     format!(
@@ -81,7 +68,7 @@ max_concurrent = 1000000
 /// Creates the campaign, imports `n` recipients and starts it, all through the CLI.
 fn launch(env: &TestEnv, id: &str, extra_spec: &str, n: usize) {
     assert_eq!(env.campaign(&spec(id, extra_spec)), id);
-    let csv = env.write(&format!("{id}.csv"), recipients(n));
+    let csv = env.write(&format!("{id}.csv"), common::open_recipients(n));
     let imported = env.ok(["import", id, common::path_str(&csv), "--json"]).last_json();
     assert_eq!(imported["accepted"], n as u64, "every recipient is importable");
     env.ok(["campaign", "start", id]);

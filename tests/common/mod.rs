@@ -192,3 +192,16 @@ pub fn busiest_minute(times: &[chrono::DateTime<chrono::Utc>]) -> usize {
     }
     best
 }
+
+/// `n` recipients (`first_name,phone,timezone`) with unique valid US numbers, all in the North
+/// American zone where it is mid-afternoon now ([`open_nanp_zone`]), so a campaign open
+/// 08:00–21:00 dials them whatever time the test runs.
+pub fn open_recipients(n: usize) -> String {
+    let zone = open_nanp_zone();
+    let mut csv = String::from("first_name,phone,timezone\n");
+    for i in 0..n {
+        let area = ["212", "312", "415"][i % 3];
+        csv.push_str(&format!("R{i},{area}-555-{:04},{zone}\n", 1000 + i / 3));
+    }
+    csv
+}
