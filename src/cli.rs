@@ -76,14 +76,21 @@ pub enum Command {
     )]
     Import(ImportArgs),
     /// Export a campaign's results as CSV: one row per recipient, or per call attempt
+    #[command(
+        after_help = "Examples:\n  switchboard export spring-renewals --out results.csv\n  switchboard export spring-renewals --attempts --since 2026-12-01 --out audit.csv\n  switchboard export spring-renewals --outcome no_answer --columns original --out recall.csv   # a list to import again"
+    )]
     Export(ExportArgs),
     /// The do-not-call list: numbers never dialled in any campaign
     #[command(subcommand)]
     Dnc(DncCommand),
     /// (Re-)run AI questions on a campaign's finished human-answered calls
-    #[command(long_about = analyze::LONG_ABOUT)]
+    #[command(
+        long_about = analyze::LONG_ABOUT,
+        after_help = "Examples:\n  switchboard analyze spring-renewals --questions churn.toml --dry-run   # count and cost first\n  BLAND_API_KEY=… switchboard analyze spring-renewals --questions churn.toml"
+    )]
     Analyze(analyze::AnalyzeArgs),
     /// Run the Bland API simulator (for dry runs, tests and benchmarks)
+    #[command(after_help = "Example:\n  BLAND_API_KEY=dry-run switchboard sim --listen 127.0.0.1:18080 --speed 60")]
     Sim(crate::sim::SimArgs),
     /// Daemon configuration
     #[command(subcommand)]
@@ -96,7 +103,8 @@ pub enum Command {
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=20_000))]
         recipients: u32,
     },
-    /// Shell completions: `switchboard completions bash > /etc/bash_completion.d/switchboard`
+    /// Shell completions for bash, zsh, fish, elvish or powershell
+    #[command(after_help = "Example:\n  switchboard completions bash > /etc/bash_completion.d/switchboard")]
     Completions {
         /// bash, zsh, fish, elvish or powershell
         shell: clap_complete::Shell,
@@ -157,6 +165,7 @@ Example:
 #[derive(Debug, Subcommand)]
 pub enum CampaignCommand {
     /// Create a campaign from a spec file, or update it while it is still a draft; prints its id
+    #[command(after_help = "Example:\n  switchboard campaign create config/campaign.example.toml")]
     Create {
         /// The campaign spec (TOML); see config/campaign.example.toml
         spec: PathBuf,
@@ -170,13 +179,17 @@ pub enum CampaignCommand {
         spec: PathBuf,
     },
     /// List campaigns with their state and job counts
+    #[command(after_help = "Example:\n  switchboard campaign list --json | jq .")]
     List {
         /// One JSON object per campaign, one per line
         #[arg(long)]
         json: bool,
     },
-    /// A campaign's state, its jobs by state and by outcome
+    /// A campaign's state, its jobs by state and by outcome, why it is not dialling and when it
+    /// will be done
+    #[command(after_help = "Example:\n  switchboard campaign show spring-renewals --tz America/New_York")]
     Show {
+        /// The campaign
         id: String,
         /// Print {"id", "name", "state", "counts": {state: n}, "outcomes": {outcome: n}, …}
         #[arg(long)]
@@ -186,13 +199,27 @@ pub enum CampaignCommand {
         tz: Option<chrono_tz::Tz>,
     },
     /// Start a draft campaign: the daemon begins dialing within a second
-    Start { id: String },
+    #[command(after_help = "Example:\n  switchboard campaign start spring-renewals")]
+    Start {
+        /// The campaign
+        id: String,
+    },
     /// Stop claiming new calls (calls in progress finish)
-    Pause { id: String },
+    #[command(after_help = "Example:\n  switchboard campaign pause spring-renewals")]
+    Pause {
+        /// The campaign
+        id: String,
+    },
     /// Continue a paused campaign
-    Resume { id: String },
+    #[command(after_help = "Example:\n  switchboard campaign resume spring-renewals")]
+    Resume {
+        /// The campaign
+        id: String,
+    },
     /// Cancel for good: queued jobs are cancelled, calls in progress finish
+    #[command(after_help = "Example:\n  BLAND_API_KEY=… switchboard campaign cancel spring-renewals --stop-active")]
     Cancel {
+        /// The campaign
         id: String,
         /// Also end the calls in progress, through Bland's stop endpoint (needs BLAND_API_KEY)
         #[arg(long)]
@@ -310,23 +337,33 @@ pub enum ColumnsArg {
 #[derive(Debug, Subcommand)]
 pub enum DncCommand {
     /// Add numbers; queued jobs calling them in any campaign are suppressed at once
+    #[command(
+        after_help = "Example:\n  switchboard dnc add '(415) 555-2671' 14155550100 --reason \"asked not to be called\""
+    )]
     Add {
+        /// Numbers as people write them ((415) 555-2671, 1-415-555-2671, +14155552671)
         #[arg(required = true, value_name = "NUMBER")]
         numbers: Vec<String>,
         /// Why (kept with the number and shown on suppressed jobs)
         #[arg(long, default_value = "operator request")]
         reason: String,
     },
-    /// Add every number in a CSV file's phone column
+    /// Add every number in a CSV file's phone column (one unreadable line refuses the whole file)
+    #[command(after_help = "Example:\n  switchboard dnc import opt-outs.csv --phone-column Mobile")]
     Import {
+        /// The CSV file
         file: PathBuf,
+        /// The column holding the numbers [default: found by header, as for import]
         #[arg(long, value_name = "COLUMN")]
         phone_column: Option<String>,
+        /// Why (kept with each number)
         #[arg(long, default_value = "imported list")]
         reason: String,
     },
     /// List the numbers on the list
+    #[command(after_help = "Example:\n  switchboard dnc list --json")]
     List {
+        /// One JSON object per number, one per line
         #[arg(long)]
         json: bool,
     },
@@ -335,6 +372,7 @@ pub enum DncCommand {
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Print the commented default daemon config
+    #[command(after_help = "Example:\n  switchboard config default > /etc/switchboard/switchboard.toml")]
     Default,
 }
 
@@ -951,6 +989,40 @@ async fn dnc(cmd: DncCommand, store: &Store) -> Result<(), Failure> {
                 }
             }
             Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod help_tests {
+    use clap::CommandFactory;
+
+    /// Every command an operator runs (the leaves of the tree), by its path.
+    fn leaves(cmd: &clap::Command, path: String, out: &mut Vec<(String, clap::Command)>) {
+        let subs: Vec<&clap::Command> = cmd.get_subcommands().filter(|c| c.get_name() != "help").collect();
+        if subs.is_empty() {
+            out.push((path.clone(), cmd.clone()));
+        }
+        for sub in subs {
+            leaves(sub, format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_command_has_an_example_in_its_help_and_documents_each_argument() {
+        let mut all = Vec::new();
+        leaves(&super::Cli::command(), "switchboard".into(), &mut all);
+        assert!(all.len() >= 20, "{} commands", all.len());
+        for (path, mut cmd) in all {
+            let help = cmd.render_long_help().to_string();
+            assert!(help.contains("Example"), "`{path} --help` shows no example:\n{help}");
+            for arg in cmd.get_arguments().filter(|a| !a.is_global_set() && a.get_id() != "help") {
+                assert!(
+                    arg.get_help().is_some() || arg.get_long_help().is_some(),
+                    "`{path}`: the argument `{}` is not documented",
+                    arg.get_id()
+                );
+            }
         }
     }
 }
