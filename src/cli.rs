@@ -90,7 +90,6 @@ pub enum Command {
     )]
     Analyze(analyze::AnalyzeArgs),
     /// Run the Bland API simulator (for dry runs, tests and benchmarks)
-    #[command(after_help = "Example:\n  BLAND_API_KEY=dry-run switchboard sim --listen 127.0.0.1:18080 --speed 60")]
     Sim(crate::sim::SimArgs),
     /// Daemon configuration
     #[command(subcommand)]

@@ -23,7 +23,10 @@ Secrets come from the environment, never from the command line:
   BLAND_API_KEY
       the API key requests must carry in `authorization` (unset: any non-empty key is accepted)
   BLAND_WEBHOOK_SECRET
-      the secret that signs webhooks, X-Webhook-Signature (unset: webhooks are unsigned)")]
+      the secret that signs webhooks, X-Webhook-Signature (unset: webhooks are unsigned)
+
+Example:
+  BLAND_API_KEY=dry-run switchboard sim --listen 127.0.0.1:18080 --speed 60")]
 pub struct SimArgs {
     /// Address to listen on (port 0 picks a free port; the chosen address is printed)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:18080")]
