@@ -39,15 +39,4 @@ for round in $(seq "$rounds"); do
     results+=("${ref% *} ${sb% *} ${sb#* }")
 done
 rm -f "$out/export.csv" "$out/export-ref.csv"
-printf '%s\n' "${results[@]}" | python3 -c '
-import statistics, sys
-rows = [tuple(map(float, l.split())) for l in sys.stdin if l.strip()]
-ratios = sorted(sb / ref for ref, sb, _ in rows)
-ref = statistics.median(r for r, _, _ in rows)
-sb = statistics.median(s for _, s, _ in rows)
-n = int(sys.argv[1])
-print(f"median: sqlite3 -csv {ref:.2f}s ({n / ref:,.0f} rows/s)   switchboard export {sb:.2f}s ({n / sb:,.0f} rows/s)")
-each = " / ".join(f"{r:.2f}" for r in ratios)
-print(f"ratio switchboard/sqlite3 per round: {each}   median {statistics.median(ratios):.2f}")
-print(f"switchboard peak RSS: {max(m for _, _, m in rows) / 1024:.0f} MB (largest of the rounds)")
-' "$recipients"
+printf '%s\n' "${results[@]}" | bench/summarise.py "$recipients" "sqlite3 -csv" "switchboard export"

@@ -28,15 +28,4 @@ for round in $(seq "$rounds"); do
     echo "round $round: sqlite3 .import ${ref% *}s ($stored rows)   switchboard import ${sb% *}s, peak RSS $((${sb#* } / 1024)) MB  $(tail -1 "$out/import.out")"
     results+=("${ref% *} ${sb% *} ${sb#* }")
 done
-printf '%s\n' "${results[@]}" | python3 -c '
-import statistics, sys
-rows = [tuple(map(float, l.split())) for l in sys.stdin if l.strip()]
-ratios = sorted(sb / ref for ref, sb, _ in rows)
-ref = statistics.median(r for r, _, _ in rows)
-sb = statistics.median(s for _, s, _ in rows)
-n = int(sys.argv[1])
-print(f"median: sqlite3 .import {ref:.2f}s ({n / ref:,.0f} rows/s)   switchboard import {sb:.2f}s ({n / sb:,.0f} rows/s)")
-each = " / ".join(f"{r:.2f}" for r in ratios)
-print(f"ratio switchboard/sqlite3 per round: {each}   median {statistics.median(ratios):.2f}")
-print(f"switchboard peak RSS: {max(m for _, _, m in rows) / 1024:.0f} MB (largest of the rounds)")
-' "$rows"
+printf '%s\n' "${results[@]}" | bench/summarise.py "$rows" "sqlite3 .import" "switchboard import"
