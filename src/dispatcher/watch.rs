@@ -17,7 +17,8 @@ pub(super) type Seen = HashMap<String, (CampaignState, DateTime<Utc>)>;
 impl Dispatcher {
     /// Logs every campaign change since the last look; the first look only remembers.
     pub(super) async fn notice_campaign_changes(&self) -> Result<(), StoreError> {
-        let now: Seen = self.store.campaigns().await?.into_iter().map(|c| (c.id, (c.state, c.updated_at))).collect();
+        let now: Seen =
+            self.store.campaign_states().await?.into_iter().map(|(id, state, at)| (id, (state, at))).collect();
         let before = self.lock().seen.replace(now.clone());
         let Some(before) = before else { return Ok(()) };
         for (id, (state, updated)) in &now {

@@ -313,6 +313,23 @@ impl Store {
         row_to_campaign(row)
     }
 
+    /// Every campaign's state and when its row last changed: what the daemon's run loop watches
+    /// for operator actions, without reading every spec each time round.
+    pub async fn campaign_states(&self) -> Result<Vec<(String, CampaignState, DateTime<Utc>)>, StoreError> {
+        sqlx::query("SELECT id, state, updated_at FROM campaigns")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    CampaignState::from_sql(r.try_get("state")?)?,
+                    stored_time(r.try_get("updated_at")?, "campaigns.updated_at")?,
+                ))
+            })
+            .collect()
+    }
+
     pub async fn campaigns(&self) -> Result<Vec<CampaignRow>, StoreError> {
         sqlx::query(concat!("SELECT ", campaign_columns!(), " FROM campaigns ORDER BY created_at, id"))
             .fetch_all(&self.pool)
