@@ -23,8 +23,6 @@ use switchboard::analysis::decide::RetrySchedule;
 use switchboard::analysis::{AnalysisConfig, AnalysisWorker, QuestionSet, StepReport, Work};
 use switchboard::bland::RetryPolicy;
 use switchboard::clock::Clock;
-use switchboard::dispatcher::Dispatcher;
-use switchboard::outcomes::Outcomes;
 use switchboard::sim::{ANALYZE_PRICE_USD, OutcomeMix, SimConfig};
 use switchboard::store::{AnalysisRecord, AnalysisScope, AnalysisState, ClaimDecision, Store};
 
@@ -80,14 +78,9 @@ async fn finished_campaign(seed: u64, mix: OutcomeMix, recipients: usize, extra:
     let campaign = h.campaign(&spec(extra), &new_yorkers(recipients)).await;
     let dispatcher = h.dispatcher().await;
     let outcomes = h.outcomes();
-    finish(&h, &dispatcher, &outcomes, &campaign).await;
+    h.drive_to_completion(&dispatcher, &outcomes, &campaign).await;
     h.clock.advance(Duration::minutes(5));
     (h, campaign)
-}
-
-/// Dispatcher steps and poller rounds on the manual clock until the campaign completes.
-async fn finish(h: &Harness, dispatcher: &Dispatcher, outcomes: &Outcomes, campaign: &str) {
-    h.drive_to_completion(dispatcher, outcomes, campaign).await;
 }
 
 /// A worker as the daemon runs it, on the harness's clock and `store`.
