@@ -187,8 +187,6 @@ pub struct Counted {
     pub question_answers: Vec<AnswerGroup>,
 }
 
-/// The report of campaign `id` over `period`, as of `now`. The store's passes run at once (on
-/// separate connections of the pool: SQLite's readers do not wait for one another).
 /// The period whose dials a report counts: `since` (inclusive) to `until` (exclusive), either
 /// open; `Err` says why a closed one counts nothing.
 pub fn period(since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> Result<Period, String> {
@@ -198,6 +196,8 @@ pub fn period(since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> Res
     }
 }
 
+/// The report of campaign `id` over `period`, as of `now`. The store's reads run at once (on
+/// separate connections of the pool: SQLite's readers do not wait for one another).
 pub async fn report(
     store: &Store,
     config: &DaemonConfig,
@@ -376,11 +376,11 @@ fn answers(spec: &CampaignSpec, schema: &[AnswerGroup], questions: &[AnswerGroup
         (AnswerSource::Question, declared_questions, questions),
     ] {
         let mut fields: Vec<(String, String)> = declared;
-        for g in groups {
-            if !fields.iter().any(|(f, _)| *f == g.field) {
-                fields.push((g.field.clone(), "(not in the spec)".into()));
-            }
-        }
+        let mut undeclared: Vec<&str> =
+            groups.iter().map(|g| g.field.as_str()).filter(|f| !fields.iter().any(|(d, _)| d == f)).collect();
+        undeclared.sort_unstable();
+        undeclared.dedup();
+        fields.extend(undeclared.into_iter().map(|f| (f.to_string(), "(not in the spec)".to_string())));
         for (field, declared_type) in fields {
             out.push(field_answers(source, &field, &declared_type, groups));
         }

@@ -1,20 +1,25 @@
-//! The job and call counters (`job_counters`, `attempt_counters`, kept by the transactions that
-//! move jobs and write attempts) against a full recount of the jobs and attempts, after a chaotic run: two campaigns dialled at once with send failures,
-//! retries, a second import mid-run, numbers put on the DNC list mid-run, a pause and a resume,
-//! and a cancel.
+//! The counters (`job_counters`, and the report's `dial_counters`, `dial_quarters`,
+//! `recipient_counters`, `failure_counters`, `answer_counters`, kept by the transactions that
+//! move jobs and write attempts) against a full recount of the jobs and attempts, after a chaotic
+//! run: two campaigns dialled at once with send failures, retries, a second import mid-run,
+//! numbers put on the DNC list mid-run, a pause and a resume, and a cancel.
 
 mod common;
 
 use std::collections::BTreeMap;
 
 use common::harness::{Harness, at};
+use serde_json::Value;
 use switchboard::campaigns;
+use switchboard::report;
+use switchboard::store::Period;
 use switchboard::import::{ImportOptions, import_file};
 use switchboard::phone::PhoneNumber;
 use switchboard::sim::SimConfig;
 use switchboard::store::{AttemptState, CampaignAction, JobState, Store};
 
-const SPEC: &str = "name = \"NAME\"\n[call]\ntask = \"Hello\"\n[schedule]\nhours = { \"mon-sun\" = \"08:00-20:00\" }\n\
+const SPEC: &str = "name = \"NAME\"\n[call]\ntask = \"Hello\"\n\
+                    analysis_schema = { renew = \"boolean\", note = \"string\", score = \"number\" }\n[schedule]\nhours = { \"mon-sun\" = \"08:00-20:00\" }\n\
                     [retry]\nmax_attempts = 3\non = [\"voicemail\", \"no_answer\", \"busy\"]\ndelays = [\"1m\"]\n";
 
 fn numbers(area: &str, from: usize, n: usize) -> String {
@@ -55,6 +60,30 @@ async fn counted_and_recounted(store: &Store, id: &str) -> (BTreeMap<String, i64
     }
     counted.retain(|_, n| *n != 0);
     (counted, recount)
+}
+
+/// `got` and `want` are the same JSON, numbers equal to 1e-9 (sums kept by adding and taking
+/// back differ from a fresh sum in the last bits).
+fn assert_same(got: &Value, want: &Value, path: &str) {
+    match (got, want) {
+        (Value::Number(g), Value::Number(w)) => {
+            let (g, w) = (g.as_f64().unwrap(), w.as_f64().unwrap());
+            assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0), "{path}: {g} != {w}");
+        }
+        (Value::Array(g), Value::Array(w)) => {
+            assert_eq!(g.len(), w.len(), "{path}: {got} != {want}");
+            for (i, (g, w)) in g.iter().zip(w).enumerate() {
+                assert_same(g, w, &format!("{path}[{i}]"));
+            }
+        }
+        (Value::Object(g), Value::Object(w)) => {
+            assert_eq!(g.keys().collect::<Vec<_>>(), w.keys().collect::<Vec<_>>(), "{path}");
+            for (k, g) in g {
+                assert_same(g, &w[k], &format!("{path}.{k}"));
+            }
+        }
+        _ => assert_eq!(got, want, "{path}"),
+    }
 }
 
 #[tokio::test]
@@ -113,6 +142,24 @@ async fn the_counters_equal_a_recount_after_a_chaotic_run() {
         let (counted, recount) = counted_and_recounted(&h.store, id).await;
         assert_eq!(counted, recount, "campaign {id}: the counters and a recount differ");
     }
+    // The report read from its counters (the whole campaign) and from its scans (a period that
+    // holds every dial) are the same report.
+    for id in [&a, &b] {
+        let now = h.now();
+        let counters = report::report(&h.store, &h.config, id, Period::default(), now).await.unwrap();
+        let everything = Period { since: Some(at("2026-01-01T00:00:00Z")), until: None };
+        let scans = report::report(&h.store, &h.config, id, everything, now).await.unwrap();
+        let (mut counters, mut scans) = (serde_json::to_value(&counters).unwrap(), serde_json::to_value(&scans).unwrap());
+        counters["period"] = Value::Null;
+        scans["period"] = Value::Null;
+        assert!(counters["funnel"]["dialled"].as_u64().unwrap() > 0, "campaign {id} was dialled");
+        assert_same(&counters, &scans, &format!("campaign {id}'s report"));
+    }
+    let answers = report::report(&h.store, &h.config, &a, Period::default(), h.now()).await.unwrap().answers;
+    assert!(
+        answers.iter().any(|f| f.numeric.is_some()) && answers.iter().any(|f| f.yes + f.no > 0),
+        "the chaos left answers to count: {answers:?}"
+    );
     let (a_counts, _) = counted_and_recounted(&h.store, &a).await;
     assert!(
         a_counts.get("state suppressed").is_some_and(|n| *n > 0),

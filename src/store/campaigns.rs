@@ -569,7 +569,7 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         let open: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(SUM(n), 0) FROM attempt_counters
+            "SELECT COALESCE(SUM(n), 0) FROM dial_counters
              WHERE state IN ('dialing', 'in_call') AND (?1 IS NULL OR campaign_id = ?1)",
         )
         .bind(campaign_id)
@@ -588,9 +588,9 @@ impl Store {
     /// outcome, and those without one yet by state.
     pub async fn call_counts(&self, campaign_id: &str) -> Result<CallCounts, StoreError> {
         let rows = sqlx::query(
-            // The counters the transactions that write attempts keep (0008_attempt_counters.sql).
-            "SELECT NULLIF(outcome, '') AS outcome, state, n FROM attempt_counters
-             WHERE campaign_id = ? AND state != 'not_sent' AND n > 0",
+            // The counters the transactions that write attempts keep (0009_report_counters.sql).
+            "SELECT NULLIF(outcome, '') AS outcome, state, SUM(n) AS n FROM dial_counters
+             WHERE campaign_id = ? AND state != 'not_sent' AND n > 0 GROUP BY outcome, state",
         )
         .bind(campaign_id)
         .fetch_all(&self.pool)

@@ -1,7 +1,9 @@
-//! The campaign report's reads: a handful of grouped queries, each one pass over the campaign's
-//! attempts (or jobs) that lets SQLite do the counting, so a million recipients come back as a
-//! few hundred rows. The arithmetic on them (rates, local hours, distributions) is
-//! `crate::report`'s, a pure function of these rows.
+//! The campaign report's reads. For the whole campaign they read the report counters that the
+//! transactions writing attempts, jobs and analyses keep (migrations/0009_report_counters.sql):
+//! a few hundred rows, whatever the campaign's size. For a period (`--since/--until`) they are
+//! grouped queries, each one pass over the campaign's attempts in it. Both give the same rows
+//! for the same dials (tests/report.rs checks it); the arithmetic on them (rates, local hours,
+//! distributions) is `crate::report`'s, a pure function of these rows.
 //!
 //! Every attempt read here reached Bland (`state != 'not_sent'`: a send proven never placed is
 //! no dial), and was dialled inside the report's period.
@@ -21,6 +23,11 @@ pub struct Period {
 }
 
 impl Period {
+    /// The whole campaign: read the counters, not the attempts.
+    fn is_all(&self) -> bool {
+        self.since.is_none() && self.until.is_none()
+    }
+
     fn bounds(&self) -> (i64, i64) {
         (self.since.map_or(i64::MIN, millis), self.until.map_or(i64::MAX, millis))
     }
@@ -110,7 +117,8 @@ impl LengthBucket {
     }
 }
 
-/// The SQL twin of [`LengthBucket::of`]: the bucket's index in [`LengthBucket::ALL`].
+/// The SQL twin of [`LengthBucket::of`]: the bucket's index in [`LengthBucket::ALL`] (written
+/// out again in migrations/0009_report_counters.sql's triggers; a test keeps them in step).
 const BUCKET_SQL: &str = "CASE WHEN call_length IS NULL THEN 0 WHEN call_length <= 0 THEN 1 \
      WHEN call_length < 0.5 THEN 2 WHEN call_length < 1 THEN 3 WHEN call_length < 2 THEN 4 \
      WHEN call_length < 5 THEN 5 WHEN call_length < 10 THEN 6 ELSE 7 END";
@@ -181,20 +189,31 @@ impl Store {
 
     /// Dials by attempt number, state, outcome and length bucket, with their minutes and cost.
     pub async fn report_dials(&self, campaign_id: &str, period: Period) -> Result<Vec<DialGroup>, StoreError> {
-        let (since, until) = period.bounds();
-        let sql = format!(
-            "SELECT attempt_no, state, outcome, {BUCKET_SQL} AS bucket, COUNT(*) AS n,
-                    TOTAL(call_length) AS minutes, TOTAL(price) AS cost
-             FROM attempts
-             WHERE campaign_id = ? AND dialed_at >= ? AND dialed_at < ? AND state != 'not_sent'
-             GROUP BY attempt_no, state, outcome, bucket"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = if period.is_all() {
+            sqlx::query(
+                "SELECT attempt_no, state, NULLIF(outcome, '') AS outcome, bucket, n, minutes, cost FROM dial_counters
+                 WHERE campaign_id = ? AND state != 'not_sent' AND n > 0",
+            )
             .bind(campaign_id)
-            .bind(since)
-            .bind(until)
             .fetch_all(&self.pool)
             .await?
+        } else {
+            let (since, until) = period.bounds();
+            let sql = format!(
+                "SELECT attempt_no, state, outcome, {BUCKET_SQL} AS bucket, COUNT(*) AS n,
+                        TOTAL(call_length) AS minutes, TOTAL(price) AS cost
+                 FROM attempts
+                 WHERE campaign_id = ? AND dialed_at >= ? AND dialed_at < ? AND state != 'not_sent'
+                 GROUP BY attempt_no, state, outcome, bucket"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(campaign_id)
+                .bind(since)
+                .bind(until)
+                .fetch_all(&self.pool)
+                .await?
+        };
+        rows
             .into_iter()
             .map(|r| {
                 Ok(DialGroup {
@@ -218,19 +237,30 @@ impl Store {
         period: Period,
     ) -> Result<Vec<ZoneQuarter>, StoreError> {
         const QUARTER_MS: i64 = 15 * 60 * 1000;
-        let (since, until) = period.bounds();
-        let rows = sqlx::query(
-            "SELECT j.timezones, a.dialed_at - (a.dialed_at % ?1) AS quarter, a.outcome, COUNT(*) AS n
-             FROM attempts a JOIN jobs j ON j.id = a.job_id
-             WHERE a.campaign_id = ?2 AND a.dialed_at >= ?3 AND a.dialed_at < ?4 AND a.state != 'not_sent'
-             GROUP BY j.timezones, quarter, a.outcome",
-        )
-        .bind(QUARTER_MS)
-        .bind(campaign_id)
-        .bind(since)
-        .bind(until)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = if period.is_all() {
+            sqlx::query(
+                "SELECT timezones, quarter, NULLIF(outcome, '') AS outcome, n FROM dial_quarters
+                 WHERE campaign_id = ? AND n > 0",
+            )
+            .bind(campaign_id)
+            .fetch_all(&self.pool)
+            .await?
+        } else {
+            let (since, until) = period.bounds();
+            // The quarter is written once more in migrations/0009_report_counters.sql.
+            sqlx::query(
+                "SELECT j.timezones, a.dialed_at - (a.dialed_at % ?1) AS quarter, a.outcome, COUNT(*) AS n
+                 FROM attempts a JOIN jobs j ON j.id = a.job_id
+                 WHERE a.campaign_id = ?2 AND a.dialed_at >= ?3 AND a.dialed_at < ?4 AND a.state != 'not_sent'
+                 GROUP BY j.timezones, quarter, a.outcome",
+            )
+            .bind(QUARTER_MS)
+            .bind(campaign_id)
+            .bind(since)
+            .bind(until)
+            .fetch_all(&self.pool)
+            .await?
+        };
         // A campaign has a handful of zone sets: parse each once.
         let mut parsed: Vec<(String, Vec<Tz>)> = Vec::new();
         rows.into_iter()
@@ -261,21 +291,28 @@ impl Store {
         campaign_id: &str,
         period: Period,
     ) -> Result<Vec<RecipientGroup>, StoreError> {
-        let (since, until) = period.bounds();
-        sqlx::query(
-            "SELECT dials, human, COUNT(*) AS n FROM (
-                 SELECT COUNT(*) AS dials, MAX(outcome IS 'human') AS human
-                 FROM attempts
-                 WHERE campaign_id = ? AND dialed_at >= ? AND dialed_at < ? AND state != 'not_sent'
-                 GROUP BY job_id)
-             GROUP BY dials, human",
-        )
-        .bind(campaign_id)
-        .bind(since)
-        .bind(until)
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
+        let rows = if period.is_all() {
+            sqlx::query("SELECT dials, human, n FROM recipient_counters WHERE campaign_id = ? AND n > 0")
+                .bind(campaign_id)
+                .fetch_all(&self.pool)
+                .await?
+        } else {
+            let (since, until) = period.bounds();
+            sqlx::query(
+                "SELECT dials, human, COUNT(*) AS n FROM (
+                     SELECT COUNT(*) AS dials, MAX(outcome IS 'human') AS human
+                     FROM attempts
+                     WHERE campaign_id = ? AND dialed_at >= ? AND dialed_at < ? AND state != 'not_sent'
+                     GROUP BY job_id)
+                 GROUP BY dials, human",
+            )
+            .bind(campaign_id)
+            .bind(since)
+            .bind(until)
+            .fetch_all(&self.pool)
+            .await?
+        };
+        rows.into_iter()
         .map(|r| {
             Ok(RecipientGroup {
                 dials: u32::try_from(r.try_get::<i64, _>("dials")?)
@@ -295,21 +332,30 @@ impl Store {
         period: Period,
         limit: u32,
     ) -> Result<Vec<ReasonCount>, StoreError> {
-        let (since, until) = period.bounds();
-        sqlx::query(
-            "SELECT COALESCE(NULLIF(error_message, ''), NULLIF(send_error, ''), NULLIF(call_ended_by, ''), '(no reason given)')
-                        AS reason, COUNT(*) AS n
-             FROM attempts
-             WHERE campaign_id = ? AND dialed_at >= ? AND dialed_at < ? AND state != 'not_sent' AND outcome = 'failed'
-             GROUP BY reason ORDER BY n DESC, reason LIMIT ?",
-        )
-        .bind(campaign_id)
-        .bind(since)
-        .bind(until)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
+        let rows = if period.is_all() {
+            sqlx::query("SELECT reason, n FROM failure_counters WHERE campaign_id = ? AND n > 0 ORDER BY n DESC, reason LIMIT ?")
+                .bind(campaign_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+        } else {
+            let (since, until) = period.bounds();
+            // The reason is written once more in migrations/0009_report_counters.sql.
+            sqlx::query(
+                "SELECT COALESCE(NULLIF(error_message, ''), NULLIF(send_error, ''), NULLIF(call_ended_by, ''), '(no reason given)')
+                            AS reason, COUNT(*) AS n
+                 FROM attempts
+                 WHERE campaign_id = ? AND dialed_at >= ? AND dialed_at < ? AND state != 'not_sent' AND outcome = 'failed'
+                 GROUP BY reason ORDER BY n DESC, reason LIMIT ?",
+            )
+            .bind(campaign_id)
+            .bind(since)
+            .bind(until)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+        };
+        rows.into_iter()
         .map(|r| Ok(ReasonCount { reason: r.try_get("reason")?, count: count(&r, "n")? }))
         .collect()
     }
@@ -322,6 +368,9 @@ impl Store {
         campaign_id: &str,
         period: Period,
     ) -> Result<Vec<AnswerGroup>, StoreError> {
+        if period.is_all() {
+            return self.counted_answers(campaign_id, "schema").await;
+        }
         let (since, until) = period.bounds();
         let source = "SELECT je.key AS field, je.type AS kind, je.value AS value
              FROM attempts a, json_each(a.analysis) je
@@ -337,6 +386,9 @@ impl Store {
         campaign_id: &str,
         period: Period,
     ) -> Result<Vec<AnswerGroup>, StoreError> {
+        if period.is_all() {
+            return self.counted_answers(campaign_id, "question").await;
+        }
         let (since, until) = period.bounds();
         let source = "SELECT json_extract(c.questions, '$[' || je.key || '][0]') AS field, je.type AS kind,
                     je.value AS value
@@ -395,6 +447,82 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+impl Store {
+    /// [`Store::answer_groups`]' rows from `answer_counters` (one row per field, type and
+    /// value): each field's non-text answers by type with their numeric aggregates, its
+    /// [`TOP_TEXT`] most frequent texts and its text total, in that order, fields in name order.
+    async fn counted_answers(&self, campaign_id: &str, source: &str) -> Result<Vec<AnswerGroup>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT field, kind, value, n FROM answer_counters
+             WHERE campaign_id = ? AND source = ? AND n > 0 ORDER BY field, kind, value",
+        )
+        .bind(campaign_id)
+        .bind(source)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        let mut texts: Vec<(String, u64)> = Vec::new();
+        let mut field_of_texts = String::new();
+        let flush_texts = |field: &str, texts: &mut Vec<(String, u64)>, out: &mut Vec<AnswerGroup>| {
+            if texts.is_empty() {
+                return;
+            }
+            let total = texts.iter().map(|(_, n)| n).sum();
+            texts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            let top = texts.drain(..).take(TOP_TEXT as usize);
+            let group = |text, count| AnswerGroup {
+                field: field.to_string(),
+                kind: "text".into(),
+                text,
+                count,
+                min: None,
+                sum: None,
+                max: None,
+            };
+            out.extend(top.map(|(t, n)| group(Some(t), n)));
+            out.push(group(None, total));
+        };
+        for r in rows {
+            let field: String = r.try_get("field")?;
+            let kind: String = r.try_get("kind")?;
+            let n = count(&r, "n")?;
+            if field != field_of_texts {
+                flush_texts(&field_of_texts, &mut texts, &mut out);
+                field_of_texts.clone_from(&field);
+            }
+            match kind.as_str() {
+                "text" => texts.push((r.try_get("value")?, n)),
+                "integer" | "real" => {
+                    let value: f64 = r.try_get("value")?;
+                    match out.last_mut() {
+                        Some(g) if g.field == field && g.kind == kind => {
+                            g.count += n;
+                            g.min = g.min.map(|m| m.min(value));
+                            g.max = g.max.map(|m| m.max(value));
+                            g.sum = g.sum.map(|s| s + value * n as f64);
+                        }
+                        _ => out.push(AnswerGroup {
+                            field,
+                            kind,
+                            text: None,
+                            count: n,
+                            min: Some(value),
+                            sum: Some(value * n as f64),
+                            max: Some(value),
+                        }),
+                    }
+                }
+                _ => match out.last_mut() {
+                    Some(g) if g.field == field && g.kind == kind => g.count += n,
+                    _ => out.push(AnswerGroup { field, kind, text: None, count: n, min: None, sum: None, max: None }),
+                },
+            }
+        }
+        flush_texts(&field_of_texts, &mut texts, &mut out);
+        Ok(out)
     }
 }
 
