@@ -7,8 +7,13 @@
 -- Every table counts what src/store/report.rs's scans count: attempts that reached Bland
 -- (`state != 'not_sent'`), and for the answers only calls that reached a human.
 
+-- What a dial holds against the spend limits until Bland reports its price: the worst case
+-- (the minimum charge plus max_duration at the per-minute price), set when it is claimed.
+ALTER TABLE attempts ADD COLUMN reserved_usd REAL;
+
 -- Dials by attempt number, state, outcome ('' for none yet) and length bucket, with their
--- minutes and cost. It replaces 0008's attempt_counters (campaign, state, outcome), which is this
+-- minutes, cost (the prices Bland reported) and spend (what the spend limits count: the price
+-- when known, else the reservation, except for sends Bland refused, which cost nothing). It replaces 0008's attempt_counters (campaign, state, outcome), which is this
 -- table summed over attempt number and bucket: one set of triggers per attempt write, not two.
 -- The bucket is LengthBucket::of (src/store/report.rs), written once here as SQL.
 CREATE TABLE dial_counters (
@@ -20,15 +25,16 @@ CREATE TABLE dial_counters (
     n           INTEGER NOT NULL,
     minutes     REAL NOT NULL,
     cost        REAL NOT NULL,
+    spend       REAL NOT NULL,
     PRIMARY KEY (campaign_id, attempt_no, state, outcome, bucket)
 ) WITHOUT ROWID;
 
-INSERT INTO dial_counters (campaign_id, attempt_no, state, outcome, bucket, n, minutes, cost)
+INSERT INTO dial_counters (campaign_id, attempt_no, state, outcome, bucket, n, minutes, cost, spend)
     SELECT campaign_id, attempt_no, state, COALESCE(outcome, ''),
            CASE WHEN call_length IS NULL THEN 0 WHEN call_length <= 0 THEN 1 WHEN call_length < 0.5 THEN 2
                 WHEN call_length < 1 THEN 3 WHEN call_length < 2 THEN 4 WHEN call_length < 5 THEN 5
                 WHEN call_length < 10 THEN 6 ELSE 7 END AS bucket,
-           COUNT(*), TOTAL(call_length), TOTAL(price)
+           COUNT(*), TOTAL(call_length), TOTAL(price), TOTAL(price)
     FROM attempts GROUP BY campaign_id, attempt_no, state, COALESCE(outcome, ''), bucket;
 
 DROP TRIGGER attempt_counters_insert;
@@ -38,44 +44,51 @@ DROP TABLE attempt_counters;
 
 CREATE TRIGGER dial_counters_insert AFTER INSERT ON attempts
 BEGIN
-    INSERT INTO dial_counters (campaign_id, attempt_no, state, outcome, bucket, n, minutes, cost)
+    INSERT INTO dial_counters (campaign_id, attempt_no, state, outcome, bucket, n, minutes, cost, spend)
         VALUES (new.campaign_id, new.attempt_no, new.state, COALESCE(new.outcome, ''),
                 CASE WHEN new.call_length IS NULL THEN 0 WHEN new.call_length <= 0 THEN 1
                      WHEN new.call_length < 0.5 THEN 2 WHEN new.call_length < 1 THEN 3
                      WHEN new.call_length < 2 THEN 4 WHEN new.call_length < 5 THEN 5
                      WHEN new.call_length < 10 THEN 6 ELSE 7 END,
-                1, COALESCE(new.call_length, 0), COALESCE(new.price, 0))
+                1, COALESCE(new.call_length, 0), COALESCE(new.price, 0),
+                COALESCE(new.price, CASE WHEN new.state = 'failed' THEN 0 ELSE COALESCE(new.reserved_usd, 0) END))
         ON CONFLICT (campaign_id, attempt_no, state, outcome, bucket) DO UPDATE
-            SET n = n + 1, minutes = minutes + excluded.minutes, cost = cost + excluded.cost;
+            SET n = n + 1, minutes = minutes + excluded.minutes, cost = cost + excluded.cost,
+                spend = spend + excluded.spend;
 END;
 
-CREATE TRIGGER dial_counters_move AFTER UPDATE OF state, outcome, call_length, price ON attempts
+CREATE TRIGGER dial_counters_move AFTER UPDATE OF state, outcome, call_length, price, reserved_usd ON attempts
     WHEN old.state IS NOT new.state OR old.outcome IS NOT new.outcome
       OR old.call_length IS NOT new.call_length OR old.price IS NOT new.price
+      OR old.reserved_usd IS NOT new.reserved_usd
 BEGIN
     UPDATE dial_counters
-        SET n = n - 1, minutes = minutes - COALESCE(old.call_length, 0), cost = cost - COALESCE(old.price, 0)
+        SET n = n - 1, minutes = minutes - COALESCE(old.call_length, 0), cost = cost - COALESCE(old.price, 0),
+            spend = spend - COALESCE(old.price, CASE WHEN old.state = 'failed' THEN 0 ELSE COALESCE(old.reserved_usd, 0) END)
         WHERE campaign_id = old.campaign_id AND attempt_no = old.attempt_no AND state = old.state
           AND outcome = COALESCE(old.outcome, '')
           AND bucket = CASE WHEN old.call_length IS NULL THEN 0 WHEN old.call_length <= 0 THEN 1
                             WHEN old.call_length < 0.5 THEN 2 WHEN old.call_length < 1 THEN 3
                             WHEN old.call_length < 2 THEN 4 WHEN old.call_length < 5 THEN 5
                             WHEN old.call_length < 10 THEN 6 ELSE 7 END;
-    INSERT INTO dial_counters (campaign_id, attempt_no, state, outcome, bucket, n, minutes, cost)
+    INSERT INTO dial_counters (campaign_id, attempt_no, state, outcome, bucket, n, minutes, cost, spend)
         VALUES (new.campaign_id, new.attempt_no, new.state, COALESCE(new.outcome, ''),
                 CASE WHEN new.call_length IS NULL THEN 0 WHEN new.call_length <= 0 THEN 1
                      WHEN new.call_length < 0.5 THEN 2 WHEN new.call_length < 1 THEN 3
                      WHEN new.call_length < 2 THEN 4 WHEN new.call_length < 5 THEN 5
                      WHEN new.call_length < 10 THEN 6 ELSE 7 END,
-                1, COALESCE(new.call_length, 0), COALESCE(new.price, 0))
+                1, COALESCE(new.call_length, 0), COALESCE(new.price, 0),
+                COALESCE(new.price, CASE WHEN new.state = 'failed' THEN 0 ELSE COALESCE(new.reserved_usd, 0) END))
         ON CONFLICT (campaign_id, attempt_no, state, outcome, bucket) DO UPDATE
-            SET n = n + 1, minutes = minutes + excluded.minutes, cost = cost + excluded.cost;
+            SET n = n + 1, minutes = minutes + excluded.minutes, cost = cost + excluded.cost,
+                spend = spend + excluded.spend;
 END;
 
 CREATE TRIGGER dial_counters_delete AFTER DELETE ON attempts
 BEGIN
     UPDATE dial_counters
-        SET n = n - 1, minutes = minutes - COALESCE(old.call_length, 0), cost = cost - COALESCE(old.price, 0)
+        SET n = n - 1, minutes = minutes - COALESCE(old.call_length, 0), cost = cost - COALESCE(old.price, 0),
+            spend = spend - COALESCE(old.price, CASE WHEN old.state = 'failed' THEN 0 ELSE COALESCE(old.reserved_usd, 0) END)
         WHERE campaign_id = old.campaign_id AND attempt_no = old.attempt_no AND state = old.state
           AND outcome = COALESCE(old.outcome, '')
           AND bucket = CASE WHEN old.call_length IS NULL THEN 0 WHEN old.call_length <= 0 THEN 1

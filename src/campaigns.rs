@@ -166,6 +166,21 @@ pub struct CampaignSummary {
     /// start, to retry; the cap holding them back; the forecast finish.
     #[schema(value_type = Option<Object>)]
     pub queue: Option<crate::waiting::Queue>,
+    /// Spend against the campaign's and the account's limits.
+    pub spend: Spend,
+}
+
+/// Spend as the limits count it (USD): the prices Bland reported, and for calls without one
+/// yet the worst case they reserved.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Spend {
+    pub spent_usd: f64,
+    /// `[limits] max_spend_usd`.
+    pub limit_usd: Option<f64>,
+    /// All campaigns over the last 24 hours; counted only when the account has a limit.
+    pub account_spent_usd_24h: Option<f64>,
+    /// `[account] max_spend_usd_per_day`.
+    pub account_limit_usd_per_day: Option<f64>,
 }
 
 /// How far back `campaign show` looks for failing sends.
@@ -184,9 +199,22 @@ pub async fn summary(
     // A due time already past (0 is "as soon as the window allows") is due now.
     let next_due = store.next_due(id).await?.map(|t| t.max(now));
     let recent = store.send_activity(id, now - RECENT).await?;
+    let spec = stored_spec(store, config, id).await?;
+    let spend = Spend {
+        spent_usd: store.campaign_spend(id).await?,
+        limit_usd: spec.limits.max_spend_usd,
+        account_spent_usd_24h: match config.account.max_spend_usd_per_day {
+            Some(_) => Some(store.spend_since(now - chrono::Duration::days(1)).await?),
+            None => None,
+        },
+        account_limit_usd_per_day: config.account.max_spend_usd_per_day,
+    };
     let (waiting, queue) = if row.state == CampaignState::Running && counts.open() > 0 {
-        let spec = stored_spec(store, config, id).await?;
-        (why_waiting(&spec, &counts, next_due, &recent, now), Some(queue(store, config, &spec, now).await?))
+        let mut queue = queue(store, config, &spec, now).await?;
+        if queue.held_by_cap.is_none() {
+            queue.held_by_cap = spend_held(config, &spec, &spend);
+        }
+        (why_waiting(&spec, &counts, next_due, &recent, now), Some(queue))
     } else {
         (None, None)
     };
@@ -209,7 +237,26 @@ pub async fn summary(
         updated_at: row.updated_at,
         started_at: row.started_at,
         finished_at: row.finished_at,
+        spend,
     })
+}
+
+/// The spend limit that keeps the next call back, if one does (the dispatcher's rule: a call
+/// goes only when its worst case still fits under every limit).
+fn spend_held(config: &DaemonConfig, spec: &CampaignSpec, spend: &Spend) -> Option<String> {
+    let worst = config.pricing.worst_case_usd(spec.max_call_minutes());
+    let fits = |left: f64| crate::dispatcher::plan::calls_within(Some(left), worst) > 0;
+    if let Some(limit) = spend.limit_usd
+        && !fits(limit - spend.spent_usd)
+    {
+        return Some(format!("campaign max_spend_usd (${:.2} of ${limit:.2})", spend.spent_usd));
+    }
+    match (spend.account_limit_usd_per_day, spend.account_spent_usd_24h) {
+        (Some(limit), Some(spent)) if !fits(limit - spent) => {
+            Some(format!("account max_spend_usd_per_day (${spent:.2} of ${limit:.2})"))
+        }
+        _ => None,
+    }
 }
 
 /// The campaign's queue split by why each recipient is or is not being called now.

@@ -153,6 +153,12 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StopLabels {
+    campaign: String,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ClassLabels {
     class: &'static str,
 }
@@ -187,6 +193,7 @@ struct Families {
     reconciliations: Family<ResultLabels, Counter>,
     webhooks: Family<ResultLabels, Counter>,
     analysis_requests: Family<ResultLabels, Counter>,
+    safety_stops: Family<StopLabels, Counter>,
     webhook_duration: Histogram,
     bland_duration: Family<EndpointLabels, Histogram>,
 }
@@ -226,6 +233,7 @@ impl Metrics {
             reconciliations: Family::default(),
             webhooks: Family::default(),
             analysis_requests: Family::default(),
+            safety_stops: Family::default(),
             webhook_duration: webhook_buckets(),
             bland_duration: Family::new_with_constructor(bland_buckets),
         };
@@ -272,6 +280,12 @@ impl Metrics {
             "analysis_requests",
             "Analysis requests to Bland by result: answered, retried (asked again later), failed (given up)",
             f.analysis_requests.clone(),
+        );
+        registry.register(
+            "safety_stops",
+            "Campaigns paused by a safety stop ([safety]), by campaign and reason: calls (too many failures or too \
+             few people answering over the last calls), throttled (429s for too long)",
+            f.safety_stops.clone(),
         );
         registry.register_with_unit(
             "webhook_duration",
@@ -327,6 +341,11 @@ impl Metrics {
     /// A send Bland did not place (or may not have).
     pub fn send_error(&self, class: SendError) {
         self.f().send_errors.get_or_create(&ClassLabels { class: class.as_str() }).inc();
+    }
+
+    /// A campaign paused by a safety stop (`reason`: `calls` or `throttled`).
+    pub fn safety_stop(&self, campaign: &str, reason: &'static str) {
+        self.f().safety_stops.get_or_create(&StopLabels { campaign: campaign.to_string(), reason }).inc();
     }
 
     /// An outcome that put its job back in line for another attempt.

@@ -139,6 +139,11 @@ pub struct Cost {
     pub per_dial_usd: f64,
     /// Per recipient who reached a human.
     pub per_human_contact_usd: f64,
+    /// The campaign's whole spend as its limit counts it (prices reported, reservations of
+    /// calls without one yet), whatever the period.
+    pub spent_usd: f64,
+    /// `[limits] max_spend_usd`, if set.
+    pub limit_usd: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -185,6 +190,8 @@ pub struct Counted {
     pub failures: Vec<ReasonCount>,
     pub schema_answers: Vec<AnswerGroup>,
     pub question_answers: Vec<AnswerGroup>,
+    /// [`Store::campaign_spend`].
+    pub spent_usd: f64,
 }
 
 /// The period whose dials a report counts: `since` (inclusive) to `until` (exclusive), either
@@ -207,7 +214,7 @@ pub async fn report(
 ) -> Result<Report, CampaignError> {
     let row = store.campaign(id).await?;
     let spec = campaigns::stored_spec(store, config, id).await?;
-    let (jobs, dials, zone_quarters, recipients, failures, schema_answers, question_answers) = tokio::try_join!(
+    let (jobs, dials, zone_quarters, recipients, failures, schema_answers, question_answers, spent_usd) = tokio::try_join!(
         store.report_jobs(id),
         store.report_dials(id, period),
         store.report_zone_quarters(id, period),
@@ -215,8 +222,10 @@ pub async fn report(
         store.report_failures(id, period, TOP_FAILURES),
         store.report_schema_answers(id, period),
         store.report_question_answers(id, period),
+        store.campaign_spend(id),
     )?;
-    let counted = Counted { jobs, dials, zone_quarters, recipients, failures, schema_answers, question_answers };
+    let counted =
+        Counted { jobs, dials, zone_quarters, recipients, failures, schema_answers, question_answers, spent_usd };
     let header = CampaignHeader { id: row.id, name: row.name, state: row.state };
     Ok(build(header, &spec, period, now, &counted))
 }
@@ -239,6 +248,8 @@ pub fn build(campaign: CampaignHeader, spec: &CampaignSpec, period: Period, now:
             total_usd: cost_total,
             per_dial_usd: ratio(cost_total, dials as f64),
             per_human_contact_usd: ratio(cost_total, funnel.reached_human as f64),
+            spent_usd: c.spent_usd,
+            limit_usd: spec.limits.max_spend_usd,
         },
         failures: c.failures.iter().map(|f| Reason { reason: f.reason.clone(), count: f.count }).collect(),
         answers: answers(spec, &c.schema_answers, &c.question_answers),
@@ -513,6 +524,13 @@ pub fn render(r: &Report, shown: crate::clock::Shown) -> String {
             vec!["cost".into(), format!("${:.2}", r.cost.total_usd)],
             vec!["per dial".into(), format!("${:.4}", r.cost.per_dial_usd)],
             vec!["per human contact".into(), format!("${:.4}", r.cost.per_human_contact_usd)],
+            vec![
+                "spend limit".into(),
+                match r.cost.limit_usd {
+                    Some(limit) => format!("${:.2} of ${limit:.2} (the whole campaign)", r.cost.spent_usd),
+                    None => format!("none (${:.2} spent in all)", r.cost.spent_usd),
+                },
+            ],
         ],
     );
     let rows: Vec<Vec<String>> = m.histogram.iter().map(|b| vec![b.length.to_string(), b.dials.to_string()]).collect();

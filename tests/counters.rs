@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 use common::harness::{Harness, at};
 use serde_json::Value;
 use switchboard::campaigns;
-use switchboard::report;
-use switchboard::store::Period;
 use switchboard::import::{ImportOptions, import_file};
 use switchboard::phone::PhoneNumber;
+use switchboard::report;
 use switchboard::sim::SimConfig;
+use switchboard::store::Period;
 use switchboard::store::{AttemptState, CampaignAction, JobState, Store};
 
 const SPEC: &str = "name = \"NAME\"\n[call]\ntask = \"Hello\"\n\
@@ -149,7 +149,8 @@ async fn the_counters_equal_a_recount_after_a_chaotic_run() {
         let counters = report::report(&h.store, &h.config, id, Period::default(), now).await.unwrap();
         let everything = Period { since: Some(at("2026-01-01T00:00:00Z")), until: None };
         let scans = report::report(&h.store, &h.config, id, everything, now).await.unwrap();
-        let (mut counters, mut scans) = (serde_json::to_value(&counters).unwrap(), serde_json::to_value(&scans).unwrap());
+        let (mut counters, mut scans) =
+            (serde_json::to_value(&counters).unwrap(), serde_json::to_value(&scans).unwrap());
         counters["period"] = Value::Null;
         scans["period"] = Value::Null;
         assert!(counters["funnel"]["dialled"].as_u64().unwrap() > 0, "campaign {id} was dialled");

@@ -116,13 +116,70 @@ pub struct ScheduleSpec {
 }
 
 /// Per-campaign caps; `None` leaves only the account's caps.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Limits {
     pub calls_per_minute: Option<u32>,
     pub calls_per_hour: Option<u32>,
     pub calls_per_day: Option<u32>,
     pub max_concurrent: Option<u32>,
+    /// The campaign's whole spend on calls (USD): each dial reserves its worst case, so the
+    /// limit is never crossed.
+    pub max_spend_usd: Option<f64>,
 }
+
+/// What a campaign's calls are, in law: state telemarketing rules bind telemarketing only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Purpose {
+    /// Selling or soliciting (the default: the strict choice). Federal hours, the DNC list
+    /// and the state rules apply.
+    #[default]
+    Telemarketing,
+    /// Reminders, notices, service calls. Federal hours and the DNC list apply.
+    Informational,
+}
+
+impl Purpose {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Telemarketing => "telemarketing",
+            Purpose::Informational => "informational",
+        }
+    }
+}
+
+/// A campaign's `[compliance]`: its purpose, its subject (the state frequency caps count calls
+/// per number and subject, across campaigns) and how an opt-out is recognised.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ComplianceSpec {
+    pub purpose: Purpose,
+    /// Campaigns with the same subject share the rolling 24-hour frequency caps; without one, a
+    /// campaign is its own subject.
+    pub subject: Option<String>,
+    /// An `analysis_schema` field whose `true` (or `yes`) answer means "do not call me again".
+    pub opt_out_field: Option<String>,
+    /// Phrases that, said by the person (lowercase, in the transcript's user lines), mean the
+    /// same.
+    pub opt_out_phrases: Vec<String>,
+}
+
+/// What people say when they ask not to be called again: the default `opt_out_phrases`.
+pub const DEFAULT_OPT_OUT_PHRASES: &[&str] = &[
+    "stop calling",
+    "do not call",
+    "don't call",
+    "dont call",
+    "take me off",
+    "remove me from",
+    "remove my number",
+    "never call",
+    "unsubscribe",
+];
+/// Most `opt_out_phrases`, and the longest one.
+pub const MAX_OPT_OUT_PHRASES: usize = 100;
+pub const MAX_OPT_OUT_PHRASE_CHARS: usize = 200;
+/// The largest `limits.max_spend_usd`.
+pub const MAX_CAMPAIGN_SPEND_USD: f64 = 10_000_000.0;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetrySpec {
@@ -197,6 +254,7 @@ pub struct CampaignSpec {
     pub placeholders: BTreeSet<String>,
     pub schedule: ScheduleSpec,
     pub limits: Limits,
+    pub compliance: ComplianceSpec,
     pub retry: RetrySpec,
     pub analysis: Option<AnalysisSpec>,
 }
@@ -268,6 +326,8 @@ struct RawSpec {
     #[serde(default)]
     limits: RawLimits,
     #[serde(default)]
+    compliance: RawCampaignCompliance,
+    #[serde(default)]
     retry: RawRetry,
     analysis: Option<RawAnalysis>,
 }
@@ -292,6 +352,16 @@ struct RawLimits {
     calls_per_hour: Option<Spanned<i64>>,
     calls_per_day: Option<Spanned<i64>>,
     max_concurrent: Option<Spanned<i64>>,
+    max_spend_usd: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCampaignCompliance {
+    purpose: Option<Spanned<String>>,
+    subject: Option<Spanned<String>>,
+    opt_out_field: Option<Spanned<String>>,
+    opt_out_phrases: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -336,12 +406,29 @@ impl CampaignSpec {
         let (call, placeholders) = parse_call(&src, raw.call)?;
         let schedule = parse_schedule(&src, raw.schedule, compliance)?;
         let limits = parse_limits(&src, raw.limits)?;
+        let compliance_spec = parse_compliance(&src, raw.compliance)?;
         let retry = parse_retry(&src, raw.retry)?;
         let analysis = match raw.analysis {
             None => None,
             Some(a) => Some(parse_analysis(&src, a, "analysis.")?),
         };
-        Ok(CampaignSpec { id, name, call, placeholders, schedule, limits, retry, analysis })
+        Ok(CampaignSpec {
+            id,
+            name,
+            call,
+            placeholders,
+            schedule,
+            limits,
+            compliance: compliance_spec,
+            retry,
+            analysis,
+        })
+    }
+
+    /// The longest a call of this campaign can last (minutes): `[call] max_duration`, else
+    /// Bland's default of 30. Bounded at parse (at most 240).
+    pub fn max_call_minutes(&self) -> f64 {
+        self.call.get("max_duration").and_then(Json::as_f64).unwrap_or(30.0)
     }
 
     /// The dialing window of this campaign under the daemon's compliance guard.
@@ -616,7 +703,75 @@ fn parse_limits(src: &SourceFile, raw: RawLimits) -> Result<Limits, ConfigError>
         calls_per_hour: bounded(src, &raw.calls_per_hour, "limits.calls_per_hour", MAX_CALLS_PER_MINUTE * 60)?,
         calls_per_day: bounded(src, &raw.calls_per_day, "limits.calls_per_day", MAX_CALLS_PER_MINUTE * 60 * 24)?,
         max_concurrent: bounded(src, &raw.max_concurrent, "limits.max_concurrent", MAX_CONCURRENT)?,
+        max_spend_usd: usd(src, raw.max_spend_usd.as_ref(), "limits.max_spend_usd", MAX_CAMPAIGN_SPEND_USD)?,
     })
+}
+
+/// An amount in USD above 0 and at most `max`, if given. Bounded like every other setting: a
+/// typo (1e300, a negative) must not read as "no limit" or overflow the spend arithmetic.
+fn usd(src: &SourceFile, v: Option<&Spanned<toml::Value>>, key: &str, max: f64) -> Result<Option<f64>, ConfigError> {
+    let Some(v) = v else { return Ok(None) };
+    let amount = match v.get_ref() {
+        toml::Value::Integer(i) => Some(*i as f64),
+        toml::Value::Float(f) => Some(*f),
+        _ => None,
+    };
+    match amount {
+        Some(x) if x > 0.0 && x <= max => Ok(Some(x)),
+        _ => Err(src.at(v.span(), key, format!("must be an amount in USD above 0 and at most {max}"))),
+    }
+}
+
+fn parse_compliance(src: &SourceFile, raw: RawCampaignCompliance) -> Result<ComplianceSpec, ConfigError> {
+    let purpose = match &raw.purpose {
+        None => Purpose::default(),
+        Some(p) => match p.get_ref().trim() {
+            "telemarketing" => Purpose::Telemarketing,
+            "informational" => Purpose::Informational,
+            other => {
+                return Err(src.at(
+                    p.span(),
+                    "compliance.purpose",
+                    format!("`{other}` is not a purpose (expected telemarketing or informational)"),
+                ));
+            }
+        },
+    };
+    let text = |v: &Option<Spanned<String>>, key: &str| -> Result<Option<String>, ConfigError> {
+        match v {
+            None => Ok(None),
+            Some(t) if t.get_ref().trim().is_empty() => Err(src.at(t.span(), key, "must not be empty")),
+            Some(t) if t.get_ref().chars().count() > MAX_OPT_OUT_PHRASE_CHARS => {
+                Err(src.at(t.span(), key, format!("must be at most {MAX_OPT_OUT_PHRASE_CHARS} characters")))
+            }
+            Some(t) => Ok(Some(t.get_ref().trim().to_string())),
+        }
+    };
+    let subject = text(&raw.subject, "compliance.subject")?;
+    let opt_out_field = text(&raw.opt_out_field, "compliance.opt_out_field")?;
+    let opt_out_phrases = match &raw.opt_out_phrases {
+        None => DEFAULT_OPT_OUT_PHRASES.iter().map(|p| p.to_string()).collect(),
+        Some(list) => {
+            let key = "compliance.opt_out_phrases";
+            if list.get_ref().len() > MAX_OPT_OUT_PHRASES {
+                return Err(src.at(list.span(), key, format!("lists more than {MAX_OPT_OUT_PHRASES} phrases")));
+            }
+            let mut phrases = Vec::new();
+            for p in list.get_ref() {
+                let p = crate::opt_out::normalise(p);
+                if p.is_empty() || p.chars().count() > MAX_OPT_OUT_PHRASE_CHARS {
+                    return Err(src.at(
+                        list.span(),
+                        key,
+                        format!("each phrase must have 1 to {MAX_OPT_OUT_PHRASE_CHARS} characters"),
+                    ));
+                }
+                phrases.push(p);
+            }
+            phrases
+        }
+    };
+    Ok(ComplianceSpec { purpose, subject, opt_out_field, opt_out_phrases })
 }
 
 fn parse_retry(src: &SourceFile, raw: RawRetry) -> Result<RetrySpec, ConfigError> {
@@ -686,28 +841,8 @@ fn parse_analysis(src: &SourceFile, raw: RawAnalysis, prefix: &str) -> Result<An
             }
         }
     }
-    let max_spend_usd = match raw.max_spend_usd {
-        None => None,
-        Some(v) => {
-            // Bounded like every other setting: a typo (1e300, a negative) must not read as "no
-            // limit" or overflow the spend arithmetic.
-            let usd = match v.get_ref() {
-                toml::Value::Integer(i) => Some(*i as f64),
-                toml::Value::Float(f) => Some(*f),
-                _ => None,
-            };
-            match usd {
-                Some(x) if x > 0.0 && x <= MAX_ANALYSIS_SPEND_USD => Some(x),
-                _ => {
-                    return Err(src.at(
-                        v.span(),
-                        format!("{prefix}max_spend_usd"),
-                        format!("must be an amount in USD above 0 and at most {MAX_ANALYSIS_SPEND_USD}"),
-                    ));
-                }
-            }
-        }
-    };
+    let key = format!("{prefix}max_spend_usd");
+    let max_spend_usd = usd(src, raw.max_spend_usd.as_ref(), &key, MAX_ANALYSIS_SPEND_USD)?;
     Ok(AnalysisSpec { goal, questions, max_spend_usd })
 }
 

@@ -24,6 +24,8 @@ pub const SYSTEM_CONFIG_PATH: &str = "/etc/switchboard/switchboard.toml";
 pub struct DaemonConfig {
     pub bland: BlandSection,
     pub account: AccountSection,
+    pub pricing: PricingSection,
+    pub safety: SafetySection,
     pub http: HttpSection,
     pub compliance: ComplianceSection,
     pub store: StoreSection,
@@ -77,7 +79,41 @@ pub struct AccountSection {
     pub calls_per_hour: u32,
     pub calls_per_day: u32,
     pub max_concurrent: u32,
+    /// Spend on calls over the last 24 hours (USD), all campaigns; `None` is no limit.
+    pub max_spend_usd_per_day: Option<f64>,
 }
+
+/// What a call costs, for the spend limits: a dial reserves `minimum_charge_usd` plus its
+/// `max_duration` at `per_minute_usd` until Bland reports its price.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PricingSection {
+    pub per_minute_usd: f64,
+    pub minimum_charge_usd: f64,
+}
+
+impl PricingSection {
+    /// The most a call of at most `max_minutes` can cost.
+    pub fn worst_case_usd(&self, max_minutes: f64) -> f64 {
+        self.minimum_charge_usd + max_minutes.max(0.0) * self.per_minute_usd
+    }
+}
+
+/// When a running campaign pauses itself (see `dispatcher/safety.rs`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SafetySection {
+    /// The last calls (with an outcome) judged; fewer are not judged.
+    pub window: u32,
+    /// Over this share of failed calls among them stops the campaign.
+    pub max_failure_share: f64,
+    /// Under this share of calls answered by a person stops it (0 never).
+    pub min_human_share: f64,
+    /// Bland answering only 429 for this long stops every running campaign.
+    pub max_throttled: Duration,
+}
+
+/// The largest `[account] max_spend_usd_per_day` and `[pricing]` amounts.
+pub const MAX_DAILY_SPEND_USD: f64 = 10_000_000.0;
+pub const MAX_PRICE_USD: f64 = 100.0;
 
 #[derive(Debug, Clone)]
 pub struct HttpSection {
@@ -167,6 +203,10 @@ struct Raw {
     #[serde(default)]
     account: RawAccount,
     #[serde(default)]
+    pricing: RawPricing,
+    #[serde(default)]
+    safety: RawSafety,
+    #[serde(default)]
     http: RawHttp,
     #[serde(default)]
     compliance: RawCompliance,
@@ -207,6 +247,23 @@ struct RawAccount {
     calls_per_hour: Option<u32>,
     calls_per_day: Option<u32>,
     max_concurrent: Option<u32>,
+    max_spend_usd_per_day: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPricing {
+    per_minute_usd: Option<f64>,
+    minimum_charge_usd: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSafety {
+    window: Option<u32>,
+    max_failure_share: Option<f64>,
+    min_human_share: Option<f64>,
+    max_throttled: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -285,7 +342,9 @@ impl Raw {
         overlay!(self, top;
             bland.base_url, api_key_file, webhook_secret_file, encrypted_key_file, requests_per_minute, connect_timeout,
                 request_timeout;
-            account.calls_per_minute, calls_per_hour, calls_per_day, max_concurrent;
+            account.calls_per_minute, calls_per_hour, calls_per_day, max_concurrent, max_spend_usd_per_day;
+            pricing.per_minute_usd, minimum_charge_usd;
+            safety.window, max_failure_share, min_human_share, max_throttled;
             http.listen, public_url, allow_unsigned_webhooks, header_read_timeout, request_timeout, idle_timeout,
                 max_connections, api_token_file, max_upload_mb;
             compliance.earliest, latest, max_calls_per_number_per_day, allow_outside_federal_hours;
@@ -487,6 +546,46 @@ impl DaemonConfig {
                 ));
             }
         }
+        // Amounts: bounded and finite, so no typo reads as "no limit" or breaks the arithmetic.
+        let amount = |key: &str, v: Option<f64>, min_exclusive: bool, max: f64| -> Result<Option<f64>, ConfigError> {
+            match v {
+                None => Ok(None),
+                Some(x) if x.is_finite() && (x > 0.0 || (!min_exclusive && x == 0.0)) && x <= max => Ok(Some(x)),
+                Some(x) => Err(err(
+                    key,
+                    format!(
+                        "{x} is out of range: must be {} and at most {max} (USD)",
+                        if min_exclusive { "above 0" } else { "0 or more" }
+                    ),
+                )),
+            }
+        };
+        let pricing = PricingSection {
+            per_minute_usd: amount("pricing.per_minute_usd", raw.pricing.per_minute_usd, true, MAX_PRICE_USD)?
+                .ok_or_else(|| required("pricing.per_minute_usd"))?,
+            minimum_charge_usd: amount(
+                "pricing.minimum_charge_usd",
+                raw.pricing.minimum_charge_usd,
+                false,
+                MAX_PRICE_USD,
+            )?
+            .ok_or_else(|| required("pricing.minimum_charge_usd"))?,
+        };
+        let share = |key: &str, v: Option<f64>| -> Result<f64, ConfigError> {
+            match v {
+                Some(x) if (0.0..=1.0).contains(&x) => Ok(x),
+                Some(x) => Err(err(key, format!("{x} is out of range: must be a share from 0 to 1"))),
+                None => Err(required(key)),
+            }
+        };
+        let safety = SafetySection {
+            window: in_range("safety.window", raw.safety.window, 10, 10_000)?,
+            max_failure_share: share("safety.max_failure_share", raw.safety.max_failure_share)?,
+            min_human_share: share("safety.min_human_share", raw.safety.min_human_share)?,
+            max_throttled: dur_in("safety.max_throttled", raw.safety.max_throttled, s(10), h(24))?,
+        };
+        let max_spend_usd_per_day =
+            amount("account.max_spend_usd_per_day", raw.account.max_spend_usd_per_day, true, MAX_DAILY_SPEND_USD)?;
         let hx = raw.http;
         let http = HttpSection {
             listen,
@@ -530,7 +629,10 @@ impl DaemonConfig {
                 calls_per_hour: positive("account.calls_per_hour", raw.account.calls_per_hour)?,
                 calls_per_day: positive("account.calls_per_day", raw.account.calls_per_day)?,
                 max_concurrent: positive("account.max_concurrent", raw.account.max_concurrent)?,
+                max_spend_usd_per_day,
             },
+            pricing,
+            safety,
             http,
             compliance: ComplianceSection {
                 earliest,

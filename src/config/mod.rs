@@ -10,7 +10,10 @@ pub mod daemon;
 mod duration;
 mod located;
 
-pub use campaign::{AnalysisSpec, CampaignId, CampaignSpec, Limits, Outcome, RetrySpec, ScheduleSpec, ZonePolicy};
+pub use campaign::{
+    AnalysisSpec, CampaignId, CampaignSpec, ComplianceSpec, DEFAULT_OPT_OUT_PHRASES, Limits, Outcome, Purpose,
+    RetrySpec, ScheduleSpec, ZonePolicy,
+};
 pub use daemon::DaemonConfig;
 pub use duration::{format_duration, parse_duration};
 pub use located::ConfigError;

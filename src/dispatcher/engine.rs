@@ -32,6 +32,12 @@ pub struct DispatcherConfig {
     pub account: Caps,
     pub compliance: crate::window::Compliance,
     pub max_calls_per_number_per_day: u32,
+    /// `[account] max_spend_usd_per_day`: spend over the last 24 hours, all campaigns.
+    pub max_spend_usd_per_day: Option<f64>,
+    /// What a dial reserves against the spend limits until its price is known.
+    pub pricing: crate::config::daemon::PricingSection,
+    /// When a campaign pauses itself (`safety.rs`).
+    pub safety: crate::config::daemon::SafetySection,
     /// `[http] public_url` + `/webhooks/bland`, sent as each call's `webhook`.
     pub webhook_url: Option<String>,
     /// Most jobs claimed per campaign per step.
@@ -65,6 +71,9 @@ impl DispatcherConfig {
             },
             compliance: config.compliance(),
             max_calls_per_number_per_day: config.compliance.max_calls_per_number_per_day,
+            max_spend_usd_per_day: config.account.max_spend_usd_per_day,
+            pricing: config.pricing,
+            safety: config.safety,
             webhook_url: config.http.public_url.as_ref().map(|u| format!("{}/webhooks/bland", u.trim_end_matches('/'))),
             batch: knobs.batch,
             send_concurrency: knobs.send_concurrency as usize,
@@ -128,6 +137,11 @@ pub(super) struct State {
     /// Calls holding a concurrency slot, per campaign, as last counted in the DB plus the
     /// attempts committed since.
     pub(super) open: Option<OpenCalls>,
+    /// The account's spend over the last 24 hours as last counted in the DB (when, USD), plus
+    /// the reservations of the dials committed since; counted like `open`.
+    pub(super) spend: Option<(DateTime<Utc>, f64)>,
+    /// When the safety rules last looked at the running campaigns.
+    pub(super) safety_checked_at: Option<DateTime<Utc>>,
     /// Campaigns as the run loop last saw them (`watch.rs`).
     pub(super) seen: Option<super::watch::Seen>,
 }

@@ -13,6 +13,7 @@
 //! - `ledger.rs`: cap arithmetic over the dials of the last day.
 //! - `plan.rs`: a campaign's parsed spec and window, cached; recipient zones.
 //! - `metadata.rs`: what a call's `metadata` carries, written here and read back by outcomes.
+//! - `safety.rs`: automatic safety stops (failures, answers collapsing, 429s that persist).
 //! - `watch.rs`: campaign changes (operator actions) logged as the daemon notices them.
 //!
 //! The outcome tracker uses this module only through the re-exports below.
@@ -24,6 +25,7 @@ mod pacing;
 pub mod plan;
 pub mod prepare;
 mod reconcile;
+pub mod safety;
 mod send;
 mod step;
 mod watch;

@@ -95,6 +95,8 @@ pub(super) struct Slowdown {
     not_before: Option<DateTime<Utc>>,
     /// Rounds of 429s in a row.
     rounds: u32,
+    /// The first 429 of the storm (none since Bland last placed a call), for the safety stop.
+    storm_since: Option<DateTime<Utc>>,
 }
 
 impl Slowdown {
@@ -110,6 +112,7 @@ impl Slowdown {
         now: DateTime<Utc>,
         backoff: impl FnOnce(u32) -> Duration,
     ) -> (DateTime<Utc>, bool) {
+        self.storm_since.get_or_insert(now);
         let new_round = !self.holds(now);
         if new_round {
             self.rounds = self.rounds.saturating_add(1);
@@ -131,6 +134,19 @@ impl Slowdown {
     /// Bland placed a call: the storm is over; the next 429 starts from the first backoff.
     pub(super) fn reset(&mut self) {
         self.rounds = 0;
+        self.storm_since = None;
+    }
+
+    /// Since when Bland has answered only 429, if it does.
+    pub(super) fn throttled_since(&self) -> Option<DateTime<Utc>> {
+        self.storm_since
+    }
+
+    /// The storm goes on, but is counted from `now` (after a safety stop for it).
+    pub(super) fn restart_storm_clock(&mut self, now: DateTime<Utc>) {
+        if self.storm_since.is_some() {
+            self.storm_since = Some(now);
+        }
     }
 }
 

@@ -21,6 +21,16 @@ pub struct CampaignPlan {
     pub analysis: Option<std::sync::Arc<crate::analysis::QuestionSet>>,
 }
 
+/// How many calls of `worst_case_usd` each fit in `usd_left` without crossing it (`u32::MAX`
+/// with no limit). A hair is kept back so that float rounding can never let one more through.
+pub fn calls_within(usd_left: Option<f64>, worst_case_usd: f64) -> u32 {
+    match usd_left {
+        None => u32::MAX,
+        Some(left) if !(left > 0.0) || !(worst_case_usd > 0.0) => 0,
+        Some(left) => (left / worst_case_usd - 1e-9).floor().clamp(0.0, u32::MAX as f64) as u32,
+    }
+}
+
 /// The zones a recipient must be inside their window in, by the campaign's policy, from the
 /// job's stored `timezones` (effective) and `number_zones` (inferred from the number).
 pub fn recipient_zones(policy: ZonePolicy, timezones: &[Tz], number_zones: Option<&[Tz]>) -> Vec<Tz> {

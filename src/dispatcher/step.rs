@@ -9,14 +9,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::Value;
 use tracing::{info, warn};
 
 use super::engine::{Dispatcher, OpenCalls, StepReport};
 use super::ledger::Caps;
 use super::metadata::AttemptMetadata;
 use super::pacing::{Pacer, pacer, permitted};
-use super::plan::{CampaignPlan, recipient_zones};
+use super::plan::{CampaignPlan, calls_within, recipient_zones};
 use super::prepare::{Deferral, Facts, Prepared, prepare};
 use super::send::Outgoing;
 use crate::store::{self, CampaignAction, CampaignRow, CampaignState, ClaimedJob, NewAttempt, StoreError};
@@ -36,9 +35,15 @@ impl Dispatcher {
         if self.slowed_down(now) {
             return Ok(report);
         }
-        let campaigns = self.store.campaigns_in_state(CampaignState::Running).await?;
+        let mut campaigns = self.store.campaigns_in_state(CampaignState::Running).await?;
         if campaigns.is_empty() {
             return Ok(report);
+        }
+        if self.safety_check(&campaigns, now).await? {
+            campaigns = self.store.campaigns_in_state(CampaignState::Running).await?;
+            if campaigns.is_empty() {
+                return Ok(report);
+            }
         }
         let open = self.open_calls(now).await?;
         let open_total: u32 = open.values().sum();
@@ -46,6 +51,11 @@ impl Dispatcher {
             let mut state = self.lock();
             let used = state.ledger.used(None, now);
             self.cfg.account.allowance(used, open_total)
+        };
+        // The account's spend limit, in USD: each dial below takes its worst case off it.
+        let mut account_usd_left = match self.cfg.max_spend_usd_per_day {
+            Some(limit) => Some(limit - self.account_spend(now).await?),
+            None => None,
         };
 
         // Rotate the starting campaign each step, and give each at most a fair share of the
@@ -80,8 +90,22 @@ impl Dispatcher {
             let fair_share = account_left.div_ceil((n - i) as u32);
             let caps = Caps::from_limits(&plan.spec.limits);
             let used = self.lock().ledger.used(Some(&row.id), now);
-            let room =
-                caps.allowance(used, open.get(&row.id).copied().unwrap_or(0)).min(fair_share).min(self.cfg.batch);
+            // Spend: every dial reserves its worst case until Bland reports its price, so neither
+            // the campaign's limit nor the account's is ever crossed.
+            let worst_case = self.cfg.pricing.worst_case_usd(plan.spec.max_call_minutes());
+            let campaign_usd_left = match plan.spec.limits.max_spend_usd {
+                Some(limit) => Some(limit - self.store.campaign_spend(&row.id).await?),
+                None => None,
+            };
+            let usd_left = match (campaign_usd_left, account_usd_left) {
+                (Some(c), Some(a)) => Some(c.min(a)),
+                (c, a) => c.or(a),
+            };
+            let room = caps
+                .allowance(used, open.get(&row.id).copied().unwrap_or(0))
+                .min(fair_share)
+                .min(self.cfg.batch)
+                .min(calls_within(usd_left, worst_case));
             // Pacing tokens pay for calls, not claims: a claimed job that is not dialled now (its
             // window closed, its number capped or on the DNC list) hands its token to the next
             // due job, so recipients who may not be called cost none of the allowance. Once the
@@ -93,8 +117,11 @@ impl Dispatcher {
                 let got = claimed.len() as u32;
                 report.claimed += got;
                 claimed_here += got;
-                let campaign_sends = self.decide_claims(&plan, claimed, now, &mut report).await?;
+                let campaign_sends = self.decide_claims(&plan, claimed, worst_case, now, &mut report).await?;
                 let sent = campaign_sends.len() as u32;
+                if let Some(left) = &mut account_usd_left {
+                    *left -= f64::from(sent) * worst_case;
+                }
                 budget = budget.saturating_sub(sent);
                 account_left = account_left.saturating_sub(sent);
                 sends.extend(campaign_sends);
@@ -134,11 +161,27 @@ impl Dispatcher {
         Ok(per_campaign)
     }
 
-    /// Decides for a campaign's claimed jobs and commits the outcome; returns the sends.
+    /// The account's spend over the last 24 hours (USD), recounted in the DB every
+    /// `OPEN_RECOUNT` and kept up to date in between with this daemon's own reservations.
+    async fn account_spend(&self, now: DateTime<Utc>) -> Result<f64, StoreError> {
+        if let Some((counted_at, usd)) = self.lock().spend
+            && counted_at <= now
+            && now - counted_at < OPEN_RECOUNT
+        {
+            return Ok(usd);
+        }
+        let usd = self.store.spend_since(now - Duration::days(1)).await?;
+        self.lock().spend = Some((now, usd));
+        Ok(usd)
+    }
+
+    /// Decides for a campaign's claimed jobs and commits the outcome; returns the sends. Each
+    /// attempt reserves `worst_case_usd` against the spend limits.
     async fn decide_claims(
         &self,
         plan: &CampaignPlan,
         claimed: Vec<ClaimedJob>,
+        worst_case_usd: f64,
         now: DateTime<Utc>,
         report: &mut StepReport,
     ) -> Result<Vec<Outgoing>, StoreError> {
@@ -148,7 +191,7 @@ impl Dispatcher {
         let phones: Vec<&str> = claimed.iter().map(|j| j.phone.as_str()).collect();
         let dnc = self.store.dnc_reasons(&phones).await?;
         let recent = self.store.recent_dials_by_number(&phones, now - Duration::days(1)).await?;
-        let max_minutes = plan.spec.call.get("max_duration").and_then(Value::as_f64).unwrap_or(30.0);
+        let max_minutes = plan.spec.max_call_minutes();
         // Bounded at parse (≤ 240 min) and the margins at load; checked all the same, so no
         // value can wrap a slot's expiry into the past and free it early.
         let call_length = Duration::milliseconds((max_minutes * 60_000.0) as i64);
@@ -209,6 +252,7 @@ impl Dispatcher {
                         attempt_no: job.attempts + 1,
                         expires_at,
                         poll_at,
+                        reserved_usd: worst_case_usd,
                     });
                     dialled_now.entry(job.phone.as_str()).or_default().push(now);
                     sends.push(Outgoing {
@@ -229,6 +273,9 @@ impl Dispatcher {
         // The attempts are durable before any of them is sent.
         self.store.commit_claims(&attempts, &deferrals, now).await?;
         let mut state = self.lock();
+        if let Some((_, usd)) = &mut state.spend {
+            *usd += attempts.len() as f64 * worst_case_usd;
+        }
         for a in &attempts {
             state.ledger.record(&a.campaign_id, now);
             if let Some(open) = &mut state.open {

@@ -13,6 +13,7 @@ use super::retry::{Next, next_step};
 use crate::bland::CallDetails;
 use crate::config::Outcome;
 use crate::dispatcher::{CampaignPlan, recipient_zones};
+use crate::opt_out::opt_out_reason;
 use crate::store::{Application, AttemptContext, JobTarget, OutcomeRecord};
 
 impl Outcomes {
@@ -31,6 +32,7 @@ impl Outcomes {
                 Application::Duplicate { recheck_done: false }
             };
         };
+        let transcript = transcript(details);
         let record = |recheck: bool| OutcomeRecord {
             outcome,
             answered_by: details.answered_by.as_ref().map(|a| a.as_str().to_string()),
@@ -40,12 +42,15 @@ impl Outcomes {
             call_ended_by: details.call_ended_by.clone(),
             error_message: details.error_message.clone(),
             recording_url: details.recording_url.clone(),
-            transcript: transcript(details),
+            transcript: transcript.clone(),
             analysis: details.analysis.as_ref().map(Value::to_string),
             details: details.raw.to_string(),
             ended_at: now,
             recheck_at: recheck.then(|| now + self.cfg.answered_by_grace),
             analyse: plan.filter(|_| outcome == Outcome::Human).and_then(|p| p.analysis.clone()),
+            opt_out: plan.filter(|_| outcome == Outcome::Human).and_then(|p| {
+                opt_out_reason(&p.spec.compliance, &details.call_id, details.analysis.as_ref(), transcript.as_deref())
+            }),
         };
         let target = || self.job_target(ctx, outcome, details, plan, now);
         match &ctx.outcome {

@@ -65,6 +65,10 @@ pub struct SimArgs {
     /// Share of calls whose webhook is never delivered (only polling finds the outcome)
     #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = parse_rate)]
     pub drop_webhooks: f64,
+    /// Share of answered calls in which the person asks not to be called again ("Please stop
+    /// calling me." in the transcript)
+    #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    pub opt_outs: f64,
     /// Share of API requests answered 500; on send call, half of them after the call was placed
     #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = parse_rate)]
     pub fail_rate: f64,
@@ -133,6 +137,8 @@ pub struct SimConfig {
     pub late_answered_by_rate: f64,
     pub duplicate_webhook_rate: f64,
     pub drop_webhook_rate: f64,
+    /// Share of human calls in which the person says "Please stop calling me."
+    pub opt_out_rate: f64,
     pub fail_rate: f64,
     pub latency: Duration,
     pub storms: Vec<StormWindow>,
@@ -159,6 +165,7 @@ impl Default for SimConfig {
             late_answered_by_rate: 0.0,
             duplicate_webhook_rate: 0.0,
             drop_webhook_rate: 0.0,
+            opt_out_rate: 0.0,
             fail_rate: 0.0,
             latency: Duration::ZERO,
             storms: Vec::new(),
@@ -199,6 +206,7 @@ impl SimConfig {
             ("late answered_by rate", self.late_answered_by_rate),
             ("duplicate webhook rate", self.duplicate_webhook_rate),
             ("drop webhook rate", self.drop_webhook_rate),
+            ("opt-out rate", self.opt_out_rate),
             ("fail rate", self.fail_rate),
         ];
         for (name, value) in rates {
@@ -239,6 +247,7 @@ impl SimArgs {
             late_answered_by_rate: self.late_answered_by,
             duplicate_webhook_rate: self.duplicate_webhooks,
             drop_webhook_rate: self.drop_webhooks,
+            opt_out_rate: self.opt_outs,
             fail_rate: self.fail_rate,
             latency: self.latency,
             storms: self.rate_limit_storm,

@@ -81,6 +81,8 @@ pub struct SimCall {
     pub webhook_deliveries: u32,
     /// The webhook was dropped on purpose (`--drop-webhooks`).
     pub webhook_dropped: bool,
+    /// The person asked not to be called again (`--opt-outs`).
+    pub opted_out: bool,
     /// The call details as `GET /v1/calls/{id}` would answer now.
     pub details: Value,
 }

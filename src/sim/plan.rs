@@ -105,6 +105,8 @@ pub(crate) struct Plan {
     pub ended_by_user: bool,
     /// Seed for the answers of analyses.
     pub answer_seed: u64,
+    /// The person asks not to be called again (human calls only).
+    pub opt_out: bool,
 }
 
 /// Decides a call. `nth` counts earlier calls to the same number in this run.
@@ -143,6 +145,8 @@ pub(crate) fn plan_call(cfg: &SimConfig, to: &str, nth: u64, max_duration_min: f
         drop_webhook: rng.chance(cfg.drop_webhook_rate),
         ended_by_user: rng.chance(0.5),
         answer_seed: rng.next_u64(),
+        // Drawn last, so that every earlier draw (and a seed's calls) stays as it was.
+        opt_out: outcome == SimOutcome::Human && rng.chance(cfg.opt_out_rate),
     }
 }
 
@@ -362,7 +366,7 @@ fn transcript(
             ("assistant", text("first_sentence", "Hello, this is an AI assistant calling.")),
             ("user", "Hi, who is this?".into()),
             ("assistant", "I'm calling on behalf of the company about your account.".into()),
-            ("user", "Okay, go ahead.".into()),
+            ("user", if rec.plan.opt_out { "Please stop calling me." } else { "Okay, go ahead." }.into()),
         ],
     };
     let step = (fin.talk_s / (lines.len() as f64 + 1.0)).max(0.1);

@@ -210,6 +210,7 @@ impl Shared {
             webhook: e.rec.webhook.clone(),
             webhook_deliveries: e.deliveries,
             webhook_dropped: e.dropped,
+            opted_out: e.rec.plan.opt_out,
             details: render(&e.rec, t, self.cfg.speed),
         }
     }

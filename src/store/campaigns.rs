@@ -584,6 +584,59 @@ impl Store {
         })
     }
 
+    /// The outcomes of the campaign's last `limit` calls dialled at or after `since` (most recent
+    /// first), counted by outcome: what the safety stops judge.
+    pub async fn recent_outcomes(
+        &self,
+        campaign_id: &str,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(Outcome, u32)>, StoreError> {
+        sqlx::query(
+            "SELECT outcome, COUNT(*) AS n FROM (
+                 SELECT outcome FROM attempts
+                 WHERE campaign_id = ? AND dialed_at >= ? AND outcome IS NOT NULL AND state != 'not_sent'
+                 ORDER BY dialed_at DESC LIMIT ?)
+             GROUP BY outcome",
+        )
+        .bind(campaign_id)
+        .bind(millis(since))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| {
+            let n: i64 = r.try_get("n")?;
+            Ok((Outcome::from_sql(r.try_get("outcome")?)?, u32::try_from(n).unwrap_or(u32::MAX)))
+        })
+        .collect()
+    }
+
+    /// What the campaign's calls count against its spend limit (USD): the prices Bland
+    /// reported, and for calls without one yet their reservations (the counters of
+    /// migrations/0009_report_counters.sql).
+    pub async fn campaign_spend(&self, campaign_id: &str) -> Result<f64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT TOTAL(spend) FROM dial_counters WHERE campaign_id = ? AND state != 'not_sent' AND n > 0",
+        )
+        .bind(campaign_id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// What the calls dialled after `since` count against the account's daily spend limit
+    /// (USD), as [`Store::campaign_spend`] counts them.
+    pub async fn spend_since(&self, since: DateTime<Utc>) -> Result<f64, StoreError> {
+        // The expression is dial_counters' `spend` (migrations/0009_report_counters.sql).
+        Ok(sqlx::query_scalar(
+            "SELECT TOTAL(COALESCE(price, CASE WHEN state = 'failed' THEN 0 ELSE COALESCE(reserved_usd, 0) END))
+             FROM attempts WHERE dialed_at > ? AND state != 'not_sent'",
+        )
+        .bind(millis(since))
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     /// Calls of the campaign (attempts that reached Bland, not those proven never sent), by
     /// outcome, and those without one yet by state.
     pub async fn call_counts(&self, campaign_id: &str) -> Result<CallCounts, StoreError> {

@@ -45,6 +45,8 @@ pub struct NewAttempt {
     pub expires_at: DateTime<Utc>,
     /// When the poller first asks Bland about it, if no webhook has settled it by then.
     pub poll_at: DateTime<Utc>,
+    /// What it holds against the spend limits until Bland reports its price (its worst case).
+    pub reserved_usd: f64,
 }
 
 /// What to do with a claimed job that is not dialled now.
@@ -199,7 +201,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         for chunk in attempts.chunks(3000) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO attempts (id, job_id, campaign_id, phone, attempt_no, state, dialed_at, expires_at, poll_at) ",
+                "INSERT INTO attempts (id, job_id, campaign_id, phone, attempt_no, state, dialed_at, expires_at, poll_at,
+                                       reserved_usd) ",
             );
             q.push_values(chunk, |mut b, a| {
                 b.push_bind(&a.id)
@@ -210,7 +213,8 @@ impl Store {
                     .push("'dialing'")
                     .push_bind(now_ms)
                     .push_bind(millis(a.expires_at))
-                    .push_bind(millis(a.poll_at));
+                    .push_bind(millis(a.poll_at))
+                    .push_bind(a.reserved_usd);
             });
             q.build().execute(&mut *tx).await?;
             let mut q: QueryBuilder<Sqlite> =

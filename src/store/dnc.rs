@@ -36,25 +36,8 @@ impl Store {
     ) -> Result<DncAdded, StoreError> {
         let now_ms = millis(now);
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut out = DncAdded::default();
-        for chunk in phones.chunks(ROWS_PER_STATEMENT) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO dnc (phone, reason, added_at) ");
-            q.push_values(chunk, |mut b, p| {
-                b.push_bind(p.as_str()).push_bind(reason).push_bind(now_ms);
-            });
-            q.push(" ON CONFLICT (phone) DO NOTHING");
-            out.added += q.build().execute(&mut *tx).await?.rows_affected();
-
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE jobs SET state = 'suppressed', reason = ");
-            q.push_bind(format!("do-not-call: {reason}"));
-            q.push(", updated_at = ").push_bind(now_ms);
-            // Through the (campaign_id, phone) index, one campaign at a time.
-            q.push(
-                " WHERE campaign_id IN (SELECT id FROM campaigns) AND state IN ('queued', 'retry_wait') AND phone IN ",
-            );
-            push_in_list(&mut q, chunk.iter().map(PhoneNumber::as_str));
-            out.jobs_suppressed += q.build().execute(&mut *tx).await?.rows_affected();
-        }
+        let phones: Vec<&str> = phones.iter().map(PhoneNumber::as_str).collect();
+        let out = insert(&mut tx, &phones, reason, now_ms).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -73,4 +56,33 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Adds numbers (E.164) to the list and suppresses every job that would still call one of them,
+/// inside the caller's transaction: [`Store::dnc_add`], and an opt-out recorded with its call's
+/// outcome.
+pub(super) async fn insert(
+    tx: &mut sqlx::SqliteConnection,
+    phones: &[&str],
+    reason: &str,
+    now_ms: i64,
+) -> Result<DncAdded, StoreError> {
+    let mut out = DncAdded::default();
+    for chunk in phones.chunks(ROWS_PER_STATEMENT) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO dnc (phone, reason, added_at) ");
+        q.push_values(chunk, |mut b, p| {
+            b.push_bind(*p).push_bind(reason).push_bind(now_ms);
+        });
+        q.push(" ON CONFLICT (phone) DO NOTHING");
+        out.added += q.build().execute(&mut *tx).await?.rows_affected();
+
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE jobs SET state = 'suppressed', reason = ");
+        q.push_bind(format!("do-not-call: {reason}"));
+        q.push(", updated_at = ").push_bind(now_ms);
+        // Through the (campaign_id, phone) index, one campaign at a time.
+        q.push(" WHERE campaign_id IN (SELECT id FROM campaigns) AND state IN ('queued', 'retry_wait') AND phone IN ");
+        push_in_list(&mut q, chunk.iter().copied());
+        out.jobs_suppressed += q.build().execute(&mut *tx).await?.rows_affected();
+    }
+    Ok(out)
 }

@@ -22,6 +22,8 @@ pub struct AttemptContext {
     pub outcome: Option<Outcome>,
     pub answered_by: Option<String>,
     pub call_id: Option<String>,
+    /// The number called (E.164).
+    pub phone: String,
     pub job_state: JobState,
     pub job_attempts: i64,
     pub timezones: Vec<Tz>,
@@ -49,6 +51,9 @@ pub struct OutcomeRecord {
     /// The campaign's `[analysis]` questions, if it asks any: a human outcome writes its
     /// pending analysis in the same transaction (see `store/analyses.rs`).
     pub analyse: Option<std::sync::Arc<crate::analysis::QuestionSet>>,
+    /// The person asked not to be called again (the DNC list's reason): the number goes on the
+    /// list in the same transaction as this outcome.
+    pub opt_out: Option<String>,
 }
 
 /// Where the job goes.
@@ -138,7 +143,7 @@ async fn apply_delivery(
     let Delivery { attempt_id, call_id, now, .. } = *d;
     let now_ms = millis(now);
     let row = sqlx::query(
-        "SELECT a.id, a.job_id, a.campaign_id, a.attempt_no, a.state, a.outcome, a.answered_by, a.call_id,
+        "SELECT a.id, a.job_id, a.campaign_id, a.attempt_no, a.state, a.outcome, a.answered_by, a.call_id, a.phone,
                 j.state AS job_state, j.attempts AS job_attempts, j.timezones, j.zone_source, j.number_zones
          FROM attempts a JOIN jobs j ON j.id = a.job_id
          WHERE a.id = ?1 OR a.call_id = ?2 LIMIT 1",
@@ -159,6 +164,7 @@ async fn apply_delivery(
         outcome: row.try_get::<Option<&str>, _>("outcome")?.map(Outcome::from_sql).transpose()?,
         answered_by: row.try_get("answered_by")?,
         call_id: row.try_get("call_id")?,
+        phone: row.try_get("phone")?,
         job_state: JobState::from_sql(row.try_get("job_state")?)?,
         job_attempts: row.try_get("job_attempts")?,
         timezones: stored_zones(row.try_get("timezones")?, "jobs.timezones")?,
@@ -192,6 +198,7 @@ async fn apply_delivery(
             if done {
                 follow_up_analysis(tx, &ctx, call_id, &record, now).await?;
                 move_job(tx, &ctx, record.outcome, &job, &[JobState::Dialing, JobState::InCall], now_ms).await?;
+                opt_out(tx, &ctx, &record, now_ms).await?;
                 Applied::Applied
             } else {
                 Applied::Duplicate
@@ -201,6 +208,7 @@ async fn apply_delivery(
             let done = write_attempt(tx, &ctx.attempt_id, call_id, &record, WriteIf::NoAnsweredBy).await?;
             if done {
                 follow_up_analysis(tx, &ctx, call_id, &record, now).await?;
+                opt_out(tx, &ctx, &record, now_ms).await?;
                 if let Some(job) = job {
                     // `queued`: a retry released but not claimed yet is still on this
                     // attempt (claiming commits the next one); `dialing` is not, as its
@@ -252,6 +260,20 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// A person who asked not to be called again: their number onto the do-not-call list, and every
+/// job still waiting to call it (any campaign) suppressed, with the outcome.
+async fn opt_out(
+    tx: &mut sqlx::SqliteConnection,
+    ctx: &AttemptContext,
+    record: &OutcomeRecord,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    if let Some(reason) = &record.opt_out {
+        super::dnc::insert(tx, &[ctx.phone.as_str()], reason, now_ms).await?;
+    }
+    Ok(())
 }
 
 /// A human outcome just written gets its pending analysis (asked once the grace for a late

@@ -213,8 +213,7 @@ impl Store {
                 .fetch_all(&self.pool)
                 .await?
         };
-        rows
-            .into_iter()
+        rows.into_iter()
             .map(|r| {
                 Ok(DialGroup {
                     attempt_no: u32::try_from(r.try_get::<i64, _>("attempt_no")?)
@@ -313,15 +312,15 @@ impl Store {
             .await?
         };
         rows.into_iter()
-        .map(|r| {
-            Ok(RecipientGroup {
-                dials: u32::try_from(r.try_get::<i64, _>("dials")?)
-                    .map_err(|_| StoreError::Corrupt("dials per recipient out of range".into()))?,
-                reached_human: r.try_get::<i64, _>("human")? != 0,
-                recipients: count(&r, "n")?,
+            .map(|r| {
+                Ok(RecipientGroup {
+                    dials: u32::try_from(r.try_get::<i64, _>("dials")?)
+                        .map_err(|_| StoreError::Corrupt("dials per recipient out of range".into()))?,
+                    reached_human: r.try_get::<i64, _>("human")? != 0,
+                    recipients: count(&r, "n")?,
+                })
             })
-        })
-        .collect()
+            .collect()
     }
 
     /// The most frequent reasons calls failed in the period (Bland's error message, or the send
@@ -355,9 +354,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?
         };
-        rows.into_iter()
-        .map(|r| Ok(ReasonCount { reason: r.try_get("reason")?, count: count(&r, "n")? }))
-        .collect()
+        rows.into_iter().map(|r| Ok(ReasonCount { reason: r.try_get("reason")?, count: count(&r, "n")? })).collect()
     }
 
     /// The answers Bland gave to the call's `analysis_schema` (`attempts.analysis`), over the
