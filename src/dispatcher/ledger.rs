@@ -177,6 +177,7 @@ mod tests {
             calls_per_hour: None,
             calls_per_day: Some(5000),
             max_concurrent: Some(10),
+            max_spend_usd: None,
         };
         let caps = Caps::from_limits(&limits);
         assert_eq!(caps, Caps { per_minute: Some(30), per_hour: None, per_day: Some(5000), concurrent: Some(10) });
