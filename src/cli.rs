@@ -6,6 +6,7 @@
 //! failures (exit 1).
 
 mod analyze;
+mod rules;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -89,6 +90,9 @@ pub enum Command {
         after_help = "Examples:\n  switchboard analyze spring-renewals --questions churn.toml --dry-run   # count and cost first\n  BLAND_API_KEY=… switchboard analyze spring-renewals --questions churn.toml"
     )]
     Analyze(analyze::AnalyzeArgs),
+    /// The state calling rules in force: hours, holidays, frequency caps and their sources
+    #[command(long_about = rules::LONG_ABOUT, after_help = rules::AFTER_HELP)]
+    Rules(rules::RulesArgs),
     /// Run the Bland API simulator (for dry runs, tests and benchmarks)
     Sim(crate::sim::SimArgs),
     /// Daemon configuration
@@ -443,6 +447,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Sim(args) => crate::sim::run(args).await.map_err(Failure::from),
+        Command::Rules(args) => rules::rules(args, &load_config(cli.config.as_deref())?),
         Command::Serve { listen } => {
             let (config, store) = open(cli.config.as_deref(), cli.db.as_deref()).await?;
             serve(config, store, listen).await

@@ -10,6 +10,7 @@ pub mod bland;
 pub mod campaigns;
 pub mod cli;
 pub mod clock;
+pub mod compliance;
 pub mod config;
 pub mod csv_safe;
 pub mod daemon;

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::duration::{format_duration, parse_duration};
 use super::located::{ConfigError, SourceFile};
+use crate::compliance::{RuleSet, StateOverrides};
 use crate::secret::Secret;
 use crate::window::Compliance;
 
@@ -143,6 +144,8 @@ pub struct ComplianceSection {
     pub max_calls_per_number_per_day: u32,
     /// The operator widened the guard beyond the federal 08:00–21:00 on purpose.
     pub allow_outside_federal_hours: bool,
+    /// The state rules in force: the built-in set narrowed by `[compliance.states]`.
+    pub rules: std::sync::Arc<crate::compliance::RuleSet>,
 }
 
 #[derive(Debug, Clone)]
@@ -287,6 +290,8 @@ struct RawCompliance {
     latest: Option<String>,
     max_calls_per_number_per_day: Option<u32>,
     allow_outside_federal_hours: Option<bool>,
+    /// `[compliance.states.XX]` overrides of the state rules (checked by `compliance`).
+    states: Option<toml::Table>,
 }
 
 #[derive(Deserialize, Default)]
@@ -347,7 +352,7 @@ impl Raw {
             safety.window, max_failure_share, min_human_share, max_throttled;
             http.listen, public_url, allow_unsigned_webhooks, header_read_timeout, request_timeout, idle_timeout,
                 max_connections, api_token_file, max_upload_mb;
-            compliance.earliest, latest, max_calls_per_number_per_day, allow_outside_federal_hours;
+            compliance.earliest, latest, max_calls_per_number_per_day, allow_outside_federal_hours, states;
             store.path;
             dispatcher.batch, send_concurrency, idle_tick, slot_margin, poll_margin, reconcile_after, min_backoff,
                 max_backoff, pacing;
@@ -586,6 +591,7 @@ impl DaemonConfig {
         };
         let max_spend_usd_per_day =
             amount("account.max_spend_usd_per_day", raw.account.max_spend_usd_per_day, true, MAX_DAILY_SPEND_USD)?;
+        let rules = state_rules(raw.compliance.states).map_err(|(key, message)| err(&key, message))?;
         let hx = raw.http;
         let http = HttpSection {
             listen,
@@ -645,6 +651,7 @@ impl DaemonConfig {
                     10,
                 )?,
                 allow_outside_federal_hours,
+                rules,
             },
             store: StoreSection { path: raw.store.path.ok_or_else(|| required("store.path"))? },
             dispatcher,
@@ -727,6 +734,19 @@ fn read_secret(
 /// `SWITCHBOARD_ACCOUNT__CALLS_PER_HOUR=5000` → `[account]\ncalls_per_hour = 5000`. A value that
 /// is not a TOML literal (a bare path, an address) is taken as a string, and so is one TOML would
 /// read as a date or time: `09:00` is a time of day to switchboard, written as a string.
+/// The built-in state rules narrowed by the config's `[compliance.states]`; on error the key
+/// and the message.
+fn state_rules(states: Option<toml::Table>) -> Result<std::sync::Arc<RuleSet>, (String, String)> {
+    let builtin = RuleSet::builtin();
+    let Some(table) = states else {
+        return Ok(std::sync::Arc::new(builtin.clone()));
+    };
+    let overrides: StateOverrides = toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| ("compliance.states".to_owned(), e.message().trim().to_owned()))?;
+    builtin.with_overrides(&overrides).map(std::sync::Arc::new).map_err(|e| (e.key, e.message))
+}
+
 fn env_overrides(env: impl IntoIterator<Item = (String, String)>) -> String {
     let mut sections: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
     for (name, value) in env {
@@ -893,6 +913,23 @@ mod tests {
         assert_eq!(c.compliance.earliest, NaiveTime::from_hms_opt(7, 0, 0).unwrap());
         assert!(c.compliance.allow_outside_federal_hours);
         assert!(!DaemonConfig::defaults().compliance.allow_outside_federal_hours);
+    }
+
+    #[test]
+    fn state_rule_overrides_narrow_the_built_in_rules_and_widening_ones_are_refused() {
+        assert_eq!(DaemonConfig::defaults().compliance.rules.version(), "2026-12-01");
+        let file = |text: &str| DaemonConfig::load_layers(Some(("site.toml", text)), std::iter::empty());
+        let c = file("[compliance.states.FL]\nhours = { \"mon-fri\" = \"09:00-17:00\" }\n").unwrap();
+        assert!(c.compliance.rules.version().starts_with("2026-12-01+config."));
+        let fl = crate::compliance::Region::parse("FL").unwrap();
+        assert!(c.compliance.rules.state(fl).unwrap().hours.as_ref().unwrap().narrowed);
+        let e = file("[compliance.states.FL]\nfrequency_cap = \"none\"\n").unwrap_err();
+        assert_eq!(e.file, "site.toml");
+        assert_eq!(e.key.as_deref(), Some("compliance.states.FL.frequency_cap"));
+        assert!(e.to_string().contains("overrides may only narrow the state rules"), "{e}");
+        let e = file("[compliance.states.FL]\nhourz = {}\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("compliance.states"));
+        assert!(e.message.contains("unknown field `hourz`"), "{e}");
     }
 
     #[test]
