@@ -7,6 +7,11 @@
 -- Every table counts what src/store/report.rs's scans count: attempts that reached Bland
 -- (`state != 'not_sent'`), and for the answers only calls that reached a human.
 
+-- The recipient's regions (US states, territories, Canadian provinces): the CSV `state` column's
+-- and the area code's, '|'-separated two-letter codes ('' when none is known). The compliance
+-- engine applies every one's rules; the report breaks dials down by them.
+ALTER TABLE jobs ADD COLUMN regions TEXT NOT NULL DEFAULT '';
+
 -- What a dial holds against the spend limits until Bland reports its price: the worst case
 -- (the minimum charge plus max_duration at the per-minute price), set when it is claimed.
 ALTER TABLE attempts ADD COLUMN reserved_usd REAL;
@@ -97,29 +102,33 @@ BEGIN
                             WHEN old.call_length < 10 THEN 6 ELSE 7 END;
 END;
 
--- Dials by the recipient's zones (the job's, which never change after import), the UTC quarter
--- hour they were made in and outcome: `report` turns each quarter into the recipient's local
--- hour (every zone offset is a whole number of quarter hours).
+-- Dials by the recipient's zones and regions (the job's, which never change after import), the
+-- UTC quarter hour they were made in and outcome: `report` turns each quarter into the
+-- recipient's local hour (every zone offset is a whole number of quarter hours) and sums the
+-- rest by zone and by region.
 CREATE TABLE dial_quarters (
     campaign_id TEXT NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
     timezones   TEXT NOT NULL,
+    regions     TEXT NOT NULL,
     quarter     INTEGER NOT NULL,
     outcome     TEXT NOT NULL,
     n           INTEGER NOT NULL,
-    PRIMARY KEY (campaign_id, timezones, quarter, outcome)
+    PRIMARY KEY (campaign_id, timezones, regions, quarter, outcome)
 ) WITHOUT ROWID;
 
-INSERT INTO dial_quarters (campaign_id, timezones, quarter, outcome, n)
-    SELECT a.campaign_id, j.timezones, a.dialed_at - (a.dialed_at % 900000), COALESCE(a.outcome, ''), COUNT(*)
+INSERT INTO dial_quarters (campaign_id, timezones, regions, quarter, outcome, n)
+    SELECT a.campaign_id, j.timezones, j.regions, a.dialed_at - (a.dialed_at % 900000), COALESCE(a.outcome, ''),
+           COUNT(*)
     FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE a.state != 'not_sent'
-    GROUP BY a.campaign_id, j.timezones, a.dialed_at - (a.dialed_at % 900000), COALESCE(a.outcome, '');
+    GROUP BY a.campaign_id, j.timezones, j.regions, a.dialed_at - (a.dialed_at % 900000), COALESCE(a.outcome, '');
 
 CREATE TRIGGER dial_quarters_insert AFTER INSERT ON attempts WHEN new.state != 'not_sent'
 BEGIN
-    INSERT INTO dial_quarters (campaign_id, timezones, quarter, outcome, n)
-        SELECT new.campaign_id, j.timezones, new.dialed_at - (new.dialed_at % 900000), COALESCE(new.outcome, ''), 1
+    INSERT INTO dial_quarters (campaign_id, timezones, regions, quarter, outcome, n)
+        SELECT new.campaign_id, j.timezones, j.regions, new.dialed_at - (new.dialed_at % 900000),
+               COALESCE(new.outcome, ''), 1
         FROM jobs j WHERE j.id = new.job_id
-        ON CONFLICT (campaign_id, timezones, quarter, outcome) DO UPDATE SET n = n + 1;
+        ON CONFLICT (campaign_id, timezones, regions, quarter, outcome) DO UPDATE SET n = n + 1;
 END;
 
 CREATE TRIGGER dial_quarters_move AFTER UPDATE OF state, outcome, dialed_at ON attempts
@@ -128,18 +137,20 @@ CREATE TRIGGER dial_quarters_move AFTER UPDATE OF state, outcome, dialed_at ON a
 BEGIN
     UPDATE dial_quarters SET n = n - 1
         WHERE old.state != 'not_sent' AND campaign_id = old.campaign_id
-          AND timezones = (SELECT timezones FROM jobs WHERE id = old.job_id)
+          AND (timezones, regions) = (SELECT timezones, regions FROM jobs WHERE id = old.job_id)
           AND quarter = old.dialed_at - (old.dialed_at % 900000) AND outcome = COALESCE(old.outcome, '');
-    INSERT INTO dial_quarters (campaign_id, timezones, quarter, outcome, n)
-        SELECT new.campaign_id, j.timezones, new.dialed_at - (new.dialed_at % 900000), COALESCE(new.outcome, ''), 1
+    INSERT INTO dial_quarters (campaign_id, timezones, regions, quarter, outcome, n)
+        SELECT new.campaign_id, j.timezones, j.regions, new.dialed_at - (new.dialed_at % 900000),
+               COALESCE(new.outcome, ''), 1
         FROM jobs j WHERE j.id = new.job_id AND new.state != 'not_sent'
-        ON CONFLICT (campaign_id, timezones, quarter, outcome) DO UPDATE SET n = n + 1;
+        ON CONFLICT (campaign_id, timezones, regions, quarter, outcome) DO UPDATE SET n = n + 1;
 END;
 
 CREATE TRIGGER dial_quarters_delete AFTER DELETE ON attempts WHEN old.state != 'not_sent'
 BEGIN
     UPDATE dial_quarters SET n = n - 1
-        WHERE campaign_id = old.campaign_id AND timezones = (SELECT timezones FROM jobs WHERE id = old.job_id)
+        WHERE campaign_id = old.campaign_id
+          AND (timezones, regions) = (SELECT timezones, regions FROM jobs WHERE id = old.job_id)
           AND quarter = old.dialed_at - (old.dialed_at % 900000) AND outcome = COALESCE(old.outcome, '');
 END;
 

@@ -268,12 +268,7 @@ async fn queue(
 ) -> Result<crate::waiting::Queue, CampaignError> {
     use crate::dispatcher::ledger::{Caps, Used};
     let id = spec.id.as_str();
-    let rows: Vec<crate::waiting::ZoneJobs> = store
-        .waiting_by_zone(id)
-        .await?
-        .into_iter()
-        .map(|(zones, state, jobs)| crate::waiting::ZoneJobs { zones, state, jobs })
-        .collect();
+    let rows = store.waiting_by_zone(id).await?;
     let (mine, all) = (store.cap_usage(Some(id), now).await?, store.cap_usage(None, now).await?);
     let used = |u: crate::store::CapUsage| Used { minute: u.minute, hour: u.hour, day: u.day };
     let usage = crate::waiting::Usage {
@@ -283,7 +278,9 @@ async fn queue(
         account_open: all.open,
     };
     let account = crate::dispatcher::DispatcherConfig::from_daemon(config).account;
-    let window = spec.dial_window(config.compliance());
+    // The dispatcher's decision: the guard, the schedule, the state rules and the blackouts.
+    let blackouts = store.active_blackouts(now).await?;
+    let window = spec.dial_window_under(config.compliance(), Some(&config.compliance.rules), blackouts.into());
     Ok(crate::waiting::queue(&window, &rows, &Caps::from_limits(&spec.limits), &account, &usage, now))
 }
 

@@ -6,6 +6,7 @@
 //! failures (exit 1).
 
 mod analyze;
+mod blackout;
 mod rules;
 
 use std::io::IsTerminal;
@@ -90,6 +91,9 @@ pub enum Command {
         after_help = "Examples:\n  switchboard analyze spring-renewals --questions churn.toml --dry-run   # count and cost first\n  BLAND_API_KEY=… switchboard analyze spring-renewals --questions churn.toml"
     )]
     Analyze(analyze::AnalyzeArgs),
+    /// Emergency blackouts: stop dialling a state or a time zone at once, until a time
+    #[command(subcommand)]
+    Blackout(blackout::BlackoutCommand),
     /// The state calling rules in force: hours, holidays, frequency caps and their sources
     #[command(long_about = rules::LONG_ABOUT, after_help = rules::AFTER_HELP)]
     Rules(rules::RulesArgs),
@@ -243,6 +247,11 @@ pub struct ImportArgs {
     /// The column holding IANA time zones [default: a column named timezone, time_zone or tz]
     #[arg(long, value_name = "COLUMN")]
     pub timezone_column: Option<String>,
+    /// The column holding the US state or Canadian province, as a code (FL) or a name (Florida);
+    /// its rules apply together with the area code's [default: a column named state, state_code
+    /// or province]
+    #[arg(long, value_name = "COLUMN")]
+    pub state_column: Option<String>,
     /// Where to write rejected rows, with their line and reason [default: FILE.rejects.csv]
     #[arg(long, value_name = "PATH")]
     pub rejects: Option<PathBuf>,
@@ -306,10 +315,10 @@ pub struct ExportArgs {
     /// (no outcome yet)
     #[arg(long, value_name = "O")]
     pub outcome: Option<crate::export::RecipientOutcome>,
-    /// Only recipients in this US state. Not available yet: recipients' states are stored once
-    /// the compliance engine exists (the command refuses it, exit 2)
-    #[arg(long, value_name = "S")]
-    pub state: Option<String>,
+    /// Only recipients in this US state or Canadian province (with --attempts: calls to them),
+    /// as a code (FL) or a name (Florida): from the file's state column or the area code
+    #[arg(long, value_name = "STATE", value_parser = |s: &str| crate::compliance::Region::parse(s).map_err(|e| e.to_string()))]
+    pub state: Option<crate::compliance::Region>,
     /// Only recipients with a call dialled at or after T (with --attempts: calls dialled at or
     /// after T). RFC 3339 (2026-06-01T09:00:00-04:00) or a date (2026-06-01, midnight UTC)
     #[arg(long, value_name = "T", value_parser = crate::clock::parse_instant)]
@@ -387,7 +396,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn input(error: impl Into<anyhow::Error>) -> Self {
+    pub(crate) fn input(error: impl Into<anyhow::Error>) -> Self {
         Self { bad_input: true, error: error.into() }
     }
 
@@ -472,6 +481,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Export(args) => {
             let (config, store) = open_for(cli.config.as_deref(), cli.db.as_deref(), true).await?;
             export(args, &config, &store).await
+        }
+        Command::Blackout(cmd) => {
+            let (_, store) = open_for(cli.config.as_deref(), cli.db.as_deref(), cmd.read_only()).await?;
+            blackout::blackout(cmd, &store, Utc::now()).await
         }
         Command::Dnc(cmd) => {
             let read_only = matches!(cmd, DncCommand::List { .. });
@@ -706,6 +719,7 @@ async fn import(args: ImportArgs, config: &DaemonConfig, store: &Store) -> Resul
     let opts = ImportOptions {
         phone_column: args.phone_column,
         timezone_column: args.timezone_column,
+        state_column: args.state_column,
         rejects: args.rejects,
         dry_run: args.dry_run,
         encoding,
@@ -763,6 +777,7 @@ fn print_import_summary(file: &Path, campaign: &str, s: &ImportSummary) {
         s.encoding,
         s.phone_column,
         s.timezone_column.as_ref().map_or(String::new(), |t| format!("; time zone column \"{t}\""))
+            + &s.state_column.as_ref().map_or(String::new(), |t| format!("; state column \"{t}\""))
     );
 }
 
@@ -783,6 +798,7 @@ async fn export(args: ExportArgs, config: &DaemonConfig, store: &Store) -> Resul
         outcome: args.outcome,
         since: args.since,
         state: args.state,
+        state_rules: Some(config.compliance.rules.clone()),
         raw: args.raw,
         bom: args.bom,
         progress: std::io::stderr().is_terminal() && !csv_on_terminal,

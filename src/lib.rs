@@ -21,7 +21,6 @@ pub mod export;
 pub mod files;
 pub mod import;
 pub mod metrics;
-pub mod opt_out;
 pub mod outcomes;
 pub mod phone;
 pub mod progress;

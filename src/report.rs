@@ -56,6 +56,9 @@ pub struct Report {
     pub by_local_hour: Vec<Breakdown>,
     /// Dials by the recipient's time zone(s).
     pub by_zone: Vec<Breakdown>,
+    /// Dials by the recipient's state or province (`FL|OK` when the file's state and the area
+    /// code's differ; `unknown` when neither is known).
+    pub by_state: Vec<Breakdown>,
     pub minutes: Minutes,
     pub cost: Cost,
     /// The most frequent reasons calls failed.
@@ -243,6 +246,7 @@ pub fn build(campaign: CampaignHeader, spec: &CampaignSpec, period: Period, now:
         retry_yield: retry_yield(&c.dials),
         by_local_hour: by_local_hour(&c.zone_quarters),
         by_zone: by_zone(&c.zone_quarters),
+        by_state: by_state(&c.zone_quarters),
         minutes: minutes(&c.dials),
         cost: Cost {
             total_usd: cost_total,
@@ -353,6 +357,16 @@ fn by_zone(quarters: &[ZoneQuarter]) -> Vec<Breakdown> {
         quarters.iter().map(|q| {
             let names: Vec<&str> = q.zones.iter().map(|z| z.name()).collect();
             (names.join("|"), q.outcome, q.dials)
+        }),
+        String::clone,
+    )
+}
+
+fn by_state(quarters: &[ZoneQuarter]) -> Vec<Breakdown> {
+    breakdown(
+        quarters.iter().map(|q| {
+            let codes: Vec<&str> = q.regions.iter().map(|r| r.code()).collect();
+            (if codes.is_empty() { "unknown".to_string() } else { codes.join("|") }, q.outcome, q.dials)
         }),
         String::clone,
     )
@@ -494,7 +508,11 @@ pub fn render(r: &Report, shown: crate::clock::Shown) -> String {
     table(&mut s, &headers, &rows);
 
     for (title, key, rows) in
-        [("By recipient-local hour", "hour", &r.by_local_hour), ("By time zone", "zone", &r.by_zone)]
+        [
+            ("By recipient-local hour", "hour", &r.by_local_hour),
+            ("By time zone", "zone", &r.by_zone),
+            ("By state", "state", &r.by_state),
+        ]
     {
         section(&mut s, title);
         let mut headers = vec![key, "dials"];
@@ -650,7 +668,7 @@ mod tests {
     fn a_quarter_hour_is_counted_in_the_recipients_local_hour_across_dst() {
         let ny: Tz = "America/New_York".parse().unwrap();
         let kolkata: Tz = "Asia/Kolkata".parse().unwrap();
-        let q = |zone: Tz, at: &str, outcome| ZoneQuarter { zones: vec![zone], quarter: t(at), outcome, dials: 1 };
+        let q = |zone: Tz, at: &str, outcome| ZoneQuarter { zones: vec![zone], regions: vec![], quarter: t(at), outcome, dials: 1 };
         let rows = by_local_hour(&[
             // 13:45 UTC in winter is 08:45 in New York; in summer 09:45.
             q(ny, "2026-01-15T13:45:00Z", Some(Outcome::Human)),

@@ -12,12 +12,15 @@ use serde::Serialize;
 
 use crate::dispatcher::ledger::{Caps, Used};
 use crate::store::JobState;
-use crate::window::DialWindow;
+use crate::compliance::Region;
+use crate::window::{DialWindow, Recipient};
 
-/// Jobs of one state and set of zones (the job counters' rows).
+/// Jobs of one state, set of zones and set of regions (the job counters' rows).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ZoneJobs {
     pub zones: Vec<Tz>,
+    /// The states (provinces) whose rules apply to them.
+    pub regions: Vec<Region>,
     pub state: JobState,
     pub jobs: i64,
 }
@@ -54,6 +57,8 @@ pub struct Queue {
 pub struct ZoneWait {
     /// The zones (`|`-joined) in all of which the recipients must be open.
     pub zones: String,
+    /// The states (provinces, `|`-joined) whose rules apply too; empty when none is known.
+    pub regions: String,
     pub jobs: i64,
     /// When they may next be called (`None`: never again, e.g. past the campaign's end).
     pub next_opening: Option<DateTime<Utc>>,
@@ -79,21 +84,24 @@ pub fn queue(
         return q;
     }
     for r in queued {
-        if window.is_open(&r.zones, now) {
+        let recipient = Recipient { zones: &r.zones, regions: &r.regions };
+        if window.is_open_for(&recipient, now) {
             q.dialable_now += r.jobs;
             continue;
         }
-        let next = window.next_opening(&r.zones, now);
+        let next = window.next_opening_for(&recipient, now);
         let names: Vec<&str> = r.zones.iter().map(|z| z.name()).collect();
         let local = match (next, r.zones.first()) {
             (Some(t), Some(zone)) => Some(t.with_timezone(zone).format("%Y-%m-%d %H:%M %Z").to_string()),
             _ => None,
         };
         let key = names.join("|");
-        match q.waiting_for_window.iter_mut().find(|w| w.zones == key) {
+        let regions = r.regions.iter().map(|g| g.code()).collect::<Vec<_>>().join("|");
+        match q.waiting_for_window.iter_mut().find(|w| w.zones == key && w.regions == regions) {
             Some(w) => w.jobs += r.jobs,
             None => q.waiting_for_window.push(ZoneWait {
                 zones: key,
+                regions,
                 jobs: r.jobs,
                 next_opening: next,
                 next_opening_local: local,
@@ -101,7 +109,12 @@ pub fn queue(
         }
     }
     q.waiting_for_window.sort_by(|a, b| {
-        (a.next_opening.is_none(), a.next_opening, &a.zones).cmp(&(b.next_opening.is_none(), b.next_opening, &b.zones))
+        (a.next_opening.is_none(), a.next_opening, &a.zones, &a.regions).cmp(&(
+            b.next_opening.is_none(),
+            b.next_opening,
+            &b.zones,
+            &b.regions,
+        ))
     });
     q.forecast_finish = forecast(window, rows, &[*campaign_caps, *account_caps], now);
     if q.dialable_now > 0 {
@@ -135,23 +148,16 @@ mod tests {
 
     fn window(start: Option<DateTime<Utc>>) -> DialWindow {
         let hours = WeeklyHours::parse([("mon-sun", "09:00-20:00")]).unwrap();
-        DialWindow {
-            hours,
-            blackout_dates: Default::default(),
-            start,
-            end: None,
-            cron: None,
-            compliance: Compliance::default(),
-        }
+        DialWindow { start, ..DialWindow::new(hours, Compliance::default()) }
     }
 
     fn rows() -> Vec<ZoneJobs> {
         let z = |n: &str| -> Vec<Tz> { n.split('|').map(|z| z.parse().unwrap()).collect() };
         vec![
-            ZoneJobs { zones: z("America/New_York"), state: JobState::Queued, jobs: 100 },
-            ZoneJobs { zones: z("Pacific/Honolulu"), state: JobState::Queued, jobs: 40 },
-            ZoneJobs { zones: z("America/Los_Angeles"), state: JobState::Queued, jobs: 30 },
-            ZoneJobs { zones: z("America/New_York"), state: JobState::RetryWait, jobs: 7 },
+            ZoneJobs { regions: vec![], zones: z("America/New_York"), state: JobState::Queued, jobs: 100 },
+            ZoneJobs { regions: vec![], zones: z("Pacific/Honolulu"), state: JobState::Queued, jobs: 40 },
+            ZoneJobs { regions: vec![], zones: z("America/Los_Angeles"), state: JobState::Queued, jobs: 30 },
+            ZoneJobs { regions: vec![], zones: z("America/New_York"), state: JobState::RetryWait, jobs: 7 },
         ]
     }
 
@@ -230,7 +236,7 @@ pub fn forecast(window: &DialWindow, rows: &[ZoneJobs], caps: &[Caps], now: Date
 /// The state of a forecast: recipients left by zone set, and the dials of the last day by minute.
 struct Simulation<'a> {
     window: &'a DialWindow,
-    left: Vec<(Vec<Tz>, i64)>,
+    left: Vec<(Vec<Tz>, Vec<Region>, i64)>,
     per_minute: Option<i64>,
     per_hour: Option<i64>,
     per_day: Option<i64>,
@@ -243,11 +249,11 @@ struct Simulation<'a> {
 impl<'a> Simulation<'a> {
     fn new(window: &'a DialWindow, rows: &[ZoneJobs], caps: &[Caps], now: DateTime<Utc>) -> Self {
         let tightest = |f: fn(&Caps) -> Option<u32>| caps.iter().filter_map(f).min().map(i64::from);
-        let mut left: Vec<(Vec<Tz>, i64)> = Vec::new();
+        let mut left: Vec<(Vec<Tz>, Vec<Region>, i64)> = Vec::new();
         for r in rows.iter().filter(|r| r.state == JobState::Queued && r.jobs > 0) {
-            match left.iter_mut().find(|(z, _)| *z == r.zones) {
-                Some((_, n)) => *n += r.jobs,
-                None => left.push((r.zones.clone(), r.jobs)),
+            match left.iter_mut().find(|(z, g, _)| *z == r.zones && *g == r.regions) {
+                Some((_, _, n)) => *n += r.jobs,
+                None => left.push((r.zones.clone(), r.regions.clone(), r.jobs)),
             }
         }
         let minute = now.duration_trunc(chrono::Duration::minutes(1)).unwrap_or(now);
@@ -267,16 +273,21 @@ impl<'a> Simulation<'a> {
     /// every minute is walked (the tests' oracle).
     fn run(mut self, jump: bool) -> Option<DateTime<Utc>> {
         let mut last = None;
-        while self.left.iter().any(|(_, n)| *n > 0) {
+        while self.left.iter().any(|(_, _, n)| *n > 0) {
             if self.minute >= self.end {
                 return None;
             }
             let open: Vec<usize> = (0..self.left.len())
-                .filter(|i| self.left[*i].1 > 0 && self.window.is_open(&self.left[*i].0, self.minute))
+                .filter(|i| {
+                    let (zones, regions, n) = &self.left[*i];
+                    *n > 0 && self.window.is_open_for(&Recipient { zones, regions }, self.minute)
+                })
                 .collect();
             if open.is_empty() && jump {
-                let next = (self.left.iter().filter(|(_, n)| *n > 0))
-                    .filter_map(|(z, _)| self.window.next_opening(z, self.minute))
+                let next = (self.left.iter().filter(|(_, _, n)| *n > 0))
+                    .filter_map(|(zones, regions, _)| {
+                        self.window.next_opening_for(&Recipient { zones, regions }, self.minute)
+                    })
                     .min()?;
                 let skipped = (next - self.minute).num_minutes().max(1);
                 self.advance(skipped.min(1441));
@@ -293,8 +304,8 @@ impl<'a> Simulation<'a> {
                 .max(0);
             let mut dialled = 0;
             for i in open {
-                let n = self.left[i].1.min(room);
-                self.left[i].1 -= n;
+                let n = self.left[i].2.min(room);
+                self.left[i].2 -= n;
                 room -= n;
                 dialled += n;
             }
@@ -329,19 +340,12 @@ mod forecast_tests {
 
     fn window(hours: &str) -> DialWindow {
         let hours = WeeklyHours::parse([("mon-fri", hours)]).unwrap();
-        DialWindow {
-            hours,
-            blackout_dates: Default::default(),
-            start: None,
-            end: None,
-            cron: None,
-            compliance: Compliance::default(),
-        }
+        DialWindow::new(hours, Compliance::default())
     }
 
     fn rows(spec: &[(&str, i64)]) -> Vec<ZoneJobs> {
         spec.iter()
-            .map(|(z, n)| ZoneJobs { zones: vec![z.parse().unwrap()], state: JobState::Queued, jobs: *n })
+            .map(|(z, n)| ZoneJobs { zones: vec![z.parse().unwrap()], regions: vec![], state: JobState::Queued, jobs: *n })
             .collect()
     }
 

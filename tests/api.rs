@@ -642,6 +642,7 @@ async fn the_export_streams_the_csv_the_cli_writes_with_its_flags_as_query_param
         ("?attempts=true&bom=true", &["--attempts", "--bom"][..]),
         ("?outcome=human&raw=true", &["--outcome", "human", "--raw"][..]),
         ("?columns=original&since=2026-01-01", &["--columns", "original", "--since", "2026-01-01"][..]),
+        ("?state=california&attempts=true", &["--state", "CA", "--attempts"][..]),
     ] {
         let res = api
             .http
@@ -669,7 +670,7 @@ async fn the_export_streams_the_csv_the_cli_writes_with_its_flags_as_query_param
         ("?since=yesterday", 400, "since"),
         ("?columns=some", 400, "columns"),
         ("?attempts=true&columns=original", 400, "--columns original"),
-        ("?state=CA", 400, "--state"),
+        ("?state=Atlantis", 400, "state"),
         ("?format=xlsx", 400, "format"),
     ] {
         let a = api.get(&format!("/api/v1/campaigns/exp/export{query}")).await;

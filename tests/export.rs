@@ -363,8 +363,9 @@ fn several_imports_give_the_union_of_their_columns_and_a_name_of_ours_gets_a_suf
     assert_eq!(&sheet.header[4..], switchboard::export::OURS);
     assert_eq!(sheet.rows[0][..4], ["Ada", "NY", "America/New_York", ""]);
     assert_eq!(sheet.rows[1][..4], ["Bo", "", "", "Paris"]);
-    // Ours keep their names: `state` is the (not yet known) recipient state, `timezone` the zone.
-    assert_eq!((sheet.cell(&sheet.rows[0], "state"), sheet.cell(&sheet.rows[0], "timezone")), ("", "America/New_York"));
+    // Ours keep their names: `state` is the recipient's state (the file's and the area code's),
+    // `timezone` the zone.
+    assert_eq!((sheet.cell(&sheet.rows[0], "state"), sheet.cell(&sheet.rows[0], "timezone")), ("NY", "America/New_York"));
     // The recall list keeps each file's own names.
     let original = Sheet::parse(&export(&env.db, &[&id, "--columns", "original"]));
     assert_eq!(original.header, ["first_name", "phone", "state", "timezone", "city"]);
@@ -380,9 +381,12 @@ fn unknown_outcomes_and_state_filters_are_refused_with_exit_2_and_filters_select
         err.contains("human, voicemail, no_answer, busy, failed, unknown, pending, suppressed, cancelled"),
         "{err}"
     );
-    let (code, _, err) = switchboard(&env.db, &["export", &id, "--state", "CA"]);
+    let (code, _, err) = switchboard(&env.db, &["export", &id, "--state", "Atlantis"]);
     assert_eq!(code, 2);
-    assert!(err.contains("compliance engine"), "{err}");
+    assert!(err.contains("not a US state"), "{err}");
+    // Both recipients are in New York (area code 212).
+    assert_eq!(Sheet::parse(&export(&env.db, &[&id, "--state", "new york"])).rows.len(), 2);
+    assert_eq!(Sheet::parse(&export(&env.db, &[&id, "--state", "CA"])).rows.len(), 0);
     let (code, _, err) = switchboard(&env.db, &["export", &id, "--since", "last week"]);
     assert_eq!(code, 2);
     assert!(err.contains("RFC 3339"), "{err}");

@@ -355,6 +355,7 @@ async fn a_webhook_that_arrives_before_the_send_response_is_matched_by_attempt_i
         expires_at: now + Duration::minutes(8),
         poll_at: now + Duration::minutes(3),
         reserved_usd: 0.195,
+        rules_version: "2026-12-01".into(),
     };
     h.store.commit_claims(&[new], &[], now).await.unwrap();
     assert_eq!(attempt(&h, &attempt_id).await.state, AttemptState::Dialing);

@@ -37,7 +37,7 @@ pub struct ExportQuery {
     /// Only recipients (with attempts: calls) with this outcome: human, voicemail, no_answer,
     /// busy, failed, unknown, pending, suppressed or cancelled.
     pub outcome: Option<String>,
-    /// Only recipients in this US state (refused until recipients' states are stored).
+    /// Only recipients in this US state or Canadian province (a code such as FL, or a name).
     pub state: Option<String>,
     /// Only recipients with a call dialled at or after this time (RFC 3339, or a date).
     pub since: Option<String>,
@@ -62,7 +62,12 @@ impl ExportQuery {
             },
             outcome: self.outcome.map(|o| o.parse::<RecipientOutcome>()).transpose().map_err(|e| bad("outcome", e))?,
             since: self.since.map(|t| parse_instant(&t)).transpose().map_err(|e| bad("since", e))?,
-            state: self.state,
+            state: self
+                .state
+                .map(|s| crate::compliance::Region::parse(&s))
+                .transpose()
+                .map_err(|e| bad("state", e.to_string()))?,
+            state_rules: None,
             raw: self.raw.unwrap_or(false),
             bom: self.bom.unwrap_or(false),
             progress: false,
@@ -125,7 +130,8 @@ impl From<ExportError> for ApiError {
     )
 )]
 pub async fn export(State(s): State<ApiState>, Id(id): Id, Q(q): Q<ExportQuery>) -> Result<Response, ApiError> {
-    let opts = q.options()?;
+    let mut opts = q.options()?;
+    opts.state_rules = Some(s.config.compliance.rules.clone());
     let file_name = format!("{id}{}.csv", if opts.attempts { "-attempts" } else { "" });
     let (tx, rx) = mpsc::sync_channel::<Bytes>(4);
     let (done_tx, done_rx) = oneshot::channel();

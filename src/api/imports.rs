@@ -34,6 +34,9 @@ pub struct ImportQuery {
     pub phone_column: Option<String>,
     /// The column holding IANA time zones [default: a column named timezone, time_zone or tz].
     pub timezone_column: Option<String>,
+    /// The column holding the US state or Canadian province (code or name) [default: a column
+    /// named state, state_code or province].
+    pub state_column: Option<String>,
     /// Check the file and report what would happen, without storing anything.
     pub dry_run: Option<bool>,
     /// The file's encoding (utf-8, latin1, windows-1252, utf-16le, …) [default: detected].
@@ -64,6 +67,7 @@ pub struct ImportResult {
     pub delimiter: String,
     pub phone_column: String,
     pub timezone_column: Option<String>,
+    pub state_column: Option<String>,
     /// The rejects report (CSV: line, reason, then the row), when a row was rejected.
     pub rejects: Option<Rejects>,
 }
@@ -154,6 +158,7 @@ pub async fn upload(
     let opts = ImportOptions {
         phone_column: q.phone_column,
         timezone_column: q.timezone_column,
+        state_column: q.state_column,
         rejects: Some(spool.dir.join("rejects.csv")),
         dry_run: q.dry_run.unwrap_or(false),
         encoding,
@@ -255,6 +260,7 @@ fn result(s: ImportSummary, rejects: Option<Rejects>) -> ImportResult {
         },
         phone_column: s.phone_column,
         timezone_column: s.timezone_column,
+        state_column: s.state_column,
         rejects,
     }
 }

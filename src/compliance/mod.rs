@@ -23,6 +23,7 @@
 //!   with the config's overrides.
 
 mod cap;
+pub mod opt_out;
 mod holiday;
 mod overrides;
 mod region;

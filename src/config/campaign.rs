@@ -431,16 +431,31 @@ impl CampaignSpec {
         self.call.get("max_duration").and_then(Json::as_f64).unwrap_or(30.0)
     }
 
-    /// The dialing window of this campaign under the daemon's compliance guard.
+    /// The dialing window of this campaign under the daemon's compliance guard alone.
     pub fn dial_window(&self, compliance: Compliance) -> DialWindow {
-        DialWindow {
-            hours: self.schedule.hours.clone(),
-            blackout_dates: self.schedule.blackout_dates.clone(),
-            start: self.schedule.start,
-            end: self.schedule.end,
-            cron: self.schedule.cron.clone(),
-            compliance,
+        let mut window = DialWindow::new(self.schedule.hours.clone(), compliance);
+        window.blackout_dates = self.schedule.blackout_dates.clone();
+        window.start = self.schedule.start;
+        window.end = self.schedule.end;
+        window.cron = self.schedule.cron.clone();
+        window
+    }
+
+    /// The whole dialing decision for this campaign: the guard, the campaign's schedule, the
+    /// state rules (`rules`, for a telemarketing campaign only) and the operator's blackouts
+    /// (for every campaign).
+    pub fn dial_window_under(
+        &self,
+        compliance: Compliance,
+        rules: Option<&std::sync::Arc<crate::compliance::RuleSet>>,
+        blackouts: std::sync::Arc<[crate::window::Blackout]>,
+    ) -> DialWindow {
+        let mut window = self.dial_window(compliance);
+        if self.compliance.purpose == Purpose::Telemarketing {
+            window.state_rules = rules.cloned();
         }
+        window.blackouts = blackouts;
+        window
     }
 }
 
@@ -758,7 +773,7 @@ fn parse_compliance(src: &SourceFile, raw: RawCampaignCompliance) -> Result<Comp
             }
             let mut phrases = Vec::new();
             for p in list.get_ref() {
-                let p = crate::opt_out::normalise(p);
+                let p = crate::compliance::opt_out::normalise(p);
                 if p.is_empty() || p.chars().count() > MAX_OPT_OUT_PHRASE_CHARS {
                     return Err(src.at(
                         list.span(),

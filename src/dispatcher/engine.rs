@@ -31,6 +31,8 @@ use crate::store::{Store, StoreError};
 pub struct DispatcherConfig {
     pub account: Caps,
     pub compliance: crate::window::Compliance,
+    /// The state rules in force (`[compliance.states]` over the built-in set).
+    pub state_rules: Arc<crate::compliance::RuleSet>,
     pub max_calls_per_number_per_day: u32,
     /// `[account] max_spend_usd_per_day`: spend over the last 24 hours, all campaigns.
     pub max_spend_usd_per_day: Option<f64>,
@@ -70,6 +72,7 @@ impl DispatcherConfig {
                 concurrent: Some(config.account.max_concurrent),
             },
             compliance: config.compliance(),
+            state_rules: config.compliance.rules.clone(),
             max_calls_per_number_per_day: config.compliance.max_calls_per_number_per_day,
             max_spend_usd_per_day: config.account.max_spend_usd_per_day,
             pricing: config.pricing,
@@ -176,7 +179,7 @@ impl Dispatcher {
     ) -> Result<Self, StoreError> {
         let since = clock.now() - Duration::days(1);
         let ledger = Ledger::from_dials(store.dials_since(since).await?);
-        let plans = Arc::new(PlanCache::new(cfg.compliance));
+        let plans = Arc::new(PlanCache::with_rules(cfg.compliance, cfg.state_rules.clone()));
         let state = Mutex::new(State { ledger, ..State::default() });
         Ok(Self { store, bland, clock, cfg, plans, metrics: Metrics::default(), state })
     }

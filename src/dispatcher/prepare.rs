@@ -13,6 +13,8 @@ use serde_json::{Map, Value};
 use super::metadata::AttemptMetadata;
 use super::plan::CampaignPlan;
 use crate::bland::SendCallRequest;
+use crate::compliance::{Region, rolling_cap_allows, rolling_cap_next_allowed};
+use crate::window::Recipient;
 use crate::store::ClaimedJob;
 use crate::template::{Variables, fill_call};
 
@@ -23,10 +25,15 @@ pub struct Facts<'a> {
     /// The zones the recipient must be inside their window in (see
     /// [`recipient_zones`](super::plan::recipient_zones)).
     pub zones: &'a [Tz],
+    /// The regions (states, provinces) whose rules apply to the recipient.
+    pub regions: &'a [Region],
     /// Why the number is on the do-not-call list, if it is.
     pub dnc_reason: Option<&'a str>,
-    /// Dials to this number in the last 24 hours (ms, oldest first), across campaigns.
+    /// Dials to this number in the last 24 hours (oldest first), across campaigns.
     pub recent_dials: &'a [DateTime<Utc>],
+    /// Dials to this number (oldest first) by campaigns with this campaign's subject, as far
+    /// back as the state frequency caps look: what those caps count.
+    pub subject_dials: &'a [DateTime<Utc>],
     /// `[compliance] max_calls_per_number_per_day`.
     pub max_calls_per_number_per_day: u32,
 }
@@ -56,6 +63,9 @@ pub enum Wait {
     WindowClosed,
     /// The number had its day's calls; `at` is when the oldest of them leaves the 24 hours.
     NumberCap,
+    /// A state's rolling frequency cap on calls about this subject (FL, OK, MD: 3 in 24 h);
+    /// `at` is when another call fits under it.
+    FrequencyCap,
 }
 
 /// A call to place: the campaign's `[call]` table filled for the recipient, and the
@@ -67,15 +77,18 @@ pub struct Ready {
 }
 
 /// Decides for one job. The checks run in this order, and the first that holds decides:
-/// do-not-call (suppressed even while the window is closed), the window (requeued at its next
-/// opening), the per-number daily cap, then the templates.
+/// do-not-call (suppressed even while the window is closed), the window — federal guard ∩
+/// campaign hours ∩ state rules ∩ blackouts, in every zone and region of the recipient
+/// (requeued at its next opening) —, the per-number daily cap, the state frequency cap, then
+/// the templates.
 pub fn prepare(job: &ClaimedJob, plan: &CampaignPlan, facts: &Facts<'_>, now: DateTime<Utc>) -> Prepared {
     let defer = Prepared::Defer;
     if let Some(reason) = facts.dnc_reason {
         return defer(Deferral::Suppress(format!("do-not-call: {reason}")));
     }
-    if !plan.window.is_open(facts.zones, now) {
-        return defer(match plan.window.next_opening(facts.zones, now) {
+    let recipient = Recipient { zones: facts.zones, regions: facts.regions };
+    if !plan.window.is_open_for(&recipient, now) {
+        return defer(match plan.window.next_opening_for(&recipient, now) {
             Some(at) => Deferral::Requeue { at, why: Wait::WindowClosed },
             None => Deferral::Fail("the campaign's schedule has no opening left for this recipient".into()),
         });
@@ -85,6 +98,12 @@ pub fn prepare(job: &ClaimedJob, plan: &CampaignPlan, facts: &Facts<'_>, now: Da
         let oldest = facts.recent_dials[facts.recent_dials.len() - max as usize];
         let at = (oldest + Duration::days(1)).max(now + Duration::seconds(1));
         return defer(Deferral::Requeue { at, why: Wait::NumberCap });
+    }
+    if let Some(cap) = plan.frequency_cap(facts.regions)
+        && !rolling_cap_allows(facts.subject_dials, now, cap)
+    {
+        let at = rolling_cap_next_allowed(facts.subject_dials, now, cap).max(now + Duration::seconds(1));
+        return defer(Deferral::Requeue { at, why: Wait::FrequencyCap });
     }
     let vars = Variables::from_stored(&job.variables, job.variable_names.as_deref());
     let mut call = plan.spec.call.clone();
@@ -154,12 +173,20 @@ mod tests {
             timezones: vec![New_York],
             zone_source: crate::store::ZoneSource::Column,
             number_zones: None,
+            regions: Vec::new(),
             attempts,
         }
     }
 
     fn facts<'a>(dnc_reason: Option<&'a str>, recent_dials: &'a [DateTime<Utc>]) -> Facts<'a> {
-        Facts { zones: &[New_York], dnc_reason, recent_dials, max_calls_per_number_per_day: 2 }
+        Facts {
+            zones: &[New_York],
+            regions: &[],
+            dnc_reason,
+            recent_dials,
+            subject_dials: recent_dials,
+            max_calls_per_number_per_day: 2,
+        }
     }
 
     /// Tuesday 12:00 in New York.

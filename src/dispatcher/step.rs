@@ -39,6 +39,7 @@ impl Dispatcher {
         if campaigns.is_empty() {
             return Ok(report);
         }
+        self.plans.refresh_blackouts(&self.store, now).await?;
         if self.safety_check(&campaigns, now).await? {
             campaigns = self.store.campaigns_in_state(CampaignState::Running).await?;
             if campaigns.is_empty() {
@@ -190,7 +191,8 @@ impl Dispatcher {
         }
         let phones: Vec<&str> = claimed.iter().map(|j| j.phone.as_str()).collect();
         let dnc = self.store.dnc_reasons(&phones).await?;
-        let recent = self.store.recent_dials_by_number(&phones, now - Duration::days(1)).await?;
+        let recent = self.store.recent_dials_by_number(&phones, now - plan.frequency_lookback()).await?;
+        let day_ago = now - Duration::days(1);
         let max_minutes = plan.spec.max_call_minutes();
         // Bounded at parse (≤ 240 min) and the margins at load; checked all the same, so no
         // value can wrap a slot's expiry into the past and free it early.
@@ -207,16 +209,25 @@ impl Dispatcher {
         let mut deferrals = Vec::new();
         let mut sends = Vec::new();
         // Two jobs of one claim may share a number only across campaigns; count this claim's
-        // own dials too so the per-number cap holds within a step.
-        let mut dialled_now: HashMap<&str, Vec<DateTime<Utc>>> = HashMap::new();
+        // own dials too so the per-number and frequency caps hold within a step.
+        let mut dialled_now: HashMap<&str, u32> = HashMap::new();
+        let subject = plan.subject();
         for job in &claimed {
             let zones = recipient_zones(plan.spec.schedule.zone_policy, &job.timezones, job.number_zones.as_deref());
-            let mut dials = recent.get(job.phone.as_str()).cloned().unwrap_or_default();
-            dials.extend(dialled_now.get(job.phone.as_str()).into_iter().flatten());
+            let earlier = recent.get(job.phone.as_str()).map(Vec::as_slice).unwrap_or_default();
+            let this_step = dialled_now.get(job.phone.as_str()).copied().unwrap_or(0) as usize;
+            let mut dials: Vec<DateTime<Utc>> =
+                earlier.iter().filter(|d| d.at > day_ago).map(|d| d.at).collect();
+            dials.extend(std::iter::repeat_n(now, this_step));
+            let mut subject_dials: Vec<DateTime<Utc>> =
+                earlier.iter().filter(|d| d.subject == subject).map(|d| d.at).collect();
+            subject_dials.extend(std::iter::repeat_n(now, this_step));
             let facts = Facts {
                 zones: &zones,
+                regions: &job.regions,
                 dnc_reason: dnc.get(job.phone.as_str()).map(String::as_str),
                 recent_dials: &dials,
+                subject_dials: &subject_dials,
                 max_calls_per_number_per_day: self.cfg.max_calls_per_number_per_day,
             };
             let ready = match prepare(job, plan, &facts, now) {
@@ -253,8 +264,9 @@ impl Dispatcher {
                         expires_at,
                         poll_at,
                         reserved_usd: worst_case_usd,
+                        rules_version: plan.rules_version().to_string(),
                     });
-                    dialled_now.entry(job.phone.as_str()).or_default().push(now);
+                    *dialled_now.entry(job.phone.as_str()).or_default() += 1;
                     sends.push(Outgoing {
                         attempt_id,
                         campaign_id: job.campaign_id.clone(),

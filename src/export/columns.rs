@@ -41,7 +41,7 @@ pub const OURS: [&str; 14] = [
 ];
 
 /// The columns of a per-attempt export, in order.
-pub const ATTEMPT_COLUMNS: [&str; 21] = [
+pub const ATTEMPT_COLUMNS: [&str; 23] = [
     "attempt_id",
     "phone_e164",
     "attempt_no",
@@ -63,6 +63,8 @@ pub const ATTEMPT_COLUMNS: [&str; 21] = [
     "call_length_min",
     "price_usd",
     "error_message",
+    "regions",
+    "rules_version",
 ];
 
 /// Which columns a per-recipient export has.

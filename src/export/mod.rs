@@ -51,8 +51,11 @@ pub struct ExportOptions {
     /// Only recipients with an attempt dialled at or after this instant (attempts: dialled at
     /// or after it).
     pub since: Option<DateTime<Utc>>,
-    /// A recipient US state to keep; refused until recipients' states are stored.
-    pub state: Option<String>,
+    /// Only recipients (or attempts to recipients) in this region (US state, province).
+    pub state: Option<crate::compliance::Region>,
+    /// The state rules the `--attempts` evidence judges each call's window by (the daemon's);
+    /// `None`: the federal guard and the campaign's hours only.
+    pub state_rules: Option<std::sync::Arc<crate::compliance::RuleSet>>,
     /// Write cells as stored, without formula neutralisation.
     pub raw: bool,
     /// Start with a UTF-8 byte order mark (Excel reads the file as UTF-8 then).
@@ -78,11 +81,6 @@ pub struct ExportSummary {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error(
-        "--state: recipients' US states are not stored yet; they come with the compliance engine \
-         (issue 14). Export without --state (the `state` column stays empty until then)"
-    )]
-    StatesUnknown,
     #[error("--outcome {0} describes recipients, not calls: with --attempts use a call outcome or `pending`")]
     OutcomeNotOfAttempts(RecipientOutcome),
     #[error(
@@ -103,8 +101,7 @@ impl ExportError {
     /// True when the operator's input is at fault (exit code 2), not the machine.
     pub fn is_bad_input(&self) -> bool {
         match self {
-            ExportError::StatesUnknown
-            | ExportError::OutcomeNotOfAttempts(_)
+            ExportError::OutcomeNotOfAttempts(_)
             | ExportError::OriginalWithAttempts
             | ExportError::OutClash { .. } => true,
             ExportError::Write { source, .. } => {
@@ -177,9 +174,6 @@ pub async fn export_to<W: Write>(
 
 /// Options that cannot go together, or cannot be served yet.
 fn check(opts: &ExportOptions) -> Result<(), ExportError> {
-    if opts.state.is_some() {
-        return Err(ExportError::StatesUnknown);
-    }
     if opts.attempts {
         if opts.columns == ColumnSet::Original {
             return Err(ExportError::OriginalWithAttempts);
@@ -331,7 +325,9 @@ async fn write_recipients<W: Write>(
         {
             bar.set_position(read);
         }
-        if opts.outcome.is_some_and(|o| RecipientOutcome::of(r.state, r.outcome) != Some(o)) {
+        if opts.outcome.is_some_and(|o| RecipientOutcome::of(r.state, r.outcome) != Some(o))
+            || opts.state.is_some_and(|g| !r.regions.contains(&g))
+        {
             continue;
         }
         rows::clear(&mut row, layout.names.len());
@@ -357,7 +353,8 @@ async fn write_attempts<W: Write>(
         true => progress_bar(true, reader.count_attempts().await?, "attempts"),
         false => None,
     };
-    let audit = AuditContext::new(spec.dial_window(guard), spec.schedule.zone_policy);
+    let window = spec.dial_window_under(guard, opts.state_rules.as_ref(), std::sync::Arc::from([]));
+    let audit = AuditContext::new(window, spec.schedule.zone_policy);
     let times = Times::default();
     let mut row: Vec<String> = Vec::new();
     let (mut read, mut written) = (0u64, 0u64);
@@ -376,7 +373,7 @@ async fn write_attempts<W: Write>(
             Some(RecipientOutcome::Pending) => a.outcome.is_none(),
             Some(RecipientOutcome::Suppressed | RecipientOutcome::Cancelled) => false,
         };
-        if !keep {
+        if !keep || opts.state.is_some_and(|g| !a.regions.contains(&g)) {
             continue;
         }
         rows::clear(&mut row, ATTEMPT_COLUMNS.len());
@@ -410,8 +407,7 @@ mod tests {
             check(&o)
         };
         assert!(opts(|_| {}).is_ok());
-        let e = opts(|o| o.state = Some("CA".into())).unwrap_err();
-        assert!(e.is_bad_input() && e.to_string().contains("compliance engine"), "{e}");
+        assert!(opts(|o| o.state = Some(crate::compliance::Region::parse("CA").unwrap())).is_ok());
         let e = opts(|o| (o.attempts, o.columns) = (true, ColumnSet::Original)).unwrap_err();
         assert!(e.is_bad_input(), "{e}");
         let e = opts(|o| (o.attempts, o.outcome) = (true, Some(RecipientOutcome::Suppressed))).unwrap_err();

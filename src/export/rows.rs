@@ -92,7 +92,7 @@ pub fn recipient(row: &mut [String], layout: &Layout, r: &ExportRecipient, times
     if let Some(z) = zone {
         cells[1].push_str(z.name());
     }
-    // cells[2], the recipient's US state, stays empty until the compliance engine knows it.
+    join_regions(&mut cells[2], &r.regions);
     if let Some(o) = RecipientOutcome::of(r.state, r.outcome) {
         cells[3].push_str(o.as_str());
     }
@@ -184,7 +184,7 @@ pub fn attempt(row: &mut [String], a: &ExportAttempt, audit: &AuditContext, time
             row[10].push_str("; ");
         }
         let day = a.dialed_at.with_timezone(&z).weekday();
-        match audit.window.span_at(z, a.dialed_at) {
+        match audit.window.span_at_for(z, &a.regions, a.dialed_at) {
             Some((d, span)) => {
                 let _ = write!(row[10], "{} {} {span}", z.name(), day_name(d));
             }
@@ -203,7 +203,8 @@ pub fn attempt(row: &mut [String], a: &ExportAttempt, audit: &AuditContext, time
         row[11].push_str(&audit.days[day.num_days_from_monday() as usize]);
     }
     row[12].push_str(&audit.guard);
-    row[13].push_str(if audit.window.is_open(&zones, a.dialed_at) { "yes" } else { "no" });
+    let recipient = crate::window::Recipient { zones: &zones, regions: &a.regions };
+    row[13].push_str(if audit.window.is_open_for(&recipient, a.dialed_at) { "yes" } else { "no" });
     row[14].push_str(a.state.as_str());
     if let Some(o) = a.outcome {
         row[15].push_str(o.as_str());
@@ -217,6 +218,17 @@ pub fn attempt(row: &mut [String], a: &ExportAttempt, audit: &AuditContext, time
         number(&mut row[19], x);
     }
     text(&mut row[20], a.error_message.as_deref());
+    join_regions(&mut row[21], &a.regions);
+    text(&mut row[22], a.rules_version.as_deref());
+}
+
+fn join_regions(cell: &mut String, regions: &[crate::compliance::Region]) {
+    for (i, r) in regions.iter().enumerate() {
+        if i > 0 {
+            cell.push('|');
+        }
+        cell.push_str(r.code());
+    }
 }
 
 fn join_zones(cell: &mut String, zones: &[Tz]) {
@@ -270,6 +282,7 @@ mod tests {
                 },
                 AnalysisAnswers { questions: vec![("Renew?".into(), "boolean".into())], answers: vec![json!(true)] },
             ],
+            regions: vec![crate::compliance::Region::parse("NY").unwrap()],
         }
     }
 
@@ -291,7 +304,7 @@ mod tests {
             "Ada",
             "+12125550100",
             "America/New_York",
-            "",
+            "NY",
             "human",
             "2",
             "2026-06-01T13:00:00Z",
@@ -323,7 +336,7 @@ mod tests {
         let mut row = Vec::new();
         clear(&mut row, layout.names.len());
         recipient(&mut row, &layout, &r, &Times::default());
-        assert_eq!(row, ["+12125550100", "America/New_York", "", "pending", "0", "", "", "", "", "", "", "", "", ""]);
+        assert_eq!(row, ["+12125550100", "America/New_York", "NY", "pending", "0", "", "", "", "", "", "", "", "", ""]);
     }
 
     #[test]
@@ -348,6 +361,8 @@ mod tests {
             timezones: Arc::from(vec![New_York]),
             zone_source: ZoneSource::Column,
             number_zones: Some(Arc::from(vec![Chicago])),
+            regions: vec![crate::compliance::Region::parse("NY").unwrap()],
+            rules_version: Some("2026-12-01".into()),
         };
         let mut row = Vec::new();
         clear(&mut row, ATTEMPT_COLUMNS.len());
@@ -376,6 +391,8 @@ mod tests {
                 "0.5",
                 "0.045",
                 "",
+                "NY",
+                "2026-12-01",
             ]
         );
     }

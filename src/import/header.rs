@@ -37,6 +37,7 @@ const PHONE_HEADERS: &[&str] = &[
     "to",
 ];
 const TIMEZONE_HEADERS: &[&str] = &["timezone", "tz"];
+const STATE_HEADERS: &[&str] = &["state", "statecode", "province", "stateprovince"];
 
 /// Header text as compared with the known names: lowercase, letters and digits only.
 fn header_key(h: &str) -> String {
@@ -122,12 +123,32 @@ pub(super) fn timezone_column(
     named: Option<&str>,
     display: &str,
 ) -> Result<Option<usize>, ImportError> {
+    optional_column(headers, named, TIMEZONE_HEADERS, "--timezone-column", display)
+}
+
+/// The index of the state (or province) column: the one named (which must exist), else the
+/// first known state header, else none (regions then come from the area code alone).
+pub(super) fn state_column(
+    headers: &[String],
+    named: Option<&str>,
+    display: &str,
+) -> Result<Option<usize>, ImportError> {
+    optional_column(headers, named, STATE_HEADERS, "--state-column", display)
+}
+
+fn optional_column(
+    headers: &[String],
+    named: Option<&str>,
+    known: &[&str],
+    flag: &str,
+    display: &str,
+) -> Result<Option<usize>, ImportError> {
     match named {
         Some(c) => Ok(Some(find_column(headers, c).ok_or_else(|| ImportError::Columns {
             path: display.to_string(),
-            message: format!("no column `{}` (--timezone-column); the header has: {}", excerpt(c), listed(headers)),
+            message: format!("no column `{}` ({flag}); the header has: {}", excerpt(c), listed(headers)),
         })?)),
-        None => Ok(headers.iter().position(|h| TIMEZONE_HEADERS.contains(&header_key(h).as_str()))),
+        None => Ok(headers.iter().position(|h| known.contains(&header_key(h).as_str()))),
     }
 }
 

@@ -53,6 +53,9 @@ pub use run::import_file;
 pub struct ImportOptions {
     pub phone_column: Option<String>,
     pub timezone_column: Option<String>,
+    /// The column naming the recipient's US state or Canadian province (code or name); by
+    /// default the first column called `state`, `state_code`, `province` or `state/province`.
+    pub state_column: Option<String>,
     /// Where the rejects report goes; default `FILE.rejects.csv` beside the file.
     pub rejects: Option<PathBuf>,
     pub dry_run: bool,
@@ -89,6 +92,7 @@ pub struct ImportSummary {
     pub delimiter: u8,
     pub phone_column: String,
     pub timezone_column: Option<String>,
+    pub state_column: Option<String>,
     pub elapsed: std::time::Duration,
 }
 

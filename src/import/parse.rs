@@ -15,7 +15,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use super::decode::{check_quotes_closed, open_csv, record_line};
-use super::header::{missing_placeholders_warning, phone_column, read_header, timezone_column};
+use super::header::{missing_placeholders_warning, phone_column, read_header, state_column, timezone_column};
 use super::prescan::Prescan;
 use super::rejects::RejectsWriter;
 use super::row::{RowContext, check_row};
@@ -33,6 +33,7 @@ pub(super) struct Parsed {
     /// The phone column's place among the file's columns (0-based).
     pub(super) phone_position: usize,
     pub(super) timezone_column: Option<String>,
+    pub(super) state_column: Option<String>,
     /// The columns other than the phone, in order: the names of the stored variables.
     pub(super) variable_columns: Vec<String>,
 }
@@ -52,6 +53,7 @@ pub(super) fn parse_file(
     let (phone_idx, phone_warning) =
         phone_column(&headers, &record, opts.phone_column.as_deref(), scan.delimiter, &display)?;
     let tz_idx = timezone_column(&headers, opts.timezone_column.as_deref(), &display)?;
+    let state_idx = state_column(&headers, opts.state_column.as_deref(), &display)?;
     let mut warnings: Vec<String> =
         phone_warning.into_iter().chain(missing_placeholders_warning(&ctx.placeholders, &headers)).collect();
     let mut rejects = tmp_rejects.as_deref().map(|p| RejectsWriter::create(p, &headers)).transpose()?;
@@ -72,7 +74,7 @@ pub(super) fn parse_file(
     while csv.read_record(&mut record).map_err(|e| csv_error(e, &display))? {
         let line = record_line(&csv, &record);
         counts.rows_read += 1;
-        match check_row(&record, &headers, phone_idx, tz_idx, &mut ctx, &mut var_buf) {
+        match check_row(&record, &headers, (phone_idx, tz_idx, state_idx), &mut ctx, &mut var_buf) {
             Err(reason) => {
                 counts.rejected += 1;
                 if let Some(w) = rejects.as_mut() {
@@ -138,6 +140,7 @@ pub(super) fn parse_file(
         phone_column: headers[phone_idx].clone(),
         phone_position: phone_idx,
         timezone_column: tz_idx.map(|i| headers[i].clone()),
+        state_column: state_idx.map(|i| headers[i].clone()),
         variable_columns: headers.iter().enumerate().filter(|(i, _)| *i != phone_idx).map(|(_, h)| h.clone()).collect(),
     })
 }

@@ -26,6 +26,7 @@ use rustc_hash::FxHashMap;
 use super::excerpt;
 use crate::config::CampaignSpec;
 use crate::config::campaign::parse_zone;
+use crate::compliance::{Region, RegionError};
 use crate::phone::PhoneNumber;
 use crate::store::{ImportSnapshot, NewJob, ZoneSource};
 
@@ -170,6 +171,7 @@ pub(super) struct RowContext {
     /// Rows rejected because their zone column contradicts their number's country.
     pub(super) zone_contradictions: u64,
     zone_names: ZoneNames,
+    region_names: RegionNames,
     /// [`NANP_ZONES`], parsed once per import.
     nanp_zones: Vec<Tz>,
 }
@@ -182,6 +184,7 @@ impl RowContext {
             placeholders: spec.placeholders.clone(),
             zone_contradictions: 0,
             zone_names: ZoneNames::default(),
+            region_names: RegionNames::default(),
             nanp_zones: Self::nanp_zones(),
         }
     }
@@ -207,13 +210,32 @@ impl ZoneNames {
     }
 }
 
+/// The stored form of each set of regions met in a file (`FL|OK`), by the state column's region
+/// and the area code's (a static list, keyed by its address): made once, shared by its rows.
+#[derive(Default)]
+struct RegionNames(FxHashMap<(Option<Region>, usize, usize), Arc<str>>);
+
+impl RegionNames {
+    fn get(&mut self, column: Option<Region>, area: &'static [Region]) -> Arc<str> {
+        let key = (column, area.as_ptr() as usize, area.len());
+        if let Some(names) = self.0.get(&key) {
+            return names.clone();
+        }
+        let mut all: Vec<Region> = column.into_iter().chain(area.iter().copied()).collect();
+        all.sort();
+        all.dedup();
+        let names: Arc<str> = Arc::from(all.iter().map(|r| r.code()).collect::<Vec<_>>().join("|"));
+        self.0.insert(key, names.clone());
+        names
+    }
+}
+
 /// Checks one row; `Ok` is a job (not yet checked for duplicates or DNC), `Err` the reason it is
 /// rejected.
 pub(super) fn check_row(
     record: &csv::StringRecord,
     headers: &[String],
-    phone_idx: usize,
-    tz_idx: Option<usize>,
+    (phone_idx, tz_idx, state_idx): (usize, Option<usize>, Option<usize>),
     ctx: &mut RowContext,
     var_buf: &mut String,
 ) -> Result<NewJob, String> {
@@ -248,6 +270,15 @@ pub(super) fn check_row(
             }
         }
     };
+    // Regions: the state column's and the area code's, both (their rules all apply).
+    let column_region = match state_idx.map(|i| (i, record[i].trim())) {
+        Some((i, cell)) if !cell.is_empty() => Some(
+            Region::parse(cell)
+                .map_err(|_| format!("{}: {}", excerpt(&headers[i]), RegionError(excerpt(cell).to_string())))?,
+        ),
+        _ => None,
+    };
+    let regions = ctx.region_names.get(column_region, Region::for_number(&phone));
     // The values only, in column order: the names are stored once, with the import.
     var_buf.clear();
     var_buf.push('[');
@@ -271,6 +302,7 @@ pub(super) fn check_row(
         // as timezones", and a million rows are 16+ bytes smaller each.
         number_zones: (!number_zones.is_empty() && zone_source != ZoneSource::AreaCode)
             .then(|| ctx.zone_names.get(number_zones)),
+        regions,
         suppressed: None,
     })
 }
@@ -317,13 +349,14 @@ mod tests {
             placeholders: BTreeSet::new(),
             zone_contradictions: 0,
             zone_names: ZoneNames::default(),
+            region_names: RegionNames::default(),
             nanp_zones: RowContext::nanp_zones(),
         }
     }
 
     fn check(fields: &[&str], ctx: &mut RowContext) -> Result<NewJob, String> {
         let headers: Vec<String> = HEADERS.iter().map(|s| s.to_string()).collect();
-        check_row(&csv::StringRecord::from(fields.to_vec()), &headers, 1, Some(3), ctx, &mut String::new())
+        check_row(&csv::StringRecord::from(fields.to_vec()), &headers, (1, Some(3), None), ctx, &mut String::new())
     }
 
     #[test]

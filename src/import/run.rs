@@ -165,6 +165,7 @@ pub async fn import_file(
         delimiter: scan.delimiter,
         phone_column: parsed.phone_column,
         timezone_column: parsed.timezone_column,
+        state_column: parsed.state_column,
         elapsed: started.elapsed(),
     })
 }

@@ -45,6 +45,8 @@ pub struct OutcomesConfig {
     /// Sleep between poller rounds.
     pub tick: StdDuration,
     pub compliance: crate::window::Compliance,
+    /// The state rules retries are scheduled under.
+    pub state_rules: std::sync::Arc<crate::compliance::RuleSet>,
 }
 
 impl OutcomesConfig {
@@ -58,6 +60,7 @@ impl OutcomesConfig {
             // Bounded at load (milliseconds to a minute), so it converts.
             tick: knobs.tick.to_std().unwrap_or_default(),
             compliance: config.compliance(),
+            state_rules: config.compliance.rules.clone(),
         }
     }
 }
@@ -76,7 +79,7 @@ pub struct Outcomes {
 
 impl Outcomes {
     pub fn new(store: Store, bland: Client, clock: Arc<dyn Clock>, cfg: OutcomesConfig) -> Self {
-        let plans = PlanCache::new(cfg.compliance);
+        let plans = PlanCache::with_rules(cfg.compliance, cfg.state_rules.clone());
         let (queue, writer) = (Mutex::default(), tokio::sync::Mutex::new(()));
         Self { store, bland, clock, cfg, plans, metrics: Metrics::default(), queue, writer }
     }

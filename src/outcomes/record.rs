@@ -13,7 +13,7 @@ use super::retry::{Next, next_step};
 use crate::bland::CallDetails;
 use crate::config::Outcome;
 use crate::dispatcher::{CampaignPlan, recipient_zones};
-use crate::opt_out::opt_out_reason;
+use crate::compliance::opt_out::opt_out_reason;
 use crate::store::{Application, AttemptContext, JobTarget, OutcomeRecord};
 
 impl Outcomes {
@@ -76,7 +76,8 @@ impl Outcomes {
             return JobTarget::Done;
         };
         let zones = recipient_zones(plan.spec.schedule.zone_policy, &ctx.timezones, ctx.number_zones.as_deref());
-        match next_step(&plan.spec.retry, outcome, ctx.attempt_no as u32, &plan.window, &zones, now) {
+        let recipient = crate::window::Recipient { zones: &zones, regions: &ctx.regions };
+        match next_step(&plan.spec.retry, outcome, ctx.attempt_no as u32, &plan.window, &recipient, now) {
             Next::Done => JobTarget::Done,
             Next::Failed => JobTarget::Failed(format!(
                 "call failed{}",

@@ -46,6 +46,8 @@ impl Outcomes {
     /// Applies call details from a webhook (`inbox_body` = the raw body, stored) or a poll.
     pub async fn apply(&self, details: &CallDetails, inbox_body: Option<&str>) -> Result<Applied, StoreError> {
         let now = self.clock.now();
+        // Retries are scheduled past the blackouts too (the dispatcher checks again at claim).
+        self.plans.refresh_blackouts(&self.store, now).await?;
         let campaign_id = match AttemptMetadata::campaign_id_in(&details.metadata) {
             Some(c) => Some(c.to_string()),
             None => self.store.campaign_of_call(&details.call_id).await?,

@@ -156,8 +156,8 @@ impl Store {
         let saved = match state.as_deref().map(CampaignState::from_sql).transpose()? {
             None => {
                 sqlx::query(
-                    "INSERT INTO campaigns (id, name, state, spec_toml, spec_json, created_at, updated_at)
-                     VALUES (?1, ?2, ?5, ?3, ?4, ?6, ?6)",
+                    "INSERT INTO campaigns (id, name, state, spec_toml, spec_json, created_at, updated_at, subject)
+                     VALUES (?1, ?2, ?5, ?3, ?4, ?6, ?6, ?7)",
                 )
                 .bind(spec.id.as_str())
                 .bind(&spec.name)
@@ -165,6 +165,7 @@ impl Store {
                 .bind(spec_json)
                 .bind(CampaignState::Draft.as_str())
                 .bind(now_ms)
+                .bind(subject(spec))
                 .execute(&mut *tx)
                 .await?;
                 Saved::Created
@@ -173,7 +174,8 @@ impl Store {
                 // `updated_at` moves forward even within a millisecond: it is what tells the
                 // daemon that the spec changed.
                 sqlx::query(
-                    "UPDATE campaigns SET name = ?2, spec_toml = ?3, spec_json = ?4, updated_at = MAX(updated_at + 1, ?5)
+                    "UPDATE campaigns SET name = ?2, spec_toml = ?3, spec_json = ?4, updated_at = MAX(updated_at + 1, ?5),
+                                          subject = ?6
                      WHERE id = ?1",
                 )
                 .bind(spec.id.as_str())
@@ -181,6 +183,7 @@ impl Store {
                 .bind(spec_toml)
                 .bind(spec_json)
                 .bind(now_ms)
+                .bind(subject(spec))
                 .execute(&mut *tx)
                 .await?;
                 Saved::Updated
@@ -537,18 +540,23 @@ impl Store {
     pub async fn waiting_by_zone(
         &self,
         campaign_id: &str,
-    ) -> Result<Vec<(Vec<chrono_tz::Tz>, JobState, i64)>, StoreError> {
+    ) -> Result<Vec<crate::waiting::ZoneJobs>, StoreError> {
         sqlx::query(
-            "SELECT timezones, state, SUM(n) AS n FROM job_counters
-             WHERE campaign_id = ? AND state IN ('queued', 'retry_wait') GROUP BY timezones, state HAVING SUM(n) > 0",
+            "SELECT timezones, regions, state, SUM(n) AS n FROM job_counters
+             WHERE campaign_id = ? AND state IN ('queued', 'retry_wait') GROUP BY timezones, regions, state
+             HAVING SUM(n) > 0",
         )
         .bind(campaign_id)
         .fetch_all(&self.pool)
         .await?
         .into_iter()
         .map(|r| {
-            let zones = super::stored_zones(r.try_get("timezones")?, "job_counters.timezones")?;
-            Ok((zones, JobState::from_sql(r.try_get("state")?)?, r.try_get("n")?))
+            Ok(crate::waiting::ZoneJobs {
+                zones: super::stored_zones(r.try_get("timezones")?, "job_counters.timezones")?,
+                regions: super::stored_regions(r.try_get("regions")?)?,
+                state: JobState::from_sql(r.try_get("state")?)?,
+                jobs: r.try_get("n")?,
+            })
         })
         .collect()
     }
@@ -658,6 +666,12 @@ impl Store {
         }
         Ok(counts)
     }
+}
+
+/// The subject the state frequency caps count a campaign's calls under: its `[compliance]
+/// subject`, else its own id (a campaign alone is its own subject).
+fn subject(spec: &CampaignSpec) -> &str {
+    spec.compliance.subject.as_deref().unwrap_or(spec.id.as_str())
 }
 
 #[cfg(test)]

@@ -11,7 +11,11 @@ use chrono_tz::Tz;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::{JobState, Store, StoreError, ZoneSource, millis, push_in_list, stored_phone, stored_time, stored_zones};
+use super::{
+    JobState, Store, StoreError, ZoneSource, millis, push_in_list, stored_phone, stored_regions, stored_time,
+    stored_zones,
+};
+use crate::compliance::Region;
 use crate::phone::PhoneNumber;
 
 /// A job the dispatcher has claimed (now `dialing`, no attempt row yet).
@@ -29,8 +33,18 @@ pub struct ClaimedJob {
     pub zone_source: ZoneSource,
     /// The zones the number itself suggests, when it suggests any.
     pub number_zones: Option<Vec<Tz>>,
+    /// The regions (states, provinces) whose rules apply.
+    pub regions: Vec<Region>,
     /// Attempts made before this one.
     pub attempts: i64,
+}
+
+/// A dial to a number, as the per-number and frequency caps count it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecentDial {
+    pub at: DateTime<Utc>,
+    /// Its campaign's `[compliance] subject` (the campaign id when it names none).
+    pub subject: String,
 }
 
 /// An attempt about to be sent: committed as `dialing` before the POST.
@@ -47,6 +61,8 @@ pub struct NewAttempt {
     pub poll_at: DateTime<Utc>,
     /// What it holds against the spend limits until Bland reports its price (its worst case).
     pub reserved_usd: f64,
+    /// The rule set that allowed it (`RuleSet::version`, or `informational`).
+    pub rules_version: String,
 }
 
 /// What to do with a claimed job that is not dialled now.
@@ -83,6 +99,7 @@ fn claimed_job(r: &SqliteRow) -> Result<ClaimedJob, StoreError> {
             .try_get::<Option<&str>, _>("number_zones")?
             .map(|z| stored_zones(z, "jobs.number_zones"))
             .transpose()?,
+        regions: stored_regions(r.try_get("regions")?)?,
         attempts: r.try_get("attempts")?,
     })
 }
@@ -178,7 +195,7 @@ impl Store {
              WHERE id IN (SELECT id FROM jobs
                           WHERE campaign_id = ?1 AND state = 'queued' AND next_attempt_at <= ?2
                           ORDER BY next_attempt_at LIMIT ?3)
-             RETURNING id, campaign_id, phone, variables, timezones, zone_source, number_zones, attempts,
+             RETURNING id, campaign_id, phone, variables, timezones, zone_source, number_zones, regions, attempts,
                        (SELECT columns FROM imports WHERE imports.id = jobs.import_id) AS variable_names",
         )
         .bind(campaign_id)
@@ -202,7 +219,7 @@ impl Store {
         for chunk in attempts.chunks(3000) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO attempts (id, job_id, campaign_id, phone, attempt_no, state, dialed_at, expires_at, poll_at,
-                                       reserved_usd) ",
+                                       reserved_usd, rules_version) ",
             );
             q.push_values(chunk, |mut b, a| {
                 b.push_bind(&a.id)
@@ -214,7 +231,8 @@ impl Store {
                     .push_bind(now_ms)
                     .push_bind(millis(a.expires_at))
                     .push_bind(millis(a.poll_at))
-                    .push_bind(a.reserved_usd);
+                    .push_bind(a.reserved_usd)
+                    .push_bind(&a.rules_version);
             });
             q.build().execute(&mut *tx).await?;
             let mut q: QueryBuilder<Sqlite> =
@@ -259,24 +277,27 @@ impl Store {
         Ok(out)
     }
 
-    /// Per number: the dial times since `since`, across all campaigns, oldest first.
+    /// Per number: the dials since `since`, across all campaigns, oldest first, each with the
+    /// subject of its campaign (what the state frequency caps count by).
     pub async fn recent_dials_by_number(
         &self,
         phones: &[&str],
         since: DateTime<Utc>,
-    ) -> Result<HashMap<String, Vec<DateTime<Utc>>>, StoreError> {
+    ) -> Result<HashMap<String, Vec<RecentDial>>, StoreError> {
         let since_ms = millis(since);
-        let mut out: HashMap<String, Vec<DateTime<Utc>>> = HashMap::new();
+        let mut out: HashMap<String, Vec<RecentDial>> = HashMap::new();
         for chunk in phones.chunks(5000) {
-            let mut q: QueryBuilder<Sqlite> =
-                QueryBuilder::new("SELECT phone, dialed_at FROM attempts WHERE dialed_at > ");
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "SELECT a.phone, a.dialed_at, COALESCE(c.subject, c.id) AS subject
+                 FROM attempts a JOIN campaigns c ON c.id = a.campaign_id WHERE a.dialed_at > ",
+            );
             q.push_bind(since_ms);
-            q.push(" AND state != 'not_sent' AND phone IN ");
+            q.push(" AND a.state != 'not_sent' AND a.phone IN ");
             push_in_list(&mut q, chunk.iter().copied());
-            q.push(" ORDER BY phone, dialed_at");
+            q.push(" ORDER BY a.phone, a.dialed_at");
             for r in q.build().fetch_all(&self.pool).await? {
                 let at = stored_time(r.try_get("dialed_at")?, "attempts.dialed_at")?;
-                out.entry(r.try_get("phone")?).or_default().push(at);
+                out.entry(r.try_get("phone")?).or_default().push(RecentDial { at, subject: r.try_get("subject")? });
             }
         }
         Ok(out)
@@ -430,7 +451,7 @@ impl Store {
         let before_ms = millis(before);
         sqlx::query(
             "SELECT a.id AS attempt_id, a.dialed_at, a.job_id AS id, a.campaign_id, a.phone,
-                    a.attempt_no - 1 AS attempts, j.variables, j.timezones, j.zone_source, j.number_zones,
+                    a.attempt_no - 1 AS attempts, j.variables, j.timezones, j.zone_source, j.number_zones, j.regions,
                     i.columns AS variable_names
              FROM attempts a JOIN jobs j ON j.id = a.job_id LEFT JOIN imports i ON i.id = j.import_id
              WHERE a.state = 'dialing' AND a.dialed_at < ? ORDER BY a.dialed_at",

@@ -96,6 +96,8 @@ pub struct ExportRecipient {
     pub analysis: Option<Map<String, Value>>,
     /// Its calls' finished `[analysis]` answers, oldest first (empty unless asked for).
     pub answers: Vec<AnalysisAnswers>,
+    /// The regions (states, provinces) whose rules apply to it.
+    pub regions: Vec<crate::compliance::Region>,
 }
 
 /// One attempt with the recipient facts an audit needs.
@@ -118,6 +120,10 @@ pub struct ExportAttempt {
     pub timezones: Arc<[Tz]>,
     pub zone_source: ZoneSource,
     pub number_zones: Option<Arc<[Tz]>>,
+    /// The recipient's regions, and the rule set that allowed the call (its version, or
+    /// `informational`; none for a call made before the compliance engine recorded it).
+    pub regions: Vec<crate::compliance::Region>,
+    pub rules_version: Option<String>,
 }
 
 /// Parsed zone lists, by their stored text: a million rows name a handful of sets.
@@ -174,8 +180,8 @@ SELECT batch.lo,
             ifnull(CAST(round(g.cost * 1000000) AS INTEGER), 'null'), ',',
             json_quote(l.call_id), ',', json_quote(l.answered_by), ',',
             ifnull(CAST(round(l.call_length * 1000000) AS INTEGER), 'null'), ',',
-            json_quote(l.summary), ',', ifnull(h.analysis, 'null'){answers}, ']'), ',') || ']'
-   FROM (SELECT j.id, j.import_id, j.phone, j.variables, j.timezones, j.state, j.outcome,
+            json_quote(l.summary), ',', ifnull(h.analysis, 'null'), ',', json_quote(g.regions){answers}, ']'), ',') || ']'
+   FROM (SELECT j.id, j.import_id, j.phone, j.variables, j.timezones, j.state, j.outcome, j.regions,
                 COUNT(a.attempt_no) AS n, MIN(a.dialed_at) AS first_at, MAX(a.dialed_at) AS last_at,
                 SUM(a.price) AS cost, MAX(a.attempt_no) AS last_no,
                 MAX(CASE WHEN a.outcome = 'human' THEN a.attempt_no END) AS answered_no
@@ -200,7 +206,8 @@ const ANSWERS_SQL: &str = ", ',',
 /// that order), each with its recipient's zones. `?2`: dialled at or after it, or NULL.
 const ATTEMPTS_SQL: &str = "
 SELECT a.id, a.job_id, a.attempt_no, a.phone, a.state, a.dialed_at, a.ended_at, a.outcome, a.answered_by,
-       a.call_id, a.call_length, a.price, a.error_message, j.timezones, j.zone_source, j.number_zones
+       a.call_id, a.call_length, a.price, a.error_message, a.rules_version, j.timezones, j.zone_source,
+       j.number_zones, j.regions
 FROM attempts a JOIN jobs j ON j.id = a.job_id
 WHERE a.campaign_id = ?1 AND a.state != 'not_sent' AND a.dialed_at >= coalesce(?2, -9223372036854775808)
 ORDER BY a.dialed_at, a.rowid";
@@ -391,7 +398,8 @@ type AnswersJson = (i64, Vec<(String, String)>, Option<Vec<Value>>);
 
 /// One recipient as [`RECIPIENTS_SQL`] builds it: `[id, import_id, phone, variables,
 /// timezones, state, outcome, attempts, first_at, last_at, cost (millionths of a dollar),
-/// call_id, answered_by, call_length (millionths of a minute), summary, analysis, answers?]`.
+/// call_id, answered_by, call_length (millionths of a minute), summary, analysis, regions,
+/// answers?]`.
 #[derive(serde::Deserialize)]
 struct RecipientJson<'a>(
     i64,
@@ -410,6 +418,7 @@ struct RecipientJson<'a>(
     Option<i64>,
     Option<String>,
     Option<Value>,
+    #[serde(borrow)] Cow<'a, str>,
     #[serde(default)] Option<Vec<AnswersJson>>,
 );
 
@@ -432,6 +441,7 @@ impl RecipientJson<'_> {
             length_micros,
             summary,
             analysis,
+            regions,
             answers,
         ) = self;
         let millionths = |n: Option<i64>| n.map(|n| n as f64 / 1e6);
@@ -463,6 +473,7 @@ impl RecipientJson<'_> {
                 .into_iter()
                 .map(|(_, questions, answers)| AnalysisAnswers { questions, answers: answers.unwrap_or_default() })
                 .collect(),
+            regions: super::stored_regions(&regions)?,
         })
     }
 }
@@ -529,6 +540,8 @@ fn attempt(row: SqliteRow, zones: &mut ZoneCache) -> Result<ExportAttempt, Store
         timezones: zones.get(row.try_get("timezones")?, "jobs.timezones")?,
         zone_source: ZoneSource::from_sql(row.try_get("zone_source")?)?,
         number_zones: number_zones.map(|z| zones.get(z, "jobs.number_zones")).transpose()?,
+        regions: super::stored_regions(row.try_get("regions")?)?,
+        rules_version: row.try_get("rules_version")?,
     })
 }
 
@@ -557,13 +570,14 @@ mod tests {
     #[test]
     fn a_recipient_decodes_from_its_json_with_answers_oldest_first() {
         let text = r#"[7,2,"+12125550100",["Ada"],"America/New_York|America/Chicago","done","human",2,
-            1780318800000,1780405200000,300000,"c-2","human",2500000,"Spoke.",{"wants_renewal":true},
+            1780318800000,1780405200000,300000,"c-2","human",2500000,"Spoke.",{"wants_renewal":true},"NY|NJ",
             [[9,[["Renew?","boolean"],["When?","string"]],null],[4,[["Renew?","boolean"]],[true]]]]"#;
         let r: RecipientJson = serde_json::from_str(text).unwrap();
         let r = r.decode(&mut ZoneCache::default()).unwrap();
         assert_eq!((r.job_id, r.import_id, r.phone.as_str(), r.attempts), (7, Some(2), "+12125550100", 2));
         assert_eq!(r.timezones.len(), 2);
         assert_eq!((r.state, r.outcome), (JobState::Done, Some(Outcome::Human)));
+        assert_eq!(r.regions.iter().map(|g| g.code()).collect::<Vec<_>>(), ["NY", "NJ"]);
         assert_eq!(r.first_attempt.unwrap().to_rfc3339(), "2026-06-01T13:00:00+00:00");
         assert_eq!((r.cost_usd, r.call_length_min), (Some(0.3), Some(2.5)));
         assert_eq!(r.analysis.unwrap()["wants_renewal"], Value::Bool(true));
@@ -572,11 +586,11 @@ mod tests {
         assert!(r.answers[1].answers.is_empty());
         // Without the answers element (no question was answered in the campaign).
         let text =
-            r#"[7,null,"+12125550100",[],"America/New_York","queued",null,0,null,null,null,null,null,null,null,null]"#;
+            r#"[7,null,"+12125550100",[],"America/New_York","queued",null,0,null,null,null,null,null,null,null,null,""]"#;
         let r = serde_json::from_str::<RecipientJson>(text).unwrap().decode(&mut ZoneCache::default()).unwrap();
         assert!(r.answers.is_empty() && r.first_attempt.is_none() && r.outcome.is_none());
         let bad =
-            r#"[7,null,"14155550100",[],"America/New_York","queued",null,0,null,null,null,null,null,null,null,null]"#;
+            r#"[7,null,"14155550100",[],"America/New_York","queued",null,0,null,null,null,null,null,null,null,null,""]"#;
         let e = serde_json::from_str::<RecipientJson>(bad).unwrap().decode(&mut ZoneCache::default()).unwrap_err();
         assert!(matches!(e, StoreError::Corrupt(_)), "{e}");
     }

@@ -22,6 +22,9 @@ pub struct NewJob {
     pub timezones: Arc<str>,
     pub zone_source: ZoneSource,
     pub number_zones: Option<Arc<str>>,
+    /// The recipient's regions, `|`-separated two-letter codes (`FL|OK`); empty when none is
+    /// known.
+    pub regions: Arc<str>,
     /// `Some(reason)` when the number is on the do-not-call list.
     pub suppressed: Option<String>,
 }
@@ -67,8 +70,8 @@ struct Insert {
     rows: u64,
 }
 
-// At most 7 bound columns a row; SQLite allows 32766 parameters a statement.
-const ROWS_PER_STATEMENT: usize = 4000;
+// At most 9 bound columns a row (a suppressed one); SQLite allows 32766 parameters a statement.
+const ROWS_PER_STATEMENT: usize = 3600;
 
 /// `INSERT INTO jobs … VALUES (…), …` for `rows` rows, queued or suppressed.
 fn insert_sql(campaign_id: &str, import_id: i64, now_ms: i64, suppressed: bool, rows: usize) -> Arc<str> {
@@ -77,14 +80,14 @@ fn insert_sql(campaign_id: &str, import_id: i64, now_ms: i64, suppressed: bool, 
     // A queued job takes the columns' defaults for `state` and `reason`.
     debug_assert!(campaign_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
     let (columns, row) = if suppressed {
-        (", state, reason", format!("('{campaign_id}', {import_id}, {now_ms}, ?, ?, ?, ?, ?, ?, 'suppressed', ?)"))
+        (", state, reason", format!("('{campaign_id}', {import_id}, {now_ms}, ?, ?, ?, ?, ?, ?, ?, 'suppressed', ?)"))
     } else {
-        ("", format!("('{campaign_id}', {import_id}, {now_ms}, ?, ?, ?, ?, ?, ?)"))
+        ("", format!("('{campaign_id}', {import_id}, {now_ms}, ?, ?, ?, ?, ?, ?, ?)"))
     };
     let mut sql = String::with_capacity(200 + rows * (row.len() + 2));
     sql.push_str(&format!(
         "INSERT INTO jobs (campaign_id, import_id, updated_at, phone, source_line, variables, timezones,
-                           zone_source, number_zones{columns}) VALUES "
+                           zone_source, number_zones, regions{columns}) VALUES "
     ));
     for i in 0..rows {
         if i > 0 {
@@ -100,8 +103,8 @@ struct InsertTarget {
     campaign_id: String,
     import_id: i64,
     now_ms: i64,
-    /// Jobs built so far by state and zones: added to `job_counters` at the commit.
-    built: FxHashMap<(JobState, Arc<str>), u64>,
+    /// Jobs built so far by state, zones and regions: added to `job_counters` at the commit.
+    built: FxHashMap<(JobState, Arc<str>, Arc<str>), u64>,
     /// The text of a full statement of queued jobs (the same every time; SQLite prepares it once).
     full_sql: Option<Arc<str>>,
 }
@@ -138,10 +141,10 @@ impl InsertTarget {
             let rows = batch.len() as u64;
             let state = if suppressed { JobState::Suppressed } else { JobState::Queued };
             for j in &batch {
-                *self.built.entry((state, j.timezones.clone())).or_default() += 1;
+                *self.built.entry((state, j.timezones.clone(), j.regions.clone())).or_default() += 1;
             }
             let mut args = SqliteArguments::default();
-            args.reserve(batch.len() * 7, 0);
+            args.reserve(batch.len() * 8, 0);
             for j in batch {
                 // The strings move into the arguments rather than being copied.
                 args.add(j.phone).map_err(bind_error)?;
@@ -150,6 +153,7 @@ impl InsertTarget {
                 args.add(j.timezones).map_err(bind_error)?;
                 args.add(zone_sources[j.zone_source as usize].clone()).map_err(bind_error)?;
                 args.add(j.number_zones).map_err(bind_error)?;
+                args.add(j.regions).map_err(bind_error)?;
                 if suppressed {
                     args.add(j.suppressed).map_err(bind_error)?;
                 }
@@ -319,15 +323,17 @@ impl ImportTx {
         .bind(self.target.import_id)
         .execute(&mut self.conn)
         .await?;
-        // The new jobs, counted once for the file (see migrations/0006_job_counters.sql).
-        for ((state, zones), n) in std::mem::take(&mut self.target.built) {
+        // The new jobs, counted once for the file (see migrations/0006_job_counters.sql, keyed
+        // by regions too since 0010).
+        for ((state, zones, regions), n) in std::mem::take(&mut self.target.built) {
             sqlx::query(
-                "INSERT INTO job_counters (campaign_id, state, outcome, timezones, n) VALUES (?, ?, '', ?, ?)
-                 ON CONFLICT (campaign_id, state, outcome, timezones) DO UPDATE SET n = n + excluded.n",
+                "INSERT INTO job_counters (campaign_id, state, outcome, timezones, regions, n) VALUES (?, ?, '', ?, ?, ?)
+                 ON CONFLICT (campaign_id, state, outcome, timezones, regions) DO UPDATE SET n = n + excluded.n",
             )
             .bind(&self.target.campaign_id)
             .bind(state.as_str())
             .bind(zones)
+            .bind(regions)
             .bind(n as i64)
             .execute(&mut self.conn)
             .await?;

@@ -7,6 +7,7 @@
 //! Times are stored as milliseconds since the Unix epoch.
 
 mod analyses;
+mod blackouts;
 mod campaigns;
 mod dispatch;
 mod dnc;
@@ -30,7 +31,8 @@ pub use analyses::{
     ClaimedAnalysis, Recorded, SchemaAnswers,
 };
 pub use campaigns::{CampaignChange, CampaignRow, CapUsage, RetryChange, Saved, SendActivity, SpecChange, SpecUpdated};
-pub use dispatch::{ClaimedJob, Deferral, NewAttempt, PendingAttempt};
+pub use blackouts::BlackoutRecord;
+pub use dispatch::{ClaimedJob, Deferral, NewAttempt, PendingAttempt, RecentDial};
 pub use dnc::{DncAdded, DncEntry};
 pub use export::{AnalysisAnswers, ExportAttempt, ExportReader, ExportRecipient, ImportColumns, Variables};
 pub use imports::{ImportCounts, ImportRow, ImportSnapshot, ImportTx, NewJob, phone_key};
@@ -183,6 +185,16 @@ pub(crate) fn stored_phone(text: String) -> Result<crate::phone::PhoneNumber, St
 }
 
 /// Stored zones: `|`-separated IANA names, as import writes them.
+/// `FL|OK` → the regions; `''` → none.
+pub(crate) fn stored_regions(text: &str) -> Result<Vec<crate::compliance::Region>, StoreError> {
+    text.split('|')
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            crate::compliance::Region::parse(r).map_err(|_| StoreError::Corrupt(format!("jobs.regions: `{r}` is not a region")))
+        })
+        .collect()
+}
+
 pub(crate) fn stored_zones(text: &str, column: &str) -> Result<Vec<chrono_tz::Tz>, StoreError> {
     text.split('|')
         .map(|z| z.parse().map_err(|_| StoreError::Corrupt(format!("{column}: `{z}` is not an IANA time zone"))))

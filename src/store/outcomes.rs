@@ -29,6 +29,8 @@ pub struct AttemptContext {
     pub timezones: Vec<Tz>,
     pub zone_source: ZoneSource,
     pub number_zones: Option<Vec<Tz>>,
+    /// The regions (states, provinces) whose rules apply.
+    pub regions: Vec<crate::compliance::Region>,
 }
 
 /// The attempt's fields, from the call details.
@@ -144,7 +146,8 @@ async fn apply_delivery(
     let now_ms = millis(now);
     let row = sqlx::query(
         "SELECT a.id, a.job_id, a.campaign_id, a.attempt_no, a.state, a.outcome, a.answered_by, a.call_id, a.phone,
-                j.state AS job_state, j.attempts AS job_attempts, j.timezones, j.zone_source, j.number_zones
+                j.state AS job_state, j.attempts AS job_attempts, j.timezones, j.zone_source, j.number_zones,
+                j.regions
          FROM attempts a JOIN jobs j ON j.id = a.job_id
          WHERE a.id = ?1 OR a.call_id = ?2 LIMIT 1",
     )
@@ -173,6 +176,7 @@ async fn apply_delivery(
             .try_get::<Option<&str>, _>("number_zones")?
             .map(|z| stored_zones(z, "jobs.number_zones"))
             .transpose()?,
+        regions: super::stored_regions(row.try_get("regions")?)?,
     };
     let result = match decide(&ctx) {
         Application::NotFinal { poll_at } => {

@@ -128,6 +128,8 @@ const BUCKET_SQL: &str = "CASE WHEN call_length IS NULL THEN 0 WHEN call_length 
 pub struct ZoneQuarter {
     /// The recipient's zones as stored (the first is the one local times are shown in).
     pub zones: Vec<Tz>,
+    /// The recipient's regions (states, provinces) as stored.
+    pub regions: Vec<crate::compliance::Region>,
     /// The start of the quarter hour the dials were made in: every zone's offset is a whole
     /// number of quarter hours, so each quarter falls in one local hour.
     pub quarter: DateTime<Utc>,
@@ -238,7 +240,7 @@ impl Store {
         const QUARTER_MS: i64 = 15 * 60 * 1000;
         let rows = if period.is_all() {
             sqlx::query(
-                "SELECT timezones, quarter, NULLIF(outcome, '') AS outcome, n FROM dial_quarters
+                "SELECT timezones, regions, quarter, NULLIF(outcome, '') AS outcome, n FROM dial_quarters
                  WHERE campaign_id = ? AND n > 0",
             )
             .bind(campaign_id)
@@ -248,10 +250,10 @@ impl Store {
             let (since, until) = period.bounds();
             // The quarter is written once more in migrations/0009_report_counters.sql.
             sqlx::query(
-                "SELECT j.timezones, a.dialed_at - (a.dialed_at % ?1) AS quarter, a.outcome, COUNT(*) AS n
+                "SELECT j.timezones, j.regions, a.dialed_at - (a.dialed_at % ?1) AS quarter, a.outcome, COUNT(*) AS n
                  FROM attempts a JOIN jobs j ON j.id = a.job_id
                  WHERE a.campaign_id = ?2 AND a.dialed_at >= ?3 AND a.dialed_at < ?4 AND a.state != 'not_sent'
-                 GROUP BY j.timezones, quarter, a.outcome",
+                 GROUP BY j.timezones, j.regions, quarter, a.outcome",
             )
             .bind(QUARTER_MS)
             .bind(campaign_id)
@@ -275,6 +277,7 @@ impl Store {
                 };
                 Ok(ZoneQuarter {
                     zones,
+                    regions: super::stored_regions(r.try_get("regions")?)?,
                     quarter: stored_time(r.try_get("quarter")?, "attempts.dialed_at")?,
                     outcome: outcome(&r)?,
                     dials: count(&r, "n")?,

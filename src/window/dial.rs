@@ -1,6 +1,7 @@
 //! The window maths: is a recipient open at an instant, when does it next open, when does it close.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
@@ -9,6 +10,45 @@ use super::WeeklyHours;
 use super::cron::CronRuns;
 use super::hours::{DAY_SECS, end_of_day_secs};
 use super::zone::{earliest, earliest_on, offset_secs, transition_in, wall};
+use crate::compliance::{Region, RuleSet};
+use smallvec::SmallVec;
+
+/// An operator's emergency blackout (`switchboard blackout add`): nobody in `region`, or in
+/// `zone`, is dialled in `[start, until)`, whatever else allows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Blackout {
+    pub id: i64,
+    pub region: Option<Region>,
+    pub zone: Option<Tz>,
+    pub start: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub reason: String,
+}
+
+impl Blackout {
+    /// Whether it covers a recipient in these zones and regions (at some time).
+    pub fn covers(&self, r: &Recipient<'_>) -> bool {
+        self.region.is_some_and(|g| r.regions.contains(&g)) || self.zone.is_some_and(|z| r.zones.contains(&z))
+    }
+}
+
+/// Who is called, as the window sees them: every zone and every region (state, province) they
+/// may be in. Open means open in every one of them.
+#[derive(Debug, Clone, Copy)]
+pub struct Recipient<'a> {
+    pub zones: &'a [Tz],
+    pub regions: &'a [Region],
+}
+
+impl<'a> Recipient<'a> {
+    /// A recipient known only by zones (no region rules apply).
+    pub fn zones(zones: &'a [Tz]) -> Self {
+        Recipient { zones, regions: &[] }
+    }
+}
+
+/// A day's open spans (seconds after midnight), sorted and disjoint; a few at most.
+type Spans = SmallVec<[(u32, u32); 4]>;
 
 /// How far ahead [`DialWindow::next_opening`] and [`DialWindow::closes_at`] look (two years,
 /// counted from the campaign start when that is later): beyond it a window is taken as never
@@ -56,21 +96,41 @@ pub struct DialWindow {
     pub end: Option<DateTime<Utc>>,
     pub cron: Option<CronRuns>,
     pub compliance: Compliance,
+    /// The state rules, for a telemarketing campaign (`None`: federal hours only).
+    pub state_rules: Option<Arc<RuleSet>>,
+    /// Emergency blackouts in force or ahead.
+    pub blackouts: Arc<[Blackout]>,
 }
 
 impl DialWindow {
     /// A window with these hours under this guard, and no blackouts, start, end or cron.
     pub fn new(hours: WeeklyHours, compliance: Compliance) -> Self {
-        DialWindow { hours, blackout_dates: BTreeSet::new(), start: None, end: None, cron: None, compliance }
+        DialWindow {
+            hours,
+            blackout_dates: BTreeSet::new(),
+            start: None,
+            end: None,
+            cron: None,
+            compliance,
+            state_rules: None,
+            blackouts: Arc::from([]),
+        }
     }
 
     /// Open at `at` for a recipient whose plausible zones are `zones`: open only when open in
     /// every zone (the "strictest" policy; callers pass one zone for the others). Empty `zones`
     /// is closed.
     pub fn is_open(&self, zones: &[Tz], at: DateTime<Utc>) -> bool {
-        !zones.is_empty()
+        self.is_open_for(&Recipient::zones(zones), at)
+    }
+
+    /// [`DialWindow::is_open`] for a recipient with regions: the state rules of every region
+    /// (for a telemarketing campaign) and the blackouts of every region and zone apply too.
+    pub fn is_open_for(&self, r: &Recipient<'_>, at: DateTime<Utc>) -> bool {
+        !r.zones.is_empty()
             && self.in_campaign(at)
-            && zones.iter().all(|&z| self.zone_open(z, at))
+            && self.blackout_until(r, at).is_none()
+            && r.zones.iter().all(|&z| self.zone_open(z, r.regions, at))
             && self.cron.as_ref().is_none_or(|c| c.is_running(at))
     }
 
@@ -78,6 +138,12 @@ impl DialWindow {
     /// never will within [`SEARCH_HORIZON_DAYS`] of `max(from, start)` (past `end`, no hours,
     /// zones whose hours never overlap, …). Exact to the nanosecond at every boundary.
     pub fn next_opening(&self, zones: &[Tz], from: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.next_opening_for(&Recipient::zones(zones), from)
+    }
+
+    /// [`DialWindow::next_opening`] for a recipient with regions (see [`DialWindow::is_open_for`]).
+    pub fn next_opening_for(&self, r: &Recipient<'_>, from: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let zones = r.zones;
         if zones.is_empty() {
             return None;
         }
@@ -90,8 +156,12 @@ impl DialWindow {
             if t > limit || self.end.is_some_and(|e| t >= e) {
                 return None;
             }
+            if let Some(until) = self.blackout_until(r, t) {
+                t = until;
+                continue 'jump;
+            }
             for &z in zones {
-                let n = self.zone_next_open(z, t, limit)?;
+                let n = self.zone_next_open(z, r.regions, t, limit)?;
                 if n > t {
                     t = n;
                     continue 'jump;
@@ -111,13 +181,21 @@ impl DialWindow {
     /// The first instant `>= at` at which [`DialWindow::is_open`] is false: `Some(at)` when
     /// already closed, `None` when it stays open for the whole search horizon.
     pub fn closes_at(&self, zones: &[Tz], at: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        if !self.is_open(zones, at) {
+        self.closes_at_for(&Recipient::zones(zones), at)
+    }
+
+    /// [`DialWindow::closes_at`] for a recipient with regions (see [`DialWindow::is_open_for`]).
+    pub fn closes_at_for(&self, r: &Recipient<'_>, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if !self.is_open_for(r, at) {
             return Some(at);
         }
         let limit = at + Duration::days(SEARCH_HORIZON_DAYS);
         let mut close = self.end.map_or(limit, |e| e.min(limit));
-        for &z in zones {
-            close = self.zone_next_closed(z, at, close);
+        for b in self.blackouts.iter().filter(|b| b.start > at && b.until > b.start && b.covers(r)) {
+            close = close.min(b.start);
+        }
+        for &z in r.zones {
+            close = self.zone_next_closed(z, r.regions, at, close);
         }
         if let Some(c) = &self.cron {
             close = c.stops_at(at, close);
@@ -130,39 +208,71 @@ impl DialWindow {
     /// when the clock then shows a time outside every span. What an audit shows as "the window
     /// that allowed the call" (blackouts, start, end and cron are [`DialWindow::is_open`]'s).
     pub fn span_at(&self, zone: Tz, at: DateTime<Utc>) -> Option<(Weekday, super::TimeRange)> {
+        self.span_at_for(zone, &[], at)
+    }
+
+    /// [`DialWindow::span_at`] with the state rules of `regions` cutting the span too.
+    pub fn span_at_for(&self, zone: Tz, regions: &[Region], at: DateTime<Utc>) -> Option<(Weekday, super::TimeRange)> {
         let local = wall(zone, at);
-        let day = local.weekday();
+        let date = local.date();
         let secs = local.time().num_seconds_from_midnight();
-        let (start, end) = self.spans(day).find(|&(s, e)| s <= secs && secs < e)?;
-        Some((day, super::TimeRange::from_secs(start, end)?))
+        let (start, end) = self.spans(date, regions).into_iter().find(|&(s, e)| s <= secs && secs < e)?;
+        Some((date.weekday(), super::TimeRange::from_secs(start, end)?))
+    }
+
+    /// The end of the blackout covering the recipient at `at` (the latest, when several
+    /// overlap), or `None`.
+    fn blackout_until(&self, r: &Recipient<'_>, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.blackouts.iter().filter(|b| b.start <= at && at < b.until && b.covers(r)).map(|b| b.until).max()
     }
 
     fn in_campaign(&self, at: DateTime<Utc>) -> bool {
         self.start.is_none_or(|s| at >= s) && self.end.is_none_or(|e| at < e)
     }
 
-    /// The end (seconds after midnight, up to 86 400) of the open span — a weekly range cut to
-    /// the compliance hours — that contains `secs` on `day`.
-    fn span_end(&self, day: Weekday, secs: u32) -> Option<u32> {
+    /// Whether `secs` (after midnight) on `date` is inside an open span for `regions`.
+    fn in_span(&self, date: NaiveDate, regions: &[Region], secs: u32) -> bool {
         let (lo, hi) = self.guard();
         if secs < lo || secs >= hi {
-            return None;
+            return false;
         }
-        self.hours
-            .ranges(day)
-            .iter()
-            .find(|r| r.start_secs() <= secs && secs < r.end_secs())
-            .map(|r| r.end_secs().min(hi))
+        let weekly = self.hours.ranges(date.weekday()).iter().any(|r| r.start_secs() <= secs && secs < r.end_secs());
+        weekly && self.state_day(regions, date).is_none_or(|d| d.contains(secs))
     }
 
-    /// The open spans of `day` as (start, end) seconds after midnight.
-    fn spans(&self, day: Weekday) -> impl Iterator<Item = (u32, u32)> + '_ {
+    /// The open spans of `date` for a recipient in `regions`, as (start, end) seconds after
+    /// midnight: the weekly ranges of its weekday, cut to the compliance hours and, for a
+    /// telemarketing campaign, to the regions' state rules of that date (hours, Sunday bans,
+    /// holidays).
+    fn spans(&self, date: NaiveDate, regions: &[Region]) -> Spans {
         let (lo, hi) = self.guard();
-        self.hours
-            .ranges(day)
+        let weekly = self
+            .hours
+            .ranges(date.weekday())
             .iter()
             .map(move |r| (r.start_secs().max(lo), r.end_secs().min(hi)))
-            .filter(|(s, e)| s < e)
+            .filter(|(s, e)| s < e);
+        let Some(state) = self.state_day(regions, date) else {
+            return weekly.collect();
+        };
+        let mut out = Spans::new();
+        for (s, e) in weekly {
+            for span in state.spans() {
+                let (a, b) = (s.max(span.start), e.min(span.end));
+                if a < b {
+                    out.push((a, b));
+                }
+            }
+        }
+        out
+    }
+
+    /// The state rules' spans of `date` for `regions`, when any rules apply.
+    fn state_day<'r>(&'r self, regions: &[Region], date: NaiveDate) -> Option<crate::compliance::DaySpans<'r>> {
+        match &self.state_rules {
+            Some(rules) if !regions.is_empty() => Some(rules.day_spans(regions, date)),
+            _ => None,
+        }
     }
 
     fn guard(&self) -> (u32, u32) {
@@ -174,11 +284,10 @@ impl DialWindow {
     }
 
     /// Hours, compliance and blackouts in one zone.
-    fn zone_open(&self, zone: Tz, at: DateTime<Utc>) -> bool {
+    fn zone_open(&self, zone: Tz, regions: &[Region], at: DateTime<Utc>) -> bool {
         let local = wall(zone, at);
         let date = local.date();
-        self.span_end(date.weekday(), local.time().num_seconds_from_midnight())
-            .is_some()
+        self.in_span(date, regions, local.time().num_seconds_from_midnight())
             && !self.blacked_out(date)
             // Every wall-clock time counts once: the second pass of a fall-back's repeated
             // hour is closed.
@@ -188,8 +297,14 @@ impl DialWindow {
     /// The earliest instant `>= t` (and `<= limit`) at which the zone is open. The zone opens
     /// only where the clock first reaches a span's start (the end of the gap for a skipped
     /// start) or where a fall-back's repeated stretch ends, so those are the only candidates.
-    fn zone_next_open(&self, zone: Tz, t: DateTime<Utc>, limit: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        if self.zone_open(zone, t) {
+    fn zone_next_open(
+        &self,
+        zone: Tz,
+        regions: &[Region],
+        t: DateTime<Utc>,
+        limit: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        if self.zone_open(zone, regions, t) {
             return Some(t);
         }
         // From the day before: a fall-back across midnight can bring yesterday's clock back.
@@ -204,10 +319,13 @@ impl DialWindow {
                     let back = offset_secs(zone, tr - Duration::seconds(1)) - offset_secs(zone, tr);
                     (back > 0).then(|| tr + Duration::seconds(i64::from(back)))
                 });
-                let candidates =
-                    self.spans(date.weekday()).map(|(start, _)| earliest_on(zone, date, start)).chain(repeat_ends);
+                let candidates = self
+                    .spans(date, regions)
+                    .into_iter()
+                    .map(|(start, _)| earliest_on(zone, date, start))
+                    .chain(repeat_ends);
                 for x in candidates {
-                    if x > t && best.is_none_or(|b| x < b) && self.zone_open(zone, x) {
+                    if x > t && best.is_none_or(|b| x < b) && self.zone_open(zone, regions, x) {
                         best = Some(x);
                     }
                 }
@@ -222,8 +340,8 @@ impl DialWindow {
     /// The zone closes only where the clock first reaches a span's end (the next midnight for a
     /// span ending at 24:00, which also covers blackouts and weekday changes) or where the UTC
     /// offset changes (a fall-back's repeated stretch begins).
-    fn zone_next_closed(&self, zone: Tz, t: DateTime<Utc>, until: DateTime<Utc>) -> DateTime<Utc> {
-        if !self.zone_open(zone, t) {
+    fn zone_next_closed(&self, zone: Tz, regions: &[Region], t: DateTime<Utc>, until: DateTime<Utc>) -> DateTime<Utc> {
+        if !self.zone_open(zone, regions, t) {
             return t.min(until);
         }
         let Some(mut date) = wall(zone, t).date().pred_opt() else {
@@ -234,11 +352,12 @@ impl DialWindow {
         while midnight <= best {
             let next_midnight = earliest_on(zone, date, DAY_SECS);
             let candidates = self
-                .spans(date.weekday())
+                .spans(date, regions)
+                .into_iter()
                 .map(|(_, end)| earliest_on(zone, date, end))
                 .chain(transition_in(zone, midnight, next_midnight));
             for x in candidates {
-                if x > t && x < best && !self.zone_open(zone, x) {
+                if x > t && x < best && !self.zone_open(zone, regions, x) {
                     best = x;
                 }
             }

@@ -30,7 +30,7 @@ mod hours;
 mod zone;
 
 pub use cron::{CronRuns, translate_cron};
-pub use dial::{Compliance, DialWindow, SEARCH_HORIZON_DAYS};
+pub use dial::{Blackout, Compliance, DialWindow, Recipient, SEARCH_HORIZON_DAYS};
 pub use hours::{TimeRange, WeeklyHours, parse_weekdays};
 
 /// A schedule text that cannot be used. Every message names the offending text and what is
