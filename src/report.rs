@@ -507,13 +507,11 @@ pub fn render(r: &Report, shown: crate::clock::Shown) -> String {
         .collect();
     table(&mut s, &headers, &rows);
 
-    for (title, key, rows) in
-        [
-            ("By recipient-local hour", "hour", &r.by_local_hour),
-            ("By time zone", "zone", &r.by_zone),
-            ("By state", "state", &r.by_state),
-        ]
-    {
+    for (title, key, rows) in [
+        ("By recipient-local hour", "hour", &r.by_local_hour),
+        ("By time zone", "zone", &r.by_zone),
+        ("By state", "state", &r.by_state),
+    ] {
         section(&mut s, title);
         let mut headers = vec![key, "dials"];
         headers.extend(outcome_columns.iter().map(String::as_str));
@@ -668,7 +666,13 @@ mod tests {
     fn a_quarter_hour_is_counted_in_the_recipients_local_hour_across_dst() {
         let ny: Tz = "America/New_York".parse().unwrap();
         let kolkata: Tz = "Asia/Kolkata".parse().unwrap();
-        let q = |zone: Tz, at: &str, outcome| ZoneQuarter { zones: vec![zone], regions: vec![], quarter: t(at), outcome, dials: 1 };
+        let q = |zone: Tz, at: &str, outcome| ZoneQuarter {
+            zones: vec![zone],
+            regions: vec![],
+            quarter: t(at),
+            outcome,
+            dials: 1,
+        };
         let rows = by_local_hour(&[
             // 13:45 UTC in winter is 08:45 in New York; in summer 09:45.
             q(ny, "2026-01-15T13:45:00Z", Some(Outcome::Human)),

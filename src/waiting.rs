@@ -10,9 +10,9 @@ use chrono::{DateTime, DurationRound, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
+use crate::compliance::Region;
 use crate::dispatcher::ledger::{Caps, Used};
 use crate::store::JobState;
-use crate::compliance::Region;
 use crate::window::{DialWindow, Recipient};
 
 /// Jobs of one state, set of zones and set of regions (the job counters' rows).
@@ -345,7 +345,12 @@ mod forecast_tests {
 
     fn rows(spec: &[(&str, i64)]) -> Vec<ZoneJobs> {
         spec.iter()
-            .map(|(z, n)| ZoneJobs { zones: vec![z.parse().unwrap()], regions: vec![], state: JobState::Queued, jobs: *n })
+            .map(|(z, n)| ZoneJobs {
+                zones: vec![z.parse().unwrap()],
+                regions: vec![],
+                state: JobState::Queued,
+                jobs: *n,
+            })
             .collect()
     }
 

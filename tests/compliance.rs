@@ -188,3 +188,162 @@ async fn a_campaign_whose_calls_mostly_fail_pauses_itself_and_says_why() {
     dispatcher.step().await.unwrap();
     assert!(h.sim.calls().len() > placed, "the operator's resume dials again");
 }
+
+/// Area codes of states with every kind of rule, and of states with none: (area code, state).
+const AREAS: [(&str, &str); 10] = [
+    ("305", "FL"),
+    ("405", "OK"),
+    ("410", "MD"),
+    ("401", "RI"),
+    ("205", "AL"),
+    ("504", "LA"),
+    ("601", "MS"),
+    ("801", "UT"),
+    ("206", "WA"),
+    ("214", "TX"),
+];
+
+/// Whether a call at `at` to `phone` (with `column_state` from the file, if any) kept every rule:
+/// the federal hours in every zone of the number, and for telemarketing each state's rules (the
+/// file's and the area code's) on the recipient's local date there.
+fn broken_rule(
+    phone: &switchboard::phone::PhoneNumber,
+    column_state: Option<switchboard::compliance::Region>,
+    telemarketing: bool,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Option<String> {
+    use chrono::Timelike;
+    let rules = switchboard::compliance::RuleSet::builtin();
+    let mut regions: Vec<_> = switchboard::compliance::Region::for_number(phone).to_vec();
+    regions.extend(column_state);
+    for zone in phone.time_zones() {
+        let local = at.with_timezone(zone);
+        let secs = local.num_seconds_from_midnight();
+        if !(8 * 3600..21 * 3600).contains(&secs) {
+            return Some(format!("{phone} called at {local} ({zone}): outside 08:00-21:00"));
+        }
+        if telemarketing {
+            let day = rules.day_spans(&regions, local.date_naive());
+            if !day.contains(secs) {
+                return Some(format!(
+                    "{phone} ({regions:?}) called at {local}: {:?} {:?}",
+                    day.spans(),
+                    day.closed_reason()
+                ));
+            }
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn a_campaign_over_many_states_across_a_holiday_and_a_sunday_breaks_no_rule_by_the_simulators_log() {
+    use switchboard::compliance::{Region, RuleSet, rolling_cap_allows};
+    // Thursday 24 December 2026, 08:00 in New York, to Monday morning: Christmas (a legal holiday in
+    // AL, LA, RI, UT), a Saturday (RI: 10:00-17:00) and a Sunday (banned in AL, LA, MS, RI).
+    let start = at("2026-12-24T13:00:00Z");
+    let mix = OutcomeMix { human: 0.1, voicemail: 0.3, no_answer: 0.5, busy: 0.1, failed: 0.0 };
+    let mut h = Harness::new(start, SimConfig { mix, speed: 20_000.0, ..sim(9) }).await;
+    h.dispatch_cfg.account = Default::default();
+    // The per-number daily cap far above the states' 3 a day: the state caps must hold by themselves.
+    h.dispatch_cfg.max_calls_per_number_per_day = 10;
+    let spec = |name: &str, purpose: &str| {
+        format!(
+            "name = \"{name}\"\n[call]\ntask = \"Hello\"\nmax_duration = 3\n[schedule]\n\
+             hours = {{ \"mon-sun\" = \"08:00-21:00\" }}\n[compliance]\npurpose = \"{purpose}\"\nsubject = \"renewals\"\n\
+             [retry]\nmax_attempts = 8\non = [\"voicemail\", \"no_answer\", \"busy\"]\ndelays = [\"20m\"]\n"
+        )
+    };
+    // Four people in each state; one New York number whose file says Florida (both apply).
+    let mut csv = String::from("phone,state\n");
+    for (area, _) in AREAS {
+        for i in 0..4 {
+            csv.push_str(&format!("{area}-555-{:04},\n", 1000 + i));
+        }
+    }
+    csv.push_str("212-555-1999,Florida\n");
+    let _id_a = h.campaign(&spec("Renewals A", "telemarketing"), &csv).await;
+    // A second campaign on the same subject to the same Florida, Oklahoma and Maryland people: the
+    // states' 3 calls a day count both.
+    let same_subject: String = std::iter::once("phone\n".to_string())
+        .chain(
+            ["305", "405", "410"].iter().flat_map(|area| (0..4).map(move |i| format!("{area}-555-{:04}\n", 1000 + i))),
+        )
+        .collect();
+    let _id_b = h.campaign(&spec("Renewals B", "telemarketing"), &same_subject).await;
+    // An informational campaign to Rhode Island: federal hours only, Sundays and holidays included.
+    // It starts on Sunday morning.
+    let notices = spec("Notices", "informational")
+        .replace("renewals", "notices")
+        .replace("[schedule]\n", "[schedule]\nstart = \"2026-12-27T14:00:00Z\"\n");
+    let id_c = h.campaign(&notices, &numbers("401", 4)).await;
+    let dispatcher = h.dispatcher().await;
+    let outcomes = h.outcomes();
+    // A blackout of Louisiana for Friday afternoon to Saturday night (UTC), added as the run starts.
+    let (lb_from, lb_until) = (at("2026-12-25T18:00:00Z"), at("2026-12-27T02:00:00Z"));
+    let la = Region::parse("LA").unwrap();
+    h.store.blackout_add(Some(la), None, lb_from, lb_until, "storm", h.now()).await.unwrap();
+    let end = at("2026-12-28T12:00:00Z");
+    h.drive_every(chrono::Duration::minutes(10), &dispatcher, &outcomes, "four days of dialling", async |h| {
+        h.now() >= end
+    })
+    .await;
+
+    let attempts: std::collections::HashMap<String, switchboard::store::AttemptRecord> = h
+        .store
+        .attempt_records(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|a| Some((a.call_id.clone()?, a)))
+        .collect();
+    let version = RuleSet::builtin().version().to_string();
+    let florida = Region::parse("FL").unwrap();
+    let mut by_number: BTreeMap<String, Vec<chrono::DateTime<chrono::Utc>>> = BTreeMap::new();
+    let mut informational_on_sunday = 0;
+    let calls = h.sim.calls();
+    assert!(calls.len() > 150, "a real run: {} calls", calls.len());
+    for call in &calls {
+        // The simulator's log names the call; switchboard's record says when it was dialled.
+        let a = attempts
+            .get(&call.call_id)
+            .unwrap_or_else(|| panic!("a call switchboard has no record of: {}", call.call_id));
+        let phone = switchboard::phone::PhoneNumber::parse(&call.phone_number).unwrap();
+        let telemarketing = a.campaign_id != id_c;
+        let column = (call.phone_number == "+12125551999").then_some(florida);
+        if let Some(broken) = broken_rule(&phone, column, telemarketing, a.dialed_at) {
+            panic!("campaign {}: {broken}", a.campaign_id);
+        }
+        let regions = Region::for_number(&phone);
+        assert!(
+            !(regions.contains(&la) && lb_from <= a.dialed_at && a.dialed_at < lb_until),
+            "{phone} dialled at {} during the Louisiana blackout",
+            a.dialed_at
+        );
+        assert_eq!(a.rules_version.as_deref(), Some(if telemarketing { version.as_str() } else { "informational" }));
+        if telemarketing {
+            by_number.entry(call.phone_number.clone()).or_default().push(a.dialed_at);
+        }
+        if !telemarketing && a.dialed_at.with_timezone(&chrono_tz::America::New_York).format("%a").to_string() == "Sun"
+        {
+            informational_on_sunday += 1;
+        }
+    }
+    assert!(informational_on_sunday > 0, "the informational campaign may call Rhode Island on Sunday, and did");
+    // The rolling caps: at most 3 calls about the subject in any 24 hours in FL, OK and MD.
+    let cap = RuleSet::builtin().frequency_cap(&[florida]).expect("Florida caps calls a day");
+    let mut capped_numbers = 0;
+    for (number, mut times) in by_number {
+        let phone = switchboard::phone::PhoneNumber::parse(&number).unwrap();
+        let regions = Region::for_number(&phone);
+        if !regions.iter().any(|r| ["FL", "OK", "MD"].contains(&r.code())) {
+            continue;
+        }
+        times.sort();
+        for (i, t) in times.iter().enumerate() {
+            assert!(rolling_cap_allows(&times[..i], *t, cap), "{number}: a 4th call in 24 h at {t}: {times:?}");
+        }
+        capped_numbers += usize::from(times.len() > 3);
+    }
+    assert!(capped_numbers > 0, "the run must reach the caps to test them");
+}

@@ -365,7 +365,10 @@ fn several_imports_give_the_union_of_their_columns_and_a_name_of_ours_gets_a_suf
     assert_eq!(sheet.rows[1][..4], ["Bo", "", "", "Paris"]);
     // Ours keep their names: `state` is the recipient's state (the file's and the area code's),
     // `timezone` the zone.
-    assert_eq!((sheet.cell(&sheet.rows[0], "state"), sheet.cell(&sheet.rows[0], "timezone")), ("NY", "America/New_York"));
+    assert_eq!(
+        (sheet.cell(&sheet.rows[0], "state"), sheet.cell(&sheet.rows[0], "timezone")),
+        ("NY", "America/New_York")
+    );
     // The recall list keeps each file's own names.
     let original = Sheet::parse(&export(&env.db, &[&id, "--columns", "original"]));
     assert_eq!(original.header, ["first_name", "phone", "state", "timezone", "city"]);

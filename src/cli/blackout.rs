@@ -62,12 +62,10 @@ pub async fn blackout(cmd: BlackoutCommand, store: &Store, now: DateTime<Utc>) -
     let input = |flag: &str, e: String| Failure::input(anyhow::anyhow!("{flag}: {e}"));
     match cmd {
         BlackoutCommand::Add { state, zone, until, from, reason } => {
-            let region = state.as_deref().map(Region::parse).transpose().map_err(|e| input("--state", e.to_string()))?;
-            let zone = zone
-                .as_deref()
-                .map(crate::config::campaign::parse_zone)
-                .transpose()
-                .map_err(|e| input("--zone", e))?;
+            let region =
+                state.as_deref().map(Region::parse).transpose().map_err(|e| input("--state", e.to_string()))?;
+            let zone =
+                zone.as_deref().map(crate::config::campaign::parse_zone).transpose().map_err(|e| input("--zone", e))?;
             let until = parse_instant(&until).map_err(|e| input("--until", e))?;
             let starts_at = match from {
                 Some(t) => parse_instant(&t).map_err(|e| input("--from", e))?,
@@ -80,7 +78,8 @@ pub async fn blackout(cmd: BlackoutCommand, store: &Store, now: DateTime<Utc>) -
                 return Err(input("--reason", "must say why".into()));
             }
             let id = store.blackout_add(region, zone, starts_at, until, reason.trim(), now).await?;
-            let place = region.map_or_else(|| zone.map(|z| z.name().to_string()).unwrap_or_default(), |r| r.to_string());
+            let place =
+                region.map_or_else(|| zone.map(|z| z.name().to_string()).unwrap_or_default(), |r| r.to_string());
             println!(
                 "blackout {id}: nobody in {place} is dialled from {} until {} ({}); the daemon applies it within a second",
                 starts_at.format("%Y-%m-%d %H:%M:%S UTC"),

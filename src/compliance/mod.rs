@@ -23,8 +23,8 @@
 //!   with the config's overrides.
 
 mod cap;
-pub mod opt_out;
 mod holiday;
+pub mod opt_out;
 mod overrides;
 mod region;
 mod rules;

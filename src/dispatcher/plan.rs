@@ -31,11 +31,9 @@ impl CampaignPlan {
     /// The longest window a frequency cap of this campaign looks back over (at least a day,
     /// the per-number cap's).
     pub fn frequency_lookback(&self) -> chrono::Duration {
-        let longest = self
-            .window
-            .state_rules
-            .as_ref()
-            .and_then(|rules| rules.states().iter().filter_map(|s| s.frequency_cap.as_ref().map(|c| c.cap.window())).max());
+        let longest = self.window.state_rules.as_ref().and_then(|rules| {
+            rules.states().iter().filter_map(|s| s.frequency_cap.as_ref().map(|c| c.cap.window())).max()
+        });
         longest.map_or(chrono::Duration::days(1), |w| w.max(chrono::Duration::days(1)))
     }
 
@@ -110,13 +108,20 @@ impl PlanCache {
 
     /// Plans whose windows are the whole dialing decision: the guard, the campaign's
     /// schedule, the state rules and the blackouts (see [`PlanCache::set_blackouts`]).
-    pub fn with_rules(compliance: crate::window::Compliance, rules: std::sync::Arc<crate::compliance::RuleSet>) -> Self {
+    pub fn with_rules(
+        compliance: crate::window::Compliance,
+        rules: std::sync::Arc<crate::compliance::RuleSet>,
+    ) -> Self {
         Self { state_rules: Some(rules), ..Self::new(compliance) }
     }
 
     /// Reads the blackouts from the store when the last read is [`BLACKOUTS_REREAD`] old (an
     /// operator's blackout stops dialling within that), then [`PlanCache::set_blackouts`].
-    pub async fn refresh_blackouts(&self, store: &crate::store::Store, now: DateTime<Utc>) -> Result<(), crate::store::StoreError> {
+    pub async fn refresh_blackouts(
+        &self,
+        store: &crate::store::Store,
+        now: DateTime<Utc>,
+    ) -> Result<(), crate::store::StoreError> {
         {
             let read_at = self.blackouts_read_at.lock().expect("plan cache poisoned");
             if read_at.is_some_and(|t| t <= now && now - t < BLACKOUTS_REREAD) {

@@ -14,9 +14,9 @@ use super::metadata::AttemptMetadata;
 use super::plan::CampaignPlan;
 use crate::bland::SendCallRequest;
 use crate::compliance::{Region, rolling_cap_allows, rolling_cap_next_allowed};
-use crate::window::Recipient;
 use crate::store::ClaimedJob;
 use crate::template::{Variables, fill_call};
+use crate::window::Recipient;
 
 /// Everything besides the job and its campaign that the decision depends on, gathered by the
 /// caller from the store and the daemon config.

@@ -216,8 +216,7 @@ impl Dispatcher {
             let zones = recipient_zones(plan.spec.schedule.zone_policy, &job.timezones, job.number_zones.as_deref());
             let earlier = recent.get(job.phone.as_str()).map(Vec::as_slice).unwrap_or_default();
             let this_step = dialled_now.get(job.phone.as_str()).copied().unwrap_or(0) as usize;
-            let mut dials: Vec<DateTime<Utc>> =
-                earlier.iter().filter(|d| d.at > day_ago).map(|d| d.at).collect();
+            let mut dials: Vec<DateTime<Utc>> = earlier.iter().filter(|d| d.at > day_ago).map(|d| d.at).collect();
             dials.extend(std::iter::repeat_n(now, this_step));
             let mut subject_dials: Vec<DateTime<Utc>> =
                 earlier.iter().filter(|d| d.subject == subject).map(|d| d.at).collect();

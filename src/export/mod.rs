@@ -101,9 +101,9 @@ impl ExportError {
     /// True when the operator's input is at fault (exit code 2), not the machine.
     pub fn is_bad_input(&self) -> bool {
         match self {
-            ExportError::OutcomeNotOfAttempts(_)
-            | ExportError::OriginalWithAttempts
-            | ExportError::OutClash { .. } => true,
+            ExportError::OutcomeNotOfAttempts(_) | ExportError::OriginalWithAttempts | ExportError::OutClash { .. } => {
+                true
+            }
             ExportError::Write { source, .. } => {
                 matches!(
                     source.kind(),

@@ -24,9 +24,9 @@ use chrono_tz::Tz;
 use rustc_hash::FxHashMap;
 
 use super::excerpt;
+use crate::compliance::{Region, RegionError};
 use crate::config::CampaignSpec;
 use crate::config::campaign::parse_zone;
-use crate::compliance::{Region, RegionError};
 use crate::phone::PhoneNumber;
 use crate::store::{ImportSnapshot, NewJob, ZoneSource};
 

@@ -11,9 +11,9 @@ use super::Outcomes;
 use super::policy::classify;
 use super::retry::{Next, next_step};
 use crate::bland::CallDetails;
+use crate::compliance::opt_out::opt_out_reason;
 use crate::config::Outcome;
 use crate::dispatcher::{CampaignPlan, recipient_zones};
-use crate::compliance::opt_out::opt_out_reason;
 use crate::store::{Application, AttemptContext, JobTarget, OutcomeRecord};
 
 impl Outcomes {

@@ -4,9 +4,9 @@
 //! outcome enters from the classifier (`policy.rs`); the answer leaves to the writer, which
 //! moves the job in the same transaction that records the outcome.
 
-use chrono::{DateTime, Duration, Utc};
 use crate::config::{Outcome, RetrySpec};
 use crate::window::{DialWindow, Recipient};
+use chrono::{DateTime, Duration, Utc};
 
 /// Where a job goes after an attempt's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,7 +84,14 @@ mod tests {
     fn a_retry_inside_the_window_is_due_exactly_after_its_delay() {
         let (retry, window) = campaign(VOICEMAIL_1H, "");
         // Tuesday 12:00 in New York.
-        let next = next_step(&retry, Outcome::Voicemail, 1, &window, &Recipient::zones(&[New_York]), at("2026-06-02T16:00:00Z"));
+        let next = next_step(
+            &retry,
+            Outcome::Voicemail,
+            1,
+            &window,
+            &Recipient::zones(&[New_York]),
+            at("2026-06-02T16:00:00Z"),
+        );
         assert_eq!(next, Next::Retry(at("2026-06-02T17:00:00Z")));
     }
 
@@ -92,7 +99,14 @@ mod tests {
     fn a_voicemail_at_19_50_with_a_one_hour_delay_retries_at_the_next_opening_not_at_20_50() {
         let (retry, window) = campaign(VOICEMAIL_1H, "");
         // Tuesday 19:50 EDT; 20:50 is after the 20:00 close.
-        let next = next_step(&retry, Outcome::Voicemail, 1, &window, &Recipient::zones(&[New_York]), at("2026-06-02T23:50:00Z"));
+        let next = next_step(
+            &retry,
+            Outcome::Voicemail,
+            1,
+            &window,
+            &Recipient::zones(&[New_York]),
+            at("2026-06-02T23:50:00Z"),
+        );
         assert_eq!(next, Next::Retry(at("2026-06-03T13:00:00Z")), "Wednesday 09:00 EDT");
     }
 
@@ -101,7 +115,14 @@ mod tests {
         let (retry, window) = campaign(VOICEMAIL_1H, "");
         // Saturday 2026-03-07 19:30 EST; clocks go forward that night. 09:00 EDT is 13:00Z, not
         // the 14:00Z that 09:00 at the old offset would be.
-        let next = next_step(&retry, Outcome::NoAnswer, 1, &window, &Recipient::zones(&[New_York]), at("2026-03-08T00:30:00Z"));
+        let next = next_step(
+            &retry,
+            Outcome::NoAnswer,
+            1,
+            &window,
+            &Recipient::zones(&[New_York]),
+            at("2026-03-08T00:30:00Z"),
+        );
         assert_eq!(next, Next::Retry(at("2026-03-08T13:00:00Z")));
     }
 
@@ -109,10 +130,24 @@ mod tests {
     fn a_one_day_delay_across_spring_forward_is_24_hours_and_still_lands_inside_the_window() {
         let (retry, window) = campaign("on = [\"voicemail\"]\ndelays = [\"1d\"]", "");
         // Saturday 12:00 EST + 24 h = Sunday 13:00 EDT: an instant delay, open there.
-        let next = next_step(&retry, Outcome::Voicemail, 1, &window, &Recipient::zones(&[New_York]), at("2026-03-07T17:00:00Z"));
+        let next = next_step(
+            &retry,
+            Outcome::Voicemail,
+            1,
+            &window,
+            &Recipient::zones(&[New_York]),
+            at("2026-03-07T17:00:00Z"),
+        );
         assert_eq!(next, Next::Retry(at("2026-03-08T17:00:00Z")));
         // Saturday 19:30 EST + 24 h = Sunday 20:30 EDT: closed, so Monday 09:00 EDT.
-        let next = next_step(&retry, Outcome::Voicemail, 1, &window, &Recipient::zones(&[New_York]), at("2026-03-08T00:30:00Z"));
+        let next = next_step(
+            &retry,
+            Outcome::Voicemail,
+            1,
+            &window,
+            &Recipient::zones(&[New_York]),
+            at("2026-03-08T00:30:00Z"),
+        );
         assert_eq!(next, Next::Retry(at("2026-03-09T13:00:00Z")));
     }
 
@@ -120,7 +155,8 @@ mod tests {
     fn a_retry_that_falls_after_the_close_before_fall_back_opens_at_09_00_standard_time() {
         let (retry, window) = campaign(VOICEMAIL_1H, "");
         // Saturday 2026-10-31 19:50 EDT; clocks go back that night: 09:00 EST is 14:00Z.
-        let next = next_step(&retry, Outcome::Busy, 1, &window, &Recipient::zones(&[New_York]), at("2026-10-31T23:50:00Z"));
+        let next =
+            next_step(&retry, Outcome::Busy, 1, &window, &Recipient::zones(&[New_York]), at("2026-10-31T23:50:00Z"));
         assert_eq!(next, Next::Retry(at("2026-11-01T14:00:00Z")));
     }
 
@@ -130,7 +166,8 @@ mod tests {
         // Ends 19:00 New York / 16:00 Los Angeles; due at 20:00 New York, closed there. New
         // York opens at 09:00 = 06:00 in LA, still closed; both are open from 09:00 LA (16:00Z).
         let zones = [New_York, Los_Angeles];
-        let next = next_step(&retry, Outcome::Voicemail, 1, &window, &Recipient::zones(&zones), at("2026-06-02T23:00:00Z"));
+        let next =
+            next_step(&retry, Outcome::Voicemail, 1, &window, &Recipient::zones(&zones), at("2026-06-02T23:00:00Z"));
         assert_eq!(next, Next::Retry(at("2026-06-03T16:00:00Z")));
     }
 
@@ -138,7 +175,14 @@ mod tests {
     fn a_retry_due_on_a_blackout_date_moves_past_it() {
         let (retry, window) = campaign(VOICEMAIL_1H, "blackout_dates = [\"2026-12-24\", \"2026-12-25\"]");
         // Wednesday 23 December 19:30 EST: the next two days are blacked out.
-        let next = next_step(&retry, Outcome::Voicemail, 1, &window, &Recipient::zones(&[New_York]), at("2026-12-24T00:30:00Z"));
+        let next = next_step(
+            &retry,
+            Outcome::Voicemail,
+            1,
+            &window,
+            &Recipient::zones(&[New_York]),
+            at("2026-12-24T00:30:00Z"),
+        );
         assert_eq!(next, Next::Retry(at("2026-12-26T14:00:00Z")));
     }
 
@@ -146,7 +190,9 @@ mod tests {
     fn delays_are_taken_in_order_and_the_last_one_repeats_for_later_attempts() {
         let (retry, window) = campaign("max_attempts = 5\non = [\"no_answer\"]\ndelays = [\"1h\", \"3h\"]", "");
         let ended = at("2026-06-02T13:00:00Z"); // 09:00 EDT: every delay below stays inside the day
-        let after = |attempt_no| next_step(&retry, Outcome::NoAnswer, attempt_no, &window, &Recipient::zones(&[New_York]), ended);
+        let after = |attempt_no| {
+            next_step(&retry, Outcome::NoAnswer, attempt_no, &window, &Recipient::zones(&[New_York]), ended)
+        };
         assert_eq!(after(1), Next::Retry(ended + Duration::hours(1)));
         assert_eq!(after(2), Next::Retry(ended + Duration::hours(3)));
         assert_eq!(after(3), Next::Retry(ended + Duration::hours(3)));
@@ -158,9 +204,15 @@ mod tests {
     fn exhausted_attempts_end_the_job_done_or_failed_by_outcome() {
         let (retry, window) = campaign("max_attempts = 2\non = [\"voicemail\", \"failed\"]", "");
         let now = at("2026-06-02T16:00:00Z");
-        assert!(matches!(next_step(&retry, Outcome::Voicemail, 1, &window, &Recipient::zones(&[New_York]), now), Next::Retry(_)));
+        assert!(matches!(
+            next_step(&retry, Outcome::Voicemail, 1, &window, &Recipient::zones(&[New_York]), now),
+            Next::Retry(_)
+        ));
         assert_eq!(next_step(&retry, Outcome::Voicemail, 2, &window, &Recipient::zones(&[New_York]), now), Next::Done);
-        assert!(matches!(next_step(&retry, Outcome::Failed, 1, &window, &Recipient::zones(&[New_York]), now), Next::Retry(_)));
+        assert!(matches!(
+            next_step(&retry, Outcome::Failed, 1, &window, &Recipient::zones(&[New_York]), now),
+            Next::Retry(_)
+        ));
         assert_eq!(next_step(&retry, Outcome::Failed, 2, &window, &Recipient::zones(&[New_York]), now), Next::Failed);
     }
 
@@ -182,7 +234,10 @@ mod tests {
         let (retry, window) = campaign(every, "");
         let now = at("2026-06-02T16:00:00Z");
         assert_eq!(next_step(&retry, Outcome::Human, 1, &window, &Recipient::zones(&[New_York]), now), Next::Done);
-        assert!(matches!(next_step(&retry, Outcome::Unknown, 1, &window, &Recipient::zones(&[New_York]), now), Next::Retry(_)));
+        assert!(matches!(
+            next_step(&retry, Outcome::Unknown, 1, &window, &Recipient::zones(&[New_York]), now),
+            Next::Retry(_)
+        ));
     }
 
     #[test]

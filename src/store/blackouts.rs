@@ -115,7 +115,10 @@ fn blackout(r: &SqliteRow) -> Result<Blackout, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("blackouts.{what}"));
     Ok(Blackout {
         id: r.try_get("id")?,
-        region: r.try_get::<Option<&str>, _>("region")?.map(|g| Region::parse(g).map_err(|_| corrupt("region"))).transpose()?,
+        region: r
+            .try_get::<Option<&str>, _>("region")?
+            .map(|g| Region::parse(g).map_err(|_| corrupt("region")))
+            .transpose()?,
         zone: r.try_get::<Option<&str>, _>("zone")?.map(|z| z.parse().map_err(|_| corrupt("zone"))).transpose()?,
         start: stored_time(r.try_get("starts_at")?, "blackouts.starts_at")?,
         until: stored_time(r.try_get("until")?, "blackouts.until")?,

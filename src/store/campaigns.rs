@@ -537,10 +537,7 @@ impl Store {
     }
 
     /// Queued and retry-waiting jobs of the campaign by their zones, from the job counters.
-    pub async fn waiting_by_zone(
-        &self,
-        campaign_id: &str,
-    ) -> Result<Vec<crate::waiting::ZoneJobs>, StoreError> {
+    pub async fn waiting_by_zone(&self, campaign_id: &str) -> Result<Vec<crate::waiting::ZoneJobs>, StoreError> {
         sqlx::query(
             "SELECT timezones, regions, state, SUM(n) AS n FROM job_counters
              WHERE campaign_id = ? AND state IN ('queued', 'retry_wait') GROUP BY timezones, regions, state

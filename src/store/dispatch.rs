@@ -277,7 +277,7 @@ impl Store {
         Ok(out)
     }
 
-    /// Per number: the dials since `since`, across all campaigns, oldest first, each with the
+    /// Per number: the dials at or after `since`, across all campaigns, oldest first, each with the
     /// subject of its campaign (what the state frequency caps count by).
     pub async fn recent_dials_by_number(
         &self,
@@ -289,7 +289,7 @@ impl Store {
         for chunk in phones.chunks(5000) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "SELECT a.phone, a.dialed_at, COALESCE(c.subject, c.id) AS subject
-                 FROM attempts a JOIN campaigns c ON c.id = a.campaign_id WHERE a.dialed_at > ",
+                 FROM attempts a JOIN campaigns c ON c.id = a.campaign_id WHERE a.dialed_at >= ",
             );
             q.push_bind(since_ms);
             q.push(" AND a.state != 'not_sent' AND a.phone IN ");

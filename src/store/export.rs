@@ -585,12 +585,10 @@ mod tests {
         assert_eq!(r.answers[0].answers, vec![Value::Bool(true)], "the older set first");
         assert!(r.answers[1].answers.is_empty());
         // Without the answers element (no question was answered in the campaign).
-        let text =
-            r#"[7,null,"+12125550100",[],"America/New_York","queued",null,0,null,null,null,null,null,null,null,null,""]"#;
+        let text = r#"[7,null,"+12125550100",[],"America/New_York","queued",null,0,null,null,null,null,null,null,null,null,""]"#;
         let r = serde_json::from_str::<RecipientJson>(text).unwrap().decode(&mut ZoneCache::default()).unwrap();
         assert!(r.answers.is_empty() && r.first_attempt.is_none() && r.outcome.is_none());
-        let bad =
-            r#"[7,null,"14155550100",[],"America/New_York","queued",null,0,null,null,null,null,null,null,null,null,""]"#;
+        let bad = r#"[7,null,"14155550100",[],"America/New_York","queued",null,0,null,null,null,null,null,null,null,null,""]"#;
         let e = serde_json::from_str::<RecipientJson>(bad).unwrap().decode(&mut ZoneCache::default()).unwrap_err();
         assert!(matches!(e, StoreError::Corrupt(_)), "{e}");
     }

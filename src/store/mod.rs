@@ -30,8 +30,8 @@ pub use analyses::{
     AnalysisBacklog, AnalysisClaim, AnalysisRecord, AnalysisResult, AnalysisScope, AnalysisSpend, ClaimDecision,
     ClaimedAnalysis, Recorded, SchemaAnswers,
 };
-pub use campaigns::{CampaignChange, CampaignRow, CapUsage, RetryChange, Saved, SendActivity, SpecChange, SpecUpdated};
 pub use blackouts::BlackoutRecord;
+pub use campaigns::{CampaignChange, CampaignRow, CapUsage, RetryChange, Saved, SendActivity, SpecChange, SpecUpdated};
 pub use dispatch::{ClaimedJob, Deferral, NewAttempt, PendingAttempt, RecentDial};
 pub use dnc::{DncAdded, DncEntry};
 pub use export::{AnalysisAnswers, ExportAttempt, ExportReader, ExportRecipient, ImportColumns, Variables};
@@ -190,7 +190,8 @@ pub(crate) fn stored_regions(text: &str) -> Result<Vec<crate::compliance::Region
     text.split('|')
         .filter(|r| !r.is_empty())
         .map(|r| {
-            crate::compliance::Region::parse(r).map_err(|_| StoreError::Corrupt(format!("jobs.regions: `{r}` is not a region")))
+            crate::compliance::Region::parse(r)
+                .map_err(|_| StoreError::Corrupt(format!("jobs.regions: `{r}` is not a region")))
         })
         .collect()
 }

@@ -52,6 +52,8 @@ pub struct AttemptRecord {
     pub error_message: Option<String>,
     /// The raw call details Bland last gave, as JSON text.
     pub details: Option<String>,
+    /// The rule set that allowed the call (its version, or `informational`).
+    pub rules_version: Option<String>,
 }
 
 fn phone(row: &SqliteRow) -> Result<PhoneNumber, StoreError> {
@@ -102,6 +104,7 @@ fn attempt_record(row: SqliteRow) -> Result<AttemptRecord, StoreError> {
         send_error: row.try_get("send_error")?,
         error_message: row.try_get("error_message")?,
         details: row.try_get("details")?,
+        rules_version: row.try_get("rules_version")?,
     })
 }
 
@@ -109,7 +112,7 @@ const JOB_COLUMNS: &str =
     "id, campaign_id, phone, source_line, state, attempts, next_attempt_at, outcome, reason, updated_at";
 const ATTEMPT_COLUMNS: &str =
     "id, job_id, campaign_id, phone, attempt_no, state, call_id, dialed_at, sent_at, ended_at,
-     outcome, answered_by, send_error, error_message, details";
+     outcome, answered_by, send_error, error_message, details, rules_version";
 
 impl Store {
     /// Every job of the campaign, in import order (or every job of every campaign for `None`).

@@ -871,5 +871,127 @@ mod tests {
             // The generator must exercise every branch, or the test proves little.
             assert!(opened > 200 && never > 10 && closed > 150, "{opened} {never} {closed}");
         }
+
+        /// States whose rules differ in every way the data has: narrower hours (FL, OK, WA),
+        /// weekday-only and Saturday hours (RI), Sunday bans and holidays with observed dates
+        /// (AL, LA, RI, UT, MS), and states without rules (CA, NY).
+        const REGIONS: [&str; 11] = ["FL", "OK", "WA", "RI", "AL", "LA", "UT", "MS", "CA", "NY", "MD"];
+
+        fn random_regions(rng: &mut StdRng) -> Vec<Region> {
+            let mut regions: Vec<Region> = (0..rng.random_range(0..=2))
+                .map(|_| Region::parse(REGIONS[rng.random_range(0..REGIONS.len())]).unwrap())
+                .collect();
+            regions.sort();
+            regions.dedup();
+            regions
+        }
+
+        /// A random window with the built-in state rules and up to two blackouts (a region of
+        /// [`REGIONS`] or a zone of [`ZONES`], hours to days long, in 2026).
+        fn random_window_with_rules(rng: &mut StdRng) -> DialWindow {
+            let mut w = random_window(rng);
+            w.state_rules = Some(Arc::new(RuleSet::builtin().clone()));
+            let blackouts: Vec<Blackout> = (0..rng.random_range(0..=2))
+                .map(|id| {
+                    let start = utc("2026-01-01T00:00:00Z") + Duration::seconds(rng.random_range(0..365 * 86_400));
+                    let (region, zone) = if rng.random_bool(0.5) {
+                        (Some(Region::parse(REGIONS[rng.random_range(0..REGIONS.len())]).unwrap()), None)
+                    } else {
+                        (None, Some(ZONES[rng.random_range(0..ZONES.len())]))
+                    };
+                    let until = start + Duration::minutes(rng.random_range(30..5 * 1440));
+                    Blackout { id, region, zone, start, until, reason: "test".into() }
+                })
+                .collect();
+            w.blackouts = Arc::from(blackouts);
+            w
+        }
+
+        /// The decision, worked out the slow way: in every zone, the wall clock there must be
+        /// inside the guard, a weekly range of its weekday, and every region's state spans of
+        /// that date, on no campaign blackout date and on the first pass of a repeated hour;
+        /// no blackout may cover the recipient; the campaign must be running (start, end, cron).
+        fn oracle(w: &DialWindow, r: &Recipient<'_>, at: DateTime<Utc>) -> bool {
+            let rules = w.state_rules.as_deref().unwrap();
+            let (lo, hi) = w.guard();
+            let zone_ok = |zone: Tz| {
+                let local = wall(zone, at);
+                let secs = local.time().num_seconds_from_midnight();
+                let date = local.date();
+                let weekly =
+                    w.hours.ranges(date.weekday()).iter().any(|x| x.start_secs() <= secs && secs < x.end_secs());
+                let state = r.regions.is_empty() || rules.day_spans(r.regions, date).contains(secs);
+                secs >= lo
+                    && secs < hi
+                    && weekly
+                    && state
+                    && !w.blackout_dates.contains(&date)
+                    && earliest(zone, local) == at
+            };
+            !r.zones.is_empty()
+                && w.start.is_none_or(|s| at >= s)
+                && w.end.is_none_or(|e| at < e)
+                && !w.blackouts.iter().any(|b| b.start <= at && at < b.until && b.covers(r))
+                && r.zones.iter().all(|&z| zone_ok(z))
+                && w.cron.as_ref().is_none_or(|c| c.is_running(at))
+        }
+
+        #[test]
+        fn the_decision_with_state_rules_and_blackouts_equals_the_slow_oracle_through_dst_and_holidays() {
+            let mut rng = StdRng::seed_from_u64(0x57A7E);
+            let mut open = 0;
+            for case in 0..300 {
+                let w = random_window_with_rules(&mut rng);
+                let zones: Vec<Tz> =
+                    (0..rng.random_range(1..=2)).map(|_| ZONES[rng.random_range(0..ZONES.len())]).collect();
+                let regions = random_regions(&mut rng);
+                let r = Recipient { zones: &zones, regions: &regions };
+                let from = random_instant(&mut rng, &zones);
+                // Two days minute by minute from a random instant (DST weekends are likely).
+                for t in (0..2 * 1440).map(|m| from + Duration::minutes(m)) {
+                    let (got, want) = (w.is_open_for(&r, t), oracle(&w, &r, t));
+                    assert_eq!(got, want, "case {case}: at {t}, zones {zones:?}, regions {regions:?}, window {w:?}");
+                    open += usize::from(got);
+                }
+            }
+            assert!(open > 10_000, "the cases must open often enough to test: {open}");
+        }
+
+        #[test]
+        fn next_opening_and_closes_at_agree_with_is_open_under_state_rules_and_blackouts() {
+            let mut rng = StdRng::seed_from_u64(0x5EED_57A7);
+            let (mut opened, mut never) = (0, 0);
+            for case in 0..250 {
+                let w = random_window_with_rules(&mut rng);
+                let zones: Vec<Tz> =
+                    (0..rng.random_range(1..=2)).map(|_| ZONES[rng.random_range(0..ZONES.len())]).collect();
+                let regions = random_regions(&mut rng);
+                let r = Recipient { zones: &zones, regions: &regions };
+                let from = random_instant(&mut rng, &zones);
+                let ctx = || format!("case {case}: zones {zones:?} regions {regions:?} from {from} window {w:?}");
+                match w.next_opening_for(&r, from) {
+                    Some(t) => {
+                        opened += 1;
+                        assert!(t >= from && w.is_open_for(&r, t), "not open at next_opening {t}; {}", ctx());
+                        for s in samples(from, t) {
+                            assert!(!w.is_open_for(&r, s), "open at {s}, before next_opening {t}; {}", ctx());
+                        }
+                        if let Some(c) = w.closes_at_for(&r, t) {
+                            assert!(c > t && !w.is_open_for(&r, c), "open at closes_at {c}; {}", ctx());
+                            for s in samples(t, c) {
+                                assert!(w.is_open_for(&r, s), "closed at {s}, before closes_at {c}; {}", ctx());
+                            }
+                        }
+                    }
+                    None => {
+                        never += 1;
+                        for s in samples(from, from + Duration::days(60)) {
+                            assert!(!w.is_open_for(&r, s), "open at {s} but next_opening is None; {}", ctx());
+                        }
+                    }
+                }
+            }
+            assert!(opened > 120 && never > 5, "{opened} {never}");
+        }
     }
 }

@@ -109,6 +109,18 @@ impl Harness {
         dispatcher: &Dispatcher,
         outcomes: &Outcomes,
         what: &str,
+        done: impl AsyncFnMut(&Harness) -> bool,
+    ) {
+        self.drive_every(Duration::minutes(1), dispatcher, outcomes, what, done).await;
+    }
+
+    /// [`Harness::drive`] with the clock moving `tick` a round.
+    pub async fn drive_every(
+        &self,
+        tick: Duration,
+        dispatcher: &Dispatcher,
+        outcomes: &Outcomes,
+        what: &str,
         mut done: impl AsyncFnMut(&Harness) -> bool,
     ) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -127,7 +139,7 @@ impl Harness {
                     .then_some(())
             })
             .await;
-            self.clock.advance(Duration::minutes(1));
+            self.clock.advance(tick);
             None
         };
         super::eventually_showing(what, std::time::Duration::from_secs(60), step, async || {
