@@ -66,6 +66,8 @@ pub struct SpecChange<'a> {
     pub name: &'a str,
     pub spec_toml: &'a str,
     pub spec_json: &'a str,
+    /// Its `[compliance] subject` (the campaign id when it names none).
+    pub subject: &'a str,
     /// The states the campaign may be in for the change.
     pub from_states: &'a [CampaignState],
     /// Who made the change, for the record.
@@ -215,6 +217,7 @@ impl Store {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE campaigns SET name = ");
         q.push_bind(change.name).push(", spec_toml = ").push_bind(change.spec_toml);
         q.push(", spec_json = ").push_bind(change.spec_json);
+        q.push(", subject = ").push_bind(change.subject);
         q.push(", updated_at = MAX(updated_at + 1, ").push_bind(now_ms).push(")");
         q.push(" WHERE id = ").push_bind(change.id).push(" AND spec_toml = ").push_bind(change.expected_toml);
         q.push(" AND state IN ");
