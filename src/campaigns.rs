@@ -1,6 +1,7 @@
 //! The campaign use-cases: create or update a campaign from its spec (a started one only in
 //! its limits, hours and retry policy, audited: `update`), take an action on it (start, pause,
-//! resume, cancel), read its summary, end its calls in progress.
+//! resume, cancel), read its summary and the dashboard's figures (`live`), end its calls in
+//! progress.
 //!
 //! The command line, the control API, the demo and the tests all come through here, so what a
 //! campaign may do and what its summary says are decided in one place. Inputs arrive as checked
@@ -8,8 +9,10 @@
 //! [`CampaignError`], which says whether the operator's input was at fault. Nothing here parses
 //! arguments or speaks HTTP.
 
+mod live;
 mod update;
 
+pub use live::{CampaignBoard, CapUse, Dashboard, Live, LiveSpend, caps_in_use, dashboard};
 pub use update::{Actor, KeyChange, Updated, changes, update};
 
 use std::collections::BTreeMap;

@@ -104,11 +104,17 @@ pub enum Command {
     Config(ConfigCommand),
     /// A whole example campaign against the built-in Bland simulator, on a fast clock: nothing
     /// to set up, no network, no API key
-    #[command(after_help = "Example:\n  cargo run --release -- demo\n  switchboard --db demo.db demo --recipients 200")]
+    #[command(
+        after_help = "Example:\n  cargo run --release -- demo\n  switchboard --db demo.db demo --recipients 200\n  \
+                            switchboard demo --serve    # then open the dashboard URL it prints; Ctrl-C to stop"
+    )]
     Demo {
         /// Recipients to add to the example's (across US zones, Arizona and Hawaii included)
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=20_000))]
         recipients: u32,
+        /// Keep the dashboard and the control API up after the campaign completes, until Ctrl-C
+        #[arg(long)]
+        serve: bool,
     },
     /// Shell completions for bash, zsh, fish, elvish or powershell
     #[command(after_help = "Example:\n  switchboard completions bash > /etc/bash_completion.d/switchboard")]
@@ -449,7 +455,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             print!("{}", crate::config::daemon::DEFAULT_CONFIG);
             Ok(())
         }
-        Command::Demo { recipients } => demo(cli.config.as_deref(), cli.db.as_deref(), recipients as usize).await,
+        Command::Demo { recipients, serve } => {
+            demo(cli.config.as_deref(), cli.db.as_deref(), recipients as usize, serve).await
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "switchboard", &mut std::io::stdout());
@@ -883,7 +891,7 @@ impl ShutdownSignals {
     }
 }
 
-async fn demo(config: Option<&Path>, db: Option<&Path>, recipients: usize) -> Result<(), Failure> {
+async fn demo(config: Option<&Path>, db: Option<&Path>, recipients: usize, serve: bool) -> Result<(), Failure> {
     use crate::demo::Progress;
     let config = load_config(config)?;
     let dir = std::env::temp_dir().join(format!("switchboard-demo-{}", std::process::id()));
@@ -912,7 +920,7 @@ async fn demo(config: Option<&Path>, db: Option<&Path>, recipients: usize) -> Re
         (Some(bar), Progress::Note(line)) => bar.println(format!("  {line}")),
         (None, Progress::Campaign { line, .. }) | (None, Progress::Note(line)) => println!("  {line}"),
     };
-    let report = crate::demo::run(&dir, &config, recipients, db, progress).await?;
+    let (report, serving) = crate::demo::run(&dir, &config, recipients, db, serve, progress).await?;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
@@ -957,6 +965,15 @@ async fn demo(config: Option<&Path>, db: Option<&Path>, recipients: usize) -> Re
         report.results_rows
     );
     println!("database kept at {}", report.db.display());
+    if let Some(serving) = serving {
+        // Caught before the line that invites it: the daemon stops cleanly.
+        let mut signals = ShutdownSignals::new().context("installing the signal handlers")?;
+        println!("dashboard and control API at {} until Ctrl-C", report.dashboard);
+        signals.recv().await;
+        serving.stop().await?;
+    } else {
+        println!("the dashboard was at {} while the demo ran (`demo --serve` keeps it up)", report.dashboard);
+    }
     if report.mismatches > 0 || report.summary.state != CampaignState::Completed {
         return Err(anyhow::anyhow!("the demo campaign did not finish cleanly").into());
     }

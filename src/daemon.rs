@@ -1,6 +1,6 @@
 //! `switchboard serve`: the daemon. It wires the store, the Bland clients, the dispatcher, the
 //! outcome poller, the analysis worker, the inbox pruner and the HTTP server (webhook receiver,
-//! control API, health, metrics) together and runs them until the shutdown signal; then it stops claiming, lets
+//! control API, dashboard, health, metrics) together and runs them until the shutdown signal; then it stops claiming, lets
 //! the requests in flight finish (each is bounded by the request timeout) and returns. Attempts a hard stop
 //! leaves `dialing` are reconciled by the next start before anything new is sent.
 //!
@@ -236,7 +236,7 @@ pub async fn serve(parts: DaemonParts, listener: TcpListener, shutdown: watch::R
     let watched = DbSource::new(parts.store.clone(), parts.config.compliance(), parts.dispatcher.account);
     let mut app = crate::metrics::http::router(Monitor::new(metrics.clone(), watched, parts.clock.clone()));
     let api = ApiState::new(parts.store.clone(), Arc::new(parts.config.clone()), parts.clock.clone(), clients.stops);
-    app = app.merge(crate::api::router(api, api_auth));
+    app = app.merge(crate::api::router(api, api_auth)).merge(crate::api::pages());
     match auth {
         Some(auth) => app = app.merge(webhook_router(outcomes.clone(), auth)),
         None => info!("no webhook secret: outcomes come from polling only"),

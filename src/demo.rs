@@ -7,6 +7,10 @@
 //! campaign completes. Time runs fast: a [`ScaledClock`] starts on a weekday morning in New York
 //! and runs `SPEED` times real time, and the simulator's calls run at the same speed, so retry
 //! delays and dialing windows behave exactly as they would over a real day.
+//!
+//! The daemon's HTTP server listens on a loopback port of its own, so the dashboard (and the
+//! control API, open to local users as any loopback daemon without a token) can be watched while
+//! the demo runs; with `--serve` it stays up after the campaign completes ([`Serving`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +26,7 @@ use crate::config::DaemonConfig;
 use crate::daemon::{DaemonParts, serve};
 use crate::import::{ImportOptions, ImportSummary, import_file};
 use crate::secret::Secret;
-use crate::sim::{SimConfig, Simulator};
+use crate::sim::{SimConfig, SimHandle, Simulator};
 use crate::store::{CampaignAction, CampaignState, JobState, Outcome, Store};
 
 pub const EXAMPLE_CAMPAIGN: &str = include_str!("../config/campaign.example.toml");
@@ -95,21 +99,59 @@ pub struct DemoReport {
     pub mismatches: usize,
     pub simulated: chrono::Duration,
     pub real: StdDuration,
+    /// The dashboard the daemon served while the campaign ran (`http://127.0.0.1:PORT/`).
+    pub dashboard: String,
 }
 
-/// Runs the demo in `dir` (which must exist).
+/// The daemon's task and the switch that stops it.
+struct Daemon {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Daemon {
+    /// Stops the daemon and waits for it (it closes the store).
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        self.task.await.context("daemon task")?
+    }
+}
+
+/// The demo's daemon and simulator, left running after the campaign (`demo --serve`): the
+/// dashboard and the API stay up until [`Serving::stop`].
+pub struct Serving {
+    daemon: Daemon,
+    sim: SimHandle,
+}
+
+impl Serving {
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.daemon.stop().await?;
+        self.sim.shutdown().await;
+        Ok(())
+    }
+}
+
+/// Runs the demo in `dir` (which must exist). With `keep_serving`, the daemon (its dashboard and
+/// API) and the simulator are left running, and handed back to be stopped.
 pub async fn run(
     dir: &Path,
     config: &DaemonConfig,
     recipients: usize,
     db: Option<&Path>,
+    keep_serving: bool,
     progress: impl Fn(Progress),
-) -> anyhow::Result<DemoReport> {
+) -> anyhow::Result<(DemoReport, Option<Serving>)> {
     let started = Instant::now();
     let db = db.map_or_else(|| dir.join("demo.db"), Path::to_path_buf);
     if db.exists() {
         anyhow::bail!("{} exists: the demo makes a database of its own (name a new file with --db)", db.display());
     }
+    // Bound first, so that the dashboard's address is known before anything else happens.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding a loopback port")?;
+    let addr = listener.local_addr()?;
+    let dashboard = format!("http://{addr}/");
+    progress(Progress::Note(format!("dashboard: {dashboard}")));
     let store = Store::open(&db).await?;
     let api_key = Secret::new("demo-api-key");
     let webhook_secret = Secret::new("demo-webhook-secret");
@@ -145,10 +187,9 @@ pub async fn run(
         import.counts.accepted
     )));
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let mut daemon_config = config.clone();
     daemon_config.bland.base_url = sim.base_url();
-    daemon_config.http.public_url = Some(format!("http://{}", listener.local_addr()?));
+    daemon_config.http.public_url = Some(format!("http://{addr}"));
     daemon_config.account.calls_per_minute = 600;
     // Bland's request budget is kept in real time; the demo's clock runs SPEED times faster.
     daemon_config.bland.requests_per_minute = (100.0 * SPEED) as u32;
@@ -159,7 +200,7 @@ pub async fn run(
     parts.outcomes.tick = StdDuration::from_millis(50);
     parts.dispatcher.idle_tick = StdDuration::from_millis(50);
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let daemon = tokio::spawn(serve(parts, listener, stopped));
+    let daemon = Daemon { stop, task: tokio::spawn(serve(parts, listener, stopped)) };
 
     campaigns::apply(&store, id, CampaignAction::Start, clock.now()).await?;
     let deadline = Instant::now() + StdDuration::from_secs(300);
@@ -202,11 +243,17 @@ pub async fn run(
             tokio::time::sleep(StdDuration::from_millis(100)).await;
         }
     }
-    let _ = stop.send(true);
-    daemon.await.context("daemon task")??;
+    // Unless it keeps serving, the daemon stops before the database is checked (every write it
+    // had in hand is then committed); a completed campaign has none left either way.
+    let daemon = if keep_serving {
+        Some(daemon)
+    } else {
+        daemon.stop().await?;
+        None
+    };
+    let store = if daemon.is_some() { store } else { Store::open(&db).await? };
 
     // Compare the database with the simulator's own record, call for call.
-    let store = Store::open(&db).await?;
     let truth = sim.calls();
     let recorded: HashMap<String, Option<Outcome>> =
         store.attempt_records(Some(id)).await?.into_iter().filter_map(|a| Some((a.call_id?, a.outcome))).collect();
@@ -242,8 +289,15 @@ pub async fn run(
         mismatches,
         simulated: clock.now() - start,
         real: started.elapsed(),
+        dashboard,
     };
-    store.close().await;
-    sim.shutdown().await;
-    Ok(report)
+    let serving = match daemon {
+        Some(daemon) => Some(Serving { daemon, sim }),
+        None => {
+            store.close().await;
+            sim.shutdown().await;
+            None
+        }
+    };
+    Ok((report, serving))
 }

@@ -39,6 +39,8 @@ pub struct Usage {
 pub struct Queue {
     /// Queued in a zone open now (the dispatcher claims them as the caps allow).
     pub dialable_now: i64,
+    /// The same by zone set, most recipients first: the zones open now.
+    pub open_zones: Vec<ZoneOpen>,
     /// Queued in zones closed now, by zone set, soonest opening first.
     pub waiting_for_window: Vec<ZoneWait>,
     /// Queued, but the campaign's start is ahead (all of them, whatever their zone).
@@ -51,6 +53,13 @@ pub struct Queue {
     /// When every queued recipient will have had their next call at the caps and windows in
     /// force ([`forecast`]); `None` if not within the forecast's horizon.
     pub forecast_finish: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ZoneOpen {
+    /// The zones (`|`-joined), each open now.
+    pub zones: String,
+    pub jobs: i64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -84,18 +93,22 @@ pub fn queue(
         return q;
     }
     for r in queued {
+        let names: Vec<&str> = r.zones.iter().map(|z| z.name()).collect();
+        let key = names.join("|");
         let recipient = Recipient { zones: &r.zones, regions: &r.regions };
         if window.is_open_for(&recipient, now) {
             q.dialable_now += r.jobs;
+            match q.open_zones.iter_mut().find(|o| o.zones == key) {
+                Some(o) => o.jobs += r.jobs,
+                None => q.open_zones.push(ZoneOpen { zones: key, jobs: r.jobs }),
+            }
             continue;
         }
         let next = window.next_opening_for(&recipient, now);
-        let names: Vec<&str> = r.zones.iter().map(|z| z.name()).collect();
         let local = match (next, r.zones.first()) {
             (Some(t), Some(zone)) => Some(t.with_timezone(zone).format("%Y-%m-%d %H:%M %Z").to_string()),
             _ => None,
         };
-        let key = names.join("|");
         let regions = r.regions.iter().map(|g| g.code()).collect::<Vec<_>>().join("|");
         match q.waiting_for_window.iter_mut().find(|w| w.zones == key && w.regions == regions) {
             Some(w) => w.jobs += r.jobs,
@@ -108,6 +121,7 @@ pub fn queue(
             }),
         }
     }
+    q.open_zones.sort_by(|a, b| (b.jobs, &a.zones).cmp(&(a.jobs, &b.zones)));
     q.waiting_for_window.sort_by(|a, b| {
         (a.next_opening.is_none(), a.next_opening, &a.zones, &a.regions).cmp(&(
             b.next_opening.is_none(),
@@ -183,6 +197,7 @@ mod tests {
             ]
         );
         assert_eq!(q.waiting_for_window[0].next_opening, Some(t("2026-06-01T16:00:00Z")));
+        assert_eq!(q.open_zones, vec![ZoneOpen { zones: "America/New_York".into(), jobs: 100 }]);
         assert_eq!(q.held_by_cap, None);
     }
 

@@ -122,6 +122,16 @@ impl Api {
         Api { daemon, base, http: reqwest::Client::new(), token: token.map(str::to_string) }
     }
 
+    /// `serve --listen 127.0.0.1:PORT` with the API key, the token and `envs`: on a port picked
+    /// beforehand, for a config whose `public_url` names it (webhooks from the simulator).
+    fn start_on(env: &TestEnv, port: u16, envs: &[(&str, &str)], log: &str) -> Api {
+        let mut all = vec![("BLAND_API_KEY", API_KEY), ("SWITCHBOARD_API_TOKEN", TOKEN)];
+        all.extend_from_slice(envs);
+        let daemon = Running::start(env, &["serve", "--listen", &format!("127.0.0.1:{port}")], &all, log);
+        let base = format!("http://{}", daemon.addr);
+        Api { daemon, base, http: reqwest::Client::new(), token: Some(TOKEN.into()) }
+    }
+
     async fn call(&self, method: Method, path: &str, body: Option<(&str, Vec<u8>)>, token: Option<&str>) -> Answer {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(t) = token {
@@ -598,6 +608,86 @@ async fn the_report_is_the_cli_s_report_for_the_same_period_and_a_bad_period_is_
     api.daemon.stop().await;
 }
 
+// -------------------------------------------------------------------------------------------
+// The dashboard (its page in a browser: tests/browser/)
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_answers_each_campaign_s_summary_with_its_caps_and_its_page_holds_no_data() {
+    // Outcomes by webhook: the simulator posts to the daemon's own port.
+    let env = TestEnv::new();
+    let sim = Simulator::start(SimConfig { webhook_secret: Some(Secret::new(WEBHOOK_SECRET)), ..sim_config() })
+        .await
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    write_config(&env, &sim, &format!("[http]\npublic_url = \"http://127.0.0.1:{port}\""));
+    let api = Api::start_on(&env, port, &[("BLAND_WEBHOOK_SECRET", WEBHOOK_SECRET)], "dashboard.log");
+    let doc = api.get("/openapi.json").await.ok(200);
+    api.create(&spec("dash", "[limits]\ncalls_per_minute = 30\nmax_concurrent = 5")).await.ok(201);
+    api.send(Method::POST, "/api/v1/campaigns/dash/imports", "text/csv", common::open_recipients(3)).await.ok(201);
+    api.post("/api/v1/campaigns/dash/start").await.ok(200);
+    eventually("the campaign completes", Duration::from_secs(30), async || {
+        (api.get("/api/v1/campaigns/dash").await.body["state"] == "completed").then_some(())
+    })
+    .await;
+
+    let board = api.get("/api/v1/dashboard").await.ok(200);
+    assert_documented(&doc, "Dashboard", &board);
+    assert_documented(&doc, "CampaignBoard", &board["campaigns"][0]);
+    assert_documented(&doc, "Live", &board["campaigns"][0]["live"]);
+    // The summary is the campaign's, from the same function.
+    assert_eq!(board["campaigns"][0]["summary"], api.get("/api/v1/campaigns/dash").await.ok(200));
+    let caps = &board["campaigns"][0]["live"]["caps"];
+    let listed: Vec<(&str, Option<u64>)> =
+        caps.as_array().unwrap().iter().map(|c| (c["cap"].as_str().unwrap(), c["limit"].as_u64())).collect();
+    assert_eq!(
+        listed,
+        [
+            ("calls_per_minute", Some(30)),
+            ("calls_per_hour", None),
+            ("calls_per_day", None),
+            ("max_concurrent", Some(5))
+        ]
+    );
+    assert_eq!(
+        (caps[2]["used"].as_u64(), caps[3]["used"].as_u64()),
+        (Some(3), Some(0)),
+        "3 dials today, none in flight"
+    );
+    assert_eq!(board["account"][0], json!({"cap": "calls_per_minute", "used": caps[0]["used"], "limit": 1000000}));
+    let live = &board["campaigns"][0]["live"];
+    assert_eq!(
+        (live["errors"]["rate_limited"].as_i64(), live["errors"]["latest"].as_array().map(Vec::len)),
+        (Some(0), Some(0))
+    );
+    assert!(live["spend"]["calls_usd"].as_f64().is_some_and(|usd| usd >= 0.0), "{live}");
+
+    // The page and its assets: the same bytes for anyone, no token, no data, scripts and styles
+    // from the daemon only.
+    for (path, media) in
+        [("/", "text/html"), ("/assets/dashboard.js", "text/javascript"), ("/assets/dashboard.css", "text/css")]
+    {
+        let res = api.http.get(format!("{}{path}", api.base)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        let header = |name: &str| res.headers().get(name).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        assert!(header("content-type").starts_with(media), "{path}: {}", header("content-type"));
+        assert_eq!(header("content-security-policy"), switchboard::api::CONTENT_SECURITY_POLICY, "{path}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        let body = res.text().await.unwrap();
+        assert!(!body.contains("API test dash"), "{path} holds no campaign");
+        if path == "/" {
+            assert_eq!(body.matches("<script").count(), 1, "one script, no inline one");
+            assert!(
+                body.contains(r#"<script src="/assets/dashboard.js""#) && body.contains("name=\"viewport\""),
+                "{body}"
+            );
+        }
+    }
+    let policy = switchboard::api::CONTENT_SECURITY_POLICY;
+    assert!(policy.contains("script-src 'self'") && policy.contains("style-src 'self'") && !policy.contains("unsafe"));
+    let log = api.daemon.stop().await;
+    assert!(!log.contains(TOKEN), "the token is never logged");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_export_streams_the_csv_the_cli_writes_with_its_flags_as_query_parameters() {
     // Outcomes by webhook: the simulator posts to the daemon's own port.
@@ -611,18 +701,7 @@ async fn the_export_streams_the_csv_the_cli_writes_with_its_flags_as_query_param
     .unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     write_config(&env, &sim, &format!("[http]\npublic_url = \"http://127.0.0.1:{port}\""));
-    let daemon = Running::start(
-        &env,
-        &["serve", "--listen", &format!("127.0.0.1:{port}")],
-        &[("BLAND_API_KEY", API_KEY), ("BLAND_WEBHOOK_SECRET", WEBHOOK_SECRET), ("SWITCHBOARD_API_TOKEN", TOKEN)],
-        "export.log",
-    );
-    let api = Api {
-        base: format!("http://{}", daemon.addr),
-        daemon,
-        http: reqwest::Client::new(),
-        token: Some(TOKEN.into()),
-    };
+    let api = Api::start_on(&env, port, &[("BLAND_WEBHOOK_SECRET", WEBHOOK_SECRET)], "export.log");
     api.create(&spec("exp", "")).await.ok(201);
     api.send(Method::POST, "/api/v1/campaigns/exp/imports", "text/csv", common::open_recipients(20)).await.ok(201);
     api.post("/api/v1/campaigns/exp/start").await.ok(200);

@@ -1,7 +1,8 @@
 //! The control API: campaigns (list, create, show, update, start/pause/resume/cancel, their
-//! changes, imports, report, export) and the do-not-call list, as JSON over HTTP on the
-//! daemon's own server (`[http] listen`, beside the webhook receiver, `/healthz` and
-//! `/metrics`), with its OpenAPI document at `/openapi.json`.
+//! changes, imports, report, export, the dashboard's figures) and the do-not-call list, as JSON
+//! over HTTP on the daemon's own server (`[http] listen`, beside the webhook receiver,
+//! `/healthz` and `/metrics`), with its OpenAPI document at `/openapi.json`; and the dashboard
+//! page at `/` that shows it ([`pages`]).
 //!
 //! A request enters through [`auth::authenticate`] (a bearer token, or nobody's on an open
 //! loopback API), has its path, query and body read into checked values here, and is handed to
@@ -17,6 +18,7 @@
 
 mod auth;
 mod campaigns;
+mod dashboard;
 mod dnc;
 mod error;
 mod export;
@@ -39,6 +41,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use auth::{ApiAuth, Caller, TOKEN_VAR};
+pub use dashboard::{CONTENT_SECURITY_POLICY, pages};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 
 use crate::bland::Client;
@@ -108,6 +111,7 @@ fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(campaigns::resume))
         .routes(routes!(campaigns::cancel))
         .routes(routes!(campaigns::report))
+        .routes(routes!(dashboard::dashboard))
         .routes(routes!(export::export))
         .routes(routes!(imports::upload))
         .routes(routes!(dnc::add, dnc::list))

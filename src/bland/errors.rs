@@ -94,6 +94,10 @@ pub enum TransientKind {
     Other,
 }
 
+/// What the message of every 429 ([`BlandError::RateLimited`]) holds, and no other's: how a
+/// stored send error is known as a 429.
+pub const RATE_LIMITED_MARK: &str = "(HTTP 429)";
+
 /// Every failure of a Bland request, sorted by what the caller must do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum BlandError {
@@ -262,6 +266,27 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2015-10-21T07:27:00Z").unwrap().to_utc()
+    }
+
+    #[test]
+    fn only_a_429_carries_the_rate_limited_mark() {
+        for retry_after in [None, Some(Duration::from_secs(3))] {
+            let e = BlandError::RateLimited { op: "send call", retry_after };
+            assert!(e.to_string().contains(RATE_LIMITED_MARK), "{e}");
+        }
+        let others = [
+            BlandError::Permanent { op: "send call", status: 400, body: ApiErrorBody::default() },
+            BlandError::Transient {
+                op: "send call",
+                kind: TransientKind::Other,
+                status: Some(503),
+                detail: "unavailable".into(),
+            },
+            BlandError::Decode { op: "send call", detail: "not JSON".into() },
+        ];
+        for e in others {
+            assert!(!e.to_string().contains(RATE_LIMITED_MARK), "{e}");
+        }
     }
 
     #[test]

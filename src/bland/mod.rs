@@ -16,7 +16,7 @@ mod signature;
 mod types;
 
 pub use client::{BlandClientConfig, Client, ClientBuildError, RetryPolicy};
-pub use errors::{ApiErrorBody, BlandError, TransientKind, classify_response, parse_retry_after};
+pub use errors::{ApiErrorBody, BlandError, RATE_LIMITED_MARK, TransientKind, classify_response, parse_retry_after};
 pub use signature::{SIGNATURE_HEADER, sign, verify_signature};
 pub use types::{
     Account, AnalyzeRequest, AnalyzeResponse, AnsweredBy, BatchAnalyzeResponse, CallDetails, CallStatus,

@@ -1,10 +1,30 @@
-//! What `/readyz` and `/metrics` ask the database that no other part needs: whether it answers,
-//! whether its schema is the one this binary was built for, and what a campaign's calls cost.
-//! Data enters from the pool; it leaves as plain values.
+//! What `/readyz`, `/metrics` and the dashboard ask the database that no other part needs:
+//! whether it answers, whether its schema is the one this binary was built for, what a
+//! campaign's calls cost, and its latest failed sends. Data enters from the pool; it leaves as
+//! plain values.
 
+use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{MIGRATOR, Store, StoreError};
+use super::{MIGRATOR, Store, StoreError, millis, stored_time};
+
+/// A campaign's failed sends since some instant ([`Store::send_errors`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct SendErrors {
+    /// Sends Bland turned away with a 429 (the account's rate or concurrency limit).
+    pub rate_limited: i64,
+    /// The latest failed sends, newest first.
+    pub latest: Vec<SendErrorAt>,
+}
+
+/// One failed send.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct SendErrorAt {
+    /// When it failed.
+    pub at: DateTime<Utc>,
+    /// Why, as the Bland client said it.
+    pub error: String,
+}
 
 /// How the database's applied migrations compare with the binary's (`migrations/`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -75,9 +95,49 @@ impl Store {
         Ok(status)
     }
 
-    /// What the campaign's calls have cost, in USD: the sum of the prices Bland reported.
+    /// The campaign's sends that failed after `since`: how many were 429s (their error holds
+    /// `rate_limited_mark`), and the latest `limit` errors. Both read the attempts of that period
+    /// only (by campaign and dial time).
+    pub async fn send_errors(
+        &self,
+        campaign_id: &str,
+        since: DateTime<Utc>,
+        limit: u32,
+        rate_limited_mark: &str,
+    ) -> Result<SendErrors, StoreError> {
+        let rate_limited: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM attempts
+             WHERE campaign_id = ?1 AND dialed_at > ?2 AND state = 'not_sent' AND instr(send_error, ?3) > 0",
+        )
+        .bind(campaign_id)
+        .bind(millis(since))
+        .bind(rate_limited_mark)
+        .fetch_one(&self.pool)
+        .await?;
+        let rows = sqlx::query(
+            "SELECT COALESCE(ended_at, dialed_at) AS at, send_error FROM attempts
+             WHERE campaign_id = ?1 AND dialed_at > ?2 AND send_error IS NOT NULL
+             ORDER BY dialed_at DESC LIMIT ?3",
+        )
+        .bind(campaign_id)
+        .bind(millis(since))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut latest = Vec::with_capacity(rows.len());
+        for row in rows {
+            latest.push(SendErrorAt {
+                at: stored_time(row.try_get("at")?, "attempts.ended_at")?,
+                error: row.try_get("send_error")?,
+            });
+        }
+        Ok(SendErrors { rate_limited, latest })
+    }
+
+    /// What the campaign's calls have cost, in USD: the sum of the prices Bland reported (from
+    /// the counters of migrations/0009_report_counters.sql, not the attempts).
     pub async fn call_spend_usd(&self, campaign_id: &str) -> Result<f64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT TOTAL(price) FROM attempts WHERE campaign_id = ?")
+        Ok(sqlx::query_scalar("SELECT TOTAL(cost) FROM dial_counters WHERE campaign_id = ?")
             .bind(campaign_id)
             .fetch_one(&self.pool)
             .await?)
@@ -87,6 +147,43 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn send_errors_count_the_period_s_429s_and_list_its_latest_errors_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("e.db")).await.unwrap();
+        for sql in [
+            "INSERT INTO campaigns (id, name, state, spec_toml, spec_json, created_at, updated_at)
+             VALUES ('c', 'C', 'running', '', '{}', 0, 0), ('d', 'D', 'running', '', '{}', 0, 0)",
+            "INSERT INTO jobs (id, campaign_id, phone, timezones, zone_source, updated_at)
+             VALUES (1, 'c', '+14155550001', 'America/New_York', 'default', 0),
+                    (2, 'd', '+14155550002', 'America/New_York', 'default', 0)",
+            // (attempt, campaign, state, dialled at, error): minute 0 is before the period asked.
+            "INSERT INTO attempts (id, job_id, campaign_id, phone, attempt_no, state, dialed_at, expires_at, ended_at, send_error)
+             VALUES ('a0', 1, 'c', '+14155550001', 1, 'not_sent', 0, 0, 0, 'Bland rate-limited send call (HTTP 429), retry after 3s'),
+                    ('a1', 1, 'c', '+14155550001', 1, 'not_sent', 60000, 0, 61000, 'Bland rate-limited send call (HTTP 429), no Retry-After given'),
+                    ('a2', 1, 'c', '+14155550001', 1, 'not_sent', 120000, 0, 121000, 'send call failed transiently (Connect): refused'),
+                    ('a3', 1, 'c', '+14155550001', 1, 'ended', 180000, 0, 240000, NULL),
+                    ('a4', 2, 'd', '+14155550002', 1, 'not_sent', 90000, 0, 91000, 'Bland rate-limited send call (HTTP 429), retry after 1s')",
+        ] {
+            sqlx::query(sql).execute(&store.pool).await.unwrap();
+        }
+        let since = DateTime::from_timestamp_millis(30_000).unwrap();
+        let at = |ms| DateTime::from_timestamp_millis(ms).unwrap();
+
+        let errors = store.send_errors("c", since, 5, "(HTTP 429)").await.unwrap();
+
+        assert_eq!(errors.rate_limited, 1, "a1 only: a0 is before the period, a4 another campaign's");
+        let latest: Vec<(DateTime<Utc>, &str)> = errors.latest.iter().map(|e| (e.at, e.error.as_str())).collect();
+        assert_eq!(
+            latest,
+            vec![
+                (at(121_000), "send call failed transiently (Connect): refused"),
+                (at(61_000), "Bland rate-limited send call (HTTP 429), no Retry-After given"),
+            ]
+        );
+        assert_eq!(store.send_errors("c", since, 1, "(HTTP 429)").await.unwrap().latest.len(), 1, "at most `limit`");
+    }
 
     #[tokio::test]
     async fn a_fresh_database_is_current_and_a_newer_or_changed_migration_is_named() {

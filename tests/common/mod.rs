@@ -153,9 +153,18 @@ pub async fn eventually_showing<T>(
 /// A North American zone (a +1 number's zone column must be one) whose local time now is
 /// nearest mid-afternoon, for tests of a real daemon on the real clock inside 08:00–21:00.
 pub fn open_nanp_zone() -> String {
-    // A North American zone (a +1 number's zone column must be one) whose local time now is
-    // nearest mid-afternoon, well inside the 08:00–21:00 window: +1 zones run from UTC−11
-    // (Pago Pago) to UTC+10 (Guam), so one is always within a few hours of it.
+    nanp_zone_nearest(14 * 60 + 30)
+}
+
+/// A North American zone whose local time now is nearest 03:00, well outside 08:00–21:00.
+pub fn closed_nanp_zone() -> String {
+    nanp_zone_nearest(3 * 60)
+}
+
+/// The North American zone whose local time now is nearest `minute_of_day`: +1 zones run from
+/// UTC−11 (Pago Pago) to UTC+10 (Guam), no two more than three hours apart, so one is always
+/// within an hour and a half of it.
+fn nanp_zone_nearest(minute_of_day: i32) -> String {
     const NANP: [chrono_tz::Tz; 11] = [
         chrono_tz::Pacific::Pago_Pago,
         chrono_tz::Pacific::Honolulu,
@@ -173,7 +182,8 @@ pub fn open_nanp_zone() -> String {
     let distance = |tz: &chrono_tz::Tz| {
         use chrono::Timelike;
         let local = now.with_timezone(tz);
-        (local.hour() as i32 * 60 + local.minute() as i32 - (14 * 60 + 30)).abs()
+        let d = (local.hour() as i32 * 60 + local.minute() as i32 - minute_of_day).abs();
+        d.min(24 * 60 - d)
     };
     NANP.iter().min_by_key(|tz| distance(tz)).expect("a zone").name().to_string()
 }

@@ -24,6 +24,12 @@ impl Running {
     /// `NO_COLOR=1`, so a test may override them), its stderr in `LOG_NAME` and its stdout also
     /// kept in `LOG_NAME.stdout`, and waits for its listening line.
     pub fn start(env: &TestEnv, args: &[&str], envs: &[(&str, &str)], log_name: &str) -> Self {
+        Self::start_until(env, args, envs, log_name, "listening on http://")
+    }
+
+    /// [`Running::start`], waiting for the first line of stdout that holds `marker` (any before
+    /// it are skipped) followed by the address, e.g. `dashboard: http://` for `demo`.
+    pub fn start_until(env: &TestEnv, args: &[&str], envs: &[(&str, &str)], log_name: &str, marker: &str) -> Self {
         let log = env.path(log_name);
         let mut cmd = env.command();
         cmd.args(args).env("RUST_LOG", "warn,switchboard=info").env("NO_COLOR", "1");
@@ -44,18 +50,24 @@ impl Running {
                 let _ = std::fs::write(&out_log, &kept);
             }
         });
-        // A channel wait with a deadline: the line comes from the thread above.
-        let first = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!(
-                "{args:?} printed no listening line; its log:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            )
-        });
-        let addr = first
-            .rsplit_once("listening on http://")
-            .map(|(_, a)| a.to_string())
-            .unwrap_or_else(|| panic!("unexpected first line from {args:?}: {first}"));
+        // Channel waits with a deadline: the lines come from the thread above.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut seen = Vec::new();
+        let addr = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let Ok(line) = rx.recv_timeout(left) else {
+                let _ = child.kill();
+                panic!(
+                    "{args:?} printed no line with `{marker}`; its stdout:\n{}\nits log:\n{}",
+                    seen.join("\n"),
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            };
+            if let Some((_, rest)) = line.split_once(marker) {
+                break rest.trim().trim_end_matches('/').to_string();
+            }
+            seen.push(line);
+        };
         Self { child, addr, log }
     }
 
@@ -70,8 +82,13 @@ impl Running {
     }
 
     pub fn sigterm(&self) {
-        let status = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().unwrap();
-        assert!(status.success(), "kill -TERM failed");
+        self.signal("TERM");
+    }
+
+    /// Sends the signal `name` (`TERM`, `INT`, …).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill").args([&format!("-{name}"), &self.pid().to_string()]).status().unwrap();
+        assert!(status.success(), "kill -{name} failed");
     }
 
     /// Waits for the process to exit, at most `within`; the test fails saying `what` if it has not.
