@@ -54,7 +54,8 @@ impl CampaignPlan {
 pub fn calls_within(usd_left: Option<f64>, worst_case_usd: f64) -> u32 {
     match usd_left {
         None => u32::MAX,
-        Some(left) if !(left > 0.0) || !(worst_case_usd > 0.0) => 0,
+        // NaN, zero or less: nothing fits.
+        Some(left) if left.is_nan() || left <= 0.0 || worst_case_usd.is_nan() || worst_case_usd <= 0.0 => 0,
         Some(left) => (left / worst_case_usd - 1e-9).floor().clamp(0.0, u32::MAX as f64) as u32,
     }
 }

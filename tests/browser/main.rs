@@ -499,10 +499,10 @@ async fn the_dashboard_shows_the_api_s_numbers_pauses_from_the_page_and_fits_a_p
         })
         .await;
     assert_eq!(held["queue"]["held_by_cap"], "campaign calls_per_day (2 of 2)");
-    assert_eq!(
-        (held["queue"]["dialable_now"].as_i64(), held["queue"]["waiting_for_window"][0]["jobs"].as_i64()),
-        (Some(4), Some(3))
-    );
+    // The three in the closed zone may be in different states (area codes): their rows add up.
+    let waiting: i64 =
+        held["queue"]["waiting_for_window"].as_array().unwrap().iter().map(|w| w["jobs"].as_i64().unwrap()).sum();
+    assert_eq!((held["queue"]["dialable_now"].as_i64(), waiting), (Some(4), 3));
     let storm = daemon.get("/dashboard").await["campaigns"][1]["live"]["errors"]["rate_limited"].as_i64().unwrap();
     assert!(storm > 0, "the storm's 429s are on the dashboard's answer");
 
