@@ -7,9 +7,9 @@ SELECT attempt_no, state, outcome,
             WHEN call_length < 10 THEN 6 ELSE 7 END AS bucket,
        COUNT(*), TOTAL(call_length), TOTAL(price)
 FROM attempts WHERE campaign_id = 'results' AND state != 'not_sent' GROUP BY attempt_no, state, outcome, bucket;
-SELECT j.timezones, a.dialed_at - (a.dialed_at % 900000) AS quarter, a.outcome, COUNT(*)
+SELECT j.timezones, j.regions, a.dialed_at - (a.dialed_at % 900000) AS quarter, a.outcome, COUNT(*)
 FROM attempts a JOIN jobs j ON j.id = a.job_id
-WHERE a.campaign_id = 'results' AND a.state != 'not_sent' GROUP BY j.timezones, quarter, a.outcome;
+WHERE a.campaign_id = 'results' AND a.state != 'not_sent' AND a.outcome IS NOT NULL GROUP BY j.timezones, j.regions, quarter, a.outcome;
 SELECT dials, human, COUNT(*) FROM (
     SELECT COUNT(*) AS dials, MAX(outcome IS 'human') AS human FROM attempts
     WHERE campaign_id = 'results' AND state != 'not_sent' GROUP BY job_id)

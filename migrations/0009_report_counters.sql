@@ -102,10 +102,11 @@ BEGIN
                             WHEN old.call_length < 10 THEN 6 ELSE 7 END;
 END;
 
--- Dials by the recipient's zones and regions (the job's, which never change after import), the
--- UTC quarter hour they were made in and outcome: `report` turns each quarter into the
--- recipient's local hour (every zone offset is a whole number of quarter hours) and sums the
--- rest by zone and by region.
+-- Calls with an outcome by the recipient's zones and regions (the job's, which never change
+-- after import), the UTC quarter hour they were dialled in and the outcome: `report` turns each
+-- quarter into the recipient's local hour (every zone offset is a whole number of quarter hours)
+-- and sums the rest by zone and by region. Calls still in progress are not counted here (they
+-- have no outcome to break down), so a claim costs nothing and an outcome one upsert.
 CREATE TABLE dial_quarters (
     campaign_id TEXT NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
     timezones   TEXT NOT NULL,
@@ -117,41 +118,40 @@ CREATE TABLE dial_quarters (
 ) WITHOUT ROWID;
 
 INSERT INTO dial_quarters (campaign_id, timezones, regions, quarter, outcome, n)
-    SELECT a.campaign_id, j.timezones, j.regions, a.dialed_at - (a.dialed_at % 900000), COALESCE(a.outcome, ''),
-           COUNT(*)
-    FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE a.state != 'not_sent'
-    GROUP BY a.campaign_id, j.timezones, j.regions, a.dialed_at - (a.dialed_at % 900000), COALESCE(a.outcome, '');
+    SELECT a.campaign_id, j.timezones, j.regions, a.dialed_at - (a.dialed_at % 900000), a.outcome, COUNT(*)
+    FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE a.state != 'not_sent' AND a.outcome IS NOT NULL
+    GROUP BY a.campaign_id, j.timezones, j.regions, a.dialed_at - (a.dialed_at % 900000), a.outcome;
 
-CREATE TRIGGER dial_quarters_insert AFTER INSERT ON attempts WHEN new.state != 'not_sent'
+CREATE TRIGGER dial_quarters_insert AFTER INSERT ON attempts
+    WHEN new.state != 'not_sent' AND new.outcome IS NOT NULL
 BEGIN
     INSERT INTO dial_quarters (campaign_id, timezones, regions, quarter, outcome, n)
-        SELECT new.campaign_id, j.timezones, j.regions, new.dialed_at - (new.dialed_at % 900000),
-               COALESCE(new.outcome, ''), 1
+        SELECT new.campaign_id, j.timezones, j.regions, new.dialed_at - (new.dialed_at % 900000), new.outcome, 1
         FROM jobs j WHERE j.id = new.job_id
         ON CONFLICT (campaign_id, timezones, regions, quarter, outcome) DO UPDATE SET n = n + 1;
 END;
 
 CREATE TRIGGER dial_quarters_move AFTER UPDATE OF state, outcome, dialed_at ON attempts
-    WHEN (old.state = 'not_sent') IS NOT (new.state = 'not_sent') OR old.outcome IS NOT new.outcome
-      OR old.dialed_at IS NOT new.dialed_at
+    WHEN ((old.state != 'not_sent' AND old.outcome IS NOT NULL) OR (new.state != 'not_sent' AND new.outcome IS NOT NULL))
+     AND (old.state IS NOT new.state OR old.outcome IS NOT new.outcome OR old.dialed_at IS NOT new.dialed_at)
 BEGIN
     UPDATE dial_quarters SET n = n - 1
-        WHERE old.state != 'not_sent' AND campaign_id = old.campaign_id
+        WHERE old.state != 'not_sent' AND old.outcome IS NOT NULL AND campaign_id = old.campaign_id
           AND (timezones, regions) = (SELECT timezones, regions FROM jobs WHERE id = old.job_id)
-          AND quarter = old.dialed_at - (old.dialed_at % 900000) AND outcome = COALESCE(old.outcome, '');
+          AND quarter = old.dialed_at - (old.dialed_at % 900000) AND outcome = old.outcome;
     INSERT INTO dial_quarters (campaign_id, timezones, regions, quarter, outcome, n)
-        SELECT new.campaign_id, j.timezones, j.regions, new.dialed_at - (new.dialed_at % 900000),
-               COALESCE(new.outcome, ''), 1
-        FROM jobs j WHERE j.id = new.job_id AND new.state != 'not_sent'
+        SELECT new.campaign_id, j.timezones, j.regions, new.dialed_at - (new.dialed_at % 900000), new.outcome, 1
+        FROM jobs j WHERE j.id = new.job_id AND new.state != 'not_sent' AND new.outcome IS NOT NULL
         ON CONFLICT (campaign_id, timezones, regions, quarter, outcome) DO UPDATE SET n = n + 1;
 END;
 
-CREATE TRIGGER dial_quarters_delete AFTER DELETE ON attempts WHEN old.state != 'not_sent'
+CREATE TRIGGER dial_quarters_delete AFTER DELETE ON attempts
+    WHEN old.state != 'not_sent' AND old.outcome IS NOT NULL
 BEGIN
     UPDATE dial_quarters SET n = n - 1
         WHERE campaign_id = old.campaign_id
           AND (timezones, regions) = (SELECT timezones, regions FROM jobs WHERE id = old.job_id)
-          AND quarter = old.dialed_at - (old.dialed_at % 900000) AND outcome = COALESCE(old.outcome, '');
+          AND quarter = old.dialed_at - (old.dialed_at % 900000) AND outcome = old.outcome;
 END;
 
 -- Recipients by how many calls reached Bland (`jobs.attempts`: a claim adds one, a send proven

@@ -123,7 +123,8 @@ const BUCKET_SQL: &str = "CASE WHEN call_length IS NULL THEN 0 WHEN call_length 
      WHEN call_length < 0.5 THEN 2 WHEN call_length < 1 THEN 3 WHEN call_length < 2 THEN 4 \
      WHEN call_length < 5 THEN 5 WHEN call_length < 10 THEN 6 ELSE 7 END";
 
-/// Dials to recipients with one set of zones in one quarter hour (UTC), by outcome.
+/// Calls with an outcome to recipients with one set of zones and regions in one quarter hour
+/// (UTC), by outcome (calls in progress are left out of these breakdowns).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ZoneQuarter {
     /// The recipient's zones as stored (the first is the one local times are shown in).
@@ -253,6 +254,7 @@ impl Store {
                 "SELECT j.timezones, j.regions, a.dialed_at - (a.dialed_at % ?1) AS quarter, a.outcome, COUNT(*) AS n
                  FROM attempts a JOIN jobs j ON j.id = a.job_id
                  WHERE a.campaign_id = ?2 AND a.dialed_at >= ?3 AND a.dialed_at < ?4 AND a.state != 'not_sent'
+                   AND a.outcome IS NOT NULL
                  GROUP BY j.timezones, j.regions, quarter, a.outcome",
             )
             .bind(QUARTER_MS)
