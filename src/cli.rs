@@ -37,6 +37,40 @@ token from SWITCHBOARD_API_TOKEN (or [http] api_token_file).
 
 Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input.";
 
+/// The command line as `main` parses it: [`Cli`], with `--db` and `--config` (global flags,
+/// accepted anywhere) left out of the help of the commands that use neither.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    // Which flags each command that does not touch the database or the daemon config ignores.
+    const UNUSED: &[(&str, &[&str])] =
+        &[("sim", &["db", "config"]), ("completions", &["db", "config"]), ("config", &["db"]), ("rules", &["db"])];
+    let mut cmd = Cli::command();
+    for (name, flags) in UNUSED {
+        cmd = cmd.mut_subcommand(*name, |sub| hide(sub, flags));
+    }
+    cmd
+}
+
+/// `cmd` and its subcommands with their own hidden `flags`, which the global ones of the same
+/// name are then not propagated over: still accepted (an environment that always passes them
+/// keeps working), never shown, and ignored.
+fn hide(mut cmd: clap::Command, flags: &[&'static str]) -> clap::Command {
+    for flag in flags {
+        let value = clap::Arg::new(*flag)
+            .long(*flag)
+            .value_name("PATH")
+            .value_parser(clap::value_parser!(PathBuf))
+            .hide(true)
+            .help("Not used by this command");
+        cmd = cmd.arg(value);
+    }
+    let names: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_string()).collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(name, |sub| hide(sub, flags));
+    }
+    cmd
+}
+
 #[derive(Debug, Parser)]
 #[command(name = "switchboard", version, about = ABOUT, long_about = LONG_ABOUT)]
 pub struct Cli {
@@ -459,8 +493,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             demo(cli.config.as_deref(), cli.db.as_deref(), recipients as usize, serve).await
         }
         Command::Completions { shell } => {
-            use clap::CommandFactory;
-            clap_complete::generate(shell, &mut Cli::command(), "switchboard", &mut std::io::stdout());
+            clap_complete::generate(shell, &mut command(), "switchboard", &mut std::io::stdout());
             Ok(())
         }
         Command::Sim(args) => crate::sim::run(args).await.map_err(Failure::from),
@@ -1032,7 +1065,7 @@ async fn dnc(cmd: DncCommand, store: &Store) -> Result<(), Failure> {
 
 #[cfg(test)]
 mod help_tests {
-    use clap::CommandFactory;
+    use clap::FromArgMatches;
 
     /// Every command an operator runs (the leaves of the tree), by its path.
     fn leaves(cmd: &clap::Command, path: String, out: &mut Vec<(String, clap::Command)>) {
@@ -1046,9 +1079,35 @@ mod help_tests {
     }
 
     #[test]
+    fn db_and_config_are_shown_only_where_they_matter() {
+        let mut cmd = super::command();
+        cmd.build();
+        let help = |cmd: &mut clap::Command, path: &[&str]| {
+            let mut c = cmd.clone();
+            for p in path {
+                c = c.find_subcommand(p).unwrap().clone();
+            }
+            c.render_long_help().to_string()
+        };
+        for path in [&["sim"][..], &["completions"], &["config", "default"], &["rules"]] {
+            assert!(!help(&mut cmd, path).contains("--db"), "`{path:?} --help` shows --db");
+        }
+        for path in [&["sim"][..], &["completions"]] {
+            assert!(!help(&mut cmd, path).contains("--config"), "`{path:?} --help` shows --config");
+        }
+        for path in [&["import"][..], &["campaign", "show"], &["report"], &["serve"]] {
+            let h = help(&mut cmd, path);
+            assert!(h.contains("--db") && h.contains("--config"), "`{path:?} --help` hides --db or --config");
+        }
+        // Hidden is not refused: a flag the operator's environment always passes still parses.
+        let m = super::command().try_get_matches_from(["switchboard", "sim", "--db", "x.db"]).unwrap();
+        assert!(super::Cli::from_arg_matches(&m).is_ok());
+    }
+
+    #[test]
     fn every_command_has_an_example_in_its_help_and_documents_each_argument() {
         let mut all = Vec::new();
-        leaves(&super::Cli::command(), "switchboard".into(), &mut all);
+        leaves(&super::command(), "switchboard".into(), &mut all);
         assert!(all.len() >= 20, "{} commands", all.len());
         for (path, mut cmd) in all {
             let help = cmd.render_long_help().to_string();

@@ -5,12 +5,15 @@ use std::process::ExitCode;
 
 use std::io::IsTerminal;
 
-use clap::Parser;
+use clap::FromArgMatches;
 use switchboard::cli::{Cli, Command, run};
 use switchboard::config::daemon::LogFormat;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&switchboard::cli::command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     // A command whose output is piped into `head` ends quietly when the pipe closes, as Unix
     // tools do, instead of panicking on the failed write. Not the daemon or the simulator:
     // they must outlive any one peer.
