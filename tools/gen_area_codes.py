@@ -32,13 +32,10 @@ geocoding data describes but no region could be read from, for data/README.md.
 """
 
 import argparse
-import glob
-import os
 import re
-import subprocess
 import sys
-import tempfile
-import zipfile
+
+from phonenumbers_wheel import unpacked_phonenumbers
 
 DEFAULT_VERSION = "9.0.33"
 
@@ -73,32 +70,17 @@ CODES = set(US_STATES.values()) | set(CA_PROVINCES.values()) | {"DC"} | set(TERR
 
 def fetch(version):
     """Returns (geocoding data, {region: leading-digits regex}, wheel file name)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-             "--only-binary", ":all:", "--dest", tmp, f"phonenumbers=={version}"],
-            check=True,
-        )
-        (wheel,) = glob.glob(os.path.join(tmp, "phonenumbers-*.whl"))
-        unpacked = os.path.join(tmp, "unpacked")
-        with zipfile.ZipFile(wheel) as z:
-            z.extractall(unpacked)
-        sys.path.insert(0, unpacked)
-        try:
-            import phonenumbers  # noqa: PLC0415 (imported from the unpacked wheel on purpose)
-            from phonenumbers import PhoneMetadata  # noqa: PLC0415
-            from phonenumbers.geodata import GEOCODE_DATA  # noqa: PLC0415
-        finally:
-            sys.path.pop(0)
-        if phonenumbers.__version__ != version:
-            sys.exit(f"expected phonenumbers {version}, imported {phonenumbers.__version__}")
+    with unpacked_phonenumbers(version) as (phonenumbers, wheel):
+        from phonenumbers import PhoneMetadata  # noqa: PLC0415
+        from phonenumbers.geodata import GEOCODE_DATA  # noqa: PLC0415
+
         leading = {}
         for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1]:
             meta = PhoneMetadata.metadata_for_region(region)
             if meta.leading_digits:
                 leading[region] = meta.leading_digits
         geo = {p: d["en"] for p, d in GEOCODE_DATA.items() if p.startswith("1") and "en" in d}
-        return geo, leading, os.path.basename(wheel)
+        return geo, leading, wheel
 
 
 def regions_of(description):

@@ -17,12 +17,9 @@ only what the upstream data changed.
 """
 
 import argparse
-import glob
-import os
-import subprocess
 import sys
-import tempfile
-import zipfile
+
+from phonenumbers_wheel import unpacked_phonenumbers
 
 DEFAULT_VERSION = "9.0.33"
 
@@ -41,25 +38,10 @@ OVERRIDES = {
 
 def fetch_timezone_data(version):
     """Returns (TIMEZONE_DATA, wheel file name) of phonenumbers==version."""
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-             "--only-binary", ":all:", "--dest", tmp, f"phonenumbers=={version}"],
-            check=True,
-        )
-        (wheel,) = glob.glob(os.path.join(tmp, "phonenumbers-*.whl"))
-        unpacked = os.path.join(tmp, "unpacked")
-        with zipfile.ZipFile(wheel) as z:
-            z.extractall(unpacked)
-        sys.path.insert(0, unpacked)
-        try:
-            import phonenumbers  # noqa: PLC0415 (imported from the unpacked wheel on purpose)
-            from phonenumbers.tzdata import TIMEZONE_DATA
-        finally:
-            sys.path.pop(0)
-        if phonenumbers.__version__ != version:
-            sys.exit(f"expected phonenumbers {version}, imported {phonenumbers.__version__}")
-        return dict(TIMEZONE_DATA), os.path.basename(wheel)
+    with unpacked_phonenumbers(version) as (_, wheel):
+        from phonenumbers.tzdata import TIMEZONE_DATA  # noqa: PLC0415
+
+        return dict(TIMEZONE_DATA), wheel
 
 
 def apply_overrides(data):
