@@ -114,7 +114,7 @@ async fn jobs_to_dial(store: &Store) -> i64 {
 /// Attempts still `dialing` (sent or not, their fate unknown here), in every campaign. Read as the
 /// reconciler reads them: cheap enough to poll while the daemon works.
 async fn attempts_dialing(store: &Store) -> usize {
-    store.pending_attempts(DateTime::<Utc>::MAX_UTC).await.unwrap().len()
+    store.pending_attempts(DateTime::<Utc>::MAX_UTC, DateTime::<Utc>::MAX_UTC).await.unwrap().len()
 }
 
 fn attempt_id(s: &SentCall) -> String {

@@ -422,6 +422,33 @@ async fn sends_that_fail_with_5xx_are_looked_up_and_resent_under_the_same_attemp
 }
 
 #[tokio::test]
+async fn a_send_bland_answered_with_a_500_is_looked_up_after_the_short_wait_others_after_the_long_one() {
+    // Half the requests answered 500 by the simulator's application (a send half the time after
+    // placing the call; a lookup may fail too and is then tried again).
+    let mut h = Harness::new(at("2026-06-01T14:00:00Z"), SimConfig { fail_rate: 0.5, seed: 11, ..open_sim() }).await;
+    h.dispatch_cfg.account = Caps::default();
+    h.dispatch_cfg.reconcile_after = Duration::minutes(10);
+    h.dispatch_cfg.reconcile_answered_after = Duration::seconds(5);
+    let spec = "name = \"Answered\"\n[call]\ntask = \"Hello\"\n[schedule]\nhours = { \"mon-sun\" = \"09:00-17:00\" }\n[retry]\nmax_attempts = 1\n";
+    let csv: String =
+        std::iter::once("phone\n".to_string()).chain((0..10).map(|i| format!("212-555-{:04}\n", 1000 + i))).collect();
+    h.campaign(spec, &csv).await;
+    let dispatcher = h.dispatcher().await;
+    dispatcher.step().await.unwrap();
+    let dialing = async |h: &Harness| {
+        h.store.attempt_records(None).await.unwrap().iter().filter(|a| a.state == AttemptState::Dialing).count()
+    };
+    let unknown = dialing(&h).await;
+    assert!(unknown > 0, "some sends of unknown fate");
+    h.clock.advance(Duration::seconds(4));
+    assert_eq!(dispatcher.reconcile().await.unwrap(), Default::default(), "not yet: the short wait is 5 s");
+    h.clock.advance(Duration::seconds(1));
+    let looked = dispatcher.reconcile().await.unwrap();
+    assert_eq!(looked.found + looked.requeued + looked.left, unknown as u32, "each looked up after 5 s, not 10 min");
+    assert!(looked.found + looked.requeued > 0, "{looked:?}");
+}
+
+#[tokio::test]
 async fn jobs_claimed_by_a_process_that_died_before_committing_their_attempts_are_dialled_once_after_restart() {
     let mut h = Harness::new(at("2026-06-01T14:00:00Z"), open_sim()).await;
     h.dispatch_cfg.account = Caps::default();

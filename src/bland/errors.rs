@@ -152,6 +152,14 @@ impl BlandError {
         }
     }
 
+    /// For an ambiguous send: Bland's application answered it with a 5xx of its own (500, 501,
+    /// 505…), so its handling of the send had ended and a call it placed is already listed; a
+    /// lookup soon after is conclusive. Not for a timeout, a connection cut in flight, an
+    /// unreadable success or a gateway's 502/503/504, behind which the send may still be running.
+    pub fn answered_by_application(&self) -> bool {
+        matches!(self, Self::Transient { status: Some(s), .. } if (500..600).contains(s) && !matches!(s, 502..=504))
+    }
+
     /// True when the request certainly never reached Bland or Bland certainly did not act on it,
     /// so repeating it cannot duplicate anything.
     pub fn certainly_not_acted_on(&self) -> bool {
@@ -352,6 +360,22 @@ mod tests {
             assert!(err.is_retryable(), "{status}");
             assert!(err.is_ambiguous_send(), "{status}");
         }
+    }
+
+    #[test]
+    fn only_a_5xx_of_bland_s_own_application_says_the_send_s_handling_had_ended() {
+        for status in [500, 501, 505, 520] {
+            assert!(classify_response("x", status, None, b"oops", now()).answered_by_application(), "{status}");
+        }
+        // A gateway's answer, a timeout's 408, and failures with no answer: the send may still run.
+        for status in [408, 502, 503, 504] {
+            assert!(!classify_response("x", status, None, b"oops", now()).answered_by_application(), "{status}");
+        }
+        for kind in [TransientKind::Timeout, TransientKind::Other, TransientKind::Connect] {
+            let err = BlandError::Transient { op: "send call", kind, status: None, detail: String::new() };
+            assert!(!err.answered_by_application(), "{kind:?}");
+        }
+        assert!(!BlandError::Decode { op: "send call", detail: String::new() }.answered_by_application());
     }
 
     #[test]

@@ -163,6 +163,7 @@ pub struct DispatcherSection {
     pub slot_margin: Duration,
     pub poll_margin: Duration,
     pub reconcile_after: Duration,
+    pub reconcile_answered_after: Duration,
     pub min_backoff: Duration,
     pub max_backoff: Duration,
     pub pacing: bool,
@@ -309,6 +310,7 @@ struct RawDispatcher {
     slot_margin: Option<String>,
     poll_margin: Option<String>,
     reconcile_after: Option<String>,
+    reconcile_answered_after: Option<String>,
     min_backoff: Option<String>,
     max_backoff: Option<String>,
     pacing: Option<bool>,
@@ -354,7 +356,8 @@ impl Raw {
                 max_connections, api_token_file, max_upload_mb;
             compliance.earliest, latest, max_calls_per_number_per_day, allow_outside_federal_hours, states;
             store.path;
-            dispatcher.batch, send_concurrency, idle_tick, slot_margin, poll_margin, reconcile_after, min_backoff,
+            dispatcher.batch, send_concurrency, idle_tick, slot_margin, poll_margin, reconcile_after,
+                reconcile_answered_after, min_backoff,
                 max_backoff, pacing;
             outcomes.poll_interval, poll_batch, tick, answered_by_grace, inbox_retention;
             analysis.request_share, batch, tick, lease, max_tries, min_backoff, max_backoff;
@@ -480,10 +483,22 @@ impl DaemonConfig {
             slot_margin: dur_in("dispatcher.slot_margin", d.slot_margin, Duration::zero(), h(24))?,
             poll_margin: dur_in("dispatcher.poll_margin", d.poll_margin, Duration::zero(), h(24))?,
             reconcile_after: dur_in("dispatcher.reconcile_after", d.reconcile_after, Duration::zero(), h(1))?,
+            reconcile_answered_after: dur_in(
+                "dispatcher.reconcile_answered_after",
+                d.reconcile_answered_after,
+                Duration::zero(),
+                h(1),
+            )?,
             min_backoff: dur_in("dispatcher.min_backoff", d.min_backoff, ms(1), h(1))?,
             max_backoff: dur_in("dispatcher.max_backoff", d.max_backoff, ms(1), h(1))?,
             pacing: d.pacing.ok_or_else(|| required("dispatcher.pacing"))?,
         };
+        if dispatcher.reconcile_answered_after > dispatcher.reconcile_after {
+            return Err(err(
+                "dispatcher.reconcile_answered_after",
+                "must be at most dispatcher.reconcile_after (an answered failure is the surer one)".into(),
+            ));
+        }
         if dispatcher.max_backoff < dispatcher.min_backoff {
             return Err(err("dispatcher.max_backoff", "must be at least dispatcher.min_backoff".into()));
         }

@@ -52,6 +52,8 @@ pub struct DispatcherConfig {
     pub poll_margin: Duration,
     /// How long an ambiguous send rests before it is looked up at Bland.
     pub reconcile_after: Duration,
+    /// The same, when Bland's application answered the send with a 5xx of its own.
+    pub reconcile_answered_after: Duration,
     /// Backoff after a 429 without `Retry-After` (doubling up to `max_backoff`).
     pub min_backoff: Duration,
     pub max_backoff: Duration,
@@ -83,6 +85,7 @@ impl DispatcherConfig {
             slot_margin: knobs.slot_margin,
             poll_margin: knobs.poll_margin,
             reconcile_after: knobs.reconcile_after,
+            reconcile_answered_after: knobs.reconcile_answered_after,
             min_backoff: knobs.min_backoff,
             max_backoff: knobs.max_backoff,
             pacing: knobs.pacing,

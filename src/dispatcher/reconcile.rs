@@ -47,7 +47,7 @@ impl Dispatcher {
         if released > 0 {
             warn!(released, "jobs claimed but never dialled (a stop between claim and commit) are queued again");
         }
-        let pending = self.store.pending_attempts(now - self.cfg.reconcile_after).await?;
+        let pending = self.store.pending_attempts(now - self.cfg.reconcile_after, now).await?;
         let settled: Vec<Result<Settled, StoreError>> = stream::iter(pending)
             .map(|attempt| self.reconcile_one(attempt, now))
             .buffer_unordered(self.cfg.send_concurrency.max(1))

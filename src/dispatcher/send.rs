@@ -278,7 +278,14 @@ impl Dispatcher {
             _ => {
                 self.metrics.send_error(SendError::Ambiguous);
                 warn!(%campaign_id, %attempt_id, error = %err, "send failed ambiguously; the call is looked up before the number is dialled again");
-                self.store.record_send_unknown(attempt_id, &why).await?;
+                // Looked up soon when Bland's application answered, later when the send may
+                // still be running somewhere (see `BlandError::answered_by_application`).
+                let wait = if err.answered_by_application() {
+                    self.cfg.reconcile_answered_after
+                } else {
+                    self.cfg.reconcile_after
+                };
+                self.store.record_send_unknown(attempt_id, &why, now.checked_add_signed(wait).unwrap_or(now)).await?;
                 Ok(SendResult::Unknown)
             }
         }

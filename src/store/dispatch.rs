@@ -437,26 +437,38 @@ impl Store {
 
     /// The send failed in a way that leaves it unknown whether Bland placed the call (5xx,
     /// timeout): the attempt stays `dialing` until the reconciler has looked it up.
-    pub async fn record_send_unknown(&self, attempt_id: &str, why: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE attempts SET send_error = ? WHERE id = ? AND state = 'dialing'")
+    pub async fn record_send_unknown(
+        &self,
+        attempt_id: &str,
+        why: &str,
+        lookup_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE attempts SET send_error = ?, lookup_at = ? WHERE id = ? AND state = 'dialing'")
             .bind(why)
+            .bind(millis(lookup_at))
             .bind(attempt_id)
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
-    /// Attempts still `dialing` that were committed before `before_ms`.
-    pub async fn pending_attempts(&self, before: DateTime<Utc>) -> Result<Vec<PendingAttempt>, StoreError> {
+    /// Attempts still `dialing` that were committed before `before`, or whose ambiguous send's
+    /// lookup time has come by `due` (see `record_send_unknown`).
+    pub async fn pending_attempts(
+        &self,
+        before: DateTime<Utc>,
+        due: DateTime<Utc>,
+    ) -> Result<Vec<PendingAttempt>, StoreError> {
         let before_ms = millis(before);
         sqlx::query(
             "SELECT a.id AS attempt_id, a.dialed_at, a.job_id AS id, a.campaign_id, a.phone,
                     a.attempt_no - 1 AS attempts, j.variables, j.timezones, j.zone_source, j.number_zones, j.regions,
                     i.columns AS variable_names
              FROM attempts a JOIN jobs j ON j.id = a.job_id LEFT JOIN imports i ON i.id = j.import_id
-             WHERE a.state = 'dialing' AND a.dialed_at < ? ORDER BY a.dialed_at",
+             WHERE a.state = 'dialing' AND (a.dialed_at < ? OR a.lookup_at <= ?) ORDER BY a.dialed_at",
         )
         .bind(before_ms)
+        .bind(millis(due))
         .fetch_all(&self.pool)
         .await?
         .into_iter()
