@@ -202,24 +202,33 @@ pub async fn summary(
     // A due time already past (0 is "as soon as the window allows") is due now.
     let next_due = store.next_due(id).await?.map(|t| t.max(now));
     let recent = store.send_activity(id, now - RECENT).await?;
-    let spec = stored_spec(store, config, id).await?;
+    // A running campaign's spec must read (the queue is worked out from it); an ended one's
+    // only gives its spend limit, and a spec the current config no longer admits must not stop
+    // `show` from answering about it.
+    let running = row.state == CampaignState::Running && counts.open() > 0;
+    let spec = match stored_spec(store, config, id).await {
+        Ok(spec) => Some(spec),
+        Err(e) if running => return Err(e),
+        Err(_) => None,
+    };
     let spend = Spend {
         spent_usd: store.campaign_spend(id).await?,
-        limit_usd: spec.limits.max_spend_usd,
+        limit_usd: spec.as_ref().and_then(|s| s.limits.max_spend_usd),
         account_spent_usd_24h: match config.account.max_spend_usd_per_day {
             Some(_) => Some(store.spend_since(now - chrono::Duration::days(1)).await?),
             None => None,
         },
         account_limit_usd_per_day: config.account.max_spend_usd_per_day,
     };
-    let (waiting, queue) = if row.state == CampaignState::Running && counts.open() > 0 {
-        let mut queue = queue(store, config, &spec, now).await?;
-        if queue.held_by_cap.is_none() {
-            queue.held_by_cap = spend_held(config, &spec, &spend);
+    let (waiting, queue) = match spec.as_ref().filter(|_| running) {
+        Some(spec) => {
+            let mut queue = queue(store, config, spec, now).await?;
+            if queue.held_by_cap.is_none() {
+                queue.held_by_cap = spend_held(config, spec, &spend);
+            }
+            (why_waiting(spec, &counts, next_due, &recent, now), Some(queue))
         }
-        (why_waiting(&spec, &counts, next_due, &recent, now), Some(queue))
-    } else {
-        (None, None)
+        None => (None, None),
     };
     Ok(CampaignSummary {
         total_jobs: counts.total(),
