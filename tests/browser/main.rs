@@ -95,6 +95,7 @@ impl Daemon {
         let config = format!(
             "[store]\npath = {db:?}\n[bland]\nbase_url = \"{url}\"\nrequests_per_minute = 100000\n\
              [account]\ncalls_per_minute = 600\ncalls_per_hour = 20000\ncalls_per_day = 100000\nmax_concurrent = 50\n\
+             max_spend_usd_per_day = 5000\n\
              [http]\npublic_url = \"http://127.0.0.1:{port}\"\n",
             db = common::path_str(&env.db),
             url = sim.base_url(),
@@ -423,6 +424,9 @@ fn campaign_card(summary: &Value, live: &Value) -> BTreeMap<String, Shown> {
         "spend.spent_usd".into(),
         Shown::Rounded { value: summary["spend"]["spent_usd"].as_f64().unwrap(), decimals: 2 },
     );
+    if let Some(spent) = summary["spend"]["account_spent_usd_24h"].as_f64() {
+        m.insert("spend.account_spent_usd_24h".into(), Shown::Rounded { value: spent, decimals: 2 });
+    }
     m
 }
 

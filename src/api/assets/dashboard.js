@@ -285,6 +285,9 @@
         figure('spend.calls_usd', fmt.usd(live.spend.calls_usd), 'calls'),
         figure('spend.spent_usd', fmt.usd(s.spend.spent_usd),
           callLimit === null || callLimit === undefined ? 'against no limit (reservations included)' : 'of the ' + fmt.usd(callLimit) + ' limit (reservations included)'),
+        ...(s.spend.account_limit_usd_per_day === null || s.spend.account_limit_usd_per_day === undefined ? [] : [
+          figure('spend.account_spent_usd_24h', fmt.usd(s.spend.account_spent_usd_24h),
+            'all campaigns, last 24 h, of the ' + fmt.usd(s.spend.account_limit_usd_per_day) + ' daily limit')]),
         figure('spend.analysis_usd', fmt.usd(live.spend.analysis_usd), limit === null || limit === undefined ? 'AI analysis' : 'AI analysis, of ' + fmt.usd(limit))));
   }
 
