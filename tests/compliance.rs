@@ -347,3 +347,38 @@ async fn a_campaign_over_many_states_across_a_holiday_and_a_sunday_breaks_no_rul
     }
     assert!(capped_numbers > 0, "the run must reach the caps to test them");
 }
+
+#[tokio::test]
+async fn when_bland_answers_only_429_for_longer_than_max_throttled_every_running_campaign_pauses_itself() {
+    let mut h = Harness::new(at("2026-06-01T14:00:00Z"), sim(10)).await;
+    h.dispatch_cfg.account = Default::default();
+    h.dispatch_cfg.safety.max_throttled = chrono::Duration::seconds(60);
+    let spec = |name: &str| {
+        format!(
+            "name = \"{name}\"\n[call]\ntask = \"Hello\"\n[schedule]\nhours = {{ \"mon-sun\" = \"08:00-20:00\" }}\n"
+        )
+    };
+    let a = h.campaign(&spec("Storm A"), &numbers("212", 20)).await;
+    let b = h.campaign(&spec("Storm B"), &numbers("312", 20)).await;
+    // Every request answered 429 for far longer than the test runs.
+    h.sim.start_rate_limit_storm(std::time::Duration::from_secs(600));
+    let dispatcher = h.dispatcher().await;
+    let mut paused_after = None;
+    for second in (0..=300).step_by(5) {
+        dispatcher.step().await.unwrap();
+        let states = [h.store.campaign(&a).await.unwrap(), h.store.campaign(&b).await.unwrap()];
+        if states.iter().all(|c| c.state == CampaignState::Paused) {
+            paused_after = Some(second);
+            for c in &states {
+                let reason = c.paused_reason.clone().unwrap_or_default();
+                assert!(reason.starts_with("safety stop: Bland has answered 429"), "{reason}");
+            }
+            break;
+        }
+        assert!(states.iter().all(|c| c.state == CampaignState::Running), "both pause together, at {second} s");
+        h.clock.advance(chrono::Duration::seconds(5));
+    }
+    let after = paused_after.expect("the campaigns paused themselves");
+    assert!((60..=125).contains(&after), "paused {after} s into the storm, not before 60 s, not long after");
+    assert!(h.sim.calls().is_empty(), "nothing was placed during the storm");
+}

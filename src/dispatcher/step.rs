@@ -32,20 +32,22 @@ impl Dispatcher {
     pub async fn step(&self) -> Result<StepReport, StoreError> {
         let now = self.clock.now();
         let mut report = StepReport::default();
-        if self.slowed_down(now) {
-            return Ok(report);
-        }
         let mut campaigns = self.store.campaigns_in_state(CampaignState::Running).await?;
         if campaigns.is_empty() {
             return Ok(report);
         }
-        self.plans.refresh_blackouts(&self.store, now).await?;
+        // The safety stops are judged even while a 429 holds every send back: a storm (or a long
+        // Retry-After) that lasts is one of the things they stop for.
         if self.safety_check(&campaigns, now).await? {
             campaigns = self.store.campaigns_in_state(CampaignState::Running).await?;
             if campaigns.is_empty() {
                 return Ok(report);
             }
         }
+        if self.slowed_down(now) {
+            return Ok(report);
+        }
+        self.plans.refresh_blackouts(&self.store, now).await?;
         let open = self.open_calls(now).await?;
         let open_total: u32 = open.values().sum();
         let mut account_left = {
