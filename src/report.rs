@@ -23,6 +23,7 @@ use chrono::{DateTime, Timelike, Utc};
 use serde::Serialize;
 
 use crate::campaigns::{self, CampaignError};
+use crate::compliance::Region;
 use crate::config::{CampaignSpec, DaemonConfig};
 use crate::store::{
     AnswerGroup, CampaignState, DialGroup, JobGroup, JobState, LengthBucket, Outcome, Period, ReasonCount,
@@ -365,8 +366,8 @@ fn by_zone(quarters: &[ZoneQuarter]) -> Vec<Breakdown> {
 fn by_state(quarters: &[ZoneQuarter]) -> Vec<Breakdown> {
     breakdown(
         quarters.iter().map(|q| {
-            let codes: Vec<&str> = q.regions.iter().map(|r| r.code()).collect();
-            (if codes.is_empty() { "unknown".to_string() } else { codes.join("|") }, q.outcome, q.dials)
+            let key = if q.regions.is_empty() { "unknown".to_string() } else { Region::joined(&q.regions) };
+            (key, q.outcome, q.dials)
         }),
         String::clone,
     )

@@ -109,7 +109,7 @@ pub fn queue(
             (Some(t), Some(zone)) => Some(t.with_timezone(zone).format("%Y-%m-%d %H:%M %Z").to_string()),
             _ => None,
         };
-        let regions = r.regions.iter().map(|g| g.code()).collect::<Vec<_>>().join("|");
+        let regions = Region::joined(&r.regions);
         match q.waiting_for_window.iter_mut().find(|w| w.zones == key && w.regions == regions) {
             Some(w) => w.jobs += r.jobs,
             None => q.waiting_for_window.push(ZoneWait {

@@ -147,7 +147,7 @@ pub async fn update(
         name: &updated.spec.name,
         spec_toml: text,
         spec_json: &json.to_string(),
-        subject: updated.spec.compliance.subject.as_deref().unwrap_or(id),
+        subject: updated.spec.subject(),
         from_states,
         actor: actor.as_str(),
         changes_json: &changes_json,

@@ -110,6 +110,23 @@ const ALIASES: &[(&str, &str)] = &[
 pub struct RegionError(pub String);
 
 impl Region {
+    /// `regions` as stored and shown: their codes joined by `|` (`FL|OK`), onto `out`.
+    pub fn push_joined(out: &mut String, regions: &[Region]) {
+        for (i, r) in regions.iter().enumerate() {
+            if i > 0 {
+                out.push('|');
+            }
+            out.push_str(r.code());
+        }
+    }
+
+    /// [`Region::push_joined`] into a new string (`""` for none).
+    pub fn joined(regions: &[Region]) -> String {
+        let mut out = String::new();
+        Region::push_joined(&mut out, regions);
+        out
+    }
+
     /// A two-letter code (`FL`, `fl`) or an English name (`Florida`, `new york`, `Washington
     /// D.C.`), case-insensitive, surrounding blanks ignored: what a CSV `state` column holds.
     pub fn parse(text: &str) -> Result<Region, RegionError> {

@@ -425,6 +425,12 @@ impl CampaignSpec {
         })
     }
 
+    /// The subject the state frequency caps count this campaign's calls under: `[compliance]
+    /// subject`, else the campaign's id (a campaign alone is its own subject).
+    pub fn subject(&self) -> &str {
+        self.compliance.subject.as_deref().unwrap_or(self.id.as_str())
+    }
+
     /// The longest a call of this campaign can last (minutes): `[call] max_duration`, else
     /// Bland's default of 30. Bounded at parse (at most 240).
     pub fn max_call_minutes(&self) -> f64 {

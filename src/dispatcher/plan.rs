@@ -39,7 +39,7 @@ impl CampaignPlan {
 
     /// Its subject: `[compliance] subject`, else the campaign id.
     pub fn subject(&self) -> &str {
-        self.spec.compliance.subject.as_deref().unwrap_or(self.spec.id.as_str())
+        self.spec.subject()
     }
 
     /// What every attempt records as the rules that allowed it: the state rule set's version

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::columns::{ATTEMPT_COLUMNS, Layout};
 use super::filter::RecipientOutcome;
+use crate::compliance::Region;
 use crate::config::ZonePolicy;
 use crate::dispatcher::recipient_zones;
 use crate::store::{ExportAttempt, ExportRecipient};
@@ -92,7 +93,7 @@ pub fn recipient(row: &mut [String], layout: &Layout, r: &ExportRecipient, times
     if let Some(z) = zone {
         cells[1].push_str(z.name());
     }
-    join_regions(&mut cells[2], &r.regions);
+    Region::push_joined(&mut cells[2], &r.regions);
     if let Some(o) = RecipientOutcome::of(r.state, r.outcome) {
         cells[3].push_str(o.as_str());
     }
@@ -218,17 +219,8 @@ pub fn attempt(row: &mut [String], a: &ExportAttempt, audit: &AuditContext, time
         number(&mut row[19], x);
     }
     text(&mut row[20], a.error_message.as_deref());
-    join_regions(&mut row[21], &a.regions);
+    Region::push_joined(&mut row[21], &a.regions);
     text(&mut row[22], a.rules_version.as_deref());
-}
-
-fn join_regions(cell: &mut String, regions: &[crate::compliance::Region]) {
-    for (i, r) in regions.iter().enumerate() {
-        if i > 0 {
-            cell.push('|');
-        }
-        cell.push_str(r.code());
-    }
 }
 
 fn join_zones(cell: &mut String, zones: &[Tz]) {

@@ -224,7 +224,7 @@ impl RegionNames {
         let mut all: Vec<Region> = column.into_iter().chain(area.iter().copied()).collect();
         all.sort();
         all.dedup();
-        let names: Arc<str> = Arc::from(all.iter().map(|r| r.code()).collect::<Vec<_>>().join("|"));
+        let names: Arc<str> = Arc::from(Region::joined(&all));
         self.0.insert(key, names.clone());
         names
     }

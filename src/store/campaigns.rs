@@ -167,7 +167,7 @@ impl Store {
                 .bind(spec_json)
                 .bind(CampaignState::Draft.as_str())
                 .bind(now_ms)
-                .bind(subject(spec))
+                .bind(spec.subject())
                 .execute(&mut *tx)
                 .await?;
                 Saved::Created
@@ -185,7 +185,7 @@ impl Store {
                 .bind(spec_toml)
                 .bind(spec_json)
                 .bind(now_ms)
-                .bind(subject(spec))
+                .bind(spec.subject())
                 .execute(&mut *tx)
                 .await?;
                 Saved::Updated
@@ -666,12 +666,6 @@ impl Store {
         }
         Ok(counts)
     }
-}
-
-/// The subject the state frequency caps count a campaign's calls under: its `[compliance]
-/// subject`, else its own id (a campaign alone is its own subject).
-fn subject(spec: &CampaignSpec) -> &str {
-    spec.compliance.subject.as_deref().unwrap_or(spec.id.as_str())
 }
 
 #[cfg(test)]
