@@ -20,7 +20,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::campaigns::{self, CampaignError};
 use crate::config::{ConfigError, DaemonConfig, daemon::SYSTEM_CONFIG_PATH};
 use crate::import::{ImportError, ImportOptions, ImportSummary};
-use crate::store::{CampaignAction, CampaignState, JobState, Saved, Store, StoreError};
+use crate::store::{CampaignAction, CampaignState, JobState, Saved, Store, StoreError, StoreUrl};
 
 const ABOUT: &str = "Runs large outbound AI phone-call campaigns on the Bland AI API.";
 const LONG_ABOUT: &str = "\
@@ -56,10 +56,14 @@ pub fn command() -> clap::Command {
 /// keeps working), never shown, and ignored.
 fn hide(mut cmd: clap::Command, flags: &[&'static str]) -> clap::Command {
     for flag in flags {
+        let parser: clap::builder::ValueParser = match *flag {
+            "db" => clap::value_parser!(StoreUrl).into(),
+            _ => clap::value_parser!(PathBuf).into(),
+        };
         let value = clap::Arg::new(*flag)
             .long(*flag)
             .value_name("PATH")
-            .value_parser(clap::value_parser!(PathBuf))
+            .value_parser(parser)
             .hide(true)
             .help("Not used by this command");
         cmd = cmd.arg(value);
@@ -79,9 +83,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "SWITCHBOARD_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
 
-    /// SQLite database [default: [store] path in the config, ./switchboard.db]
-    #[arg(long, global = true, env = "SWITCHBOARD_DB", value_name = "PATH")]
-    pub db: Option<PathBuf>,
+    /// The database: a SQLite file, or a postgres:// URL shared by several daemons (its password
+    /// from PGPASSWORD or ~/.pgpass, never in the URL) [default: [store] url or path in the
+    /// config, ./switchboard.db]
+    #[arg(long, global = true, env = "SWITCHBOARD_DB", value_name = "PATH|URL")]
+    pub db: Option<crate::store::StoreUrl>,
 
     /// Log lines as text (for people) or json (one object a line, for log collectors)
     /// [default: [log] format in the config, text]. RUST_LOG picks what is logged.
@@ -490,7 +496,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Demo { recipients, serve } => {
-            demo(cli.config.as_deref(), cli.db.as_deref(), recipients as usize, serve).await
+            demo(cli.config.as_deref(), cli.db.as_ref(), recipients as usize, serve).await
         }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut command(), "switchboard", &mut std::io::stdout());
@@ -499,37 +505,37 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Sim(args) => crate::sim::run(args).await.map_err(Failure::from),
         Command::Rules(args) => rules::rules(args, &load_config(cli.config.as_deref())?),
         Command::Serve { listen } => {
-            let (config, store) = open(cli.config.as_deref(), cli.db.as_deref()).await?;
+            let (config, store) = open(cli.config.as_deref(), cli.db.as_ref()).await?;
             serve(config, store, listen).await
         }
         Command::Campaign(cmd) => {
             let read_only = matches!(cmd, CampaignCommand::List { .. } | CampaignCommand::Show { .. });
-            let (config, store) = open_for(cli.config.as_deref(), cli.db.as_deref(), read_only).await?;
+            let (config, store) = open_for(cli.config.as_deref(), cli.db.as_ref(), read_only).await?;
             campaign(cmd, &config, &store).await
         }
         Command::Import(args) => {
-            let (config, store) = open(cli.config.as_deref(), cli.db.as_deref()).await?;
+            let (config, store) = open(cli.config.as_deref(), cli.db.as_ref()).await?;
             import(args, &config, &store).await
         }
         Command::Report(args) => {
-            let (config, store) = open_for(cli.config.as_deref(), cli.db.as_deref(), true).await?;
+            let (config, store) = open_for(cli.config.as_deref(), cli.db.as_ref(), true).await?;
             report(args, &config, &store).await
         }
         Command::Analyze(args) => {
-            let (config, store) = open_for(cli.config.as_deref(), cli.db.as_deref(), true).await?;
+            let (config, store) = open_for(cli.config.as_deref(), cli.db.as_ref(), true).await?;
             analyze::analyze(args, &config, &store).await
         }
         Command::Export(args) => {
-            let (config, store) = open_for(cli.config.as_deref(), cli.db.as_deref(), true).await?;
+            let (config, store) = open_for(cli.config.as_deref(), cli.db.as_ref(), true).await?;
             export(args, &config, &store).await
         }
         Command::Blackout(cmd) => {
-            let (_, store) = open_for(cli.config.as_deref(), cli.db.as_deref(), cmd.read_only()).await?;
+            let (_, store) = open_for(cli.config.as_deref(), cli.db.as_ref(), cmd.read_only()).await?;
             blackout::blackout(cmd, &store, Utc::now()).await
         }
         Command::Dnc(cmd) => {
             let read_only = matches!(cmd, DncCommand::List { .. });
-            let (_, store) = open_for(cli.config.as_deref(), cli.db.as_deref(), read_only).await?;
+            let (_, store) = open_for(cli.config.as_deref(), cli.db.as_ref(), read_only).await?;
             dnc(cmd, &store).await
         }
     }
@@ -554,15 +560,19 @@ pub fn load_config(path: Option<&Path>) -> Result<DaemonConfig, ConfigError> {
     DaemonConfig::load(path, std::env::vars())
 }
 
-async fn open(config: Option<&Path>, db: Option<&Path>) -> Result<(DaemonConfig, Store), Failure> {
+async fn open(config: Option<&Path>, db: Option<&StoreUrl>) -> Result<(DaemonConfig, Store), Failure> {
     open_for(config, db, false).await
 }
 
 /// The config and the database; a command that only reads needs the database to exist.
-async fn open_for(config: Option<&Path>, db: Option<&Path>, read_only: bool) -> Result<(DaemonConfig, Store), Failure> {
+async fn open_for(
+    config: Option<&Path>,
+    db: Option<&StoreUrl>,
+    read_only: bool,
+) -> Result<(DaemonConfig, Store), Failure> {
     let config = load_config(config)?;
-    let db = db.map_or_else(|| config.store.path.clone(), Path::to_path_buf);
-    let store = if read_only { Store::open_existing(&db).await? } else { Store::open(&db).await? };
+    let db = db.unwrap_or(&config.store.url);
+    let store = Store::open_url(db, read_only).await?;
     Ok((config, store))
 }
 
@@ -869,7 +879,7 @@ async fn serve(mut config: DaemonConfig, store: Store, listen: Option<std::net::
     // Refused before listening, as bad configuration.
     crate::daemon::webhook_auth(webhook_secret.as_ref(), &config).map_err(Failure::input)?;
     crate::api::ApiAuth::new(api_token.as_ref(), config.http.listen).map_err(|e| Failure::input(anyhow::anyhow!(e)))?;
-    let _lock = crate::daemon::DaemonLock::acquire(store.path())?;
+    let _lock = crate::daemon::DaemonLock::acquire_for(&store).await?;
     let addr = config.http.listen;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     // Listening for signals before saying we listen: a SIGTERM right after start is a graceful stop.
@@ -924,9 +934,18 @@ impl ShutdownSignals {
     }
 }
 
-async fn demo(config: Option<&Path>, db: Option<&Path>, recipients: usize, serve: bool) -> Result<(), Failure> {
+async fn demo(config: Option<&Path>, db: Option<&StoreUrl>, recipients: usize, serve: bool) -> Result<(), Failure> {
     use crate::demo::Progress;
     let config = load_config(config)?;
+    let db = match db {
+        None => None,
+        Some(StoreUrl::Sqlite(path)) => Some(path.as_path()),
+        Some(StoreUrl::Postgres(_)) => {
+            return Err(Failure::input(anyhow::anyhow!(
+                "the demo runs on a SQLite file of its own: give --db a path, or none"
+            )));
+        }
+    };
     let dir = std::env::temp_dir().join(format!("switchboard-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     println!("switchboard demo: the example campaign (config/campaign.example.toml) with its recipients");

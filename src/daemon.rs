@@ -97,12 +97,34 @@ impl DaemonParts {
 /// One daemon per database: an exclusive lock on `<database>.lock`, held while the daemon runs
 /// and released by the operating system however the process ends (`kill -9` included). Two
 /// daemons on one database would each reconcile the other's sends in flight.
+///
+/// On PostgreSQL the lock is a session advisory lock, held by a connection of its own: it is
+/// released when that connection ends, however the process ends.
 #[derive(Debug)]
 pub struct DaemonLock {
-    _file: std::fs::File,
+    _file: Option<std::fs::File>,
+    _session: Option<crate::store::SessionLock>,
 }
 
 impl DaemonLock {
+    /// The lock for the daemon's store: the file lock beside a SQLite database, the advisory
+    /// lock on PostgreSQL.
+    pub async fn acquire_for(store: &Store) -> anyhow::Result<Self> {
+        match store.path() {
+            Some(path) => Self::acquire(path),
+            None => {
+                let session = store.session_lock("switchboard daemon").await?.ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "another switchboard daemon is already running on {} (it holds the database's daemon \
+                         lock); stop it first: one daemon per database",
+                        store.url()
+                    )
+                })?;
+                Ok(Self { _file: None, _session: Some(session) })
+            }
+        }
+    }
+
     pub fn acquire(db: &Path) -> anyhow::Result<Self> {
         let mut name = db.as_os_str().to_owned();
         name.push(".lock");
@@ -114,7 +136,7 @@ impl DaemonLock {
             .open(&path)
             .with_context(|| format!("cannot open the daemon lock {}", path.display()))?;
         match file.try_lock() {
-            Ok(()) => Ok(Self { _file: file }),
+            Ok(()) => Ok(Self { _file: Some(file), _session: None }),
             Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
                 "another switchboard daemon is already running on {} (it holds {}); stop it first: \
                  one daemon per database",

@@ -42,10 +42,10 @@ pub fn create_exclusive(path: &Path) -> std::io::Result<File> {
 }
 
 /// What writing `target` would replace among `inputs` (each with what to call it) and the
-/// database `db` with its WAL, shared-memory, journal and lock files, compared as resolved
+/// SQLite database `db` (if the store is one) with its WAL, shared-memory, journal and lock files, compared as resolved
 /// paths (symlinks and `..` followed); `None` when it replaces none of them. A target that does
 /// not exist yet is resolved through its directory.
-pub fn would_replace(target: &Path, db: &Path, inputs: &[(&Path, &'static str)]) -> Option<&'static str> {
+pub fn would_replace(target: &Path, db: Option<&Path>, inputs: &[(&Path, &'static str)]) -> Option<&'static str> {
     let resolved = |p: &Path| -> Option<PathBuf> {
         std::fs::canonicalize(p).ok().or_else(|| {
             let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -56,7 +56,7 @@ pub fn would_replace(target: &Path, db: &Path, inputs: &[(&Path, &'static str)])
     if let Some((_, what)) = inputs.iter().find(|(p, _)| resolved(p).is_some_and(|i| i == target)) {
         return Some(what);
     }
-    let db = resolved(db)?;
+    let db = resolved(db?)?;
     let name = db.as_os_str().to_owned();
     let companions = ["", "-wal", "-shm", "-journal", ".lock"].map(|suffix| {
         let mut n = name.clone();
@@ -121,8 +121,8 @@ mod tests {
             (dotted, "the database (or one of its files)"),
             (input.clone(), "the file being imported"),
         ] {
-            assert_eq!(would_replace(&target, &db, &inputs), Some(what), "{}", target.display());
+            assert_eq!(would_replace(&target, Some(&db), &inputs), Some(what), "{}", target.display());
         }
-        assert_eq!(would_replace(&dir.path().join("out.csv"), &db, &inputs), None);
+        assert_eq!(would_replace(&dir.path().join("out.csv"), Some(&db), &inputs), None);
     }
 }

@@ -198,7 +198,7 @@ async fn show_splits_the_queue_into_dialable_waiting_for_a_window_and_held_by_a_
     assert_eq!(q.forecast_finish, Some(at("2026-06-01T19:02:00Z")));
 
     // The CLI prints the split (on the real clock, so only its shape is certain here).
-    let env = common::TestEnv::at(h.store.path());
+    let env = common::TestEnv::at(&h.store);
     let show = env.ok(["campaign", "show", id.as_str()]).stdout;
     assert!(show.contains("dialable now"), "{show}");
     assert!(!show.contains("1970"), "a due time of 'as soon as the window allows' is not printed as 1970:\n{show}");

@@ -357,7 +357,7 @@ async fn a_webhook_that_arrives_before_the_send_response_is_matched_by_attempt_i
         reserved_usd: 0.195,
         rules_version: "2026-12-01".into(),
     };
-    h.store.commit_claims(&[new], &[], now).await.unwrap();
+    h.store.commit_claims(&[new], &[], now, None).await.unwrap();
     assert_eq!(attempt(&h, &attempt_id).await.state, AttemptState::Dialing);
 
     // Bland's webhook beats its own send response: the call id is not known here yet.

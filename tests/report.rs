@@ -131,7 +131,7 @@ async fn every_figure_of_the_report_matches_the_simulators_record() {
     assert!(!t.failures.is_empty(), "and carrier failures");
 
     // The real binary's report.
-    let env = TestEnv::at(h.store.path());
+    let env = TestEnv::at(&h.store);
     let run = env.ok(["report", campaign.as_str(), "--json"]);
     let r: Value = serde_json::from_str(&run.stdout).unwrap();
 
@@ -245,7 +245,7 @@ async fn the_period_counts_only_the_dials_made_in_it() {
     let second_round = attempts.iter().filter(|a| a.attempt_no >= 2).map(|a| a.dialed_at).min().unwrap();
     let later = attempts.iter().filter(|a| a.dialed_at >= second_round).count();
 
-    let env = TestEnv::at(h.store.path());
+    let env = TestEnv::at(&h.store);
     let since = second_round.to_rfc3339();
     let r: Value =
         serde_json::from_str(&env.ok(["report", campaign.as_str(), "--json", "--since", &since]).stdout).unwrap();
@@ -327,7 +327,7 @@ async fn the_answers_to_analysis_questions_are_the_distribution_of_what_bland_an
         *times.entry(a[2].as_str().unwrap().to_string()).or_default() += 1;
     }
 
-    let env = TestEnv::at(h.store.path());
+    let env = TestEnv::at(&h.store);
     let r: Value = serde_json::from_str(&env.ok(["report", campaign.as_str(), "--json"]).stdout).unwrap();
     let answers = r["answers"].as_array().unwrap();
     let field = |name: &str| {
@@ -354,7 +354,7 @@ async fn the_answers_to_analysis_questions_are_the_distribution_of_what_bland_an
 async fn report_and_show_print_times_in_the_zone_asked_for() {
     let h = Harness::new(at("2026-06-01T14:00:00Z"), SimConfig { speed: 3000.0, ..SimConfig::default() }).await;
     let campaign = h.campaign(SPEC, &recipients()).await;
-    let env = TestEnv::at(h.store.path());
+    let env = TestEnv::at(&h.store);
     let utc = env.ok(["report", campaign.as_str(), "--since", "2026-06-01T14:00:00Z"]).stdout;
     assert!(utc.contains("Dials from 2026-06-01 14:00 UTC"), "{utc}");
     let ny =

@@ -150,7 +150,10 @@ pub struct ComplianceSection {
 
 #[derive(Debug, Clone)]
 pub struct StoreSection {
-    pub path: PathBuf,
+    /// `[store] url`, else `[store] path`.
+    pub url: crate::store::StoreUrl,
+    /// How long a claim or a send's attempt is a daemon's alone (PostgreSQL).
+    pub lease: Duration,
 }
 
 /// How the dispatcher works (not what it may do: that is `[account]` and each campaign's
@@ -299,6 +302,8 @@ struct RawCompliance {
 #[serde(deny_unknown_fields)]
 struct RawStore {
     path: Option<PathBuf>,
+    url: Option<String>,
+    lease: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -355,7 +360,7 @@ impl Raw {
             http.listen, public_url, allow_unsigned_webhooks, header_read_timeout, request_timeout, idle_timeout,
                 max_connections, api_token_file, max_upload_mb;
             compliance.earliest, latest, max_calls_per_number_per_day, allow_outside_federal_hours, states;
-            store.path;
+            store.path, url, lease;
             dispatcher.batch, send_concurrency, idle_tick, slot_margin, poll_margin, reconcile_after,
                 reconcile_answered_after, min_backoff,
                 max_backoff, pacing;
@@ -476,6 +481,28 @@ impl DaemonConfig {
         };
         let (ms, s, h) = (Duration::milliseconds, Duration::seconds, Duration::hours);
         let d = raw.dispatcher;
+        let store = {
+            let url = match (raw.store.url, raw.store.path) {
+                (Some(url), _) => crate::store::StoreUrl::parse(&url).map_err(|e| err("store.url", e))?,
+                (None, Some(path)) => crate::store::StoreUrl::Sqlite(path),
+                (None, None) => return Err(required("store.path")),
+            };
+            let lease = dur_in("store.lease", raw.store.lease, Duration::seconds(10), Duration::minutes(10))?;
+            // A send must be over (answered or timed out) well before its attempt's lease is, or
+            // another daemon could settle an attempt whose call is still on its way to Bland.
+            let send_timeout = dur("bland.request_timeout", raw.bland.request_timeout.clone())?;
+            if lease < send_timeout + Duration::seconds(10) {
+                return Err(err(
+                    "store.lease",
+                    format!(
+                        "{} is too short: it must exceed bland.request_timeout ({}) by at least 10s",
+                        format_duration(lease),
+                        format_duration(send_timeout)
+                    ),
+                ));
+            }
+            StoreSection { url, lease }
+        };
         let dispatcher = DispatcherSection {
             batch: in_range("dispatcher.batch", d.batch, 1, 10_000)?,
             send_concurrency: in_range("dispatcher.send_concurrency", d.send_concurrency, 1, 1_024)?,
@@ -668,7 +695,7 @@ impl DaemonConfig {
                 allow_outside_federal_hours,
                 rules,
             },
-            store: StoreSection { path: raw.store.path.ok_or_else(|| required("store.path"))? },
+            store,
             dispatcher,
             outcomes,
             analysis,
@@ -813,7 +840,7 @@ mod tests {
         assert_eq!(c.account.max_concurrent, 10);
         assert_eq!(c.compliance.earliest, NaiveTime::from_hms_opt(8, 0, 0).unwrap());
         assert_eq!(c.compliance.latest, NaiveTime::from_hms_opt(21, 0, 0).unwrap());
-        assert_eq!(c.store.path, PathBuf::from("switchboard.db"));
+        assert_eq!(c.store.url, crate::store::StoreUrl::Sqlite(PathBuf::from("switchboard.db")));
         assert!(c.http.public_url.is_none());
     }
 
@@ -829,7 +856,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.account.calls_per_hour, 300);
         assert_eq!(c.account.calls_per_day, 100000);
-        assert_eq!(c.store.path, PathBuf::from("/tmp/x.db"));
+        assert_eq!(c.store.url, crate::store::StoreUrl::Sqlite(PathBuf::from("/tmp/x.db")));
         assert_eq!(c.http.listen.port(), 9999);
     }
 

@@ -61,6 +61,18 @@ pub struct DispatcherConfig {
     pub pacing: bool,
     /// Sleep between steps when there is nothing to do.
     pub idle_tick: StdDuration,
+    /// `[store] lease`: how long an attempt is this daemon's alone, renewed as its send starts.
+    pub lease: Duration,
+    /// `[bland] request_timeout`: the longest a send takes.
+    pub send_timeout: Duration,
+}
+
+impl DispatcherConfig {
+    /// How long after its lease was renewed a send may still start: it must be over, answered
+    /// or timed out, with 5 seconds to spare before the lease is.
+    pub fn send_window(&self) -> Duration {
+        (self.lease - self.send_timeout - Duration::seconds(5)).max(Duration::zero())
+    }
 }
 
 impl DispatcherConfig {
@@ -91,6 +103,8 @@ impl DispatcherConfig {
             pacing: knobs.pacing,
             // Bounded at load (milliseconds to a minute), so it converts.
             idle_tick: knobs.idle_tick.to_std().unwrap_or_default(),
+            lease: config.store.lease,
+            send_timeout: config.bland.request_timeout,
         }
     }
 }

@@ -17,6 +17,9 @@ use crate::bland::{BlandError, ListCallsQuery};
 use crate::metrics::Reconciled;
 use crate::store::{PendingAttempt, StoreError};
 
+/// The lease of the daemon that settles other daemons' expired attempts (several daemons).
+pub const RECONCILE_LEASE: &str = "reconcile";
+
 /// What Bland knows of an attempt.
 enum Lookup {
     Found(String),
@@ -47,13 +50,31 @@ impl Dispatcher {
         if released > 0 {
             warn!(released, "jobs claimed but never dialled (a stop between claim and commit) are queued again");
         }
+        let mut report = ReconcileReport { released, ..ReconcileReport::default() };
+        // Several daemons: one of them (the lease's holder) settles the attempts of a daemon
+        // that died or stalled past its lease. Each is taken over first, which fences its old
+        // owner's writes off; one its owner never started sending is voided and its job queued
+        // again (never sent: nothing to ask Bland); one it may have sent is looked up below with
+        // this daemon's own, by its attempt id. Never resent on a timer.
+        if self.store.is_shared() && self.store.hold_lease(RECONCILE_LEASE, self.cfg.lease).await? {
+            for (attempt_id, maybe_sent) in self.store.take_over_expired().await? {
+                if maybe_sent {
+                    warn!(%attempt_id, "a daemon's lease expired while it was sending this attempt: looking it up at Bland");
+                    continue;
+                }
+                let why = "not placed: its daemon's lease expired before it sent it; queued to be dialled again";
+                if self.store.record_not_sent(&attempt_id, why, now, now).await? {
+                    warn!(%attempt_id, "a daemon's lease expired before it sent this attempt: voided, its job queued again");
+                    report.requeued += 1;
+                }
+            }
+        }
         let pending = self.store.pending_attempts(now - self.cfg.reconcile_after, now).await?;
         let settled: Vec<Result<Settled, StoreError>> = stream::iter(pending)
             .map(|attempt| self.reconcile_one(attempt, now))
             .buffer_unordered(self.cfg.send_concurrency.max(1))
             .collect()
             .await;
-        let mut report = ReconcileReport { released, ..ReconcileReport::default() };
         for s in settled {
             match s? {
                 Settled::Found => report.found += 1,

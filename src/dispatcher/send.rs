@@ -93,6 +93,9 @@ pub(super) struct Outgoing {
     pub(super) request: SendCallRequest,
 }
 
+/// Attempts fenced for sending at once (`Store::start_sends`).
+const FENCE_BATCH: usize = 256;
+
 /// What became of one send.
 enum SendResult {
     NotSent,
@@ -113,8 +116,30 @@ impl Dispatcher {
         // while the batch goes out; a send no longer wanted is voided (nothing was placed).
         let mut running: Option<HashSet<String>> = None;
         let mut checked = std::time::Instant::now();
-        for send in sends {
+        // Each send goes out only under its attempt's lease, renewed just before (see
+        // `Store::start_sends`): sends are fenced a few hundred at a time, and again for those
+        // whose fence is older than the send window (a slow batch, or this process stalled).
+        let ids: Vec<String> = sends.iter().map(|s| s.attempt_id.clone()).collect();
+        let window = self.cfg.send_window().to_std().unwrap_or_default();
+        let mut fenced: HashSet<String> = HashSet::new();
+        let mut fenced_at = std::time::Instant::now();
+        for (i, send) in sends.into_iter().enumerate() {
             let permit = permits.clone().acquire_owned().await.expect("semaphore open");
+            if !fenced.contains(&send.attempt_id) || fenced_at.elapsed() >= window {
+                let next: Vec<&str> = ids[i..].iter().take(FENCE_BATCH).map(String::as_str).collect();
+                fenced_at = std::time::Instant::now();
+                fenced = self.store.start_sends(&next).await?.into_iter().collect();
+            }
+            if !fenced.contains(&send.attempt_id) {
+                // Its lease ran out before it could be sent (this daemon stalled): never sent,
+                // and no longer this daemon's to send. Voided if it still is (SQLite); on
+                // PostgreSQL whoever took it over voids it.
+                let now = self.clock.now();
+                let why = "not placed: its lease ran out before it was sent";
+                self.void(&send.attempt_id, &send.campaign_id, send.dialed_at, why, now).await?;
+                report.not_sent += 1;
+                continue;
+            }
             if checked.elapsed() >= RECHECK_STATES {
                 running = Some(
                     self.store.campaigns_in_state(CampaignState::Running).await?.into_iter().map(|c| c.id).collect(),
@@ -245,6 +270,10 @@ impl Dispatcher {
                 self.metrics.send_error(SendError::RateLimited);
                 warn_throttled(Trouble::RateLimited, &err);
                 let resume = self.slow_down(*retry_after, now);
+                if self.store.is_shared() {
+                    // Every daemon on the account holds back, not just this one.
+                    self.store.share_slowdown(resume).await?;
+                }
                 void(resume).await?;
                 Ok(SendResult::NotSent)
             }

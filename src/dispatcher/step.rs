@@ -12,13 +12,16 @@ use chrono::{DateTime, Duration, Utc};
 use tracing::{info, warn};
 
 use super::engine::{Dispatcher, OpenCalls, StepReport};
-use super::ledger::Caps;
+use super::ledger::{Caps, Used};
 use super::metadata::AttemptMetadata;
 use super::pacing::{Pacer, pacer, permitted};
 use super::plan::{CampaignPlan, calls_within, recipient_zones};
 use super::prepare::{Deferral, Facts, Prepared, prepare};
 use super::send::Outgoing;
-use crate::store::{self, CampaignAction, CampaignRow, CampaignState, ClaimedJob, NewAttempt, StoreError};
+use crate::store::{
+    self, Admission, AdmissionFacts, CampaignAction, CampaignRow, CampaignState, ClaimedJob, NewAttempt, Pace,
+    StoreError,
+};
 
 /// Most jobs claimed for one campaign in one step, in batches: claims deferred (closed windows)
 /// are claimed past, up to this many batches, before the step moves on.
@@ -47,10 +50,19 @@ impl Dispatcher {
         if self.slowed_down(now) {
             return Ok(report);
         }
+        // Several daemons on one database: a 429 any of them met holds every one back, and the
+        // caps are counted from every daemon's dials (then judged again at the commit).
+        let shared = self.store.is_shared();
+        if shared && self.store.shared_slowdown(now).await?.is_some() {
+            return Ok(report);
+        }
         self.plans.refresh_blackouts(&self.store, now).await?;
         let open = self.open_calls(now).await?;
         let open_total: u32 = open.values().sum();
-        let mut account_left = {
+        let mut account_left = if shared {
+            let u = self.store.cap_usage(None, now).await?;
+            self.cfg.account.allowance(Used { minute: u.minute, hour: u.hour, day: u.day }, u.open)
+        } else {
             let mut state = self.lock();
             let used = state.ledger.used(None, now);
             self.cfg.account.allowance(used, open_total)
@@ -92,7 +104,12 @@ impl Dispatcher {
             self.store.release_due_retries(&row.id, now).await?;
             let fair_share = account_left.div_ceil((n - i) as u32);
             let caps = Caps::from_limits(&plan.spec.limits);
-            let used = self.lock().ledger.used(Some(&row.id), now);
+            let (used, open_here) = if shared {
+                let u = self.store.cap_usage(Some(&row.id), now).await?;
+                (Used { minute: u.minute, hour: u.hour, day: u.day }, u.open)
+            } else {
+                (self.lock().ledger.used(Some(&row.id), now), open.get(&row.id).copied().unwrap_or(0))
+            };
             // Spend: every dial reserves its worst case until Bland reports its price, so neither
             // the campaign's limit nor the account's is ever crossed.
             let worst_case = self.cfg.pricing.worst_case_usd(plan.spec.max_call_minutes());
@@ -105,7 +122,7 @@ impl Dispatcher {
                 (c, a) => c.or(a),
             };
             let room = caps
-                .allowance(used, open.get(&row.id).copied().unwrap_or(0))
+                .allowance(used, open_here)
                 .min(fair_share)
                 .min(self.cfg.batch)
                 .min(calls_within(usd_left, worst_case));
@@ -113,6 +130,24 @@ impl Dispatcher {
             // window closed, its number capped or on the DNC list) hands its token to the next
             // due job, so recipients who may not be called cost none of the allowance. Once the
             // queue runs dry the tokens left are spent: nothing was due to use them.
+            //
+            // Several daemons share the pacing instead, in the database (judged at the commit).
+            let pacer = if shared { None } else { pacer };
+            let admission_room = |f: &AdmissionFacts| -> u32 {
+                let used = |u: crate::store::CapUsage| Used { minute: u.minute, hour: u.hour, day: u.day };
+                caps.allowance(used(f.campaign), f.campaign.open)
+                    .min(self.cfg.account.allowance(used(f.account), f.account.open))
+                    .min(calls_within(plan.spec.limits.max_spend_usd.map(|l| l - f.campaign_spend), worst_case))
+                    .min(calls_within(self.cfg.max_spend_usd_per_day.map(|l| l - f.account_spend), worst_case))
+            };
+            let admission = shared.then(|| Admission {
+                room: &admission_room,
+                pace: plan.spec.limits.calls_per_minute.filter(|_| self.cfg.pacing).map(|per_minute| Pace {
+                    interval_ms: (60_000 / i64::from(per_minute.max(1))).max(1),
+                    burst: (per_minute / 10).max(1),
+                }),
+                per_number_per_day: self.cfg.max_calls_per_number_per_day,
+            });
             let mut budget = permitted(pacer.as_deref(), room);
             let mut claimed_here = 0;
             while budget > 0 && claimed_here < self.cfg.batch.saturating_mul(CLAIM_ROUNDS) {
@@ -120,7 +155,8 @@ impl Dispatcher {
                 let got = claimed.len() as u32;
                 report.claimed += got;
                 claimed_here += got;
-                let campaign_sends = self.decide_claims(&plan, claimed, worst_case, now, &mut report).await?;
+                let campaign_sends =
+                    self.decide_claims(&plan, claimed, worst_case, now, &mut report, admission.as_ref()).await?;
                 let sent = campaign_sends.len() as u32;
                 if let Some(left) = &mut account_usd_left {
                     *left -= f64::from(sent) * worst_case;
@@ -187,6 +223,7 @@ impl Dispatcher {
         worst_case_usd: f64,
         now: DateTime<Utc>,
         report: &mut StepReport,
+        admission: Option<&Admission<'_>>,
     ) -> Result<Vec<Outgoing>, StoreError> {
         if claimed.is_empty() {
             return Ok(Vec::new());
@@ -283,8 +320,15 @@ impl Dispatcher {
                 }
             }
         }
-        // The attempts are durable before any of them is sent.
-        self.store.commit_claims(&attempts, &deferrals, now).await?;
+        // The attempts are durable before any of them is sent; only those committed are sent
+        // (with several daemons, the commit may find the caps already used by another).
+        let committed: std::collections::HashSet<String> =
+            self.store.commit_claims(&attempts, &deferrals, now, admission).await?.into_iter().collect();
+        if committed.len() < attempts.len() {
+            report.deferred += (attempts.len() - committed.len()) as u32;
+            attempts.retain(|a| committed.contains(&a.id));
+            sends.retain(|s| committed.contains(&s.attempt_id));
+        }
         let mut state = self.lock();
         if let Some((_, usd)) = &mut state.spend {
             *usd += attempts.len() as f64 * worst_case_usd;

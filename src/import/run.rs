@@ -172,7 +172,7 @@ pub async fn import_file(
 
 /// The rejects report is renamed over `rejects` at the end: refuse a path that is the input
 /// file or the database (or its WAL, journal or lock), however it is spelled or linked.
-fn check_rejects_path(rejects: &Path, input: &Path, db: &Path) -> Result<(), ImportError> {
+fn check_rejects_path(rejects: &Path, input: &Path, db: Option<&Path>) -> Result<(), ImportError> {
     match crate::files::would_replace(rejects, db, &[(input, "the file being imported")]) {
         Some(what) => Err(ImportError::RejectsClash { path: rejects.display().to_string(), what }),
         None => Ok(()),

@@ -15,10 +15,10 @@
 //! [`Store::record_analysis`], guarded by `state = 'pending'`: a row `done` is never written
 //! again. Times enter and leave as `DateTime<Utc>`.
 
+use super::backend::{Backend as _, Cols, Conn, on_conn, on_db};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use super::{AnalysisState, Store, StoreError, millis, stored_time};
 use crate::analysis::QuestionSet;
@@ -163,7 +163,7 @@ pub struct SchemaAnswers {
 /// its human outcome). An existing row is left as it is, except that a pending one not yet
 /// claimed is made due by `due` if that is sooner (a late `answered_by` confirmed the person).
 pub(super) async fn enqueue_one(
-    tx: &mut sqlx::SqliteConnection,
+    tx: impl Into<Conn<'_>>,
     attempt_id: &str,
     campaign_id: &str,
     call_id: &str,
@@ -171,10 +171,11 @@ pub(super) async fn enqueue_one(
     due: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    on_conn!(tx.into(), |tx| {
+        sqlx::query(
         "INSERT INTO call_analyses
              (attempt_id, campaign_id, call_id, question_set, goal, questions, state, next_try_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?8)
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $8)
          ON CONFLICT (attempt_id, question_set) DO UPDATE SET next_try_at = excluded.next_try_at
              WHERE state = 'pending' AND claimed_by IS NULL AND next_try_at > excluded.next_try_at",
     )
@@ -188,40 +189,43 @@ pub(super) async fn enqueue_one(
     .bind(millis(now))
     .execute(&mut *tx)
     .await?;
-    Ok(())
+        Ok(())
+    })
 }
 
 /// In the caller's transaction: the attempt turned out not to be a person's (a late
 /// `answered_by`), so its pending analyses fail with `reason` instead of costing a request.
 pub(super) async fn drop_pending(
-    tx: &mut sqlx::SqliteConnection,
+    tx: impl Into<Conn<'_>>,
     attempt_id: &str,
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE call_analyses SET state = 'failed', error = ?2, claimed_by = NULL, updated_at = ?3
-         WHERE attempt_id = ?1 AND state = 'pending'",
-    )
-    .bind(attempt_id)
-    .bind(reason)
-    .bind(millis(now))
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+    on_conn!(tx.into(), |tx| {
+        sqlx::query(
+            "UPDATE call_analyses SET state = 'failed', error = $2, claimed_by = NULL, updated_at = $3
+         WHERE attempt_id = $1 AND state = 'pending'",
+        )
+        .bind(attempt_id)
+        .bind(reason)
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    })
 }
 
 /// The human calls a question set applies to: ended, answered by a person, with a call id.
 const HUMAN_CALLS: &str = "outcome = 'human' AND state = 'ended' AND call_id IS NOT NULL";
 
-fn claimed(row: SqliteRow) -> Result<ClaimedAnalysis, StoreError> {
+fn claimed<R: Cols>(row: R) -> Result<ClaimedAnalysis, StoreError> {
     Ok(ClaimedAnalysis {
-        id: row.try_get("id")?,
-        campaign_id: row.try_get("campaign_id")?,
-        call_id: row.try_get("call_id")?,
-        goal: row.try_get("goal")?,
-        questions: stored_questions(row.try_get("questions")?)?,
-        tries: row.try_get("tries")?,
+        id: row.get("id")?,
+        campaign_id: row.get("campaign_id")?,
+        call_id: row.get("call_id")?,
+        goal: row.get("goal")?,
+        questions: stored_questions(row.get("questions")?)?,
+        tries: row.get("tries")?,
     })
 }
 
@@ -229,80 +233,84 @@ fn stored_questions(text: &str) -> Result<Vec<(String, String)>, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("call_analyses.questions `{text}`: {e}")))
 }
 
-fn record(row: SqliteRow) -> Result<AnalysisRecord, StoreError> {
+fn record<R: Cols>(row: R) -> Result<AnalysisRecord, StoreError> {
     let answers = row
-        .try_get::<Option<&str>, _>("answers")?
+        .get::<Option<&str>>("answers")?
         .map(|a| {
             serde_json::from_str::<Vec<Value>>(a)
                 .map_err(|e| StoreError::Corrupt(format!("call_analyses.answers `{a}`: {e}")))
         })
         .transpose()?;
     Ok(AnalysisRecord {
-        id: row.try_get("id")?,
-        attempt_id: row.try_get("attempt_id")?,
-        campaign_id: row.try_get("campaign_id")?,
-        call_id: row.try_get("call_id")?,
-        question_set: row.try_get("question_set")?,
-        goal: row.try_get("goal")?,
-        questions: stored_questions(row.try_get("questions")?)?,
-        state: AnalysisState::from_sql(row.try_get("state")?)?,
+        id: row.get("id")?,
+        attempt_id: row.get("attempt_id")?,
+        campaign_id: row.get("campaign_id")?,
+        call_id: row.get("call_id")?,
+        question_set: row.get("question_set")?,
+        goal: row.get("goal")?,
+        questions: stored_questions(row.get("questions")?)?,
+        state: AnalysisState::from_sql(row.get("state")?)?,
         answers,
-        price: row.try_get("price")?,
-        error: row.try_get("error")?,
-        tries: row.try_get("tries")?,
-        next_try_at: stored_time(row.try_get("next_try_at")?, "call_analyses.next_try_at")?,
-        created_at: stored_time(row.try_get("created_at")?, "call_analyses.created_at")?,
-        updated_at: stored_time(row.try_get("updated_at")?, "call_analyses.updated_at")?,
+        price: row.get("price")?,
+        error: row.get("error")?,
+        tries: row.get("tries")?,
+        next_try_at: stored_time(row.get("next_try_at")?, "call_analyses.next_try_at")?,
+        created_at: stored_time(row.get("created_at")?, "call_analyses.created_at")?,
+        updated_at: stored_time(row.get("updated_at")?, "call_analyses.updated_at")?,
     })
 }
 
 /// The campaign's spend as of `now`, inside the caller's transaction or not.
 async fn spend_of(
-    conn: &mut sqlx::SqliteConnection,
+    conn: impl Into<Conn<'_>>,
     campaign_id: &str,
     now: DateTime<Utc>,
 ) -> Result<AnalysisSpend, StoreError> {
-    let row = sqlx::query(
-        "SELECT COALESCE((SELECT spent_usd FROM analysis_spend WHERE campaign_id = ?1), 0.0) AS spent_usd,
-                COALESCE((SELECT priced FROM analysis_spend WHERE campaign_id = ?1), 0) AS priced,
+    on_conn!(conn.into(), |conn| {
+        let row = sqlx::query(
+        "SELECT COALESCE((SELECT spent_usd FROM analysis_spend WHERE campaign_id = $1), 0.0) AS spent_usd,
+                COALESCE((SELECT priced FROM analysis_spend WHERE campaign_id = $1), 0) AS priced,
                 (SELECT COUNT(*) FROM call_analyses
-                 WHERE campaign_id = ?1 AND state = 'pending' AND next_try_at > ?2 AND claimed_by IS NOT NULL) AS in_flight",
+                 WHERE campaign_id = $1 AND state = 'pending' AND next_try_at > $2 AND claimed_by IS NOT NULL) AS in_flight",
     )
     .bind(campaign_id)
     .bind(millis(now))
     .fetch_one(&mut *conn)
     .await?;
-    Ok(AnalysisSpend {
-        spent_usd: row.try_get("spent_usd")?,
-        priced: row.try_get("priced")?,
-        in_flight: row.try_get("in_flight")?,
+        Ok(AnalysisSpend {
+            spent_usd: row.try_get("spent_usd")?,
+            priced: row.try_get("priced")?,
+            in_flight: row.try_get("in_flight")?,
+        })
     })
 }
 
 /// Adds a price Bland returned to the row and to its campaign's spend.
 async fn add_price(
-    tx: &mut sqlx::SqliteConnection,
+    tx: impl Into<Conn<'_>>,
     id: i64,
     campaign_id: &str,
     price: f64,
     first_price: bool,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE call_analyses SET price = COALESCE(price, 0) + ?2 WHERE id = ?1")
-        .bind(id)
+    on_conn!(tx.into(), |tx| {
+        sqlx::query("UPDATE call_analyses SET price = COALESCE(price, 0) + $2 WHERE id = $1")
+            .bind(id)
+            .bind(price)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO analysis_spend (campaign_id, spent_usd, priced) VALUES ($1, $2, $3)
+         ON CONFLICT (campaign_id) DO UPDATE SET spent_usd = analysis_spend.spent_usd + excluded.spent_usd,
+                                                 priced = analysis_spend.priced + excluded.priced",
+        )
+        .bind(campaign_id)
         .bind(price)
+        .bind(i64::from(first_price))
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "INSERT INTO analysis_spend (campaign_id, spent_usd, priced) VALUES (?1, ?2, ?3)
-         ON CONFLICT (campaign_id) DO UPDATE SET spent_usd = spent_usd + excluded.spent_usd,
-                                                 priced = priced + excluded.priced",
-    )
-    .bind(campaign_id)
-    .bind(price)
-    .bind(i64::from(first_price))
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+        Ok(())
+    })
 }
 
 impl Store {
@@ -314,22 +322,24 @@ impl Store {
         set: &QuestionSet,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let sql = format!(
+        on_db!(&self.db, |pool| {
+            let sql = format!(
             "INSERT INTO call_analyses
                  (attempt_id, campaign_id, call_id, question_set, goal, questions, state, next_try_at, created_at, updated_at)
-             SELECT id, campaign_id, call_id, ?2, ?3, ?4, 'pending', ?5, ?5, ?5
-             FROM attempts WHERE campaign_id = ?1 AND {HUMAN_CALLS}
+             SELECT id, campaign_id, call_id, $2, $3, $4, 'pending', $5, $5, $5
+             FROM attempts WHERE campaign_id = $1 AND {HUMAN_CALLS}
              ON CONFLICT (attempt_id, question_set) DO NOTHING"
         );
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(campaign_id)
-            .bind(set.key())
-            .bind(set.goal())
-            .bind(set.questions_json())
-            .bind(millis(now))
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+            let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(campaign_id)
+                .bind(set.key())
+                .bind(set.goal())
+                .bind(set.questions_json())
+                .bind(millis(now))
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected())
+        })
     }
 
     /// Puts the campaign's `failed` analyses with this question set back to `pending` (an
@@ -341,32 +351,36 @@ impl Store {
         set_key: &str,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let sql = format!(
-            "UPDATE call_analyses SET state = 'pending', tries = 0, error = NULL, claimed_by = NULL,
-                    next_try_at = ?3, updated_at = ?3
-             WHERE campaign_id = ?1 AND question_set = ?2 AND state = 'failed'
-               AND attempt_id IN (SELECT id FROM attempts WHERE campaign_id = ?1 AND {HUMAN_CALLS})"
-        );
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(campaign_id)
-            .bind(set_key)
-            .bind(millis(now))
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        on_db!(&self.db, |pool| {
+            let sql = format!(
+                "UPDATE call_analyses SET state = 'pending', tries = 0, error = NULL, claimed_by = NULL,
+                    next_try_at = $3, updated_at = $3
+             WHERE campaign_id = $1 AND question_set = $2 AND state = 'failed'
+               AND attempt_id IN (SELECT id FROM attempts WHERE campaign_id = $1 AND {HUMAN_CALLS})"
+            );
+            let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(campaign_id)
+                .bind(set_key)
+                .bind(millis(now))
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected())
+        })
     }
 
     /// Campaigns with an analysis due at `now` (pending, its retry time or lease passed).
     pub async fn campaigns_with_analyses_due(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM campaigns WHERE EXISTS (
+        on_db!(&self.db, |pool| {
+            Ok(sqlx::query_scalar(
+                "SELECT id FROM campaigns WHERE EXISTS (
                  SELECT 1 FROM call_analyses
-                 WHERE call_analyses.campaign_id = campaigns.id AND state = 'pending' AND next_try_at <= ?)
+                 WHERE call_analyses.campaign_id = campaigns.id AND state = 'pending' AND next_try_at <= $1)
              ORDER BY id",
-        )
-        .bind(millis(now))
-        .fetch_all(&self.pool)
-        .await?)
+            )
+            .bind(millis(now))
+            .fetch_all(pool)
+            .await?)
+        })
     }
 
     /// When the next pending analysis of the campaign (in `scope`) is due, if any is pending.
@@ -375,15 +389,17 @@ impl Store {
         campaign_id: &str,
         scope: AnalysisScope<'_>,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let ms: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(next_try_at) FROM call_analyses
-             WHERE campaign_id = ?1 AND state = 'pending' AND (?2 IS NULL OR question_set = ?2)",
-        )
-        .bind(campaign_id)
-        .bind(scope.key())
-        .fetch_one(&self.pool)
-        .await?;
-        ms.map(|ms| stored_time(ms, "call_analyses.next_try_at")).transpose()
+        on_db!(&self.db, |pool| {
+            let ms: Option<i64> = sqlx::query_scalar(
+                "SELECT MIN(next_try_at) FROM call_analyses
+             WHERE campaign_id = $1 AND state = 'pending' AND ($2 IS NULL OR question_set = $2)",
+            )
+            .bind(campaign_id)
+            .bind(scope.key())
+            .fetch_one(pool)
+            .await?;
+            ms.map(|ms| stored_time(ms, "call_analyses.next_try_at")).transpose()
+        })
     }
 
     /// Claims up to what `decide` allows of the campaign's due analyses (in `scope`) for
@@ -400,52 +416,54 @@ impl Store {
         lease_until: DateTime<Utc>,
         decide: impl FnOnce(&AnalysisSpend) -> ClaimDecision,
     ) -> Result<AnalysisClaim, StoreError> {
-        let now_ms = millis(now);
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let spend = spend_of(&mut tx, campaign_id, now).await?;
-        let mut claim = AnalysisClaim { spend, ..AnalysisClaim::default() };
-        match decide(&spend) {
-            ClaimDecision::Claim(0) | ClaimDecision::Wait => {}
-            ClaimDecision::Claim(n) => {
-                claim.rows = sqlx::query(
-                    "UPDATE call_analyses SET claimed_by = ?3, next_try_at = ?4, tries = tries + 1, updated_at = ?2
+        on_db!(&self.db, |pool| {
+            let now_ms = millis(now);
+            let mut tx = pool.begin_write("analyses").await?;
+            let spend = spend_of(&mut tx, campaign_id, now).await?;
+            let mut claim = AnalysisClaim { spend, ..AnalysisClaim::default() };
+            match decide(&spend) {
+                ClaimDecision::Claim(0) | ClaimDecision::Wait => {}
+                ClaimDecision::Claim(n) => {
+                    claim.rows = sqlx::query(
+                        "UPDATE call_analyses SET claimed_by = $3, next_try_at = $4, tries = tries + 1, updated_at = $2
                      WHERE id IN (
                          SELECT id FROM call_analyses
-                         WHERE campaign_id = ?1 AND state = 'pending' AND next_try_at <= ?2
-                           AND (?5 IS NULL OR question_set = ?5)
-                         ORDER BY next_try_at, id LIMIT ?6)
+                         WHERE campaign_id = $1 AND state = 'pending' AND next_try_at <= $2
+                           AND ($5 IS NULL OR question_set = $5)
+                         ORDER BY next_try_at, id LIMIT $6)
                      RETURNING id, campaign_id, call_id, goal, questions, tries",
-                )
-                .bind(campaign_id)
-                .bind(now_ms)
-                .bind(owner)
-                .bind(millis(lease_until))
-                .bind(scope.key())
-                .bind(i64::from(n))
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .map(claimed)
-                .collect::<Result<Vec<_>, _>>()?;
-                claim.rows.sort_by_key(|r| r.id);
+                    )
+                    .bind(campaign_id)
+                    .bind(now_ms)
+                    .bind(owner)
+                    .bind(millis(lease_until))
+                    .bind(scope.key())
+                    .bind(i64::from(n))
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .map(claimed)
+                    .collect::<Result<Vec<_>, _>>()?;
+                    claim.rows.sort_by_key(|r| r.id);
+                }
+                ClaimDecision::Stop(reason) => {
+                    claim.stopped = sqlx::query(
+                        "UPDATE call_analyses SET state = 'failed', error = $3, claimed_by = NULL, updated_at = $2
+                     WHERE campaign_id = $1 AND state = 'pending' AND ($4 IS NULL OR question_set = $4)
+                       AND NOT (claimed_by IS NOT NULL AND next_try_at > $2)",
+                    )
+                    .bind(campaign_id)
+                    .bind(now_ms)
+                    .bind(reason)
+                    .bind(scope.key())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                }
             }
-            ClaimDecision::Stop(reason) => {
-                claim.stopped = sqlx::query(
-                    "UPDATE call_analyses SET state = 'failed', error = ?3, claimed_by = NULL, updated_at = ?2
-                     WHERE campaign_id = ?1 AND state = 'pending' AND (?4 IS NULL OR question_set = ?4)
-                       AND NOT (claimed_by IS NOT NULL AND next_try_at > ?2)",
-                )
-                .bind(campaign_id)
-                .bind(now_ms)
-                .bind(reason)
-                .bind(scope.key())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            }
-        }
-        tx.commit().await?;
-        Ok(claim)
+            tx.commit().await?;
+            Ok(claim)
+        })
     }
 
     /// Records how the request for a claimed row ended. An answer is written only while the
@@ -459,136 +477,147 @@ impl Store {
         result: AnalysisResult<'_>,
         now: DateTime<Utc>,
     ) -> Result<Recorded, StoreError> {
-        let now_ms = millis(now);
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let row = sqlx::query("SELECT campaign_id, price IS NULL AS unpriced FROM call_analyses WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else {
-            return Err(StoreError::NotFound(format!("no analysis #{id}")));
-        };
-        let campaign_id: String = row.try_get("campaign_id")?;
-        let unpriced = row.try_get::<i64, _>("unpriced")? != 0;
-        let (moved, price) = match result {
-            AnalysisResult::Answered { answers, price } => {
-                let answers = serde_json::to_string(answers).expect("JSON values always serialise");
-                let moved = sqlx::query(
-                    "UPDATE call_analyses SET state = 'done', answers = ?2, error = NULL, claimed_by = NULL,
-                            updated_at = ?3
-                     WHERE id = ?1 AND state = 'pending'",
-                )
+        on_db!(&self.db, |pool| {
+            let now_ms = millis(now);
+            let mut tx = pool.begin_write("analyses").await?;
+            let row = sqlx::query("SELECT campaign_id, price IS NULL AS unpriced FROM call_analyses WHERE id = $1")
                 .bind(id)
-                .bind(answers)
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                (moved, price)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else {
+                return Err(StoreError::NotFound(format!("no analysis #{id}")));
+            };
+            let campaign_id: String = row.try_get("campaign_id")?;
+            let unpriced = row.try_get::<i64, _>("unpriced")? != 0;
+            let (moved, price) = match result {
+                AnalysisResult::Answered { answers, price } => {
+                    let answers = serde_json::to_string(answers).expect("JSON values always serialise");
+                    let moved = sqlx::query(
+                        "UPDATE call_analyses SET state = 'done', answers = $2, error = NULL, claimed_by = NULL,
+                            updated_at = $3
+                     WHERE id = $1 AND state = 'pending'",
+                    )
+                    .bind(id)
+                    .bind(answers)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    (moved, price)
+                }
+                AnalysisResult::Retry { at, error, count_try } => {
+                    let moved = sqlx::query(
+                        "UPDATE call_analyses SET claimed_by = NULL, next_try_at = $3, error = COALESCE($4, error),
+                            tries = tries - $5, updated_at = $6
+                     WHERE id = $1 AND state = 'pending' AND claimed_by = $2",
+                    )
+                    .bind(id)
+                    .bind(owner)
+                    .bind(millis(at))
+                    .bind(error)
+                    .bind(i64::from(!count_try))
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    (moved, None)
+                }
+                AnalysisResult::Failed { error, price } => {
+                    let moved = sqlx::query(
+                        "UPDATE call_analyses SET state = 'failed', error = $3, claimed_by = NULL, updated_at = $4
+                     WHERE id = $1 AND state = 'pending' AND claimed_by = $2",
+                    )
+                    .bind(id)
+                    .bind(owner)
+                    .bind(error)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    (moved, price)
+                }
+            };
+            if let Some(p) = price.filter(|p| p.is_finite() && *p >= 0.0) {
+                add_price(&mut tx, id, &campaign_id, p, unpriced).await?;
             }
-            AnalysisResult::Retry { at, error, count_try } => {
-                let moved = sqlx::query(
-                    "UPDATE call_analyses SET claimed_by = NULL, next_try_at = ?3, error = COALESCE(?4, error),
-                            tries = tries - ?5, updated_at = ?6
-                     WHERE id = ?1 AND state = 'pending' AND claimed_by = ?2",
-                )
-                .bind(id)
-                .bind(owner)
-                .bind(millis(at))
-                .bind(error)
-                .bind(i64::from(!count_try))
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                (moved, None)
-            }
-            AnalysisResult::Failed { error, price } => {
-                let moved = sqlx::query(
-                    "UPDATE call_analyses SET state = 'failed', error = ?3, claimed_by = NULL, updated_at = ?4
-                     WHERE id = ?1 AND state = 'pending' AND claimed_by = ?2",
-                )
-                .bind(id)
-                .bind(owner)
-                .bind(error)
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                (moved, price)
-            }
-        };
-        if let Some(p) = price.filter(|p| p.is_finite() && *p >= 0.0) {
-            add_price(&mut tx, id, &campaign_id, p, unpriced).await?;
-        }
-        tx.commit().await?;
-        Ok(if moved == 1 { Recorded::Applied } else { Recorded::Settled })
+            tx.commit().await?;
+            Ok(if moved == 1 { Recorded::Applied } else { Recorded::Settled })
+        })
     }
 
     /// What the campaign's analyses have cost so far, and the requests in flight at `now`.
     pub async fn analysis_spend(&self, campaign_id: &str, now: DateTime<Utc>) -> Result<AnalysisSpend, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        spend_of(&mut conn, campaign_id, now).await
+        on_db!(&self.db, |pool| {
+            let mut conn = pool.acquire().await?;
+            spend_of(&mut conn, campaign_id, now).await
+        })
     }
 
     /// The campaign's human calls and where they are with the question set `set_key`.
     pub async fn analysis_backlog(&self, campaign_id: &str, set_key: &str) -> Result<AnalysisBacklog, StoreError> {
-        let sql = format!("SELECT COUNT(*) FROM attempts WHERE campaign_id = ? AND {HUMAN_CALLS}");
-        let human_calls: i64 =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(campaign_id).fetch_one(&self.pool).await?;
-        let sql = format!(
-            "SELECT c.state, COUNT(*) AS n FROM call_analyses c
-             WHERE c.campaign_id = ?1 AND c.question_set = ?2
-               AND c.attempt_id IN (SELECT id FROM attempts WHERE campaign_id = ?1 AND {HUMAN_CALLS})
+        on_db!(&self.db, |pool| {
+            let sql = format!("SELECT COUNT(*) FROM attempts WHERE campaign_id = $1 AND {HUMAN_CALLS}");
+            let human_calls: i64 =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(campaign_id).fetch_one(pool).await?;
+            let sql = format!(
+                "SELECT c.state, COUNT(*) AS n FROM call_analyses c
+             WHERE c.campaign_id = $1 AND c.question_set = $2
+               AND c.attempt_id IN (SELECT id FROM attempts WHERE campaign_id = $1 AND {HUMAN_CALLS})
              GROUP BY c.state"
-        );
-        let mut backlog = AnalysisBacklog { human_calls, ..AnalysisBacklog::default() };
-        for row in sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign_id).bind(set_key).fetch_all(&self.pool).await? {
-            let n: i64 = row.try_get("n")?;
-            match AnalysisState::from_sql(row.try_get("state")?)? {
-                AnalysisState::Pending => backlog.pending = n,
-                AnalysisState::Done => backlog.done = n,
-                AnalysisState::Failed => backlog.failed = n,
+            );
+            let mut backlog = AnalysisBacklog { human_calls, ..AnalysisBacklog::default() };
+            for row in sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign_id).bind(set_key).fetch_all(pool).await? {
+                let n: i64 = row.try_get("n")?;
+                match AnalysisState::from_sql(row.try_get("state")?)? {
+                    AnalysisState::Pending => backlog.pending = n,
+                    AnalysisState::Done => backlog.done = n,
+                    AnalysisState::Failed => backlog.failed = n,
+                }
             }
-        }
-        Ok(backlog)
+            Ok(backlog)
+        })
     }
 
     /// Every analysis of the campaign, oldest first.
     pub async fn analyses(&self, campaign_id: &str) -> Result<Vec<AnalysisRecord>, StoreError> {
-        sqlx::query(
+        on_db!(&self.db, |pool| {
+            sqlx::query(
             "SELECT id, attempt_id, campaign_id, call_id, question_set, goal, questions, state, answers, price, error,
                     tries, next_try_at, created_at, updated_at
-             FROM call_analyses WHERE campaign_id = ? ORDER BY id",
+             FROM call_analyses WHERE campaign_id = $1 ORDER BY id",
         )
         .bind(campaign_id)
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?
         .into_iter()
         .map(record)
         .collect()
+        })
     }
 
     /// The `analysis_schema` answers stored with each of the campaign's ended calls.
     pub async fn schema_answers(&self, campaign_id: &str) -> Result<Vec<SchemaAnswers>, StoreError> {
-        sqlx::query(
-            "SELECT id, call_id, analysis FROM attempts
-             WHERE campaign_id = ? AND state = 'ended' AND call_id IS NOT NULL ORDER BY dialed_at, rowid",
-        )
-        .bind(campaign_id)
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(|row| {
-            let analysis = row
-                .try_get::<Option<&str>, _>("analysis")?
-                .map(|a| {
-                    serde_json::from_str::<Value>(a)
-                        .map_err(|e| StoreError::Corrupt(format!("attempts.analysis `{a}`: {e}")))
-                })
-                .transpose()?;
-            Ok(SchemaAnswers { attempt_id: row.try_get("id")?, call_id: row.try_get("call_id")?, analysis })
+        on_db!(&self.db, |pool| {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT id, call_id, analysis FROM attempts
+             WHERE campaign_id = $1 AND state = 'ended' AND call_id IS NOT NULL ORDER BY dialed_at, {}",
+                pool.insertion_order()
+            )))
+            .bind(campaign_id)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|row| {
+                let analysis = row
+                    .try_get::<Option<&str>, _>("analysis")?
+                    .map(|a| {
+                        serde_json::from_str::<Value>(a)
+                            .map_err(|e| StoreError::Corrupt(format!("attempts.analysis `{a}`: {e}")))
+                    })
+                    .transpose()?;
+                Ok(SchemaAnswers { attempt_id: row.try_get("id")?, call_id: row.try_get("call_id")?, analysis })
+            })
+            .collect()
         })
-        .collect()
     }
 }

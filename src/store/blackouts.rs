@@ -2,9 +2,9 @@
 //! province) or a time zone is dialled until they end. Rows are kept after they end or are
 //! removed, as the record of what stopped dialling and why.
 
+use super::backend::{Cols, on_db};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use super::{Store, StoreError, millis, stored_time};
 use crate::compliance::Region;
@@ -35,14 +35,16 @@ impl Store {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        if region.is_some() == zone.is_some() {
-            return Err(StoreError::Conflict("a blackout names exactly one region or one zone".into()));
-        }
-        if until <= starts_at {
-            return Err(StoreError::Conflict("a blackout must end after it starts".into()));
-        }
-        let id = sqlx::query(
-            "INSERT INTO blackouts (region, zone, starts_at, until, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        on_db!(&self.db, |pool| {
+            if region.is_some() == zone.is_some() {
+                return Err(StoreError::Conflict("a blackout names exactly one region or one zone".into()));
+            }
+            if until <= starts_at {
+                return Err(StoreError::Conflict("a blackout must end after it starts".into()));
+            }
+            let id: i64 = sqlx::query_scalar(
+            "INSERT INTO blackouts (region, zone, starts_at, until, reason, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+             RETURNING id",
         )
         .bind(region.map(Region::code))
         .bind(zone.map(|z| z.name()))
@@ -50,78 +52,84 @@ impl Store {
         .bind(millis(until))
         .bind(reason)
         .bind(millis(now))
-        .execute(&self.pool)
-        .await?
-        .last_insert_rowid();
-        Ok(id)
+        .fetch_one(pool)
+        .await?;
+            Ok(id)
+        })
     }
 
     /// Ends a blackout now; `false` when no blackout in force or ahead has that id.
     pub async fn blackout_remove(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        Ok(sqlx::query("UPDATE blackouts SET removed_at = ?2 WHERE id = ?1 AND removed_at IS NULL AND until > ?2")
-            .bind(id)
-            .bind(millis(now))
-            .execute(&self.pool)
-            .await?
-            .rows_affected()
-            == 1)
+        on_db!(&self.db, |pool| {
+            Ok(sqlx::query("UPDATE blackouts SET removed_at = $2 WHERE id = $1 AND removed_at IS NULL AND until > $2")
+                .bind(id)
+                .bind(millis(now))
+                .execute(pool)
+                .await?
+                .rows_affected()
+                == 1)
+        })
     }
 
     /// Every blackout, newest first; with `current`, only those in force or ahead.
     pub async fn blackout_list(&self, current: bool, now: DateTime<Utc>) -> Result<Vec<BlackoutRecord>, StoreError> {
-        sqlx::query(
-            "SELECT id, region, zone, starts_at, until, reason, created_at, removed_at FROM blackouts
-             WHERE NOT ?1 OR (removed_at IS NULL AND until > ?2) ORDER BY id DESC",
-        )
-        .bind(current)
-        .bind(millis(now))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(BlackoutRecord {
-                id: r.try_get("id")?,
-                region: r.try_get("region")?,
-                zone: r.try_get("zone")?,
-                starts_at: stored_time(r.try_get("starts_at")?, "blackouts.starts_at")?,
-                until: stored_time(r.try_get("until")?, "blackouts.until")?,
-                reason: r.try_get("reason")?,
-                created_at: stored_time(r.try_get("created_at")?, "blackouts.created_at")?,
-                removed_at: r
-                    .try_get::<Option<i64>, _>("removed_at")?
-                    .map(|t| stored_time(t, "blackouts.removed_at"))
-                    .transpose()?,
+        on_db!(&self.db, |pool| {
+            sqlx::query(
+                "SELECT id, region, zone, starts_at, until, reason, created_at, removed_at FROM blackouts
+             WHERE NOT $1 OR (removed_at IS NULL AND until > $2) ORDER BY id DESC",
+            )
+            .bind(current)
+            .bind(millis(now))
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(BlackoutRecord {
+                    id: r.try_get("id")?,
+                    region: r.try_get("region")?,
+                    zone: r.try_get("zone")?,
+                    starts_at: stored_time(r.try_get("starts_at")?, "blackouts.starts_at")?,
+                    until: stored_time(r.try_get("until")?, "blackouts.until")?,
+                    reason: r.try_get("reason")?,
+                    created_at: stored_time(r.try_get("created_at")?, "blackouts.created_at")?,
+                    removed_at: r
+                        .try_get::<Option<i64>, _>("removed_at")?
+                        .map(|t| stored_time(t, "blackouts.removed_at"))
+                        .transpose()?,
+                })
             })
+            .collect()
         })
-        .collect()
     }
 
     /// The blackouts in force at `now` or ahead of it, as the window applies them.
     pub async fn active_blackouts(&self, now: DateTime<Utc>) -> Result<Vec<Blackout>, StoreError> {
-        sqlx::query(
-            "SELECT id, region, zone, starts_at, until, reason FROM blackouts
-             WHERE removed_at IS NULL AND until > ? ORDER BY id",
-        )
-        .bind(millis(now))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(blackout)
-        .collect()
+        on_db!(&self.db, |pool| {
+            sqlx::query(
+                "SELECT id, region, zone, starts_at, until, reason FROM blackouts
+             WHERE removed_at IS NULL AND until > $1 ORDER BY id",
+            )
+            .bind(millis(now))
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(blackout)
+            .collect()
+        })
     }
 }
 
-fn blackout(r: &SqliteRow) -> Result<Blackout, StoreError> {
+fn blackout<R: Cols>(r: &R) -> Result<Blackout, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("blackouts.{what}"));
     Ok(Blackout {
-        id: r.try_get("id")?,
+        id: r.get("id")?,
         region: r
-            .try_get::<Option<&str>, _>("region")?
+            .get::<Option<&str>>("region")?
             .map(|g| Region::parse(g).map_err(|_| corrupt("region")))
             .transpose()?,
-        zone: r.try_get::<Option<&str>, _>("zone")?.map(|z| z.parse().map_err(|_| corrupt("zone"))).transpose()?,
-        start: stored_time(r.try_get("starts_at")?, "blackouts.starts_at")?,
-        until: stored_time(r.try_get("until")?, "blackouts.until")?,
-        reason: r.try_get("reason")?,
+        zone: r.get::<Option<&str>>("zone")?.map(|z| z.parse().map_err(|_| corrupt("zone"))).transpose()?,
+        start: stored_time(r.get("starts_at")?, "blackouts.starts_at")?,
+        until: stored_time(r.get("until")?, "blackouts.until")?,
+        reason: r.get("reason")?,
     })
 }

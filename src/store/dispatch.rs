@@ -4,16 +4,16 @@
 //! Every transition is guarded by the state it expects (`… WHERE id = ? AND state = 'dialing'`)
 //! so a concurrent CLI command (cancel, DNC) or a webhook that got there first wins cleanly.
 
+use super::backend::{Backend as _, Cols, Conn, on_conn, on_db};
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Row};
 
 use super::{
-    JobState, Store, StoreError, ZoneSource, millis, push_in_list, stored_phone, stored_regions, stored_time,
-    stored_zones,
+    CapUsage, JobState, Store, StoreError, ZoneSource, millis, push_in_list, quoted, stored_phone, stored_regions,
+    stored_time, stored_zones,
 };
 use crate::compliance::Region;
 use crate::phone::PhoneNumber;
@@ -76,6 +76,116 @@ pub enum Deferral {
     Fail { job_id: i64, reason: String },
 }
 
+impl Deferral {
+    pub fn job_id(&self) -> i64 {
+        match self {
+            Deferral::Requeue { job_id, .. } | Deferral::Suppress { job_id, .. } | Deferral::Fail { job_id, .. } => {
+                *job_id
+            }
+        }
+    }
+}
+
+/// The lock every daemon's [`Store::commit_claims`] takes with an [`Admission`].
+const DISPATCH_LOCK: &str = "dispatch";
+
+/// What the caps are judged on inside [`Store::commit_claims`]: every daemon's committed dials.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AdmissionFacts {
+    /// The campaign's dials in the last minute, hour and day, and its calls holding a slot.
+    pub campaign: CapUsage,
+    /// The same for the whole account.
+    pub account: CapUsage,
+    /// What the campaign's calls count against its spend limit (USD).
+    pub campaign_spend: f64,
+    /// What the account's calls of the last 24 hours count against its daily limit (USD).
+    pub account_spend: f64,
+}
+
+/// The caps a commit is judged against (several daemons; see [`Store::commit_claims`]).
+pub struct Admission<'a> {
+    /// How many calls the caps leave room for, given the usage.
+    pub room: &'a (dyn Fn(&AdmissionFacts) -> u32 + Send + Sync),
+    /// The campaign's shared pacing, if it is paced.
+    pub pace: Option<Pace>,
+    /// `[compliance] max_calls_per_number_per_day`.
+    pub per_number_per_day: u32,
+}
+
+/// A campaign's pacing shared by every daemon: a generic cell rate algorithm (GCRA) whose
+/// theoretical arrival time is stored in `pacing`: one call every `interval_ms`, in bursts of
+/// up to `burst`.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    pub interval_ms: i64,
+    pub burst: u32,
+}
+
+impl Pace {
+    /// How many calls may go at `now` given the stored arrival time `tat`.
+    pub fn allowed(&self, tat: Option<i64>, now: i64) -> u32 {
+        let interval = self.interval_ms.max(1);
+        let tat = tat.unwrap_or(i64::MIN).max(now);
+        // A call conforms while the arrival time it leaves is within the burst's tolerance.
+        let tolerance = interval.saturating_mul(i64::from(self.burst));
+        let free = now.saturating_add(tolerance).saturating_sub(tat);
+        u32::try_from((free / interval).max(0)).unwrap_or(u32::MAX)
+    }
+
+    /// The arrival time after `n` calls at `now`.
+    pub fn after(&self, tat: Option<i64>, now: i64, n: u32) -> i64 {
+        tat.unwrap_or(i64::MIN).max(now).saturating_add(self.interval_ms.max(1).saturating_mul(i64::from(n)))
+    }
+}
+
+/// Dials in the last minute, hour and day (sent or being sent), and calls holding a slot, of
+/// one campaign or (`None`) the account, read inside a transaction. PostgreSQL only (the
+/// admission is for several daemons).
+async fn usage_in(conn: Conn<'_>, campaign_id: Option<&str>, now_ms: i64) -> Result<CapUsage, StoreError> {
+    on_conn!(conn, |conn| {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FILTER (WHERE dialed_at > $1) AS minute, COUNT(*) FILTER (WHERE dialed_at > $2) AS hour,
+                COUNT(*) FILTER (WHERE dialed_at > $3) AS day,
+                COUNT(*) FILTER (WHERE (state = 'dialing' OR state = 'in_call') AND expires_at > $5) AS open
+         FROM attempts
+         WHERE (dialed_at > $3 OR ((state = 'dialing' OR state = 'in_call') AND expires_at > $5))
+           AND state != 'not_sent' AND (CAST($4 AS TEXT) IS NULL OR campaign_id = $4)",
+        )
+        .bind(now_ms - 60_000)
+        .bind(now_ms - 3_600_000)
+        .bind(now_ms - 86_400_000)
+        .bind(campaign_id)
+        .bind(now_ms)
+        .fetch_one(&mut *conn)
+        .await?;
+        let n = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+        Ok(CapUsage {
+            minute: n(row.try_get("minute")?),
+            hour: n(row.try_get("hour")?),
+            day: n(row.try_get("day")?),
+            open: n(row.try_get("open")?),
+        })
+    })
+}
+
+/// What a campaign's calls count against its spend limit, or (`None`) the account's calls of
+/// the last 24 hours against its daily limit (USD), as `Store::campaign_spend` and
+/// `Store::spend_since` count them, read inside a transaction.
+async fn spend_in(conn: Conn<'_>, campaign_id: Option<&str>, now_ms: i64) -> Result<f64, StoreError> {
+    on_conn!(conn, |conn| {
+        Ok(sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(COALESCE(price, CASE WHEN state = 'failed' THEN 0 ELSE COALESCE(reserved_usd, 0) END)), 0)
+                     AS DOUBLE PRECISION)
+         FROM attempts
+         WHERE state != 'not_sent' AND (CASE WHEN CAST($1 AS TEXT) IS NULL THEN dialed_at > $2 ELSE campaign_id = $1 END)",
+    )
+    .bind(campaign_id)
+    .bind(now_ms - 86_400_000)
+    .fetch_one(&mut *conn)
+    .await?)
+    })
+}
+
 /// An attempt still `dialing` with no send in progress: after a crash or an ambiguous failure.
 #[derive(Debug, Clone)]
 pub struct PendingAttempt {
@@ -86,21 +196,21 @@ pub struct PendingAttempt {
 }
 
 /// A [`ClaimedJob`] from a row with its columns (job id as `id`).
-fn claimed_job(r: &SqliteRow) -> Result<ClaimedJob, StoreError> {
+fn claimed_job<R: Cols>(r: &R) -> Result<ClaimedJob, StoreError> {
     Ok(ClaimedJob {
-        id: r.try_get("id")?,
-        campaign_id: r.try_get("campaign_id")?,
-        phone: stored_phone(r.try_get("phone")?)?,
-        variables: r.try_get("variables")?,
-        variable_names: r.try_get("variable_names")?,
-        timezones: stored_zones(r.try_get("timezones")?, "jobs.timezones")?,
-        zone_source: ZoneSource::from_sql(r.try_get("zone_source")?)?,
+        id: r.get("id")?,
+        campaign_id: r.get("campaign_id")?,
+        phone: stored_phone(r.get("phone")?)?,
+        variables: r.get("variables")?,
+        variable_names: r.get("variable_names")?,
+        timezones: stored_zones(r.get("timezones")?, "jobs.timezones")?,
+        zone_source: ZoneSource::from_sql(r.get("zone_source")?)?,
         number_zones: r
-            .try_get::<Option<&str>, _>("number_zones")?
+            .get::<Option<&str>>("number_zones")?
             .map(|z| stored_zones(z, "jobs.number_zones"))
             .transpose()?,
-        regions: stored_regions(r.try_get("regions")?)?,
-        attempts: r.try_get("attempts")?,
+        regions: stored_regions(r.get("regions")?)?,
+        attempts: r.get("attempts")?,
     })
 }
 
@@ -108,7 +218,11 @@ fn claimed_job(r: &SqliteRow) -> Result<ClaimedJob, StoreError> {
 /// caller pushes which ones): a job whose campaign was cancelled meanwhile is cancelled too, not
 /// left waiting in a campaign that will never run again — the same jobs cancelling a campaign
 /// cancels.
-pub(super) fn cancel_if_campaign_cancelled(now_ms: i64) -> QueryBuilder<Sqlite> {
+pub(super) fn cancel_if_campaign_cancelled<DB>(now_ms: i64) -> QueryBuilder<DB>
+where
+    DB: sqlx::Database,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
     let mut q = QueryBuilder::new("UPDATE jobs SET state = 'cancelled', reason = 'campaign cancelled', updated_at = ");
     q.push_bind(now_ms).push(
         " WHERE state IN ('queued', 'retry_wait') AND campaign_id IN (SELECT id FROM campaigns WHERE state = 'cancelled') AND ",
@@ -119,17 +233,19 @@ pub(super) fn cancel_if_campaign_cancelled(now_ms: i64) -> QueryBuilder<Sqlite> 
 impl Store {
     /// Retry waits that are due go back to the queue.
     pub async fn release_due_retries(&self, campaign_id: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let now_ms = millis(now);
-        Ok(sqlx::query(
-            "UPDATE jobs SET state = 'queued', updated_at = ?3
-             WHERE campaign_id = ?1 AND state = 'retry_wait' AND next_attempt_at <= ?2",
-        )
-        .bind(campaign_id)
-        .bind(now_ms)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
+        on_db!(&self.db, |pool| {
+            let now_ms = millis(now);
+            Ok(sqlx::query(
+                "UPDATE jobs SET state = 'queued', updated_at = $3
+             WHERE campaign_id = $1 AND state = 'retry_wait' AND next_attempt_at <= $2",
+            )
+            .bind(campaign_id)
+            .bind(now_ms)
+            .bind(now_ms)
+            .execute(pool)
+            .await?
+            .rows_affected())
+        })
     }
 
     /// Jobs left `dialing` with no attempt being dialled: the process died (or a step failed)
@@ -138,45 +254,55 @@ impl Store {
     /// (or are cancelled with their campaign). Returns how many were released.
     ///
     /// Only for a moment when no claim of this daemon is outstanding (the dispatcher calls it
-    /// between steps); one daemon per database ([`crate::daemon::DaemonLock`]).
+    /// between steps). Another daemon's claims (PostgreSQL) are released only once their lease
+    /// has expired on the database's clock: that daemon died or stalled, and its commit is
+    /// fenced off by the claim (see [`Store::commit_claims`]).
     pub async fn release_orphaned_claims(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let now_ms = millis(now);
-        // Read first: a write would take the write lock on every call, and there is rarely
-        // anything to release. `a.state != 'not_sent'` lets SQLite use the partial index on
-        // (job_id, attempt_no).
-        const ORPHANED: &str = "jobs.state = 'dialing' AND NOT EXISTS (
-                SELECT 1 FROM attempts a WHERE a.job_id = jobs.id AND a.state != 'not_sent' AND a.state = 'dialing')";
-        let ids: Vec<i64> = QueryBuilder::<Sqlite>::new(
+        on_db!(&self.db, |pool| {
+            let now_ms = millis(now);
+            // Read first: a write would take the write lock on every call, and there is rarely
+            // anything to release. `a.state != 'not_sent'` lets SQLite use the partial index on
+            // (job_id, attempt_no).
+            let orphaned = format!(
+                "jobs.state = 'dialing' AND NOT EXISTS (
+                SELECT 1 FROM attempts a WHERE a.job_id = jobs.id AND a.state != 'not_sent' AND a.state = 'dialing')
+             AND (jobs.claimed_by IS NULL OR jobs.claimed_by = {} OR jobs.claim_until < {})",
+                quoted(&self.node),
+                pool.db_now()
+            );
+            let orphaned = orphaned.as_str();
+            let ids: Vec<i64> = QueryBuilder::new(
             // CROSS JOIN: campaign by campaign through `jobs_due`, never a scan of every job.
             "SELECT jobs.id FROM campaigns CROSS JOIN jobs ON jobs.campaign_id = campaigns.id AND jobs.state = 'dialing'
              WHERE ",
         )
-        .push(ORPHANED)
+        .push(orphaned)
         .build_query_scalar()
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?;
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        let mut tx = self.pool.begin().await?;
-        let mut released = 0;
-        // In chunks well inside SQLite's limit on bound parameters (many campaigns' claims).
-        for chunk in ids.chunks(10_000) {
-            let ids_in = |q: &mut QueryBuilder<Sqlite>| {
-                q.push("id IN ");
-                push_in_list(q, chunk.iter().copied());
-            };
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE jobs SET state = 'queued', updated_at = ");
-            q.push_bind(now_ms).push(" WHERE ");
-            ids_in(&mut q);
-            q.push(" AND ").push(ORPHANED);
-            released += q.build().execute(&mut *tx).await?.rows_affected();
-            let mut q = cancel_if_campaign_cancelled(now_ms);
-            ids_in(&mut q);
-            q.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(released)
+            if ids.is_empty() {
+                return Ok(0);
+            }
+            let mut tx = pool.begin().await?;
+            let mut released = 0;
+            // In chunks well inside SQLite's limit on bound parameters (many campaigns' claims).
+            for chunk in ids.chunks(10_000) {
+                let ids_in = |q: &mut QueryBuilder<_>| {
+                    q.push("id IN ");
+                    push_in_list(q, chunk.iter().copied());
+                };
+                let mut q: QueryBuilder<_> = QueryBuilder::new("UPDATE jobs SET state = 'queued', updated_at = ");
+                q.push_bind(now_ms).push(" WHERE ");
+                ids_in(&mut q);
+                q.push(" AND ").push(orphaned);
+                released += q.build().execute(&mut *tx).await?.rows_affected();
+                let mut q = cancel_if_campaign_cancelled(now_ms);
+                ids_in(&mut q);
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(released)
+        })
     }
 
     /// Claims up to `limit` due jobs of one campaign, oldest due first, in one statement.
@@ -186,71 +312,176 @@ impl Store {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<ClaimedJob>, StoreError> {
-        let now_ms = millis(now);
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let rows = sqlx::query(
-            "UPDATE jobs SET state = 'dialing', updated_at = ?2
+        on_db!(&self.db, |pool| {
+            let now_ms = millis(now);
+            if limit == 0 {
+                return Ok(Vec::new());
+            }
+            // Each claim is this daemon's, on a lease: daemons side by side skip each other's rows
+            // (PostgreSQL), and a claim whose daemon died is released when its lease expires.
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE jobs SET state = 'dialing', updated_at = $2, claimed_by = $4, claim_until = {now} + $5
              WHERE id IN (SELECT id FROM jobs
-                          WHERE campaign_id = ?1 AND state = 'queued' AND next_attempt_at <= ?2
-                          ORDER BY next_attempt_at LIMIT ?3)
+                          WHERE campaign_id = $1 AND state = 'queued' AND next_attempt_at <= $2
+                          ORDER BY next_attempt_at LIMIT $3{skip_locked})
+               AND state = 'queued'
              RETURNING id, campaign_id, phone, variables, timezones, zone_source, number_zones, regions, attempts,
                        (SELECT columns FROM imports WHERE imports.id = jobs.import_id) AS variable_names",
-        )
-        .bind(campaign_id)
-        .bind(now_ms)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(claimed_job).collect()
+                now = pool.db_now(),
+                skip_locked = pool.skip_locked(),
+            )))
+            .bind(campaign_id)
+            .bind(now_ms)
+            .bind(limit as i64)
+            .bind(&*self.node)
+            .bind(self.lease_ms)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(claimed_job).collect()
+        })
     }
 
     /// For claimed jobs: commits the attempts to dial (as `dialing`) and puts every other
-    /// claimed job where it belongs, in one transaction.
+    /// claimed job where it belongs, in one transaction. Returns the ids of the attempts
+    /// committed: only those may be sent.
+    ///
+    /// A job is committed only while this daemon's claim on it holds (a claim released after
+    /// its lease expired is someone else's now: nothing is written for it). With `admission`
+    /// (several daemons on PostgreSQL), the caps are judged again inside the transaction, under
+    /// a lock every daemon's commit takes, on the usage every daemon has committed: attempts
+    /// beyond the room left (or over a number's daily cap) are not committed and their jobs go
+    /// back to the queue, due at once. Nothing in the transaction waits on the network.
     pub async fn commit_claims(
         &self,
         attempts: &[NewAttempt],
         deferrals: &[Deferral],
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+        admission: Option<&Admission<'_>>,
+    ) -> Result<Vec<String>, StoreError> {
         let now_ms = millis(now);
-        let mut tx = self.pool.begin().await?;
-        for chunk in attempts.chunks(3000) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO attempts (id, job_id, campaign_id, phone, attempt_no, state, dialed_at, expires_at, poll_at,
-                                       reserved_usd, rules_version) ",
-            );
-            q.push_values(chunk, |mut b, a| {
-                b.push_bind(&a.id)
-                    .push_bind(a.job_id)
-                    .push_bind(&a.campaign_id)
-                    .push_bind(a.phone.as_str())
-                    .push_bind(a.attempt_no)
-                    .push("'dialing'")
-                    .push_bind(now_ms)
-                    .push_bind(millis(a.expires_at))
-                    .push_bind(millis(a.poll_at))
-                    .push_bind(a.reserved_usd)
-                    .push_bind(&a.rules_version);
-            });
-            q.build().execute(&mut *tx).await?;
-            let mut q: QueryBuilder<Sqlite> =
-                QueryBuilder::new("UPDATE jobs SET attempts = attempts + 1 WHERE state = 'dialing' AND id IN ");
-            push_in_list(&mut q, chunk.iter().map(|a| a.job_id));
-            q.build().execute(&mut *tx).await?;
-        }
-        for d in deferrals {
-            // A requeue keeps the job's reason; a suppression or a failure keeps its due time.
-            let (job_id, state, reason, at) = match d {
-                Deferral::Requeue { job_id, at } => (job_id, JobState::Queued, None, Some(millis(*at))),
-                Deferral::Suppress { job_id, reason } => (job_id, JobState::Suppressed, Some(reason), None),
-                Deferral::Fail { job_id, reason } => (job_id, JobState::Failed, Some(reason), None),
+        on_db!(&self.db, |pool| {
+            let mut tx = match admission {
+                Some(_) => pool.begin_write(DISPATCH_LOCK).await?,
+                None => pool.begin().await?,
             };
-            sqlx::query(
-                "UPDATE jobs SET state = ?2, reason = COALESCE(?3, reason), next_attempt_at = COALESCE(?4, next_attempt_at),
-                        updated_at = ?5
-                 WHERE id = ?1 AND state = 'dialing'",
+            // The claims still ours: every write below is for these jobs only.
+            let claimed: Vec<i64> =
+                attempts.iter().map(|a| a.job_id).chain(deferrals.iter().map(Deferral::job_id)).collect();
+            let mut ours: std::collections::HashSet<i64> = std::collections::HashSet::new();
+            for chunk in claimed.chunks(5000) {
+                let mut q: QueryBuilder<_> =
+                    QueryBuilder::new("SELECT id FROM jobs WHERE state = 'dialing' AND claimed_by = ");
+                q.push_bind(&*self.node).push(" AND id IN ");
+                push_in_list(&mut q, chunk.iter().copied());
+                let ids: Vec<i64> = q.build_query_scalar().fetch_all(&mut *tx).await?;
+                ours.extend(ids);
+            }
+            let mut admitted: Vec<&NewAttempt> = attempts.iter().filter(|a| ours.contains(&a.job_id)).collect();
+            let mut requeued: Vec<i64> = Vec::new();
+            if let Some(admission) = admission
+                && let Some(first) = admitted.first()
+            {
+                let campaign_id = first.campaign_id.clone();
+                let facts = AdmissionFacts {
+                    campaign: usage_in((&mut tx).into(), Some(&campaign_id), now_ms).await?,
+                    account: usage_in((&mut tx).into(), None, now_ms).await?,
+                    campaign_spend: spend_in((&mut tx).into(), Some(&campaign_id), now_ms).await?,
+                    account_spend: spend_in((&mut tx).into(), None, now_ms).await?,
+                };
+                let mut room = (admission.room)(&facts) as usize;
+                let tat: Option<i64> = match admission.pace {
+                    Some(_) => {
+                        sqlx::query_scalar("SELECT tat FROM pacing WHERE campaign_id = $1")
+                            .bind(&campaign_id)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                    }
+                    None => None,
+                };
+                if let Some(pace) = admission.pace {
+                    room = room.min(pace.allowed(tat, now_ms) as usize);
+                }
+                // A number's daily cap, counted across every daemon's dials.
+                let phones: Vec<&str> = admitted.iter().map(|a| a.phone.as_str()).collect();
+                let mut dials: HashMap<String, u32> = HashMap::new();
+                for chunk in phones.chunks(5000) {
+                    let mut q: QueryBuilder<_> = QueryBuilder::new(
+                        "SELECT phone, COUNT(*) AS n FROM attempts WHERE state != 'not_sent' AND dialed_at > ",
+                    );
+                    q.push_bind(now_ms - 86_400_000).push(" AND phone IN ");
+                    push_in_list(&mut q, chunk.iter().copied());
+                    q.push(" GROUP BY phone");
+                    for r in q.build().fetch_all(&mut *tx).await? {
+                        let n: i64 = r.try_get("n")?;
+                        dials.insert(r.try_get("phone")?, u32::try_from(n).unwrap_or(u32::MAX));
+                    }
+                }
+                let mut kept = Vec::with_capacity(admitted.len());
+                for a in admitted {
+                    let n = dials.entry(a.phone.as_str().to_string()).or_default();
+                    if kept.len() < room && *n < admission.per_number_per_day {
+                        *n += 1;
+                        kept.push(a);
+                    } else {
+                        requeued.push(a.job_id);
+                    }
+                }
+                admitted = kept;
+                if let Some(pace) = admission.pace
+                    && !admitted.is_empty()
+                {
+                    sqlx::query(
+                        "INSERT INTO pacing (campaign_id, tat) VALUES ($1, $2)
+                     ON CONFLICT (campaign_id) DO UPDATE SET tat = excluded.tat",
+                    )
+                    .bind(&campaign_id)
+                    .bind(pace.after(tat, now_ms, admitted.len() as u32))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            for chunk in admitted.chunks(3000) {
+                let mut q: QueryBuilder<_> = QueryBuilder::new(
+                "INSERT INTO attempts (id, job_id, campaign_id, phone, attempt_no, state, dialed_at, expires_at, poll_at,
+                                       reserved_usd, rules_version, owner, lease_until) ",
+            );
+                q.push_values(chunk, |mut b, a| {
+                    b.push_bind(&a.id)
+                        .push_bind(a.job_id)
+                        .push_bind(&a.campaign_id)
+                        .push_bind(a.phone.as_str())
+                        .push_bind(a.attempt_no)
+                        .push("'dialing'")
+                        .push_bind(now_ms)
+                        .push_bind(millis(a.expires_at))
+                        .push_bind(millis(a.poll_at))
+                        .push_bind(a.reserved_usd)
+                        .push_bind(&a.rules_version)
+                        .push_bind(&*self.node)
+                        .push(pool.db_now())
+                        .push_unseparated(" + ")
+                        .push_bind_unseparated(self.lease_ms);
+                });
+                q.build().execute(&mut *tx).await?;
+                let mut q: QueryBuilder<_> =
+                    QueryBuilder::new("UPDATE jobs SET attempts = attempts + 1 WHERE state = 'dialing' AND id IN ");
+                push_in_list(&mut q, chunk.iter().map(|a| a.job_id));
+                q.build().execute(&mut *tx).await?;
+            }
+            let requeues = requeued.iter().map(|&job_id| Deferral::Requeue { job_id, at: now });
+            for d in deferrals.iter().filter(|d| ours.contains(&d.job_id())).cloned().chain(requeues) {
+                // A requeue keeps the job's reason; a suppression or a failure keeps its due time.
+                let (job_id, state, reason, at) = match &d {
+                    Deferral::Requeue { job_id, at } => (*job_id, JobState::Queued, None, Some(millis(*at))),
+                    Deferral::Suppress { job_id, reason } => {
+                        (*job_id, JobState::Suppressed, Some(reason.as_str()), None)
+                    }
+                    Deferral::Fail { job_id, reason } => (*job_id, JobState::Failed, Some(reason.as_str()), None),
+                };
+                sqlx::query(
+                "UPDATE jobs SET state = $2, reason = COALESCE($3, reason), next_attempt_at = COALESCE($4, next_attempt_at),
+                        updated_at = $5
+                 WHERE id = $1 AND state = 'dialing'",
             )
             .bind(job_id)
             .bind(state.as_str())
@@ -259,22 +490,51 @@ impl Store {
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+            }
+            tx.commit().await?;
+            Ok(admitted.into_iter().map(|a| a.id.clone()).collect())
+        })
+    }
+
+    /// Just before sending: renews the lease of this daemon's committed attempts about to be
+    /// sent and marks them as being sent, provided each is still its own, still `dialing`, and
+    /// its lease has not expired on the database's clock (an expired one may already be another
+    /// daemon's). Returns those ids: only they may be sent. One this refuses (the daemon stalled
+    /// past its lease) was never sent, and whoever took it over may void it without asking Bland.
+    pub async fn start_sends(&self, ids: &[&str]) -> Result<Vec<String>, StoreError> {
+        on_db!(&self.db, |pool| {
+            let mut started = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(5000) {
+                let mut q: QueryBuilder<_> = QueryBuilder::new(format!(
+                    "UPDATE attempts SET send_started_at = {now}, lease_until = {now} + ",
+                    now = pool.db_now()
+                ));
+                q.push_bind(self.lease_ms);
+                q.push(" WHERE state = 'dialing' AND owner = ").push_bind(&*self.node);
+                q.push(format!(" AND lease_until > {}", pool.db_now()));
+                q.push(" AND id IN ");
+                push_in_list(&mut q, chunk.iter().copied());
+                q.push(" RETURNING id");
+                let ids: Vec<String> = q.build_query_scalar().fetch_all(pool).await?;
+                started.extend(ids);
+            }
+            Ok(started)
+        })
     }
 
     /// Numbers among `phones` on the do-not-call list, with the reason.
     pub async fn dnc_reasons(&self, phones: &[&str]) -> Result<HashMap<String, String>, StoreError> {
-        let mut out = HashMap::new();
-        for chunk in phones.chunks(5000) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT phone, reason FROM dnc WHERE phone IN ");
-            push_in_list(&mut q, chunk.iter().copied());
-            for r in q.build().fetch_all(&self.pool).await? {
-                out.insert(r.try_get("phone")?, r.try_get("reason")?);
+        on_db!(&self.db, |pool| {
+            let mut out = HashMap::new();
+            for chunk in phones.chunks(5000) {
+                let mut q: QueryBuilder<_> = QueryBuilder::new("SELECT phone, reason FROM dnc WHERE phone IN ");
+                push_in_list(&mut q, chunk.iter().copied());
+                for r in q.build().fetch_all(pool).await? {
+                    out.insert(r.try_get("phone")?, r.try_get("reason")?);
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// Per number: the dials at or after `since`, across all campaigns, oldest first, each with the
@@ -284,47 +544,53 @@ impl Store {
         phones: &[&str],
         since: DateTime<Utc>,
     ) -> Result<HashMap<String, Vec<RecentDial>>, StoreError> {
-        let since_ms = millis(since);
-        let mut out: HashMap<String, Vec<RecentDial>> = HashMap::new();
-        for chunk in phones.chunks(5000) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "SELECT a.phone, a.dialed_at, COALESCE(c.subject, c.id) AS subject
+        on_db!(&self.db, |pool| {
+            let since_ms = millis(since);
+            let mut out: HashMap<String, Vec<RecentDial>> = HashMap::new();
+            for chunk in phones.chunks(5000) {
+                let mut q: QueryBuilder<_> = QueryBuilder::new(
+                    "SELECT a.phone, a.dialed_at, COALESCE(c.subject, c.id) AS subject
                  FROM attempts a JOIN campaigns c ON c.id = a.campaign_id WHERE a.dialed_at >= ",
-            );
-            q.push_bind(since_ms);
-            q.push(" AND a.state != 'not_sent' AND a.phone IN ");
-            push_in_list(&mut q, chunk.iter().copied());
-            q.push(" ORDER BY a.phone, a.dialed_at");
-            for r in q.build().fetch_all(&self.pool).await? {
-                let at = stored_time(r.try_get("dialed_at")?, "attempts.dialed_at")?;
-                out.entry(r.try_get("phone")?).or_default().push(RecentDial { at, subject: r.try_get("subject")? });
+                );
+                q.push_bind(since_ms);
+                q.push(" AND a.state != 'not_sent' AND a.phone IN ");
+                push_in_list(&mut q, chunk.iter().copied());
+                q.push(" ORDER BY a.phone, a.dialed_at");
+                for r in q.build().fetch_all(pool).await? {
+                    let at = stored_time(r.try_get("dialed_at")?, "attempts.dialed_at")?;
+                    out.entry(r.try_get("phone")?).or_default().push(RecentDial { at, subject: r.try_get("subject")? });
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// Every counted dial since `since`: (campaign, time), oldest first — the caps' ledger.
     pub async fn dials_since(&self, since: DateTime<Utc>) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
-        sqlx::query("SELECT campaign_id, dialed_at FROM attempts WHERE dialed_at > ? AND state != 'not_sent' ORDER BY dialed_at")
+        on_db!(&self.db, |pool| {
+            sqlx::query("SELECT campaign_id, dialed_at FROM attempts WHERE dialed_at > $1 AND state != 'not_sent' ORDER BY dialed_at")
             .bind(millis(since))
-            .fetch_all(&self.pool)
+            .fetch_all(pool)
             .await?
             .into_iter()
             .map(|r| Ok((r.try_get("campaign_id")?, stored_time(r.try_get("dialed_at")?, "attempts.dialed_at")?)))
             .collect()
+        })
     }
 
     /// Calls holding a concurrency slot now, per campaign.
     pub async fn open_calls(&self, now: DateTime<Utc>) -> Result<HashMap<String, u32>, StoreError> {
-        let now_ms = millis(now);
-        let rows = sqlx::query(
-            "SELECT campaign_id, COUNT(*) AS n FROM attempts
-             WHERE state IN ('dialing', 'in_call') AND expires_at > ? GROUP BY campaign_id",
-        )
-        .bind(now_ms)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(|r| Ok((r.try_get("campaign_id")?, r.try_get::<i64, _>("n")? as u32))).collect()
+        on_db!(&self.db, |pool| {
+            let now_ms = millis(now);
+            let rows = sqlx::query(
+                "SELECT campaign_id, COUNT(*) AS n FROM attempts
+             WHERE state IN ('dialing', 'in_call') AND expires_at > $1 GROUP BY campaign_id",
+            )
+            .bind(now_ms)
+            .fetch_all(pool)
+            .await?;
+            rows.into_iter().map(|r| Ok((r.try_get("campaign_id")?, r.try_get::<i64, _>("n")? as u32))).collect()
+        })
     }
 
     /// Bland accepted the call: remember its id. The attempt may already have an outcome (a
@@ -336,63 +602,73 @@ impl Store {
     /// [`record_sent`](Self::record_sent) for many calls (attempt id, call id) in one
     /// transaction: at thousands of calls a second, one commit per call would be the bottleneck.
     pub async fn record_sent_many(&self, sent: &[(&str, &str)], now: DateTime<Utc>) -> Result<(), StoreError> {
-        let now_ms = millis(now);
-        if sent.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.pool.begin().await?;
-        for chunk in sent.chunks(1000) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("WITH sent (id, call_id) AS (VALUES ");
-            let mut rows = q.separated(", ");
-            for (attempt_id, call_id) in chunk {
-                rows.push("(").push_bind_unseparated(*attempt_id).push_unseparated(", ");
-                rows.push_bind_unseparated(*call_id).push_unseparated(")");
+        on_db!(&self.db, |pool| {
+            let now_ms = millis(now);
+            if sent.is_empty() {
+                return Ok(());
             }
-            q.push(
-                ") UPDATE attempts SET call_id = COALESCE(attempts.call_id, sent.call_id),
+            let mut tx = pool.begin().await?;
+            for chunk in sent.chunks(1000) {
+                let mut q: QueryBuilder<_> = QueryBuilder::new("WITH sent (id, call_id) AS (VALUES ");
+                let mut rows = q.separated(", ");
+                for (attempt_id, call_id) in chunk {
+                    rows.push("(").push_bind_unseparated(*attempt_id).push_unseparated(", ");
+                    rows.push_bind_unseparated(*call_id).push_unseparated(")");
+                }
+                q.push(
+                    ") UPDATE attempts SET call_id = COALESCE(attempts.call_id, sent.call_id),
                         sent_at = COALESCE(sent_at, ",
-            )
-            .push_bind(now_ms)
-            .push(
-                "), send_error = NULL,
+                )
+                .push_bind(now_ms)
+                .push(
+                    "), send_error = NULL,
                         state = CASE WHEN state = 'dialing' THEN 'in_call' ELSE state END
                  FROM sent WHERE attempts.id = sent.id",
-            );
-            q.build().execute(&mut *tx).await?;
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE jobs SET state = 'in_call', updated_at = ");
-            q.push_bind(now_ms).push(" WHERE state = 'dialing' AND id IN (SELECT job_id FROM attempts WHERE id IN ");
-            push_in_list(&mut q, chunk.iter().map(|(attempt_id, _)| *attempt_id));
-            q.push(")");
-            q.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+                );
+                q.build().execute(&mut *tx).await?;
+                let mut q: QueryBuilder<_> = QueryBuilder::new("UPDATE jobs SET state = 'in_call', updated_at = ");
+                q.push_bind(now_ms)
+                    .push(" WHERE state = 'dialing' AND id IN (SELECT job_id FROM attempts WHERE id IN ");
+                push_in_list(&mut q, chunk.iter().map(|(attempt_id, _)| *attempt_id));
+                q.push(")");
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// Bland refused the call for good (400, …): the attempt and the job fail, with its words.
     pub async fn record_rejected(&self, attempt_id: &str, message: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let now_ms = millis(now);
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE attempts SET state = 'failed', outcome = 'failed', error_message = ?2, ended_at = ?3
-             WHERE id = ?1 AND state = 'dialing'",
-        )
-        .bind(attempt_id)
-        .bind(message)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE jobs SET state = 'failed', outcome = 'failed', reason = ?2, updated_at = ?3
-             WHERE id = (SELECT job_id FROM attempts WHERE id = ?1) AND state = 'dialing'",
-        )
-        .bind(attempt_id)
-        .bind(message)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        on_db!(&self.db, |pool| {
+            let now_ms = millis(now);
+            let mut tx = pool.begin().await?;
+            let failed = sqlx::query(
+                "UPDATE attempts SET state = 'failed', outcome = 'failed', error_message = $2, ended_at = $3
+             WHERE id = $1 AND state = 'dialing' AND (CAST($4 AS TEXT) IS NULL OR owner IS NULL OR owner = $4)",
+            )
+            .bind(attempt_id)
+            .bind(message)
+            .bind(now_ms)
+            .bind(self.fence_node())
+            .execute(&mut *tx)
+            .await?;
+            if failed.rows_affected() == 0 {
+                // Settled meanwhile, or no longer this daemon's to settle.
+                return Ok(());
+            }
+            sqlx::query(
+                "UPDATE jobs SET state = 'failed', outcome = 'failed', reason = $2, updated_at = $3
+             WHERE id = (SELECT job_id FROM attempts WHERE id = $1) AND state = 'dialing'",
+            )
+            .bind(attempt_id)
+            .bind(message)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// The call was certainly not placed (429, 401, connection refused, proven absent): the
@@ -406,33 +682,37 @@ impl Store {
         retry_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let retry_at = millis(retry_at);
-        let now_ms = millis(now);
-        let mut tx = self.pool.begin().await?;
-        let voided = sqlx::query(
-            "UPDATE attempts SET state = 'not_sent', send_error = ?2, ended_at = ?3 WHERE id = ?1 AND state = 'dialing'",
-        )
-        .bind(attempt_id)
-        .bind(why)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
-        if voided.rows_affected() == 1 {
-            sqlx::query(
-                "UPDATE jobs SET state = 'queued', attempts = attempts - 1, next_attempt_at = ?2, updated_at = ?3
-                 WHERE id = (SELECT job_id FROM attempts WHERE id = ?1) AND state = 'dialing'",
+        on_db!(&self.db, |pool| {
+            let retry_at = millis(retry_at);
+            let now_ms = millis(now);
+            let mut tx = pool.begin().await?;
+            let voided = sqlx::query(
+                "UPDATE attempts SET state = 'not_sent', send_error = $2, ended_at = $3
+             WHERE id = $1 AND state = 'dialing' AND (CAST($4 AS TEXT) IS NULL OR owner IS NULL OR owner = $4)",
             )
             .bind(attempt_id)
-            .bind(retry_at)
+            .bind(why)
             .bind(now_ms)
+            .bind(self.fence_node())
             .execute(&mut *tx)
             .await?;
-            let mut q = cancel_if_campaign_cancelled(now_ms);
-            q.push("id = (SELECT job_id FROM attempts WHERE id = ").push_bind(attempt_id).push(")");
-            q.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(voided.rows_affected() == 1)
+            if voided.rows_affected() == 1 {
+                sqlx::query(
+                    "UPDATE jobs SET state = 'queued', attempts = attempts - 1, next_attempt_at = $2, updated_at = $3
+                 WHERE id = (SELECT job_id FROM attempts WHERE id = $1) AND state = 'dialing'",
+                )
+                .bind(attempt_id)
+                .bind(retry_at)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+                let mut q = cancel_if_campaign_cancelled(now_ms);
+                q.push("id = (SELECT job_id FROM attempts WHERE id = ").push_bind(attempt_id).push(")");
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(voided.rows_affected() == 1)
+        })
     }
 
     /// The send failed in a way that leaves it unknown whether Bland placed the call (5xx,
@@ -443,13 +723,19 @@ impl Store {
         why: &str,
         lookup_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE attempts SET send_error = ?, lookup_at = ? WHERE id = ? AND state = 'dialing'")
+        on_db!(&self.db, |pool| {
+            sqlx::query(
+                "UPDATE attempts SET send_error = $1, lookup_at = $2
+             WHERE id = $3 AND state = 'dialing' AND (CAST($4 AS TEXT) IS NULL OR owner IS NULL OR owner = $4)",
+            )
             .bind(why)
             .bind(millis(lookup_at))
             .bind(attempt_id)
-            .execute(&self.pool)
+            .bind(self.fence_node())
+            .execute(pool)
             .await?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Attempts still `dialing` that were committed before `before`, or whose ambiguous send's
@@ -459,26 +745,31 @@ impl Store {
         before: DateTime<Utc>,
         due: DateTime<Utc>,
     ) -> Result<Vec<PendingAttempt>, StoreError> {
-        let before_ms = millis(before);
-        sqlx::query(
-            "SELECT a.id AS attempt_id, a.dialed_at, a.job_id AS id, a.campaign_id, a.phone,
+        on_db!(&self.db, |pool| {
+            let before_ms = millis(before);
+            sqlx::query(
+                "SELECT a.id AS attempt_id, a.dialed_at, a.job_id AS id, a.campaign_id, a.phone,
                     a.attempt_no - 1 AS attempts, j.variables, j.timezones, j.zone_source, j.number_zones, j.regions,
                     i.columns AS variable_names
              FROM attempts a JOIN jobs j ON j.id = a.job_id LEFT JOIN imports i ON i.id = j.import_id
-             WHERE a.state = 'dialing' AND (a.dialed_at < ? OR a.lookup_at <= ?) ORDER BY a.dialed_at",
-        )
-        .bind(before_ms)
-        .bind(millis(due))
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(|r| {
-            Ok(PendingAttempt {
-                id: r.try_get("attempt_id")?,
-                dialed_at: stored_time(r.try_get("dialed_at")?, "attempts.dialed_at")?,
-                job: claimed_job(&r)?,
+             WHERE a.state = 'dialing' AND (a.dialed_at < $1 OR a.lookup_at <= $2)
+               AND (CAST($3 AS TEXT) IS NULL OR a.owner IS NULL OR a.owner = $3)
+             ORDER BY a.dialed_at",
+            )
+            .bind(before_ms)
+            .bind(millis(due))
+            .bind(self.fence_node())
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|r| {
+                Ok(PendingAttempt {
+                    id: r.try_get("attempt_id")?,
+                    dialed_at: stored_time(r.try_get("dialed_at")?, "attempts.dialed_at")?,
+                    job: claimed_job(&r)?,
+                })
             })
+            .collect()
         })
-        .collect()
     }
 }

@@ -1,6 +1,7 @@
 //! The do-not-call list: numbers never dialled in any campaign.
 
-use sqlx::{QueryBuilder, Row, Sqlite};
+use super::backend::{Backend as _, Conn, on_conn, on_db};
+use sqlx::{QueryBuilder, Row};
 
 use chrono::{DateTime, Utc};
 
@@ -34,27 +35,31 @@ impl Store {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<DncAdded, StoreError> {
-        let now_ms = millis(now);
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let phones: Vec<&str> = phones.iter().map(PhoneNumber::as_str).collect();
-        let out = insert(&mut tx, &phones, reason, now_ms).await?;
-        tx.commit().await?;
-        Ok(out)
+        on_db!(&self.db, |pool| {
+            let now_ms = millis(now);
+            let mut tx = pool.begin_write(super::imports::DNC_LOCK).await?;
+            let phones: Vec<&str> = phones.iter().map(PhoneNumber::as_str).collect();
+            let out = insert(&mut tx, &phones, reason, now_ms).await?;
+            tx.commit().await?;
+            Ok(out)
+        })
     }
 
     pub async fn dnc_list(&self) -> Result<Vec<DncEntry>, StoreError> {
-        sqlx::query("SELECT phone, reason, added_at FROM dnc ORDER BY added_at, phone")
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(|r| {
-                Ok(DncEntry {
-                    phone: r.try_get("phone")?,
-                    reason: r.try_get("reason")?,
-                    added_at: stored_time(r.try_get("added_at")?, "dnc.added_at")?,
+        on_db!(&self.db, |pool| {
+            sqlx::query("SELECT phone, reason, added_at FROM dnc ORDER BY added_at, phone")
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(|r| {
+                    Ok(DncEntry {
+                        phone: r.try_get("phone")?,
+                        reason: r.try_get("reason")?,
+                        added_at: stored_time(r.try_get("added_at")?, "dnc.added_at")?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 }
 
@@ -62,27 +67,31 @@ impl Store {
 /// inside the caller's transaction: [`Store::dnc_add`], and an opt-out recorded with its call's
 /// outcome.
 pub(super) async fn insert(
-    tx: &mut sqlx::SqliteConnection,
+    tx: impl Into<Conn<'_>>,
     phones: &[&str],
     reason: &str,
     now_ms: i64,
 ) -> Result<DncAdded, StoreError> {
-    let mut out = DncAdded::default();
-    for chunk in phones.chunks(ROWS_PER_STATEMENT) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO dnc (phone, reason, added_at) ");
-        q.push_values(chunk, |mut b, p| {
-            b.push_bind(*p).push_bind(reason).push_bind(now_ms);
-        });
-        q.push(" ON CONFLICT (phone) DO NOTHING");
-        out.added += q.build().execute(&mut *tx).await?.rows_affected();
+    on_conn!(tx.into(), |tx| {
+        let mut out = DncAdded::default();
+        for chunk in phones.chunks(ROWS_PER_STATEMENT) {
+            let mut q: QueryBuilder<_> = QueryBuilder::new("INSERT INTO dnc (phone, reason, added_at) ");
+            q.push_values(chunk, |mut b, p| {
+                b.push_bind(*p).push_bind(reason).push_bind(now_ms);
+            });
+            q.push(" ON CONFLICT (phone) DO NOTHING");
+            out.added += q.build().execute(&mut *tx).await?.rows_affected();
 
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE jobs SET state = 'suppressed', reason = ");
-        q.push_bind(format!("do-not-call: {reason}"));
-        q.push(", updated_at = ").push_bind(now_ms);
-        // Through the (campaign_id, phone) index, one campaign at a time.
-        q.push(" WHERE campaign_id IN (SELECT id FROM campaigns) AND state IN ('queued', 'retry_wait') AND phone IN ");
-        push_in_list(&mut q, chunk.iter().copied());
-        out.jobs_suppressed += q.build().execute(&mut *tx).await?.rows_affected();
-    }
-    Ok(out)
+            let mut q: QueryBuilder<_> = QueryBuilder::new("UPDATE jobs SET state = 'suppressed', reason = ");
+            q.push_bind(format!("do-not-call: {reason}"));
+            q.push(", updated_at = ").push_bind(now_ms);
+            // Through the (campaign_id, phone) index, one campaign at a time.
+            q.push(
+                " WHERE campaign_id IN (SELECT id FROM campaigns) AND state IN ('queued', 'retry_wait') AND phone IN ",
+            );
+            push_in_list(&mut q, chunk.iter().copied());
+            out.jobs_suppressed += q.build().execute(&mut *tx).await?.rows_affected();
+        }
+        Ok(out)
+    })
 }

@@ -13,14 +13,15 @@
 //! [`RECIPIENTS_SQL`]): memory stays flat for a million recipients. Only sent attempts count
 //! (`state != 'not_sent'`, which is also what lets SQLite use the `(job_id, attempt_no)` index).
 
+use super::backend::{Cols, Conn, Db, on_conn};
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
 use serde_json::{Map, Value};
-use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row, SqliteConnection};
 
 use super::campaigns::{CAMPAIGN_COLUMNS, row_to_campaign};
@@ -34,9 +35,24 @@ use crate::phone::PhoneNumber;
 /// (rolled back when finished or dropped; it never writes).
 pub struct ExportReader {
     /// A connection of its own, inside `BEGIN`.
-    conn: SqliteConnection,
+    conn: ReaderConn,
     campaign_id: String,
     zones: ZoneCache,
+}
+
+enum ReaderConn {
+    Sqlite(SqliteConnection),
+    /// A pool connection, inside a read-only repeatable-read transaction (one snapshot).
+    Pg(sqlx::pool::PoolConnection<sqlx::Postgres>),
+}
+
+impl ReaderConn {
+    fn conn(&mut self) -> Conn<'_> {
+        match self {
+            ReaderConn::Sqlite(c) => Conn::Sqlite(c),
+            ReaderConn::Pg(c) => Conn::Pg(&mut **c),
+        }
+    }
 }
 
 /// One import's columns: the names of its jobs' variables in order, and where its phone column
@@ -169,9 +185,9 @@ const BATCH: i64 = 1024;
 /// millionths (SQLite's exact decimal rendering of a REAL cost as much as the rest of the row).
 const RECIPIENTS_SQL: &str = "
 WITH RECURSIVE batch(lo) AS (
-    SELECT min(id) - 1 FROM jobs WHERE campaign_id = ?1
+    SELECT min(id) - 1 FROM jobs WHERE campaign_id = $1
     UNION ALL
-    SELECT lo + {BATCH} FROM batch WHERE lo + {BATCH} < (SELECT max(id) FROM jobs WHERE campaign_id = ?1))
+    SELECT lo + {BATCH} FROM batch WHERE lo + {BATCH} < (SELECT max(id) FROM jobs WHERE campaign_id = $1))
 SELECT batch.lo,
   (SELECT '[' || group_concat(concat('[',
             g.id, ',', ifnull(g.import_id, 'null'), ',', json_quote(g.phone), ',', g.variables, ',',
@@ -186,9 +202,9 @@ SELECT batch.lo,
                 SUM(a.price) AS cost, MAX(a.attempt_no) AS last_no,
                 MAX(CASE WHEN a.outcome = 'human' THEN a.attempt_no END) AS answered_no
          FROM jobs j LEFT JOIN attempts a ON a.job_id = j.id AND a.state != 'not_sent'
-         WHERE +j.campaign_id = ?1 AND j.id > batch.lo AND j.id <= batch.lo + {BATCH}
+         WHERE +j.campaign_id = $1 AND j.id > batch.lo AND j.id <= batch.lo + {BATCH}
          GROUP BY j.id
-         HAVING ?2 IS NULL OR MAX(a.dialed_at) >= ?2
+         HAVING $2 IS NULL OR MAX(a.dialed_at) >= $2
          ORDER BY j.id) g
    LEFT JOIN attempts l ON l.job_id = g.id AND l.attempt_no = g.last_no AND l.state != 'not_sent'
    LEFT JOIN attempts h ON h.job_id = g.id AND h.attempt_no = g.answered_no AND h.state != 'not_sent') AS recipients
@@ -202,6 +218,41 @@ const ANSWERS_SQL: &str = ", ',',
                     FROM call_analyses ca
                     WHERE ca.attempt_id = h.id AND ca.state = 'done' AND ca.answers IS NOT NULL), 'null')";
 
+/// [`RECIPIENTS_SQL`] in PostgreSQL's words (`string_agg`, `to_json`; `NULL` is `'null'`).
+const RECIPIENTS_SQL_PG: &str = "
+WITH RECURSIVE batch(lo) AS (
+    SELECT min(id) - 1 FROM jobs WHERE campaign_id = $1
+    UNION ALL
+    SELECT lo + {BATCH} FROM batch WHERE lo + {BATCH} < (SELECT max(id) FROM jobs WHERE campaign_id = $1))
+SELECT batch.lo,
+  (SELECT '[' || string_agg(concat('[',
+            g.id, ',', COALESCE(g.import_id::text, 'null'), ',', to_json(g.phone)::text, ',', g.variables, ',',
+            to_json(g.timezones)::text, ',', to_json(g.state)::text, ',', COALESCE(to_json(g.outcome)::text, 'null'), ',',
+            g.n, ',', COALESCE(g.first_at::text, 'null'), ',', COALESCE(g.last_at::text, 'null'), ',',
+            COALESCE(CAST(round(g.cost * 1000000) AS BIGINT)::text, 'null'), ',',
+            COALESCE(to_json(l.call_id)::text, 'null'), ',', COALESCE(to_json(l.answered_by)::text, 'null'), ',',
+            COALESCE(CAST(round(l.call_length * 1000000) AS BIGINT)::text, 'null'), ',',
+            COALESCE(to_json(l.summary)::text, 'null'), ',', COALESCE(h.analysis, 'null'), ',',
+            to_json(g.regions)::text{answers}, ']'), ',') || ']'
+   FROM (SELECT j.id, j.import_id, j.phone, j.variables, j.timezones, j.state, j.outcome, j.regions,
+                COUNT(a.attempt_no) AS n, MIN(a.dialed_at) AS first_at, MAX(a.dialed_at) AS last_at,
+                SUM(a.price) AS cost, MAX(a.attempt_no) AS last_no,
+                MAX(CASE WHEN a.outcome = 'human' THEN a.attempt_no END) AS answered_no
+         FROM jobs j LEFT JOIN attempts a ON a.job_id = j.id AND a.state != 'not_sent'
+         WHERE j.campaign_id = $1 AND j.id > batch.lo AND j.id <= batch.lo + {BATCH}
+         GROUP BY j.id
+         HAVING $2::bigint IS NULL OR MAX(a.dialed_at) >= $2::bigint
+         ORDER BY j.id) g
+   LEFT JOIN attempts l ON l.job_id = g.id AND l.attempt_no = g.last_no AND l.state != 'not_sent'
+   LEFT JOIN attempts h ON h.job_id = g.id AND h.attempt_no = g.answered_no AND h.state != 'not_sent') AS recipients
+FROM batch";
+
+/// [`ANSWERS_SQL`] in PostgreSQL's words.
+const ANSWERS_SQL_PG: &str = ", ',',
+            COALESCE((SELECT '[' || string_agg(concat('[', ca.id, ',', ca.questions, ',', ca.answers, ']'), ',') || ']'
+                      FROM call_analyses ca
+                      WHERE ca.attempt_id = h.id AND ca.state = 'done' AND ca.answers IS NOT NULL), 'null')";
+
 /// Sent attempts in the order they were dialled (the `(campaign_id, dialed_at)` index gives
 /// that order), each with its recipient's zones. `?2`: dialled at or after it, or NULL.
 const ATTEMPTS_SQL: &str = "
@@ -209,8 +260,8 @@ SELECT a.id, a.job_id, a.attempt_no, a.phone, a.state, a.dialed_at, a.ended_at, 
        a.call_id, a.call_length, a.price, a.error_message, a.rules_version, j.timezones, j.zone_source,
        j.number_zones, j.regions
 FROM attempts a JOIN jobs j ON j.id = a.job_id
-WHERE a.campaign_id = ?1 AND a.state != 'not_sent' AND a.dialed_at >= coalesce(?2, -9223372036854775808)
-ORDER BY a.dialed_at, a.rowid";
+WHERE a.campaign_id = $1 AND a.state != 'not_sent' AND a.dialed_at >= coalesce($2, -9223372036854775808)
+ORDER BY a.dialed_at, {insertion}";
 
 impl Store {
     /// Begins the read transaction of one export of campaign `id` and reads the campaign in
@@ -220,14 +271,32 @@ impl Store {
     /// so it keeps SQLite's default 2 MiB page cache rather than the pool's 64 MiB, and it logs
     /// no "slow statement" (a streamed export is one statement for its whole length).
     pub async fn export_reader(&self, id: &str) -> Result<(ExportReader, CampaignRow), StoreError> {
-        let mut conn = self.options.clone().pragma("cache_size", "-2000").disable_statement_logging().connect().await?;
-        sqlx::query("BEGIN").execute(&mut conn).await?;
-        let row = sqlx::query(AssertSqlSafe(format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ?")))
-            .bind(id)
-            .fetch_optional(&mut conn)
-            .await?
-            .ok_or_else(|| StoreError::no_campaign(id))?;
-        let campaign = row_to_campaign(row)?;
+        let mut conn = match &self.db {
+            Db::Sqlite(_) => {
+                let mut conn = self
+                    .sqlite_options()?
+                    .clone()
+                    .pragma("cache_size", "-2000")
+                    .disable_statement_logging()
+                    .connect()
+                    .await?;
+                sqlx::query("BEGIN").execute(&mut conn).await?;
+                ReaderConn::Sqlite(conn)
+            }
+            Db::Pg(pool) => {
+                let mut conn = pool.acquire().await?;
+                sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").execute(&mut *conn).await?;
+                ReaderConn::Pg(conn)
+            }
+        };
+        let campaign = on_conn!(conn.conn(), |conn| {
+            let row = sqlx::query(AssertSqlSafe(format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1")))
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?
+                .ok_or_else(|| StoreError::no_campaign(id))?;
+            row_to_campaign(row)?
+        });
         Ok((ExportReader { conn, campaign_id: id.to_string(), zones: ZoneCache::default() }, campaign))
     }
 }
@@ -235,85 +304,101 @@ impl Store {
 impl ExportReader {
     /// The campaign's imports, oldest first, with their columns.
     pub async fn imports(&mut self) -> Result<Vec<ImportColumns>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, columns, phone_column, phone_position FROM imports WHERE campaign_id = ? ORDER BY id",
-        )
-        .bind(self.campaign_id.as_str())
-        .fetch_all(&mut self.conn)
-        .await?;
-        rows.into_iter()
-            .map(|row| {
-                let columns: &str = row.try_get("columns")?;
-                let position: Option<i64> = row.try_get("phone_position")?;
-                Ok(ImportColumns {
-                    import_id: row.try_get("id")?,
-                    columns: serde_json::from_str(columns)
-                        .map_err(|e| StoreError::Corrupt(format!("imports.columns `{columns}`: {e}")))?,
-                    phone_column: row.try_get("phone_column")?,
-                    phone_position: position.map(|p| usize::try_from(p).unwrap_or(usize::MAX)),
+        let campaign_id = self.campaign_id.as_str();
+        on_conn!(self.conn.conn(), |conn| {
+            let rows = sqlx::query(
+                "SELECT id, columns, phone_column, phone_position FROM imports WHERE campaign_id = $1 ORDER BY id",
+            )
+            .bind(campaign_id)
+            .fetch_all(&mut *conn)
+            .await?;
+            rows.into_iter()
+                .map(|row| {
+                    let columns: &str = row.try_get("columns")?;
+                    let position: Option<i64> = row.try_get("phone_position")?;
+                    Ok(ImportColumns {
+                        import_id: row.try_get("id")?,
+                        columns: serde_json::from_str(columns)
+                            .map_err(|e| StoreError::Corrupt(format!("imports.columns `{columns}`: {e}")))?,
+                        phone_column: row.try_get("phone_column")?,
+                        phone_position: position.map(|p| usize::try_from(p).unwrap_or(usize::MAX)),
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     /// The variable names of the campaign's jobs stored with names rather than through an
     /// import, in the order first met (jobs by id). Usually none.
     pub async fn named_variables(&mut self) -> Result<Vec<String>, StoreError> {
-        let mut rows = sqlx::query(
-            "SELECT id, variables FROM jobs WHERE campaign_id = ? AND import_id IS NULL AND variables != '{}' ORDER BY id",
+        let campaign_id = self.campaign_id.as_str();
+        on_conn!(self.conn.conn(), |conn| {
+            let mut rows = sqlx::query(
+            "SELECT id, variables FROM jobs WHERE campaign_id = $1 AND import_id IS NULL AND variables != '{}' ORDER BY id",
         )
-        .bind(self.campaign_id.as_str())
-        .fetch(&mut self.conn);
-        let mut names: Vec<String> = Vec::new();
-        while let Some(row) = rows.next().await {
-            let row = row?;
-            if let Variables::Named(pairs) = variables(row.try_get("variables")?, Some(row.try_get("id")?))? {
-                for (name, _) in pairs {
-                    if !names.contains(&name) {
-                        names.push(name);
+        .bind(campaign_id)
+        .fetch(&mut *conn);
+            let mut names: Vec<String> = Vec::new();
+            while let Some(row) = rows.next().await {
+                let row = row?;
+                if let Variables::Named(pairs) = variables(row.try_get("variables")?, Some(row.try_get("id")?))? {
+                    for (name, _) in pairs {
+                        if !names.contains(&name) {
+                            names.push(name);
+                        }
                     }
                 }
             }
-        }
-        Ok(names)
+            Ok(names)
+        })
     }
 
     /// Every set of `[analysis]` questions with a finished answer in the campaign, in the order
     /// first answered.
     pub async fn question_sets(&mut self) -> Result<Vec<Vec<(String, String)>>, StoreError> {
-        let rows = sqlx::query(
+        let campaign_id = self.campaign_id.as_str();
+        on_conn!(self.conn.conn(), |conn| {
+            let rows = sqlx::query(
             "SELECT questions FROM call_analyses
-             WHERE id IN (SELECT MIN(id) FROM call_analyses WHERE campaign_id = ? AND state = 'done' GROUP BY question_set)
+             WHERE id IN (SELECT MIN(id) FROM call_analyses WHERE campaign_id = $1 AND state = 'done' GROUP BY question_set)
              ORDER BY id",
         )
-        .bind(self.campaign_id.as_str())
-        .fetch_all(&mut self.conn)
+        .bind(campaign_id)
+        .fetch_all(&mut *conn)
         .await?;
-        rows.into_iter()
-            .map(|row| {
-                let text: &str = row.try_get("questions")?;
-                serde_json::from_str(text)
-                    .map_err(|e| StoreError::Corrupt(format!("call_analyses.questions `{text}`: {e}")))
-            })
-            .collect()
+            rows.into_iter()
+                .map(|row| {
+                    let text: &str = row.try_get("questions")?;
+                    serde_json::from_str(text)
+                        .map_err(|e| StoreError::Corrupt(format!("call_analyses.questions `{text}`: {e}")))
+                })
+                .collect()
+        })
     }
 
     /// How many recipients the campaign has (for a progress bar).
     pub async fn count_recipients(&mut self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE campaign_id = ?")
-            .bind(self.campaign_id.as_str())
-            .fetch_one(&mut self.conn)
-            .await?;
-        Ok(n as u64)
+        let campaign_id = self.campaign_id.as_str();
+        on_conn!(self.conn.conn(), |conn| {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE campaign_id = $1")
+                .bind(campaign_id)
+                .fetch_one(&mut *conn)
+                .await?;
+            Ok(n as u64)
+        })
     }
 
     /// How many attempts were sent (for a progress bar).
     pub async fn count_attempts(&mut self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM attempts WHERE campaign_id = ? AND state != 'not_sent'")
-            .bind(self.campaign_id.as_str())
-            .fetch_one(&mut self.conn)
-            .await?;
-        Ok(n as u64)
+        let campaign_id = self.campaign_id.as_str();
+        on_conn!(self.conn.conn(), |conn| {
+            let n: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM attempts WHERE campaign_id = $1 AND state != 'not_sent'")
+                    .bind(campaign_id)
+                    .fetch_one(&mut *conn)
+                    .await?;
+            Ok(n as u64)
+        })
     }
 
     /// Every recipient in id order (import order), or those with an attempt at or after
@@ -323,30 +408,37 @@ impl ExportReader {
         since: Option<DateTime<Utc>>,
         answers: bool,
     ) -> impl Stream<Item = Result<ExportRecipient, StoreError>> + '_ {
-        let sql = RECIPIENTS_SQL
-            .replace("{answers}", if answers { ANSWERS_SQL } else { "" })
+        let pg = matches!(self.conn, ReaderConn::Pg(_));
+        let (recipients, answers_sql) =
+            if pg { (RECIPIENTS_SQL_PG, ANSWERS_SQL_PG) } else { (RECIPIENTS_SQL, ANSWERS_SQL) };
+        let sql = recipients
+            .replace("{answers}", if answers { answers_sql } else { "" })
             .replace("{BATCH}", &BATCH.to_string());
         let zones = &mut self.zones;
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(self.campaign_id.as_str())
-            .bind(since.map(millis))
-            .fetch(&mut self.conn)
-            .map(move |row| -> Result<Vec<ExportRecipient>, StoreError> {
-                let row = row?;
-                let Some(text) = row.try_get::<Option<&str>, _>("recipients")? else { return Ok(Vec::new()) };
-                let mut batch: Vec<RecipientJson> = serde_json::from_str(text)
-                    .map_err(|e| StoreError::Corrupt(format!("a batch of recipients from {}: {e}", excerpt(text))))?;
-                if !batch.is_sorted_by_key(|r| r.0) {
-                    batch.sort_by_key(|r| r.0);
-                }
-                batch.into_iter().map(|r| r.decode(zones)).collect()
+        let campaign_id = self.campaign_id.as_str();
+        let rows: BoxStream<'_, Result<Option<String>, StoreError>> = on_conn!(self.conn.conn(), |conn| {
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(campaign_id)
+                .bind(since.map(millis))
+                .fetch(conn)
+                .map(|row| Ok(row?.try_get::<Option<String>, _>("recipients")?))
+                .boxed()
+        });
+        rows.map(move |text| -> Result<Vec<ExportRecipient>, StoreError> {
+            let Some(text) = text? else { return Ok(Vec::new()) };
+            let mut batch: Vec<RecipientJson> = serde_json::from_str(&text)
+                .map_err(|e| StoreError::Corrupt(format!("a batch of recipients from {}: {e}", excerpt(&text))))?;
+            if !batch.is_sorted_by_key(|r| r.0) {
+                batch.sort_by_key(|r| r.0);
+            }
+            batch.into_iter().map(|r| r.decode(zones)).collect()
+        })
+        .flat_map(|batch| {
+            futures_util::stream::iter(match batch {
+                Ok(rs) => rs.into_iter().map(Ok).collect::<Vec<_>>(),
+                Err(e) => vec![Err(e)],
             })
-            .flat_map(|batch| {
-                futures_util::stream::iter(match batch {
-                    Ok(rs) => rs.into_iter().map(Ok).collect::<Vec<_>>(),
-                    Err(e) => vec![Err(e)],
-                })
-            })
+        })
     }
 
     /// Every sent attempt in the order dialled, or those dialled at or after `since`.
@@ -355,28 +447,40 @@ impl ExportReader {
         since: Option<DateTime<Utc>>,
     ) -> impl Stream<Item = Result<ExportAttempt, StoreError>> + '_ {
         let zones = &mut self.zones;
-        sqlx::query(ATTEMPTS_SQL)
-            .bind(self.campaign_id.as_str())
-            .bind(since.map(millis))
-            .fetch(&mut self.conn)
-            .map(move |row| attempt(row?, zones))
+        let campaign_id = self.campaign_id.as_str();
+        // Ties in dial time in the order written: SQLite's rowid; on PostgreSQL the attempt id (a
+        // UUIDv7, ordered by its millisecond).
+        let insertion = if matches!(self.conn, ReaderConn::Pg(_)) { "a.id" } else { "a.rowid" };
+        let rows: BoxStream<'_, Result<ExportAttempt, StoreError>> = on_conn!(self.conn.conn(), |conn| {
+            sqlx::query(AssertSqlSafe(ATTEMPTS_SQL.replace("{insertion}", insertion)))
+                .bind(campaign_id)
+                .bind(since.map(millis))
+                .fetch(conn)
+                .map(move |row| attempt(row?, zones))
+                .boxed()
+        });
+        rows
     }
 
     /// Ends the transaction (it wrote nothing) and closes the connection. Dropped instead, the
-    /// connection closes and SQLite ends the transaction the same way.
+    /// connection closes and the database ends the transaction the same way.
     pub async fn finish(mut self) -> Result<(), StoreError> {
-        sqlx::query("ROLLBACK").execute(&mut self.conn).await?;
-        self.conn.close().await?;
+        on_conn!(self.conn.conn(), |conn| {
+            sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+        });
+        if let ReaderConn::Sqlite(conn) = self.conn {
+            conn.close().await?;
+        }
         Ok(())
     }
 }
 
-fn maybe_time(row: &SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-    row.try_get::<Option<i64>, _>(col)?.map(|ms| stored_time(ms, col)).transpose()
+fn maybe_time<R: Cols>(row: &R, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    row.get::<Option<i64>>(col)?.map(|ms| stored_time(ms, col)).transpose()
 }
 
-fn outcome(row: &SqliteRow) -> Result<Option<Outcome>, StoreError> {
-    row.try_get::<Option<&str>, _>("outcome")?.map(Outcome::from_sql).transpose()
+fn outcome<R: Cols>(row: &R) -> Result<Option<Outcome>, StoreError> {
+    row.get::<Option<&str>>("outcome")?.map(Outcome::from_sql).transpose()
 }
 
 /// `jobs.variables` of job `job_id` (if known).
@@ -521,27 +625,27 @@ impl<'de> serde::Deserialize<'de> for Cell {
     }
 }
 
-fn attempt(row: SqliteRow, zones: &mut ZoneCache) -> Result<ExportAttempt, StoreError> {
-    let number_zones: Option<&str> = row.try_get("number_zones")?;
+fn attempt<R: Cols>(row: R, zones: &mut ZoneCache) -> Result<ExportAttempt, StoreError> {
+    let number_zones: Option<&str> = row.get("number_zones")?;
     Ok(ExportAttempt {
-        id: row.try_get("id")?,
-        job_id: row.try_get("job_id")?,
-        attempt_no: row.try_get("attempt_no")?,
-        phone: stored_phone(row.try_get("phone")?)?,
-        state: AttemptState::from_sql(row.try_get("state")?)?,
-        dialed_at: stored_time(row.try_get("dialed_at")?, "dialed_at")?,
+        id: row.get("id")?,
+        job_id: row.get("job_id")?,
+        attempt_no: row.get("attempt_no")?,
+        phone: stored_phone(row.get("phone")?)?,
+        state: AttemptState::from_sql(row.get("state")?)?,
+        dialed_at: stored_time(row.get("dialed_at")?, "dialed_at")?,
         ended_at: maybe_time(&row, "ended_at")?,
         outcome: outcome(&row)?,
-        answered_by: row.try_get("answered_by")?,
-        call_id: row.try_get("call_id")?,
-        call_length_min: row.try_get("call_length")?,
-        price_usd: row.try_get("price")?,
-        error_message: row.try_get("error_message")?,
-        timezones: zones.get(row.try_get("timezones")?, "jobs.timezones")?,
-        zone_source: ZoneSource::from_sql(row.try_get("zone_source")?)?,
+        answered_by: row.get("answered_by")?,
+        call_id: row.get("call_id")?,
+        call_length_min: row.get("call_length")?,
+        price_usd: row.get("price")?,
+        error_message: row.get("error_message")?,
+        timezones: zones.get(row.get("timezones")?, "jobs.timezones")?,
+        zone_source: ZoneSource::from_sql(row.get("zone_source")?)?,
         number_zones: number_zones.map(|z| zones.get(z, "jobs.number_zones")).transpose()?,
-        regions: super::stored_regions(row.try_get("regions")?)?,
-        rules_version: row.try_get("rules_version")?,
+        regions: super::stored_regions(row.get("regions")?)?,
+        rules_version: row.get("rules_version")?,
     })
 }
 

@@ -1,5 +1,6 @@
 //! Imports: one file's recipients land in one transaction, whole or not at all.
 
+use super::backend::{Conn, Db, on_conn, on_db};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -56,12 +57,33 @@ pub struct ImportCounts {
 /// BENCHMARKS.md). Both hold by construction: the import row is written in this transaction, and
 /// the campaign is checked inside it, where no other writer can remove it. Dropping an
 /// `ImportTx` without committing closes its connection, and SQLite rolls the transaction back.
+///
+/// On PostgreSQL the import's transaction holds the advisory lock DNC writes take (so the DNC
+/// list it checks against cannot change before it commits; two imports into one campaign wait
+/// for each other the same way), and its rows go in with `COPY`.
 pub struct ImportTx {
-    conn: SqliteConnection,
+    conn: ImportConn,
     target: InsertTarget,
-    /// Insert statements built and not run yet.
+    /// Insert statements built and not run yet (SQLite).
     pending: Vec<Insert>,
 }
+
+enum ImportConn {
+    Sqlite(SqliteConnection),
+    Pg(sqlx::pool::PoolConnection<sqlx::Postgres>),
+}
+
+impl ImportConn {
+    fn conn(&mut self) -> Conn<'_> {
+        match self {
+            ImportConn::Sqlite(c) => Conn::Sqlite(c),
+            ImportConn::Pg(c) => Conn::Pg(&mut **c),
+        }
+    }
+}
+
+/// The lock an import holds on PostgreSQL, with DNC writes ([`super::Backend::begin_write`]).
+pub(super) const DNC_LOCK: &str = "dnc";
 
 /// One multi-row insert into `jobs`: its SQL, its arguments and how many rows it holds.
 struct Insert {
@@ -180,23 +202,25 @@ async fn run_inserts(conn: &mut SqliteConnection, inserts: Vec<Insert>) -> Resul
 impl Store {
     /// The most recent earlier import of a file with this content into the campaign.
     pub async fn previous_import(&self, campaign_id: &str, sha256: &str) -> Result<Option<ImportRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, file_name, accepted, created_at FROM imports
-             WHERE campaign_id = ? AND file_sha256 = ? ORDER BY id DESC LIMIT 1",
-        )
-        .bind(campaign_id)
-        .bind(sha256)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            Ok(ImportRow {
-                id: r.try_get("id")?,
-                file_name: r.try_get("file_name")?,
-                accepted: r.try_get("accepted")?,
-                created_at: stored_time(r.try_get("created_at")?, "imports.created_at")?,
+        on_db!(&self.db, |pool| {
+            let row = sqlx::query(
+                "SELECT id, file_name, accepted, created_at FROM imports
+             WHERE campaign_id = $1 AND file_sha256 = $2 ORDER BY id DESC LIMIT 1",
+            )
+            .bind(campaign_id)
+            .bind(sha256)
+            .fetch_optional(pool)
+            .await?;
+            row.map(|r| {
+                Ok(ImportRow {
+                    id: r.try_get("id")?,
+                    file_name: r.try_get("file_name")?,
+                    accepted: r.try_get("accepted")?,
+                    created_at: stored_time(r.try_get("created_at")?, "imports.created_at")?,
+                })
             })
+            .transpose()
         })
-        .transpose()
     }
 
     /// Starts an import: takes the write lock and records the import row (counts filled in by
@@ -209,26 +233,43 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<ImportTx, StoreError> {
         let now_ms = millis(now);
-        let mut conn = self.options.clone().foreign_keys(false).connect().await?;
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await?;
-        let campaign: Option<i64> = sqlx::query_scalar("SELECT 1 FROM campaigns WHERE id = ?")
+        let mut conn = match &self.db {
+            Db::Sqlite(_) => {
+                let mut conn = self.sqlite_options()?.clone().foreign_keys(false).connect().await?;
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await?;
+                ImportConn::Sqlite(conn)
+            }
+            Db::Pg(pool) => {
+                let mut conn = pool.acquire().await?;
+                sqlx::query("BEGIN").execute(&mut *conn).await?;
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                    .bind(DNC_LOCK)
+                    .execute(&mut *conn)
+                    .await?;
+                ImportConn::Pg(conn)
+            }
+        };
+        let import_id = on_conn!(conn.conn(), |conn| {
+            let campaign: Option<i32> = sqlx::query_scalar("SELECT 1 FROM campaigns WHERE id = $1")
+                .bind(campaign_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if campaign.is_none() {
+                return Err(StoreError::no_campaign(campaign_id));
+            }
+            let import_id: i64 = sqlx::query_scalar(
+                "INSERT INTO imports (campaign_id, file_name, file_sha256, rows_read, accepted, rejected,
+                                      duplicates, suppressed, created_at)
+                 VALUES ($1, $2, $3, 0, 0, 0, 0, 0, $4) RETURNING id",
+            )
             .bind(campaign_id)
-            .fetch_optional(&mut conn)
+            .bind(file_name)
+            .bind(sha256)
+            .bind(now_ms)
+            .fetch_one(&mut *conn)
             .await?;
-        if campaign.is_none() {
-            return Err(StoreError::no_campaign(campaign_id));
-        }
-        let import_id: i64 = sqlx::query_scalar(
-            "INSERT INTO imports (campaign_id, file_name, file_sha256, rows_read, accepted, rejected,
-                                  duplicates, suppressed, created_at)
-             VALUES (?, ?, ?, 0, 0, 0, 0, 0, ?) RETURNING id",
-        )
-        .bind(campaign_id)
-        .bind(file_name)
-        .bind(sha256)
-        .bind(now_ms)
-        .fetch_one(&mut conn)
-        .await?;
+            import_id
+        });
         let target = InsertTarget {
             campaign_id: campaign_id.to_string(),
             import_id,
@@ -248,38 +289,44 @@ pub struct ImportSnapshot {
     pub dnc: FxHashMap<u64, String>,
 }
 
-async fn load_snapshot(conn: &mut SqliteConnection, campaign_id: &str) -> Result<ImportSnapshot, StoreError> {
-    let mut snap = ImportSnapshot::default();
-    let rows =
-        sqlx::query("SELECT phone FROM jobs WHERE campaign_id = ?").bind(campaign_id).fetch_all(&mut *conn).await?;
-    snap.existing.reserve(rows.len());
-    for r in rows {
-        if let Some(k) = phone_key(r.try_get("phone")?) {
-            snap.existing.insert(k);
+async fn load_snapshot(conn: Conn<'_>, campaign_id: &str) -> Result<ImportSnapshot, StoreError> {
+    on_conn!(conn, |conn| {
+        let mut snap = ImportSnapshot::default();
+        let rows = sqlx::query("SELECT phone FROM jobs WHERE campaign_id = $1")
+            .bind(campaign_id)
+            .fetch_all(&mut *conn)
+            .await?;
+        snap.existing.reserve(rows.len());
+        for r in rows {
+            if let Some(k) = phone_key(r.try_get("phone")?) {
+                snap.existing.insert(k);
+            }
         }
-    }
-    for r in sqlx::query("SELECT phone, reason FROM dnc").fetch_all(&mut *conn).await? {
-        if let Some(k) = phone_key(r.try_get("phone")?) {
-            snap.dnc.insert(k, r.try_get("reason")?);
+        for r in sqlx::query("SELECT phone, reason FROM dnc").fetch_all(&mut *conn).await? {
+            if let Some(k) = phone_key(r.try_get("phone")?) {
+                snap.dnc.insert(k, r.try_get("reason")?);
+            }
         }
-    }
-    Ok(snap)
+        Ok(snap)
+    })
 }
 
 impl Store {
     /// The snapshot a dry run checks against, read without taking the write lock.
     pub async fn import_snapshot(&self, campaign_id: &str) -> Result<ImportSnapshot, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let snap = load_snapshot(&mut tx, campaign_id).await?;
-        tx.rollback().await?;
-        Ok(snap)
+        on_db!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let snap = load_snapshot((&mut tx).into(), campaign_id).await?;
+            tx.rollback().await?;
+            Ok(snap)
+        })
     }
 }
 
 impl ImportTx {
     /// The snapshot this import checks against, read inside its write transaction.
     pub async fn snapshot(&mut self) -> Result<ImportSnapshot, StoreError> {
-        load_snapshot(&mut self.conn, &self.target.campaign_id).await
+        load_snapshot(self.conn.conn(), &self.target.campaign_id).await
     }
 
     /// Stores jobs. The caller has removed duplicates against [`ImportTx::snapshot`], which
@@ -289,9 +336,13 @@ impl ImportTx {
     /// connection's thread (building the arguments is a third of the work); it runs on the
     /// next call, or at [`ImportTx::commit`].
     pub async fn insert(&mut self, jobs: Vec<NewJob>) -> Result<(), StoreError> {
+        let conn = match &mut self.conn {
+            ImportConn::Sqlite(conn) => conn,
+            ImportConn::Pg(conn) => return copy_jobs(conn, &mut self.target, jobs).await,
+        };
         let previous = std::mem::take(&mut self.pending);
         let target = &mut self.target;
-        let (ran, next) = tokio::join!(run_inserts(&mut self.conn, previous), async { target.build_inserts(jobs) });
+        let (ran, next) = tokio::join!(run_inserts(conn, previous), async { target.build_inserts(jobs) });
         ran?;
         self.pending = next?;
         Ok(())
@@ -306,49 +357,124 @@ impl ImportTx {
         columns: &[String],
         phone: (&str, usize),
     ) -> Result<i64, StoreError> {
-        run_inserts(&mut self.conn, std::mem::take(&mut self.pending)).await?;
-        sqlx::query(
-            "UPDATE imports SET rows_read = ?, accepted = ?, rejected = ?, duplicates = ?, suppressed = ?,
-                                columns = ?, phone_column = ?, phone_position = ?
-             WHERE id = ?",
-        )
-        .bind(counts.rows_read as i64)
-        .bind(counts.accepted as i64)
-        .bind(counts.rejected as i64)
-        .bind(counts.duplicates as i64)
-        .bind(counts.suppressed as i64)
-        .bind(serde_json::to_string(columns).expect("strings serialise"))
-        .bind(phone.0)
-        .bind(phone.1 as i64)
-        .bind(self.target.import_id)
-        .execute(&mut self.conn)
-        .await?;
-        // The new jobs, counted once for the file (see migrations/0006_job_counters.sql, keyed
-        // by regions too since 0010).
-        for ((state, zones, regions), n) in std::mem::take(&mut self.target.built) {
-            sqlx::query(
-                "INSERT INTO job_counters (campaign_id, state, outcome, timezones, regions, n) VALUES (?, ?, '', ?, ?, ?)
-                 ON CONFLICT (campaign_id, state, outcome, timezones, regions) DO UPDATE SET n = n + excluded.n",
-            )
-            .bind(&self.target.campaign_id)
-            .bind(state.as_str())
-            .bind(zones)
-            .bind(regions)
-            .bind(n as i64)
-            .execute(&mut self.conn)
-            .await?;
+        if let ImportConn::Sqlite(conn) = &mut self.conn {
+            run_inserts(conn, std::mem::take(&mut self.pending)).await?;
         }
-        sqlx::query("COMMIT").execute(&mut self.conn).await?;
-        self.conn.close().await?;
+        let target = &mut self.target;
+        on_conn!(self.conn.conn(), |conn| {
+            sqlx::query(
+                "UPDATE imports SET rows_read = $1, accepted = $2, rejected = $3, duplicates = $4, suppressed = $5,
+                                    columns = $6, phone_column = $7, phone_position = $8
+                 WHERE id = $9",
+            )
+            .bind(counts.rows_read as i64)
+            .bind(counts.accepted as i64)
+            .bind(counts.rejected as i64)
+            .bind(counts.duplicates as i64)
+            .bind(counts.suppressed as i64)
+            .bind(serde_json::to_string(columns).expect("strings serialise"))
+            .bind(phone.0)
+            .bind(phone.1 as i64)
+            .bind(target.import_id)
+            .execute(&mut *conn)
+            .await?;
+            // The new jobs, counted once for the file (see migrations/0006_job_counters.sql, keyed
+            // by regions too since 0010).
+            for ((state, zones, regions), n) in std::mem::take(&mut target.built) {
+                sqlx::query(
+                    "INSERT INTO job_counters (campaign_id, state, outcome, timezones, regions, n)
+                     VALUES ($1, $2, '', $3, $4, $5)
+                     ON CONFLICT (campaign_id, state, outcome, timezones, regions) DO UPDATE SET n = job_counters.n + excluded.n",
+                )
+                .bind(&target.campaign_id)
+                .bind(state.as_str())
+                .bind(zones)
+                .bind(regions)
+                .bind(n as i64)
+                .execute(&mut *conn)
+                .await?;
+            }
+            sqlx::query("COMMIT").execute(&mut *conn).await?;
+        });
+        if let ImportConn::Sqlite(conn) = self.conn {
+            conn.close().await?;
+        }
         Ok(self.target.import_id)
     }
 
     /// Drops everything this import wrote.
     pub async fn rollback(mut self) -> Result<(), StoreError> {
-        sqlx::query("ROLLBACK").execute(&mut self.conn).await?;
-        self.conn.close().await?;
+        on_conn!(self.conn.conn(), |conn| {
+            sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+        });
+        if let ImportConn::Sqlite(conn) = self.conn {
+            conn.close().await?;
+        }
         Ok(())
     }
+}
+
+/// The columns of `jobs` an import writes, in the order [`copy_jobs`] sends them.
+const COPY_JOBS: &str = "COPY jobs (campaign_id, import_id, updated_at, phone, source_line, variables, timezones,
+                                   zone_source, number_zones, regions, state, reason) FROM STDIN (FORMAT csv)";
+
+/// Stores jobs on PostgreSQL with one `COPY` (CSV: every text quoted, NULL as an unquoted empty
+/// field), in the import's transaction.
+async fn copy_jobs(
+    conn: &mut sqlx::PgConnection,
+    target: &mut InsertTarget,
+    jobs: Vec<NewJob>,
+) -> Result<(), StoreError> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let mut buf = String::with_capacity(jobs.len() * 160);
+    let quoted = |buf: &mut String, text: &str| {
+        buf.push('"');
+        for c in text.chars() {
+            if c == '"' {
+                buf.push('"');
+            }
+            buf.push(c);
+        }
+        buf.push('"');
+    };
+    let rows = jobs.len() as u64;
+    for j in jobs {
+        let state = if j.suppressed.is_some() { JobState::Suppressed } else { JobState::Queued };
+        *target.built.entry((state, j.timezones.clone(), j.regions.clone())).or_default() += 1;
+        quoted(&mut buf, &target.campaign_id);
+        buf.push_str(&format!(",{},{},", target.import_id, target.now_ms));
+        quoted(&mut buf, &j.phone);
+        buf.push_str(&format!(",{},", j.source_line));
+        quoted(&mut buf, &j.variables);
+        buf.push(',');
+        quoted(&mut buf, &j.timezones);
+        buf.push(',');
+        quoted(&mut buf, j.zone_source.as_str());
+        buf.push(',');
+        if let Some(z) = &j.number_zones {
+            quoted(&mut buf, z);
+        }
+        buf.push(',');
+        quoted(&mut buf, &j.regions);
+        buf.push(',');
+        quoted(&mut buf, state.as_str());
+        buf.push(',');
+        if let Some(reason) = &j.suppressed {
+            quoted(&mut buf, reason);
+        }
+        buf.push('\n');
+    }
+    let mut copy = conn.copy_in_raw(COPY_JOBS).await?;
+    copy.send(buf.into_bytes()).await?;
+    let stored = copy.finish().await?;
+    if stored != rows {
+        return Err(StoreError::Conflict(format!(
+            "stored {stored} of {rows} rows: the campaign changed during the import"
+        )));
+    }
+    Ok(())
 }
 
 /// E.164 `+14155552671` → 14155552671: a compact key for duplicate and DNC lookups.

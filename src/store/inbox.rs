@@ -7,6 +7,7 @@
 //! row, not another copy of a body of up to 2 MiB. The `webhook_inbox` view reads the inbox as
 //! one row per delivery with its body.
 
+use super::backend::{Conn, on_conn, on_db};
 use sha2::{Digest, Sha256};
 use sqlx::QueryBuilder;
 
@@ -27,52 +28,73 @@ const PRUNE_CHUNK: i64 = 5_000;
 
 /// Stores `rows` in `tx`, in order: each body once per (call, SHA-256), repeats counted, and one
 /// delivery row each. The caller keeps a batch within SQLite's bound parameters (≈1000 rows).
-pub(crate) async fn store_deliveries(tx: &mut sqlx::SqliteConnection, rows: &[InboxRow<'_>]) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let hashes: Vec<String> = rows.iter().map(|r| hex::encode(Sha256::digest(r.body.as_bytes()))).collect();
-    // Repeats within one batch conflict with the row inserted just before them, which SQLite's
-    // upsert handles row by row.
-    let mut bodies = QueryBuilder::new(
-        "INSERT INTO webhook_bodies (call_id, body_sha256, body, first_received_at, last_received_at) ",
-    );
-    bodies.push_values(rows.iter().zip(&hashes), |mut b, (r, hash)| {
-        b.push_bind(r.call_id)
-            .push_bind(hash.as_str())
-            .push_bind(r.body)
-            .push_bind(r.received_at)
-            .push_bind(r.received_at);
-    });
-    bodies.push(
-        " ON CONFLICT (call_id, body_sha256) DO UPDATE SET repeats = repeats + 1, \
-         last_received_at = MAX(last_received_at, excluded.last_received_at)",
-    );
-    bodies.build().execute(&mut *tx).await?;
-
-    let mut deliveries =
-        QueryBuilder::new("INSERT INTO webhook_deliveries (received_at, call_id, attempt_id, result, body_id) VALUES ");
-    for (i, (r, hash)) in rows.iter().zip(&hashes).enumerate() {
-        if i > 0 {
-            deliveries.push(", ");
+pub(crate) async fn store_deliveries(tx: impl Into<Conn<'_>>, rows: &[InboxRow<'_>]) -> Result<(), StoreError> {
+    let tx = tx.into();
+    let greatest = match tx {
+        Conn::Sqlite(_) => "MAX",
+        Conn::Pg(_) => "GREATEST",
+    };
+    on_conn!(tx, |tx| {
+        if rows.is_empty() {
+            return Ok(());
         }
-        deliveries
-            .push("(")
-            .push_bind(r.received_at)
-            .push(", ")
-            .push_bind(r.call_id)
-            .push(", ")
-            .push_bind(r.attempt_id)
-            .push(", ")
-            .push_bind(r.result)
-            .push(", (SELECT id FROM webhook_bodies WHERE call_id = ")
-            .push_bind(r.call_id)
-            .push(" AND body_sha256 = ")
-            .push_bind(hash.as_str())
-            .push("))");
-    }
-    deliveries.build().execute(&mut *tx).await?;
-    Ok(())
+        let hashes: Vec<String> = rows.iter().map(|r| hex::encode(Sha256::digest(r.body.as_bytes()))).collect();
+        // Each distinct body once per statement, with the repeats the batch itself holds: an upsert
+        // may not meet the same key twice in one statement on PostgreSQL.
+        let mut distinct: Vec<(&InboxRow<'_>, &str, i64, i64)> = Vec::new();
+        for (r, hash) in rows.iter().zip(&hashes) {
+            match distinct.iter_mut().find(|(d, h, _, _)| d.call_id == r.call_id && *h == hash.as_str()) {
+                Some((_, _, last, repeats)) => {
+                    *last = (*last).max(r.received_at);
+                    *repeats += 1;
+                }
+                None => distinct.push((r, hash.as_str(), r.received_at, 0)),
+            }
+        }
+        let mut bodies = QueryBuilder::new(
+            "INSERT INTO webhook_bodies (call_id, body_sha256, body, first_received_at, last_received_at, repeats) ",
+        );
+        bodies.push_values(&distinct, |mut b, (r, hash, last, repeats)| {
+            b.push_bind(r.call_id)
+                .push_bind(*hash)
+                .push_bind(r.body)
+                .push_bind(r.received_at)
+                .push_bind(*last)
+                .push_bind(*repeats);
+        });
+        bodies.push(format!(
+            " ON CONFLICT (call_id, body_sha256) DO UPDATE SET \
+         repeats = webhook_bodies.repeats + excluded.repeats + 1, \
+         last_received_at = {}(webhook_bodies.last_received_at, excluded.last_received_at)",
+            greatest
+        ));
+        bodies.build().execute(&mut *tx).await?;
+
+        let mut deliveries = QueryBuilder::new(
+            "INSERT INTO webhook_deliveries (received_at, call_id, attempt_id, result, body_id) VALUES ",
+        );
+        for (i, (r, hash)) in rows.iter().zip(&hashes).enumerate() {
+            if i > 0 {
+                deliveries.push(", ");
+            }
+            deliveries
+                .push("(")
+                .push_bind(r.received_at)
+                .push(", ")
+                .push_bind(r.call_id)
+                .push(", ")
+                .push_bind(r.attempt_id)
+                .push(", ")
+                .push_bind(r.result)
+                .push(", (SELECT id FROM webhook_bodies WHERE call_id = ")
+                .push_bind(r.call_id)
+                .push(" AND body_sha256 = ")
+                .push_bind(hash.as_str())
+                .push("))");
+        }
+        deliveries.build().execute(&mut *tx).await?;
+        Ok(())
+    })
 }
 
 /// What a prune removed.
@@ -86,42 +108,44 @@ impl Store {
     /// Deletes the deliveries received before `before`, then the bodies no delivery refers to
     /// any more, a chunk per transaction.
     pub async fn prune_inbox(&self, before: chrono::DateTime<chrono::Utc>) -> Result<Pruned, StoreError> {
-        let before_ms = super::millis(before);
-        let mut pruned = Pruned::default();
-        loop {
-            let n = sqlx::query(
-                "DELETE FROM webhook_deliveries WHERE id IN
-                   (SELECT id FROM webhook_deliveries WHERE received_at < ?1 LIMIT ?2)",
-            )
-            .bind(before_ms)
-            .bind(PRUNE_CHUNK)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-            pruned.deliveries += n;
-            if n < PRUNE_CHUNK as u64 {
-                break;
+        on_db!(&self.db, |pool| {
+            let before_ms = super::millis(before);
+            let mut pruned = Pruned::default();
+            loop {
+                let n = sqlx::query(
+                    "DELETE FROM webhook_deliveries WHERE id IN
+                   (SELECT id FROM webhook_deliveries WHERE received_at < $1 LIMIT $2)",
+                )
+                .bind(before_ms)
+                .bind(PRUNE_CHUNK)
+                .execute(pool)
+                .await?
+                .rows_affected();
+                pruned.deliveries += n;
+                if n < PRUNE_CHUNK as u64 {
+                    break;
+                }
             }
-        }
-        // A body last received before the cutoff has no delivery after it; the NOT EXISTS
-        // guards against a clock that went backwards.
-        loop {
-            let n = sqlx::query(
-                "DELETE FROM webhook_bodies WHERE id IN
-                   (SELECT b.id FROM webhook_bodies b WHERE b.last_received_at < ?1
-                      AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.body_id = b.id) LIMIT ?2)",
-            )
-            .bind(before_ms)
-            .bind(PRUNE_CHUNK)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-            pruned.bodies += n;
-            if n < PRUNE_CHUNK as u64 {
-                break;
+            // A body last received before the cutoff has no delivery after it; the NOT EXISTS
+            // guards against a clock that went backwards.
+            loop {
+                let n = sqlx::query(
+                    "DELETE FROM webhook_bodies WHERE id IN
+                   (SELECT b.id FROM webhook_bodies b WHERE b.last_received_at < $1
+                      AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.body_id = b.id) LIMIT $2)",
+                )
+                .bind(before_ms)
+                .bind(PRUNE_CHUNK)
+                .execute(pool)
+                .await?
+                .rows_affected();
+                pruned.bodies += n;
+                if n < PRUNE_CHUNK as u64 {
+                    break;
+                }
             }
-        }
-        Ok(pruned)
+            Ok(pruned)
+        })
     }
 }
 
@@ -137,7 +161,7 @@ mod tests {
     }
 
     async fn count(store: &Store, sql: &str) -> i64 {
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&store.pool).await.unwrap()
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(store.sqlite_pool()).await.unwrap()
     }
 
     #[tokio::test]
@@ -165,7 +189,7 @@ mod tests {
         let pruned = store.prune_inbox(chrono::DateTime::from_timestamp_millis(1_000).unwrap()).await.unwrap();
         assert_eq!(pruned, Pruned { deliveries: 2, bodies: 1 });
         let left: Vec<(String, i64)> = sqlx::query_as("SELECT call_id, received_at FROM webhook_inbox ORDER BY id")
-            .fetch_all(&store.pool)
+            .fetch_all(store.sqlite_pool())
             .await
             .unwrap();
         assert_eq!(left, [("kept".to_string(), 5_000), ("new".to_string(), 6_000)]);

@@ -1,4 +1,5 @@
-//! The SQLite store: the pool, the migrations, and every query switchboard runs.
+//! The store: the pool, the migrations, and every query switchboard runs, on SQLite (the
+//! embedded default) or PostgreSQL (several daemons on one database) — see [`backend`].
 //!
 //! The schema (`migrations/`) is the contract between the CLI and the daemon, which may run at
 //! the same time: the database is in WAL mode so readers never wait for the writer, and every
@@ -7,6 +8,7 @@
 //! Times are stored as milliseconds since the Unix epoch.
 
 mod analyses;
+pub(crate) mod backend;
 mod blackouts;
 mod campaigns;
 mod dispatch;
@@ -14,6 +16,8 @@ mod dnc;
 mod export;
 mod imports;
 mod inbox;
+mod locks;
+mod nodes;
 mod observe;
 mod outcomes;
 mod records;
@@ -24,7 +28,11 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+pub use backend::StoreUrl;
+pub(crate) use backend::{Db, on_db};
 
 pub use analyses::{
     AnalysisBacklog, AnalysisClaim, AnalysisRecord, AnalysisResult, AnalysisScope, AnalysisSpend, ClaimDecision,
@@ -32,11 +40,12 @@ pub use analyses::{
 };
 pub use blackouts::BlackoutRecord;
 pub use campaigns::{CampaignChange, CampaignRow, CapUsage, RetryChange, Saved, SendActivity, SpecChange, SpecUpdated};
-pub use dispatch::{ClaimedJob, Deferral, NewAttempt, PendingAttempt, RecentDial};
+pub use dispatch::{Admission, AdmissionFacts, ClaimedJob, Deferral, NewAttempt, Pace, PendingAttempt, RecentDial};
 pub use dnc::{DncAdded, DncEntry};
 pub use export::{AnalysisAnswers, ExportAttempt, ExportReader, ExportRecipient, ImportColumns, Variables};
 pub use imports::{ImportCounts, ImportRow, ImportSnapshot, ImportTx, NewJob, phone_key};
 pub use inbox::Pruned;
+pub use locks::SessionLock;
 pub use observe::{MigrationStatus, SendErrorAt, SendErrors};
 pub use outcomes::{Application, AttemptContext, Delivery, JobTarget, OutcomeRecord, PollDue};
 pub use records::{AttemptDetails, AttemptRecord, InboxRecord, JobDetails, JobRecord};
@@ -50,6 +59,8 @@ pub use states::{
 
 /// The schema this binary was built with (`migrations/`): applied at open, compared by `/readyz`.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The same schema for PostgreSQL (`migrations_pg/`): every change is made in both.
+static MIGRATOR_PG: sqlx::migrate::Migrator = sqlx::migrate!("./migrations_pg");
 
 /// Errors at the store's boundary.
 #[derive(Debug, thiserror::Error)]
@@ -82,18 +93,25 @@ impl StoreError {
     }
 }
 
-/// The database: a pool of connections to one SQLite file.
+/// The database: a pool of connections to one SQLite file or one PostgreSQL database.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
-    /// How the pool's connections are opened, for a connection of its own (an import's).
-    options: SqliteConnectOptions,
+    db: Db,
+    url: StoreUrl,
+    /// This process's name among the daemons sharing the database: what its claims, attempts
+    /// and leases are written under.
+    node: std::sync::Arc<str>,
+    /// How long its claims and attempts are its alone (`[store] lease`), in milliseconds on the
+    /// database's clock.
+    lease_ms: i64,
+    /// How the SQLite pool's connections are opened, for a connection of its own (an import's).
+    sqlite: Option<SqliteConnectOptions>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and applies pending migrations. A new
-    /// database is created 0600: it holds people's names and numbers (SQLite gives its WAL and
-    /// shared-memory files the database's own mode).
+    /// Opens (creating if needed) the SQLite database at `path` and applies pending migrations.
+    /// A new database is created 0600: it holds people's names and numbers (SQLite gives its WAL
+    /// and shared-memory files the database's own mode).
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
         match crate::files::private().write(true).create_new(true).open(path) {
             Ok(_) => {}
@@ -105,7 +123,7 @@ impl Store {
         Self::connect(path).await
     }
 
-    /// Opens the database at `path`, which must exist: for commands that only read, so a
+    /// Opens the SQLite database at `path`, which must exist: for commands that only read, so a
     /// mistyped path is an error that names it rather than a new empty database.
     pub async fn open_existing(path: &Path) -> Result<Store, StoreError> {
         if !path.exists() {
@@ -115,6 +133,32 @@ impl Store {
             )));
         }
         Self::connect(path).await
+    }
+
+    /// Opens the store `url` names: a SQLite file (created unless `read_only`) or a PostgreSQL
+    /// database (which must exist; its schema is created or brought up to date).
+    pub async fn open_url(url: &StoreUrl, read_only: bool) -> Result<Store, StoreError> {
+        match url {
+            StoreUrl::Sqlite(path) if read_only => Self::open_existing(path).await,
+            StoreUrl::Sqlite(path) => Self::open(path).await,
+            StoreUrl::Postgres(text) => Self::connect_pg(text).await,
+        }
+    }
+
+    async fn connect_pg(url: &str) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open { path: url.to_string(), source };
+        // The password, if any, comes from PGPASSWORD or ~/.pgpass (StoreUrl refuses one in the URL).
+        let options = PgConnectOptions::from_str(url).map_err(open_err)?.application_name("switchboard");
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(options)
+            .await
+            .map_err(open_err)?;
+        // sqlx holds an advisory lock while it migrates: daemons starting together migrate once.
+        MIGRATOR_PG.run(&pool).await?;
+        let StoreIdentity { node, lease_ms } = Store::identity();
+        Ok(Store { db: Db::Pg(pool), url: StoreUrl::Postgres(url.to_string()), sqlite: None, node, lease_ms })
     }
 
     async fn connect(path: &Path) -> Result<Store, StoreError> {
@@ -142,25 +186,99 @@ impl Store {
             .pragma("wal_autocheckpoint", "500");
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options.clone()).await.map_err(open_err)?;
         MIGRATOR.run(&pool).await?;
-        Ok(Store { pool, options })
+        let StoreIdentity { node, lease_ms } = Store::identity();
+        Ok(Store {
+            db: Db::Sqlite(pool),
+            url: StoreUrl::Sqlite(path.to_path_buf()),
+            sqlite: Some(options),
+            node,
+            lease_ms,
+        })
     }
 
-    /// Bytes the database's pages hold (its size less the free pages), for growth checks.
+    /// A new node name and the default lease, for a store being opened (its other fields are
+    /// overwritten).
+    fn identity() -> StoreIdentity {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let host = host.trim();
+        let short = uuid::Uuid::new_v4().simple().to_string();
+        let node = format!("{}-{}-{}", if host.is_empty() { "node" } else { host }, std::process::id(), &short[..8]);
+        StoreIdentity { node: node.into(), lease_ms: DEFAULT_LEASE_MS }
+    }
+
+    /// This store's node name (see [`Store::with_lease`]).
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The store with claims and attempts leased for `lease` (`[store] lease`).
+    pub fn with_lease(mut self, lease: chrono::Duration) -> Store {
+        self.lease_ms = lease.num_milliseconds().clamp(1_000, 3_600_000);
+        self
+    }
+
+    /// The store under another node name (a test's second daemon on one database).
+    pub fn as_node(mut self, node: &str) -> Store {
+        self.node = node.into();
+        self
+    }
+
+    /// Bytes the database's rows take, for growth checks (SQLite: its pages less the free ones).
     pub async fn bytes_in_use(&self) -> Result<i64, StoreError> {
-        let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(&self.pool).await?;
-        let free: i64 = sqlx::query_scalar("PRAGMA freelist_count").fetch_one(&self.pool).await?;
-        let size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&self.pool).await?;
-        Ok((pages - free) * size)
+        match &self.db {
+            Db::Sqlite(pool) => {
+                let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(pool).await?;
+                let free: i64 = sqlx::query_scalar("PRAGMA freelist_count").fetch_one(pool).await?;
+                let size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(pool).await?;
+                Ok((pages - free) * size)
+            }
+            Db::Pg(pool) => {
+                Ok(sqlx::query_scalar("SELECT pg_database_size(current_database())").fetch_one(pool).await?)
+            }
+        }
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        self.options.get_filename()
+    /// The SQLite database file (`None` on PostgreSQL).
+    pub fn path(&self) -> Option<&Path> {
+        self.url.path()
+    }
+
+    /// Where the store is, as `[store] url` names it.
+    pub fn url(&self) -> &StoreUrl {
+        &self.url
+    }
+
+    /// True on PostgreSQL, where several daemons may share the database.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.db, Db::Pg(_))
+    }
+
+    /// The SQLite connection options, for a connection of its own.
+    pub(crate) fn sqlite_options(&self) -> Result<&SqliteConnectOptions, StoreError> {
+        self.sqlite.as_ref().ok_or_else(|| StoreError::Conflict("not a SQLite store".into()))
+    }
+
+    /// The SQLite pool, for the store's own unit tests.
+    #[cfg(test)]
+    pub(crate) fn sqlite_pool(&self) -> &SqlitePool {
+        match &self.db {
+            Db::Sqlite(pool) => pool,
+            Db::Pg(_) => panic!("a SQLite store"),
+        }
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
+        on_db!(&self.db, |pool| pool.close().await)
     }
+}
+
+/// The lease a store's claims and attempts get unless told otherwise (`[store] lease`).
+const DEFAULT_LEASE_MS: i64 = 60_000;
+
+/// What [`Store::identity`] fills in.
+struct StoreIdentity {
+    node: std::sync::Arc<str>,
+    lease_ms: i64,
 }
 
 /// Milliseconds since the Unix epoch, as the store keeps time.
@@ -202,11 +320,18 @@ pub(crate) fn stored_zones(text: &str, column: &str) -> Result<Vec<chrono_tz::Tz
         .collect()
 }
 
+/// `text` as an SQL string literal, for the few values put in a statement's text rather than
+/// bound (a node name inside a condition built once for several statements).
+pub(crate) fn quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
 /// Pushes `(?, ?, …)` binding each of `items`: the one way the store writes an `IN` list. The
 /// caller keeps a list well inside SQLite's limit on bound parameters (chunks of thousands).
-pub(crate) fn push_in_list<'t, T>(q: &mut sqlx::QueryBuilder<sqlx::Sqlite>, items: impl IntoIterator<Item = T>)
+pub(crate) fn push_in_list<'t, DB, T>(q: &mut sqlx::QueryBuilder<DB>, items: impl IntoIterator<Item = T>)
 where
-    T: sqlx::Encode<'t, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+    DB: sqlx::Database,
+    T: sqlx::Encode<'t, DB> + sqlx::Type<DB> + 't,
 {
     q.push("(");
     let mut list = q.separated(", ");
@@ -231,7 +356,7 @@ mod tests {
         assert!(matches!(&missing, StoreError::NotFound(m) if m.contains("s.db")), "{missing}");
         assert!(!path.exists(), "a read creates no database");
         let store = Store::open(&path).await.unwrap();
-        sqlx::query("CREATE TABLE t (x)").execute(&store.pool).await.unwrap();
+        sqlx::query("CREATE TABLE t (x)").execute(store.sqlite_pool()).await.unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&path), 0o600);
         assert_eq!(mode(&dir.path().join("s.db-wal")), 0o600);
@@ -244,7 +369,7 @@ mod tests {
     async fn a_new_database_is_wal_with_8k_pages_4mib_checkpoints_normal_sync_a_busy_timeout_and_foreign_keys() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.db")).await.unwrap();
-        let mut conn = store.pool.acquire().await.unwrap();
+        let mut conn = store.sqlite_pool().acquire().await.unwrap();
         let mut pragma = async |name: &str| -> String {
             let row = sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA {name}"))).fetch_one(&mut *conn).await.unwrap();
             match row.try_get::<String, _>(0) {

@@ -3,6 +3,7 @@
 //! campaign's calls cost, and its latest failed sends. Data enters from the pool; it leaves as
 //! plain values.
 
+use super::backend::on_db;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
@@ -67,32 +68,38 @@ impl std::fmt::Display for MigrationStatus {
 impl Store {
     /// One trivial query: the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        on_db!(&self.db, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+            Ok(())
+        })
     }
 
     /// The applied migrations against the binary's set.
     pub async fn migration_status(&self) -> Result<MigrationStatus, StoreError> {
-        let rows = sqlx::query("SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version")
-            .fetch_all(&self.pool)
-            .await?;
-        let mut status = MigrationStatus::default();
-        let mut applied = std::collections::BTreeMap::new();
-        for row in rows {
-            let version: i64 = row.try_get("version")?;
-            let checksum: Vec<u8> = row.try_get("checksum")?;
-            let success: bool = row.try_get("success")?;
-            applied.insert(version, (checksum, success));
-        }
-        for m in MIGRATOR.iter().filter(|m| !m.migration_type.is_down_migration()) {
-            match applied.remove(&m.version) {
-                None => status.pending.push(m.version),
-                Some((checksum, success)) if !success || checksum != *m.checksum => status.mismatched.push(m.version),
-                Some(_) => {}
+        on_db!(&self.db, |pool| {
+            let rows = sqlx::query("SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(pool)
+                .await?;
+            let mut status = MigrationStatus::default();
+            let mut applied = std::collections::BTreeMap::new();
+            for row in rows {
+                let version: i64 = row.try_get("version")?;
+                let checksum: Vec<u8> = row.try_get("checksum")?;
+                let success: bool = row.try_get("success")?;
+                applied.insert(version, (checksum, success));
             }
-        }
-        status.unknown = applied.into_keys().collect();
-        Ok(status)
+            for m in MIGRATOR.iter().filter(|m| !m.migration_type.is_down_migration()) {
+                match applied.remove(&m.version) {
+                    None => status.pending.push(m.version),
+                    Some((checksum, success)) if !success || checksum != *m.checksum => {
+                        status.mismatched.push(m.version)
+                    }
+                    Some(_) => {}
+                }
+            }
+            status.unknown = applied.into_keys().collect();
+            Ok(status)
+        })
     }
 
     /// The campaign's sends that failed after `since`: how many were 429s (their error holds
@@ -105,42 +112,48 @@ impl Store {
         limit: u32,
         rate_limited_mark: &str,
     ) -> Result<SendErrors, StoreError> {
-        let rate_limited: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM attempts
-             WHERE campaign_id = ?1 AND dialed_at > ?2 AND state = 'not_sent' AND instr(send_error, ?3) > 0",
-        )
-        .bind(campaign_id)
-        .bind(millis(since))
-        .bind(rate_limited_mark)
-        .fetch_one(&self.pool)
-        .await?;
-        let rows = sqlx::query(
-            "SELECT COALESCE(ended_at, dialed_at) AS at, send_error FROM attempts
-             WHERE campaign_id = ?1 AND dialed_at > ?2 AND send_error IS NOT NULL
-             ORDER BY dialed_at DESC LIMIT ?3",
-        )
-        .bind(campaign_id)
-        .bind(millis(since))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut latest = Vec::with_capacity(rows.len());
-        for row in rows {
-            latest.push(SendErrorAt {
-                at: stored_time(row.try_get("at")?, "attempts.ended_at")?,
-                error: row.try_get("send_error")?,
-            });
-        }
-        Ok(SendErrors { rate_limited, latest })
+        on_db!(&self.db, |pool| {
+            let rate_limited: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM attempts
+             WHERE campaign_id = $1 AND dialed_at > $2 AND state = 'not_sent' AND send_error LIKE '%' || $3 || '%'",
+            )
+            .bind(campaign_id)
+            .bind(millis(since))
+            .bind(rate_limited_mark)
+            .fetch_one(pool)
+            .await?;
+            let rows = sqlx::query(
+                "SELECT COALESCE(ended_at, dialed_at) AS at, send_error FROM attempts
+             WHERE campaign_id = $1 AND dialed_at > $2 AND send_error IS NOT NULL
+             ORDER BY dialed_at DESC LIMIT $3",
+            )
+            .bind(campaign_id)
+            .bind(millis(since))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?;
+            let mut latest = Vec::with_capacity(rows.len());
+            for row in rows {
+                latest.push(SendErrorAt {
+                    at: stored_time(row.try_get("at")?, "attempts.ended_at")?,
+                    error: row.try_get("send_error")?,
+                });
+            }
+            Ok(SendErrors { rate_limited, latest })
+        })
     }
 
     /// What the campaign's calls have cost, in USD: the sum of the prices Bland reported (from
     /// the counters of migrations/0009_report_counters.sql, not the attempts).
     pub async fn call_spend_usd(&self, campaign_id: &str) -> Result<f64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT TOTAL(cost) FROM dial_counters WHERE campaign_id = ?")
+        on_db!(&self.db, |pool| {
+            Ok(sqlx::query_scalar(
+                "SELECT CAST(COALESCE(SUM(cost), 0) AS DOUBLE PRECISION) FROM dial_counters WHERE campaign_id = $1",
+            )
             .bind(campaign_id)
-            .fetch_one(&self.pool)
+            .fetch_one(pool)
             .await?)
+        })
     }
 }
 
@@ -166,7 +179,7 @@ mod tests {
                     ('a3', 1, 'c', '+14155550001', 1, 'ended', 180000, 0, 240000, NULL),
                     ('a4', 2, 'd', '+14155550002', 1, 'not_sent', 90000, 0, 91000, 'Bland rate-limited send call (HTTP 429), retry after 1s')",
         ] {
-            sqlx::query(sql).execute(&store.pool).await.unwrap();
+            sqlx::query(sql).execute(store.sqlite_pool()).await.unwrap();
         }
         let since = DateTime::from_timestamp_millis(30_000).unwrap();
         let at = |ms| DateTime::from_timestamp_millis(ms).unwrap();
@@ -199,12 +212,12 @@ mod tests {
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
              VALUES (9999, 'from a newer switchboard', 1, x'00', 0)",
         )
-        .execute(&store.pool)
+        .execute(store.sqlite_pool())
         .await
         .unwrap();
-        sqlx::query("UPDATE _sqlx_migrations SET checksum = x'01' WHERE version = ?")
+        sqlx::query("UPDATE _sqlx_migrations SET checksum = x'01' WHERE version = $1")
             .bind(first)
-            .execute(&store.pool)
+            .execute(store.sqlite_pool())
             .await
             .unwrap();
         let status = store.migration_status().await.unwrap();
@@ -212,7 +225,7 @@ mod tests {
         assert!(!status.is_current());
         assert!(status.to_string().contains("unknown to this binary: 9999"), "{status}");
 
-        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = ?").bind(first).execute(&store.pool).await.unwrap();
+        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1").bind(first).execute(store.sqlite_pool()).await.unwrap();
         assert_eq!(store.migration_status().await.unwrap().pending, vec![first]);
     }
 }

@@ -3,9 +3,10 @@
 //! same details twice changes nothing; a late `answered_by` corrects an outcome recorded
 //! without one, and moves the job only while it has not gone on to another attempt.
 
+use super::backend::{Backend as _, Conn, on_conn, on_db};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Row};
 
 use super::{
     Applied, AttemptState, JobState, Outcome, Store, StoreError, ZoneSource, millis, push_in_list, stored_zones,
@@ -94,12 +95,14 @@ impl Store {
         delivery: Delivery<'_>,
         decide: impl FnOnce(&AttemptContext) -> Application,
     ) -> Result<Applied, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let applied = [(delivery, apply_delivery(&mut tx, &delivery, decide).await?)];
-        insert_inbox(&mut tx, &applied).await?;
-        tx.commit().await?;
-        let [(_, (_, result))] = applied;
-        Ok(result)
+        on_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write("outcomes").await?;
+            let applied = [(delivery, apply_delivery(&mut tx, &delivery, decide).await?)];
+            insert_inbox(&mut tx, &applied).await?;
+            tx.commit().await?;
+            let [(_, (_, result))] = applied;
+            Ok(result)
+        })
     }
 
     /// [`apply_call_details`](Self::apply_call_details) for many deliveries, in order, in one
@@ -110,17 +113,19 @@ impl Store {
         deliveries: &[Delivery<'_>],
         mut decide: impl FnMut(usize, &AttemptContext) -> Application,
     ) -> Result<Vec<Applied>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut applied = Vec::with_capacity(deliveries.len());
-        for (i, d) in deliveries.iter().enumerate() {
-            applied.push((*d, apply_delivery(&mut tx, d, |ctx| decide(i, ctx)).await?));
-        }
-        // The inbox rows go in together, in arrival order: nothing in the batch reads them.
-        for chunk in applied.chunks(1000) {
-            insert_inbox(&mut tx, chunk).await?;
-        }
-        tx.commit().await?;
-        Ok(applied.into_iter().map(|(_, (_, a))| a).collect())
+        on_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write("outcomes").await?;
+            let mut applied = Vec::with_capacity(deliveries.len());
+            for (i, d) in deliveries.iter().enumerate() {
+                applied.push((*d, apply_delivery(&mut tx, d, |ctx| decide(i, ctx)).await?));
+            }
+            // The inbox rows go in together, in arrival order: nothing in the batch reads them.
+            for chunk in applied.chunks(1000) {
+                insert_inbox(&mut tx, chunk).await?;
+            }
+            tx.commit().await?;
+            Ok(applied.into_iter().map(|(_, (_, a))| a).collect())
+        })
     }
 }
 
@@ -138,171 +143,182 @@ pub struct Delivery<'a> {
 /// Applies one delivery; returns the attempt it matched (if any) and what became of it, for its
 /// inbox row, which the caller writes.
 async fn apply_delivery(
-    tx: &mut sqlx::SqliteConnection,
+    tx: impl Into<Conn<'_>>,
     d: &Delivery<'_>,
     decide: impl FnOnce(&AttemptContext) -> Application,
 ) -> Result<(Option<String>, Applied), StoreError> {
-    let Delivery { attempt_id, call_id, now, .. } = *d;
-    let now_ms = millis(now);
-    let row = sqlx::query(
-        "SELECT a.id, a.job_id, a.campaign_id, a.attempt_no, a.state, a.outcome, a.answered_by, a.call_id, a.phone,
+    on_conn!(tx.into(), |tx| {
+        let Delivery { attempt_id, call_id, now, .. } = *d;
+        let now_ms = millis(now);
+        let row = sqlx::query(
+            "SELECT a.id, a.job_id, a.campaign_id, a.attempt_no, a.state, a.outcome, a.answered_by, a.call_id, a.phone,
                 j.state AS job_state, j.attempts AS job_attempts, j.timezones, j.zone_source, j.number_zones,
                 j.regions
          FROM attempts a JOIN jobs j ON j.id = a.job_id
-         WHERE a.id = ?1 OR a.call_id = ?2 LIMIT 1",
-    )
-    .bind(attempt_id.unwrap_or(""))
-    .bind(call_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(row) = row else {
-        return Ok((attempt_id.map(str::to_string), Applied::Unmatched));
-    };
-    let ctx = AttemptContext {
-        attempt_id: row.try_get("id")?,
-        job_id: row.try_get("job_id")?,
-        campaign_id: row.try_get("campaign_id")?,
-        attempt_no: row.try_get("attempt_no")?,
-        state: AttemptState::from_sql(row.try_get("state")?)?,
-        outcome: row.try_get::<Option<&str>, _>("outcome")?.map(Outcome::from_sql).transpose()?,
-        answered_by: row.try_get("answered_by")?,
-        call_id: row.try_get("call_id")?,
-        phone: row.try_get("phone")?,
-        job_state: JobState::from_sql(row.try_get("job_state")?)?,
-        job_attempts: row.try_get("job_attempts")?,
-        timezones: stored_zones(row.try_get("timezones")?, "jobs.timezones")?,
-        zone_source: ZoneSource::from_sql(row.try_get("zone_source")?)?,
-        number_zones: row
-            .try_get::<Option<&str>, _>("number_zones")?
-            .map(|z| stored_zones(z, "jobs.number_zones"))
-            .transpose()?,
-        regions: super::stored_regions(row.try_get("regions")?)?,
-    };
-    let result = match decide(&ctx) {
-        Application::NotFinal { poll_at } => {
-            sqlx::query(
-                "UPDATE attempts SET call_id = COALESCE(call_id, ?2), poll_at = ?3,
+         WHERE a.id = $1 OR a.call_id = $2 LIMIT 1",
+        )
+        .bind(attempt_id.unwrap_or(""))
+        .bind(call_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok((attempt_id.map(str::to_string), Applied::Unmatched));
+        };
+        let ctx = AttemptContext {
+            attempt_id: row.try_get("id")?,
+            job_id: row.try_get("job_id")?,
+            campaign_id: row.try_get("campaign_id")?,
+            attempt_no: row.try_get("attempt_no")?,
+            state: AttemptState::from_sql(row.try_get("state")?)?,
+            outcome: row.try_get::<Option<&str>, _>("outcome")?.map(Outcome::from_sql).transpose()?,
+            answered_by: row.try_get("answered_by")?,
+            call_id: row.try_get("call_id")?,
+            phone: row.try_get("phone")?,
+            job_state: JobState::from_sql(row.try_get("job_state")?)?,
+            job_attempts: row.try_get("job_attempts")?,
+            timezones: stored_zones(row.try_get("timezones")?, "jobs.timezones")?,
+            zone_source: ZoneSource::from_sql(row.try_get("zone_source")?)?,
+            number_zones: row
+                .try_get::<Option<&str>, _>("number_zones")?
+                .map(|z| stored_zones(z, "jobs.number_zones"))
+                .transpose()?,
+            regions: super::stored_regions(row.try_get("regions")?)?,
+        };
+        let result = match decide(&ctx) {
+            Application::NotFinal { poll_at } => {
+                sqlx::query(
+                    "UPDATE attempts SET call_id = COALESCE(call_id, $2), poll_at = $3,
                         state = CASE WHEN state = 'dialing' THEN 'in_call' ELSE state END
-                 WHERE id = ?1 AND outcome IS NULL",
-            )
-            .bind(&ctx.attempt_id)
-            .bind(call_id)
-            .bind(millis(poll_at))
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("UPDATE jobs SET state = 'in_call', updated_at = ?2 WHERE id = ?1 AND state = 'dialing'")
-                .bind(ctx.job_id)
-                .bind(now_ms)
+                 WHERE id = $1 AND outcome IS NULL",
+                )
+                .bind(&ctx.attempt_id)
+                .bind(call_id)
+                .bind(millis(poll_at))
                 .execute(&mut *tx)
                 .await?;
-            Applied::NotFinal
-        }
-        Application::Record { record, job } => {
-            let done = write_attempt(tx, &ctx.attempt_id, call_id, &record, WriteIf::NoOutcome).await?;
-            if done {
-                follow_up_analysis(tx, &ctx, call_id, &record, now).await?;
-                move_job(tx, &ctx, record.outcome, &job, &[JobState::Dialing, JobState::InCall], now_ms).await?;
-                opt_out(tx, &ctx, &record, now_ms).await?;
-                Applied::Applied
-            } else {
-                Applied::Duplicate
-            }
-        }
-        Application::Update { record, job } => {
-            let done = write_attempt(tx, &ctx.attempt_id, call_id, &record, WriteIf::NoAnsweredBy).await?;
-            if done {
-                follow_up_analysis(tx, &ctx, call_id, &record, now).await?;
-                opt_out(tx, &ctx, &record, now_ms).await?;
-                if let Some(job) = job {
-                    // `queued`: a retry released but not claimed yet is still on this
-                    // attempt (claiming commits the next one); `dialing` is not, as its
-                    // call is about to be placed.
-                    let from = [JobState::Done, JobState::RetryWait, JobState::Failed, JobState::Queued];
-                    move_job(tx, &ctx, record.outcome, &job, &from, now_ms).await?;
-                }
-                Applied::Updated
-            } else {
-                Applied::Duplicate
-            }
-        }
-        Application::Duplicate { recheck_done } => {
-            if recheck_done {
-                sqlx::query("UPDATE attempts SET poll_at = NULL WHERE id = ? AND outcome IS NOT NULL")
-                    .bind(&ctx.attempt_id)
+                sqlx::query("UPDATE jobs SET state = 'in_call', updated_at = $2 WHERE id = $1 AND state = 'dialing'")
+                    .bind(ctx.job_id)
+                    .bind(now_ms)
                     .execute(&mut *tx)
                     .await?;
+                Applied::NotFinal
             }
-            Applied::Duplicate
-        }
-    };
-    Ok((Some(ctx.attempt_id), result))
+            Application::Record { record, job } => {
+                let done = write_attempt(&mut *tx, &ctx.attempt_id, call_id, &record, WriteIf::NoOutcome).await?;
+                if done {
+                    follow_up_analysis(&mut *tx, &ctx, call_id, &record, now).await?;
+                    move_job(&mut *tx, &ctx, record.outcome, &job, &[JobState::Dialing, JobState::InCall], now_ms)
+                        .await?;
+                    opt_out(&mut *tx, &ctx, &record, now_ms).await?;
+                    Applied::Applied
+                } else {
+                    Applied::Duplicate
+                }
+            }
+            Application::Update { record, job } => {
+                let done = write_attempt(&mut *tx, &ctx.attempt_id, call_id, &record, WriteIf::NoAnsweredBy).await?;
+                if done {
+                    follow_up_analysis(&mut *tx, &ctx, call_id, &record, now).await?;
+                    opt_out(&mut *tx, &ctx, &record, now_ms).await?;
+                    if let Some(job) = job {
+                        // `queued`: a retry released but not claimed yet is still on this
+                        // attempt (claiming commits the next one); `dialing` is not, as its
+                        // call is about to be placed.
+                        let from = [JobState::Done, JobState::RetryWait, JobState::Failed, JobState::Queued];
+                        move_job(&mut *tx, &ctx, record.outcome, &job, &from, now_ms).await?;
+                    }
+                    Applied::Updated
+                } else {
+                    Applied::Duplicate
+                }
+            }
+            Application::Duplicate { recheck_done } => {
+                if recheck_done {
+                    sqlx::query("UPDATE attempts SET poll_at = NULL WHERE id = $1 AND outcome IS NOT NULL")
+                        .bind(&ctx.attempt_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Applied::Duplicate
+            }
+        };
+        Ok((Some(ctx.attempt_id), result))
+    })
 }
 
 impl Store {
     /// Attempts whose poll time has come, oldest first.
     pub async fn polls_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<PollDue>, StoreError> {
-        sqlx::query(
-            "SELECT id, call_id FROM attempts
-             WHERE poll_at IS NOT NULL AND poll_at <= ? AND call_id IS NOT NULL
-             ORDER BY poll_at LIMIT ?",
-        )
-        .bind(millis(now))
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(|r| Ok(PollDue { attempt_id: r.try_get("id")?, call_id: r.try_get("call_id")? }))
-        .collect()
+        on_db!(&self.db, |pool| {
+            sqlx::query(
+                "SELECT id, call_id FROM attempts
+             WHERE poll_at IS NOT NULL AND poll_at <= $1 AND call_id IS NOT NULL
+             ORDER BY poll_at LIMIT $2",
+            )
+            .bind(millis(now))
+            .bind(limit as i64)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|r| Ok(PollDue { attempt_id: r.try_get("id")?, call_id: r.try_get("call_id")? }))
+            .collect()
+        })
     }
 
     /// Postpones an attempt's next poll (Bland could not be asked now).
     pub async fn postpone_poll(&self, attempt_id: &str, poll_at: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE attempts SET poll_at = ? WHERE id = ?")
-            .bind(millis(poll_at))
-            .bind(attempt_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        on_db!(&self.db, |pool| {
+            sqlx::query("UPDATE attempts SET poll_at = $1 WHERE id = $2")
+                .bind(millis(poll_at))
+                .bind(attempt_id)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 }
 
 /// A person who asked not to be called again: their number onto the do-not-call list, and every
 /// job still waiting to call it (any campaign) suppressed, with the outcome.
 async fn opt_out(
-    tx: &mut sqlx::SqliteConnection,
+    tx: impl Into<Conn<'_>>,
     ctx: &AttemptContext,
     record: &OutcomeRecord,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    if let Some(reason) = &record.opt_out {
-        super::dnc::insert(tx, &[ctx.phone.as_str()], reason, now_ms).await?;
-    }
-    Ok(())
+    on_conn!(tx.into(), |tx| {
+        if let Some(reason) = &record.opt_out {
+            super::dnc::insert(&mut *tx, &[ctx.phone.as_str()], reason, now_ms).await?;
+        }
+        Ok(())
+    })
 }
 
 /// A human outcome just written gets its pending analysis (asked once the grace for a late
 /// `answered_by` has passed, when the outcome came without one); an outcome corrected away from
 /// human fails the analysis it had, before it costs a request.
 async fn follow_up_analysis(
-    tx: &mut sqlx::SqliteConnection,
+    tx: impl Into<Conn<'_>>,
     ctx: &AttemptContext,
     call_id: &str,
     record: &OutcomeRecord,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    if record.outcome != Outcome::Human {
-        if ctx.outcome == Some(Outcome::Human) {
-            let reason = format!("not analysed: the call was {} after all (late answered_by)", record.outcome);
-            super::analyses::drop_pending(tx, &ctx.attempt_id, &reason, now).await?;
+    on_conn!(tx.into(), |tx| {
+        if record.outcome != Outcome::Human {
+            if ctx.outcome == Some(Outcome::Human) {
+                let reason = format!("not analysed: the call was {} after all (late answered_by)", record.outcome);
+                super::analyses::drop_pending(tx, &ctx.attempt_id, &reason, now).await?;
+            }
+            return Ok(());
         }
-        return Ok(());
-    }
-    if let Some(set) = &record.analyse {
-        let call_id = ctx.call_id.as_deref().unwrap_or(call_id);
-        let due = record.recheck_at.unwrap_or(now);
-        super::analyses::enqueue_one(tx, &ctx.attempt_id, &ctx.campaign_id, call_id, set, due, now).await?;
-    }
-    Ok(())
+        if let Some(set) = &record.analyse {
+            let call_id = ctx.call_id.as_deref().unwrap_or(call_id);
+            let due = record.recheck_at.unwrap_or(now);
+            super::analyses::enqueue_one(tx, &ctx.attempt_id, &ctx.campaign_id, call_id, set, due, now).await?;
+        }
+        Ok(())
+    })
 }
 
 /// Which attempts an outcome may be written over.
@@ -315,116 +331,124 @@ enum WriteIf {
 }
 
 async fn write_attempt(
-    tx: &mut sqlx::SqliteConnection,
+    tx: impl Into<Conn<'_>>,
     attempt_id: &str,
     call_id: &str,
     r: &OutcomeRecord,
     guard: WriteIf,
 ) -> Result<bool, StoreError> {
-    // Two whole statements, not one with the guard pasted in: each is prepared once and cached.
-    let sql = match guard {
-        WriteIf::NoOutcome => {
-            "UPDATE attempts SET state = 'ended', call_id = COALESCE(call_id, ?2), outcome = ?3, answered_by = ?4,
-                    call_length = ?5, price = ?6, summary = ?7, call_ended_by = ?8, error_message = ?9,
-                    recording_url = ?10, transcript = ?11, analysis = ?12, details = ?13, ended_at = ?14, poll_at = ?15
-             WHERE id = ?1 AND outcome IS NULL"
-        }
-        WriteIf::NoAnsweredBy => {
-            "UPDATE attempts SET state = 'ended', call_id = COALESCE(call_id, ?2), outcome = ?3, answered_by = ?4,
-                    call_length = ?5, price = ?6, summary = ?7, call_ended_by = ?8, error_message = ?9,
-                    recording_url = ?10, transcript = ?11, analysis = ?12, details = ?13, ended_at = ?14, poll_at = ?15
-             WHERE id = ?1 AND answered_by IS NULL"
-        }
-    };
-    let done = sqlx::query(sql)
-        .bind(attempt_id)
-        .bind(call_id)
-        .bind(r.outcome.as_str())
-        .bind(&r.answered_by)
-        .bind(r.call_length)
-        .bind(r.price)
-        .bind(&r.summary)
-        .bind(&r.call_ended_by)
-        .bind(&r.error_message)
-        .bind(&r.recording_url)
-        .bind(&r.transcript)
-        .bind(&r.analysis)
-        .bind(&r.details)
-        .bind(millis(r.ended_at))
-        .bind(r.recheck_at.map(millis))
-        .execute(&mut *tx)
-        .await?;
-    Ok(done.rows_affected() == 1)
+    on_conn!(tx.into(), |tx| {
+        // Two whole statements, not one with the guard pasted in: each is prepared once and cached.
+        let sql = match guard {
+            WriteIf::NoOutcome => {
+                "UPDATE attempts SET state = 'ended', call_id = COALESCE(call_id, $2), outcome = $3, answered_by = $4,
+                    call_length = $5, price = $6, summary = $7, call_ended_by = $8, error_message = $9,
+                    recording_url = $10, transcript = $11, analysis = $12, details = $13, ended_at = $14, poll_at = $15
+             WHERE id = $1 AND outcome IS NULL"
+            }
+            WriteIf::NoAnsweredBy => {
+                "UPDATE attempts SET state = 'ended', call_id = COALESCE(call_id, $2), outcome = $3, answered_by = $4,
+                    call_length = $5, price = $6, summary = $7, call_ended_by = $8, error_message = $9,
+                    recording_url = $10, transcript = $11, analysis = $12, details = $13, ended_at = $14, poll_at = $15
+             WHERE id = $1 AND answered_by IS NULL"
+            }
+        };
+        let done = sqlx::query(sql)
+            .bind(attempt_id)
+            .bind(call_id)
+            .bind(r.outcome.as_str())
+            .bind(&r.answered_by)
+            .bind(r.call_length)
+            .bind(r.price)
+            .bind(&r.summary)
+            .bind(&r.call_ended_by)
+            .bind(&r.error_message)
+            .bind(&r.recording_url)
+            .bind(&r.transcript)
+            .bind(&r.analysis)
+            .bind(&r.details)
+            .bind(millis(r.ended_at))
+            .bind(r.recheck_at.map(millis))
+            .execute(&mut *tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    })
 }
 
 /// Moves the job, but only while it is still on this attempt and in one of `from`.
 async fn move_job(
-    tx: &mut sqlx::SqliteConnection,
+    tx: impl Into<Conn<'_>>,
     ctx: &AttemptContext,
     outcome: Outcome,
     job: &JobTarget,
     from: &[JobState],
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    let (state, next_at, reason) = match job {
-        JobTarget::Done => (JobState::Done, None, None),
-        JobTarget::Failed(reason) => (JobState::Failed, None, Some(reason.as_str())),
-        JobTarget::Retry(at) => (JobState::RetryWait, Some(millis(*at)), None),
-    };
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE jobs SET state = ");
-    q.push_bind(state.as_str())
-        .push(", outcome = ")
-        .push_bind(outcome.as_str())
-        .push(", next_attempt_at = COALESCE(")
-        .push_bind(next_at)
-        .push(", next_attempt_at), reason = ")
-        .push_bind(reason)
-        .push(", updated_at = ")
-        .push_bind(now_ms)
-        .push(" WHERE id = ")
-        .push_bind(ctx.job_id)
-        .push(" AND attempts = ")
-        .push_bind(ctx.attempt_no)
-        .push(" AND state IN ");
-    push_in_list(&mut q, from.iter().map(|s| s.as_str()));
-    q.build().execute(&mut *tx).await?;
-    if state == JobState::RetryWait {
-        // A call that ends after its campaign was cancelled must not leave a retry waiting.
-        let mut q = super::dispatch::cancel_if_campaign_cancelled(now_ms);
-        q.push("id = ").push_bind(ctx.job_id);
+    on_conn!(tx.into(), |tx| {
+        let (state, next_at, reason) = match job {
+            JobTarget::Done => (JobState::Done, None, None),
+            JobTarget::Failed(reason) => (JobState::Failed, None, Some(reason.as_str())),
+            JobTarget::Retry(at) => (JobState::RetryWait, Some(millis(*at)), None),
+        };
+        let mut q: QueryBuilder<_> = QueryBuilder::new("UPDATE jobs SET state = ");
+        q.push_bind(state.as_str())
+            .push(", outcome = ")
+            .push_bind(outcome.as_str())
+            .push(", next_attempt_at = COALESCE(")
+            .push_bind(next_at)
+            .push(", next_attempt_at), reason = ")
+            .push_bind(reason)
+            .push(", updated_at = ")
+            .push_bind(now_ms)
+            .push(" WHERE id = ")
+            .push_bind(ctx.job_id)
+            .push(" AND attempts = ")
+            .push_bind(ctx.attempt_no)
+            .push(" AND state IN ");
+        push_in_list(&mut q, from.iter().map(|s| s.as_str()));
         q.build().execute(&mut *tx).await?;
-    }
-    Ok(())
+        if state == JobState::RetryWait {
+            // A call that ends after its campaign was cancelled must not leave a retry waiting.
+            let mut q = super::dispatch::cancel_if_campaign_cancelled(now_ms);
+            q.push("id = ").push_bind(ctx.job_id);
+            q.build().execute(&mut *tx).await?;
+        }
+        Ok(())
+    })
 }
 
 /// Stores the deliveries that came as webhooks (those with an inbox body) in the inbox, with the
 /// attempt each matched and what became of it ([`super::inbox`]: a replayed body is not stored
 /// again).
 async fn insert_inbox(
-    tx: &mut sqlx::SqliteConnection,
+    tx: impl Into<Conn<'_>>,
     applied: &[(Delivery<'_>, (Option<String>, Applied))],
 ) -> Result<(), StoreError> {
-    let rows: Vec<super::inbox::InboxRow<'_>> = applied
-        .iter()
-        .filter_map(|(d, (attempt, result))| {
-            Some(super::inbox::InboxRow {
-                received_at: millis(d.now),
-                call_id: d.call_id,
-                attempt_id: attempt.as_deref(),
-                body: d.inbox_body?,
-                result: result.as_str(),
+    on_conn!(tx.into(), |tx| {
+        let rows: Vec<super::inbox::InboxRow<'_>> = applied
+            .iter()
+            .filter_map(|(d, (attempt, result))| {
+                Some(super::inbox::InboxRow {
+                    received_at: millis(d.now),
+                    call_id: d.call_id,
+                    attempt_id: attempt.as_deref(),
+                    body: d.inbox_body?,
+                    result: result.as_str(),
+                })
             })
-        })
-        .collect();
-    super::inbox::store_deliveries(tx, &rows).await
+            .collect();
+        super::inbox::store_deliveries(&mut *tx, &rows).await
+    })
 }
 
 impl Store {
     /// The campaign an attempt with this call id belongs to.
     pub async fn campaign_of_call(&self, call_id: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT campaign_id FROM attempts WHERE call_id = ?")
-            .bind(call_id)
-            .fetch_optional(&self.pool)
-            .await?)
+        on_db!(&self.db, |pool| {
+            Ok(sqlx::query_scalar("SELECT campaign_id FROM attempts WHERE call_id = $1")
+                .bind(call_id)
+                .fetch_optional(pool)
+                .await?)
+        })
     }
 }

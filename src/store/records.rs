@@ -3,11 +3,11 @@
 //! boundary (states, outcomes, times, E.164 numbers, time zones). A value the code does not know
 //! is [`StoreError::Corrupt`].
 
+use super::backend::{Backend as _, Cols, on_db};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::{Map, Value};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use super::{
     Applied, AttemptState, ImportRow, JobState, Outcome, Store, StoreError, ZoneSource, millis, stored_phone,
@@ -56,55 +56,55 @@ pub struct AttemptRecord {
     pub rules_version: Option<String>,
 }
 
-fn phone(row: &SqliteRow) -> Result<PhoneNumber, StoreError> {
-    stored_phone(row.try_get("phone")?)
+fn phone<R: Cols>(row: &R) -> Result<PhoneNumber, StoreError> {
+    stored_phone(row.get("phone")?)
 }
 
-fn time(row: &SqliteRow, col: &str) -> Result<DateTime<Utc>, StoreError> {
-    stored_time(row.try_get(col)?, col)
+fn time<R: Cols>(row: &R, col: &str) -> Result<DateTime<Utc>, StoreError> {
+    stored_time(row.get(col)?, col)
 }
 
-fn maybe_time(row: &SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-    row.try_get::<Option<i64>, _>(col)?.map(|ms| stored_time(ms, col)).transpose()
+fn maybe_time<R: Cols>(row: &R, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    row.get::<Option<i64>>(col)?.map(|ms| stored_time(ms, col)).transpose()
 }
 
-fn outcome(row: &SqliteRow) -> Result<Option<Outcome>, StoreError> {
-    row.try_get::<Option<&str>, _>("outcome")?.map(Outcome::from_sql).transpose()
+fn outcome<R: Cols>(row: &R) -> Result<Option<Outcome>, StoreError> {
+    row.get::<Option<&str>>("outcome")?.map(Outcome::from_sql).transpose()
 }
 
-fn job_record(row: SqliteRow) -> Result<JobRecord, StoreError> {
+fn job_record<R: Cols>(row: R) -> Result<JobRecord, StoreError> {
     Ok(JobRecord {
-        id: row.try_get("id")?,
-        campaign_id: row.try_get("campaign_id")?,
+        id: row.get("id")?,
+        campaign_id: row.get("campaign_id")?,
         phone: phone(&row)?,
-        source_line: row.try_get("source_line")?,
-        state: JobState::from_sql(row.try_get("state")?)?,
-        attempts: row.try_get("attempts")?,
+        source_line: row.get("source_line")?,
+        state: JobState::from_sql(row.get("state")?)?,
+        attempts: row.get("attempts")?,
         next_attempt_at: time(&row, "next_attempt_at")?,
         outcome: outcome(&row)?,
-        reason: row.try_get("reason")?,
+        reason: row.get("reason")?,
         updated_at: time(&row, "updated_at")?,
     })
 }
 
-fn attempt_record(row: SqliteRow) -> Result<AttemptRecord, StoreError> {
+fn attempt_record<R: Cols>(row: R) -> Result<AttemptRecord, StoreError> {
     Ok(AttemptRecord {
-        id: row.try_get("id")?,
-        job_id: row.try_get("job_id")?,
-        campaign_id: row.try_get("campaign_id")?,
+        id: row.get("id")?,
+        job_id: row.get("job_id")?,
+        campaign_id: row.get("campaign_id")?,
         phone: phone(&row)?,
-        attempt_no: row.try_get("attempt_no")?,
-        state: AttemptState::from_sql(row.try_get("state")?)?,
-        call_id: row.try_get("call_id")?,
+        attempt_no: row.get("attempt_no")?,
+        state: AttemptState::from_sql(row.get("state")?)?,
+        call_id: row.get("call_id")?,
         dialed_at: time(&row, "dialed_at")?,
         sent_at: maybe_time(&row, "sent_at")?,
         ended_at: maybe_time(&row, "ended_at")?,
         outcome: outcome(&row)?,
-        answered_by: row.try_get("answered_by")?,
-        send_error: row.try_get("send_error")?,
-        error_message: row.try_get("error_message")?,
-        details: row.try_get("details")?,
-        rules_version: row.try_get("rules_version")?,
+        answered_by: row.get("answered_by")?,
+        send_error: row.get("send_error")?,
+        error_message: row.get("error_message")?,
+        details: row.get("details")?,
+        rules_version: row.get("rules_version")?,
     })
 }
 
@@ -117,40 +117,47 @@ const ATTEMPT_COLUMNS: &str =
 impl Store {
     /// Every job of the campaign, in import order (or every job of every campaign for `None`).
     pub async fn job_records(&self, campaign_id: Option<&str>) -> Result<Vec<JobRecord>, StoreError> {
-        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE ?1 IS NULL OR campaign_id = ?1 ORDER BY id");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(campaign_id)
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(job_record)
-            .collect()
+        on_db!(&self.db, |pool| {
+            let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE $1 IS NULL OR campaign_id = $1 ORDER BY id");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(campaign_id)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(job_record)
+                .collect()
+        })
     }
 
     /// Every attempt of the campaign (or of every campaign for `None`), in the order they were
     /// dialled, including sends proven never placed (`not_sent`).
     pub async fn attempt_records(&self, campaign_id: Option<&str>) -> Result<Vec<AttemptRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE ?1 IS NULL OR campaign_id = ?1 ORDER BY dialed_at, rowid"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(campaign_id)
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(attempt_record)
-            .collect()
+        on_db!(&self.db, |pool| {
+            let sql = format!(
+                "SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE $1 IS NULL OR campaign_id = $1 ORDER BY dialed_at, {}",
+                pool.insertion_order()
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(campaign_id)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(attempt_record)
+                .collect()
+        })
     }
 
     /// The attempt Bland knows as `call_id`, if any.
     pub async fn attempt_by_call(&self, call_id: &str) -> Result<Option<AttemptRecord>, StoreError> {
-        let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE call_id = ?");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(call_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(attempt_record)
-            .transpose()
+        on_db!(&self.db, |pool| {
+            let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE call_id = $1");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(call_id)
+                .fetch_optional(pool)
+                .await?
+                .map(attempt_record)
+                .transpose()
+        })
     }
 }
 
@@ -219,56 +226,62 @@ impl Store {
     /// Every job of the campaign (or of every campaign for `None`) with its zones and
     /// variables, in import order.
     pub async fn job_details(&self, campaign_id: Option<&str>) -> Result<Vec<JobDetails>, StoreError> {
-        let sql = format!(
-            "SELECT {JOB_COLUMNS}, import_id, timezones, zone_source, number_zones, variables,
+        on_db!(&self.db, |pool| {
+            let sql = format!(
+                "SELECT {JOB_COLUMNS}, import_id, timezones, zone_source, number_zones, variables,
                     (SELECT columns FROM imports WHERE imports.id = jobs.import_id) AS variable_names
-             FROM jobs WHERE ?1 IS NULL OR campaign_id = ?1 ORDER BY id"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign_id).fetch_all(&self.pool).await?;
-        rows.into_iter()
-            .map(|row| {
-                let number_zones: Option<String> = row.try_get("number_zones")?;
-                Ok(JobDetails {
-                    import_id: row.try_get("import_id")?,
-                    timezones: stored_zones(row.try_get("timezones")?, "jobs.timezones")?,
-                    zone_source: ZoneSource::from_sql(row.try_get("zone_source")?)?,
-                    number_zones: number_zones.map(|z| stored_zones(&z, "jobs.number_zones")).transpose()?,
-                    variables: variables(row.try_get("variables")?, row.try_get("variable_names")?)?,
-                    record: job_record(row)?,
+             FROM jobs WHERE $1 IS NULL OR campaign_id = $1 ORDER BY id"
+            );
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign_id).fetch_all(pool).await?;
+            rows.into_iter()
+                .map(|row| {
+                    let number_zones: Option<String> = row.try_get("number_zones")?;
+                    Ok(JobDetails {
+                        import_id: row.try_get("import_id")?,
+                        timezones: stored_zones(row.try_get("timezones")?, "jobs.timezones")?,
+                        zone_source: ZoneSource::from_sql(row.try_get("zone_source")?)?,
+                        number_zones: number_zones.map(|z| stored_zones(&z, "jobs.number_zones")).transpose()?,
+                        variables: variables(row.try_get("variables")?, row.try_get("variable_names")?)?,
+                        record: job_record(row)?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     /// Every attempt of the campaign (or of every campaign for `None`) with its slot, poll and
     /// billing, in the order of [`Store::attempt_records`].
     pub async fn attempt_details(&self, campaign_id: Option<&str>) -> Result<Vec<AttemptDetails>, StoreError> {
-        let sql = format!(
-            "SELECT {ATTEMPT_COLUMNS}, expires_at, poll_at, call_length, price
-             FROM attempts WHERE ?1 IS NULL OR campaign_id = ?1 ORDER BY dialed_at, rowid"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign_id).fetch_all(&self.pool).await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(AttemptDetails {
-                    expires_at: time(&row, "expires_at")?,
-                    poll_at: maybe_time(&row, "poll_at")?,
-                    call_length: row.try_get("call_length")?,
-                    price: row.try_get("price")?,
-                    record: attempt_record(row)?,
+        on_db!(&self.db, |pool| {
+            let sql = format!(
+                "SELECT {ATTEMPT_COLUMNS}, expires_at, poll_at, call_length, price
+             FROM attempts WHERE $1 IS NULL OR campaign_id = $1 ORDER BY dialed_at, {}",
+                pool.insertion_order()
+            );
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign_id).fetch_all(pool).await?;
+            rows.into_iter()
+                .map(|row| {
+                    Ok(AttemptDetails {
+                        expires_at: time(&row, "expires_at")?,
+                        poll_at: maybe_time(&row, "poll_at")?,
+                        call_length: row.try_get("call_length")?,
+                        price: row.try_get("price")?,
+                        record: attempt_record(row)?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     /// The webhook deliveries stored after the one numbered `after_id` (0: all), in the order
     /// they arrived.
     pub async fn inbox_records(&self, after_id: i64) -> Result<Vec<InboxRecord>, StoreError> {
-        sqlx::query(
-            "SELECT id, received_at, call_id, attempt_id, body, result, repeats FROM webhook_inbox WHERE id > ? ORDER BY id",
+        on_db!(&self.db, |pool| {
+            sqlx::query(
+            "SELECT id, received_at, call_id, attempt_id, body, result, repeats FROM webhook_inbox WHERE id > $1 ORDER BY id",
         )
         .bind(after_id)
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?
         .into_iter()
         .map(|row| {
@@ -283,15 +296,17 @@ impl Store {
             })
         })
         .collect()
+        })
     }
 
     /// The imports of the campaign (or of every campaign for `None`), oldest first.
     pub async fn import_records(&self, campaign_id: Option<&str>) -> Result<Vec<ImportRow>, StoreError> {
-        sqlx::query(
-            "SELECT id, file_name, accepted, created_at FROM imports WHERE ?1 IS NULL OR campaign_id = ?1 ORDER BY id",
+        on_db!(&self.db, |pool| {
+            sqlx::query(
+            "SELECT id, file_name, accepted, created_at FROM imports WHERE $1 IS NULL OR campaign_id = $1 ORDER BY id",
         )
         .bind(campaign_id)
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?
         .into_iter()
         .map(|row| {
@@ -303,6 +318,7 @@ impl Store {
             })
         })
         .collect()
+        })
     }
 
     /// Test support: puts a number on the do-not-call list *without* suppressing the jobs
@@ -315,13 +331,15 @@ impl Store {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let now_ms = millis(now);
-        sqlx::query("INSERT INTO dnc (phone, reason, added_at) VALUES (?, ?, ?)")
-            .bind(phone.as_str())
-            .bind(reason)
-            .bind(now_ms)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        on_db!(&self.db, |pool| {
+            let now_ms = millis(now);
+            sqlx::query("INSERT INTO dnc (phone, reason, added_at) VALUES ($1, $2, $3)")
+                .bind(phone.as_str())
+                .bind(reason)
+                .bind(now_ms)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 }

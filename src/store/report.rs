@@ -8,10 +8,10 @@
 //! Every attempt read here reached Bland (`state != 'not_sent'`: a send proven never placed is
 //! no dial), and was dialled inside the report's period.
 
+use super::backend::{Cols, on_db};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use super::{AttemptState, JobState, Outcome, Store, StoreError, millis, stored_time, stored_zones};
 
@@ -174,10 +174,13 @@ pub const TOP_TEXT: u32 = 10;
 impl Store {
     /// The campaign's jobs by state and last outcome (now: a job's state has no period).
     pub async fn report_jobs(&self, campaign_id: &str) -> Result<Vec<JobGroup>, StoreError> {
-        // The job counters (migrations/0006_job_counters.sql), not a count of a million rows.
-        sqlx::query("SELECT state, NULLIF(outcome, '') AS outcome, n FROM job_counters WHERE campaign_id = ? AND n > 0")
+        on_db!(&self.db, |pool| {
+            // The job counters (migrations/0006_job_counters.sql), not a count of a million rows.
+            sqlx::query(
+                "SELECT state, NULLIF(outcome, '') AS outcome, n FROM job_counters WHERE campaign_id = $1 AND n > 0",
+            )
             .bind(campaign_id)
-            .fetch_all(&self.pool)
+            .fetch_all(pool)
             .await?
             .into_iter()
             .map(|r| {
@@ -188,48 +191,47 @@ impl Store {
                 })
             })
             .collect()
+        })
     }
 
     /// Dials by attempt number, state, outcome and length bucket, with their minutes and cost.
     pub async fn report_dials(&self, campaign_id: &str, period: Period) -> Result<Vec<DialGroup>, StoreError> {
-        let rows = if period.is_all() {
-            sqlx::query(
+        on_db!(&self.db, |pool| {
+            let rows = if period.is_all() {
+                sqlx::query(
                 "SELECT attempt_no, state, NULLIF(outcome, '') AS outcome, bucket, n, minutes, cost FROM dial_counters
-                 WHERE campaign_id = ? AND state != 'not_sent' AND n > 0",
+                 WHERE campaign_id = $1 AND state != 'not_sent' AND n > 0",
             )
             .bind(campaign_id)
-            .fetch_all(&self.pool)
+            .fetch_all(pool)
             .await?
-        } else {
-            let (since, until) = period.bounds();
-            let sql = format!(
-                "SELECT attempt_no, state, outcome, {BUCKET_SQL} AS bucket, COUNT(*) AS n,
-                        TOTAL(call_length) AS minutes, TOTAL(price) AS cost
+            } else {
+                let (since, until) = period.bounds();
+                let sql = format!(
+                    "SELECT attempt_no, state, outcome, {BUCKET_SQL} AS bucket, COUNT(*) AS n,
+                        CAST(COALESCE(SUM(call_length), 0) AS DOUBLE PRECISION) AS minutes,
+                        CAST(COALESCE(SUM(price), 0) AS DOUBLE PRECISION) AS cost
                  FROM attempts
-                 WHERE campaign_id = ? AND dialed_at >= ? AND dialed_at < ? AND state != 'not_sent'
+                 WHERE campaign_id = $1 AND dialed_at >= $2 AND dialed_at < $3 AND state != 'not_sent'
                  GROUP BY attempt_no, state, outcome, bucket"
-            );
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(campaign_id)
-                .bind(since)
-                .bind(until)
-                .fetch_all(&self.pool)
-                .await?
-        };
-        rows.into_iter()
-            .map(|r| {
-                Ok(DialGroup {
-                    attempt_no: u32::try_from(r.try_get::<i64, _>("attempt_no")?)
-                        .map_err(|_| StoreError::Corrupt("attempts.attempt_no out of range".into()))?,
-                    state: AttemptState::from_sql(r.try_get("state")?)?,
-                    outcome: outcome(&r)?,
-                    bucket: LengthBucket::from_code(r.try_get("bucket")?)?,
-                    dials: count(&r, "n")?,
-                    minutes: r.try_get("minutes")?,
-                    cost: r.try_get("cost")?,
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign_id).bind(since).bind(until).fetch_all(pool).await?
+            };
+            rows.into_iter()
+                .map(|r| {
+                    Ok(DialGroup {
+                        attempt_no: u32::try_from(r.try_get::<i64, _>("attempt_no")?)
+                            .map_err(|_| StoreError::Corrupt("attempts.attempt_no out of range".into()))?,
+                        state: AttemptState::from_sql(r.try_get("state")?)?,
+                        outcome: outcome(&r)?,
+                        bucket: LengthBucket::from_code(r.try_get("bucket")?)?,
+                        dials: count(&r, "n")?,
+                        minutes: r.try_get("minutes")?,
+                        cost: r.try_get("cost")?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     /// Dials by the recipient's zones, quarter hour and outcome.
@@ -238,22 +240,23 @@ impl Store {
         campaign_id: &str,
         period: Period,
     ) -> Result<Vec<ZoneQuarter>, StoreError> {
-        const QUARTER_MS: i64 = 15 * 60 * 1000;
-        let rows = if period.is_all() {
-            sqlx::query(
-                "SELECT timezones, regions, quarter, NULLIF(outcome, '') AS outcome, n FROM dial_quarters
-                 WHERE campaign_id = ? AND n > 0",
-            )
-            .bind(campaign_id)
-            .fetch_all(&self.pool)
-            .await?
-        } else {
-            let (since, until) = period.bounds();
-            // The quarter is written once more in migrations/0009_report_counters.sql.
-            sqlx::query(
-                "SELECT j.timezones, j.regions, a.dialed_at - (a.dialed_at % ?1) AS quarter, a.outcome, COUNT(*) AS n
+        on_db!(&self.db, |pool| {
+            const QUARTER_MS: i64 = 15 * 60 * 1000;
+            let rows = if period.is_all() {
+                sqlx::query(
+                    "SELECT timezones, regions, quarter, NULLIF(outcome, '') AS outcome, n FROM dial_quarters
+                 WHERE campaign_id = $1 AND n > 0",
+                )
+                .bind(campaign_id)
+                .fetch_all(pool)
+                .await?
+            } else {
+                let (since, until) = period.bounds();
+                // The quarter is written once more in migrations/0009_report_counters.sql.
+                sqlx::query(
+                "SELECT j.timezones, j.regions, a.dialed_at - (a.dialed_at % $1) AS quarter, a.outcome, COUNT(*) AS n
                  FROM attempts a JOIN jobs j ON j.id = a.job_id
-                 WHERE a.campaign_id = ?2 AND a.dialed_at >= ?3 AND a.dialed_at < ?4 AND a.state != 'not_sent'
+                 WHERE a.campaign_id = $2 AND a.dialed_at >= $3 AND a.dialed_at < $4 AND a.state != 'not_sent'
                    AND a.outcome IS NOT NULL
                  GROUP BY j.timezones, j.regions, quarter, a.outcome",
             )
@@ -261,31 +264,32 @@ impl Store {
             .bind(campaign_id)
             .bind(since)
             .bind(until)
-            .fetch_all(&self.pool)
+            .fetch_all(pool)
             .await?
-        };
-        // A campaign has a handful of zone sets: parse each once.
-        let mut parsed: Vec<(String, Vec<Tz>)> = Vec::new();
-        rows.into_iter()
-            .map(|r| {
-                let text: &str = r.try_get("timezones")?;
-                let zones = match parsed.iter().find(|(t, _)| t == text) {
-                    Some((_, z)) => z.clone(),
-                    None => {
-                        let z = stored_zones(text, "jobs.timezones")?;
-                        parsed.push((text.to_string(), z.clone()));
-                        z
-                    }
-                };
-                Ok(ZoneQuarter {
-                    zones,
-                    regions: super::stored_regions(r.try_get("regions")?)?,
-                    quarter: stored_time(r.try_get("quarter")?, "attempts.dialed_at")?,
-                    outcome: outcome(&r)?,
-                    dials: count(&r, "n")?,
+            };
+            // A campaign has a handful of zone sets: parse each once.
+            let mut parsed: Vec<(String, Vec<Tz>)> = Vec::new();
+            rows.into_iter()
+                .map(|r| {
+                    let text: &str = r.try_get("timezones")?;
+                    let zones = match parsed.iter().find(|(t, _)| t == text) {
+                        Some((_, z)) => z.clone(),
+                        None => {
+                            let z = stored_zones(text, "jobs.timezones")?;
+                            parsed.push((text.to_string(), z.clone()));
+                            z
+                        }
+                    };
+                    Ok(ZoneQuarter {
+                        zones,
+                        regions: super::stored_regions(r.try_get("regions")?)?,
+                        quarter: stored_time(r.try_get("quarter")?, "attempts.dialed_at")?,
+                        outcome: outcome(&r)?,
+                        dials: count(&r, "n")?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     /// Recipients by how many times they were dialled in the period and whether a call reached
@@ -295,37 +299,39 @@ impl Store {
         campaign_id: &str,
         period: Period,
     ) -> Result<Vec<RecipientGroup>, StoreError> {
-        let rows = if period.is_all() {
-            sqlx::query("SELECT dials, human, n FROM recipient_counters WHERE campaign_id = ? AND n > 0")
-                .bind(campaign_id)
-                .fetch_all(&self.pool)
-                .await?
-        } else {
-            let (since, until) = period.bounds();
-            sqlx::query(
+        on_db!(&self.db, |pool| {
+            let rows = if period.is_all() {
+                sqlx::query("SELECT dials, human, n FROM recipient_counters WHERE campaign_id = $1 AND n > 0")
+                    .bind(campaign_id)
+                    .fetch_all(pool)
+                    .await?
+            } else {
+                let (since, until) = period.bounds();
+                sqlx::query(
                 "SELECT dials, human, COUNT(*) AS n FROM (
-                     SELECT COUNT(*) AS dials, MAX(outcome IS 'human') AS human
+                     SELECT COUNT(*) AS dials, CAST(MAX(CASE WHEN outcome = 'human' THEN 1 ELSE 0 END) AS BIGINT) AS human
                      FROM attempts
-                     WHERE campaign_id = ? AND dialed_at >= ? AND dialed_at < ? AND state != 'not_sent'
-                     GROUP BY job_id)
+                     WHERE campaign_id = $1 AND dialed_at >= $2 AND dialed_at < $3 AND state != 'not_sent'
+                     GROUP BY job_id) AS per_recipient
                  GROUP BY dials, human",
             )
             .bind(campaign_id)
             .bind(since)
             .bind(until)
-            .fetch_all(&self.pool)
+            .fetch_all(pool)
             .await?
-        };
-        rows.into_iter()
-            .map(|r| {
-                Ok(RecipientGroup {
-                    dials: u32::try_from(r.try_get::<i64, _>("dials")?)
-                        .map_err(|_| StoreError::Corrupt("dials per recipient out of range".into()))?,
-                    reached_human: r.try_get::<i64, _>("human")? != 0,
-                    recipients: count(&r, "n")?,
+            };
+            rows.into_iter()
+                .map(|r| {
+                    Ok(RecipientGroup {
+                        dials: u32::try_from(r.try_get::<i64, _>("dials")?)
+                            .map_err(|_| StoreError::Corrupt("dials per recipient out of range".into()))?,
+                        reached_human: r.try_get::<i64, _>("human")? != 0,
+                        recipients: count(&r, "n")?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     /// The most frequent reasons calls failed in the period (Bland's error message, or the send
@@ -336,30 +342,32 @@ impl Store {
         period: Period,
         limit: u32,
     ) -> Result<Vec<ReasonCount>, StoreError> {
-        let rows = if period.is_all() {
-            sqlx::query("SELECT reason, n FROM failure_counters WHERE campaign_id = ? AND n > 0 ORDER BY n DESC, reason LIMIT ?")
+        on_db!(&self.db, |pool| {
+            let rows = if period.is_all() {
+                sqlx::query("SELECT reason, n FROM failure_counters WHERE campaign_id = $1 AND n > 0 ORDER BY n DESC, reason LIMIT $2")
                 .bind(campaign_id)
-                .bind(limit)
-                .fetch_all(&self.pool)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
                 .await?
-        } else {
-            let (since, until) = period.bounds();
-            // The reason is written once more in migrations/0009_report_counters.sql.
-            sqlx::query(
+            } else {
+                let (since, until) = period.bounds();
+                // The reason is written once more in migrations/0009_report_counters.sql.
+                sqlx::query(
                 "SELECT COALESCE(NULLIF(error_message, ''), NULLIF(send_error, ''), NULLIF(call_ended_by, ''), '(no reason given)')
                             AS reason, COUNT(*) AS n
                  FROM attempts
-                 WHERE campaign_id = ? AND dialed_at >= ? AND dialed_at < ? AND state != 'not_sent' AND outcome = 'failed'
-                 GROUP BY reason ORDER BY n DESC, reason LIMIT ?",
+                 WHERE campaign_id = $1 AND dialed_at >= $2 AND dialed_at < $3 AND state != 'not_sent' AND outcome = 'failed'
+                 GROUP BY reason ORDER BY n DESC, reason LIMIT $4",
             )
             .bind(campaign_id)
             .bind(since)
             .bind(until)
-            .bind(limit)
-            .fetch_all(&self.pool)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
             .await?
-        };
-        rows.into_iter().map(|r| Ok(ReasonCount { reason: r.try_get("reason")?, count: count(&r, "n")? })).collect()
+            };
+            rows.into_iter().map(|r| Ok(ReasonCount { reason: r.try_get("reason")?, count: count(&r, "n")? })).collect()
+        })
     }
 
     /// The answers Bland gave to the call's `analysis_schema` (`attempts.analysis`), over the
@@ -374,10 +382,17 @@ impl Store {
             return self.counted_answers(campaign_id, "schema").await;
         }
         let (since, until) = period.bounds();
-        let source = "SELECT je.key AS field, je.type AS kind, je.value AS value
+        let source = if self.is_shared() {
+            "SELECT je.key AS field, {PG_KIND} AS kind, {PG_VALUE} AS value, {PG_NUM} AS num
+             FROM attempts a, jsonb_each(a.analysis::jsonb) je
+             WHERE a.campaign_id = $1 AND a.dialed_at >= $2 AND a.dialed_at < $3 AND a.state != 'not_sent'
+               AND a.outcome = 'human' AND a.analysis LIKE '{%' AND jsonb_typeof(a.analysis::jsonb) = 'object'"
+        } else {
+            "SELECT je.key AS field, je.type AS kind, je.value AS value, je.value AS num
              FROM attempts a, json_each(a.analysis) je
-             WHERE a.campaign_id = ?1 AND a.dialed_at >= ?2 AND a.dialed_at < ?3 AND a.state != 'not_sent'
-               AND a.outcome = 'human' AND json_valid(a.analysis) AND json_type(a.analysis) = 'object'";
+             WHERE a.campaign_id = $1 AND a.dialed_at >= $2 AND a.dialed_at < $3 AND a.state != 'not_sent'
+               AND a.outcome = 'human' AND json_valid(a.analysis) AND json_type(a.analysis) = 'object'"
+        };
         self.answer_groups(source, campaign_id, since, until).await
     }
 
@@ -392,11 +407,20 @@ impl Store {
             return self.counted_answers(campaign_id, "question").await;
         }
         let (since, until) = period.bounds();
-        let source = "SELECT json_extract(c.questions, '$[' || je.key || '][0]') AS field, je.type AS kind,
-                    je.value AS value
+        let source = if self.is_shared() {
+            "SELECT c.questions::jsonb -> (je.i - 1)::int ->> 0 AS field, {PG_KIND} AS kind, {PG_VALUE} AS value,
+                    {PG_NUM} AS num
+             FROM call_analyses c JOIN attempts a ON a.id = c.attempt_id,
+                  jsonb_array_elements(CASE WHEN c.answers LIKE '[%' THEN c.answers::jsonb ELSE '[]'::jsonb END)
+                      WITH ORDINALITY AS je(value, i)
+             WHERE c.campaign_id = $1 AND c.state = 'done' AND a.dialed_at >= $2 AND a.dialed_at < $3"
+        } else {
+            "SELECT json_extract(c.questions, '$[' || je.key || '][0]') AS field, je.type AS kind,
+                    je.value AS value, je.value AS num
              FROM call_analyses c JOIN attempts a ON a.id = c.attempt_id, json_each(c.answers) je
-             WHERE c.campaign_id = ?1 AND c.state = 'done' AND a.dialed_at >= ?2 AND a.dialed_at < ?3
-               AND json_valid(c.answers) AND json_type(c.answers) = 'array'";
+             WHERE c.campaign_id = $1 AND c.state = 'done' AND a.dialed_at >= $2 AND a.dialed_at < $3
+               AND json_valid(c.answers) AND json_type(c.answers) = 'array'"
+        };
         self.answer_groups(source, campaign_id, since, until).await
     }
 
@@ -409,46 +433,65 @@ impl Store {
         since: i64,
         until: i64,
     ) -> Result<Vec<AnswerGroup>, StoreError> {
-        let sql = format!(
+        // On PostgreSQL, a JSON value's type and value as SQLite's json_each gives them (the
+        // answers' counters, migrations_pg/, name them the same way).
+        let source = source
+            .replace(
+                "{PG_KIND}",
+                "CASE jsonb_typeof(je.value)
+                     WHEN 'number' THEN CASE WHEN (je.value #>> '{}') ~ '^-?[0-9]+$' THEN 'integer' ELSE 'real' END
+                     WHEN 'string' THEN 'text' WHEN 'boolean' THEN je.value #>> '{}' ELSE jsonb_typeof(je.value) END",
+            )
+            .replace(
+                "{PG_VALUE}",
+                "CASE WHEN jsonb_typeof(je.value) IN ('object', 'array') THEN je.value::text ELSE je.value #>> '{}' END",
+            )
+            .replace(
+                "{PG_NUM}",
+                "CASE WHEN jsonb_typeof(je.value) = 'number' THEN (je.value #>> '{}')::double precision END",
+            );
+        on_db!(&self.db, |pool| {
+            let sql = format!(
             "WITH answers AS ({source}),
              plain AS (
                  SELECT field, kind, NULL AS text, COUNT(*) AS n,
-                        MIN(CASE WHEN kind IN ('integer', 'real') THEN value END) AS lo,
-                        TOTAL(CASE WHEN kind IN ('integer', 'real') THEN value END) AS total,
-                        MAX(CASE WHEN kind IN ('integer', 'real') THEN value END) AS hi
+                        MIN(CASE WHEN kind IN ('integer', 'real') THEN num END) AS lo,
+                        CAST(COALESCE(SUM(CASE WHEN kind IN ('integer', 'real') THEN num END), 0) AS DOUBLE PRECISION) AS total,
+                        MAX(CASE WHEN kind IN ('integer', 'real') THEN num END) AS hi
                  FROM answers WHERE kind != 'text' GROUP BY field, kind),
              texts AS (
                  SELECT field, value AS text, COUNT(*) AS n FROM answers WHERE kind = 'text' GROUP BY field, value),
              ranked AS (
                  SELECT field, text, n, ROW_NUMBER() OVER (PARTITION BY field ORDER BY n DESC, text) AS rank
                  FROM texts),
-             text_totals AS (SELECT field, SUM(n) AS n FROM texts GROUP BY field)
+             text_totals AS (SELECT field, CAST(SUM(n) AS BIGINT) AS n FROM texts GROUP BY field)
              SELECT field, kind, text, n, lo, total, hi FROM plain
              UNION ALL
              SELECT field, 'text', text, n, NULL, NULL, NULL FROM ranked WHERE rank <= {TOP_TEXT}
              UNION ALL
              SELECT field, 'text', NULL, n, NULL, NULL, NULL FROM text_totals"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(campaign_id)
-            .bind(since)
-            .bind(until)
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(|r| {
-                let numeric = r.try_get::<String, _>("kind").is_ok_and(|k| k == "integer" || k == "real");
-                Ok(AnswerGroup {
-                    field: r.try_get::<Option<String>, _>("field")?.unwrap_or_default(),
-                    kind: r.try_get("kind")?,
-                    text: r.try_get("text")?,
-                    count: count(&r, "n")?,
-                    min: if numeric { r.try_get("lo")? } else { None },
-                    sum: if numeric { r.try_get("total")? } else { None },
-                    max: if numeric { r.try_get("hi")? } else { None },
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(campaign_id)
+                .bind(since)
+                .bind(until)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(|r| {
+                    let numeric = r.try_get::<String, _>("kind").is_ok_and(|k| k == "integer" || k == "real");
+                    Ok(AnswerGroup {
+                        field: r.try_get::<Option<String>, _>("field")?.unwrap_or_default(),
+                        kind: r.try_get("kind")?,
+                        text: r.try_get("text")?,
+                        count: count(&r, "n")?,
+                        min: if numeric { r.try_get("lo")? } else { None },
+                        sum: if numeric { r.try_get("total")? } else { None },
+                        max: if numeric { r.try_get("hi")? } else { None },
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 }
 
@@ -457,81 +500,94 @@ impl Store {
     /// value): each field's non-text answers by type with their numeric aggregates, its
     /// [`TOP_TEXT`] most frequent texts and its text total, in that order, fields in name order.
     async fn counted_answers(&self, campaign_id: &str, source: &str) -> Result<Vec<AnswerGroup>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT field, kind, value, n FROM answer_counters
-             WHERE campaign_id = ? AND source = ? AND n > 0 ORDER BY field, kind, value",
-        )
-        .bind(campaign_id)
-        .bind(source)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::new();
-        let mut texts: Vec<(String, u64)> = Vec::new();
-        let mut field_of_texts = String::new();
-        let flush_texts = |field: &str, texts: &mut Vec<(String, u64)>, out: &mut Vec<AnswerGroup>| {
-            if texts.is_empty() {
-                return;
-            }
-            let total = texts.iter().map(|(_, n)| n).sum();
-            texts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            let top = texts.drain(..).take(TOP_TEXT as usize);
-            let group = |text, count| AnswerGroup {
-                field: field.to_string(),
-                kind: "text".into(),
-                text,
-                count,
-                min: None,
-                sum: None,
-                max: None,
-            };
-            out.extend(top.map(|(t, n)| group(Some(t), n)));
-            out.push(group(None, total));
-        };
-        for r in rows {
-            let field: String = r.try_get("field")?;
-            let kind: String = r.try_get("kind")?;
-            let n = count(&r, "n")?;
-            if field != field_of_texts {
-                flush_texts(&field_of_texts, &mut texts, &mut out);
-                field_of_texts.clone_from(&field);
-            }
-            match kind.as_str() {
-                "text" => texts.push((r.try_get("value")?, n)),
-                "integer" | "real" => {
-                    let value: f64 = r.try_get("value")?;
-                    match out.last_mut() {
-                        Some(g) if g.field == field && g.kind == kind => {
-                            g.count += n;
-                            g.min = g.min.map(|m| m.min(value));
-                            g.max = g.max.map(|m| m.max(value));
-                            g.sum = g.sum.map(|s| s + value * n as f64);
-                        }
-                        _ => out.push(AnswerGroup {
-                            field,
-                            kind,
-                            text: None,
-                            count: n,
-                            min: Some(value),
-                            sum: Some(value * n as f64),
-                            max: Some(value),
-                        }),
-                    }
+        on_db!(&self.db, |pool| {
+            let rows = sqlx::query(
+                "SELECT field, kind, value, n FROM answer_counters
+             WHERE campaign_id = $1 AND source = $2 AND n > 0 ORDER BY field, kind, value",
+            )
+            .bind(campaign_id)
+            .bind(source)
+            .fetch_all(pool)
+            .await?;
+            let mut out = Vec::new();
+            let mut texts: Vec<(String, u64)> = Vec::new();
+            let mut field_of_texts = String::new();
+            let flush_texts = |field: &str, texts: &mut Vec<(String, u64)>, out: &mut Vec<AnswerGroup>| {
+                if texts.is_empty() {
+                    return;
                 }
-                _ => match out.last_mut() {
-                    Some(g) if g.field == field && g.kind == kind => g.count += n,
-                    _ => out.push(AnswerGroup { field, kind, text: None, count: n, min: None, sum: None, max: None }),
-                },
+                let total = texts.iter().map(|(_, n)| n).sum();
+                texts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                let top = texts.drain(..).take(TOP_TEXT as usize);
+                let group = |text, count| AnswerGroup {
+                    field: field.to_string(),
+                    kind: "text".into(),
+                    text,
+                    count,
+                    min: None,
+                    sum: None,
+                    max: None,
+                };
+                out.extend(top.map(|(t, n)| group(Some(t), n)));
+                out.push(group(None, total));
+            };
+            for r in rows {
+                let field: String = r.try_get("field")?;
+                let kind: String = r.try_get("kind")?;
+                let n = count(&r, "n")?;
+                if field != field_of_texts {
+                    flush_texts(&field_of_texts, &mut texts, &mut out);
+                    field_of_texts.clone_from(&field);
+                }
+                match kind.as_str() {
+                    "text" => texts.push((r.try_get("value")?, n)),
+                    "integer" | "real" => {
+                        // A number on SQLite; its text on PostgreSQL (migrations_pg/: one column type).
+                        let value: f64 = match r.try_get::<f64, _>("value") {
+                            Ok(v) => v,
+                            Err(_) => {
+                                let text: String = r.try_get("value")?;
+                                text.parse().map_err(|_| {
+                                    StoreError::Corrupt(format!("answer_counters.value `{text}` is not a number"))
+                                })?
+                            }
+                        };
+                        match out.last_mut() {
+                            Some(g) if g.field == field && g.kind == kind => {
+                                g.count += n;
+                                g.min = g.min.map(|m| m.min(value));
+                                g.max = g.max.map(|m| m.max(value));
+                                g.sum = g.sum.map(|s| s + value * n as f64);
+                            }
+                            _ => out.push(AnswerGroup {
+                                field,
+                                kind,
+                                text: None,
+                                count: n,
+                                min: Some(value),
+                                sum: Some(value * n as f64),
+                                max: Some(value),
+                            }),
+                        }
+                    }
+                    _ => match out.last_mut() {
+                        Some(g) if g.field == field && g.kind == kind => g.count += n,
+                        _ => {
+                            out.push(AnswerGroup { field, kind, text: None, count: n, min: None, sum: None, max: None })
+                        }
+                    },
+                }
             }
-        }
-        flush_texts(&field_of_texts, &mut texts, &mut out);
-        Ok(out)
+            flush_texts(&field_of_texts, &mut texts, &mut out);
+            Ok(out)
+        })
     }
 }
 
-fn outcome(row: &SqliteRow) -> Result<Option<Outcome>, StoreError> {
-    row.try_get::<Option<&str>, _>("outcome")?.map(Outcome::from_sql).transpose()
+fn outcome<R: Cols>(row: &R) -> Result<Option<Outcome>, StoreError> {
+    row.get::<Option<&str>>("outcome")?.map(Outcome::from_sql).transpose()
 }
 
-fn count(row: &SqliteRow, col: &str) -> Result<u64, StoreError> {
-    u64::try_from(row.try_get::<i64, _>(col)?).map_err(|_| StoreError::Corrupt(format!("negative count in {col}")))
+fn count<R: Cols>(row: &R, col: &str) -> Result<u64, StoreError> {
+    u64::try_from(row.get::<i64>(col)?).map_err(|_| StoreError::Corrupt(format!("negative count in {col}")))
 }

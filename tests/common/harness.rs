@@ -54,7 +54,7 @@ impl Harness {
     /// A harness whose clock starts at `start`, with the simulator configured by `sim`.
     pub async fn new(start: DateTime<Utc>, sim: SimConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("h.db")).await.unwrap();
+        let store = super::test_store(dir.path()).await;
         let sim = Simulator::start(SimConfig { api_key: Some(Secret::new(API_KEY)), ..sim }).await.unwrap();
         let mut config = DaemonConfig::defaults();
         config.bland.base_url = sim.base_url();

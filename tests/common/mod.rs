@@ -51,11 +51,15 @@ impl TestEnv {
         Self { dir, db, config }
     }
 
-    /// An environment whose config points at an existing database (one a harness built).
-    pub fn at(db: &Path) -> Self {
+    /// An environment whose config points at an existing database (one a harness built): its
+    /// SQLite file, or its PostgreSQL URL.
+    pub fn at(store: &Store) -> Self {
         let env = Self::new();
-        std::fs::write(&env.config, format!("[store]\npath = {:?}\n", db.display().to_string())).unwrap();
-        Self { db: db.to_path_buf(), ..env }
+        std::fs::write(&env.config, format!("[store]\nurl = {:?}\n", store.url().to_string())).unwrap();
+        match store.path() {
+            Some(db) => Self { db: db.to_path_buf(), ..env },
+            None => env,
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -112,6 +116,36 @@ impl TestEnv {
     pub async fn store(&self) -> Store {
         Store::open(&self.db).await.expect("open test db")
     }
+}
+
+/// The PostgreSQL server the conformance run uses (`SWITCHBOARD_TEST_PG`, a URL of a database
+/// on it that the tests may connect to and create databases from); unset, tests use SQLite.
+pub fn test_pg_server() -> Option<String> {
+    std::env::var("SWITCHBOARD_TEST_PG").ok().filter(|u| !u.trim().is_empty())
+}
+
+/// A new, empty store for one test: a SQLite file in `dir`, or, when `SWITCHBOARD_TEST_PG` names
+/// a PostgreSQL server, a database of its own created on it (the same tests then run against
+/// PostgreSQL: `.ci/run` does both).
+pub async fn test_store(dir: &Path) -> Store {
+    match test_pg_server() {
+        None => Store::open(&dir.join("h.db")).await.expect("open the test database"),
+        Some(server) => {
+            let url = new_pg_database(&server).await;
+            Store::open_url(&url.parse().unwrap(), false).await.expect("open the test database on PostgreSQL")
+        }
+    }
+}
+
+/// Creates a database of its own on the server `server` names; its URL.
+pub async fn new_pg_database(server: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("sb_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(server).await.expect("connect to SWITCHBOARD_TEST_PG");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
+    admin.close().await.ok();
+    let (base, _) = server.rsplit_once('/').expect("a URL with a database");
+    format!("{base}/{name}")
 }
 
 pub fn path_str(p: &Path) -> &str {

@@ -1,0 +1,94 @@
+//! What several daemons on one database (PostgreSQL) share beyond the rows themselves: the
+//! leases of singleton duties, the takeover of attempts whose daemon's lease expired, and the
+//! account's slowdown after Bland's 429s. On SQLite the same calls work for the one daemon.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::backend::{Backend as _, on_db};
+use super::{Store, StoreError, millis, stored_time};
+
+impl Store {
+    /// The node name writes are fenced by on PostgreSQL; on SQLite one daemon owns every
+    /// attempt (its lock file), including those a previous run of it committed.
+    pub(super) fn fence_node(&self) -> Option<&str> {
+        self.is_shared().then_some(&*self.node)
+    }
+
+    /// Takes or renews the lease `name` for `ttl` on the database's clock: true while this
+    /// daemon holds it. A lease another daemon holds is taken only once it has expired (that
+    /// daemon died or stalled). The duties it guards are idempotent, so the moment two daemons
+    /// both believe they hold it (one stalled past its lease) does no harm.
+    pub async fn hold_lease(&self, name: &str, ttl: chrono::Duration) -> Result<bool, StoreError> {
+        on_db!(&self.db, |pool| {
+            let held: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO leases (name, holder, until) VALUES ($1, $2, {now} + $3)
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+                   WHERE leases.holder = excluded.holder OR leases.until < {now}
+                 RETURNING holder",
+                now = pool.db_now()
+            )))
+            .bind(name)
+            .bind(&*self.node)
+            .bind(ttl.num_milliseconds())
+            .fetch_optional(pool)
+            .await?;
+            Ok(held.is_some())
+        })
+    }
+
+    /// Who holds the lease `name`, and until when (the database's clock).
+    pub async fn lease_holder(&self, name: &str) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
+        on_db!(&self.db, |pool| {
+            let row =
+                sqlx::query("SELECT holder, until FROM leases WHERE name = $1").bind(name).fetch_optional(pool).await?;
+            row.map(|r| Ok((r.try_get("holder")?, stored_time(r.try_get("until")?, "leases.until")?))).transpose()
+        })
+    }
+
+    /// Attempts still `dialing` whose daemon's lease has expired (it died, or stalled past it):
+    /// this daemon takes each over (so that their old owner's writes are fenced off from now
+    /// on) and returns them with whether their old owner had started sending them. One it had
+    /// not was never sent: it may be voided without asking Bland. One it had is looked up.
+    pub async fn take_over_expired(&self) -> Result<Vec<(String, bool)>, StoreError> {
+        on_db!(&self.db, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE attempts SET owner = $1, lease_until = {now} + $2
+                 WHERE state = 'dialing' AND owner IS NOT NULL AND owner != $1 AND lease_until < {now}
+                 RETURNING id, send_started_at",
+                now = pool.db_now()
+            )))
+            .bind(&*self.node)
+            .bind(self.lease_ms)
+            .fetch_all(pool)
+            .await?;
+            rows.into_iter()
+                .map(|r| Ok((r.try_get("id")?, r.try_get::<Option<i64>, _>("send_started_at")?.is_some())))
+                .collect()
+        })
+    }
+
+    /// Until when every daemon holds its sends back after Bland's 429s, if that is ahead of `now`.
+    pub async fn shared_slowdown(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError> {
+        on_db!(&self.db, |pool| {
+            let until: Option<i64> =
+                sqlx::query_scalar("SELECT not_before FROM account_slowdown WHERE id = 1").fetch_optional(pool).await?;
+            Ok(until.filter(|&t| t > millis(now)).map(|t| stored_time(t, "account_slowdown.not_before")).transpose()?)
+        })
+    }
+
+    /// Every daemon holds its sends back until at least `until` (a 429 one of them met).
+    pub async fn share_slowdown(&self, until: DateTime<Utc>) -> Result<(), StoreError> {
+        on_db!(&self.db, |pool| {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO account_slowdown (id, not_before) VALUES (1, $1)
+                 ON CONFLICT (id) DO UPDATE SET not_before = {}(account_slowdown.not_before, excluded.not_before)",
+                pool.greatest()
+            )))
+            .bind(millis(until))
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+}
