@@ -193,7 +193,7 @@ async fn stepping_again_and_restarting_the_worker_midway_never_asks_a_call_twice
     assert_eq!((one.claimed, one.answered), (3, 3));
     drop(first);
     // A restart: a new worker on a new connection to the same database.
-    let store = Store::open(&h.dir.path().join("h.db")).await.unwrap();
+    let store = h.reopen().await;
     let second = worker(&h, store.clone(), 3, Work::Daemon);
     let rest = common::harness::drain(&second).await;
     assert_eq!(rest.answered, 5);
@@ -233,7 +233,7 @@ async fn analyses_a_crash_left_pending_or_claimed_are_completed_by_a_fresh_worke
     assert_eq!(crashed.rows.len(), 2);
 
     // A fresh daemon: a new connection, a new worker.
-    let store = Store::open(&h.dir.path().join("h.db")).await.unwrap();
+    let store = h.reopen().await;
     let fresh = worker(&h, store.clone(), 10, Work::Daemon);
     assert_eq!(
         common::harness::drain(&fresh).await.answered,
@@ -347,7 +347,7 @@ fn binary(h: &Harness, args: &[&str]) -> Command {
     .unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
     cmd.arg("--db")
-        .arg(h.dir.path().join("h.db"))
+        .arg(h.db_arg())
         .arg("--config")
         .arg(&config)
         .args(args)

@@ -768,9 +768,8 @@ async fn campaign_show_json_reports_states_outcomes_calls_and_rates_as_the_datab
     drive(&h, &dispatcher, &outcomes, &campaign, None).await;
     receiver.shut_down().await;
 
-    let db = h.dir.path().join("h.db");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["--db", db.to_str().unwrap(), "campaign", "show", &campaign, "--json"])
+        .args(["--db", &h.db_arg(), "campaign", "show", &campaign, "--json"])
         .env("SWITCHBOARD_CONFIG", "/dev/null")
         .env_remove("SWITCHBOARD_DB")
         .env("RUST_LOG", "warn")

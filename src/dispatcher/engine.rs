@@ -162,6 +162,8 @@ pub(super) struct State {
     pub(super) spend: Option<(DateTime<Utc>, f64)>,
     /// When the safety rules last looked at the running campaigns.
     pub(super) safety_checked_at: Option<DateTime<Utc>>,
+    /// Each campaign's shared pacing (several daemons), as the last step worked it out.
+    pub(super) paces: HashMap<String, crate::store::Pace>,
     /// Campaigns as the run loop last saw them (`watch.rs`).
     pub(super) seen: Option<super::watch::Seen>,
 }

@@ -251,6 +251,10 @@ impl Dispatcher {
         retry_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.void(attempt_id, campaign_id, dialed_at, why, retry_at).await?;
+        let shared_pace = self.lock().paces.get(campaign_id).copied();
+        if let Some(pace) = shared_pace {
+            return self.store.refund_pace(campaign_id, pace).await;
+        }
         let state = self.lock();
         let pacer = state.pacers.iter().find(|((id, _), _)| id == campaign_id).and_then(|(_, p)| p.as_ref());
         if let Some(pacer) = pacer {

@@ -60,7 +60,7 @@ impl Dispatcher {
         let open = self.open_calls(now).await?;
         let open_total: u32 = open.values().sum();
         let mut account_left = if shared {
-            let u = self.store.cap_usage(None, now).await?;
+            let u = self.store.usage(None, now).await?;
             self.cfg.account.allowance(Used { minute: u.minute, hour: u.hour, day: u.day }, u.open)
         } else {
             let mut state = self.lock();
@@ -105,7 +105,7 @@ impl Dispatcher {
             let fair_share = account_left.div_ceil((n - i) as u32);
             let caps = Caps::from_limits(&plan.spec.limits);
             let (used, open_here) = if shared {
-                let u = self.store.cap_usage(Some(&row.id), now).await?;
+                let u = self.store.usage(Some(&row.id), now).await?;
                 (Used { minute: u.minute, hour: u.hour, day: u.day }, u.open)
             } else {
                 (self.lock().ledger.used(Some(&row.id), now), open.get(&row.id).copied().unwrap_or(0))
@@ -140,12 +140,16 @@ impl Dispatcher {
                     .min(calls_within(plan.spec.limits.max_spend_usd.map(|l| l - f.campaign_spend), worst_case))
                     .min(calls_within(self.cfg.max_spend_usd_per_day.map(|l| l - f.account_spend), worst_case))
             };
+            let pace = plan.spec.limits.calls_per_minute.filter(|_| self.cfg.pacing).map(|per_minute| Pace {
+                interval_ms: (60_000 / i64::from(per_minute.max(1))).max(1),
+                burst: (per_minute / 10).max(1),
+            });
+            if shared && let Some(pace) = pace {
+                self.lock().paces.insert(row.id.clone(), pace);
+            }
             let admission = shared.then(|| Admission {
                 room: &admission_room,
-                pace: plan.spec.limits.calls_per_minute.filter(|_| self.cfg.pacing).map(|per_minute| Pace {
-                    interval_ms: (60_000 / i64::from(per_minute.max(1))).max(1),
-                    burst: (per_minute / 10).max(1),
-                }),
+                pace,
                 per_number_per_day: self.cfg.max_calls_per_number_per_day,
             });
             let mut budget = permitted(pacer.as_deref(), room);
@@ -155,7 +159,7 @@ impl Dispatcher {
                 let got = claimed.len() as u32;
                 report.claimed += got;
                 claimed_here += got;
-                let campaign_sends =
+                let (campaign_sends, trimmed) =
                     self.decide_claims(&plan, claimed, worst_case, now, &mut report, admission.as_ref()).await?;
                 let sent = campaign_sends.len() as u32;
                 if let Some(left) = &mut account_usd_left {
@@ -164,7 +168,8 @@ impl Dispatcher {
                 budget = budget.saturating_sub(sent);
                 account_left = account_left.saturating_sub(sent);
                 sends.extend(campaign_sends);
-                if got < budget.saturating_add(sent) {
+                // The commit found the room used (another daemon's dials): none left this step.
+                if trimmed || got < budget.saturating_add(sent) {
                     break;
                 }
             }
@@ -224,9 +229,9 @@ impl Dispatcher {
         now: DateTime<Utc>,
         report: &mut StepReport,
         admission: Option<&Admission<'_>>,
-    ) -> Result<Vec<Outgoing>, StoreError> {
+    ) -> Result<(Vec<Outgoing>, bool), StoreError> {
         if claimed.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), false));
         }
         let phones: Vec<&str> = claimed.iter().map(|j| j.phone.as_str()).collect();
         let dnc = self.store.dnc_reasons(&phones).await?;
@@ -324,7 +329,8 @@ impl Dispatcher {
         // (with several daemons, the commit may find the caps already used by another).
         let committed: std::collections::HashSet<String> =
             self.store.commit_claims(&attempts, &deferrals, now, admission).await?.into_iter().collect();
-        if committed.len() < attempts.len() {
+        let trimmed = committed.len() < attempts.len();
+        if trimmed {
             report.deferred += (attempts.len() - committed.len()) as u32;
             attempts.retain(|a| committed.contains(&a.id));
             sends.retain(|s| committed.contains(&s.attempt_id));
@@ -339,6 +345,6 @@ impl Dispatcher {
                 *open.per_campaign.entry(a.campaign_id.clone()).or_default() += 1;
             }
         }
-        Ok(sends)
+        Ok((sends, trimmed))
     }
 }

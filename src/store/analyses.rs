@@ -177,7 +177,8 @@ pub(super) async fn enqueue_one(
              (attempt_id, campaign_id, call_id, question_set, goal, questions, state, next_try_at, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $8)
          ON CONFLICT (attempt_id, question_set) DO UPDATE SET next_try_at = excluded.next_try_at
-             WHERE state = 'pending' AND claimed_by IS NULL AND next_try_at > excluded.next_try_at",
+             WHERE call_analyses.state = 'pending' AND call_analyses.claimed_by IS NULL
+               AND call_analyses.next_try_at > excluded.next_try_at",
     )
     .bind(attempt_id)
     .bind(campaign_id)
@@ -480,7 +481,7 @@ impl Store {
         on_db!(&self.db, |pool| {
             let now_ms = millis(now);
             let mut tx = pool.begin_write("analyses").await?;
-            let row = sqlx::query("SELECT campaign_id, price IS NULL AS unpriced FROM call_analyses WHERE id = $1")
+            let row = sqlx::query("SELECT campaign_id, CASE WHEN price IS NULL THEN 1 ELSE 0 END AS unpriced FROM call_analyses WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -488,7 +489,7 @@ impl Store {
                 return Err(StoreError::NotFound(format!("no analysis #{id}")));
             };
             let campaign_id: String = row.try_get("campaign_id")?;
-            let unpriced = row.try_get::<i64, _>("unpriced")? != 0;
+            let unpriced = row.try_get::<i32, _>("unpriced")? != 0;
             let (moved, price) = match result {
                 AnalysisResult::Answered { answers, price } => {
                     let answers = serde_json::to_string(answers).expect("JSON values always serialise");

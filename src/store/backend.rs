@@ -111,10 +111,15 @@ pub(crate) trait Backend {
         }
     }
 
-    /// ` FOR UPDATE SKIP LOCKED` on PostgreSQL, where daemons claim side by side; nothing on
-    /// SQLite, whose one writer claims alone.
-    fn skip_locked(&self) -> &'static str {
-        if Self::PG { " FOR UPDATE SKIP LOCKED" } else { "" }
+    /// SQLite's unary `+` before a column, which keeps its planner off that column's index;
+    /// PostgreSQL has no such hint (and no `+` for text).
+    fn no_index(&self) -> &'static str {
+        if Self::PG { "" } else { "+" }
+    }
+
+    /// SQLite's `CROSS JOIN … ON`, which fixes the join order; a plain join on PostgreSQL.
+    fn cross_join(&self) -> &'static str {
+        if Self::PG { "JOIN" } else { "CROSS JOIN" }
     }
 
     /// A write transaction serialized with every other one given the same `key`: SQLite has one

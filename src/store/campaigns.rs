@@ -440,16 +440,17 @@ impl Store {
     /// that lookup on the small partial index of pending polls, not on the campaign's attempts.)
     pub async fn complete_finished_campaigns(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
         on_db!(&self.db, |pool| {
-            Ok(sqlx::query_scalar(
+            Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                 "UPDATE campaigns SET state = 'completed', finished_at = $1, updated_at = $1
              WHERE state = 'running'
                AND EXISTS (SELECT 1 FROM jobs j WHERE j.campaign_id = campaigns.id)
                AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.campaign_id = campaigns.id
                                AND j.state IN ('queued', 'dialing', 'in_call', 'retry_wait'))
                AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.poll_at IS NOT NULL
-                               AND +a.campaign_id = campaigns.id AND a.call_id IS NOT NULL)
+                               AND {}a.campaign_id = campaigns.id AND a.call_id IS NOT NULL)
              RETURNING id",
-            )
+                pool.no_index()
+            )))
             .bind(millis(now))
             .fetch_all(pool)
             .await?)

@@ -272,14 +272,17 @@ impl Store {
             );
             let orphaned = orphaned.as_str();
             let ids: Vec<i64> = QueryBuilder::new(
-            // CROSS JOIN: campaign by campaign through `jobs_due`, never a scan of every job.
-            "SELECT jobs.id FROM campaigns CROSS JOIN jobs ON jobs.campaign_id = campaigns.id AND jobs.state = 'dialing'
+                // CROSS JOIN: campaign by campaign through `jobs_due`, never a scan of every job.
+                format!(
+                "SELECT jobs.id FROM campaigns {} jobs ON jobs.campaign_id = campaigns.id AND jobs.state = 'dialing'
              WHERE ",
-        )
-        .push(orphaned)
-        .build_query_scalar()
-        .fetch_all(pool)
-        .await?;
+                pool.cross_join()
+            ),
+            )
+            .push(orphaned)
+            .build_query_scalar()
+            .fetch_all(pool)
+            .await?;
             if ids.is_empty() {
                 return Ok(0);
             }
@@ -319,24 +322,41 @@ impl Store {
             }
             // Each claim is this daemon's, on a lease: daemons side by side skip each other's rows
             // (PostgreSQL), and a claim whose daemon died is released when its lease expires.
-            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE jobs SET state = 'dialing', updated_at = $2, claimed_by = $4, claim_until = {now} + $5
-             WHERE id IN (SELECT id FROM jobs
-                          WHERE campaign_id = $1 AND state = 'queued' AND next_attempt_at <= $2
-                          ORDER BY next_attempt_at LIMIT $3{skip_locked})
-               AND state = 'queued'
-             RETURNING id, campaign_id, phone, variables, timezones, zone_source, number_zones, regions, attempts,
-                       (SELECT columns FROM imports WHERE imports.id = jobs.import_id) AS variable_names",
-                now = pool.db_now(),
-                skip_locked = pool.skip_locked(),
-            )))
-            .bind(campaign_id)
-            .bind(now_ms)
-            .bind(limit as i64)
-            .bind(&*self.node)
-            .bind(self.lease_ms)
-            .fetch_all(pool)
-            .await?;
+            //
+            // On PostgreSQL the rows are picked in a CTE, which runs once: as `id IN (subquery)`
+            // the planner may run a `SKIP LOCKED` subquery again and claim more than `limit`.
+            let returning = "RETURNING jobs.id, jobs.campaign_id, jobs.phone, jobs.variables, jobs.timezones,
+                       jobs.zone_source, jobs.number_zones, jobs.regions, jobs.attempts,
+                       (SELECT columns FROM imports WHERE imports.id = jobs.import_id) AS variable_names";
+            let sql = if self.is_shared() {
+                format!(
+                    "WITH picked AS (SELECT id FROM jobs
+                                     WHERE campaign_id = $1 AND state = 'queued' AND next_attempt_at <= $2
+                                     ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+                     UPDATE jobs SET state = 'dialing', updated_at = $2, claimed_by = $4, claim_until = {now} + $5
+                     FROM picked WHERE jobs.id = picked.id AND jobs.state = 'queued'
+                     {returning}",
+                    now = pool.db_now(),
+                )
+            } else {
+                format!(
+                    "UPDATE jobs SET state = 'dialing', updated_at = $2, claimed_by = $4, claim_until = {now} + $5
+                     WHERE id IN (SELECT id FROM jobs
+                                  WHERE campaign_id = $1 AND state = 'queued' AND next_attempt_at <= $2
+                                  ORDER BY next_attempt_at LIMIT $3)
+                     {}",
+                    returning.replace("jobs.", "").replace("imports.id = import_id", "imports.id = jobs.import_id"),
+                    now = pool.db_now(),
+                )
+            };
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(campaign_id)
+                .bind(now_ms)
+                .bind(limit as i64)
+                .bind(&*self.node)
+                .bind(self.lease_ms)
+                .fetch_all(pool)
+                .await?;
             rows.iter().map(claimed_job).collect()
         })
     }
@@ -493,6 +513,16 @@ impl Store {
             }
             tx.commit().await?;
             Ok(admitted.into_iter().map(|a| a.id.clone()).collect())
+        })
+    }
+
+    /// What the caps count now, of one campaign or (`None`) the account: dials in the last
+    /// minute, hour and day, and calls holding a slot (not expired) — every daemon's, as
+    /// [`Store::commit_claims`] judges them.
+    pub async fn usage(&self, campaign_id: Option<&str>, now: DateTime<Utc>) -> Result<CapUsage, StoreError> {
+        on_db!(&self.db, |pool| {
+            let mut conn = pool.acquire().await?;
+            usage_in((&mut conn).into(), campaign_id, millis(now)).await
         })
     }
 

@@ -68,6 +68,20 @@ impl Store {
         })
     }
 
+    /// Gives a campaign's shared pacing back one call (a send that was never placed; see
+    /// `Pacer::refund`). Bounded like the bucket's refunds: a theoretical arrival time in the
+    /// past counts as now, so refunds never make a burst larger than `pace.burst`.
+    pub async fn refund_pace(&self, campaign_id: &str, pace: super::Pace) -> Result<(), StoreError> {
+        on_db!(&self.db, |pool| {
+            sqlx::query("UPDATE pacing SET tat = tat - $2 WHERE campaign_id = $1")
+                .bind(campaign_id)
+                .bind(pace.interval_ms.max(1))
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
     /// Until when every daemon holds its sends back after Bland's 429s, if that is ahead of `now`.
     pub async fn shared_slowdown(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError> {
         on_db!(&self.db, |pool| {

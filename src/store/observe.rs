@@ -225,7 +225,11 @@ mod tests {
         assert!(!status.is_current());
         assert!(status.to_string().contains("unknown to this binary: 9999"), "{status}");
 
-        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1").bind(first).execute(store.sqlite_pool()).await.unwrap();
+        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1")
+            .bind(first)
+            .execute(store.sqlite_pool())
+            .await
+            .unwrap();
         assert_eq!(store.migration_status().await.unwrap().pending, vec![first]);
     }
 }

@@ -119,9 +119,9 @@ impl LengthBucket {
 
 /// The SQL twin of [`LengthBucket::of`]: the bucket's index in [`LengthBucket::ALL`] (written
 /// out again in migrations/0009_report_counters.sql's triggers; a test keeps them in step).
-const BUCKET_SQL: &str = "CASE WHEN call_length IS NULL THEN 0 WHEN call_length <= 0 THEN 1 \
+const BUCKET_SQL: &str = "CAST(CASE WHEN call_length IS NULL THEN 0 WHEN call_length <= 0 THEN 1 \
      WHEN call_length < 0.5 THEN 2 WHEN call_length < 1 THEN 3 WHEN call_length < 2 THEN 4 \
-     WHEN call_length < 5 THEN 5 WHEN call_length < 10 THEN 6 ELSE 7 END";
+     WHEN call_length < 5 THEN 5 WHEN call_length < 10 THEN 6 ELSE 7 END AS BIGINT)";
 
 /// Calls with an outcome to recipients with one set of zones and regions in one quarter hour
 /// (UTC), by outcome (calls in progress are left out of these breakdowns).

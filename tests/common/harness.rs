@@ -63,6 +63,16 @@ impl Harness {
         Self { dir, store, sim, clock: ManualClock::new(start), config, dispatch_cfg }
     }
 
+    /// A new connection to the harness's database, as a restarted daemon opens it.
+    pub async fn reopen(&self) -> Store {
+        Store::open_url(self.store.url(), false).await.unwrap()
+    }
+
+    /// The harness's database as `--db` names it (a SQLite path or a PostgreSQL URL).
+    pub fn db_arg(&self) -> String {
+        self.store.url().to_string()
+    }
+
     pub fn client(&self, retry: RetryPolicy) -> Client {
         let mut c = BlandClientConfig::new(self.sim.base_url(), Secret::new(API_KEY));
         c.retry = retry;
