@@ -8,6 +8,7 @@
 mod analyze;
 mod blackout;
 mod rules;
+mod store_cmd;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -42,8 +43,13 @@ Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input.";
 pub fn command() -> clap::Command {
     use clap::CommandFactory;
     // Which flags each command that does not touch the database or the daemon config ignores.
-    const UNUSED: &[(&str, &[&str])] =
-        &[("sim", &["db", "config"]), ("completions", &["db", "config"]), ("config", &["db"]), ("rules", &["db"])];
+    const UNUSED: &[(&str, &[&str])] = &[
+        ("sim", &["db", "config"]),
+        ("completions", &["db", "config"]),
+        ("config", &["db"]),
+        ("rules", &["db"]),
+        ("store", &["db", "config"]),
+    ];
     let mut cmd = Cli::command();
     for (name, flags) in UNUSED {
         cmd = cmd.mut_subcommand(*name, |sub| hide(sub, flags));
@@ -134,6 +140,9 @@ pub enum Command {
     /// Emergency blackouts: stop dialling a state or a time zone at once, until a time
     #[command(subcommand)]
     Blackout(blackout::BlackoutCommand),
+    /// The database: move a SQLite database to PostgreSQL (several daemons on one database)
+    #[command(subcommand)]
+    Store(store_cmd::StoreCommand),
     /// The state calling rules in force: hours, holidays, frequency caps and their sources
     #[command(long_about = rules::LONG_ABOUT, after_help = rules::AFTER_HELP)]
     Rules(rules::RulesArgs),
@@ -529,6 +538,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let (config, store) = open_for(cli.config.as_deref(), cli.db.as_ref(), true).await?;
             export(args, &config, &store).await
         }
+        Command::Store(cmd) => store_cmd::store(cmd).await,
         Command::Blackout(cmd) => {
             let (_, store) = open_for(cli.config.as_deref(), cli.db.as_ref(), cmd.read_only()).await?;
             blackout::blackout(cmd, &store, Utc::now()).await
@@ -863,6 +873,7 @@ async fn export(args: ExportArgs, config: &DaemonConfig, store: &Store) -> Resul
 }
 
 async fn serve(mut config: DaemonConfig, store: Store, listen: Option<std::net::SocketAddr>) -> Result<(), Failure> {
+    let store = store.with_lease(config.store.lease);
     // `--listen` replaces `[http] listen` before any check reads it: the checks that depend on
     // the address (unsigned webhooks only on loopback) must see the one actually bound.
     if let Some(addr) = listen {
@@ -879,7 +890,7 @@ async fn serve(mut config: DaemonConfig, store: Store, listen: Option<std::net::
     // Refused before listening, as bad configuration.
     crate::daemon::webhook_auth(webhook_secret.as_ref(), &config).map_err(Failure::input)?;
     crate::api::ApiAuth::new(api_token.as_ref(), config.http.listen).map_err(|e| Failure::input(anyhow::anyhow!(e)))?;
-    let _lock = crate::daemon::DaemonLock::acquire_for(&store).await?;
+    let _lock = crate::daemon::DaemonLock::acquire_for(&store)?;
     let addr = config.http.listen;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     // Listening for signals before saying we listen: a SIGTERM right after start is a graceful stop.

@@ -98,29 +98,23 @@ impl DaemonParts {
 /// and released by the operating system however the process ends (`kill -9` included). Two
 /// daemons on one database would each reconcile the other's sends in flight.
 ///
-/// On PostgreSQL the lock is a session advisory lock, held by a connection of its own: it is
-/// released when that connection ends, however the process ends.
+///
+/// On PostgreSQL there is no such lock: several daemons share the database, each claiming and
+/// sending under leases (see `store::nodes`).
 #[derive(Debug)]
 pub struct DaemonLock {
     _file: Option<std::fs::File>,
-    _session: Option<crate::store::SessionLock>,
 }
 
 impl DaemonLock {
-    /// The lock for the daemon's store: the file lock beside a SQLite database, the advisory
-    /// lock on PostgreSQL.
-    pub async fn acquire_for(store: &Store) -> anyhow::Result<Self> {
+    /// The lock for the daemon's store: the file lock beside a SQLite database; none on
+    /// PostgreSQL.
+    pub fn acquire_for(store: &Store) -> anyhow::Result<Self> {
         match store.path() {
             Some(path) => Self::acquire(path),
             None => {
-                let session = store.session_lock("switchboard daemon").await?.ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "another switchboard daemon is already running on {} (it holds the database's daemon \
-                         lock); stop it first: one daemon per database",
-                        store.url()
-                    )
-                })?;
-                Ok(Self { _file: None, _session: Some(session) })
+                info!(node = store.node(), "several daemons may share this PostgreSQL database; this one is a node");
+                Ok(Self { _file: None })
             }
         }
     }
@@ -136,7 +130,7 @@ impl DaemonLock {
             .open(&path)
             .with_context(|| format!("cannot open the daemon lock {}", path.display()))?;
         match file.try_lock() {
-            Ok(()) => Ok(Self { _file: Some(file), _session: None }),
+            Ok(()) => Ok(Self { _file: Some(file) }),
             Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
                 "another switchboard daemon is already running on {} (it holds {}); stop it first: \
                  one daemon per database",
@@ -367,7 +361,9 @@ async fn prune_inbox_periodically(
 ) {
     loop {
         let cutoff = clock.now() - retention;
-        match store.prune_inbox(cutoff).await {
+        // One daemon prunes (several on PostgreSQL): the leader.
+        let leads = store.is_leader().await.unwrap_or(false);
+        match if leads { store.prune_inbox(cutoff).await } else { Ok(Default::default()) } {
             Ok(p) if p.deliveries > 0 || p.bodies > 0 => {
                 info!(deliveries = p.deliveries, bodies = p.bodies, %cutoff, "pruned the webhook inbox")
             }

@@ -17,9 +17,6 @@ use crate::bland::{BlandError, ListCallsQuery};
 use crate::metrics::Reconciled;
 use crate::store::{PendingAttempt, StoreError};
 
-/// The lease of the daemon that settles other daemons' expired attempts (several daemons).
-pub const RECONCILE_LEASE: &str = "reconcile";
-
 /// What Bland knows of an attempt.
 enum Lookup {
     Found(String),
@@ -56,7 +53,7 @@ impl Dispatcher {
         // owner's writes off; one its owner never started sending is voided and its job queued
         // again (never sent: nothing to ask Bland); one it may have sent is looked up below with
         // this daemon's own, by its attempt id. Never resent on a timer.
-        if self.store.is_shared() && self.store.hold_lease(RECONCILE_LEASE, self.cfg.lease).await? {
+        if self.store.is_shared() && self.store.is_leader().await? {
             for (attempt_id, maybe_sent) in self.store.take_over_expired().await? {
                 if maybe_sent {
                     warn!(%attempt_id, "a daemon's lease expired while it was sending this attempt: looking it up at Bland");

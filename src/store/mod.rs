@@ -11,12 +11,12 @@ mod analyses;
 pub(crate) mod backend;
 mod blackouts;
 mod campaigns;
+mod copy;
 mod dispatch;
 mod dnc;
 mod export;
 mod imports;
 mod inbox;
-mod locks;
 mod nodes;
 mod observe;
 mod outcomes;
@@ -29,7 +29,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use backend::StoreUrl;
 pub(crate) use backend::{Db, on_db};
@@ -40,12 +40,13 @@ pub use analyses::{
 };
 pub use blackouts::BlackoutRecord;
 pub use campaigns::{CampaignChange, CampaignRow, CapUsage, RetryChange, Saved, SendActivity, SpecChange, SpecUpdated};
+pub use copy::Copied;
 pub use dispatch::{Admission, AdmissionFacts, ClaimedJob, Deferral, NewAttempt, Pace, PendingAttempt, RecentDial};
 pub use dnc::{DncAdded, DncEntry};
 pub use export::{AnalysisAnswers, ExportAttempt, ExportReader, ExportRecipient, ImportColumns, Variables};
 pub use imports::{ImportCounts, ImportRow, ImportSnapshot, ImportTx, NewJob, phone_key};
 pub use inbox::Pruned;
-pub use locks::SessionLock;
+pub use nodes::LEADER_LEASE;
 pub use observe::{MigrationStatus, SendErrorAt, SendErrors};
 pub use outcomes::{Application, AttemptContext, Delivery, JobTarget, OutcomeRecord, PollDue};
 pub use records::{AttemptDetails, AttemptRecord, InboxRecord, JobDetails, JobRecord};
@@ -260,7 +261,7 @@ impl Store {
 
     /// The SQLite pool, for the store's own unit tests.
     #[cfg(test)]
-    pub(crate) fn sqlite_pool(&self) -> &SqlitePool {
+    pub(crate) fn sqlite_pool(&self) -> &sqlx::SqlitePool {
         match &self.db {
             Db::Sqlite(pool) => pool,
             Db::Pg(_) => panic!("a SQLite store"),

@@ -8,6 +8,9 @@ use sqlx::Row;
 use super::backend::{Backend as _, on_db};
 use super::{Store, StoreError, millis, stored_time};
 
+/// The lease of the daemon that runs the singleton duties ([`Store::is_leader`]).
+pub const LEADER_LEASE: &str = "leader";
+
 impl Store {
     /// The node name writes are fenced by on PostgreSQL; on SQLite one daemon owns every
     /// attempt (its lock file), including those a previous run of it committed.
@@ -35,6 +38,18 @@ impl Store {
             .await?;
             Ok(held.is_some())
         })
+    }
+
+    /// Whether this daemon is the leader now: the one of several daemons on PostgreSQL that
+    /// holds the leader's lease (taken or renewed by this call, for `[store] lease`) and so runs
+    /// the singleton duties — settling other daemons' expired attempts, completing campaigns,
+    /// pruning the inbox. Always true on SQLite (one daemon). The duties are idempotent: a
+    /// daemon stalled past its lease that still believes it leads does no harm.
+    pub async fn is_leader(&self) -> Result<bool, StoreError> {
+        if !self.is_shared() {
+            return Ok(true);
+        }
+        self.hold_lease(LEADER_LEASE, chrono::Duration::milliseconds(self.lease_ms)).await
     }
 
     /// Who holds the lease `name`, and until when (the database's clock).

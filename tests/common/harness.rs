@@ -55,6 +55,15 @@ impl Harness {
     pub async fn new(start: DateTime<Utc>, sim: SimConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = super::test_store(dir.path()).await;
+        Self::build(dir, start, sim, store).await
+    }
+
+    /// A harness on a store of the test's own.
+    pub async fn with_store(start: DateTime<Utc>, sim: SimConfig, store: Store) -> Self {
+        Self::build(tempfile::tempdir().unwrap(), start, sim, store).await
+    }
+
+    async fn build(dir: tempfile::TempDir, start: DateTime<Utc>, sim: SimConfig, store: Store) -> Self {
         let sim = Simulator::start(SimConfig { api_key: Some(Secret::new(API_KEY)), ..sim }).await.unwrap();
         let mut config = DaemonConfig::defaults();
         config.bland.base_url = sim.base_url();
