@@ -64,7 +64,7 @@ fn hide(mut cmd: clap::Command, flags: &[&'static str]) -> clap::Command {
     for flag in flags {
         let parser: clap::builder::ValueParser = match *flag {
             "db" => clap::value_parser!(StoreUrl).into(),
-            _ => clap::value_parser!(PathBuf).into(),
+            _ => clap::value_parser!(PathBuf),
         };
         let value = clap::Arg::new(*flag)
             .long(*flag)

@@ -147,7 +147,7 @@ impl Dispatcher {
             if shared && let Some(pace) = pace {
                 self.lock().paces.insert(row.id.clone(), pace);
             }
-            let admission = shared.then(|| Admission {
+            let admission = shared.then_some(Admission {
                 room: &admission_room,
                 pace,
                 per_number_per_day: self.cfg.max_calls_per_number_per_day,

@@ -50,25 +50,25 @@ impl<'a> From<&'a mut sqlx::PgConnection> for Conn<'a> {
 
 impl<'a, 't> From<&'a mut Transaction<'t, Sqlite>> for Conn<'a> {
     fn from(c: &'a mut Transaction<'t, Sqlite>) -> Self {
-        Conn::Sqlite(&mut **c)
+        Conn::Sqlite(c)
     }
 }
 
 impl<'a, 't> From<&'a mut Transaction<'t, Postgres>> for Conn<'a> {
     fn from(c: &'a mut Transaction<'t, Postgres>) -> Self {
-        Conn::Pg(&mut **c)
+        Conn::Pg(c)
     }
 }
 
 impl<'a> From<&'a mut sqlx::pool::PoolConnection<Sqlite>> for Conn<'a> {
     fn from(c: &'a mut sqlx::pool::PoolConnection<Sqlite>) -> Self {
-        Conn::Sqlite(&mut **c)
+        Conn::Sqlite(c)
     }
 }
 
 impl<'a> From<&'a mut sqlx::pool::PoolConnection<Postgres>> for Conn<'a> {
     fn from(c: &'a mut sqlx::pool::PoolConnection<Postgres>) -> Self {
-        Conn::Pg(&mut **c)
+        Conn::Pg(c)
     }
 }
 

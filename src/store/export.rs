@@ -50,7 +50,7 @@ impl ReaderConn {
     fn conn(&mut self) -> Conn<'_> {
         match self {
             ReaderConn::Sqlite(c) => Conn::Sqlite(c),
-            ReaderConn::Pg(c) => Conn::Pg(&mut **c),
+            ReaderConn::Pg(c) => Conn::Pg(c),
         }
     }
 }

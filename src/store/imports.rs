@@ -77,7 +77,7 @@ impl ImportConn {
     fn conn(&mut self) -> Conn<'_> {
         match self {
             ImportConn::Sqlite(c) => Conn::Sqlite(c),
-            ImportConn::Pg(c) => Conn::Pg(&mut **c),
+            ImportConn::Pg(c) => Conn::Pg(c),
         }
     }
 }

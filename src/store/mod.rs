@@ -149,7 +149,13 @@ impl Store {
     async fn connect_pg(url: &str) -> Result<Store, StoreError> {
         let open_err = |source| StoreError::Open { path: url.to_string(), source };
         // The password, if any, comes from PGPASSWORD or ~/.pgpass (StoreUrl refuses one in the URL).
-        let options = PgConnectOptions::from_str(url).map_err(open_err)?.application_name("switchboard");
+        // A transaction left idle (its process stopped or stalled: none of ours waits on anything
+        // but the database) is ended by the server after a few seconds, and with it the locks it
+        // holds — a daemon stopped inside its commit must not stop every other daemon.
+        let options = PgConnectOptions::from_str(url)
+            .map_err(open_err)?
+            .application_name("switchboard")
+            .options([("idle_in_transaction_session_timeout", "5s")]);
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(60))
