@@ -263,6 +263,18 @@ pub async fn serve(parts: DaemonParts, listener: TcpListener, shutdown: watch::R
     let limits = HttpLimits::from_config(&parts.config.http);
     info!(%addr, ?limits, "switchboard daemon listening");
 
+    // Several daemons on PostgreSQL: calls Bland placed whose attempts the database lost (a
+    // failover to a standby that missed the last commits) are written back before anything is
+    // dialled, so that no number is called again for them. Not knowing is not dialling.
+    if parts.store.is_shared() {
+        let adopted = dispatcher
+            .recover_lost_calls(RECOVER_LOOKBACK)
+            .await
+            .context("checking Bland's calls of the last 15 minutes against the database before dialling")?;
+        if adopted > 0 {
+            warn!(adopted, "calls Bland placed that the database had lost were recorded (a failover?)");
+        }
+    }
     // Attempts a crash left `dialing` are settled before anything new is sent.
     let settled = dispatcher.reconcile().await?;
     if settled != Default::default() {
@@ -347,6 +359,10 @@ async fn check_key(client: Client, mut stop: watch::Receiver<bool>) {
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
+
+/// How far back a starting daemon on PostgreSQL checks Bland's calls against the database
+/// (`Dispatcher::recover_lost_calls`): far more than any replication lag a failover can lose.
+const RECOVER_LOOKBACK: chrono::Duration = chrono::Duration::minutes(15);
 
 /// How often the inbox is pruned; the first prune runs at start.
 const PRUNE_EVERY: StdDuration = StdDuration::from_secs(3600);

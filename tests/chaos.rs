@@ -20,8 +20,9 @@ use switchboard::store::{AttemptState, JobState, Store};
 
 const API_KEY: &str = "sk-chaos-test-0c1d2e";
 const WEBHOOK_SECRET: &str = "whsec-chaos-test-7a8b9c";
-const RECIPIENTS: usize = 150;
+const RECIPIENTS: usize = 120;
 const MAX_CONCURRENT: usize = 20;
+const PER_MINUTE: usize = 100;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -110,7 +111,7 @@ async fn three_daemons_through_kills_stalls_and_lost_connections_dial_each_numbe
     let spec = format!(
         "id = \"chaos\"\nname = \"Chaos\"\n[call]\ntask = \"Hello {{{{first_name}}}}\"\nmax_duration = 1\n\
          [schedule]\nzone_policy = \"column\"\nhours = {{ \"mon-sun\" = \"08:00-21:00\" }}\n\
-         [limits]\nmax_concurrent = {MAX_CONCURRENT}\n[retry]\nmax_attempts = 1\n"
+         [limits]\nmax_concurrent = {MAX_CONCURRENT}\ncalls_per_minute = {PER_MINUTE}\n[retry]\nmax_attempts = 1\n"
     );
     assert_eq!(envs[0].campaign(&spec), "chaos");
     let csv = envs[0].write("r.csv", common::open_recipients(RECIPIENTS));
@@ -202,6 +203,21 @@ async fn three_daemons_through_kills_stalls_and_lost_connections_dial_each_numbe
         most = most.max(open);
     }
     assert!(most as usize <= MAX_CONCURRENT, "{most} calls at once under max_concurrent = {MAX_CONCURRENT}");
+    // No minute held more calls than the cap, by the simulator's clock (windows of 59 s: a
+    // second is left for the sends' transit, the cap counting from the moment of dial).
+    let mut at: Vec<DateTime<Utc>> = sends.iter().map(|s| s.at).collect();
+    at.sort();
+    let mut start = 0;
+    for end in 0..at.len() {
+        while at[end] - at[start] >= chrono::Duration::seconds(59) {
+            start += 1;
+        }
+        assert!(
+            end - start < PER_MINUTE,
+            "{} calls within 59 s under calls_per_minute = {PER_MINUTE}",
+            end - start + 1
+        );
+    }
     // Inside the window: every call began between 08:00 and 21:00 in the recipients' zone.
     let tz: chrono_tz::Tz = zone.parse().unwrap();
     for s in &sends {

@@ -306,3 +306,59 @@ async fn an_import_on_postgresql_lands_whole_and_a_duplicate_is_counted_once() {
     assert_eq!(jobs.len(), 2501);
     assert_eq!(store.job_counts(&id).await.unwrap().total(), 2501, "the counters count each job once");
 }
+
+#[tokio::test]
+async fn after_a_failover_that_lost_the_last_attempts_the_daemon_finds_their_calls_at_bland_and_dials_none_again() {
+    use sqlx::Connection;
+    let _ = pg_server();
+    let h = Harness::new(at("2026-06-01T14:00:00Z"), open_sim()).await;
+    let spec = "name = \"Failover\"\n[call]\ntask = \"Hello\"\n[schedule]\nhours = { \"mon-sun\" = \"09:00-17:00\" }\n\
+                [retry]\nmax_attempts = 1\n";
+    let campaign = h.campaign(spec, &recipients(10)).await;
+    let first = node(&h, h.store.clone()).await;
+    first.step().await.unwrap();
+    assert_eq!(h.sim.sends().len(), 10);
+
+    // The primary fails; the standby it replicated to asynchronously never received the last
+    // commits of four of those calls: their attempts are gone and their jobs still queued.
+    let lost: Vec<String> = h
+        .sim
+        .sends()
+        .iter()
+        .take(4)
+        .map(|s| s.metadata["switchboard_attempt_id"].as_str().unwrap().to_string())
+        .collect();
+    let mut db = sqlx::PgConnection::connect(&h.store.url().to_string()).await.unwrap();
+    for id in &lost {
+        let job: i64 = sqlx::query_scalar("DELETE FROM attempts WHERE id = $1 RETURNING job_id")
+            .bind(id)
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE jobs SET state = 'queued', attempts = attempts - 1 WHERE id = $1")
+            .bind(job)
+            .execute(&mut db)
+            .await
+            .unwrap();
+    }
+
+    // A daemon starting on the promoted standby checks Bland's recent calls before it dials.
+    let after = node(&h, h.reopen().await).await;
+    assert_eq!(after.recover_lost_calls(Duration::minutes(15)).await.unwrap(), 4, "the four lost calls are found");
+    assert_eq!(after.recover_lost_calls(Duration::minutes(15)).await.unwrap(), 0, "and recorded once");
+    for _ in 0..3 {
+        after.reconcile().await.unwrap();
+        after.step().await.unwrap();
+        h.clock.advance(Duration::minutes(1));
+    }
+    let mut per_number: HashMap<String, usize> = HashMap::new();
+    for s in h.sim.sends() {
+        *per_number.entry(s.phone_number).or_default() += 1;
+    }
+    assert!(per_number.values().all(|&n| n == 1), "a number was dialled again after the failover: {per_number:?}");
+    let records = h.store.attempt_records(Some(&campaign)).await.unwrap();
+    for id in &lost {
+        let a = records.iter().find(|a| &a.id == id).expect("the lost attempt is back");
+        assert!(a.call_id.is_some(), "with its call: {a:?}");
+    }
+}

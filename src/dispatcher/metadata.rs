@@ -37,6 +37,11 @@ impl AttemptMetadata<'_> {
         metadata.get(ATTEMPT_KEY).and_then(Value::as_str)
     }
 
+    /// The job id a call's metadata carries back (see [`AttemptMetadata::attempt_id_in`]).
+    pub fn job_id_in(metadata: &Value) -> Option<i64> {
+        metadata.get(JOB_KEY).and_then(Value::as_i64)
+    }
+
     /// The campaign id a call's metadata carries back (see [`AttemptMetadata::attempt_id_in`]).
     pub fn campaign_id_in(metadata: &Value) -> Option<&str> {
         metadata.get(CAMPAIGN_KEY).and_then(Value::as_str)

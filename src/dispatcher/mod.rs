@@ -35,3 +35,4 @@ pub use ledger::Caps;
 pub use metadata::AttemptMetadata;
 pub use plan::{CampaignPlan, PlanCache, recipient_zones};
 pub use prepare::{Deferral, Facts, Prepared, prepare};
+pub use reconcile::RecoverError;

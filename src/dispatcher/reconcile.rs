@@ -7,7 +7,7 @@
 //! never given an attempt are put back in the queue. Data enters as the store's pending
 //! attempts and Bland's call lists; it leaves as store transitions.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use futures_util::{StreamExt, stream};
 use tracing::{info, warn};
 
@@ -15,7 +15,19 @@ use super::engine::{Dispatcher, ReconcileReport};
 use super::metadata::AttemptMetadata;
 use crate::bland::{BlandError, ListCallsQuery};
 use crate::metrics::Reconciled;
-use crate::store::{PendingAttempt, StoreError};
+use crate::store::{LostCall, PendingAttempt, StoreError};
+
+/// Calls read from Bland's log a page at a time ([`Dispatcher::recover_lost_calls`]).
+const PAGE: u32 = 1000;
+
+/// Why [`Dispatcher::recover_lost_calls`] could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoverError {
+    #[error("cannot read Bland's call log: {0}")]
+    Bland(BlandError),
+    #[error(transparent)]
+    Store(StoreError),
+}
 
 /// What Bland knows of an attempt.
 enum Lookup {
@@ -83,6 +95,69 @@ impl Dispatcher {
         self.metrics.reconciled(Reconciled::Requeued, report.requeued);
         self.metrics.reconciled(Reconciled::Left, report.left);
         Ok(report)
+    }
+
+    /// Calls Bland placed in the last `lookback` whose attempts the database does not have —
+    /// after a failover to a PostgreSQL standby that had not received the last commits — are
+    /// written back (see [`Store::adopt_lost_call`](crate::store::Store::adopt_lost_call)), so
+    /// that their numbers are not dialled again; the daemon does this on start, before it dials.
+    /// Bland's call log is read newest first, a page at a time, back to `lookback` ago.
+    pub async fn recover_lost_calls(&self, lookback: Duration) -> Result<u32, RecoverError> {
+        let now = self.clock.now();
+        let since = now - lookback;
+        let mut found: Vec<LostCall> = Vec::new();
+        let mut from = 0u64;
+        loop {
+            let query = ListCallsQuery {
+                start_date: Some(since.date_naive()),
+                ascending: Some(false),
+                limit: Some(PAGE),
+                from: Some(from),
+                ..ListCallsQuery::default()
+            };
+            let page = self.bland.list_calls(&query).await.map_err(RecoverError::Bland)?;
+            let mut older = false;
+            for c in &page.calls {
+                let Some(created_at) = c.created_at else { continue };
+                if created_at < since {
+                    older = true;
+                    continue;
+                }
+                let (Some(attempt_id), Some(job_id), Some(campaign_id)) = (
+                    AttemptMetadata::attempt_id_in(&c.metadata),
+                    AttemptMetadata::job_id_in(&c.metadata),
+                    AttemptMetadata::campaign_id_in(&c.metadata),
+                ) else {
+                    continue;
+                };
+                found.push(LostCall {
+                    attempt_id: attempt_id.to_string(),
+                    job_id,
+                    campaign_id: campaign_id.to_string(),
+                    call_id: c.call_id.clone(),
+                    created_at,
+                });
+            }
+            if older || page.calls.len() < PAGE as usize {
+                break;
+            }
+            from += u64::from(PAGE);
+        }
+        let ids: Vec<&str> = found.iter().map(|l| l.attempt_id.as_str()).collect();
+        let known = self.store.known_attempts(&ids).await.map_err(RecoverError::Store)?;
+        let mut adopted = 0;
+        for lost in found.iter().filter(|l| !known.contains(&l.attempt_id)) {
+            if self.store.adopt_lost_call(lost, now).await.map_err(RecoverError::Store)? {
+                warn!(
+                    attempt_id = %lost.attempt_id,
+                    call_id = %lost.call_id,
+                    job_id = lost.job_id,
+                    "Bland placed a call the database had lost (a failover?): recorded, its number is not dialled again"
+                );
+                adopted += 1;
+            }
+        }
+        Ok(adopted)
     }
 
     async fn reconcile_one(&self, attempt: PendingAttempt, now: DateTime<Utc>) -> Result<Settled, StoreError> {

@@ -46,7 +46,7 @@ pub use dnc::{DncAdded, DncEntry};
 pub use export::{AnalysisAnswers, ExportAttempt, ExportReader, ExportRecipient, ImportColumns, Variables};
 pub use imports::{ImportCounts, ImportRow, ImportSnapshot, ImportTx, NewJob, phone_key};
 pub use inbox::Pruned;
-pub use nodes::LEADER_LEASE;
+pub use nodes::{LEADER_LEASE, LostCall};
 pub use observe::{MigrationStatus, SendErrorAt, SendErrors};
 pub use outcomes::{Application, AttemptContext, Delivery, JobTarget, OutcomeRecord, PollDue};
 pub use records::{AttemptDetails, AttemptRecord, InboxRecord, JobDetails, JobRecord};

@@ -8,6 +8,16 @@ use sqlx::Row;
 use super::backend::{Backend as _, on_db};
 use super::{Store, StoreError, millis, stored_time};
 
+/// A call Bland placed for an attempt the database does not have ([`Store::adopt_lost_call`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LostCall {
+    pub attempt_id: String,
+    pub job_id: i64,
+    pub campaign_id: String,
+    pub call_id: String,
+    pub created_at: DateTime<Utc>,
+}
+
 /// The lease of the daemon that runs the singleton duties ([`Store::is_leader`]).
 pub const LEADER_LEASE: &str = "leader";
 
@@ -94,6 +104,65 @@ impl Store {
                 .execute(pool)
                 .await?;
             Ok(())
+        })
+    }
+
+    /// Of `attempt_ids`, those the database has.
+    pub async fn known_attempts(&self, attempt_ids: &[&str]) -> Result<std::collections::HashSet<String>, StoreError> {
+        on_db!(&self.db, |pool| {
+            let mut known = std::collections::HashSet::new();
+            for chunk in attempt_ids.chunks(5000) {
+                let mut q: sqlx::QueryBuilder<_> = sqlx::QueryBuilder::new("SELECT id FROM attempts WHERE id IN ");
+                super::push_in_list(&mut q, chunk.iter().copied());
+                let ids: Vec<String> = q.build_query_scalar().fetch_all(pool).await?;
+                known.extend(ids);
+            }
+            Ok(known)
+        })
+    }
+
+    /// A call Bland placed whose attempt the database lost (a failover to a standby that had not
+    /// received the last commits): written back as an attempt in a call, its job with it, so
+    /// that its job is not dialled again and its outcome is polled at once. Only a job still
+    /// waiting (queued or waiting to retry) takes it; returns whether it did.
+    pub async fn adopt_lost_call(&self, lost: &LostCall, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let now_ms = millis(now);
+        on_db!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let job = sqlx::query(
+                "UPDATE jobs SET state = 'in_call', attempts = attempts + 1, updated_at = $3
+                 WHERE id = $1 AND campaign_id = $2 AND (state = 'queued' OR state = 'retry_wait')
+                 RETURNING attempts, phone",
+            )
+            .bind(lost.job_id)
+            .bind(&lost.campaign_id)
+            .bind(now_ms)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(job) = job else {
+                return Ok(false);
+            };
+            let attempt_no: i64 = job.try_get("attempts")?;
+            let phone: String = job.try_get("phone")?;
+            sqlx::query(
+                "INSERT INTO attempts (id, job_id, campaign_id, phone, attempt_no, state, call_id, dialed_at, sent_at,
+                                       expires_at, poll_at, rules_version, owner)
+                 VALUES ($1, $2, $3, $4, $5, 'in_call', $6, $7, $8, $9, $8, 'recovered', $10)",
+            )
+            .bind(&lost.attempt_id)
+            .bind(lost.job_id)
+            .bind(&lost.campaign_id)
+            .bind(phone)
+            .bind(attempt_no)
+            .bind(&lost.call_id)
+            .bind(millis(lost.created_at))
+            .bind(now_ms)
+            .bind(now_ms + 30 * 60_000)
+            .bind(&*self.node)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(true)
         })
     }
 
