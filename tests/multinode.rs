@@ -362,3 +362,40 @@ async fn after_a_failover_that_lost_the_last_attempts_the_daemon_finds_their_cal
         assert!(a.call_id.is_some(), "with its call: {a:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_states_frequency_cap_holds_when_four_daemons_dial_one_subject_at_the_same_moment() {
+    let _ = pg_server();
+    let mut h = Harness::new(at("2026-06-01T14:00:00Z"), open_sim()).await;
+    h.dispatch_cfg.account = Caps::default();
+    // The per-number daily cap far above Florida's 3 a day: the state's cap must hold by itself.
+    h.dispatch_cfg.max_calls_per_number_per_day = 10;
+    // Four campaigns about one subject, to the same ten Miami numbers, each run by a daemon of
+    // its own: each daemon, reading the dials before its claim, sees none.
+    let csv: String = std::iter::once("phone,state\n".to_string())
+        .chain((0..10).map(|i| format!("305-555-{:04},FL\n", 1000 + i)))
+        .collect();
+    let mut nodes = Vec::new();
+    for n in 0..4 {
+        let spec = format!(
+            "id = \"renewals-{n}\"\nname = \"Renewals {n}\"\n[call]\ntask = \"Hello\"\n[schedule]\n\
+             hours = {{ \"mon-sun\" = \"09:00-17:00\" }}\n[compliance]\npurpose = \"telemarketing\"\n\
+             subject = \"renewals\"\n[retry]\nmax_attempts = 1\n"
+        );
+        h.campaign(&spec, &csv).await;
+        nodes.push(node(&h, h.reopen().await).await);
+    }
+    for _ in 0..3 {
+        let steps = nodes.iter().map(|d| d.step());
+        for r in futures_util::future::join_all(steps).await {
+            r.unwrap();
+        }
+        h.clock.advance(Duration::seconds(10));
+    }
+    let mut per_number: HashMap<String, usize> = HashMap::new();
+    for s in h.sim.sends() {
+        *per_number.entry(s.phone_number).or_default() += 1;
+    }
+    assert_eq!(per_number.len(), 10, "every number dialled");
+    assert!(per_number.values().all(|&n| n == 3), "Florida's 3 calls a day on one subject, exactly: {per_number:?}");
+}

@@ -93,17 +93,8 @@ pub fn prepare(job: &ClaimedJob, plan: &CampaignPlan, facts: &Facts<'_>, now: Da
             None => Deferral::Fail("the campaign's schedule has no opening left for this recipient".into()),
         });
     }
-    let max = facts.max_calls_per_number_per_day;
-    if facts.recent_dials.len() as u32 >= max {
-        let oldest = facts.recent_dials[facts.recent_dials.len() - max as usize];
-        let at = (oldest + Duration::days(1)).max(now + Duration::seconds(1));
-        return defer(Deferral::Requeue { at, why: Wait::NumberCap });
-    }
-    if let Some(cap) = plan.frequency_cap(facts.regions)
-        && !rolling_cap_allows(facts.subject_dials, now, cap)
-    {
-        let at = rolling_cap_next_allowed(facts.subject_dials, now, cap).max(now + Duration::seconds(1));
-        return defer(Deferral::Requeue { at, why: Wait::FrequencyCap });
+    if let Some(held) = number_held(plan, facts, now) {
+        return defer(held);
     }
     let vars = Variables::from_stored(&job.variables, job.variable_names.as_deref());
     let mut call = plan.spec.call.clone();
@@ -117,6 +108,44 @@ pub fn prepare(job: &ClaimedJob, plan: &CampaignPlan, facts: &Facts<'_>, now: Da
         Ok(call) => Prepared::Send(Ready { call, request_data: vars.to_request_data() }),
         Err(e) => defer(Deferral::Fail(e.to_string())),
     }
+}
+
+/// The per-number daily cap and the state frequency cap: `Some` (a requeue until the number may
+/// be dialled again) when either holds it back now. The one judgement of both: `prepare` makes
+/// it on the dials read before the claim, and with several daemons the commit makes it again on
+/// every daemon's dials (`Store::commit_claims`). Only `regions`, `recent_dials`,
+/// `subject_dials` and `max_calls_per_number_per_day` of `facts` are read.
+pub fn number_held(plan: &CampaignPlan, facts: &Facts<'_>, now: DateTime<Utc>) -> Option<Deferral> {
+    let max = facts.max_calls_per_number_per_day;
+    if facts.recent_dials.len() as u32 >= max {
+        let oldest = facts.recent_dials[facts.recent_dials.len() - max as usize];
+        let at = (oldest + Duration::days(1)).max(now + Duration::seconds(1));
+        return Some(Deferral::Requeue { at, why: Wait::NumberCap });
+    }
+    if let Some(cap) = plan.frequency_cap(facts.regions)
+        && !rolling_cap_allows(facts.subject_dials, now, cap)
+    {
+        let at = rolling_cap_next_allowed(facts.subject_dials, now, cap).max(now + Duration::seconds(1));
+        return Some(Deferral::Requeue { at, why: Wait::FrequencyCap });
+    }
+    None
+}
+
+/// A number's dials as [`Facts`] counts them: those of the last 24 hours, and those by
+/// campaigns about `subject` (as far back as `earlier` goes), each with `extra` more at `now`
+/// (dials of the same number committed in the same step).
+pub fn dial_lists(
+    earlier: &[crate::store::RecentDial],
+    extra: usize,
+    subject: &str,
+    now: DateTime<Utc>,
+) -> (Vec<DateTime<Utc>>, Vec<DateTime<Utc>>) {
+    let day_ago = now - Duration::days(1);
+    let mut dials: Vec<DateTime<Utc>> = earlier.iter().filter(|d| d.at > day_ago).map(|d| d.at).collect();
+    dials.extend(std::iter::repeat_n(now, extra));
+    let mut subject_dials: Vec<DateTime<Utc>> = earlier.iter().filter(|d| d.subject == subject).map(|d| d.at).collect();
+    subject_dials.extend(std::iter::repeat_n(now, extra));
+    (dials, subject_dials)
 }
 
 impl Ready {

@@ -16,12 +16,16 @@ use super::ledger::{Caps, Used};
 use super::metadata::AttemptMetadata;
 use super::pacing::{Pacer, pacer, permitted};
 use super::plan::{CampaignPlan, calls_within, recipient_zones};
-use super::prepare::{Deferral, Facts, Prepared, prepare};
+use super::prepare::{Deferral, Facts, Prepared, dial_lists, number_held, prepare};
 use super::send::Outgoing;
 use crate::store::{
     self, Admission, AdmissionFacts, CampaignAction, CampaignRow, CampaignState, ClaimedJob, NewAttempt, Pace,
     StoreError,
 };
+
+/// With several daemons: what the commit judges the caps by (see `Store::commit_claims`) — the
+/// room the caps leave given every daemon's usage, and the campaign's shared pacing.
+type SharedCaps<'a> = (&'a (dyn Fn(&AdmissionFacts) -> u32 + Send + Sync), Option<Pace>);
 
 /// Most jobs claimed for one campaign in one step, in batches: claims deferred (closed windows)
 /// are claimed past, up to this many batches, before the step moves on.
@@ -147,11 +151,7 @@ impl Dispatcher {
             if shared && let Some(pace) = pace {
                 self.lock().paces.insert(row.id.clone(), pace);
             }
-            let admission = shared.then_some(Admission {
-                room: &admission_room,
-                pace,
-                per_number_per_day: self.cfg.max_calls_per_number_per_day,
-            });
+            let shared_caps: Option<SharedCaps<'_>> = shared.then_some((&admission_room, pace));
             let mut budget = permitted(pacer.as_deref(), room);
             let mut claimed_here = 0;
             while budget > 0 && claimed_here < self.cfg.batch.saturating_mul(CLAIM_ROUNDS) {
@@ -160,7 +160,7 @@ impl Dispatcher {
                 report.claimed += got;
                 claimed_here += got;
                 let (campaign_sends, trimmed) =
-                    self.decide_claims(&plan, claimed, worst_case, now, &mut report, admission.as_ref()).await?;
+                    self.decide_claims(&plan, claimed, worst_case, now, &mut report, shared_caps).await?;
                 let sent = campaign_sends.len() as u32;
                 if let Some(left) = &mut account_usd_left {
                     *left -= f64::from(sent) * worst_case;
@@ -228,7 +228,7 @@ impl Dispatcher {
         worst_case_usd: f64,
         now: DateTime<Utc>,
         report: &mut StepReport,
-        admission: Option<&Admission<'_>>,
+        shared_caps: Option<SharedCaps<'_>>,
     ) -> Result<(Vec<Outgoing>, bool), StoreError> {
         if claimed.is_empty() {
             return Ok((Vec::new(), false));
@@ -236,7 +236,6 @@ impl Dispatcher {
         let phones: Vec<&str> = claimed.iter().map(|j| j.phone.as_str()).collect();
         let dnc = self.store.dnc_reasons(&phones).await?;
         let recent = self.store.recent_dials_by_number(&phones, now - plan.frequency_lookback()).await?;
-        let day_ago = now - Duration::days(1);
         let max_minutes = plan.spec.max_call_minutes();
         // Bounded at parse (≤ 240 min) and the margins at load; checked all the same, so no
         // value can wrap a slot's expiry into the past and free it early.
@@ -260,11 +259,7 @@ impl Dispatcher {
             let zones = recipient_zones(plan.spec.schedule.zone_policy, &job.timezones, job.number_zones.as_deref());
             let earlier = recent.get(job.phone.as_str()).map(Vec::as_slice).unwrap_or_default();
             let this_step = dialled_now.get(job.phone.as_str()).copied().unwrap_or(0) as usize;
-            let mut dials: Vec<DateTime<Utc>> = earlier.iter().filter(|d| d.at > day_ago).map(|d| d.at).collect();
-            dials.extend(std::iter::repeat_n(now, this_step));
-            let mut subject_dials: Vec<DateTime<Utc>> =
-                earlier.iter().filter(|d| d.subject == subject).map(|d| d.at).collect();
-            subject_dials.extend(std::iter::repeat_n(now, this_step));
+            let (dials, subject_dials) = dial_lists(earlier, this_step, subject, now);
             let facts = Facts {
                 zones: &zones,
                 regions: &job.regions,
@@ -325,10 +320,32 @@ impl Dispatcher {
                 }
             }
         }
-        // The attempts are durable before any of them is sent; only those committed are sent
-        // (with several daemons, the commit may find the caps already used by another).
+        // The attempts are durable before any of them is sent; only those committed are sent.
+        // With several daemons, the commit judges the caps and each number's caps again on every
+        // daemon's dials, and may find them used by another.
+        let by_job: HashMap<i64, &ClaimedJob> = claimed.iter().map(|j| (j.id, j)).collect();
+        let number_allows = |job_id: i64, dials: &[store::RecentDial]| -> bool {
+            let Some(job) = by_job.get(&job_id) else { return false };
+            let (recent_dials, subject_dials) = dial_lists(dials, 0, subject, now);
+            let facts = Facts {
+                zones: &[],
+                regions: &job.regions,
+                dnc_reason: None,
+                recent_dials: &recent_dials,
+                subject_dials: &subject_dials,
+                max_calls_per_number_per_day: self.cfg.max_calls_per_number_per_day,
+            };
+            number_held(plan, &facts, now).is_none()
+        };
+        let admission = shared_caps.map(|(room, pace)| Admission {
+            room,
+            pace,
+            lookback: plan.frequency_lookback(),
+            subject,
+            number_allows: &number_allows,
+        });
         let committed: std::collections::HashSet<String> =
-            self.store.commit_claims(&attempts, &deferrals, now, admission).await?.into_iter().collect();
+            self.store.commit_claims(&attempts, &deferrals, now, admission.as_ref()).await?.into_iter().collect();
         let trimmed = committed.len() < attempts.len();
         if trimmed {
             report.deferred += (attempts.len() - committed.len()) as u32;

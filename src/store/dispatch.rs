@@ -108,8 +108,13 @@ pub struct Admission<'a> {
     pub room: &'a (dyn Fn(&AdmissionFacts) -> u32 + Send + Sync),
     /// The campaign's shared pacing, if it is paced.
     pub pace: Option<Pace>,
-    /// `[compliance] max_calls_per_number_per_day`.
-    pub per_number_per_day: u32,
+    /// How far back a number's dials count (the longest frequency cap's window, a day at least).
+    pub lookback: chrono::Duration,
+    /// The campaign's subject (what the state frequency caps count by).
+    pub subject: &'a str,
+    /// Whether the job's number may be dialled given its dials (every daemon's, across
+    /// campaigns, oldest first): the per-number daily cap and the state frequency caps.
+    pub number_allows: &'a (dyn Fn(i64, &[RecentDial]) -> bool + Send + Sync),
 }
 
 /// A campaign's pacing shared by every daemon: a generic cell rate algorithm (GCRA) whose
@@ -421,26 +426,31 @@ impl Store {
                 if let Some(pace) = admission.pace {
                     room = room.min(pace.allowed(tat, now_ms) as usize);
                 }
-                // A number's daily cap, counted across every daemon's dials.
+                // Each number's caps (daily, state frequency), on every daemon's dials.
                 let phones: Vec<&str> = admitted.iter().map(|a| a.phone.as_str()).collect();
-                let mut dials: HashMap<String, u32> = HashMap::new();
+                let since_ms = millis(now - admission.lookback);
+                let mut dials: HashMap<String, Vec<RecentDial>> = HashMap::new();
                 for chunk in phones.chunks(5000) {
                     let mut q: QueryBuilder<_> = QueryBuilder::new(
-                        "SELECT phone, COUNT(*) AS n FROM attempts WHERE state != 'not_sent' AND dialed_at > ",
+                        "SELECT a.phone, a.dialed_at, COALESCE(c.subject, c.id) AS subject
+                     FROM attempts a JOIN campaigns c ON c.id = a.campaign_id WHERE a.dialed_at >= ",
                     );
-                    q.push_bind(now_ms - 86_400_000).push(" AND phone IN ");
+                    q.push_bind(since_ms).push(" AND a.state != 'not_sent' AND a.phone IN ");
                     push_in_list(&mut q, chunk.iter().copied());
-                    q.push(" GROUP BY phone");
+                    q.push(" ORDER BY a.phone, a.dialed_at");
                     for r in q.build().fetch_all(&mut *tx).await? {
-                        let n: i64 = r.try_get("n")?;
-                        dials.insert(r.try_get("phone")?, u32::try_from(n).unwrap_or(u32::MAX));
+                        let at = stored_time(r.try_get("dialed_at")?, "attempts.dialed_at")?;
+                        dials
+                            .entry(r.try_get("phone")?)
+                            .or_default()
+                            .push(RecentDial { at, subject: r.try_get("subject")? });
                     }
                 }
                 let mut kept = Vec::with_capacity(admitted.len());
                 for a in admitted {
-                    let n = dials.entry(a.phone.as_str().to_string()).or_default();
-                    if kept.len() < room && *n < admission.per_number_per_day {
-                        *n += 1;
+                    let number = dials.entry(a.phone.as_str().to_string()).or_default();
+                    if kept.len() < room && (admission.number_allows)(a.job_id, number) {
+                        number.push(RecentDial { at: now, subject: admission.subject.to_string() });
                         kept.push(a);
                     } else {
                         requeued.push(a.job_id);
