@@ -262,6 +262,18 @@ async fn store_copy_moves_a_finished_sqlite_campaign_to_postgresql_with_every_fi
     }
     assert_eq!(a, b);
     assert_eq!(figures(&report(&sqlite)), figures(&report(&url)));
+    // And every row of the export, of recipients and of attempts (PostgreSQL's export builds
+    // each recipient's JSON with its own functions: it must say exactly what SQLite's does).
+    for extra in [&[][..], &["--attempts"]] {
+        let export = |db: &str| {
+            let mut args = vec!["--db", db, "export", campaign.as_str()];
+            args.extend_from_slice(extra);
+            env.ok(args).stdout
+        };
+        let (a, b) = (export(&sqlite), export(&url));
+        assert!(a.lines().count() > 60, "{a}");
+        assert_eq!(a, b, "export {extra:?}");
+    }
     let dnc = env.ok(["--db", &url, "dnc", "list"]).stdout;
     assert!(dnc.contains("+12125550199"), "{dnc}");
 }
@@ -302,6 +314,7 @@ async fn an_import_on_postgresql_lands_whole_and_a_duplicate_is_counted_once() {
     assert_eq!(out["accepted"], 2501);
     assert_eq!(out["duplicates"], 500);
     let store = Store::open_url(&url.parse().unwrap(), false).await.unwrap();
+    assert!(store.migration_status().await.unwrap().is_current(), "/readyz reads the PostgreSQL schema as current");
     let jobs = store.job_records(Some(&id)).await.unwrap();
     assert_eq!(jobs.len(), 2501);
     assert_eq!(store.job_counts(&id).await.unwrap().total(), 2501, "the counters count each job once");

@@ -260,6 +260,11 @@ impl Store {
         matches!(self.db, Db::Pg(_))
     }
 
+    /// The schema this binary was built with, for this store's database.
+    pub(crate) fn migrator(&self) -> &'static sqlx::migrate::Migrator {
+        if self.is_shared() { &MIGRATOR_PG } else { &MIGRATOR }
+    }
+
     /// The SQLite connection options, for a connection of its own.
     pub(crate) fn sqlite_options(&self) -> Result<&SqliteConnectOptions, StoreError> {
         self.sqlite.as_ref().ok_or_else(|| StoreError::Conflict("not a SQLite store".into()))

@@ -7,7 +7,7 @@ use super::backend::on_db;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{MIGRATOR, Store, StoreError, millis, stored_time};
+use super::{Store, StoreError, millis, stored_time};
 
 /// A campaign's failed sends since some instant ([`Store::send_errors`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -76,6 +76,7 @@ impl Store {
 
     /// The applied migrations against the binary's set.
     pub async fn migration_status(&self) -> Result<MigrationStatus, StoreError> {
+        let migrator = self.migrator();
         on_db!(&self.db, |pool| {
             let rows = sqlx::query("SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version")
                 .fetch_all(pool)
@@ -88,7 +89,7 @@ impl Store {
                 let success: bool = row.try_get("success")?;
                 applied.insert(version, (checksum, success));
             }
-            for m in MIGRATOR.iter().filter(|m| !m.migration_type.is_down_migration()) {
+            for m in migrator.iter().filter(|m| !m.migration_type.is_down_migration()) {
                 match applied.remove(&m.version) {
                     None => status.pending.push(m.version),
                     Some((checksum, success)) if !success || checksum != *m.checksum => {
@@ -207,7 +208,7 @@ mod tests {
         assert!(status.is_current(), "{status:?}");
         assert_eq!(status.to_string(), "current");
 
-        let first = MIGRATOR.iter().next().unwrap().version;
+        let first = super::super::MIGRATOR.iter().next().unwrap().version;
         sqlx::query(
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
              VALUES (9999, 'from a newer switchboard', 1, x'00', 0)",
