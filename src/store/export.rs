@@ -162,6 +162,38 @@ impl ZoneCache {
 /// Recipients a row of [`RECIPIENTS_SQL`] carries.
 const BATCH: i64 = 1024;
 
+/// The batches of [`RECIPIENTS_SQL`] (both databases): the campaign's job ids in runs of `BATCH`.
+macro_rules! recipient_batches {
+    () => {
+        "
+WITH RECURSIVE batch(lo) AS (
+    SELECT min(id) - 1 FROM jobs WHERE campaign_id = $1
+    UNION ALL
+    SELECT lo + {BATCH} FROM batch WHERE lo + {BATCH} < (SELECT max(id) FROM jobs WHERE campaign_id = $1))
+SELECT batch.lo,
+"
+    };
+}
+
+/// Each batch's recipients with their attempts' aggregates and their last and answered attempts
+/// (both databases; `{plus}` is SQLite's `+` that keeps its planner off `jobs_due`).
+macro_rules! recipient_groups {
+    () => {
+        "   FROM (SELECT j.id, j.import_id, j.phone, j.variables, j.timezones, j.state, j.outcome, j.regions,
+                COUNT(a.attempt_no) AS n, MIN(a.dialed_at) AS first_at, MAX(a.dialed_at) AS last_at,
+                SUM(a.price) AS cost, MAX(a.attempt_no) AS last_no,
+                MAX(CASE WHEN a.outcome = 'human' THEN a.attempt_no END) AS answered_no
+         FROM jobs j LEFT JOIN attempts a ON a.job_id = j.id AND a.state != 'not_sent'
+         WHERE {plus}j.campaign_id = $1 AND j.id > batch.lo AND j.id <= batch.lo + {BATCH}
+         GROUP BY j.id
+         HAVING CAST($2 AS BIGINT) IS NULL OR MAX(a.dialed_at) >= CAST($2 AS BIGINT)
+         ORDER BY j.id) g
+   LEFT JOIN attempts l ON l.job_id = g.id AND l.attempt_no = g.last_no AND l.state != 'not_sent'
+   LEFT JOIN attempts h ON h.job_id = g.id AND h.attempt_no = g.answered_no AND h.state != 'not_sent') AS recipients
+FROM batch"
+    };
+}
+
 /// One row per [`BATCH`] job ids of the campaign (ids `lo+1 ..= lo+BATCH`, from its first job
 /// to its last), each a JSON array of its recipients, built by SQLite.
 ///
@@ -175,7 +207,7 @@ const BATCH: i64 = 1024;
 /// temporary b-tree), then its last attempt and the last attempt a person answered, each found
 /// by number. A person is reached at most once (`human` is never retried), so that call holds
 /// the answers. `+j.campaign_id` keeps SQLite reading jobs by id rather than through
-/// `jobs_due`. `?2`: only recipients with an attempt at or after it (milliseconds), or NULL.
+/// `jobs_due` (`{plus}`, replaced by the reader). `$2`: only recipients with an attempt at or after it (milliseconds), or NULL.
 /// `{answers}` is an extra element ([`ANSWERS_SQL`]) or nothing.
 ///
 /// Each recipient is written as JSON text by concatenation: `variables`, `analysis` and the
@@ -183,13 +215,9 @@ const BATCH: i64 = 1024;
 /// re-writing them cost a tenth of the export; a malformed one is a corrupt batch to the
 /// reader), text is quoted with `json_quote`, and amounts and lengths travel as integer
 /// millionths (SQLite's exact decimal rendering of a REAL cost as much as the rest of the row).
-const RECIPIENTS_SQL: &str = "
-WITH RECURSIVE batch(lo) AS (
-    SELECT min(id) - 1 FROM jobs WHERE campaign_id = $1
-    UNION ALL
-    SELECT lo + {BATCH} FROM batch WHERE lo + {BATCH} < (SELECT max(id) FROM jobs WHERE campaign_id = $1))
-SELECT batch.lo,
-  (SELECT '[' || group_concat(concat('[',
+const RECIPIENTS_SQL: &str = concat!(
+    recipient_batches!(),
+    "  (SELECT '[' || group_concat(concat('[',
             g.id, ',', ifnull(g.import_id, 'null'), ',', json_quote(g.phone), ',', g.variables, ',',
             json_quote(g.timezones), ',', json_quote(g.state), ',', json_quote(g.outcome), ',',
             g.n, ',', ifnull(g.first_at, 'null'), ',', ifnull(g.last_at, 'null'), ',',
@@ -197,18 +225,9 @@ SELECT batch.lo,
             json_quote(l.call_id), ',', json_quote(l.answered_by), ',',
             ifnull(CAST(round(l.call_length * 1000000) AS INTEGER), 'null'), ',',
             json_quote(l.summary), ',', ifnull(h.analysis, 'null'), ',', json_quote(g.regions){answers}, ']'), ',') || ']'
-   FROM (SELECT j.id, j.import_id, j.phone, j.variables, j.timezones, j.state, j.outcome, j.regions,
-                COUNT(a.attempt_no) AS n, MIN(a.dialed_at) AS first_at, MAX(a.dialed_at) AS last_at,
-                SUM(a.price) AS cost, MAX(a.attempt_no) AS last_no,
-                MAX(CASE WHEN a.outcome = 'human' THEN a.attempt_no END) AS answered_no
-         FROM jobs j LEFT JOIN attempts a ON a.job_id = j.id AND a.state != 'not_sent'
-         WHERE +j.campaign_id = $1 AND j.id > batch.lo AND j.id <= batch.lo + {BATCH}
-         GROUP BY j.id
-         HAVING $2 IS NULL OR MAX(a.dialed_at) >= $2
-         ORDER BY j.id) g
-   LEFT JOIN attempts l ON l.job_id = g.id AND l.attempt_no = g.last_no AND l.state != 'not_sent'
-   LEFT JOIN attempts h ON h.job_id = g.id AND h.attempt_no = g.answered_no AND h.state != 'not_sent') AS recipients
-FROM batch";
+",
+    recipient_groups!()
+);
 
 /// The answered call's finished `[analysis]` answers: `[[id, questions, answers], …]`, put in
 /// id order by the reader (an `ORDER BY` inside the aggregate would build a temporary b-tree
@@ -219,13 +238,9 @@ const ANSWERS_SQL: &str = ", ',',
                     WHERE ca.attempt_id = h.id AND ca.state = 'done' AND ca.answers IS NOT NULL), 'null')";
 
 /// [`RECIPIENTS_SQL`] in PostgreSQL's words (`string_agg`, `to_json`; `NULL` is `'null'`).
-const RECIPIENTS_SQL_PG: &str = "
-WITH RECURSIVE batch(lo) AS (
-    SELECT min(id) - 1 FROM jobs WHERE campaign_id = $1
-    UNION ALL
-    SELECT lo + {BATCH} FROM batch WHERE lo + {BATCH} < (SELECT max(id) FROM jobs WHERE campaign_id = $1))
-SELECT batch.lo,
-  (SELECT '[' || string_agg(concat('[',
+const RECIPIENTS_SQL_PG: &str = concat!(
+    recipient_batches!(),
+    "  (SELECT '[' || string_agg(concat('[',
             g.id, ',', COALESCE(g.import_id::text, 'null'), ',', to_json(g.phone)::text, ',', g.variables, ',',
             to_json(g.timezones)::text, ',', to_json(g.state)::text, ',', COALESCE(to_json(g.outcome)::text, 'null'), ',',
             g.n, ',', COALESCE(g.first_at::text, 'null'), ',', COALESCE(g.last_at::text, 'null'), ',',
@@ -234,18 +249,9 @@ SELECT batch.lo,
             COALESCE(CAST(round(l.call_length * 1000000) AS BIGINT)::text, 'null'), ',',
             COALESCE(to_json(l.summary)::text, 'null'), ',', COALESCE(h.analysis, 'null'), ',',
             to_json(g.regions)::text{answers}, ']'), ',') || ']'
-   FROM (SELECT j.id, j.import_id, j.phone, j.variables, j.timezones, j.state, j.outcome, j.regions,
-                COUNT(a.attempt_no) AS n, MIN(a.dialed_at) AS first_at, MAX(a.dialed_at) AS last_at,
-                SUM(a.price) AS cost, MAX(a.attempt_no) AS last_no,
-                MAX(CASE WHEN a.outcome = 'human' THEN a.attempt_no END) AS answered_no
-         FROM jobs j LEFT JOIN attempts a ON a.job_id = j.id AND a.state != 'not_sent'
-         WHERE j.campaign_id = $1 AND j.id > batch.lo AND j.id <= batch.lo + {BATCH}
-         GROUP BY j.id
-         HAVING $2::bigint IS NULL OR MAX(a.dialed_at) >= $2::bigint
-         ORDER BY j.id) g
-   LEFT JOIN attempts l ON l.job_id = g.id AND l.attempt_no = g.last_no AND l.state != 'not_sent'
-   LEFT JOIN attempts h ON h.job_id = g.id AND h.attempt_no = g.answered_no AND h.state != 'not_sent') AS recipients
-FROM batch";
+",
+    recipient_groups!()
+);
 
 /// [`ANSWERS_SQL`] in PostgreSQL's words.
 const ANSWERS_SQL_PG: &str = ", ',',
@@ -413,6 +419,7 @@ impl ExportReader {
             if pg { (RECIPIENTS_SQL_PG, ANSWERS_SQL_PG) } else { (RECIPIENTS_SQL, ANSWERS_SQL) };
         let sql = recipients
             .replace("{answers}", if answers { answers_sql } else { "" })
+            .replace("{plus}", if pg { "" } else { "+" })
             .replace("{BATCH}", &BATCH.to_string());
         let zones = &mut self.zones;
         let campaign_id = self.campaign_id.as_str();
