@@ -267,8 +267,18 @@ pub async fn serve(parts: DaemonParts, listener: TcpListener, shutdown: watch::R
     // failover to a standby that missed the last commits) are written back before anything is
     // dialled, so that no number is called again for them. Not knowing is not dialling.
     if parts.store.is_shared() {
-        let adopted = dispatcher
-            .recover_lost_calls(RECOVER_LOOKBACK)
+        use backon::Retryable;
+        let retry = backon::ExponentialBuilder::default()
+            .with_min_delay(StdDuration::from_secs(1))
+            .with_max_delay(StdDuration::from_secs(30))
+            .with_max_times(10)
+            .with_jitter();
+        let adopted = (|| dispatcher.recover_lost_calls(RECOVER_LOOKBACK))
+            .retry(retry)
+            .when(|e| matches!(e, crate::dispatcher::RecoverError::Bland(b) if b.is_retryable()))
+            .notify(
+                |e, wait| warn!(error = %e, ?wait, "cannot check Bland's recent calls yet; not dialling until it can"),
+            )
             .await
             .context("checking Bland's calls of the last 15 minutes against the database before dialling")?;
         if adopted > 0 {

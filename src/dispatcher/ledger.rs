@@ -61,6 +61,14 @@ impl Caps {
     }
 }
 
+/// The dials a [`crate::store::CapUsage`] counted (several daemons: every daemon's, from the
+/// database rather than this daemon's ledger).
+impl From<crate::store::CapUsage> for Used {
+    fn from(u: crate::store::CapUsage) -> Self {
+        Used { minute: u.minute, hour: u.hour, day: u.day }
+    }
+}
+
 /// One of the [`Caps`], named as in the `[limits]` table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Cap {

@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use tracing::{info, warn};
 
 use super::engine::{Dispatcher, OpenCalls, StepReport};
-use super::ledger::{Caps, Used};
+use super::ledger::Caps;
 use super::metadata::AttemptMetadata;
 use super::pacing::{Pacer, pacer, permitted};
 use super::plan::{CampaignPlan, calls_within, recipient_zones};
@@ -65,7 +65,7 @@ impl Dispatcher {
         let open_total: u32 = open.values().sum();
         let mut account_left = if shared {
             let u = self.store.usage(None, now).await?;
-            self.cfg.account.allowance(Used { minute: u.minute, hour: u.hour, day: u.day }, u.open)
+            self.cfg.account.allowance(u.into(), u.open)
         } else {
             let mut state = self.lock();
             let used = state.ledger.used(None, now);
@@ -110,7 +110,7 @@ impl Dispatcher {
             let caps = Caps::from_limits(&plan.spec.limits);
             let (used, open_here) = if shared {
                 let u = self.store.usage(Some(&row.id), now).await?;
-                (Used { minute: u.minute, hour: u.hour, day: u.day }, u.open)
+                (u.into(), u.open)
             } else {
                 (self.lock().ledger.used(Some(&row.id), now), open.get(&row.id).copied().unwrap_or(0))
             };
@@ -138,9 +138,8 @@ impl Dispatcher {
             // Several daemons share the pacing instead, in the database (judged at the commit).
             let pacer = if shared { None } else { pacer };
             let admission_room = |f: &AdmissionFacts| -> u32 {
-                let used = |u: crate::store::CapUsage| Used { minute: u.minute, hour: u.hour, day: u.day };
-                caps.allowance(used(f.campaign), f.campaign.open)
-                    .min(self.cfg.account.allowance(used(f.account), f.account.open))
+                caps.allowance(f.campaign.into(), f.campaign.open)
+                    .min(self.cfg.account.allowance(f.account.into(), f.account.open))
                     .min(calls_within(plan.spec.limits.max_spend_usd.map(|l| l - f.campaign_spend), worst_case))
                     .min(calls_within(self.cfg.max_spend_usd_per_day.map(|l| l - f.account_spend), worst_case))
             };

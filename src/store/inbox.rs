@@ -42,13 +42,18 @@ pub(crate) async fn store_deliveries(tx: impl Into<Conn<'_>>, rows: &[InboxRow<'
         // Each distinct body once per statement, with the repeats the batch itself holds: an upsert
         // may not meet the same key twice in one statement on PostgreSQL.
         let mut distinct: Vec<(&InboxRow<'_>, &str, i64, i64)> = Vec::new();
+        let mut seen: std::collections::HashMap<(&str, &str), usize> = std::collections::HashMap::new();
         for (r, hash) in rows.iter().zip(&hashes) {
-            match distinct.iter_mut().find(|(d, h, _, _)| d.call_id == r.call_id && *h == hash.as_str()) {
-                Some((_, _, last, repeats)) => {
+            match seen.entry((r.call_id, hash.as_str())) {
+                std::collections::hash_map::Entry::Occupied(e) => {
+                    let (_, _, last, repeats) = &mut distinct[*e.get()];
                     *last = (*last).max(r.received_at);
                     *repeats += 1;
                 }
-                None => distinct.push((r, hash.as_str(), r.received_at, 0)),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(distinct.len());
+                    distinct.push((r, hash.as_str(), r.received_at, 0));
+                }
             }
         }
         let mut bodies = QueryBuilder::new(
