@@ -15,6 +15,11 @@ ALTER TABLE attempts ADD COLUMN owner TEXT;
 ALTER TABLE attempts ADD COLUMN lease_until BIGINT;
 ALTER TABLE attempts ADD COLUMN send_started_at BIGINT;
 
+-- An attempt certainly never placed (voided: a 429, a refused connection, proven absent at
+-- Bland, or never sent before its lease ran out) is sent again under its own id: the job keeps
+-- it here until its next attempt is committed, which replaces the voided row.
+ALTER TABLE jobs ADD COLUMN resend_attempt_id TEXT;
+
 -- At most one live attempt per job, whatever any daemon does.
 CREATE UNIQUE INDEX attempts_live_per_job ON attempts (job_id) WHERE state = 'dialing' OR state = 'in_call';
 

@@ -416,9 +416,14 @@ async fn sends_that_fail_with_5xx_are_looked_up_and_resent_under_the_same_attemp
     assert!(per_attempt.values().all(|n| *n == 1), "an attempt reached Bland twice");
     let per_number: HashSet<&str> = sends.iter().map(|s| s.phone_number.as_str()).collect();
     assert_eq!((sends.len(), per_number.len()), (40, 40), "every recipient was called exactly once");
-    let dialing =
-        h.store.attempt_records(None).await.unwrap().iter().filter(|a| a.state == AttemptState::Dialing).count();
+    let records = h.store.attempt_records(None).await.unwrap();
+    let dialing = records.iter().filter(|a| a.state == AttemptState::Dialing).count();
     assert_eq!(dialing, 0);
+    // A send proven never placed goes again under its own attempt id: one attempt per number,
+    // and the ids Bland saw are the database's.
+    let ids: HashSet<&str> = records.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(records.len(), 40, "one attempt per recipient, each resent under its own id");
+    assert!(per_attempt.keys().all(|id| ids.contains(id.as_str())));
 }
 
 #[tokio::test]

@@ -204,6 +204,7 @@ mod tests {
             number_zones: None,
             regions: Vec::new(),
             attempts,
+            resend_attempt_id: None,
         }
     }
 

@@ -286,9 +286,10 @@ impl Dispatcher {
                     continue;
                 }
             };
-            // Time-ordered (v7): attempts are inserted at the end of their primary key's index
-            // instead of all over it.
-            let attempt_id = uuid::Uuid::now_v7().to_string();
+            // A job whose last attempt was certainly never placed sends this one under that
+            // attempt's id (it replaces the voided row). Otherwise a new id, time-ordered (v7):
+            // attempts are inserted at the end of their primary key's index instead of all over it.
+            let attempt_id = job.resend_attempt_id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
             let metadata = AttemptMetadata { attempt_id: &attempt_id, campaign_id: &job.campaign_id, job_id: job.id };
             match ready.request(job.phone.as_str(), &metadata, self.cfg.webhook_url.as_deref()) {
                 Ok(request) => {

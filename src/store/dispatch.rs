@@ -37,6 +37,9 @@ pub struct ClaimedJob {
     pub regions: Vec<Region>,
     /// Attempts made before this one.
     pub attempts: i64,
+    /// The id of its last attempt when that was certainly never placed (voided): the next one
+    /// is sent under it.
+    pub resend_attempt_id: Option<String>,
 }
 
 /// A dial to a number, as the per-number and frequency caps count it.
@@ -216,6 +219,7 @@ fn claimed_job<R: Cols>(r: &R) -> Result<ClaimedJob, StoreError> {
             .transpose()?,
         regions: stored_regions(r.get("regions")?)?,
         attempts: r.get("attempts")?,
+        resend_attempt_id: r.get("resend_attempt_id")?,
     })
 }
 
@@ -331,7 +335,7 @@ impl Store {
             // On PostgreSQL the rows are picked in a CTE, which runs once: as `id IN (subquery)`
             // the planner may run a `SKIP LOCKED` subquery again and claim more than `limit`.
             let returning = "RETURNING jobs.id, jobs.campaign_id, jobs.phone, jobs.variables, jobs.timezones,
-                       jobs.zone_source, jobs.number_zones, jobs.regions, jobs.attempts,
+                       jobs.zone_source, jobs.number_zones, jobs.regions, jobs.attempts, jobs.resend_attempt_id,
                        (SELECT columns FROM imports WHERE imports.id = jobs.import_id) AS variable_names";
             let sql = if self.is_shared() {
                 format!(
@@ -471,6 +475,11 @@ impl Store {
                 }
             }
             for chunk in admitted.chunks(3000) {
+                // A resend under the id of a voided attempt replaces that attempt's row.
+                let mut q: QueryBuilder<_> =
+                    QueryBuilder::new("DELETE FROM attempts WHERE state = 'not_sent' AND id IN ");
+                push_in_list(&mut q, chunk.iter().map(|a| a.id.as_str()));
+                q.build().execute(&mut *tx).await?;
                 let mut q: QueryBuilder<_> = QueryBuilder::new(
                 "INSERT INTO attempts (id, job_id, campaign_id, phone, attempt_no, state, dialed_at, expires_at, poll_at,
                                        reserved_usd, rules_version, owner, lease_until) ",
@@ -493,8 +502,9 @@ impl Store {
                         .push_bind_unseparated(self.lease_ms);
                 });
                 q.build().execute(&mut *tx).await?;
-                let mut q: QueryBuilder<_> =
-                    QueryBuilder::new("UPDATE jobs SET attempts = attempts + 1 WHERE state = 'dialing' AND id IN ");
+                let mut q: QueryBuilder<_> = QueryBuilder::new(
+                    "UPDATE jobs SET attempts = attempts + 1, resend_attempt_id = NULL WHERE state = 'dialing' AND id IN ",
+                );
                 push_in_list(&mut q, chunk.iter().map(|a| a.job_id));
                 q.build().execute(&mut *tx).await?;
             }
@@ -738,7 +748,8 @@ impl Store {
             .await?;
             if voided.rows_affected() == 1 {
                 sqlx::query(
-                    "UPDATE jobs SET state = 'queued', attempts = attempts - 1, next_attempt_at = $2, updated_at = $3
+                    "UPDATE jobs SET state = 'queued', attempts = attempts - 1, next_attempt_at = $2, updated_at = $3,
+                            resend_attempt_id = $1
                  WHERE id = (SELECT job_id FROM attempts WHERE id = $1) AND state = 'dialing'",
                 )
                 .bind(attempt_id)
@@ -790,6 +801,7 @@ impl Store {
             sqlx::query(
                 "SELECT a.id AS attempt_id, a.dialed_at, a.job_id AS id, a.campaign_id, a.phone,
                     a.attempt_no - 1 AS attempts, j.variables, j.timezones, j.zone_source, j.number_zones, j.regions,
+                    NULL AS resend_attempt_id,
                     i.columns AS variable_names
              FROM attempts a JOIN jobs j ON j.id = a.job_id LEFT JOIN imports i ON i.id = j.import_id
              WHERE a.state = 'dialing' AND (a.dialed_at < $1 OR a.lookup_at <= $2)
