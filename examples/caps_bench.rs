@@ -9,6 +9,17 @@
 //! each tick runs `reconcile`, `step` and `poll_once` once. Time is simulated, so a debug build
 //! measures the same thing a release build does.
 //!
+//! Several daemons on PostgreSQL (`--db URL --nodes N`): each scenario creates a database of its
+//! own on the server `URL` names (dropped at the end unless `--keep-db`), and runs N nodes on it,
+//! as `tests/multinode.rs` does: each its own `Store::open_url` (a node of its own, with its own
+//! claims, leases and commits), its own `Dispatcher` and `Outcomes` and Bland client, all on the
+//! one `ManualClock` and the one simulator. Each tick the N nodes run `reconcile` and `step`
+//! concurrently (a task each), then `poll_once` concurrently, and the clock advances when all
+//! are done. The caps are then judged at the commit, from every node's dials
+//! (`Store::commit_claims` with an `Admission`), and the pacing is shared in the database. On
+//! PostgreSQL an error a node meets (a deadlock, say) is counted and printed, and the node goes
+//! on at its next tick, as the daemon's loop does; on SQLite it ends the run.
+//!
 //! Definitions (printed with the figures):
 //! - *received*: lines in the simulator's send log (calls Bland accepted, whatever the
 //!   dispatcher believes);
@@ -20,16 +31,21 @@
 //! - *busiest minute*: the most received calls in any sliding 60 s of the manual clock. The
 //!   simulator stamps its log in real time, which means nothing here, so each call is timed by
 //!   the tick in which it first appears in `SimHandle::sends()` (as `tests/caps.rs` does); the log
-//!   and that record must hold the same call ids. Over the cap in any scenario: exit status 1.
+//!   and that record must hold the same call ids. Over the cap in any scenario: exit status 1;
+//! - *dialled twice*: numbers the simulator received two calls for within the campaign's first
+//!   retry delay (2 h, longer than any default run), and attempts sent twice; any: exit status 1.
 //!
 //! The simulator's 429 storms run on real time. A storm of N ticks is N slices: before each
-//! storm tick the simulator is told to answer 429 for `--storm-slice-ms` of real time, and the
-//! tick then waits out its slice, so the storm covers exactly those ticks (calls accepted during
-//! a storm tick would mean a slice ran out early; they are counted and printed).
+//! storm tick the simulator is told to answer 429 for `--storm-slice-ms` of real time (and for
+//! another slice whenever the tick's steps outlast half of the last one), and the tick then
+//! waits out its slice, so the storm covers exactly those ticks (calls accepted during a storm
+//! tick would mean a slice ran out early; they are counted and printed).
 //!
 //! ```text
 //! bench/caps.sh                                              # every scenario, the table
 //! cargo run --example caps_bench -- --scenario storm         # one scenario
+//! bench/nodes.sh                                             # 1, 2 and 3 nodes on PostgreSQL
+//! cargo run --example caps_bench -- --db postgres://postgres@127.0.0.1:54320/postgres --nodes 3
 //! ```
 
 use std::collections::{HashMap, HashSet};
@@ -38,7 +54,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
-use anyhow::{Context, ensure};
+use anyhow::{Context, bail, ensure};
 use chrono::{DateTime, Duration};
 use clap::{Parser, ValueEnum};
 use serde_json::json;
@@ -46,13 +62,13 @@ use switchboard::bland::{BlandClientConfig, Client, RetryPolicy};
 use switchboard::campaigns;
 use switchboard::clock::{Clock, ManualClock};
 use switchboard::config::DaemonConfig;
-use switchboard::dispatcher::engine::{Dispatcher, DispatcherConfig};
+use switchboard::dispatcher::engine::{Dispatcher, DispatcherConfig, StepReport};
 use switchboard::dispatcher::ledger::Caps;
 use switchboard::import::{ImportOptions, import_file};
 use switchboard::outcomes::{Outcomes, OutcomesConfig};
 use switchboard::secret::Secret;
 use switchboard::sim::{SimConfig, Simulator};
-use switchboard::store::{CampaignAction, JobState, Store};
+use switchboard::store::{CampaignAction, JobState, Store, StoreUrl};
 
 const API_KEY: &str = "bench-caps-key";
 
@@ -120,6 +136,17 @@ struct Args {
     /// Where the simulator's send logs are written (one per scenario, replaced each run)
     #[arg(long, default_value = "bench-out/caps")]
     out: PathBuf,
+    /// A PostgreSQL server (`postgres://user@host:port/db`): each scenario runs on a database of
+    /// its own created there, instead of a temp SQLite file
+    #[arg(long, value_name = "URL")]
+    db: Option<String>,
+    /// Nodes (daemons) dispatching on the one database, each on a Store of its own, stepping
+    /// concurrently each tick; more than one needs --db
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
+    /// Leave each scenario's PostgreSQL database in place (it is dropped otherwise)
+    #[arg(long)]
+    keep_db: bool,
 }
 
 /// What one scenario measured.
@@ -132,6 +159,15 @@ struct Figures {
     allowance_minutes: f64,
     allowance: f64,
     busiest_minute: usize,
+    /// Numbers dialled again within the first retry delay, and attempts sent more than once.
+    numbers_dialled_twice: usize,
+    attempts_sent_twice: usize,
+    /// Errors a node's reconcile, step or poll returned (the daemon logs them and goes on), by
+    /// message.
+    errors: HashMap<String, u64>,
+    /// Sends each node's dispatcher recorded as placed.
+    sent_per_node: Vec<u64>,
+    database: Option<String>,
     calls_in_first_minute: usize,
     first_call_tick: Option<usize>,
     accepted_during_storm: usize,
@@ -165,6 +201,13 @@ async fn main() -> anyhow::Result<()> {
     ensure!(args.tick_ms > 0 && 60_000 % args.tick_ms == 0, "--tick-ms must divide a minute");
     ensure!(args.storm_at + args.storm_minutes <= args.minutes, "the storm must end within the run");
     ensure!((0.0..1.0).contains(&args.closed_share), "--closed-share must be in 0..1");
+    ensure!(args.nodes >= 1, "--nodes must be at least 1");
+    ensure!(args.nodes == 1 || args.db.is_some(), "several nodes share a PostgreSQL database: give --db URL");
+    if let Some(url) = &args.db
+        && !matches!(url.parse::<StoreUrl>(), Ok(StoreUrl::Postgres(_)))
+    {
+        bail!("--db must be a PostgreSQL server URL (postgres://…), not {url:?}");
+    }
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let scenarios = if args.scenario.is_empty() {
         vec![Which::Closed, Which::ClosedFirst, Which::Storm, Which::Ambiguous]
@@ -180,10 +223,19 @@ async fn main() -> anyhow::Result<()> {
          ambiguous sends looked up after {} s",
         args.calls_per_minute, args.minutes, args.tick_ms, args.recipients, reconcile_after
     );
+    match &args.db {
+        None => println!("store: a temp SQLite file, one dispatcher"),
+        Some(_) => println!(
+            "store: PostgreSQL, a database per scenario; {} node(s), each its own Store, Dispatcher and Outcomes, \
+             stepping concurrently each tick",
+            args.nodes
+        ),
+    }
     println!("received    = calls in the simulator's send log (calls Bland accepted)");
     println!("allowance   = cap x minutes with dialable recipients while Bland accepted sends (run minus storm)");
     println!("utilisation = received / allowance");
     println!("busiest     = most received calls in any sliding 60 s of the manual clock (must be <= cap)");
+    println!("twice       = numbers dialled again within the first retry delay, attempts sent twice (must be 0)");
     println!();
     println!(
         "| scenario | recipients (dialable) | received | allowance | utilisation | busiest minute | first minute | claimed / deferred / 429ed / ambiguous | real time |"
@@ -225,16 +277,41 @@ async fn main() -> anyhow::Result<()> {
             f.dialable_left,
             f.log.display()
         );
+        if args.db.is_some() {
+            let each: Vec<String> = f.sent_per_node.iter().map(u64::to_string).collect();
+            println!(
+                "{}: {} node(s), calls each placed {}; numbers dialled twice {}, attempts sent twice {}; database {}{}",
+                f.name,
+                f.sent_per_node.len(),
+                each.join(" / "),
+                f.numbers_dialled_twice,
+                f.attempts_sent_twice,
+                f.database.as_deref().unwrap_or("-"),
+                if args.keep_db { " (kept)" } else { " (dropped)" }
+            );
+        }
+        if !f.errors.is_empty() {
+            let mut by_count: Vec<(&String, &u64)> = f.errors.iter().collect();
+            by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            for (message, n) in by_count {
+                println!("{}: {n} x {message} (the node went on at its next tick, as the daemon does)", f.name);
+            }
+        }
     }
     let over: Vec<&str> =
         all.iter().filter(|f| f.busiest_minute > args.calls_per_minute as usize).map(|f| f.name).collect();
+    let twice: Vec<&str> =
+        all.iter().filter(|f| f.numbers_dialled_twice + f.attempts_sent_twice > 0).map(|f| f.name).collect();
     let summary = json!({
         "cap_per_minute": args.calls_per_minute,
         "minutes": args.minutes,
         "tick_ms": args.tick_ms,
         "recipients": args.recipients,
         "reconcile_after_s": reconcile_after,
+        "store": if args.db.is_some() { "postgresql" } else { "sqlite" },
+        "nodes": args.nodes,
         "over_cap": !over.is_empty(),
+        "dialled_twice": !twice.is_empty(),
         "scenarios": all.iter().map(|f| json!({
             "name": f.name,
             "recipients": f.recipients,
@@ -244,6 +321,11 @@ async fn main() -> anyhow::Result<()> {
             "allowance": f.allowance,
             "utilisation": (f.utilisation() * 10_000.0).round() / 10_000.0,
             "busiest_minute": f.busiest_minute,
+            "numbers_dialled_twice": f.numbers_dialled_twice,
+            "attempts_sent_twice": f.attempts_sent_twice,
+            "errors": f.errors.values().sum::<u64>(),
+            "errors_by_message": f.errors,
+            "sent_per_node": f.sent_per_node,
             "calls_in_first_minute": f.calls_in_first_minute,
             "first_call_tick": f.first_call_tick,
             "accepted_during_storm": f.accepted_during_storm,
@@ -258,6 +340,11 @@ async fn main() -> anyhow::Result<()> {
     println!("{summary}");
     if !over.is_empty() {
         eprintln!("OVER THE CAP in: {}", over.join(", "));
+    }
+    if !twice.is_empty() {
+        eprintln!("A NUMBER DIALLED TWICE (or an attempt sent twice) in: {}", twice.join(", "));
+    }
+    if !over.is_empty() || !twice.is_empty() {
         std::process::exit(1);
     }
     Ok(())
@@ -286,7 +373,21 @@ async fn run(args: &Args, which: Which) -> anyhow::Result<Figures> {
     };
 
     let dir = tempfile::tempdir()?;
-    let store = Store::open(&dir.path().join("caps.db")).await?;
+    // One store per node: on PostgreSQL each is a node of its own on a database made for this run.
+    let (stores, database) = match &args.db {
+        None => (vec![Store::open(&dir.path().join("caps.db")).await?], None),
+        Some(server) => {
+            let name = format!("caps_{}_{}n_{}", format!("{which:?}").to_lowercase(), args.nodes, std::process::id());
+            let url = create_pg_database(server, &name).await?;
+            let url: StoreUrl = url.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            let mut stores = Vec::with_capacity(args.nodes);
+            for _ in 0..args.nodes {
+                stores.push(Store::open_url(&url, false).await?);
+            }
+            (stores, Some(name))
+        }
+    };
+    let store = stores[0].clone();
     let log = args.out.join(format!("{which:?}.sendlog.jsonl").to_lowercase());
     // The simulator appends to its log: a rerun starts from an empty one.
     match std::fs::remove_file(&log) {
@@ -337,15 +438,28 @@ async fn run(args: &Args, which: Which) -> anyhow::Result<Figures> {
         c.retry = retry;
         Client::new(c)
     };
-    let dispatcher =
-        Dispatcher::new(store.clone(), client(RetryPolicy::none())?, shared_clock.clone(), dispatch_cfg).await?;
     let poll_retry = RetryPolicy {
         min_delay: StdDuration::from_millis(1),
         max_delay: StdDuration::from_millis(5),
         ..RetryPolicy::default()
     };
-    let outcomes =
-        Outcomes::new(store.clone(), client(poll_retry)?, shared_clock, OutcomesConfig::from_daemon(&config));
+    // A node: a daemon's dispatcher and outcome poller on its own store.
+    let mut nodes = Vec::with_capacity(stores.len());
+    for s in &stores {
+        let dispatcher =
+            Dispatcher::new(s.clone(), client(RetryPolicy::none())?, shared_clock.clone(), dispatch_cfg.clone())
+                .await?;
+        let outcomes = Outcomes::new(
+            s.clone(),
+            client(poll_retry.clone())?,
+            shared_clock.clone(),
+            OutcomesConfig::from_daemon(&config),
+        );
+        nodes.push(Arc::new((dispatcher, outcomes) as Node));
+    }
+    let mut sent_per_node = vec![0u64; nodes.len()];
+    // Errors the nodes met (and went on from), by message.
+    let mut errors: HashMap<String, u64> = HashMap::new();
 
     // Which tick each call Bland accepted first appeared in.
     let mut tick_of: HashMap<String, usize> = HashMap::new();
@@ -361,15 +475,50 @@ async fn run(args: &Args, which: Which) -> anyhow::Result<Figures> {
             sim.start_rate_limit_storm(slice);
         }
         let tick_started = Instant::now();
-        dispatcher.reconcile().await?;
-        let report = dispatcher.step().await?;
-        outcomes.poll_once().await?;
+        // The storm's slice ends this long after the tick started.
+        let mut storm_for = slice;
+        let stepped = on_every_node(&nodes, |node| async move { step_node(&node).await });
+        let stepped = if in_storm {
+            // While the steps outlast half the slice, another slice: the storm covers every send
+            // of the tick however long the steps take (several nodes, a lock wait). The polls
+            // come after, unextended: they wait a storm out (Retry-After) rather than end it.
+            tokio::pin!(stepped);
+            loop {
+                tokio::select! {
+                    stepped = &mut stepped => break stepped?,
+                    _ = tokio::time::sleep_until((tick_started + storm_for - slice / 2).into()) => {
+                        sim.start_rate_limit_storm(slice);
+                        storm_for = tick_started.elapsed() + slice;
+                    }
+                }
+            }
+        } else {
+            stepped.await?
+        };
+        let polled = on_every_node(&nodes, |node| async move { poll_node(&node).await }).await?;
+        let mut ticked = Vec::with_capacity(nodes.len());
+        for ((report, mut failed), poll_failed) in stepped.into_iter().zip(polled) {
+            failed.extend(poll_failed);
+            ticked.push((report, failed));
+        }
         let spent = tick_started.elapsed();
         slowest = slowest.max(spent);
-        claimed += report.claimed as u64;
-        deferred += report.deferred as u64;
-        not_sent += report.not_sent as u64;
-        unknown += report.unknown as u64;
+        // One daemon on SQLite has no one to contend with: an error there ends the run.
+        if args.db.is_none()
+            && let Some(e) = ticked.iter().flat_map(|(_, failed)| failed).next()
+        {
+            bail!("tick {t}: {e}");
+        }
+        for (i, (report, failed)) in ticked.iter().enumerate() {
+            for e in failed {
+                *errors.entry(e.clone()).or_default() += 1;
+            }
+            claimed += report.claimed as u64;
+            deferred += report.deferred as u64;
+            not_sent += report.not_sent as u64;
+            unknown += report.unknown as u64;
+            sent_per_node[i] += report.sent as u64;
+        }
         let sends = sim.sends();
         for s in &sends[tick_of.len()..] {
             tick_of.insert(s.call_id.clone(), t);
@@ -378,7 +527,7 @@ async fn run(args: &Args, which: Which) -> anyhow::Result<Figures> {
         if tick_of.is_empty() {
             before_first += spent;
         }
-        if in_storm && let Some(rest) = slice.checked_sub(tick_started.elapsed()) {
+        if in_storm && let Some(rest) = storm_for.checked_sub(tick_started.elapsed()) {
             // The next tick must not fall inside this tick's storm slice.
             tokio::time::sleep(rest + StdDuration::from_millis(2)).await;
         }
@@ -399,11 +548,19 @@ async fn run(args: &Args, which: Which) -> anyhow::Result<Figures> {
         })
         .count();
     sim.shutdown().await;
-    store.close().await;
+    drop(nodes);
+    for s in &stores {
+        s.close().await;
+    }
+    if let (Some(server), Some(name)) = (&args.db, &database)
+        && !args.keep_db
+    {
+        drop_pg_database(server, name).await?;
+    }
 
     let logged = read_send_log(&log)?;
     let seen: HashSet<&str> = tick_of.keys().map(String::as_str).collect();
-    let logged_ids: HashSet<&str> = logged.iter().map(String::as_str).collect();
+    let logged_ids: HashSet<&str> = logged.iter().map(|s| s.call_id.as_str()).collect();
     ensure!(
         logged.len() == logged_ids.len() && logged_ids == seen,
         "the send log ({} lines, {} ids) and the calls seen per tick ({}) differ",
@@ -412,6 +569,25 @@ async fn run(args: &Args, which: Which) -> anyhow::Result<Figures> {
         seen.len()
     );
     ensure!(dialable_left > 0, "the dialable recipients ran out: size the list up (--recipients)");
+
+    // Each number's dials, by tick: two closer than the first retry delay are a double dial.
+    let retry_ticks = spec.retry.delays.first().map_or(i64::MAX, |d| d.num_milliseconds() / args.tick_ms);
+    let mut dials: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut per_attempt: HashMap<&str, usize> = HashMap::new();
+    for s in &logged {
+        dials.entry(s.phone.as_str()).or_default().push(tick_of[&s.call_id]);
+        *per_attempt.entry(s.attempt_id.as_str()).or_default() += 1;
+    }
+    let numbers_dialled_twice = dials
+        .into_values()
+        .filter(|at| at.len() > 1)
+        .map(|mut at| {
+            at.sort_unstable();
+            at.windows(2).any(|w| ((w[1] - w[0]) as i64) < retry_ticks)
+        })
+        .filter(|&twice| twice)
+        .count();
+    let attempts_sent_twice = per_attempt.values().filter(|&&n| n > 1).count();
 
     let allowance_minutes = (ticks - storm.len()) as f64 * args.tick_ms as f64 / 60_000.0;
     Ok(Figures {
@@ -422,6 +598,11 @@ async fn run(args: &Args, which: Which) -> anyhow::Result<Figures> {
         allowance_minutes,
         allowance: allowance_minutes * args.calls_per_minute as f64,
         busiest_minute: busiest_window(&per_tick, per_minute),
+        numbers_dialled_twice,
+        attempts_sent_twice,
+        errors,
+        sent_per_node,
+        database,
         calls_in_first_minute: per_tick.iter().take(per_minute).sum(),
         first_call_tick: per_tick.iter().position(|&n| n > 0),
         accepted_during_storm: per_tick[storm.clone()].iter().sum(),
@@ -485,15 +666,106 @@ fn number(areas: &[&str], exchanges: &[usize], k: usize) -> String {
     format!("{area}-{exchange}-{line:04}")
 }
 
-/// The call ids in the simulator's send log, one per line, in order.
-fn read_send_log(path: &Path) -> anyhow::Result<Vec<String>> {
+/// A node: a daemon's dispatcher and outcome poller, on a store of its own.
+type Node = (Dispatcher, Outcomes);
+
+/// Runs `f` for every node, each on a task of its own when there are several (they run at once,
+/// as daemons on several hosts would), and returns what each gave, in the nodes' order.
+async fn on_every_node<T, F, Fut>(nodes: &[Arc<Node>], f: F) -> anyhow::Result<Vec<T>>
+where
+    F: Fn(Arc<Node>) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    if let [node] = nodes {
+        return Ok(vec![f(node.clone()).await]);
+    }
+    let tasks: Vec<_> = nodes.iter().map(|node| tokio::spawn(f(node.clone()))).collect();
+    let mut done = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        done.push(task.await?);
+    }
+    Ok(done)
+}
+
+/// A node's dispatch in a tick: reconcile, then step, as the daemon's loop does; like it, an
+/// error (a deadlock, a lost connection) is kept and the node goes on at its next tick. Returns
+/// the step's report and the errors, as text.
+async fn step_node(node: &Node) -> (StepReport, Vec<String>) {
+    let (dispatcher, _) = node;
+    let mut errors = Vec::new();
+    if let Err(e) = dispatcher.reconcile().await {
+        errors.push(format!("reconcile: {e}"));
+    }
+    let report = dispatcher.step().await.unwrap_or_else(|e| {
+        errors.push(format!("step: {e}"));
+        StepReport::default()
+    });
+    (report, errors)
+}
+
+/// A node's outcome poll in a tick; its error, if any, as text.
+async fn poll_node(node: &Node) -> Vec<String> {
+    let (_, outcomes) = node;
+    match outcomes.poll_once().await {
+        Ok(_) => Vec::new(),
+        Err(e) => vec![format!("poll: {e}")],
+    }
+}
+
+/// Creates the database `name` on the PostgreSQL server `server` names; its URL.
+async fn create_pg_database(server: &str, name: &str) -> anyhow::Result<String> {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(server).await.with_context(|| format!("connecting to {server}"))?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+        .execute(&mut admin)
+        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
+    admin.close().await?;
+    // The server's URL with its database replaced (and its query, if any, kept).
+    let (base, query) = server.split_once('?').map_or((server, None), |(b, q)| (b, Some(q)));
+    let (root, _) = base.rsplit_once('/').filter(|(r, _)| r.contains("://") && !r.ends_with('/')).unwrap_or((base, ""));
+    Ok(match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    })
+}
+
+async fn drop_pg_database(server: &str, name: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(server).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+        .execute(&mut admin)
+        .await?;
+    admin.close().await?;
+    Ok(())
+}
+
+/// A line of the simulator's send log.
+struct Logged {
+    call_id: String,
+    phone: String,
+    attempt_id: String,
+}
+
+/// The calls in the simulator's send log, one per line, in order.
+fn read_send_log(path: &Path) -> anyhow::Result<Vec<Logged>> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut ids = Vec::new();
+    let mut calls = Vec::new();
     for line in std::io::BufReader::new(file).lines() {
         let line = line?;
         let v: serde_json::Value = serde_json::from_str(&line).with_context(|| format!("{}", path.display()))?;
-        let id = v["call_id"].as_str().with_context(|| format!("a line without call_id in {}", path.display()))?;
-        ids.push(id.to_string());
+        let field = |name: &str| -> anyhow::Result<String> {
+            v.pointer(name)
+                .and_then(|f| f.as_str())
+                .map(str::to_string)
+                .with_context(|| format!("a line without {name} in {}", path.display()))
+        };
+        calls.push(Logged {
+            call_id: field("/call_id")?,
+            phone: field("/phone_number")?,
+            attempt_id: field("/metadata/switchboard_attempt_id")?,
+        });
     }
-    Ok(ids)
+    Ok(calls)
 }
