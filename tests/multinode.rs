@@ -24,7 +24,7 @@ use switchboard::clock::Clock;
 use switchboard::dispatcher::engine::Dispatcher;
 use switchboard::dispatcher::ledger::Caps;
 use switchboard::sim::SimConfig;
-use switchboard::store::{AttemptState, NewAttempt, Store};
+use switchboard::store::{AttemptState, JobState, NewAttempt, Store};
 
 fn pg_server() -> String {
     common::test_pg_server()
@@ -412,4 +412,54 @@ async fn a_states_frequency_cap_holds_when_four_daemons_dial_one_subject_at_the_
     }
     assert_eq!(per_number.len(), 10, "every number dialled");
     assert!(per_number.values().all(|&n| n == 3), "Florida's 3 calls a day on one subject, exactly: {per_number:?}");
+}
+
+/// Daemons move jobs between states in transactions of many rows (a claim: queued → dialing; a
+/// commit's deferral: dialing → queued), and each move changes the campaign's counters. Counter
+/// rows locked per move (take the old state's row, then the new one's) made two such
+/// transactions over jobs of two zone sets wait for each other, and PostgreSQL aborted one as a
+/// deadlock (the multi-node benchmark met hundreds). The counters are written as deltas that
+/// lock nothing: both transactions go on, both commit, and the counts are exact, before and
+/// after the leader folds the deltas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moves_of_jobs_in_opposite_orders_never_wait_on_each_others_counters() {
+    use sqlx::Connection;
+    let _ = pg_server();
+    let h = Harness::new(at("2026-06-01T14:00:00Z"), open_sim()).await;
+    let spec = "name = \"Moves\"\n[call]\ntask = \"Hello\"\n[schedule]\nhours = { \"mon-sun\" = \"09:00-17:00\" }\n";
+    let campaign = h.campaign(spec, "phone\n212-555-1000\n212-555-1001\n310-555-1000\n310-555-1001\n").await;
+    let jobs = h.store.job_records(Some(&campaign)).await.unwrap();
+    let job = |number: &str| jobs.iter().find(|j| j.phone.as_str() == number).unwrap().id;
+    let (ny1, ny2) = (job("+12125551000"), job("+12125551001"));
+    let (la1, la2) = (job("+13105551000"), job("+13105551001"));
+    let url = h.store.url().to_string();
+    let (mut t1, mut t2) =
+        (sqlx::PgConnection::connect(&url).await.unwrap(), sqlx::PgConnection::connect(&url).await.unwrap());
+    async fn dial(conn: &mut sqlx::PgConnection, job: i64) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query("UPDATE jobs SET state = 'dialing' WHERE id = $1").bind(job).execute(conn).await?;
+        Ok(done.rows_affected())
+    }
+    sqlx::query("BEGIN").execute(&mut t1).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut t2).await.unwrap();
+    assert_eq!(dial(&mut t1, ny1).await.unwrap(), 1);
+    assert_eq!(dial(&mut t2, la1).await.unwrap(), 1);
+    // Each now moves a job of the zone set the other has moved one of.
+    let (a, b) = tokio::join!(dial(&mut t1, la2), dial(&mut t2, ny2));
+    assert_eq!(a.expect("the first transaction goes on"), 1);
+    assert_eq!(b.expect("the second transaction goes on"), 1);
+    sqlx::query("COMMIT").execute(&mut t1).await.unwrap();
+    sqlx::query("COMMIT").execute(&mut t2).await.unwrap();
+
+    let counts = h.store.job_counts(&campaign).await.unwrap();
+    assert_eq!((counts.get(JobState::Dialing), counts.get(JobState::Queued)), (4, 0), "{counts:?}");
+    h.store.fold_counters().await.unwrap();
+    let counts = h.store.job_counts(&campaign).await.unwrap();
+    assert_eq!((counts.get(JobState::Dialing), counts.get(JobState::Queued)), (4, 0), "{counts:?}");
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT state, n FROM job_counters WHERE campaign_id = $1 ORDER BY state, timezones")
+            .bind(&campaign)
+            .fetch_all(&mut t1)
+            .await
+            .unwrap();
+    assert_eq!(rows, [("dialing".to_string(), 2), ("dialing".to_string(), 2)], "one row per key after the fold");
 }

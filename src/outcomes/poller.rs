@@ -58,9 +58,13 @@ impl Outcomes {
                 }
             }
         }
-        // One daemon completes campaigns (several on PostgreSQL): the leader.
-        let completed =
-            if self.store.is_leader().await? { self.store.complete_finished_campaigns(now).await? } else { Vec::new() };
+        // One daemon completes campaigns and folds the counters (several on PostgreSQL): the leader.
+        let completed = if self.store.is_leader().await? {
+            self.store.fold_counters().await?;
+            self.store.complete_finished_campaigns(now).await?
+        } else {
+            Vec::new()
+        };
         for id in completed {
             info!(campaign_id = %id, "campaign completed: no job can progress any more");
             report.completed_campaigns += 1;

@@ -678,11 +678,13 @@ impl Store {
     pub async fn campaign_spend(&self, campaign_id: &str) -> Result<f64, StoreError> {
         on_db!(&self.db, |pool| {
             Ok(sqlx::query_scalar(
-            "SELECT CAST(COALESCE(SUM(spend), 0) AS DOUBLE PRECISION) FROM dial_counters WHERE campaign_id = $1 AND state != 'not_sent' AND n > 0",
-        )
-        .bind(campaign_id)
-        .fetch_one(pool)
-        .await?)
+                "SELECT CAST(COALESCE(SUM(spend), 0) AS DOUBLE PRECISION) FROM (
+                 SELECT SUM(spend) AS spend FROM dial_counters WHERE campaign_id = $1 AND state != 'not_sent'
+                 GROUP BY attempt_no, state, outcome, bucket HAVING SUM(n) > 0) AS counted",
+            )
+            .bind(campaign_id)
+            .fetch_one(pool)
+            .await?)
         })
     }
 
@@ -708,7 +710,7 @@ impl Store {
             let rows = sqlx::query(
             // The counters the transactions that write attempts keep (0009_report_counters.sql).
             "SELECT NULLIF(outcome, '') AS outcome, state, CAST(CAST(SUM(n) AS BIGINT) AS BIGINT) AS n FROM dial_counters
-             WHERE campaign_id = $1 AND state != 'not_sent' AND n > 0 GROUP BY outcome, state",
+             WHERE campaign_id = $1 AND state != 'not_sent' GROUP BY outcome, state HAVING SUM(n) > 0",
         )
         .bind(campaign_id)
         .fetch_all(pool)

@@ -63,9 +63,11 @@ impl Store {
         // The rows are copied as they are; the tables' own checks and keys still hold.
         let mut copied = Copied::default();
         for table in COPIED {
+            // The counters' `delta` is PostgreSQL's alone (a row not folded yet: its default).
             let columns: Vec<(String, String)> = sqlx::query(
                 "SELECT column_name::text, data_type::text FROM information_schema.columns
-                 WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
+                 WHERE table_schema = current_schema() AND table_name = $1 AND column_name != 'delta'
+                 ORDER BY ordinal_position",
             )
             .bind(table)
             .fetch_all(&mut *tx)
@@ -136,6 +138,8 @@ impl Store {
             progress(table, n);
             copied.tables.push((table.to_string(), n));
         }
+        // Each key's rows in one, as the source keeps them (migrations_pg/0003_counter_deltas.sql).
+        sqlx::query("SELECT fold_counters()").execute(&mut *tx).await?;
         for table in REBUILT {
             let sql = format!("SELECT COUNT(*) FILTER (WHERE n > 0), CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM {table}");
             let (rows, total): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).fetch_one(from).await?;

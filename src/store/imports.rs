@@ -361,6 +361,14 @@ impl ImportTx {
             run_inserts(conn, std::mem::take(&mut self.pending)).await?;
         }
         let target = &mut self.target;
+        // SQLite keeps one counter row per key; PostgreSQL's counters are deltas, summed by
+        // their readers (migrations_pg/0003_counter_deltas.sql).
+        let add_to_key = match self.conn {
+            ImportConn::Sqlite(_) => {
+                "ON CONFLICT (campaign_id, state, outcome, timezones, regions) DO UPDATE SET n = job_counters.n + excluded.n"
+            }
+            ImportConn::Pg(_) => "",
+        };
         on_conn!(self.conn.conn(), |conn| {
             sqlx::query(
                 "UPDATE imports SET rows_read = $1, accepted = $2, rejected = $3, duplicates = $4, suppressed = $5,
@@ -381,11 +389,10 @@ impl ImportTx {
             // The new jobs, counted once for the file (see migrations/0006_job_counters.sql, keyed
             // by regions too since 0010).
             for ((state, zones, regions), n) in std::mem::take(&mut target.built) {
-                sqlx::query(
+                sqlx::query(sqlx::AssertSqlSafe(format!(
                     "INSERT INTO job_counters (campaign_id, state, outcome, timezones, regions, n)
-                     VALUES ($1, $2, '', $3, $4, $5)
-                     ON CONFLICT (campaign_id, state, outcome, timezones, regions) DO UPDATE SET n = job_counters.n + excluded.n",
-                )
+                     VALUES ($1, $2, '', $3, $4, $5) {add_to_key}"
+                )))
                 .bind(&target.campaign_id)
                 .bind(state.as_str())
                 .bind(zones)

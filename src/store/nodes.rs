@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::backend::{Backend as _, on_db};
+use super::backend::{Backend as _, Db, on_db};
 use super::{Store, StoreError, millis, stored_time};
 
 /// A call Bland placed for an attempt the database does not have ([`Store::adopt_lost_call`]).
@@ -60,6 +60,21 @@ impl Store {
             return Ok(true);
         }
         self.hold_lease(LEADER_LEASE, chrono::Duration::milliseconds(self.lease_ms)).await
+    }
+
+    /// Folds each counter key's rows into one (the leader's duty, on PostgreSQL, where the
+    /// report's and `campaign show`'s counters are written as deltas so that no two daemons'
+    /// transactions wait on one counter row: migrations_pg/0003_counter_deltas.sql). Readers sum
+    /// a key's rows, so a fold changes no figure; it keeps the tables the size of their keys.
+    /// Nothing to do on SQLite, which keeps one row per key.
+    pub async fn fold_counters(&self) -> Result<(), StoreError> {
+        match &self.db {
+            Db::Sqlite(_) => {}
+            Db::Pg(pool) => {
+                sqlx::query("SELECT fold_counters()").execute(pool).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Who holds the lease `name`, and until when (the database's clock).

@@ -177,7 +177,8 @@ impl Store {
         on_db!(&self.db, |pool| {
             // The job counters (migrations/0006_job_counters.sql), not a count of a million rows.
             sqlx::query(
-                "SELECT state, NULLIF(outcome, '') AS outcome, n FROM job_counters WHERE campaign_id = $1 AND n > 0",
+                "SELECT state, NULLIF(outcome, '') AS outcome, CAST(SUM(n) AS BIGINT) AS n FROM job_counters
+                 WHERE campaign_id = $1 GROUP BY state, outcome HAVING SUM(n) > 0",
             )
             .bind(campaign_id)
             .fetch_all(pool)
@@ -199,12 +200,14 @@ impl Store {
         on_db!(&self.db, |pool| {
             let rows = if period.is_all() {
                 sqlx::query(
-                "SELECT attempt_no, state, NULLIF(outcome, '') AS outcome, bucket, n, minutes, cost FROM dial_counters
-                 WHERE campaign_id = $1 AND state != 'not_sent' AND n > 0",
-            )
-            .bind(campaign_id)
-            .fetch_all(pool)
-            .await?
+                    "SELECT attempt_no, state, NULLIF(outcome, '') AS outcome, bucket, CAST(SUM(n) AS BIGINT) AS n,
+                        CAST(SUM(minutes) AS DOUBLE PRECISION) AS minutes, CAST(SUM(cost) AS DOUBLE PRECISION) AS cost
+                 FROM dial_counters WHERE campaign_id = $1 AND state != 'not_sent'
+                 GROUP BY attempt_no, state, outcome, bucket HAVING SUM(n) > 0",
+                )
+                .bind(campaign_id)
+                .fetch_all(pool)
+                .await?
             } else {
                 let (since, until) = period.bounds();
                 let sql = format!(
@@ -244,8 +247,9 @@ impl Store {
             const QUARTER_MS: i64 = 15 * 60 * 1000;
             let rows = if period.is_all() {
                 sqlx::query(
-                    "SELECT timezones, regions, quarter, NULLIF(outcome, '') AS outcome, n FROM dial_quarters
-                 WHERE campaign_id = $1 AND n > 0",
+                    "SELECT timezones, regions, quarter, NULLIF(outcome, '') AS outcome, CAST(SUM(n) AS BIGINT) AS n
+                 FROM dial_quarters WHERE campaign_id = $1
+                 GROUP BY timezones, regions, quarter, outcome HAVING SUM(n) > 0",
                 )
                 .bind(campaign_id)
                 .fetch_all(pool)
@@ -301,10 +305,13 @@ impl Store {
     ) -> Result<Vec<RecipientGroup>, StoreError> {
         on_db!(&self.db, |pool| {
             let rows = if period.is_all() {
-                sqlx::query("SELECT dials, human, n FROM recipient_counters WHERE campaign_id = $1 AND n > 0")
-                    .bind(campaign_id)
-                    .fetch_all(pool)
-                    .await?
+                sqlx::query(
+                    "SELECT dials, human, CAST(SUM(n) AS BIGINT) AS n FROM recipient_counters WHERE campaign_id = $1
+                     GROUP BY dials, human HAVING SUM(n) > 0",
+                )
+                .bind(campaign_id)
+                .fetch_all(pool)
+                .await?
             } else {
                 let (since, until) = period.bounds();
                 sqlx::query(
@@ -344,7 +351,10 @@ impl Store {
     ) -> Result<Vec<ReasonCount>, StoreError> {
         on_db!(&self.db, |pool| {
             let rows = if period.is_all() {
-                sqlx::query("SELECT reason, n FROM failure_counters WHERE campaign_id = $1 AND n > 0 ORDER BY n DESC, reason LIMIT $2")
+                sqlx::query(
+                    "SELECT reason, CAST(SUM(n) AS BIGINT) AS n FROM failure_counters WHERE campaign_id = $1
+                     GROUP BY reason HAVING SUM(n) > 0 ORDER BY n DESC, reason LIMIT $2",
+                )
                 .bind(campaign_id)
                 .bind(i64::from(limit))
                 .fetch_all(pool)
@@ -502,8 +512,9 @@ impl Store {
     async fn counted_answers(&self, campaign_id: &str, source: &str) -> Result<Vec<AnswerGroup>, StoreError> {
         on_db!(&self.db, |pool| {
             let rows = sqlx::query(
-                "SELECT field, kind, value, n FROM answer_counters
-             WHERE campaign_id = $1 AND source = $2 AND n > 0 ORDER BY field, kind, value",
+                "SELECT field, kind, value, CAST(SUM(n) AS BIGINT) AS n FROM answer_counters
+             WHERE campaign_id = $1 AND source = $2
+             GROUP BY field, kind, value HAVING SUM(n) > 0 ORDER BY field, kind, value",
             )
             .bind(campaign_id)
             .bind(source)
