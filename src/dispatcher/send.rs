@@ -24,8 +24,9 @@ use crate::store::{CampaignState, StoreError};
 /// within a second).
 const RECHECK_STATES: StdDuration = StdDuration::from_millis(200);
 
-/// Most placed calls recorded in one transaction.
-const RECORD_BATCH: usize = 256;
+/// Most placed calls recorded in one transaction (a step's batch is 500 by default: one commit
+/// records a step's calls when they come back together).
+const RECORD_BATCH: usize = 1000;
 
 /// Failures that repeat for every send while they last are logged at most this often, with
 /// how many sends they hit since the last line.
@@ -93,8 +94,9 @@ pub(super) struct Outgoing {
     pub(super) request: SendCallRequest,
 }
 
-/// Attempts fenced for sending at once (`Store::start_sends`).
-const FENCE_BATCH: usize = 256;
+/// Attempts fenced for sending at once (`Store::start_sends`): a step's batch in one statement
+/// (500 by default); those whose fence grows older than the send window are fenced again.
+const FENCE_BATCH: usize = 1000;
 
 /// What became of one send.
 enum SendResult {

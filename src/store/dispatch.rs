@@ -239,6 +239,20 @@ where
     q
 }
 
+/// The attempts [`Store::pending_attempts`] returns. `state IN ('dialing', 'in_call')` is the
+/// partial index `attempts_open`'s own condition, written out so that SQLite searches the few
+/// `dialing` attempts through it: without it, the `OR` made SQLite walk every attempt ever
+/// made in `dialed_at` order, at every dispatcher step (10 ms a step at 100,000 attempts).
+const PENDING_ATTEMPTS: &str = "SELECT a.id AS attempt_id, a.dialed_at, a.job_id AS id, a.campaign_id, a.phone,
+        a.attempt_no - 1 AS attempts, j.variables, j.timezones, j.zone_source, j.number_zones, j.regions,
+        NULL AS resend_attempt_id,
+        i.columns AS variable_names
+ FROM attempts a JOIN jobs j ON j.id = a.job_id LEFT JOIN imports i ON i.id = j.import_id
+ WHERE a.state IN ('dialing', 'in_call') AND a.state = 'dialing'
+   AND (a.dialed_at < $1 OR a.lookup_at <= $2)
+   AND (CAST($3 AS TEXT) IS NULL OR a.owner IS NULL OR a.owner = $3)
+ ORDER BY a.dialed_at";
+
 impl Store {
     /// Retry waits that are due go back to the queue.
     pub async fn release_due_retries(&self, campaign_id: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -798,30 +812,48 @@ impl Store {
     ) -> Result<Vec<PendingAttempt>, StoreError> {
         on_db!(&self.db, |pool| {
             let before_ms = millis(before);
-            sqlx::query(
-                "SELECT a.id AS attempt_id, a.dialed_at, a.job_id AS id, a.campaign_id, a.phone,
-                    a.attempt_no - 1 AS attempts, j.variables, j.timezones, j.zone_source, j.number_zones, j.regions,
-                    NULL AS resend_attempt_id,
-                    i.columns AS variable_names
-             FROM attempts a JOIN jobs j ON j.id = a.job_id LEFT JOIN imports i ON i.id = j.import_id
-             WHERE a.state = 'dialing' AND (a.dialed_at < $1 OR a.lookup_at <= $2)
-               AND (CAST($3 AS TEXT) IS NULL OR a.owner IS NULL OR a.owner = $3)
-             ORDER BY a.dialed_at",
-            )
-            .bind(before_ms)
-            .bind(millis(due))
-            .bind(self.fence_node())
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .map(|r| {
-                Ok(PendingAttempt {
-                    id: r.try_get("attempt_id")?,
-                    dialed_at: stored_time(r.try_get("dialed_at")?, "attempts.dialed_at")?,
-                    job: claimed_job(&r)?,
+            sqlx::query(PENDING_ATTEMPTS)
+                .bind(before_ms)
+                .bind(millis(due))
+                .bind(self.fence_node())
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(|r| {
+                    Ok(PendingAttempt {
+                        id: r.try_get("attempt_id")?,
+                        dialed_at: stored_time(r.try_get("dialed_at")?, "attempts.dialed_at")?,
+                        job: claimed_job(&r)?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Row;
+
+    use super::PENDING_ATTEMPTS;
+    use crate::store::Store;
+
+    #[tokio::test]
+    async fn the_reconcilers_query_searches_the_open_attempts_index_and_never_walks_every_attempt() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("p.db")).await.unwrap();
+        let plan = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {PENDING_ATTEMPTS}")))
+            .bind(0_i64)
+            .bind(0_i64)
+            .bind(None::<String>)
+            .fetch_all(store.sqlite_pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>("detail"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(plan.contains("SEARCH a USING INDEX attempts_open"), "{plan}");
+        assert!(!plan.contains("SCAN a"), "{plan}");
     }
 }
