@@ -10,7 +10,8 @@
 # figure is the dispatcher's: claim, decide, commit, send, record. The daemon logs at its
 # default level (one `call placed` line per call) to a file.
 #
-# Usage: bench/dispatch.sh [SIZE...]   (default: 10000 1000000; DURATION=30 seconds per size)
+# Usage: bench/dispatch.sh [SIZE...]   (default: 10000 1000000; DURATION=30 seconds per size;
+#        SWITCHBOARD_BIN=PATH to measure another build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=("$@")
@@ -18,8 +19,13 @@ sizes=("$@")
 duration=${DURATION:-30}
 out=bench-out/dispatch
 mkdir -p "$out"
-cargo build --release --quiet
-bin=$PWD/target/release/switchboard
+# SWITCHBOARD_BIN=PATH measures that build instead (to compare two builds in one sitting).
+if [ -n "${SWITCHBOARD_BIN:-}" ]; then
+  bin=$SWITCHBOARD_BIN
+else
+  cargo build --release --quiet
+  bin=$PWD/target/release/switchboard
+fi
 export BLAND_API_KEY=bench-dispatch-key
 unset BLAND_WEBHOOK_SECRET SWITCHBOARD_DB
 

@@ -101,6 +101,7 @@ async fn main() -> anyhow::Result<()> {
     let avg = bodies.iter().map(|(b, _)| b.len()).sum::<usize>() / bodies.len().max(1);
     let inbox_before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_inbox").fetch_one(&look).await?;
 
+    let (stop_checkpoints, checkpoints_stop) = tokio::sync::watch::channel(false);
     let (url, server) = match &args.url {
         Some(url) => (url.clone(), None),
         None => {
@@ -110,6 +111,10 @@ async fn main() -> anyhow::Result<()> {
             let config = DaemonConfig::defaults();
             let outcomes = Arc::new(Outcomes::new(store.clone(), bland, clock, OutcomesConfig::from_daemon(&config)));
             let app = webhook_router(outcomes, WebhookAuth::Secret(secret.clone()));
+            // The daemon's WAL checkpointer, as `switchboard serve` runs it beside the receiver.
+            if let Some(checkpointer) = store.checkpointer().await? {
+                tokio::spawn(checkpointer.run(checkpoints_stop.clone()));
+            }
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?;
             let task = tokio::spawn(async move { axum::serve(listener, app).await });
@@ -192,6 +197,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(server) = server {
         server.abort();
     }
+    let _ = stop_checkpoints.send(true);
     look.close().await;
     store.close().await;
     Ok(())

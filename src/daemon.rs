@@ -304,6 +304,8 @@ pub async fn serve(parts: DaemonParts, listener: TcpListener, shutdown: watch::R
         let retention = parts.config.outcomes.inbox_retention;
         tokio::spawn(prune_inbox_periodically(store, clock, retention, stop))
     };
+    // SQLite: the WAL is copied back into the database off the writers' path (`store::checkpoint`).
+    let checkpoints = parts.store.checkpointer().await?.map(|c| tokio::spawn(c.run(shutdown.clone())));
     let dispatch = {
         let (d, stop) = (dispatcher.clone(), shutdown.clone());
         tokio::spawn(async move { d.run(stop).await })
@@ -320,6 +322,9 @@ pub async fn serve(parts: DaemonParts, listener: TcpListener, shutdown: watch::R
     poll.await.context("poller task")?;
     analyse.await.context("analysis task")?;
     prune.await.context("inbox pruning task")?;
+    if let Some(checkpoints) = checkpoints {
+        checkpoints.await.context("checkpoint task")?;
+    }
     server.await.context("http task")?;
     key_checked.await.context("key check task")?;
     parts.store.close().await;

@@ -10,6 +10,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
 use common::eventually;
 use common::harness::{Harness, at};
+use switchboard::dispatcher::engine::ReconcileReport;
 use switchboard::dispatcher::ledger::Caps;
 use switchboard::phone::PhoneNumber;
 use switchboard::sim::SimConfig;
@@ -494,4 +495,38 @@ async fn jobs_claimed_by_a_process_that_died_before_committing_their_attempts_ar
     let cancelled = h.store.job_counts(&gone).await.unwrap().get(JobState::Cancelled);
     assert_eq!(cancelled, 30, "the cancelled campaign's claimed jobs are cancelled with it, not queued");
     assert_eq!(dispatcher.reconcile().await.unwrap(), Default::default(), "nothing left to settle");
+}
+
+#[tokio::test]
+async fn calls_placed_and_waiting_for_their_record_are_not_looked_up_and_the_next_step_records_them() {
+    // The daemon's loop records a step's placed calls while the next step's sends go out, and
+    // reconciles in between: here with `reconcile_after` zero (the harness's), so every attempt
+    // still `dialing` a moment later is due to be looked up at Bland.
+    // 20:00 UTC: afternoon from New York to Honolulu.
+    let h = Harness::new(at("2026-06-01T20:00:00Z"), open_sim()).await;
+    let spec = "name = \"Recorded later\"\n[call]\ntask = \"Hello\"\n\
+                [schedule]\nhours = { \"mon-sun\" = \"09:00-20:00\" }\n[retry]\nmax_attempts = 1\n";
+    h.campaign(spec, &recipients(10)).await;
+    let dispatcher = h.dispatcher().await;
+
+    let first = dispatcher.step_leaving_records().await.unwrap();
+    assert_eq!((first.claimed, first.sent), (10, 0), "placed, not recorded yet");
+    assert_eq!(h.sim.sends().len(), 10);
+    let dialing = |h: &Harness| {
+        let store = h.store.clone();
+        async move { store.attempt_records(None).await.unwrap().iter().filter(|a| a.state == AttemptState::Dialing).count() }
+    };
+    assert_eq!(dialing(&h).await, 10);
+
+    h.clock.advance(Duration::seconds(1));
+    let reconciled = dispatcher.reconcile().await.unwrap();
+    assert_eq!(reconciled, ReconcileReport::default(), "no placed call is looked up or voided");
+
+    let second = dispatcher.step_leaving_records().await.unwrap();
+    assert_eq!((second.claimed, second.sent), (0, 10), "a step with nothing to send records them");
+    let attempts = h.store.attempt_records(None).await.unwrap();
+    assert!(attempts.iter().all(|a| a.state == AttemptState::InCall && a.call_id.is_some()), "{attempts:?}");
+    let calls: HashSet<String> = h.sim.sends().iter().map(|s| s.call_id.clone()).collect();
+    let recorded: HashSet<String> = attempts.iter().filter_map(|a| a.call_id.clone()).collect();
+    assert_eq!(recorded, calls, "each attempt has its own call's id");
 }

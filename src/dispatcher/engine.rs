@@ -166,12 +166,15 @@ pub(super) struct State {
     pub(super) paces: HashMap<String, crate::store::Pace>,
     /// Campaigns as the run loop last saw them (`watch.rs`).
     pub(super) seen: Option<super::watch::Seen>,
+    /// Calls placed whose record waits for the next step's sends (`send.rs`).
+    pub(super) unrecorded: Vec<super::send::Unrecorded>,
 }
 
 /// Counting open calls scans every open attempt (a hundred thousand at a high rate), too much
-/// for every step; so the count is redone every second (`OPEN_RECOUNT` in `step.rs`) and kept
-/// up to date in between with this daemon's own dials. Calls that end meanwhile are still counted
-/// until the next recount: a slot is reused up to a second late, never given twice.
+/// for every step; so the count is redone at most every second (`OPEN_RECOUNT` in `step.rs`),
+/// and only while a concurrency cap is near, and kept up to date in between with this daemon's
+/// own dials. Calls that end meanwhile are still counted until the next recount: a slot is
+/// reused up to a second late, never given twice.
 pub(super) struct OpenCalls {
     pub(super) counted_at: DateTime<Utc>,
     pub(super) per_campaign: HashMap<String, u32>,
@@ -227,7 +230,7 @@ impl Dispatcher {
             if let Err(e) = self.reconcile().await {
                 warn!(error = %e, "reconcile failed; will try again");
             }
-            let report = match self.step().await {
+            let report = match self.step_leaving_records().await {
                 Ok(r) => r,
                 Err(e) => {
                     warn!(error = %e, "dispatch step failed; will try again");
@@ -235,13 +238,29 @@ impl Dispatcher {
                 }
             };
             if report.idle() {
+                self.record_left_calls().await;
                 tokio::select! {
                     _ = tokio::time::sleep(self.cfg.idle_tick) => {}
                     _ = shutdown.changed() => {}
                 }
             }
         }
+        self.record_left_calls().await;
         info!("dispatcher stopped");
+    }
+
+    /// Records the calls the last step placed (see `send.rs`); one the store cannot record now
+    /// stays `dialing` until the reconciler finds it at Bland, as after a crash.
+    async fn record_left_calls(&self) {
+        if let Err(e) = self.record_placed().await {
+            warn!(error = %e, "cannot record the calls placed; the reconciler will look them up");
+        }
+    }
+
+    /// Whether an attempt was placed and waits for its record (see `send.rs`): the reconciler
+    /// leaves it alone.
+    pub(super) fn unrecorded(&self, attempt_id: &str) -> bool {
+        self.lock().unrecorded.iter().any(|u| u.contains(attempt_id))
     }
 
     /// Whether the daemon is shutting down (see [`Dispatcher::run`]).

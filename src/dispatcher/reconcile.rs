@@ -78,7 +78,10 @@ impl Dispatcher {
                 }
             }
         }
-        let pending = self.store.pending_attempts(now - self.cfg.reconcile_after, now).await?;
+        // A call placed whose record waits for the next step (`send.rs`) is not pending: Bland
+        // took it, and its record is on the way.
+        let mut pending = self.store.pending_attempts(now - self.cfg.reconcile_after, now).await?;
+        pending.retain(|a| !self.unrecorded(&a.id));
         let settled: Vec<Result<Settled, StoreError>> = stream::iter(pending)
             .map(|attempt| self.reconcile_one(attempt, now))
             .buffer_unordered(self.cfg.send_concurrency.max(1))

@@ -1,14 +1,14 @@
 //! Sending and recording: the committed attempts of a step go out to Bland in parallel
-//! (bounded by `send_concurrency`), and each answer is recorded: placed calls together, one
-//! transaction per batch at hand; a 429 slows the account down and gives the attempt back
-//! unburned; a refused key pauses every campaign; a rejection fails the job; an ambiguous
-//! failure leaves the attempt `dialing` for the reconciler. A send certainly not placed is
-//! voided ([`Dispatcher::void`]) and its dial taken back from the ledger. Data enters as
-//! [`Outgoing`] sends from the claim path; it leaves as Bland requests and store transitions.
+//! (bounded by `send_concurrency`), and each answer is recorded: placed calls together, while
+//! the next step's sends go out ([`Unrecorded`]); a 429 slows the account down and gives the
+//! attempt back unburned; a refused key pauses every campaign; a rejection fails the job; an
+//! ambiguous failure leaves the attempt `dialing` for the reconciler. A send certainly not
+//! placed is voided ([`Dispatcher::void`]) and its dial taken back from the ledger. Data enters
+//! as [`Outgoing`] sends from the claim path; it leaves as Bland requests and store transitions.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration as StdDuration;
+use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
@@ -25,7 +25,7 @@ use crate::store::{CampaignState, StoreError};
 const RECHECK_STATES: StdDuration = StdDuration::from_millis(200);
 
 /// Most placed calls recorded in one transaction (a step's batch is 500 by default: one commit
-/// records a step's calls when they come back together).
+/// records a step's calls).
 const RECORD_BATCH: usize = 1000;
 
 /// Failures that repeat for every send while they last are logged at most this often, with
@@ -98,6 +98,12 @@ pub(super) struct Outgoing {
 /// (500 by default); those whose fence grows older than the send window are fenced again.
 const FENCE_BATCH: usize = 1000;
 
+/// The attempts last fenced, and when.
+struct Fence {
+    ids: HashSet<String>,
+    at: Instant,
+}
+
 /// What became of one send.
 enum SendResult {
     NotSent,
@@ -105,34 +111,85 @@ enum SendResult {
     Unknown,
 }
 
+/// Calls Bland accepted whose record (`in_call`, their call ids) is still to be written: a
+/// step's placed calls are recorded while the next step's sends go out, so the database's
+/// writer and the sends overlap instead of taking turns (see [`Dispatcher::send_all`]).
+pub(super) struct Unrecorded {
+    calls: Vec<(Outgoing, String)>,
+    /// When Bland's answers were in: each call's `sent_at`.
+    at: DateTime<Utc>,
+}
+
+impl Unrecorded {
+    pub(super) fn contains(&self, attempt_id: &str) -> bool {
+        self.calls.iter().any(|(s, _)| s.attempt_id == attempt_id)
+    }
+}
+
 impl Dispatcher {
-    /// Sends in parallel (bounded) and records each answer.
+    /// Sends in parallel (bounded) and handles each answer; the calls placed are left for
+    /// [`Self::record_placed`], which this runs for the previous step's calls while this
+    /// step's sends go out. Nothing waits on it but the bookkeeping: the attempts are committed
+    /// and counted before they are sent, and until they are recorded they are `dialing` (a
+    /// webhook may settle them first; a crash leaves them to the reconciler, as between any
+    /// send and its record), and every failure is handled as it comes, so a 429 or a refused
+    /// key holds the next step back as before.
     pub(super) async fn send_all(&self, sends: Vec<Outgoing>, report: &mut StepReport) -> Result<(), StoreError> {
         if sends.is_empty() {
+            report.sent += self.record_placed().await?;
             return Ok(());
         }
+        let earlier = std::mem::take(&mut self.lock().unrecorded);
+        // Each send goes out only under its attempt's lease, renewed just before (see
+        // `Store::start_sends`): sends are fenced a few hundred at a time, and again for those
+        // whose fence is older than the send window (a slow batch, or this process stalled).
+        // The first fence goes before the record: both write.
+        let ids: Vec<String> = sends.iter().map(|s| s.attempt_id.clone()).collect();
+        let first: Vec<&str> = ids.iter().take(FENCE_BATCH).map(String::as_str).collect();
+        let fence = Fence { ids: self.store.start_sends(&first).await?.into_iter().collect(), at: Instant::now() };
+        let mut sending = StepReport::default();
+        let (recorded, placed) =
+            tokio::join!(self.record(earlier), self.send_and_answer(sends, &ids, fence, &mut sending));
+        let placed = placed?;
+        if !placed.is_empty() {
+            self.lock().unrecorded.push(Unrecorded { calls: placed, at: self.clock.now() });
+        }
+        report.sent += recorded?;
+        report.not_sent += sending.not_sent;
+        report.failed += sending.failed;
+        report.unknown += sending.unknown;
+        Ok(())
+    }
+
+    /// Records the calls placed and not recorded yet (see [`Self::send_all`]); returns how many.
+    pub(super) async fn record_placed(&self) -> Result<u32, StoreError> {
+        let earlier = std::mem::take(&mut self.lock().unrecorded);
+        self.record(earlier).await
+    }
+
+    /// Sends (bounded by `send_concurrency`) and handles each failure; returns the calls placed.
+    async fn send_and_answer(
+        &self,
+        sends: Vec<Outgoing>,
+        ids: &[String],
+        mut fence: Fence,
+        report: &mut StepReport,
+    ) -> Result<Vec<(Outgoing, String)>, StoreError> {
         let permits = Arc::new(Semaphore::new(self.cfg.send_concurrency));
         let mut tasks = JoinSet::new();
         // A batch can take seconds to send. An operator's pause or cancel, or a shutdown, must
         // stop the calls not placed yet within a second, so the campaigns' states are re-read
         // while the batch goes out; a send no longer wanted is voided (nothing was placed).
         let mut running: Option<HashSet<String>> = None;
-        let mut checked = std::time::Instant::now();
-        // Each send goes out only under its attempt's lease, renewed just before (see
-        // `Store::start_sends`): sends are fenced a few hundred at a time, and again for those
-        // whose fence is older than the send window (a slow batch, or this process stalled).
-        let ids: Vec<String> = sends.iter().map(|s| s.attempt_id.clone()).collect();
+        let mut checked = Instant::now();
         let window = self.cfg.send_window().to_std().unwrap_or_default();
-        let mut fenced: HashSet<String> = HashSet::new();
-        let mut fenced_at = std::time::Instant::now();
         for (i, send) in sends.into_iter().enumerate() {
             let permit = permits.clone().acquire_owned().await.expect("semaphore open");
-            if !fenced.contains(&send.attempt_id) || fenced_at.elapsed() >= window {
+            if !fence.ids.contains(&send.attempt_id) || fence.at.elapsed() >= window {
                 let next: Vec<&str> = ids[i..].iter().take(FENCE_BATCH).map(String::as_str).collect();
-                fenced_at = std::time::Instant::now();
-                fenced = self.store.start_sends(&next).await?.into_iter().collect();
+                fence = Fence { ids: self.store.start_sends(&next).await?.into_iter().collect(), at: Instant::now() };
             }
-            if !fenced.contains(&send.attempt_id) {
+            if !fence.ids.contains(&send.attempt_id) {
                 // Its lease ran out before it could be sent (this daemon stalled): never sent,
                 // and no longer this daemon's to send. Voided if it still is (SQLite); on
                 // PostgreSQL whoever took it over voids it.
@@ -146,7 +203,7 @@ impl Dispatcher {
                 running = Some(
                     self.store.campaigns_in_state(CampaignState::Running).await?.into_iter().map(|c| c.id).collect(),
                 );
-                checked = std::time::Instant::now();
+                checked = Instant::now();
             }
             let stopping = self.stopping();
             let stopped = running.as_ref().is_some_and(|r| !r.contains(&send.campaign_id));
@@ -165,62 +222,47 @@ impl Dispatcher {
                 (send, result)
             });
         }
-        // Placed calls are recorded together, in one transaction per batch of answers at hand;
-        // the rare failures one by one.
         let mut placed: Vec<(Outgoing, String)> = Vec::new();
-        loop {
-            let joined = match tasks.try_join_next() {
-                Some(j) => j,
-                None => {
-                    self.record_placed(&mut placed, report).await?;
-                    match tasks.join_next().await {
-                        Some(j) => j,
-                        None => break,
-                    }
-                }
-            };
+        while let Some(joined) = tasks.join_next().await {
             let (send, result) = joined.expect("send task panicked");
             match result {
-                Ok(resp) => placed.push((send, resp.call_id)),
+                Ok(resp) => {
+                    self.reset_backoff();
+                    placed.push((send, resp.call_id));
+                }
                 Err(e) => match self.record_failure(&send, e).await? {
                     SendResult::NotSent => report.not_sent += 1,
                     SendResult::Failed => report.failed += 1,
                     SendResult::Unknown => report.unknown += 1,
                 },
             }
-            if placed.len() >= RECORD_BATCH {
-                self.record_placed(&mut placed, report).await?;
-            }
         }
-        Ok(())
+        Ok(placed)
     }
 
-    /// Records calls Bland accepted (and empties `placed`).
-    async fn record_placed(
-        &self,
-        placed: &mut Vec<(Outgoing, String)>,
-        report: &mut StepReport,
-    ) -> Result<(), StoreError> {
-        if placed.is_empty() {
-            return Ok(());
+    /// Records calls Bland accepted, in one transaction per [`RECORD_BATCH`]; returns how many.
+    async fn record(&self, unrecorded: Vec<Unrecorded>) -> Result<u32, StoreError> {
+        let mut recorded = 0;
+        for batch in unrecorded {
+            for calls in batch.calls.chunks(RECORD_BATCH) {
+                let ids: Vec<(&str, &str)> =
+                    calls.iter().map(|(s, call_id)| (s.attempt_id.as_str(), call_id.as_str())).collect();
+                self.store.record_sent_many(&ids, batch.at).await?;
+                for (send, call_id) in calls {
+                    self.metrics.call_placed(&send.campaign_id);
+                    info!(
+                        campaign_id = %send.campaign_id,
+                        job_id = send.job_id,
+                        attempt_id = %send.attempt_id,
+                        phone = %send.masked_phone,
+                        %call_id,
+                        "call placed"
+                    );
+                    recorded += 1;
+                }
+            }
         }
-        self.reset_backoff();
-        let ids: Vec<(&str, &str)> =
-            placed.iter().map(|(s, call_id)| (s.attempt_id.as_str(), call_id.as_str())).collect();
-        self.store.record_sent_many(&ids, self.clock.now()).await?;
-        for (send, call_id) in placed.drain(..) {
-            self.metrics.call_placed(&send.campaign_id);
-            info!(
-                campaign_id = %send.campaign_id,
-                job_id = send.job_id,
-                attempt_id = %send.attempt_id,
-                phone = %send.masked_phone,
-                %call_id,
-                "call placed"
-            );
-            report.sent += 1;
-        }
-        Ok(())
+        Ok(recorded)
     }
 
     /// A send Bland certainly did not act on: the attempt is void, its job back in the queue

@@ -37,6 +37,15 @@ const OPEN_RECOUNT: Duration = Duration::seconds(1);
 impl Dispatcher {
     /// One round: claim, decide, commit, send, record.
     pub async fn step(&self) -> Result<StepReport, StoreError> {
+        let mut report = self.step_leaving_records().await?;
+        report.sent += self.record_placed().await?;
+        Ok(report)
+    }
+
+    /// [`Self::step`], leaving the calls it placed to be recorded while the next step's sends
+    /// go out (see `send.rs`): the daemon's loop, which records them itself when it goes idle
+    /// or stops.
+    pub async fn step_leaving_records(&self) -> Result<StepReport, StoreError> {
         let now = self.clock.now();
         let mut report = StepReport::default();
         let mut campaigns = self.store.campaigns_in_state(CampaignState::Running).await?;
@@ -61,7 +70,8 @@ impl Dispatcher {
             return Ok(report);
         }
         self.plans.refresh_blackouts(&self.store, now).await?;
-        let open = self.open_calls(now).await?;
+        // One daemon counts its open calls itself; several read every daemon's (`usage`).
+        let open = if shared { HashMap::new() } else { self.open_calls(&campaigns, now).await? };
         let open_total: u32 = open.values().sum();
         let mut account_left = if shared {
             let u = self.store.usage(None, now).await?;
@@ -191,17 +201,37 @@ impl Dispatcher {
         Ok((plan, pacer))
     }
 
-    /// Calls holding a concurrency slot now, per campaign (see [`OpenCalls`]).
-    async fn open_calls(&self, now: DateTime<Utc>) -> Result<HashMap<String, u32>, StoreError> {
+    /// Calls holding a concurrency slot now, per campaign (see [`OpenCalls`]): the last count
+    /// plus this daemon's dials since. That only ever overstates (calls that ended since are
+    /// still in it: every attempt is this daemon's), so it is recounted only when it could hold
+    /// a step back — older than `OPEN_RECOUNT`, and a concurrency cap with less room than a
+    /// batch — not every second of a campaign far from its caps, where the count (every open
+    /// call) was the step's slowest read.
+    async fn open_calls(
+        &self,
+        campaigns: &[CampaignRow],
+        now: DateTime<Utc>,
+    ) -> Result<HashMap<String, u32>, StoreError> {
         if let Some(open) = &self.lock().open
             && open.counted_at <= now
-            && now - open.counted_at < OPEN_RECOUNT
+            && (now - open.counted_at < OPEN_RECOUNT || !self.short_of_slots(campaigns, &open.per_campaign))
         {
             return Ok(open.per_campaign.clone());
         }
         let per_campaign = self.store.open_calls(now).await?;
         self.lock().open = Some(OpenCalls { counted_at: now, per_campaign: per_campaign.clone() });
         Ok(per_campaign)
+    }
+
+    /// Whether a concurrency cap (the account's or a running campaign's) has less room than a
+    /// batch given `open` calls (a campaign whose spec cannot be read counts as short).
+    fn short_of_slots(&self, campaigns: &[CampaignRow], open: &HashMap<String, u32>) -> bool {
+        let short = |cap: Option<u32>, n: u32| cap.is_some_and(|cap| cap.saturating_sub(n) < self.cfg.batch);
+        short(self.cfg.account.concurrent, open.values().sum())
+            || campaigns.iter().any(|row| match self.plans.get(row) {
+                Ok(plan) => short(plan.spec.limits.max_concurrent, open.get(&row.id).copied().unwrap_or(0)),
+                Err(_) => true,
+            })
     }
 
     /// The account's spend over the last 24 hours (USD), recounted in the DB every

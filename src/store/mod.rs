@@ -11,6 +11,7 @@ mod analyses;
 pub(crate) mod backend;
 mod blackouts;
 mod campaigns;
+mod checkpoint;
 mod copy;
 mod dispatch;
 mod dnc;
@@ -40,6 +41,7 @@ pub use analyses::{
 };
 pub use blackouts::BlackoutRecord;
 pub use campaigns::{CampaignChange, CampaignRow, CapUsage, RetryChange, Saved, SendActivity, SpecChange, SpecUpdated};
+pub use checkpoint::{CHECKPOINT_EVERY, Checkpointed, Checkpointer};
 pub use copy::Copied;
 pub use dispatch::{Admission, AdmissionFacts, ClaimedJob, Deferral, NewAttempt, Pace, PendingAttempt, RecentDial};
 pub use dnc::{DncAdded, DncEntry};
@@ -187,11 +189,15 @@ impl Store {
             // jobs and attempts at random, and this keeps the hot pages of both in memory.
             .pragma("cache_size", "-65536")
             .pragma("temp_store", "memory")
-            // Checkpoint every 4 MiB of WAL (SQLite's default of 1000 pages, at 4 KiB pages): the
-            // writer waits while a checkpoint copies, and with 8 KiB pages the default doubled
-            // that wait — webhook p99 49 ms → 37–42 ms with this (BENCHMARKS.md).
+            // A connection apart from the pool (an import's) checkpoints every 4 MiB of WAL
+            // (SQLite's default of 1000 pages, at 4 KiB pages): the writer waits while a
+            // checkpoint copies, and with 8 KiB pages the default doubled that wait. The pool's
+            // connections leave it to the daemon's checkpointer (`checkpoint`).
             .pragma("wal_autocheckpoint", "500");
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options.clone()).await.map_err(open_err)?;
+        // The pool's writers leave checkpoints to the daemon's checkpointer (see `checkpoint`).
+        let pool_options =
+            options.clone().pragma("wal_autocheckpoint", checkpoint::WRITERS_CHECKPOINT_PAGES.to_string());
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(pool_options).await.map_err(open_err)?;
         MIGRATOR.run(&pool).await?;
         let StoreIdentity { node, lease_ms } = Store::identity();
         Ok(Store {
@@ -356,7 +362,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sqlx::Row;
+    use sqlx::{ConnectOptions, Row};
 
     #[cfg(unix)]
     #[tokio::test]
@@ -378,7 +384,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_new_database_is_wal_with_8k_pages_4mib_checkpoints_normal_sync_a_busy_timeout_and_foreign_keys() {
+    async fn a_new_database_is_wal_with_8k_pages_normal_sync_a_busy_timeout_and_foreign_keys_and_the_pool_leaves_checkpoints()
+     {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.db")).await.unwrap();
         let mut conn = store.sqlite_pool().acquire().await.unwrap();
@@ -394,6 +401,15 @@ mod tests {
         assert_eq!(pragma("synchronous").await, "1", "NORMAL");
         assert_eq!(pragma("foreign_keys").await, "1");
         assert_eq!(pragma("busy_timeout").await, "60000");
-        assert_eq!(pragma("wal_autocheckpoint").await, "500", "4 MiB of WAL");
+        assert_eq!(
+            pragma("wal_autocheckpoint").await,
+            "8000",
+            "the pool leaves checkpoints to the daemon's checkpointer"
+        );
+        drop(conn);
+        // A connection of its own (an import's) checkpoints every 4 MiB of WAL itself.
+        let mut own = store.sqlite_options().unwrap().connect().await.unwrap();
+        let own_threshold: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint").fetch_one(&mut own).await.unwrap();
+        assert_eq!(own_threshold, 500, "4 MiB of WAL");
     }
 }
