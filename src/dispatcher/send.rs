@@ -145,8 +145,7 @@ impl Dispatcher {
         // whose fence is older than the send window (a slow batch, or this process stalled).
         // The first fence goes before the record: both write.
         let ids: Vec<String> = sends.iter().map(|s| s.attempt_id.clone()).collect();
-        let first: Vec<&str> = ids.iter().take(FENCE_BATCH).map(String::as_str).collect();
-        let fence = Fence { ids: self.store.start_sends(&first).await?.into_iter().collect(), at: Instant::now() };
+        let fence = self.fence(&ids).await?;
         let mut sending = StepReport::default();
         let (recorded, placed) =
             tokio::join!(self.record(earlier), self.send_and_answer(sends, &ids, fence, &mut sending));
@@ -165,6 +164,12 @@ impl Dispatcher {
     pub(super) async fn record_placed(&self) -> Result<u32, StoreError> {
         let earlier = std::mem::take(&mut self.lock().unrecorded);
         self.record(earlier).await
+    }
+
+    /// Fences the first [`FENCE_BATCH`] of `ids` for sending (`Store::start_sends`).
+    async fn fence(&self, ids: &[String]) -> Result<Fence, StoreError> {
+        let next: Vec<&str> = ids.iter().take(FENCE_BATCH).map(String::as_str).collect();
+        Ok(Fence { ids: self.store.start_sends(&next).await?.into_iter().collect(), at: Instant::now() })
     }
 
     /// Sends (bounded by `send_concurrency`) and handles each failure; returns the calls placed.
@@ -186,8 +191,7 @@ impl Dispatcher {
         for (i, send) in sends.into_iter().enumerate() {
             let permit = permits.clone().acquire_owned().await.expect("semaphore open");
             if !fence.ids.contains(&send.attempt_id) || fence.at.elapsed() >= window {
-                let next: Vec<&str> = ids[i..].iter().take(FENCE_BATCH).map(String::as_str).collect();
-                fence = Fence { ids: self.store.start_sends(&next).await?.into_iter().collect(), at: Instant::now() };
+                fence = self.fence(&ids[i..]).await?;
             }
             if !fence.ids.contains(&send.attempt_id) {
                 // Its lease ran out before it could be sent (this daemon stalled): never sent,
