@@ -103,9 +103,13 @@ pub(crate) trait Backend {
 
     /// The database's clock, in milliseconds since the Unix epoch, as SQL: what leases are
     /// measured on, so that no daemon's own clock decides whether another's lease has expired.
+    /// One reading per statement, as SQLite's `'now'` is: the attempts one commit writes share
+    /// one lease (`clock_timestamp()`, read per row, spread them over a millisecond boundary,
+    /// and a takeover between the two took part of a commit's attempts — `multinode`'s stall
+    /// test, intermittently).
     fn db_now(&self) -> &'static str {
         if Self::PG {
-            "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+            "CAST(EXTRACT(EPOCH FROM statement_timestamp()) * 1000 AS BIGINT)"
         } else {
             "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
         }
