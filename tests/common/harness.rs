@@ -21,6 +21,12 @@ use tempfile::TempDir;
 
 pub const API_KEY: &str = "sk-test-key";
 
+/// How long [`Harness::drive`] may take in real time before it calls the campaign stuck: a
+/// deadline for a test that hangs, not a pace. A drive through a night to the next day's window
+/// (`compliance::a_person_who_asks_not_to_be_called_again_…`: ~1,400 one-minute rounds) takes
+/// ~30 s alone on the 2-core VM and went past 60 s beside the rest of its binary's tests in CI.
+const DRIVE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(180);
+
 pub struct Harness {
     pub dir: TempDir,
     pub store: Store,
@@ -142,7 +148,7 @@ impl Harness {
         what: &str,
         mut done: impl AsyncFnMut(&Harness) -> bool,
     ) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let deadline = std::time::Instant::now() + DRIVE_DEADLINE;
         let step = async || {
             dispatcher.step().await.unwrap();
             outcomes.poll_once().await.unwrap();
@@ -161,7 +167,7 @@ impl Harness {
             self.clock.advance(tick);
             None
         };
-        super::eventually_showing(what, std::time::Duration::from_secs(60), step, async || {
+        super::eventually_showing(what, DRIVE_DEADLINE, step, async || {
             format!("switchboard's clock at {}", self.now())
         })
         .await;
