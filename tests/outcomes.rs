@@ -811,3 +811,139 @@ async fn campaign_show_json_reports_states_outcomes_calls_and_rates_as_the_datab
     assert!((shown["voicemail_rate"].as_f64().unwrap() - rate("voicemail")).abs() < 1e-9, "{shown}");
     assert!(rate("human") > 0.0 && rate("voicemail") > 0.0, "the mix should have both: {calls:?}");
 }
+
+/// A batch of deliveries written in one transaction (the group-commit writer's path, which reads
+/// the batch's attempts in one query) must do exactly what the same deliveries do one by one:
+/// each sees what the ones before it wrote (a duplicate; a call id an earlier delivery set, by
+/// which a later one finds its attempt), whatever the batch read at its start.
+#[tokio::test]
+async fn a_batch_of_deliveries_sees_and_does_exactly_what_the_same_deliveries_do_one_by_one() {
+    use switchboard::store::{Application, AttemptContext, Delivery, JobTarget, OutcomeRecord};
+
+    const FOUR: &str = "first_name,phone\nAda,212-555-0100\nBo,212-555-0101\nCy,212-555-0102\nDi,212-555-0103\n";
+    async fn set_up() -> (Harness, Vec<String>) {
+        let h = Harness::new(at(TUESDAY_10), sim(SimConfig::default())).await;
+        let campaign = h.campaign(&spec(RETRY_VOICEMAIL), FOUR).await;
+        let now = h.now();
+        let claimed = h.store.claim_due(&campaign, now, 10).await.unwrap();
+        assert_eq!(claimed.len(), 4);
+        let ids: Vec<String> = (0..4).map(|i| format!("00000000-0000-4000-8000-00000000000{i}")).collect();
+        let news: Vec<NewAttempt> = claimed
+            .iter()
+            .zip(&ids)
+            .map(|(job, id)| NewAttempt {
+                id: id.clone(),
+                job_id: job.id,
+                campaign_id: campaign.clone(),
+                phone: job.phone.clone(),
+                attempt_no: 1,
+                expires_at: now + Duration::minutes(8),
+                poll_at: now + Duration::minutes(3),
+                reserved_usd: 0.195,
+                rules_version: "2026-12-01".into(),
+            })
+            .collect();
+        h.store.commit_claims(&news, &[], now, None).await.unwrap();
+        (h, ids)
+    }
+    fn record(outcome: Outcome, now: DateTime<Utc>) -> OutcomeRecord {
+        OutcomeRecord {
+            outcome,
+            answered_by: Some(outcome.as_str().into()),
+            call_length: Some(0.5),
+            price: Some(0.05),
+            summary: None,
+            call_ended_by: None,
+            error_message: None,
+            recording_url: None,
+            transcript: None,
+            analysis: None,
+            details: "{}".into(),
+            ended_at: now,
+            recheck_at: None,
+            analyse: None,
+            opt_out: None,
+        }
+    }
+    // What a caller decides from what it sees: a call not over yet for `call-…-live`, else the
+    // first outcome (voicemail: a retry) or a duplicate.
+    fn decide(d: &Delivery<'_>, ctx: &AttemptContext) -> Application {
+        if d.call_id.ends_with("-live") {
+            return Application::NotFinal { poll_at: d.now + Duration::minutes(1) };
+        }
+        match ctx.outcome {
+            Some(_) => Application::Duplicate { recheck_done: false },
+            None if d.call_id.starts_with("vm") => Application::Record {
+                record: record(Outcome::Voicemail, d.now),
+                job: JobTarget::Retry(d.now + Duration::minutes(10)),
+            },
+            None => Application::Record { record: record(Outcome::Human, d.now), job: JobTarget::Done },
+        }
+    }
+
+    let (one, ids) = set_up().await;
+    let (many, _) = set_up().await;
+    let now = one.now();
+    let delivery = |attempt: Option<usize>, call_id: &'static str| Delivery {
+        attempt_id: attempt.map(|i| ids[i].as_str()),
+        call_id,
+        inbox_body: Some("{}"),
+        now,
+    };
+    let batch = [
+        delivery(Some(0), "vm-0"),
+        delivery(Some(0), "vm-0"),        // a duplicate of the delivery before it
+        delivery(Some(1), "call-1-live"), // sets attempt 1's call id
+        delivery(None, "call-1-live"),    // found by that call id, set in this batch
+        delivery(Some(2), "human-2"),     // found by its attempt id
+        delivery(None, "human-2"),        // by the call id the delivery before it set
+        delivery(Some(3), "vm-3"),
+        delivery(None, "nobody"), // matches no attempt
+        delivery(Some(3), "vm-3"),
+    ];
+
+    let mut seen_one = Vec::new();
+    let mut applied_one = Vec::new();
+    for d in &batch {
+        let applied = one
+            .store
+            .apply_call_details(*d, |ctx| {
+                seen_one.push(format!("{ctx:?}"));
+                decide(d, ctx)
+            })
+            .await
+            .unwrap();
+        applied_one.push(applied);
+    }
+    let mut seen_many = Vec::new();
+    let applied_many = many
+        .store
+        .apply_call_details_many(&batch, |i, ctx| {
+            seen_many.push(format!("{ctx:?}"));
+            decide(&batch[i], ctx)
+        })
+        .await
+        .unwrap();
+
+    assert_eq!(seen_many, seen_one, "each delivery of the batch saw what it sees on its own");
+    assert_eq!(applied_many, applied_one);
+    assert_eq!(
+        applied_one,
+        [
+            Applied::Applied,
+            Applied::Duplicate,
+            Applied::NotFinal,
+            Applied::NotFinal,
+            Applied::Applied,
+            Applied::Duplicate,
+            Applied::Applied,
+            Applied::Unmatched,
+            Applied::Duplicate
+        ]
+    );
+    // The same attempts and jobs (ids and the manual clock are the same in both databases).
+    assert_eq!(format!("{:?}", attempts(&many).await), format!("{:?}", attempts(&one).await));
+    let jobs = async |h: &Harness| format!("{:?}", h.store.job_records(None).await.unwrap());
+    assert_eq!(jobs(&many).await, jobs(&one).await);
+    assert_eq!(inbox_results(&many).await, applied_one, "the inbox in arrival order");
+}

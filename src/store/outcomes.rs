@@ -3,7 +3,9 @@
 //! same details twice changes nothing; a late `answered_by` corrects an outcome recorded
 //! without one, and moves the job only while it has not gone on to another attempt.
 
-use super::backend::{Backend as _, Conn, on_conn, on_db};
+use std::collections::{HashMap, HashSet};
+
+use super::backend::{Backend as _, Cols, Conn, on_conn, on_db};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use sqlx::{QueryBuilder, Row};
@@ -32,6 +34,36 @@ pub struct AttemptContext {
     pub number_zones: Option<Vec<Tz>>,
     /// The regions (states, provinces) whose rules apply.
     pub regions: Vec<crate::compliance::Region>,
+}
+
+/// The attempt joined with its job, as an [`AttemptContext`] is read ([`context_of`]).
+const CONTEXT_SELECT: &str =
+    "SELECT a.id, a.job_id, a.campaign_id, a.attempt_no, a.state, a.outcome, a.answered_by, a.call_id, a.phone,
+        j.state AS job_state, j.attempts AS job_attempts, j.timezones, j.zone_source, j.number_zones, j.regions
+     FROM attempts a JOIN jobs j ON j.id = a.job_id";
+
+/// An [`AttemptContext`] from a row of [`CONTEXT_SELECT`].
+fn context_of<R: Cols>(row: &R) -> Result<AttemptContext, StoreError> {
+    Ok(AttemptContext {
+        attempt_id: row.get("id")?,
+        job_id: row.get("job_id")?,
+        campaign_id: row.get("campaign_id")?,
+        attempt_no: row.get("attempt_no")?,
+        state: AttemptState::from_sql(row.get("state")?)?,
+        outcome: row.get::<Option<&str>>("outcome")?.map(Outcome::from_sql).transpose()?,
+        answered_by: row.get("answered_by")?,
+        call_id: row.get("call_id")?,
+        phone: row.get("phone")?,
+        job_state: JobState::from_sql(row.get("job_state")?)?,
+        job_attempts: row.get("job_attempts")?,
+        timezones: stored_zones(row.get("timezones")?, "jobs.timezones")?,
+        zone_source: ZoneSource::from_sql(row.get("zone_source")?)?,
+        number_zones: row
+            .get::<Option<&str>>("number_zones")?
+            .map(|z| stored_zones(z, "jobs.number_zones"))
+            .transpose()?,
+        regions: super::stored_regions(row.get("regions")?)?,
+    })
 }
 
 /// The attempt's fields, from the call details.
@@ -97,7 +129,8 @@ impl Store {
     ) -> Result<Applied, StoreError> {
         on_db!(&self.db, |pool| {
             let mut tx = pool.begin_write("outcomes").await?;
-            let applied = [(delivery, apply_delivery(&mut tx, &delivery, decide).await?)];
+            let done = apply_delivery(&mut tx, &delivery, None, decide).await?;
+            let applied = [(delivery, (done.attempt_id, done.applied))];
             insert_inbox(&mut tx, &applied).await?;
             tx.commit().await?;
             let [(_, (_, result))] = applied;
@@ -108,6 +141,10 @@ impl Store {
     /// [`apply_call_details`](Self::apply_call_details) for many deliveries, in order, in one
     /// transaction (one commit for all: at thousands of webhooks a second the commits are the
     /// cost). `decide` gets each delivery's index. All are applied or, on an error, none.
+    ///
+    /// The deliveries' attempts are read in one query at the start ([`Prefetched`]): each
+    /// statement is a round trip to the database, and at thousands a second the round trips
+    /// are most of the writer's time.
     pub async fn apply_call_details_many(
         &self,
         deliveries: &[Delivery<'_>],
@@ -115,9 +152,13 @@ impl Store {
     ) -> Result<Vec<Applied>, StoreError> {
         on_db!(&self.db, |pool| {
             let mut tx = pool.begin_write("outcomes").await?;
+            let mut prefetched = Prefetched::read(&mut tx, deliveries).await?;
             let mut applied = Vec::with_capacity(deliveries.len());
             for (i, d) in deliveries.iter().enumerate() {
-                applied.push((*d, apply_delivery(&mut tx, d, |ctx| decide(i, ctx)).await?));
+                let known = prefetched.get(d);
+                let done = apply_delivery(&mut tx, d, known, |ctx| decide(i, ctx)).await?;
+                prefetched.wrote(d, &done);
+                applied.push((*d, (done.attempt_id, done.applied)));
             }
             // The inbox rows go in together, in arrival order: nothing in the batch reads them.
             for chunk in applied.chunks(1000) {
@@ -127,6 +168,87 @@ impl Store {
             Ok(applied.into_iter().map(|(_, (_, a))| a).collect())
         })
     }
+}
+
+/// The contexts of a batch's deliveries as they were when its transaction began, read in one
+/// query. A delivery is answered from them only while nothing earlier in the batch can have
+/// changed its answer: one whose attempt, job or call id an earlier delivery matched, and every
+/// one after an opt-out (which suppresses jobs in any campaign), is read again on its own, so
+/// each delivery sees what those before it wrote, as when every one was read on its own.
+#[derive(Default)]
+struct Prefetched {
+    by_attempt: HashMap<String, AttemptContext>,
+    /// A call id → the attempt that has it.
+    by_call: HashMap<String, String>,
+    attempts: HashSet<String>,
+    jobs: HashSet<i64>,
+    calls: HashSet<String>,
+    stale: bool,
+}
+
+impl Prefetched {
+    async fn read(tx: impl Into<Conn<'_>>, deliveries: &[Delivery<'_>]) -> Result<Self, StoreError> {
+        let mut prefetched = Prefetched::default();
+        on_conn!(tx.into(), |tx| {
+            for chunk in deliveries.chunks(500) {
+                let mut q = QueryBuilder::new(CONTEXT_SELECT);
+                q.push(" WHERE a.call_id IN ");
+                push_in_list(&mut q, chunk.iter().map(|d| d.call_id));
+                let ids: Vec<&str> = chunk.iter().filter_map(|d| d.attempt_id).collect();
+                if !ids.is_empty() {
+                    q.push(" OR a.id IN ");
+                    push_in_list(&mut q, ids);
+                }
+                for row in q.build().persistent(false).fetch_all(&mut *tx).await? {
+                    let ctx = context_of(&row)?;
+                    if let Some(call_id) = &ctx.call_id {
+                        prefetched.by_call.insert(call_id.clone(), ctx.attempt_id.clone());
+                    }
+                    prefetched.by_attempt.insert(ctx.attempt_id.clone(), ctx);
+                }
+            }
+            Ok(prefetched)
+        })
+    }
+
+    /// `Some` (the attempt, or none matching) when the batch's read answers for `d`; `None`
+    /// when it must be read again.
+    fn get(&self, d: &Delivery<'_>) -> Option<Option<AttemptContext>> {
+        if self.stale || self.calls.contains(d.call_id) || d.attempt_id.is_some_and(|a| self.attempts.contains(a)) {
+            return None;
+        }
+        let by_attempt = d.attempt_id.and_then(|a| self.by_attempt.get(a));
+        let by_call = self.by_call.get(d.call_id).and_then(|a| self.by_attempt.get(a));
+        let ctx = match (by_attempt, by_call) {
+            // Two attempts match (an id and a call id that disagree): as the query on its own finds.
+            (Some(a), Some(b)) if a.attempt_id != b.attempt_id => return None,
+            (Some(ctx), _) | (None, Some(ctx)) => ctx,
+            (None, None) => return Some(None),
+        };
+        if self.attempts.contains(&ctx.attempt_id) || self.jobs.contains(&ctx.job_id) {
+            return None;
+        }
+        Some(Some(ctx.clone()))
+    }
+
+    /// What `d` may have written: its attempt, job and call id, and after an opt-out anything.
+    fn wrote(&mut self, d: &Delivery<'_>, done: &DeliveryDone) {
+        self.calls.insert(d.call_id.to_string());
+        self.attempts.extend(d.attempt_id.map(str::to_string));
+        self.attempts.extend(done.attempt_id.clone());
+        self.jobs.extend(done.job_id);
+        self.stale |= done.opted_out;
+    }
+}
+
+/// What applying one delivery did.
+struct DeliveryDone {
+    /// The attempt it matched.
+    attempt_id: Option<String>,
+    job_id: Option<i64>,
+    applied: Applied,
+    /// It put a number on the do-not-call list.
+    opted_out: bool,
 }
 
 /// One delivery of call details to apply.
@@ -140,50 +262,39 @@ pub struct Delivery<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// Applies one delivery; returns the attempt it matched (if any) and what became of it, for its
-/// inbox row, which the caller writes.
+/// Applies one delivery to its attempt (`known`: as a batch's read found it; `None`: read it
+/// now); returns the attempt it matched (if any) and what became of it, for its inbox row,
+/// which the caller writes.
 async fn apply_delivery(
     tx: impl Into<Conn<'_>>,
     d: &Delivery<'_>,
+    known: Option<Option<AttemptContext>>,
     decide: impl FnOnce(&AttemptContext) -> Application,
-) -> Result<(Option<String>, Applied), StoreError> {
+) -> Result<DeliveryDone, StoreError> {
     on_conn!(tx.into(), |tx| {
         let Delivery { attempt_id, call_id, now, .. } = *d;
         let now_ms = millis(now);
-        let row = sqlx::query(
-            "SELECT a.id, a.job_id, a.campaign_id, a.attempt_no, a.state, a.outcome, a.answered_by, a.call_id, a.phone,
-                j.state AS job_state, j.attempts AS job_attempts, j.timezones, j.zone_source, j.number_zones,
-                j.regions
-         FROM attempts a JOIN jobs j ON j.id = a.job_id
-         WHERE a.id = $1 OR a.call_id = $2 LIMIT 1",
-        )
-        .bind(attempt_id.unwrap_or(""))
-        .bind(call_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Ok((attempt_id.map(str::to_string), Applied::Unmatched));
+        let ctx = match known {
+            Some(ctx) => ctx,
+            None => {
+                let mut q = QueryBuilder::new(CONTEXT_SELECT);
+                q.push(" WHERE a.id = ")
+                    .push_bind(attempt_id.unwrap_or(""))
+                    .push(" OR a.call_id = ")
+                    .push_bind(call_id);
+                q.push(" LIMIT 1");
+                q.build().fetch_optional(&mut *tx).await?.as_ref().map(context_of).transpose()?
+            }
         };
-        let ctx = AttemptContext {
-            attempt_id: row.try_get("id")?,
-            job_id: row.try_get("job_id")?,
-            campaign_id: row.try_get("campaign_id")?,
-            attempt_no: row.try_get("attempt_no")?,
-            state: AttemptState::from_sql(row.try_get("state")?)?,
-            outcome: row.try_get::<Option<&str>, _>("outcome")?.map(Outcome::from_sql).transpose()?,
-            answered_by: row.try_get("answered_by")?,
-            call_id: row.try_get("call_id")?,
-            phone: row.try_get("phone")?,
-            job_state: JobState::from_sql(row.try_get("job_state")?)?,
-            job_attempts: row.try_get("job_attempts")?,
-            timezones: stored_zones(row.try_get("timezones")?, "jobs.timezones")?,
-            zone_source: ZoneSource::from_sql(row.try_get("zone_source")?)?,
-            number_zones: row
-                .try_get::<Option<&str>, _>("number_zones")?
-                .map(|z| stored_zones(z, "jobs.number_zones"))
-                .transpose()?,
-            regions: super::stored_regions(row.try_get("regions")?)?,
+        let Some(ctx) = ctx else {
+            return Ok(DeliveryDone {
+                attempt_id: attempt_id.map(str::to_string),
+                job_id: None,
+                applied: Applied::Unmatched,
+                opted_out: false,
+            });
         };
+        let mut opted_out = false;
         let result = match decide(&ctx) {
             Application::NotFinal { poll_at } => {
                 sqlx::query(
@@ -209,7 +320,7 @@ async fn apply_delivery(
                     follow_up_analysis(&mut *tx, &ctx, call_id, &record, now).await?;
                     move_job(&mut *tx, &ctx, record.outcome, &job, &[JobState::Dialing, JobState::InCall], now_ms)
                         .await?;
-                    opt_out(&mut *tx, &ctx, &record, now_ms).await?;
+                    opted_out = opt_out(&mut *tx, &ctx, &record, now_ms).await?;
                     Applied::Applied
                 } else {
                     Applied::Duplicate
@@ -219,7 +330,7 @@ async fn apply_delivery(
                 let done = write_attempt(&mut *tx, &ctx.attempt_id, call_id, &record, WriteIf::NoAnsweredBy).await?;
                 if done {
                     follow_up_analysis(&mut *tx, &ctx, call_id, &record, now).await?;
-                    opt_out(&mut *tx, &ctx, &record, now_ms).await?;
+                    opted_out = opt_out(&mut *tx, &ctx, &record, now_ms).await?;
                     if let Some(job) = job {
                         // `queued`: a retry released but not claimed yet is still on this
                         // attempt (claiming commits the next one); `dialing` is not, as its
@@ -242,7 +353,7 @@ async fn apply_delivery(
                 Applied::Duplicate
             }
         };
-        Ok((Some(ctx.attempt_id), result))
+        Ok(DeliveryDone { attempt_id: Some(ctx.attempt_id), job_id: Some(ctx.job_id), applied: result, opted_out })
     })
 }
 
@@ -279,18 +390,17 @@ impl Store {
 }
 
 /// A person who asked not to be called again: their number onto the do-not-call list, and every
-/// job still waiting to call it (any campaign) suppressed, with the outcome.
+/// job still waiting to call it (any campaign) suppressed, with the outcome. True when it did.
 async fn opt_out(
     tx: impl Into<Conn<'_>>,
     ctx: &AttemptContext,
     record: &OutcomeRecord,
     now_ms: i64,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     on_conn!(tx.into(), |tx| {
-        if let Some(reason) = &record.opt_out {
-            super::dnc::insert(&mut *tx, &[ctx.phone.as_str()], reason, now_ms).await?;
-        }
-        Ok(())
+        let Some(reason) = &record.opt_out else { return Ok(false) };
+        super::dnc::insert(&mut *tx, &[ctx.phone.as_str()], reason, now_ms).await?;
+        Ok(true)
     })
 }
 
