@@ -947,3 +947,74 @@ async fn a_batch_of_deliveries_sees_and_does_exactly_what_the_same_deliveries_do
     assert_eq!(jobs(&many).await, jobs(&one).await);
     assert_eq!(inbox_results(&many).await, applied_one, "the inbox in arrival order");
 }
+
+/// A first outcome and its job's move go to the database together (one round trip on SQLite):
+/// when the attempt already has an outcome, neither is written — the job does not move on a
+/// write that did not happen.
+#[tokio::test]
+async fn a_first_outcome_for_an_attempt_that_has_one_writes_nothing_and_leaves_the_job_where_it_is() {
+    use switchboard::store::{Application, Delivery, JobTarget, OutcomeRecord};
+
+    let h = Harness::new(at(TUESDAY_10), sim(SimConfig::default())).await;
+    let campaign = h.campaign(&spec(RETRY_VOICEMAIL), RECIPIENT).await;
+    let now = h.now();
+    let claimed = h.store.claim_due(&campaign, now, 10).await.unwrap();
+    let attempt_id = uuid::Uuid::new_v4().to_string();
+    let new = NewAttempt {
+        id: attempt_id.clone(),
+        job_id: claimed[0].id,
+        campaign_id: campaign.clone(),
+        phone: claimed[0].phone.clone(),
+        attempt_no: 1,
+        expires_at: now + Duration::minutes(8),
+        poll_at: now + Duration::minutes(3),
+        reserved_usd: 0.195,
+        rules_version: "2026-12-01".into(),
+    };
+    h.store.commit_claims(&[new], &[], now, None).await.unwrap();
+    let record = |outcome: Outcome, answered_by: Option<&str>| OutcomeRecord {
+        outcome,
+        answered_by: answered_by.map(str::to_string),
+        call_length: Some(0.5),
+        price: Some(0.05),
+        summary: None,
+        call_ended_by: None,
+        error_message: None,
+        recording_url: None,
+        transcript: None,
+        analysis: None,
+        details: "{}".into(),
+        ended_at: now,
+        recheck_at: None,
+        analyse: None,
+        opt_out: None,
+    };
+    let d = Delivery { attempt_id: Some(&attempt_id), call_id: "call-1", inbox_body: None, now };
+
+    // An outcome without `answered_by`, written as a correction would be: the job stays put.
+    let first = h
+        .store
+        .apply_call_details(d, |_| Application::Update { record: record(Outcome::Human, None), job: None })
+        .await
+        .unwrap();
+    assert_eq!(first, Applied::Updated);
+    assert_eq!(the_job(&h).await.state, JobState::Dialing);
+
+    // A first outcome now finds one: the attempt is not written, so the job must not move.
+    let again = h
+        .store
+        .apply_call_details(d, |ctx| {
+            assert_eq!(ctx.outcome, Some(Outcome::Human));
+            Application::Record {
+                record: record(Outcome::Voicemail, Some("voicemail")),
+                job: JobTarget::Retry(now + Duration::minutes(10)),
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(again, Applied::Duplicate);
+    let job = the_job(&h).await;
+    assert_eq!((job.state, job.outcome), (JobState::Dialing, None), "the job did not move");
+    let a = attempt(&h, &attempt_id).await;
+    assert_eq!((a.outcome, a.answered_by), (Some(Outcome::Human), None), "the attempt kept its outcome");
+}

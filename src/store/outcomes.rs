@@ -315,11 +315,9 @@ async fn apply_delivery(
                 Applied::NotFinal
             }
             Application::Record { record, job } => {
-                let done = write_attempt(&mut *tx, &ctx.attempt_id, call_id, &record, WriteIf::NoOutcome).await?;
+                let done = write_first_outcome(&mut *tx, &ctx, call_id, &record, &job, now_ms).await?;
                 if done {
                     follow_up_analysis(&mut *tx, &ctx, call_id, &record, now).await?;
-                    move_job(&mut *tx, &ctx, record.outcome, &job, &[JobState::Dialing, JobState::InCall], now_ms)
-                        .await?;
                     opted_out = opt_out(&mut *tx, &ctx, &record, now_ms).await?;
                     Applied::Applied
                 } else {
@@ -440,32 +438,27 @@ enum WriteIf {
     NoAnsweredBy,
 }
 
-async fn write_attempt(
-    tx: impl Into<Conn<'_>>,
-    attempt_id: &str,
-    call_id: &str,
-    r: &OutcomeRecord,
-    guard: WriteIf,
-) -> Result<bool, StoreError> {
-    on_conn!(tx.into(), |tx| {
-        // Two whole statements, not one with the guard pasted in: each is prepared once and cached.
-        let sql = match guard {
-            WriteIf::NoOutcome => {
-                "UPDATE attempts SET state = 'ended', call_id = COALESCE(call_id, $2), outcome = $3, answered_by = $4,
-                    call_length = $5, price = $6, summary = $7, call_ended_by = $8, error_message = $9,
-                    recording_url = $10, transcript = $11, analysis = $12, details = $13, ended_at = $14, poll_at = $15
-             WHERE id = $1 AND outcome IS NULL"
-            }
-            WriteIf::NoAnsweredBy => {
-                "UPDATE attempts SET state = 'ended', call_id = COALESCE(call_id, $2), outcome = $3, answered_by = $4,
-                    call_length = $5, price = $6, summary = $7, call_ended_by = $8, error_message = $9,
-                    recording_url = $10, transcript = $11, analysis = $12, details = $13, ended_at = $14, poll_at = $15
-             WHERE id = $1 AND answered_by IS NULL"
-            }
-        };
-        let done = sqlx::query(sql)
-            .bind(attempt_id)
-            .bind(call_id)
+/// The attempt's fields from an [`OutcomeRecord`], written only while `$guard` holds: binds
+/// `$1` (the attempt's id) to `$15`.
+macro_rules! write_attempt_sql {
+    ($guard:literal) => {
+        concat!(
+            "UPDATE attempts SET state = 'ended', call_id = COALESCE(call_id, $2), outcome = $3, answered_by = $4,
+                call_length = $5, price = $6, summary = $7, call_ended_by = $8, error_message = $9,
+                recording_url = $10, transcript = $11, analysis = $12, details = $13, ended_at = $14, poll_at = $15
+             WHERE id = $1 AND ",
+            $guard
+        )
+    };
+}
+
+/// Binds [`write_attempt_sql!`]'s `$1` to `$15` (either database's query).
+macro_rules! bind_attempt {
+    ($query:expr, $attempt_id:expr, $call_id:expr, $r:expr) => {{
+        let r: &OutcomeRecord = $r;
+        $query
+            .bind($attempt_id)
+            .bind($call_id)
             .bind(r.outcome.as_str())
             .bind(&r.answered_by)
             .bind(r.call_length)
@@ -479,10 +472,93 @@ async fn write_attempt(
             .bind(&r.details)
             .bind(millis(r.ended_at))
             .bind(r.recheck_at.map(millis))
-            .execute(&mut *tx)
-            .await?;
+    }};
+}
+
+/// A first outcome's attempt write and then, in the same round trip, its job's move
+/// ([`move_job`]'s rule, from [`FIRST_OUTCOME_FROM`]), which runs only when the attempt's
+/// `UPDATE` changed its row (`changes()`: that statement's rows, not its triggers'). SQLite only:
+/// binds `$16` to `$23` after [`write_attempt_sql!`]'s.
+const FIRST_OUTCOME_THEN_JOB: &str = concat!(
+    write_attempt_sql!("outcome IS NULL"),
+    ";
+     UPDATE jobs SET state = $16, outcome = $3, next_attempt_at = COALESCE($17, next_attempt_at), reason = $18,
+            updated_at = $19
+     WHERE changes() = 1 AND id = $20 AND attempts = $21 AND state IN ($22, $23)"
+);
+
+/// The states a first outcome moves a job from: its call was being placed or was in progress.
+const FIRST_OUTCOME_FROM: [JobState; 2] = [JobState::Dialing, JobState::InCall];
+
+/// Writes a first outcome (only while the attempt has none) and, when it was written, moves the
+/// job ([`move_job`]). Each statement is a round trip to the database, and this is the webhook
+/// writer's most frequent write: on SQLite the two `UPDATE`s go as one query
+/// ([`FIRST_OUTCOME_THEN_JOB`]); on PostgreSQL, which prepares one statement at a time, as two.
+async fn write_first_outcome(
+    tx: impl Into<Conn<'_>>,
+    ctx: &AttemptContext,
+    call_id: &str,
+    r: &OutcomeRecord,
+    job: &JobTarget,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    match tx.into() {
+        Conn::Sqlite(tx) => {
+            let (state, next_at, reason) = job_move(job);
+            let [from_a, from_b] = FIRST_OUTCOME_FROM;
+            let written = bind_attempt!(sqlx::query(FIRST_OUTCOME_THEN_JOB), &ctx.attempt_id, call_id, r)
+                .bind(state.as_str())
+                .bind(next_at)
+                .bind(reason)
+                .bind(now_ms)
+                .bind(ctx.job_id)
+                .bind(ctx.attempt_no)
+                .bind(from_a.as_str())
+                .bind(from_b.as_str())
+                .execute(&mut *tx)
+                .await?;
+            // The attempt's row and, only with it, the job's: nothing at all when the guard failed.
+            let done = written.rows_affected() >= 1;
+            if done {
+                cancel_retry_if_campaign_cancelled(&mut *tx, ctx, job, now_ms).await?;
+            }
+            Ok(done)
+        }
+        Conn::Pg(tx) => {
+            let done = write_attempt(&mut *tx, &ctx.attempt_id, call_id, r, WriteIf::NoOutcome).await?;
+            if done {
+                move_job(&mut *tx, ctx, r.outcome, job, &FIRST_OUTCOME_FROM, now_ms).await?;
+            }
+            Ok(done)
+        }
+    }
+}
+
+async fn write_attempt(
+    tx: impl Into<Conn<'_>>,
+    attempt_id: &str,
+    call_id: &str,
+    r: &OutcomeRecord,
+    guard: WriteIf,
+) -> Result<bool, StoreError> {
+    on_conn!(tx.into(), |tx| {
+        // Two whole statements, not one with the guard pasted in: each is prepared once and cached.
+        let sql = match guard {
+            WriteIf::NoOutcome => write_attempt_sql!("outcome IS NULL"),
+            WriteIf::NoAnsweredBy => write_attempt_sql!("answered_by IS NULL"),
+        };
+        let done = bind_attempt!(sqlx::query(sql), attempt_id, call_id, r).execute(&mut *tx).await?;
         Ok(done.rows_affected() == 1)
     })
+}
+
+/// Where a job goes, as `jobs` columns: its state, the next attempt's time and the reason.
+fn job_move(job: &JobTarget) -> (JobState, Option<i64>, Option<&str>) {
+    match job {
+        JobTarget::Done => (JobState::Done, None, None),
+        JobTarget::Failed(reason) => (JobState::Failed, None, Some(reason.as_str())),
+        JobTarget::Retry(at) => (JobState::RetryWait, Some(millis(*at)), None),
+    }
 }
 
 /// Moves the job, but only while it is still on this attempt and in one of `from`.
@@ -495,11 +571,7 @@ async fn move_job(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     on_conn!(tx.into(), |tx| {
-        let (state, next_at, reason) = match job {
-            JobTarget::Done => (JobState::Done, None, None),
-            JobTarget::Failed(reason) => (JobState::Failed, None, Some(reason.as_str())),
-            JobTarget::Retry(at) => (JobState::RetryWait, Some(millis(*at)), None),
-        };
+        let (state, next_at, reason) = job_move(job);
         let mut q: QueryBuilder<_> = QueryBuilder::new("UPDATE jobs SET state = ");
         q.push_bind(state.as_str())
             .push(", outcome = ")
@@ -517,12 +589,25 @@ async fn move_job(
             .push(" AND state IN ");
         push_in_list(&mut q, from.iter().map(|s| s.as_str()));
         q.build().execute(&mut *tx).await?;
-        if state == JobState::RetryWait {
-            // A call that ends after its campaign was cancelled must not leave a retry waiting.
-            let mut q = super::dispatch::cancel_if_campaign_cancelled(now_ms);
-            q.push("id = ").push_bind(ctx.job_id);
-            q.build().execute(&mut *tx).await?;
-        }
+        cancel_retry_if_campaign_cancelled(&mut *tx, ctx, job, now_ms).await
+    })
+}
+
+/// A call that ends after its campaign was cancelled must not leave a retry waiting: after a
+/// move to a retry, the job is cancelled if its campaign is.
+async fn cancel_retry_if_campaign_cancelled(
+    tx: impl Into<Conn<'_>>,
+    ctx: &AttemptContext,
+    job: &JobTarget,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    if !matches!(job, JobTarget::Retry(_)) {
+        return Ok(());
+    }
+    on_conn!(tx.into(), |tx| {
+        let mut q = super::dispatch::cancel_if_campaign_cancelled(now_ms);
+        q.push("id = ").push_bind(ctx.job_id);
+        q.build().execute(&mut *tx).await?;
         Ok(())
     })
 }
