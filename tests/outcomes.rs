@@ -812,13 +812,34 @@ async fn campaign_show_json_reports_states_outcomes_calls_and_rates_as_the_datab
     assert!(rate("human") > 0.0 && rate("voicemail") > 0.0, "the mix should have both: {calls:?}");
 }
 
+/// An outcome as the store is given it, with nothing but the outcome, `answered_by` and a price.
+fn record(outcome: Outcome, answered_by: Option<&str>, ended_at: DateTime<Utc>) -> switchboard::store::OutcomeRecord {
+    switchboard::store::OutcomeRecord {
+        outcome,
+        answered_by: answered_by.map(str::to_string),
+        call_length: Some(0.5),
+        price: Some(0.05),
+        summary: None,
+        call_ended_by: None,
+        error_message: None,
+        recording_url: None,
+        transcript: None,
+        analysis: None,
+        details: "{}".into(),
+        ended_at,
+        recheck_at: None,
+        analyse: None,
+        opt_out: None,
+    }
+}
+
 /// A batch of deliveries written in one transaction (the group-commit writer's path, which reads
 /// the batch's attempts in one query) must do exactly what the same deliveries do one by one:
 /// each sees what the ones before it wrote (a duplicate; a call id an earlier delivery set, by
 /// which a later one finds its attempt), whatever the batch read at its start.
 #[tokio::test]
 async fn a_batch_of_deliveries_sees_and_does_exactly_what_the_same_deliveries_do_one_by_one() {
-    use switchboard::store::{Application, AttemptContext, Delivery, JobTarget, OutcomeRecord};
+    use switchboard::store::{Application, AttemptContext, Delivery, JobTarget};
 
     const FOUR: &str = "first_name,phone\nAda,212-555-0100\nBo,212-555-0101\nCy,212-555-0102\nDi,212-555-0103\n";
     async fn set_up() -> (Harness, Vec<String>) {
@@ -846,25 +867,6 @@ async fn a_batch_of_deliveries_sees_and_does_exactly_what_the_same_deliveries_do
         h.store.commit_claims(&news, &[], now, None).await.unwrap();
         (h, ids)
     }
-    fn record(outcome: Outcome, now: DateTime<Utc>) -> OutcomeRecord {
-        OutcomeRecord {
-            outcome,
-            answered_by: Some(outcome.as_str().into()),
-            call_length: Some(0.5),
-            price: Some(0.05),
-            summary: None,
-            call_ended_by: None,
-            error_message: None,
-            recording_url: None,
-            transcript: None,
-            analysis: None,
-            details: "{}".into(),
-            ended_at: now,
-            recheck_at: None,
-            analyse: None,
-            opt_out: None,
-        }
-    }
     // What a caller decides from what it sees: a call not over yet for `call-…-live`, else the
     // first outcome (voicemail: a retry) or a duplicate.
     fn decide(d: &Delivery<'_>, ctx: &AttemptContext) -> Application {
@@ -874,10 +876,10 @@ async fn a_batch_of_deliveries_sees_and_does_exactly_what_the_same_deliveries_do
         match ctx.outcome {
             Some(_) => Application::Duplicate { recheck_done: false },
             None if d.call_id.starts_with("vm") => Application::Record {
-                record: record(Outcome::Voicemail, d.now),
+                record: record(Outcome::Voicemail, Some("voicemail"), d.now),
                 job: JobTarget::Retry(d.now + Duration::minutes(10)),
             },
-            None => Application::Record { record: record(Outcome::Human, d.now), job: JobTarget::Done },
+            None => Application::Record { record: record(Outcome::Human, Some("human"), d.now), job: JobTarget::Done },
         }
     }
 
@@ -953,7 +955,7 @@ async fn a_batch_of_deliveries_sees_and_does_exactly_what_the_same_deliveries_do
 /// write that did not happen.
 #[tokio::test]
 async fn a_first_outcome_for_an_attempt_that_has_one_writes_nothing_and_leaves_the_job_where_it_is() {
-    use switchboard::store::{Application, Delivery, JobTarget, OutcomeRecord};
+    use switchboard::store::{Application, Delivery, JobTarget};
 
     let h = Harness::new(at(TUESDAY_10), sim(SimConfig::default())).await;
     let campaign = h.campaign(&spec(RETRY_VOICEMAIL), RECIPIENT).await;
@@ -972,29 +974,12 @@ async fn a_first_outcome_for_an_attempt_that_has_one_writes_nothing_and_leaves_t
         rules_version: "2026-12-01".into(),
     };
     h.store.commit_claims(&[new], &[], now, None).await.unwrap();
-    let record = |outcome: Outcome, answered_by: Option<&str>| OutcomeRecord {
-        outcome,
-        answered_by: answered_by.map(str::to_string),
-        call_length: Some(0.5),
-        price: Some(0.05),
-        summary: None,
-        call_ended_by: None,
-        error_message: None,
-        recording_url: None,
-        transcript: None,
-        analysis: None,
-        details: "{}".into(),
-        ended_at: now,
-        recheck_at: None,
-        analyse: None,
-        opt_out: None,
-    };
     let d = Delivery { attempt_id: Some(&attempt_id), call_id: "call-1", inbox_body: None, now };
 
     // An outcome without `answered_by`, written as a correction would be: the job stays put.
     let first = h
         .store
-        .apply_call_details(d, |_| Application::Update { record: record(Outcome::Human, None), job: None })
+        .apply_call_details(d, |_| Application::Update { record: record(Outcome::Human, None, now), job: None })
         .await
         .unwrap();
     assert_eq!(first, Applied::Updated);
@@ -1006,7 +991,7 @@ async fn a_first_outcome_for_an_attempt_that_has_one_writes_nothing_and_leaves_t
         .apply_call_details(d, |ctx| {
             assert_eq!(ctx.outcome, Some(Outcome::Human));
             Application::Record {
-                record: record(Outcome::Voicemail, Some("voicemail")),
+                record: record(Outcome::Voicemail, Some("voicemail"), now),
                 job: JobTarget::Retry(now + Duration::minutes(10)),
             }
         })
