@@ -342,22 +342,8 @@ async fn a_webhook_that_arrives_before_the_send_response_is_matched_by_attempt_i
     let outcomes = Arc::new(h.outcomes());
     let receiver = Receiver::start(outcomes.clone()).await;
     // What the dispatcher does before its POST: claim the job and commit a `dialing` attempt.
-    let now = h.now();
-    let claimed = h.store.claim_due(&campaign, now, 10).await.unwrap();
-    assert_eq!(claimed.len(), 1);
     let attempt_id = uuid::Uuid::new_v4().to_string();
-    let new = NewAttempt {
-        id: attempt_id.clone(),
-        job_id: claimed[0].id,
-        campaign_id: campaign.clone(),
-        phone: claimed[0].phone.clone(),
-        attempt_no: 1,
-        expires_at: now + Duration::minutes(8),
-        poll_at: now + Duration::minutes(3),
-        reserved_usd: 0.195,
-        rules_version: "2026-12-01".into(),
-    };
-    h.store.commit_claims(&[new], &[], now, None).await.unwrap();
+    dial_due(&h, &campaign, std::slice::from_ref(&attempt_id)).await;
     assert_eq!(attempt(&h, &attempt_id).await.state, AttemptState::Dialing);
 
     // Bland's webhook beats its own send response: the call id is not known here yet.
@@ -812,6 +798,30 @@ async fn campaign_show_json_reports_states_outcomes_calls_and_rates_as_the_datab
     assert!(rate("human") > 0.0 && rate("voicemail") > 0.0, "the mix should have both: {calls:?}");
 }
 
+/// What the dispatcher does before its POST: claims the campaign's due jobs (as many as `ids`)
+/// and commits a `dialing` first attempt for each, with those ids.
+async fn dial_due(h: &Harness, campaign: &str, ids: &[String]) {
+    let now = h.now();
+    let claimed = h.store.claim_due(campaign, now, 10).await.unwrap();
+    assert_eq!(claimed.len(), ids.len());
+    let news: Vec<NewAttempt> = claimed
+        .iter()
+        .zip(ids)
+        .map(|(job, id)| NewAttempt {
+            id: id.clone(),
+            job_id: job.id,
+            campaign_id: campaign.to_string(),
+            phone: job.phone.clone(),
+            attempt_no: 1,
+            expires_at: now + Duration::minutes(8),
+            poll_at: now + Duration::minutes(3),
+            reserved_usd: 0.195,
+            rules_version: "2026-12-01".into(),
+        })
+        .collect();
+    h.store.commit_claims(&news, &[], now, None).await.unwrap();
+}
+
 /// An outcome as the store is given it, with nothing but the outcome, `answered_by` and a price.
 fn record(outcome: Outcome, answered_by: Option<&str>, ended_at: DateTime<Utc>) -> switchboard::store::OutcomeRecord {
     switchboard::store::OutcomeRecord {
@@ -845,26 +855,8 @@ async fn a_batch_of_deliveries_sees_and_does_exactly_what_the_same_deliveries_do
     async fn set_up() -> (Harness, Vec<String>) {
         let h = Harness::new(at(TUESDAY_10), sim(SimConfig::default())).await;
         let campaign = h.campaign(&spec(RETRY_VOICEMAIL), FOUR).await;
-        let now = h.now();
-        let claimed = h.store.claim_due(&campaign, now, 10).await.unwrap();
-        assert_eq!(claimed.len(), 4);
         let ids: Vec<String> = (0..4).map(|i| format!("00000000-0000-4000-8000-00000000000{i}")).collect();
-        let news: Vec<NewAttempt> = claimed
-            .iter()
-            .zip(&ids)
-            .map(|(job, id)| NewAttempt {
-                id: id.clone(),
-                job_id: job.id,
-                campaign_id: campaign.clone(),
-                phone: job.phone.clone(),
-                attempt_no: 1,
-                expires_at: now + Duration::minutes(8),
-                poll_at: now + Duration::minutes(3),
-                reserved_usd: 0.195,
-                rules_version: "2026-12-01".into(),
-            })
-            .collect();
-        h.store.commit_claims(&news, &[], now, None).await.unwrap();
+        dial_due(&h, &campaign, &ids).await;
         (h, ids)
     }
     // What a caller decides from what it sees: a call not over yet for `call-…-live`, else the
@@ -960,20 +952,8 @@ async fn a_first_outcome_for_an_attempt_that_has_one_writes_nothing_and_leaves_t
     let h = Harness::new(at(TUESDAY_10), sim(SimConfig::default())).await;
     let campaign = h.campaign(&spec(RETRY_VOICEMAIL), RECIPIENT).await;
     let now = h.now();
-    let claimed = h.store.claim_due(&campaign, now, 10).await.unwrap();
     let attempt_id = uuid::Uuid::new_v4().to_string();
-    let new = NewAttempt {
-        id: attempt_id.clone(),
-        job_id: claimed[0].id,
-        campaign_id: campaign.clone(),
-        phone: claimed[0].phone.clone(),
-        attempt_no: 1,
-        expires_at: now + Duration::minutes(8),
-        poll_at: now + Duration::minutes(3),
-        reserved_usd: 0.195,
-        rules_version: "2026-12-01".into(),
-    };
-    h.store.commit_claims(&[new], &[], now, None).await.unwrap();
+    dial_due(&h, &campaign, std::slice::from_ref(&attempt_id)).await;
     let d = Delivery { attempt_id: Some(&attempt_id), call_id: "call-1", inbox_body: None, now };
 
     // An outcome without `answered_by`, written as a correction would be: the job stays put.
