@@ -438,62 +438,87 @@ enum WriteIf {
     NoAnsweredBy,
 }
 
-/// The attempt's fields from an [`OutcomeRecord`], written only while `$guard` holds: binds
-/// `$1` (the attempt's id) to `$15`.
-macro_rules! write_attempt_sql {
-    ($guard:literal) => {
-        concat!(
-            "UPDATE attempts SET state = 'ended', call_id = COALESCE(call_id, $2), outcome = $3, answered_by = $4,
-                call_length = $5, price = $6, summary = $7, call_ended_by = $8, error_message = $9,
-                recording_url = $10, transcript = $11, analysis = $12, details = $13, ended_at = $14, poll_at = $15
-             WHERE id = $1 AND ",
-            $guard
-        )
-    };
+impl WriteIf {
+    fn sql(self) -> &'static str {
+        match self {
+            WriteIf::NoOutcome => "outcome IS NULL",
+            WriteIf::NoAnsweredBy => "answered_by IS NULL",
+        }
+    }
 }
 
-/// Binds [`write_attempt_sql!`]'s `$1` to `$15` (either database's query).
-macro_rules! bind_attempt {
-    ($query:expr, $attempt_id:expr, $call_id:expr, $r:expr) => {{
+/// Pushes the `UPDATE` that writes an attempt's fields from an [`OutcomeRecord`], only while
+/// `guard` (SQL) holds, onto a query builder of either database.
+macro_rules! push_write_attempt {
+    ($q:expr, $attempt_id:expr, $call_id:expr, $r:expr, $guard:expr) => {{
         let r: &OutcomeRecord = $r;
-        $query
-            .bind($attempt_id)
-            .bind($call_id)
-            .bind(r.outcome.as_str())
-            .bind(&r.answered_by)
-            .bind(r.call_length)
-            .bind(r.price)
-            .bind(&r.summary)
-            .bind(&r.call_ended_by)
-            .bind(&r.error_message)
-            .bind(&r.recording_url)
-            .bind(&r.transcript)
-            .bind(&r.analysis)
-            .bind(&r.details)
-            .bind(millis(r.ended_at))
-            .bind(r.recheck_at.map(millis))
+        $q.push("UPDATE attempts SET state = 'ended', call_id = COALESCE(call_id, ")
+            .push_bind($call_id)
+            .push("), outcome = ")
+            .push_bind(r.outcome.as_str())
+            .push(", answered_by = ")
+            .push_bind(r.answered_by.as_deref())
+            .push(", call_length = ")
+            .push_bind(r.call_length)
+            .push(", price = ")
+            .push_bind(r.price)
+            .push(", summary = ")
+            .push_bind(r.summary.as_deref())
+            .push(", call_ended_by = ")
+            .push_bind(r.call_ended_by.as_deref())
+            .push(", error_message = ")
+            .push_bind(r.error_message.as_deref())
+            .push(", recording_url = ")
+            .push_bind(r.recording_url.as_deref())
+            .push(", transcript = ")
+            .push_bind(r.transcript.as_deref())
+            .push(", analysis = ")
+            .push_bind(r.analysis.as_deref())
+            .push(", details = ")
+            .push_bind(r.details.as_str())
+            .push(", ended_at = ")
+            .push_bind(millis(r.ended_at))
+            .push(", poll_at = ")
+            .push_bind(r.recheck_at.map(millis))
+            .push(" WHERE id = ")
+            .push_bind($attempt_id)
+            .push(" AND ")
+            .push($guard);
     }};
 }
 
-/// A first outcome's attempt write and then, in the same round trip, its job's move
-/// ([`move_job`]'s rule, from [`FIRST_OUTCOME_FROM`]), which runs only when the attempt's
-/// `UPDATE` changed its row (`changes()`: that statement's rows, not its triggers'). SQLite only:
-/// binds `$16` to `$23` after [`write_attempt_sql!`]'s.
-const FIRST_OUTCOME_THEN_JOB: &str = concat!(
-    write_attempt_sql!("outcome IS NULL"),
-    ";
-     UPDATE jobs SET state = $16, outcome = $3, next_attempt_at = COALESCE($17, next_attempt_at), reason = $18,
-            updated_at = $19
-     WHERE changes() = 1 AND id = $20 AND attempts = $21 AND state IN ($22, $23)"
-);
+/// Pushes the `UPDATE` that moves a job (where [`job_move`] says) while it is still on this
+/// attempt and in one of `from`, onto a query builder of either database.
+macro_rules! push_move_job {
+    ($q:expr, $ctx:expr, $outcome:expr, $job:expr, $from:expr, $now_ms:expr) => {{
+        let (state, next_at, reason) = job_move($job);
+        $q.push("UPDATE jobs SET state = ")
+            .push_bind(state.as_str())
+            .push(", outcome = ")
+            .push_bind($outcome.as_str())
+            .push(", next_attempt_at = COALESCE(")
+            .push_bind(next_at)
+            .push(", next_attempt_at), reason = ")
+            .push_bind(reason)
+            .push(", updated_at = ")
+            .push_bind($now_ms)
+            .push(" WHERE id = ")
+            .push_bind($ctx.job_id)
+            .push(" AND attempts = ")
+            .push_bind($ctx.attempt_no)
+            .push(" AND state IN ");
+        push_in_list(&mut $q, $from.iter().map(|s: &JobState| s.as_str()));
+    }};
+}
 
 /// The states a first outcome moves a job from: its call was being placed or was in progress.
 const FIRST_OUTCOME_FROM: [JobState; 2] = [JobState::Dialing, JobState::InCall];
 
 /// Writes a first outcome (only while the attempt has none) and, when it was written, moves the
 /// job ([`move_job`]). Each statement is a round trip to the database, and this is the webhook
-/// writer's most frequent write: on SQLite the two `UPDATE`s go as one query
-/// ([`FIRST_OUTCOME_THEN_JOB`]); on PostgreSQL, which prepares one statement at a time, as two.
+/// writer's most frequent write: on SQLite the two `UPDATE`s go as one query, the job's run
+/// only when the attempt's changed its row (`changes()`: that statement's rows, not its
+/// triggers'); PostgreSQL, which prepares one statement at a time, takes two.
 async fn write_first_outcome(
     tx: impl Into<Conn<'_>>,
     ctx: &AttemptContext,
@@ -504,21 +529,13 @@ async fn write_first_outcome(
 ) -> Result<bool, StoreError> {
     match tx.into() {
         Conn::Sqlite(tx) => {
-            let (state, next_at, reason) = job_move(job);
-            let [from_a, from_b] = FIRST_OUTCOME_FROM;
-            let written = bind_attempt!(sqlx::query(FIRST_OUTCOME_THEN_JOB), &ctx.attempt_id, call_id, r)
-                .bind(state.as_str())
-                .bind(next_at)
-                .bind(reason)
-                .bind(now_ms)
-                .bind(ctx.job_id)
-                .bind(ctx.attempt_no)
-                .bind(from_a.as_str())
-                .bind(from_b.as_str())
-                .execute(&mut *tx)
-                .await?;
+            let mut q = QueryBuilder::new("");
+            push_write_attempt!(q, ctx.attempt_id.as_str(), call_id, r, WriteIf::NoOutcome.sql());
+            q.push(";\n");
+            push_move_job!(q, ctx, r.outcome, job, FIRST_OUTCOME_FROM, now_ms);
+            q.push(" AND changes() = 1");
             // The attempt's row and, only with it, the job's: nothing at all when the guard failed.
-            let done = written.rows_affected() >= 1;
+            let done = q.build().execute(&mut *tx).await?.rows_affected() >= 1;
             if done {
                 cancel_retry_if_campaign_cancelled(&mut *tx, ctx, job, now_ms).await?;
             }
@@ -542,13 +559,10 @@ async fn write_attempt(
     guard: WriteIf,
 ) -> Result<bool, StoreError> {
     on_conn!(tx.into(), |tx| {
-        // Two whole statements, not one with the guard pasted in: each is prepared once and cached.
-        let sql = match guard {
-            WriteIf::NoOutcome => write_attempt_sql!("outcome IS NULL"),
-            WriteIf::NoAnsweredBy => write_attempt_sql!("answered_by IS NULL"),
-        };
-        let done = bind_attempt!(sqlx::query(sql), attempt_id, call_id, r).execute(&mut *tx).await?;
-        Ok(done.rows_affected() == 1)
+        // One text per guard: each is prepared once and cached.
+        let mut q = QueryBuilder::new("");
+        push_write_attempt!(q, attempt_id, call_id, r, guard.sql());
+        Ok(q.build().execute(&mut *tx).await?.rows_affected() == 1)
     })
 }
 
@@ -571,23 +585,8 @@ async fn move_job(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     on_conn!(tx.into(), |tx| {
-        let (state, next_at, reason) = job_move(job);
-        let mut q: QueryBuilder<_> = QueryBuilder::new("UPDATE jobs SET state = ");
-        q.push_bind(state.as_str())
-            .push(", outcome = ")
-            .push_bind(outcome.as_str())
-            .push(", next_attempt_at = COALESCE(")
-            .push_bind(next_at)
-            .push(", next_attempt_at), reason = ")
-            .push_bind(reason)
-            .push(", updated_at = ")
-            .push_bind(now_ms)
-            .push(" WHERE id = ")
-            .push_bind(ctx.job_id)
-            .push(" AND attempts = ")
-            .push_bind(ctx.attempt_no)
-            .push(" AND state IN ");
-        push_in_list(&mut q, from.iter().map(|s| s.as_str()));
+        let mut q = QueryBuilder::new("");
+        push_move_job!(q, ctx, outcome, job, from, now_ms);
         q.build().execute(&mut *tx).await?;
         cancel_retry_if_campaign_cancelled(&mut *tx, ctx, job, now_ms).await
     })
