@@ -942,6 +942,58 @@ async fn a_batch_of_deliveries_sees_and_does_exactly_what_the_same_deliveries_do
     assert_eq!(inbox_results(&many).await, applied_one, "the inbox in arrival order");
 }
 
+/// A batch writes its first outcomes together, but an opt-out still comes after the outcomes
+/// that arrived before it: a person who asks not to be called again in one campaign has the
+/// retry another campaign just scheduled for the same number suppressed, batch or not.
+#[tokio::test]
+async fn an_opt_out_in_a_batch_suppresses_the_retry_an_earlier_delivery_of_the_batch_scheduled() {
+    use switchboard::store::{Application, Delivery, JobTarget};
+
+    async fn set_up() -> (Harness, [String; 2]) {
+        let h = Harness::new(at(TUESDAY_10), sim(SimConfig::default())).await;
+        let ids = ["00000000-0000-4000-8000-00000000000a", "00000000-0000-4000-8000-00000000000b"].map(String::from);
+        for (campaign_id, attempt) in ["first", "second"].into_iter().zip(&ids) {
+            let campaign = h.campaign(&format!("id = \"{campaign_id}\"\n{}", spec(RETRY_VOICEMAIL)), RECIPIENT).await;
+            dial_due(&h, &campaign, std::slice::from_ref(attempt)).await;
+        }
+        (h, ids)
+    }
+    fn decide(i: usize, now: DateTime<Utc>) -> Application {
+        if i == 0 {
+            // Voicemail in the first campaign: a retry in ten minutes.
+            Application::Record {
+                record: record(Outcome::Voicemail, Some("voicemail"), now),
+                job: JobTarget::Retry(now + Duration::minutes(10)),
+            }
+        } else {
+            // The same person, reached in the second campaign, asks not to be called again.
+            let mut opted_out = record(Outcome::Human, None, now);
+            opted_out.opt_out = Some("asked on the call".into());
+            Application::Update { record: opted_out, job: None }
+        }
+    }
+
+    let (one, ids) = set_up().await;
+    let (many, _) = set_up().await;
+    let now = one.now();
+    let batch = [("call-a", &ids[0]), ("call-b", &ids[1])].map(|(call_id, id)| Delivery {
+        attempt_id: Some(id.as_str()),
+        call_id,
+        inbox_body: None,
+        now,
+    });
+    for (i, d) in batch.iter().enumerate() {
+        one.store.apply_call_details(*d, |_| decide(i, now)).await.unwrap();
+    }
+    let applied = many.store.apply_call_details_many(&batch, |i, _| decide(i, now)).await.unwrap();
+    assert_eq!(applied, [Applied::Applied, Applied::Updated]);
+
+    let jobs = async |h: &Harness| h.store.job_records(Some("first")).await.unwrap();
+    let [retry] = jobs(&one).await.try_into().unwrap();
+    assert_eq!(retry.state, JobState::Suppressed, "one by one, the opt-out suppresses the retry");
+    assert_eq!(format!("{:?}", jobs(&many).await), format!("{:?}", jobs(&one).await), "and so in a batch");
+}
+
 /// A first outcome and its job's move go to the database together (one round trip on SQLite):
 /// when the attempt already has an outcome, neither is written — the job does not move on a
 /// write that did not happen.

@@ -127,24 +127,22 @@ impl Store {
         delivery: Delivery<'_>,
         decide: impl FnOnce(&AttemptContext) -> Application,
     ) -> Result<Applied, StoreError> {
-        on_db!(&self.db, |pool| {
-            let mut tx = pool.begin_write("outcomes").await?;
-            let done = apply_delivery(&mut tx, &delivery, None, decide).await?;
-            let applied = [(delivery, (done.attempt_id, done.applied))];
-            insert_inbox(&mut tx, &applied).await?;
-            tx.commit().await?;
-            let [(_, (_, result))] = applied;
-            Ok(result)
-        })
+        let mut decide = Some(decide);
+        let applied = self
+            .apply_call_details_many(&[delivery], |_, ctx| (decide.take().expect("one delivery, decided once"))(ctx))
+            .await?;
+        Ok(applied[0])
     }
 
     /// [`apply_call_details`](Self::apply_call_details) for many deliveries, in order, in one
     /// transaction (one commit for all: at thousands of webhooks a second the commits are the
     /// cost). `decide` gets each delivery's index. All are applied or, on an error, none.
     ///
-    /// The deliveries' attempts are read in one query at the start ([`Prefetched`]): each
-    /// statement is a round trip to the database, and at thousands a second the round trips
-    /// are most of the writer's time.
+    /// Each statement is a round trip to the database, and at thousands of deliveries a second
+    /// the round trips are most of the writer's time, so a batch is written in a few statements
+    /// whatever its size: its attempts are read in one query at the start ([`Prefetched`]), and
+    /// its first outcomes, the most frequent write, are written together ([`FirstOutcomes`]),
+    /// before anything that could see or change what they write.
     pub async fn apply_call_details_many(
         &self,
         deliveries: &[Delivery<'_>],
@@ -153,19 +151,58 @@ impl Store {
         on_db!(&self.db, |pool| {
             let mut tx = pool.begin_write("outcomes").await?;
             let mut prefetched = Prefetched::read(&mut tx, deliveries).await?;
-            let mut applied = Vec::with_capacity(deliveries.len());
+            let mut firsts = FirstOutcomes::default();
+            // Each delivery's attempt and what became of it (a first outcome's, once written).
+            let mut applied: Vec<(Option<String>, Applied)> = Vec::with_capacity(deliveries.len());
             for (i, d) in deliveries.iter().enumerate() {
-                let known = prefetched.get(d);
-                let done = apply_delivery(&mut tx, d, known, |ctx| decide(i, ctx)).await?;
-                prefetched.wrote(d, &done);
-                applied.push((*d, (done.attempt_id, done.applied)));
+                let ctx = match prefetched.get(d) {
+                    Some(ctx) => ctx,
+                    None => {
+                        // What is read now must see the first outcomes before it.
+                        firsts.write(&mut tx, &mut applied).await?;
+                        read_context(&mut tx, d).await?
+                    }
+                };
+                let Some(ctx) = ctx else {
+                    prefetched.wrote(d, None, false);
+                    applied.push((d.attempt_id.map(str::to_string), Applied::Unmatched));
+                    continue;
+                };
+                let (result, opted_out) = match decide(i, &ctx) {
+                    Application::Record { record, job } => {
+                        let opts_out = record.opt_out.is_some();
+                        firsts.push(i, d, ctx.clone(), record, job);
+                        // Until written; an opt-out makes every later delivery read again.
+                        (Applied::Duplicate, opts_out)
+                    }
+                    Application::Duplicate { recheck_done: false } => (Applied::Duplicate, false),
+                    // Any other write goes after the first outcomes before it, as they came.
+                    Application::NotFinal { poll_at } => {
+                        firsts.write(&mut tx, &mut applied).await?;
+                        write_not_final(&mut tx, d, &ctx, poll_at).await?;
+                        (Applied::NotFinal, false)
+                    }
+                    Application::Update { record, job } => {
+                        firsts.write(&mut tx, &mut applied).await?;
+                        write_correction(&mut tx, d, &ctx, &record, job.as_ref()).await?
+                    }
+                    Application::Duplicate { recheck_done: true } => {
+                        firsts.write(&mut tx, &mut applied).await?;
+                        end_recheck(&mut tx, &ctx).await?;
+                        (Applied::Duplicate, false)
+                    }
+                };
+                prefetched.wrote(d, Some(&ctx), opted_out);
+                applied.push((Some(ctx.attempt_id), result));
             }
+            firsts.write(&mut tx, &mut applied).await?;
             // The inbox rows go in together, in arrival order: nothing in the batch reads them.
-            for chunk in applied.chunks(1000) {
+            let inbox: Vec<_> = deliveries.iter().copied().zip(applied.iter().cloned()).collect();
+            for chunk in inbox.chunks(1000) {
                 insert_inbox(&mut tx, chunk).await?;
             }
             tx.commit().await?;
-            Ok(applied.into_iter().map(|(_, (_, a))| a).collect())
+            Ok(applied.into_iter().map(|(_, a)| a).collect())
         })
     }
 }
@@ -232,23 +269,15 @@ impl Prefetched {
     }
 
     /// What `d` may have written: its attempt, job and call id, and after an opt-out anything.
-    fn wrote(&mut self, d: &Delivery<'_>, done: &DeliveryDone) {
+    fn wrote(&mut self, d: &Delivery<'_>, matched: Option<&AttemptContext>, opted_out: bool) {
         self.calls.insert(d.call_id.to_string());
         self.attempts.extend(d.attempt_id.map(str::to_string));
-        self.attempts.extend(done.attempt_id.clone());
-        self.jobs.extend(done.job_id);
-        self.stale |= done.opted_out;
+        if let Some(ctx) = matched {
+            self.attempts.insert(ctx.attempt_id.clone());
+            self.jobs.insert(ctx.job_id);
+        }
+        self.stale |= opted_out;
     }
-}
-
-/// What applying one delivery did.
-struct DeliveryDone {
-    /// The attempt it matched.
-    attempt_id: Option<String>,
-    job_id: Option<i64>,
-    applied: Applied,
-    /// It put a number on the do-not-call list.
-    opted_out: bool,
 }
 
 /// One delivery of call details to apply.
@@ -262,97 +291,142 @@ pub struct Delivery<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// Applies one delivery to its attempt (`known`: as a batch's read found it; `None`: read it
-/// now); returns the attempt it matched (if any) and what became of it, for its inbox row,
-/// which the caller writes.
-async fn apply_delivery(
+/// The attempt `d` is about (by its attempt id, else its call id), read on its own.
+async fn read_context(tx: impl Into<Conn<'_>>, d: &Delivery<'_>) -> Result<Option<AttemptContext>, StoreError> {
+    on_conn!(tx.into(), |tx| {
+        let mut q = QueryBuilder::new(CONTEXT_SELECT);
+        q.push(" WHERE a.id = ").push_bind(d.attempt_id.unwrap_or("")).push(" OR a.call_id = ").push_bind(d.call_id);
+        q.push(" LIMIT 1");
+        q.build().fetch_optional(&mut *tx).await?.as_ref().map(context_of).transpose()
+    })
+}
+
+/// A call not over yet: its id is known, it is in progress, and Bland is asked again at `poll_at`.
+async fn write_not_final(
     tx: impl Into<Conn<'_>>,
     d: &Delivery<'_>,
-    known: Option<Option<AttemptContext>>,
-    decide: impl FnOnce(&AttemptContext) -> Application,
-) -> Result<DeliveryDone, StoreError> {
+    ctx: &AttemptContext,
+    poll_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
     on_conn!(tx.into(), |tx| {
-        let Delivery { attempt_id, call_id, now, .. } = *d;
-        let now_ms = millis(now);
-        let ctx = match known {
-            Some(ctx) => ctx,
-            None => {
-                let mut q = QueryBuilder::new(CONTEXT_SELECT);
-                q.push(" WHERE a.id = ")
-                    .push_bind(attempt_id.unwrap_or(""))
-                    .push(" OR a.call_id = ")
-                    .push_bind(call_id);
-                q.push(" LIMIT 1");
-                q.build().fetch_optional(&mut *tx).await?.as_ref().map(context_of).transpose()?
-            }
-        };
-        let Some(ctx) = ctx else {
-            return Ok(DeliveryDone {
-                attempt_id: attempt_id.map(str::to_string),
-                job_id: None,
-                applied: Applied::Unmatched,
-                opted_out: false,
-            });
-        };
-        let mut opted_out = false;
-        let result = match decide(&ctx) {
-            Application::NotFinal { poll_at } => {
-                sqlx::query(
-                    "UPDATE attempts SET call_id = COALESCE(call_id, $2), poll_at = $3,
-                        state = CASE WHEN state = 'dialing' THEN 'in_call' ELSE state END
-                 WHERE id = $1 AND outcome IS NULL",
-                )
-                .bind(&ctx.attempt_id)
-                .bind(call_id)
-                .bind(millis(poll_at))
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("UPDATE jobs SET state = 'in_call', updated_at = $2 WHERE id = $1 AND state = 'dialing'")
-                    .bind(ctx.job_id)
-                    .bind(now_ms)
-                    .execute(&mut *tx)
-                    .await?;
-                Applied::NotFinal
-            }
-            Application::Record { record, job } => {
-                let done = write_first_outcome(&mut *tx, &ctx, call_id, &record, &job, now_ms).await?;
-                if done {
-                    follow_up_analysis(&mut *tx, &ctx, call_id, &record, now).await?;
-                    opted_out = opt_out(&mut *tx, &ctx, &record, now_ms).await?;
-                    Applied::Applied
-                } else {
-                    Applied::Duplicate
-                }
-            }
-            Application::Update { record, job } => {
-                let done = write_attempt(&mut *tx, &ctx.attempt_id, call_id, &record, WriteIf::NoAnsweredBy).await?;
-                if done {
-                    follow_up_analysis(&mut *tx, &ctx, call_id, &record, now).await?;
-                    opted_out = opt_out(&mut *tx, &ctx, &record, now_ms).await?;
-                    if let Some(job) = job {
-                        // `queued`: a retry released but not claimed yet is still on this
-                        // attempt (claiming commits the next one); `dialing` is not, as its
-                        // call is about to be placed.
-                        let from = [JobState::Done, JobState::RetryWait, JobState::Failed, JobState::Queued];
-                        move_job(&mut *tx, &ctx, record.outcome, &job, &from, now_ms).await?;
-                    }
-                    Applied::Updated
-                } else {
-                    Applied::Duplicate
-                }
-            }
-            Application::Duplicate { recheck_done } => {
-                if recheck_done {
-                    sqlx::query("UPDATE attempts SET poll_at = NULL WHERE id = $1 AND outcome IS NOT NULL")
-                        .bind(&ctx.attempt_id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Applied::Duplicate
-            }
-        };
-        Ok(DeliveryDone { attempt_id: Some(ctx.attempt_id), job_id: Some(ctx.job_id), applied: result, opted_out })
+        sqlx::query(
+            "UPDATE attempts SET call_id = COALESCE(call_id, $2), poll_at = $3,
+                state = CASE WHEN state = 'dialing' THEN 'in_call' ELSE state END
+             WHERE id = $1 AND outcome IS NULL",
+        )
+        .bind(&ctx.attempt_id)
+        .bind(d.call_id)
+        .bind(millis(poll_at))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE jobs SET state = 'in_call', updated_at = $2 WHERE id = $1 AND state = 'dialing'")
+            .bind(ctx.job_id)
+            .bind(millis(d.now))
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
     })
+}
+
+/// A correction of an outcome recorded without `answered_by`: what became of it, and whether it
+/// put a number on the do-not-call list.
+async fn write_correction(
+    tx: impl Into<Conn<'_>>,
+    d: &Delivery<'_>,
+    ctx: &AttemptContext,
+    record: &OutcomeRecord,
+    job: Option<&JobTarget>,
+) -> Result<(Applied, bool), StoreError> {
+    on_conn!(tx.into(), |tx| {
+        let row = AttemptWrite { attempt_id: &ctx.attempt_id, call_id: d.call_id, record };
+        if write_attempts(&mut *tx, &[row], WriteIf::NoAnsweredBy).await?.is_empty() {
+            return Ok((Applied::Duplicate, false));
+        }
+        let now_ms = millis(d.now);
+        follow_up_analysis(&mut *tx, ctx, d.call_id, record, d.now).await?;
+        let opted_out = opt_out(&mut *tx, ctx, record, now_ms).await?;
+        if let Some(job) = job {
+            // `queued`: a retry released but not claimed yet is still on this attempt (claiming
+            // commits the next one); `dialing` is not, as its call is about to be placed.
+            let from = [JobState::Done, JobState::RetryWait, JobState::Failed, JobState::Queued];
+            move_jobs(&mut *tx, &[JobMove { ctx, outcome: record.outcome, job, now_ms }], &from).await?;
+        }
+        Ok((Applied::Updated, opted_out))
+    })
+}
+
+/// The last look at an outcome was taken: no more polls for it.
+async fn end_recheck(tx: impl Into<Conn<'_>>, ctx: &AttemptContext) -> Result<(), StoreError> {
+    on_conn!(tx.into(), |tx| {
+        sqlx::query("UPDATE attempts SET poll_at = NULL WHERE id = $1 AND outcome IS NOT NULL")
+            .bind(&ctx.attempt_id)
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    })
+}
+
+/// First outcomes decided but not written yet, in arrival order: each for a different attempt
+/// and job, none read after an opt-out (see [`Prefetched`]), so they can be written together.
+#[derive(Default)]
+struct FirstOutcomes {
+    pending: Vec<FirstOutcome>,
+}
+
+struct FirstOutcome {
+    /// The delivery's place in its batch.
+    index: usize,
+    call_id: String,
+    now: DateTime<Utc>,
+    ctx: AttemptContext,
+    record: OutcomeRecord,
+    job: JobTarget,
+}
+
+/// The states a first outcome moves a job from: its call was being placed or was in progress.
+const FIRST_OUTCOME_FROM: [JobState; 2] = [JobState::Dialing, JobState::InCall];
+
+impl FirstOutcomes {
+    fn push(&mut self, index: usize, d: &Delivery<'_>, ctx: AttemptContext, record: OutcomeRecord, job: JobTarget) {
+        self.pending.push(FirstOutcome { index, call_id: d.call_id.to_string(), now: d.now, ctx, record, job });
+    }
+
+    /// Writes the pending first outcomes, each only while its attempt has none, and moves the
+    /// jobs of those written; sets `applied[index]` of each to what became of it. A few
+    /// statements for the lot; then, one by one as they came, the analyses and opt-outs of those
+    /// written.
+    async fn write(
+        &mut self,
+        tx: impl Into<Conn<'_>>,
+        applied: &mut [(Option<String>, Applied)],
+    ) -> Result<(), StoreError> {
+        let pending = std::mem::take(&mut self.pending);
+        if pending.is_empty() {
+            return Ok(());
+        }
+        on_conn!(tx.into(), |tx| {
+            let rows: Vec<AttemptWrite<'_>> = pending
+                .iter()
+                .map(|f| AttemptWrite { attempt_id: &f.ctx.attempt_id, call_id: &f.call_id, record: &f.record })
+                .collect();
+            let written = write_attempts(&mut *tx, &rows, WriteIf::NoOutcome).await?;
+            let done: Vec<&FirstOutcome> = pending.iter().filter(|f| written.contains(&f.ctx.attempt_id)).collect();
+            let moves: Vec<JobMove<'_>> = done
+                .iter()
+                .map(|f| JobMove { ctx: &f.ctx, outcome: f.record.outcome, job: &f.job, now_ms: millis(f.now) })
+                .collect();
+            move_jobs(&mut *tx, &moves, &FIRST_OUTCOME_FROM).await?;
+            for f in &pending {
+                let was_written = written.contains(&f.ctx.attempt_id);
+                applied[f.index].1 = if was_written { Applied::Applied } else { Applied::Duplicate };
+                if was_written {
+                    follow_up_analysis(&mut *tx, &f.ctx, &f.call_id, &f.record, f.now).await?;
+                    opt_out(&mut *tx, &f.ctx, &f.record, millis(f.now)).await?;
+                }
+            }
+            Ok(())
+        })
+    }
 }
 
 impl Store {
@@ -441,129 +515,79 @@ enum WriteIf {
 impl WriteIf {
     fn sql(self) -> &'static str {
         match self {
-            WriteIf::NoOutcome => "outcome IS NULL",
-            WriteIf::NoAnsweredBy => "answered_by IS NULL",
+            WriteIf::NoOutcome => "attempts.outcome IS NULL",
+            WriteIf::NoAnsweredBy => "attempts.answered_by IS NULL",
         }
     }
 }
 
-/// Pushes the `UPDATE` that writes an attempt's fields from an [`OutcomeRecord`], only while
-/// `guard` (SQL) holds, onto a query builder of either database.
-macro_rules! push_write_attempt {
-    ($q:expr, $attempt_id:expr, $call_id:expr, $r:expr, $guard:expr) => {{
-        let r: &OutcomeRecord = $r;
-        $q.push("UPDATE attempts SET state = 'ended', call_id = COALESCE(call_id, ")
-            .push_bind($call_id)
-            .push("), outcome = ")
-            .push_bind(r.outcome.as_str())
-            .push(", answered_by = ")
-            .push_bind(r.answered_by.as_deref())
-            .push(", call_length = ")
-            .push_bind(r.call_length)
-            .push(", price = ")
-            .push_bind(r.price)
-            .push(", summary = ")
-            .push_bind(r.summary.as_deref())
-            .push(", call_ended_by = ")
-            .push_bind(r.call_ended_by.as_deref())
-            .push(", error_message = ")
-            .push_bind(r.error_message.as_deref())
-            .push(", recording_url = ")
-            .push_bind(r.recording_url.as_deref())
-            .push(", transcript = ")
-            .push_bind(r.transcript.as_deref())
-            .push(", analysis = ")
-            .push_bind(r.analysis.as_deref())
-            .push(", details = ")
-            .push_bind(r.details.as_str())
-            .push(", ended_at = ")
-            .push_bind(millis(r.ended_at))
-            .push(", poll_at = ")
-            .push_bind(r.recheck_at.map(millis))
-            .push(" WHERE id = ")
-            .push_bind($attempt_id)
-            .push(" AND ")
-            .push($guard);
-    }};
+/// An attempt's fields to write from an [`OutcomeRecord`].
+struct AttemptWrite<'a> {
+    attempt_id: &'a str,
+    call_id: &'a str,
+    record: &'a OutcomeRecord,
 }
 
-/// Pushes the `UPDATE` that moves a job (where [`job_move`] says) while it is still on this
-/// attempt and in one of `from`, onto a query builder of either database.
-macro_rules! push_move_job {
-    ($q:expr, $ctx:expr, $outcome:expr, $job:expr, $from:expr, $now_ms:expr) => {{
-        let (state, next_at, reason) = job_move($job);
-        $q.push("UPDATE jobs SET state = ")
-            .push_bind(state.as_str())
-            .push(", outcome = ")
-            .push_bind($outcome.as_str())
-            .push(", next_attempt_at = COALESCE(")
-            .push_bind(next_at)
-            .push(", next_attempt_at), reason = ")
-            .push_bind(reason)
-            .push(", updated_at = ")
-            .push_bind($now_ms)
-            .push(" WHERE id = ")
-            .push_bind($ctx.job_id)
-            .push(" AND attempts = ")
-            .push_bind($ctx.attempt_no)
-            .push(" AND state IN ");
-        push_in_list(&mut $q, $from.iter().map(|s: &JobState| s.as_str()));
-    }};
-}
+/// Most rows one statement writes (well inside both databases' limits on bound parameters).
+const ROWS_PER_STATEMENT: usize = 500;
 
-/// The states a first outcome moves a job from: its call was being placed or was in progress.
-const FIRST_OUTCOME_FROM: [JobState; 2] = [JobState::Dialing, JobState::InCall];
-
-/// Writes a first outcome (only while the attempt has none) and, when it was written, moves the
-/// job ([`move_job`]). Each statement is a round trip to the database, and this is the webhook
-/// writer's most frequent write: on SQLite the two `UPDATE`s go as one query, the job's run
-/// only when the attempt's changed its row (`changes()`: that statement's rows, not its
-/// triggers'); PostgreSQL, which prepares one statement at a time, takes two.
-async fn write_first_outcome(
+/// Writes each attempt's fields, only while `guard` holds for it; returns the ids of those
+/// written. One statement for all (the rows are joined as a `VALUES` list), whose text varies
+/// with their number: only a single row's is kept prepared.
+async fn write_attempts(
     tx: impl Into<Conn<'_>>,
-    ctx: &AttemptContext,
-    call_id: &str,
-    r: &OutcomeRecord,
-    job: &JobTarget,
-    now_ms: i64,
-) -> Result<bool, StoreError> {
-    match tx.into() {
-        Conn::Sqlite(tx) => {
-            let mut q = QueryBuilder::new("");
-            push_write_attempt!(q, ctx.attempt_id.as_str(), call_id, r, WriteIf::NoOutcome.sql());
-            q.push(";\n");
-            push_move_job!(q, ctx, r.outcome, job, FIRST_OUTCOME_FROM, now_ms);
-            q.push(" AND changes() = 1");
-            // The attempt's row and, only with it, the job's: nothing at all when the guard failed.
-            let done = q.build().execute(&mut *tx).await?.rows_affected() >= 1;
-            if done {
-                cancel_retry_if_campaign_cancelled(&mut *tx, ctx, job, now_ms).await?;
-            }
-            Ok(done)
-        }
-        Conn::Pg(tx) => {
-            let done = write_attempt(&mut *tx, &ctx.attempt_id, call_id, r, WriteIf::NoOutcome).await?;
-            if done {
-                move_job(&mut *tx, ctx, r.outcome, job, &FIRST_OUTCOME_FROM, now_ms).await?;
-            }
-            Ok(done)
-        }
-    }
-}
-
-async fn write_attempt(
-    tx: impl Into<Conn<'_>>,
-    attempt_id: &str,
-    call_id: &str,
-    r: &OutcomeRecord,
+    rows: &[AttemptWrite<'_>],
     guard: WriteIf,
-) -> Result<bool, StoreError> {
+) -> Result<HashSet<String>, StoreError> {
+    let mut written = HashSet::with_capacity(rows.len());
     on_conn!(tx.into(), |tx| {
-        // One text per guard: each is prepared once and cached.
-        let mut q = QueryBuilder::new("");
-        push_write_attempt!(q, attempt_id, call_id, r, guard.sql());
-        Ok(q.build().execute(&mut *tx).await?.rows_affected() == 1)
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::new(
+                "WITH w (id, call_id, outcome, answered_by, call_length, price, summary, call_ended_by, error_message,
+                         recording_url, transcript, analysis, details, ended_at, poll_at) AS (",
+            );
+            q.push_values(chunk, |mut v, w| {
+                let r = w.record;
+                v.push_bind(w.attempt_id)
+                    .push_bind(w.call_id)
+                    .push_bind(r.outcome.as_str())
+                    .push_bind(r.answered_by.as_deref())
+                    .push_bind(r.call_length)
+                    .push_bind(r.price)
+                    .push_bind(r.summary.as_deref())
+                    .push_bind(r.call_ended_by.as_deref())
+                    .push_bind(r.error_message.as_deref())
+                    .push_bind(r.recording_url.as_deref())
+                    .push_bind(r.transcript.as_deref())
+                    .push_bind(r.analysis.as_deref())
+                    .push_bind(r.details.as_str())
+                    .push_bind(millis(r.ended_at))
+                    .push_bind(r.recheck_at.map(millis));
+            });
+            q.push(
+                ") UPDATE attempts SET state = 'ended', call_id = COALESCE(attempts.call_id, w.call_id),
+                    outcome = w.outcome, answered_by = w.answered_by, call_length = w.call_length, price = w.price,
+                    summary = w.summary, call_ended_by = w.call_ended_by, error_message = w.error_message,
+                    recording_url = w.recording_url, transcript = w.transcript, analysis = w.analysis,
+                    details = w.details, ended_at = w.ended_at, poll_at = w.poll_at
+                 FROM w WHERE attempts.id = w.id AND ",
+            )
+            .push(guard.sql())
+            .push(" RETURNING attempts.id");
+            for row in q.build().persistent(chunk.len() == 1).fetch_all(&mut *tx).await? {
+                written.insert(row.try_get::<String, _>(0)?);
+            }
+        }
+        Ok(written)
     })
+}
+
+/// A job to move after its attempt's outcome.
+struct JobMove<'a> {
+    ctx: &'a AttemptContext,
+    outcome: Outcome,
+    job: &'a JobTarget,
+    now_ms: i64,
 }
 
 /// Where a job goes, as `jobs` columns: its state, the next attempt's time and the reason.
@@ -575,38 +599,40 @@ fn job_move(job: &JobTarget) -> (JobState, Option<i64>, Option<&str>) {
     }
 }
 
-/// Moves the job, but only while it is still on this attempt and in one of `from`.
-async fn move_job(
-    tx: impl Into<Conn<'_>>,
-    ctx: &AttemptContext,
-    outcome: Outcome,
-    job: &JobTarget,
-    from: &[JobState],
-    now_ms: i64,
-) -> Result<(), StoreError> {
+/// Moves each job where [`job_move`] says, but only while it is still on its attempt and in one
+/// of `from` (one statement for all, as [`write_attempts`]); then a job moved to a retry whose
+/// campaign was cancelled is cancelled, not left waiting (stamped with the latest of the moves'
+/// times: one statement for all of them too).
+async fn move_jobs(tx: impl Into<Conn<'_>>, moves: &[JobMove<'_>], from: &[JobState]) -> Result<(), StoreError> {
     on_conn!(tx.into(), |tx| {
-        let mut q = QueryBuilder::new("");
-        push_move_job!(q, ctx, outcome, job, from, now_ms);
-        q.build().execute(&mut *tx).await?;
-        cancel_retry_if_campaign_cancelled(&mut *tx, ctx, job, now_ms).await
-    })
-}
+        for chunk in moves.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::new("WITH m (id, attempt_no, state, outcome, next_at, reason, now) AS (");
+            q.push_values(chunk, |mut v, m| {
+                let (state, next_at, reason) = job_move(m.job);
+                v.push_bind(m.ctx.job_id)
+                    .push_bind(m.ctx.attempt_no)
+                    .push_bind(state.as_str())
+                    .push_bind(m.outcome.as_str())
+                    .push_bind(next_at)
+                    .push_bind(reason)
+                    .push_bind(m.now_ms);
+            });
+            q.push(
+                ") UPDATE jobs SET state = m.state, outcome = m.outcome,
+                    next_attempt_at = COALESCE(m.next_at, jobs.next_attempt_at), reason = m.reason, updated_at = m.now
+                 FROM m WHERE jobs.id = m.id AND jobs.attempts = m.attempt_no AND jobs.state IN ",
+            );
+            push_in_list(&mut q, from.iter().map(|s| s.as_str()));
+            q.build().persistent(chunk.len() == 1).execute(&mut *tx).await?;
 
-/// A call that ends after its campaign was cancelled must not leave a retry waiting: after a
-/// move to a retry, the job is cancelled if its campaign is.
-async fn cancel_retry_if_campaign_cancelled(
-    tx: impl Into<Conn<'_>>,
-    ctx: &AttemptContext,
-    job: &JobTarget,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    if !matches!(job, JobTarget::Retry(_)) {
-        return Ok(());
-    }
-    on_conn!(tx.into(), |tx| {
-        let mut q = super::dispatch::cancel_if_campaign_cancelled(now_ms);
-        q.push("id = ").push_bind(ctx.job_id);
-        q.build().execute(&mut *tx).await?;
+            // A call that ends after its campaign was cancelled must not leave a retry waiting.
+            let retries: Vec<&JobMove<'_>> = chunk.iter().filter(|m| matches!(m.job, JobTarget::Retry(_))).collect();
+            let Some(latest) = retries.iter().map(|m| m.now_ms).max() else { continue };
+            let mut q = super::dispatch::cancel_if_campaign_cancelled(latest);
+            q.push("id IN ");
+            push_in_list(&mut q, retries.iter().map(|m| m.ctx.job_id));
+            q.build().persistent(retries.len() == 1).execute(&mut *tx).await?;
+        }
         Ok(())
     })
 }
