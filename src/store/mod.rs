@@ -100,6 +100,12 @@ impl StoreError {
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Db,
+    /// Where the busiest writers write ([`Store::apply_call_details_many`]): on SQLite a pool of
+    /// one connection of its own, on PostgreSQL the same pool as `db`. SQLite drops a
+    /// connection's page cache whenever another connection has committed, so a writer that took
+    /// whichever of the pool's connections was idle read its pages again at every transaction;
+    /// the writers' own connection keeps them as long as it is the one writing.
+    writes: Db,
     url: StoreUrl,
     /// This process's name among the daemons sharing the database: what its claims, attempts
     /// and leases are written under.
@@ -167,7 +173,14 @@ impl Store {
         // sqlx holds an advisory lock while it migrates: daemons starting together migrate once.
         MIGRATOR_PG.run(&pool).await?;
         let StoreIdentity { node, lease_ms } = Store::identity();
-        Ok(Store { db: Db::Pg(pool), url: StoreUrl::Postgres(url.to_string()), sqlite: None, node, lease_ms })
+        Ok(Store {
+            writes: Db::Pg(pool.clone()),
+            db: Db::Pg(pool),
+            url: StoreUrl::Postgres(url.to_string()),
+            sqlite: None,
+            node,
+            lease_ms,
+        })
     }
 
     async fn connect(path: &Path) -> Result<Store, StoreError> {
@@ -197,11 +210,14 @@ impl Store {
         // The pool's writers leave checkpoints to the daemon's checkpointer (see `checkpoint`).
         let pool_options =
             options.clone().pragma("wal_autocheckpoint", checkpoint::WRITERS_CHECKPOINT_PAGES.to_string());
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(pool_options).await.map_err(open_err)?;
+        let pool =
+            SqlitePoolOptions::new().max_connections(4).connect_with(pool_options.clone()).await.map_err(open_err)?;
         MIGRATOR.run(&pool).await?;
+        let writes = SqlitePoolOptions::new().max_connections(1).connect_with(pool_options).await.map_err(open_err)?;
         let StoreIdentity { node, lease_ms } = Store::identity();
         Ok(Store {
             db: Db::Sqlite(pool),
+            writes: Db::Sqlite(writes),
             url: StoreUrl::Sqlite(path.to_path_buf()),
             sqlite: Some(options),
             node,
@@ -286,6 +302,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        on_db!(&self.writes, |pool| pool.close().await);
         on_db!(&self.db, |pool| pool.close().await)
     }
 }

@@ -148,7 +148,7 @@ impl Store {
         deliveries: &[Delivery<'_>],
         mut decide: impl FnMut(usize, &AttemptContext) -> Application,
     ) -> Result<Vec<Applied>, StoreError> {
-        on_db!(&self.db, |pool| {
+        on_db!(&self.writes, |pool| {
             let mut tx = pool.begin_write("outcomes").await?;
             let mut prefetched = Prefetched::read(&mut tx, deliveries).await?;
             let mut firsts = FirstOutcomes::default();
